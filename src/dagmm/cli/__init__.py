@@ -1,0 +1,1 @@
+"""The ``dagmm`` command line (entry point :func:`dagmm.cli.main.main`)."""

@@ -1,0 +1,65 @@
+"""``dagmm`` command group: user mistakes end in one clear line and a non-zero exit."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import click
+
+from .. import __version__
+from ..exceptions import DAGMMError
+
+EXIT_USER_ERROR = 2
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"dagmm: warning: {message}", file=sys.stderr)
+
+
+class _Group(click.Group):
+    """Turns the package's own errors and OS errors into one-line messages."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except DAGMMError as exc:
+            raise _fail(str(exc)) from None
+        except FloatingPointError as exc:
+            raise _fail(str(exc)) from None
+        except OSError as exc:
+            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            raise _fail(f"{where}{exc.strerror or exc}") from None
+        except MemoryError:
+            raise _fail("out of memory; use a smaller --chunk-rows or --sample-rows") from None
+
+
+def _fail(message: str) -> click.exceptions.Exit:
+    click.echo(f"dagmm: error: {message}", err=True)
+    return click.exceptions.Exit(EXIT_USER_ERROR)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dagmm")
+def cli() -> None:
+    """DAGMM: unsupervised anomaly detection for tabular data (Zong et al., ICLR 2018)."""
+    warnings.showwarning = _show_warning
+
+
+def _register() -> None:
+    from . import core
+
+    for command in core.COMMANDS:
+        cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="dagmm")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

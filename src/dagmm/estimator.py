@@ -1,0 +1,602 @@
+"""The :class:`DAGMM` estimator: PyOD/scikit-learn API around the network and mixture."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.special import erf
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from .exceptions import InvalidInputError
+from .network import ACTIVATIONS, DAGMMNet
+from .presets import preset_params
+from .tabular import TabularEncoder
+from .training import (
+    FittedMixture,
+    TrainingConfig,
+    fit_scaling,
+    fitted_mixture,
+    score_energy,
+    stream_statistics,
+    train_members,
+)
+
+__all__ = ["DAGMM", "auto_architecture", "auto_epochs", "fit_ensemble", "resolve_device"]
+
+#: Optimizer steps the automatic ``epochs`` aims for (see :func:`auto_epochs`).
+AUTO_TARGET_STEPS = 2000
+AUTO_MIN_EPOCHS = 10
+AUTO_MAX_EPOCHS = 2000
+
+
+def auto_architecture(n_features: int) -> tuple[tuple[int, ...], int]:
+    """Encoder hidden sizes and latent size for ``n_features`` inputs.
+
+    First hidden layer ``clip(n_features, 8, 64)``, second half of that (at
+    least 4); a latent code of 1 dimension up to 8 features, else 2.
+    """
+    first = int(min(64, max(8, n_features)))
+    second = max(4, first // 2)
+    latent = 1 if n_features <= 8 else 2
+    return (first, second), latent
+
+
+def auto_epochs(n_rows: int, batch_size: int) -> int:
+    """Epochs giving about :data:`AUTO_TARGET_STEPS` optimizer steps, within [10, 2000]."""
+    steps_per_epoch = max(1, math.ceil(n_rows / batch_size))
+    epochs = math.ceil(AUTO_TARGET_STEPS / steps_per_epoch)
+    return int(min(AUTO_MAX_EPOCHS, max(AUTO_MIN_EPOCHS, epochs)))
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` picks CUDA, then Apple MPS, then the CPU."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise InvalidInputError(f"unknown device {device!r}: {exc}") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidInputError(f"device {device!r} requested but CUDA is not available")
+    return resolved
+
+
+class DAGMM(BaseEstimator):
+    """Deep Autoencoding Gaussian Mixture Model for unsupervised anomaly detection.
+
+    The anomaly score is the sample energy ``E(z) = -log sum_k phi_k N(z; mu_k,
+    Sigma_k)`` of the learned representation ``z`` under a Gaussian mixture fitted
+    exactly on the whole training set after training: higher is more anomalous.
+
+    Parameters
+    ----------
+    n_components : int, default 4
+        K, the number of mixture components.
+    hidden_sizes : sequence of int or None, default None
+        Encoder hidden layers (the decoder mirrors them). None sizes them from
+        the number of features (:func:`auto_architecture`).
+    latent_dim : int or None, default None
+        Size of the code ``z_c``; None: 1 up to 8 features, else 2.
+    estimation_hidden_sizes : sequence of int, default (10,)
+        Hidden layers of the estimation network.
+    activation : str, default "tanh"
+        Hidden activation (tanh, relu, sigmoid, elu, gelu, leaky_relu).
+    dropout : float, default 0.5
+        Drop probability in the estimation network (training only).
+    lambda_energy : float, default 0.1
+        Weight of the mean sample energy in the objective (lambda1).
+    lambda_cov : float, default 0.005
+        Weight of the covariance penalty ``sum 1/Sigma_k[j,j]`` (lambda2).
+    reconstruction_loss : {"sum", "mean"}, default "sum"
+        Per-sample sum of squared errors over features (the paper), or their mean
+        (which weakens the reconstruction term by a factor of n_features).
+    reg_covar : float, default 1e-6
+        Added to covariance diagonals (never less than the dtype resolves).
+    scaler : {"minmax", "standard", None}, default "minmax"
+        Feature scaling fitted on the training rows and applied inside the network.
+    epochs : int or None, default None
+        Passes over the training data; None sizes them from the number of rows
+        (:func:`auto_epochs`). ``0`` is allowed on purpose: an untrained network
+        with a fitted mixture, the control every result should be compared with.
+    batch_size : int, default 1024
+        Rows per optimizer step; a data set smaller than one batch trains on
+        the full batch. Each epoch is split into near-equal batches.
+    learning_rate : float, default 1e-3
+        Adam learning rate (the paper's presets use 1e-4 with long schedules).
+    weight_decay : float, default 0.0
+        Adam L2 penalty.
+    validation_fraction : float or None, default None
+        Hold out this fraction of the rows; training stops after ``patience``
+        epochs without improvement of the held-out objective and keeps the best
+        weights.
+    patience : int, default 10
+        Early-stopping patience in epochs (used with ``validation_fraction``).
+    contamination : float, default 0.1
+        Expected fraction of anomalies; sets ``threshold_`` from the training scores.
+    missing : {"raise", "impute"}, default "raise"
+        NaN/inf handling (see :class:`dagmm.tabular.TabularEncoder`).
+    random_state : int, RandomState or None, default None
+        Seed for initialisation, shuffling and dropout. Global RNG state is left untouched.
+    device : str, default "auto"
+        "auto" picks CUDA, then MPS, then CPU. A model trained on a GPU scores on a CPU.
+    verbose : int, default 0
+        0 silent, 1 a progress bar, 2 one line per epoch with every loss term.
+
+    Attributes
+    ----------
+    decision_scores_ : ndarray of shape (n_samples,)
+        Energies of the training rows.
+    threshold_ : float
+        Energy above which a row is labelled an anomaly.
+    labels_ : ndarray of shape (n_samples,)
+        0/1 labels of the training rows.
+    weights_, means_, covariances_ : ndarray
+        Test-time mixture: shapes (K,), (K, D), (K, D, D), with D = latent_dim + 2.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when fitted on a DataFrame.
+    history_ : dict of str to list of float
+        Per-epoch loss terms ("loss", "reconstruction", "energy", "penalty", and
+        "val_loss" with a validation split).
+    n_iter_ : int
+        Optimizer steps taken.
+    """
+
+    def __init__(
+        self,
+        n_components: int = 4,
+        hidden_sizes: Sequence[int] | None = None,
+        latent_dim: int | None = None,
+        estimation_hidden_sizes: Sequence[int] = (10,),
+        activation: str = "tanh",
+        dropout: float = 0.5,
+        lambda_energy: float = 0.1,
+        lambda_cov: float = 0.005,
+        reconstruction_loss: str = "sum",
+        reg_covar: float = 1e-6,
+        scaler: str | None = "minmax",
+        epochs: int | None = None,
+        batch_size: int = 1024,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        validation_fraction: float | None = None,
+        patience: int = 10,
+        contamination: float = 0.1,
+        missing: str = "raise",
+        random_state: int | np.random.RandomState | None = None,
+        device: str = "auto",
+        verbose: int = 0,
+    ) -> None:
+        self.n_components = n_components
+        self.hidden_sizes = hidden_sizes
+        self.latent_dim = latent_dim
+        self.estimation_hidden_sizes = estimation_hidden_sizes
+        self.activation = activation
+        self.dropout = dropout
+        self.lambda_energy = lambda_energy
+        self.lambda_cov = lambda_cov
+        self.reconstruction_loss = reconstruction_loss
+        self.reg_covar = reg_covar
+        self.scaler = scaler
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.contamination = contamination
+        self.missing = missing
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # ------------------------------------------------------------ constructors
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> DAGMM:
+        """The paper's configuration for ``"kddcup"``, ``"kddcup_rev"``, ``"thyroid"``
+        or ``"arrhythmia"``, with keyword ``overrides``."""
+        return cls(**preset_params(name, **overrides))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> DAGMM:
+        """Load a model written by :meth:`save` (see :func:`dagmm.load`)."""
+        from .persistence import load_model
+
+        return load_model(path)
+
+    def save(self, path: str | os.PathLike, include_training_scores: bool = True) -> None:
+        """Write the fitted model to one safetensors file (no pickle), atomically."""
+        from .persistence import save_model
+
+        save_model(self, path, include_training_scores=include_training_scores)
+
+    # ----------------------------------------------------------------- fitting
+    def _validate_params(self) -> None:
+        def positive_int(name: str, value: Any, allow_zero: bool = False) -> None:
+            ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+            if not ok or value < (0 if allow_zero else 1):
+                bound = ">= 0" if allow_zero else ">= 1"
+                raise InvalidInputError(f"{name} must be an integer {bound}, got {value!r}")
+
+        positive_int("n_components", self.n_components)
+        positive_int("batch_size", self.batch_size)
+        positive_int("patience", self.patience)
+        if self.epochs is not None:
+            positive_int("epochs", self.epochs, allow_zero=True)
+        if self.latent_dim is not None:
+            positive_int("latent_dim", self.latent_dim)
+        for name in ("hidden_sizes", "estimation_hidden_sizes"):
+            sizes = getattr(self, name)
+            if sizes is not None:
+                for size in sizes:
+                    positive_int(f"every entry of {name}", size)
+        if self.activation not in ACTIVATIONS:
+            raise InvalidInputError(
+                f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}"
+            )
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise InvalidInputError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if not 0.0 < float(self.contamination) <= 0.5:
+            raise InvalidInputError(
+                f"contamination must be in (0, 0.5], got {self.contamination!r}"
+            )
+        if self.reconstruction_loss not in ("sum", "mean"):
+            raise InvalidInputError(
+                f"reconstruction_loss must be 'sum' or 'mean', got {self.reconstruction_loss!r}"
+            )
+        if self.scaler not in ("minmax", "standard", None, "none"):
+            raise InvalidInputError(
+                f"scaler must be 'minmax', 'standard' or None, got {self.scaler!r}"
+            )
+        for name in ("learning_rate", "reg_covar"):
+            if not float(getattr(self, name)) > 0.0:
+                raise InvalidInputError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        for name in ("lambda_energy", "lambda_cov", "weight_decay"):
+            if not float(getattr(self, name)) >= 0.0:
+                raise InvalidInputError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.validation_fraction is not None and not 0.0 < self.validation_fraction < 1.0:
+            raise InvalidInputError(
+                f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}"
+            )
+
+    def fit(self, X: Any, y: Any = None) -> DAGMM:
+        """Train on ``X`` (array or DataFrame; ``y`` is ignored) and fit the test-time mixture.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        encoder = TabularEncoder(missing=self.missing).fit(X)
+        data = encoder.transform(X)
+        n_rows = data.shape[0]
+        if n_rows < 2:
+            raise InvalidInputError(f"need at least 2 rows to fit, got {n_rows}")
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(0, 2**31 - 1))
+        rows = np.arange(n_rows)
+        val_rows = None
+        if self.validation_fraction:
+            n_val = round(self.validation_fraction * n_rows)
+            if n_val < 2 or n_rows - n_val < 2:
+                raise InvalidInputError(
+                    f"validation_fraction={self.validation_fraction} leaves {n_val} validation "
+                    f"and {n_rows - n_val} training rows; need at least 2 of each"
+                )
+            shuffled = rng.permutation(n_rows)
+            val_rows, rows = [np.sort(shuffled[:n_val])], np.sort(shuffled[n_val:])
+        members = _fit_members(self, data, [rows], val_rows, [seed])
+        self._set_fitted(encoder, members, 0)
+        self.decision_scores_ = self._energy_numeric(data)
+        self._set_threshold(self.decision_scores_)
+        return self
+
+    def _set_fitted(self, encoder: TabularEncoder, members: _Members, index: int) -> None:
+        self.encoder_ = encoder
+        self.n_features_in_ = len(encoder.columns)
+        if encoder.input_kind == "frame":
+            self.feature_names_in_ = np.asarray(encoder.columns, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self.net_ = members.net.member(index)
+        self.mixture_ = FittedMixture(*(t[index] for t in members.mixture))
+        self.history_ = members.history[index]
+        self.best_epoch_ = members.best_epoch[index]
+        self.n_iter_ = members.steps
+        self.hidden_sizes_ = members.hidden_sizes
+        self.latent_dim_ = members.latent_dim
+        self.epochs_ = members.epochs
+        self.batch_size_ = members.batch_size
+        self.device_ = members.device
+        self.seed_ = members.seeds[index]
+
+    def _set_threshold(self, train_scores: np.ndarray) -> None:
+        self.threshold_ = float(np.percentile(train_scores, 100.0 * (1.0 - self.contamination)))
+        self.labels_ = (train_scores > self.threshold_).astype(int)
+        self.score_stats_ = {
+            "min": float(np.min(train_scores)),
+            "max": float(np.max(train_scores)),
+            "mean": float(np.mean(train_scores)),
+            "std": float(np.std(train_scores)),
+        }
+
+    # ----------------------------------------------------------------- scoring
+    @property
+    def weights_(self) -> np.ndarray:
+        """Mixture weights phi, shape (K,)."""
+        check_is_fitted(self, "mixture_")
+        return self.mixture_.weights.cpu().numpy()
+
+    @property
+    def means_(self) -> np.ndarray:
+        """Component means in z space, shape (K, D)."""
+        check_is_fitted(self, "mixture_")
+        return self.mixture_.means.cpu().numpy()
+
+    @property
+    def covariances_(self) -> np.ndarray:
+        """Regularised component covariances, shape (K, D, D)."""
+        check_is_fitted(self, "mixture_")
+        return self.mixture_.covariances.cpu().numpy()
+
+    def _encode(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "net_")
+        return self.encoder_.transform(X)
+
+    def _scoring_device(self) -> torch.device:
+        device = self.net_.input_scale.device
+        if device.type == "cuda" and not torch.cuda.is_available():
+            device = torch.device("cpu")
+        return device
+
+    def _energy_numeric(self, data: np.ndarray) -> np.ndarray:
+        device = self._scoring_device()
+        x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(device)
+        mixture = FittedMixture(*(t.to(device).unsqueeze(0) for t in self.mixture_))
+        with torch.inference_mode():
+            energy = score_energy(self.net_, mixture, x)[0].cpu().numpy()
+        bad = np.flatnonzero(~np.isfinite(energy))
+        if len(bad):
+            raise FloatingPointError(
+                f"non-finite energy for {len(bad)} row(s) (first row {int(bad[0])}); "
+                "the input is far outside the range the model can represent"
+            )
+        return energy
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Sample energy of each row: higher is more anomalous.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), float64
+        """
+        return self._energy_numeric(self._encode(X))
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Minus the energy (scikit-learn convention: higher is more normal)."""
+        return -self.decision_function(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """0 for inliers, 1 for anomalies (energy above ``threshold_``)."""
+        return (self.decision_function(X) > self.threshold_).astype(int)
+
+    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+        """Fit and return the training labels ``labels_``."""
+        return self.fit(X).labels_
+
+    def predict_proba(self, X: Any, method: str = "linear") -> np.ndarray:
+        """Anomaly probability, PyOD style: columns (P(inlier), P(anomaly)).
+
+        ``"linear"`` min-max scales energies by the training range; ``"unify"``
+        standardises them by the training scores and applies the Gaussian CDF
+        (Kriegel et al., 2011), as PyOD does.
+        """
+        scores = self.decision_function(X)
+        stats = self.score_stats_
+        if method == "linear":
+            spread = stats["max"] - stats["min"]
+            proba = (scores - stats["min"]) / (spread if spread > 0 else 1.0)
+        elif method == "unify":
+            std = stats["std"] if stats["std"] > 0 else 1.0
+            proba = erf((scores - stats["mean"]) / std / math.sqrt(2.0))
+        else:
+            raise InvalidInputError(f"method must be 'linear' or 'unify', got {method!r}")
+        proba = np.clip(proba, 0.0, 1.0)
+        return np.column_stack([1.0 - proba, proba])
+
+    def transform(self, X: Any) -> np.ndarray:
+        """The representation ``z = [z_c, relative distance, cosine similarity]``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, latent_dim + 2), float32
+        """
+        data = self._encode(X)
+        device = self._scoring_device()
+        self.net_.eval()
+        parts = []
+        with torch.inference_mode():
+            for start in range(0, len(data), 65536):
+                chunk = torch.from_numpy(data[start : start + 65536]).to(device)
+                parts.append(self.net_(chunk.unsqueeze(0)).z[0].cpu().numpy())
+        return np.concatenate(parts, axis=0)
+
+    def __sklearn_tags__(self):  # pragma: no cover - sklearn >= 1.6 metadata
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "outlier_detector"
+        tags.input_tags.allow_nan = False
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        return tags
+
+
+class _Members:
+    """Trained ensemble: network, mixtures and what was resolved for it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.__dict__.update(kwargs)
+
+
+def _training_config(est: DAGMM, epochs: int, batch_size: int) -> TrainingConfig:
+    return TrainingConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=float(est.learning_rate),
+        lambda_energy=float(est.lambda_energy),
+        lambda_cov=float(est.lambda_cov),
+        reg_covar=float(est.reg_covar),
+        reconstruction_loss=est.reconstruction_loss,
+        patience=int(est.patience) if est.validation_fraction else None,
+        weight_decay=float(est.weight_decay),
+    )
+
+
+def _fit_members(
+    est: DAGMM,
+    data: np.ndarray,
+    member_rows: Sequence[np.ndarray],
+    validation_rows: Sequence[np.ndarray] | None,
+    seeds: Sequence[int],
+) -> _Members:
+    """Train ``len(seeds)`` independent models of ``est``'s configuration together."""
+    n_features = data.shape[1]
+    auto_hidden, auto_latent = auto_architecture(n_features)
+    hidden = (
+        tuple(int(h) for h in est.hidden_sizes) if est.hidden_sizes is not None else auto_hidden
+    )
+    latent = int(est.latent_dim) if est.latent_dim is not None else auto_latent
+    smallest = min(len(r) for r in member_rows)
+    if smallest < 2:
+        raise InvalidInputError(f"need at least 2 training rows per model, got {smallest}")
+    largest = max(len(r) for r in member_rows)
+    batch_size = int(min(est.batch_size, largest))
+    epochs = int(est.epochs) if est.epochs is not None else auto_epochs(largest, batch_size)
+    device = resolve_device(est.device)
+    config = _training_config(est, epochs, batch_size)
+    fork_devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=fork_devices):
+        torch.manual_seed(int(seeds[0]))
+        net = DAGMMNet(
+            n_features,
+            hidden,
+            latent,
+            [int(h) for h in est.estimation_hidden_sizes],
+            int(est.n_components),
+            est.activation,
+            float(est.dropout),
+            n_members=len(seeds),
+        )
+        net.reset_parameters(seeds)
+        x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(device)
+        rows = [torch.as_tensor(np.asarray(r), dtype=torch.long) for r in member_rows]
+        offset, scale = fit_scaling(x, [r.to(device) for r in rows], est.scaler)
+        net.input_offset.copy_(offset.cpu())
+        net.input_scale.copy_(scale.cpu())
+        net.to(device)
+        val = (
+            [torch.as_tensor(np.asarray(r), dtype=torch.long) for r in validation_rows]
+            if validation_rows
+            else None
+        )
+        result = train_members(net, x, rows, config, val, _progress_callback(est, epochs))
+        mixture = fitted_mixture(stream_statistics(net, x, rows), config.reg_covar)
+    return _Members(
+        net=net,
+        mixture=mixture,
+        history=result.history,
+        best_epoch=result.best_epoch,
+        steps=result.steps,
+        hidden_sizes=hidden,
+        latent_dim=latent,
+        epochs=epochs,
+        batch_size=batch_size,
+        device=str(device),
+        seeds=[int(s) for s in seeds],
+    )
+
+
+def _progress_callback(est: DAGMM, epochs: int):
+    if not est.verbose or epochs == 0:
+        return None
+    if int(est.verbose) >= 2:
+
+        def log_line(epoch: int, terms: dict[str, np.ndarray]) -> None:
+            parts = " ".join(f"{k}={float(np.mean(v)):.5g}" for k, v in terms.items())
+            print(f"epoch {epoch}/{epochs} {parts}", file=sys.stderr, flush=True)
+
+        return log_line
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=epochs, desc="dagmm fit", unit="epoch", file=sys.stderr)
+
+    def advance(epoch: int, terms: dict[str, np.ndarray]) -> None:
+        bar.update(epoch - bar.n)
+        bar.set_postfix(loss=f"{float(np.mean(terms['loss'])):.4g}")
+        if epoch >= epochs:
+            bar.close()
+
+    return advance
+
+
+def fit_ensemble(
+    estimator: DAGMM,
+    X: Any,
+    seeds: Sequence[int],
+    rows: Sequence[np.ndarray] | None = None,
+) -> list[DAGMM]:
+    """Train one independent model per seed in a single vectorised run.
+
+    Each returned model is the same as a separately fitted ``estimator`` with
+    that seed in architecture and protocol (initialisation per seed is
+    identical; shuffling and dropout draws differ), at a fraction of the cost.
+
+    Parameters
+    ----------
+    estimator : DAGMM
+        Unfitted configuration (``random_state`` and ``validation_fraction`` are ignored).
+    X : array or DataFrame
+        All data; each model trains on ``X[rows[s]]``.
+    seeds : sequence of int
+        One seed per model.
+    rows : sequence of integer arrays, optional
+        Training rows of each model (default: all rows for every model).
+
+    Returns
+    -------
+    list of fitted DAGMM, one per seed; ``decision_scores_`` hold the energies of
+    each model's own training rows.
+    """
+    estimator._validate_params()
+    if rows is None:
+        n = len(X)
+        rows = [np.arange(n)] * len(seeds)
+    if len(rows) != len(seeds):
+        raise InvalidInputError(f"got {len(rows)} row sets for {len(seeds)} seeds")
+    union = np.unique(np.concatenate([np.asarray(r) for r in rows]))
+    subset = X.iloc[union] if hasattr(X, "iloc") else np.asarray(X)[union]
+    encoder = TabularEncoder(missing=estimator.missing).fit(subset)
+    data = encoder.transform(X)
+    members = _fit_members(estimator, data, rows, None, seeds)
+    models = []
+    for index, seed in enumerate(seeds):
+        model = estimator.__class__(**{**estimator.get_params(), "random_state": int(seed)})
+        model._set_fitted(encoder, members, index)
+        model.decision_scores_ = model._energy_numeric(data[np.asarray(rows[index])])
+        model._set_threshold(model.decision_scores_)
+        models.append(model)
+    return models

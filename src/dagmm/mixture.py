@@ -1,0 +1,279 @@
+"""Gaussian-mixture math of DAGMM as small pure tensor functions.
+
+Every function is batched over arbitrary leading dimensions ``...`` (for example
+the S members of an ensemble) and over the K mixture components: there is no
+Python loop over components and no explicit matrix inverse. Shapes use
+
+- ``N``: samples, ``K``: components, ``D``: dimension of the representation z.
+
+The mixture of a batch (PAPER.md Eq. 5) is obtained from gamma-weighted
+sufficient statistics (``sum gamma``, ``sum gamma z``, ``sum gamma z z^T``), so
+the same code serves a training step, an exact streaming pass over a whole
+training set, and a distributed all-reduce (statistics add up across shards).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "DAGMMNumericalWarning",
+    "MixtureStatistics",
+    "add_statistics",
+    "cholesky_with_fallback",
+    "covariance_penalty",
+    "log_gaussian_density",
+    "parameters_from_statistics",
+    "regularize_covariances",
+    "sample_energy",
+    "sufficient_statistics",
+]
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+class DAGMMNumericalWarning(RuntimeWarning):
+    """A covariance needed more diagonal jitter than ``reg_covar`` to be factorised."""
+
+
+class MixtureStatistics(NamedTuple):
+    """Gamma-weighted sufficient statistics of a mixture, taken about ``shift``.
+
+    Attributes
+    ----------
+    count : Tensor, shape (...)
+        Number (total weight) of samples.
+    sum_gamma : Tensor, shape (..., K)
+        ``sum_i gamma_ik``.
+    sum_gamma_z : Tensor, shape (..., K, D)
+        ``sum_i gamma_ik (z_i - shift)``.
+    sum_gamma_zz : Tensor, shape (..., K, D, D)
+        ``sum_i gamma_ik (z_i - shift)(z_i - shift)^T``.
+    shift : Tensor, shape (..., D)
+        Constant subtracted from z before accumulating; it removes the
+        cancellation of the one-pass covariance formula and does not change
+        the parameters.
+    """
+
+    count: Tensor
+    sum_gamma: Tensor
+    sum_gamma_z: Tensor
+    sum_gamma_zz: Tensor
+    shift: Tensor
+
+
+def sufficient_statistics(
+    z: Tensor,
+    gamma: Tensor,
+    mask: Tensor | None = None,
+    shift: Tensor | None = None,
+) -> MixtureStatistics:
+    """Accumulate gamma-weighted statistics of one batch.
+
+    Parameters
+    ----------
+    z : Tensor, shape (..., N, D)
+        Representations.
+    gamma : Tensor, shape (..., N, K)
+        Soft memberships (rows sum to one).
+    mask : Tensor, shape (..., N), optional
+        1 for rows that count, 0 for padding rows.
+    shift : Tensor, shape (..., D), optional
+        Centre for the accumulation (default: zeros). Must be identical for
+        statistics that are later added together.
+
+    Returns
+    -------
+    MixtureStatistics
+    """
+    if shift is None:
+        shift = torch.zeros(z.shape[:-2] + z.shape[-1:], dtype=z.dtype, device=z.device)
+    if mask is not None:
+        mask = mask.to(gamma.dtype)
+        gamma = gamma * mask.unsqueeze(-1)
+        count = mask.sum(-1)
+    else:
+        count = torch.full(z.shape[:-2], z.shape[-2], dtype=z.dtype, device=z.device)
+    centred = z - shift.unsqueeze(-2)
+    gamma_t = gamma.transpose(-1, -2)  # (..., K, N)
+    sum_gamma = gamma.sum(-2)
+    sum_gamma_z = gamma_t @ centred
+    # (..., K, D, N) @ (..., 1, N, D): one batched matmul for all components.
+    weighted = gamma_t.unsqueeze(-2) * centred.transpose(-1, -2).unsqueeze(-3)
+    sum_gamma_zz = weighted @ centred.unsqueeze(-3)
+    return MixtureStatistics(count, sum_gamma, sum_gamma_z, sum_gamma_zz, shift)
+
+
+def add_statistics(a: MixtureStatistics, b: MixtureStatistics) -> MixtureStatistics:
+    """Sum two sets of statistics taken about the same shift."""
+    return MixtureStatistics(
+        a.count + b.count,
+        a.sum_gamma + b.sum_gamma,
+        a.sum_gamma_z + b.sum_gamma_z,
+        a.sum_gamma_zz + b.sum_gamma_zz,
+        a.shift,
+    )
+
+
+def parameters_from_statistics(stats: MixtureStatistics) -> tuple[Tensor, Tensor, Tensor]:
+    """Mixture weights, means and covariances (Eq. 5) from sufficient statistics.
+
+    Returns
+    -------
+    weights : Tensor, shape (..., K)
+    means : Tensor, shape (..., K, D)
+    covariances : Tensor, shape (..., K, D, D)
+        Unregularised; a component that received no weight gets a zero mean
+        offset and a zero covariance (``reg_covar`` then keeps it factorable).
+    """
+    tiny = torch.finfo(stats.sum_gamma.dtype).tiny
+    weights = stats.sum_gamma / stats.count.clamp_min(tiny).unsqueeze(-1)
+    nk = stats.sum_gamma.clamp_min(tiny).unsqueeze(-1)
+    centred_means = stats.sum_gamma_z / nk
+    second = stats.sum_gamma_zz / nk.unsqueeze(-1)
+    covariances = second - centred_means.unsqueeze(-1) * centred_means.unsqueeze(-2)
+    covariances = 0.5 * (covariances + covariances.transpose(-1, -2))
+    means = centred_means + stats.shift.unsqueeze(-2)
+    return weights, means, covariances
+
+
+def regularize_covariances(covariances: Tensor, reg_covar: float) -> Tensor:
+    """Add ``reg_covar`` to the diagonals, never less than the dtype can represent.
+
+    A fixed constant such as 1e-12 vanishes when added to a float32 diagonal of
+    order one; the jitter is therefore floored at ``D * eps(dtype) * max|diag|``
+    per component so that it always changes the matrix.
+
+    Parameters
+    ----------
+    covariances : Tensor, shape (..., K, D, D)
+    reg_covar : float
+
+    Returns
+    -------
+    Tensor, shape (..., K, D, D)
+    """
+    dim = covariances.shape[-1]
+    diag = covariances.diagonal(dim1=-2, dim2=-1)
+    eps = torch.finfo(covariances.dtype).eps
+    floor = (dim * eps) * diag.abs().amax(-1).detach()
+    jitter = floor.clamp_min(reg_covar)
+    eye = torch.eye(dim, dtype=covariances.dtype, device=covariances.device)
+    return covariances + jitter[..., None, None] * eye
+
+
+def cholesky_with_fallback(covariances: Tensor, max_tries: int = 6) -> Tensor:
+    """Lower Cholesky factors, escalating diagonal jitter where a factorisation fails.
+
+    Components that are still not positive definite after ``max_tries``
+    escalations fall back to their (jittered) diagonal, which always factorises;
+    a :class:`DAGMMNumericalWarning` is emitted whenever jitter had to be raised.
+
+    Parameters
+    ----------
+    covariances : Tensor, shape (..., K, D, D)
+        Regularised covariances (see :func:`regularize_covariances`).
+
+    Returns
+    -------
+    Tensor, shape (..., K, D, D)
+        ``scale_tril`` with ``L @ L^T`` equal to the (possibly jittered) covariance.
+    """
+    scale_tril, info = torch.linalg.cholesky_ex(covariances)
+    failed = info > 0
+    if not bool(failed.any()):
+        return scale_tril
+    dim = covariances.shape[-1]
+    eye = torch.eye(dim, dtype=covariances.dtype, device=covariances.device)
+    diag = covariances.diagonal(dim1=-2, dim2=-1)
+    scale = diag.abs().amax(-1).clamp_min(1.0)
+    eps = torch.finfo(covariances.dtype).eps
+    jitter_used = 0.0
+    for attempt in range(1, max_tries + 1):
+        jitter = scale * (math.sqrt(eps) * 10.0 ** (attempt - 1))
+        retry = covariances + torch.where(failed, jitter, 0.0)[..., None, None] * eye
+        new_tril, info = torch.linalg.cholesky_ex(retry)
+        scale_tril = torch.where(failed[..., None, None], new_tril, scale_tril)
+        jitter_used = float(jitter[failed].max())
+        failed = failed & (info > 0)
+        if not bool(failed.any()):
+            break
+    if bool(failed.any()):
+        diag_only = torch.diag_embed(diag.clamp_min(eps).sqrt())
+        scale_tril = torch.where(failed[..., None, None], diag_only, scale_tril)
+        message = (
+            "Covariance not positive definite even after adding diagonal jitter "
+            f"{jitter_used:.1e}; using its diagonal instead."
+        )
+    else:
+        message = (
+            "Covariance not positive definite with reg_covar; added diagonal jitter "
+            f"up to {jitter_used:.1e}. Consider a larger reg_covar."
+        )
+    warnings.warn(message, DAGMMNumericalWarning, stacklevel=2)
+    return scale_tril
+
+
+def log_gaussian_density(z: Tensor, means: Tensor, scale_tril: Tensor) -> Tensor:
+    """Log-density of every sample under every Gaussian component.
+
+    Parameters
+    ----------
+    z : Tensor, shape (..., N, D)
+    means : Tensor, shape (..., K, D)
+    scale_tril : Tensor, shape (..., K, D, D)
+        Lower Cholesky factors of the covariances.
+
+    Returns
+    -------
+    Tensor, shape (..., N, K)
+        ``log N(z_i; mu_k, L_k L_k^T)``.
+    """
+    dim = z.shape[-1]
+    diff = z.unsqueeze(-3) - means.unsqueeze(-2)  # (..., K, N, D)
+    solved = torch.linalg.solve_triangular(scale_tril, diff.transpose(-1, -2), upper=False)
+    mahalanobis = solved.square().sum(-2)  # (..., K, N)
+    half_log_det = scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)  # (..., K)
+    log_prob = -0.5 * (dim * _LOG_2PI + mahalanobis) - half_log_det.unsqueeze(-1)
+    return log_prob.transpose(-1, -2)
+
+
+def sample_energy(z: Tensor, weights: Tensor, means: Tensor, scale_tril: Tensor) -> Tensor:
+    """Sample energy ``E(z) = -log sum_k phi_k N(z; mu_k, Sigma_k)`` (Eq. 6).
+
+    Computed as a log-sum-exp, so far-away samples keep distinct, finite
+    energies instead of saturating.
+
+    Parameters
+    ----------
+    z : Tensor, shape (..., N, D)
+    weights : Tensor, shape (..., K)
+    means : Tensor, shape (..., K, D)
+    scale_tril : Tensor, shape (..., K, D, D)
+
+    Returns
+    -------
+    Tensor, shape (..., N)
+    """
+    log_weights = weights.clamp_min(torch.finfo(weights.dtype).tiny).log()
+    joint = log_gaussian_density(z, means, scale_tril) + log_weights.unsqueeze(-2)
+    return -torch.logsumexp(joint, dim=-1)
+
+
+def covariance_penalty(covariances: Tensor) -> Tensor:
+    """``P(Sigma) = sum_k sum_j 1 / Sigma_k[j, j]`` (Eq. 7).
+
+    Parameters
+    ----------
+    covariances : Tensor, shape (..., K, D, D)
+
+    Returns
+    -------
+    Tensor, shape (...)
+    """
+    return covariances.diagonal(dim1=-2, dim2=-1).reciprocal().sum((-1, -2))

@@ -1,0 +1,375 @@
+"""Model files: one safetensors file, no pickle, safe to load from an untrusted source.
+
+Layout
+------
+A standard safetensors file. Its tensors are the network weights and scaling
+buffers (``net.*``, float32), the test-time mixture (``mixture.*``, float64)
+and optionally the training energies (``decision_scores``). Its header
+metadata holds ``format = "dagmm"``, ``format_version`` and ``document``: a
+JSON document with the estimator parameters, the fitted encoder, the
+resolved architecture, threshold, training history, and a sha256 of every
+tensor. Loading checks the header, the document, every tensor's shape and
+dtype against the architecture, and every checksum before anything is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from ._atomic import atomic_write_bytes
+from .exceptions import ModelFileError
+from .network import DAGMMNet
+from .tabular import TabularEncoder
+from .training import FittedMixture
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "load_model", "model_bytes", "save_model"]
+
+FORMAT_NAME = "dagmm"
+FORMAT_VERSION = 1
+_MAX_HEADER = 100 * 1024 * 1024
+_MIXTURE_KEYS = ("weights", "means", "covariances", "scale_tril")
+
+
+def _sha256(tensor: torch.Tensor) -> str:
+    return hashlib.sha256(tensor.contiguous().cpu().numpy().tobytes()).hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.random.RandomState):
+        return None
+    return value
+
+
+def model_bytes(model: Any, include_training_scores: bool = True) -> bytes:
+    """Serialise a fitted :class:`~dagmm.DAGMM` to bytes (the file's content)."""
+    from sklearn.utils.validation import check_is_fitted
+
+    from . import __version__
+
+    check_is_fitted(model, "net_")
+    tensors: dict[str, torch.Tensor] = {
+        f"net.{k}": v.detach().to("cpu", torch.float32).contiguous()
+        for k, v in model.net_.state_dict().items()
+    }
+    for key in _MIXTURE_KEYS:
+        tensors[f"mixture.{key}"] = getattr(model.mixture_, key).detach().to("cpu").contiguous()
+    if include_training_scores and getattr(model, "decision_scores_", None) is not None:
+        tensors["decision_scores"] = torch.from_numpy(np.asarray(model.decision_scores_, float))
+    document = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "dagmm_version": __version__,
+        "params": {k: _jsonable(v) for k, v in model.get_params().items()},
+        "encoder": model.encoder_.to_dict(),
+        "fitted": {
+            "n_features": int(model.net_.n_features),
+            "hidden_sizes": list(model.hidden_sizes_),
+            "latent_dim": int(model.latent_dim_),
+            "estimation_hidden_sizes": [int(h) for h in model.estimation_hidden_sizes],
+            "n_components": int(model.net_.n_components),
+            "activation": model.net_.activation,
+            "dropout": float(model.net_.dropout),
+            "epochs": int(model.epochs_),
+            "batch_size": int(model.batch_size_),
+            "n_iter": int(model.n_iter_),
+            "best_epoch": int(model.best_epoch_),
+            "seed": int(model.seed_),
+            "trained_on": str(model.device_),
+            "threshold": float(model.threshold_),
+            "score_stats": dict(model.score_stats_),
+            "history": {k: [float(x) for x in v] for k, v in model.history_.items()},
+        },
+        "tensors": {
+            name: {
+                "dtype": str(t.dtype).removeprefix("torch."),
+                "shape": list(t.shape),
+                "sha256": _sha256(t),
+            }
+            for name, t in tensors.items()
+        },
+    }
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": str(FORMAT_VERSION),
+        "document": json.dumps(document, allow_nan=False),
+    }
+    return save_safetensors(tensors, metadata=metadata)
+
+
+def save_model(model: Any, path: str | os.PathLike, include_training_scores: bool = True) -> None:
+    """Write ``model`` to ``path`` atomically (temporary file, fsync, rename)."""
+    atomic_write_bytes(path, model_bytes(model, include_training_scores))
+
+
+def _read_header(data: bytes, source: str) -> dict[str, Any]:
+    if len(data) < 8:
+        raise ModelFileError(f"{source}: not a dagmm model file (only {len(data)} bytes)")
+    (length,) = struct.unpack("<Q", data[:8])
+    if length > _MAX_HEADER or 8 + length > len(data):
+        raise ModelFileError(
+            f"{source}: truncated or not a dagmm model file (header of {length} bytes, "
+            f"file of {len(data)} bytes)"
+        )
+    try:
+        header = json.loads(data[8 : 8 + length].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{source}: corrupted model header ({exc})") from exc
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{source}: corrupted model header (not a JSON object)")
+    return header
+
+
+def _parse_document(header: dict[str, Any], source: str) -> dict[str, Any]:
+    meta = header.get("__metadata__")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"{source}: a safetensors file, but not a dagmm model")
+    try:
+        version = int(meta.get("format_version", ""))
+    except ValueError as exc:
+        raise ModelFileError(
+            f"{source}: invalid format_version {meta.get('format_version')!r}"
+        ) from exc
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{source}: model format version {version} is newer than this dagmm supports "
+            f"({FORMAT_VERSION}); upgrade dagmm to load it"
+        )
+    if version < 1:
+        raise ModelFileError(f"{source}: invalid format_version {version}")
+    try:
+        document = json.loads(meta["document"])
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{source}: model document missing or not valid JSON ({exc})") from exc
+    _validate_document(document, source)
+    return document
+
+
+def _require(condition: bool, source: str, what: str) -> None:
+    if not condition:
+        raise ModelFileError(f"{source}: invalid model document: {what}")
+
+
+def _is_int(value: Any, low: int = 0) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _validate_document(doc: Any, source: str) -> None:
+    """Schema check of the JSON document: every field used later, with its type and range."""
+    _require(isinstance(doc, dict), source, "not a JSON object")
+    for key, kind in (("params", dict), ("encoder", dict), ("fitted", dict), ("tensors", dict)):
+        _require(isinstance(doc.get(key), kind), source, f"'{key}' missing or not an object")
+    fitted = doc["fitted"]
+    for key in (
+        "n_features",
+        "latent_dim",
+        "n_components",
+        "epochs",
+        "batch_size",
+        "n_iter",
+        "best_epoch",
+        "seed",
+    ):
+        _require(_is_int(fitted.get(key)), source, f"fitted.{key} must be a non-negative integer")
+    for key in ("n_features", "latent_dim", "n_components"):
+        _require(fitted[key] >= 1, source, f"fitted.{key} must be >= 1")
+    for key in ("hidden_sizes", "estimation_hidden_sizes"):
+        sizes = fitted.get(key)
+        _require(
+            isinstance(sizes, list) and all(_is_int(s, 1) for s in sizes),
+            source,
+            f"fitted.{key} must be a list of positive integers",
+        )
+    _require(_is_number(fitted.get("threshold")), source, "fitted.threshold must be a number")
+    _require(
+        _is_number(fitted.get("dropout")) and 0 <= fitted["dropout"] < 1,
+        source,
+        "fitted.dropout must be in [0, 1)",
+    )
+    _require(
+        isinstance(fitted.get("activation"), str), source, "fitted.activation must be a string"
+    )
+    stats = fitted.get("score_stats")
+    _require(
+        isinstance(stats, dict)
+        and all(_is_number(stats.get(k)) for k in ("min", "max", "mean", "std")),
+        source,
+        "fitted.score_stats incomplete",
+    )
+    history = fitted.get("history")
+    _require(
+        isinstance(history, dict) and all(isinstance(v, list) for v in history.values()),
+        source,
+        "fitted.history must map names to lists",
+    )
+    enc = doc["encoder"]
+    _require(
+        isinstance(enc.get("columns"), list)
+        and isinstance(enc.get("categories"), dict)
+        and isinstance(enc.get("fill_values"), dict)
+        and enc.get("input_kind") in ("array", "frame")
+        and enc.get("missing") in ("raise", "impute"),
+        source,
+        "encoder state incomplete",
+    )
+    _require(
+        all(isinstance(v, list) for v in enc["categories"].values()),
+        source,
+        "encoder categories must be lists",
+    )
+    for name, spec in doc["tensors"].items():
+        _require(
+            isinstance(spec, dict)
+            and isinstance(spec.get("sha256"), str)
+            and isinstance(spec.get("shape"), list),
+            source,
+            f"tensor entry {name!r} invalid",
+        )
+
+
+def _expected_shapes(fitted: dict[str, Any], n_cat_features: int) -> dict[str, tuple[int, ...]]:
+    net = DAGMMNet(
+        fitted["n_features"],
+        fitted["hidden_sizes"],
+        fitted["latent_dim"],
+        fitted["estimation_hidden_sizes"],
+        fitted["n_components"],
+        fitted["activation"],
+        fitted["dropout"],
+    )
+    shapes = {f"net.{k}": tuple(v.shape) for k, v in net.state_dict().items()}
+    k, d = fitted["n_components"], fitted["latent_dim"] + 2
+    shapes.update(
+        {
+            "mixture.weights": (k,),
+            "mixture.means": (k, d),
+            "mixture.covariances": (k, d, d),
+            "mixture.scale_tril": (k, d, d),
+        }
+    )
+    return shapes
+
+
+def load_bytes(data: bytes, source: str = "<bytes>") -> Any:
+    """Rebuild a fitted :class:`~dagmm.DAGMM` from the bytes of a model file."""
+    from .estimator import DAGMM
+
+    header = _read_header(data, source)
+    document = _parse_document(header, source)
+    fitted = document["fitted"]
+    try:
+        tensors = load_safetensors(data)
+    except Exception as exc:  # safetensors raises its own error types
+        raise ModelFileError(f"{source}: corrupted tensor data ({exc})") from exc
+    try:
+        encoder = TabularEncoder.from_dict(document["encoder"])
+        expected = _expected_shapes(fitted, len(encoder.columns))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{source}: invalid model document ({exc})") from exc
+    if len(encoder.feature_names_out) != fitted["n_features"]:
+        raise ModelFileError(
+            f"{source}: encoder produces {len(encoder.feature_names_out)} features but the "
+            f"network expects {fitted['n_features']}"
+        )
+    listed = document["tensors"]
+    for name, shape in expected.items():
+        if name not in tensors:
+            raise ModelFileError(f"{source}: tensor {name!r} missing")
+        want = torch.float64 if name.startswith("mixture.") else torch.float32
+        if tensors[name].dtype != want or tuple(tensors[name].shape) != shape:
+            raise ModelFileError(
+                f"{source}: tensor {name!r} has dtype {tensors[name].dtype} shape "
+                f"{tuple(tensors[name].shape)}, expected {want} {shape}"
+            )
+    for name, tensor in tensors.items():
+        spec = listed.get(name)
+        if spec is None or _sha256(tensor) != spec["sha256"]:
+            raise ModelFileError(
+                f"{source}: checksum mismatch for tensor {name!r} (file tampered with?)"
+            )
+        if not torch.isfinite(tensor).all():
+            raise ModelFileError(f"{source}: tensor {name!r} holds non-finite values")
+    params = dict(document["params"])
+    for key in ("hidden_sizes", "estimation_hidden_sizes"):
+        if isinstance(params.get(key), list):
+            params[key] = tuple(params[key])
+    try:
+        model = DAGMM(**params)
+    except TypeError as exc:
+        raise ModelFileError(f"{source}: unknown estimator parameters ({exc})") from exc
+    net = DAGMMNet(
+        fitted["n_features"],
+        fitted["hidden_sizes"],
+        fitted["latent_dim"],
+        fitted["estimation_hidden_sizes"],
+        fitted["n_components"],
+        fitted["activation"],
+        fitted["dropout"],
+    )
+    net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+    net.eval()
+    model.encoder_ = encoder
+    model.n_features_in_ = len(encoder.columns)
+    if encoder.input_kind == "frame":
+        model.feature_names_in_ = np.asarray(encoder.columns, dtype=object)
+    model.net_ = net
+    model.mixture_ = FittedMixture(*(tensors[f"mixture.{k}"] for k in _MIXTURE_KEYS))
+    model.hidden_sizes_ = tuple(fitted["hidden_sizes"])
+    model.latent_dim_ = fitted["latent_dim"]
+    model.epochs_ = fitted["epochs"]
+    model.batch_size_ = fitted["batch_size"]
+    model.n_iter_ = fitted["n_iter"]
+    model.best_epoch_ = fitted["best_epoch"]
+    model.seed_ = fitted["seed"]
+    model.device_ = str(fitted.get("trained_on", "cpu"))
+    model.threshold_ = float(fitted["threshold"])
+    model.score_stats_ = {k: float(v) for k, v in fitted["score_stats"].items()}
+    model.history_ = {k: [float(x) for x in v] for k, v in fitted["history"].items()}
+    if "decision_scores" in tensors:
+        model.decision_scores_ = tensors["decision_scores"].numpy()
+        model.labels_ = (model.decision_scores_ > model.threshold_).astype(int)
+    model.format_version_ = int(document["format_version"])
+    return model
+
+
+def load_model(path: str | os.PathLike) -> Any:
+    """Load a model file written by :meth:`DAGMM.save`.
+
+    Raises
+    ------
+    ModelFileError
+        Missing, directory, truncated, corrupted, tampered or newer-format file.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise ModelFileError(f"{target}: is a directory, expected a dagmm model file")
+    if not target.exists():
+        raise ModelFileError(f"{target}: model file not found")
+    try:
+        data = target.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"{target}: cannot read model file ({exc.strerror})") from exc
+    return load_bytes(data, str(target))
+
+
+load = load_model

@@ -1,0 +1,284 @@
+"""Turning user tables (numpy arrays, pandas DataFrames) into the numeric matrix the network sees.
+
+The encoder is fitted on the training data and saved with the model as plain
+JSON. Numeric columns pass through (scaling happens inside the network, see
+:mod:`dagmm.network`); categorical and string columns are one-hot encoded
+with the categories seen in training. A category never seen in training
+encodes as all zeros in its column's one-hot group (so such a row looks like
+"none of the known categories"), and a :class:`UnseenCategoryWarning` counts
+how many values were affected.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import InvalidInputError
+
+__all__ = ["TabularEncoder", "UnseenCategoryWarning"]
+
+_MISSING_POLICIES = ("raise", "impute")
+
+
+class UnseenCategoryWarning(UserWarning):
+    """Scoring data holds categorical values that training never saw."""
+
+
+def _is_categorical(series: pd.Series) -> bool:
+    return not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series))
+
+
+def _describe_rows(rows: np.ndarray, limit: int = 5, index: pd.Index | None = None) -> str:
+    labels = rows[:limit] if index is None else index[rows[:limit]]
+    shown = ", ".join(str(r) for r in labels)
+    more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
+    return f"row(s) {shown}{more}"
+
+
+@dataclass
+class TabularEncoder:
+    """Fitted column layout: which input columns, how each becomes numbers.
+
+    Parameters
+    ----------
+    missing : {"raise", "impute"}
+        What to do with NaN/inf/None: ``"raise"`` (default) names the columns and
+        rows; ``"impute"`` replaces them with the training median (numeric) or the
+        most frequent training category.
+    """
+
+    missing: str = "raise"
+    input_kind: str = ""  # "array" or "frame"
+    columns: list[str] = field(default_factory=list)
+    categories: dict[str, list[str]] = field(default_factory=dict)
+    fill_values: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X: Any) -> TabularEncoder:
+        """Learn the column layout (and categories, fill values) from training data."""
+        if self.missing not in _MISSING_POLICIES:
+            raise InvalidInputError(
+                f"missing must be one of {_MISSING_POLICIES}, got {self.missing!r}"
+            )
+        frame, self.input_kind = self._as_frame(X, fitting=True)
+        if frame.shape[1] == 0:
+            raise InvalidInputError("input has no columns: expected at least one feature")
+        self.columns = [str(c) for c in frame.columns]
+        self.categories = {}
+        self.fill_values = {}
+        for name in self.columns:
+            col = frame[name]
+            if _is_categorical(col):
+                values = col[col.notna()].astype(str)
+                if self.missing == "raise":
+                    self._check_no_missing_categorical(name, col)
+                self.categories[name] = sorted(values.unique().tolist())
+                if self.missing == "impute":
+                    mode = values.mode()
+                    self.fill_values[name] = str(mode.iloc[0]) if len(mode) else ""
+            elif self.missing == "impute":
+                numeric = pd.to_numeric(col, errors="coerce").astype(float)
+                finite = numeric[np.isfinite(numeric)]
+                self.fill_values[name] = float(finite.median()) if len(finite) else 0.0
+        return self
+
+    # ----------------------------------------------------------------- applying
+    @property
+    def feature_names_out(self) -> list[str]:
+        """Names of the numeric columns produced, one-hot columns as ``col=value``."""
+        names: list[str] = []
+        for name in self.columns:
+            if name in self.categories:
+                names.extend(f"{name}={value}" for value in self.categories[name])
+            else:
+                names.append(name)
+        return names
+
+    @property
+    def groups(self) -> list[tuple[str, list[int]]]:
+        """For each original column, the indices of the numeric columns it produced."""
+        out, start = [], 0
+        for name in self.columns:
+            width = len(self.categories[name]) if name in self.categories else 1
+            out.append((name, list(range(start, start + width))))
+            start += width
+        return out
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Encode ``X`` into a finite float32 matrix of ``len(feature_names_out)`` columns."""
+        frame, kind = self._as_frame(X, fitting=False)
+        frame = self._align(frame, kind)
+        if len(frame) == 0:
+            raise InvalidInputError("input has no rows: expected at least one row to score")
+        blocks: list[np.ndarray] = []
+        unseen: dict[str, int] = {}
+        for name in self.columns:
+            col = frame[name]
+            if name in self.categories:
+                blocks.append(self._one_hot(name, col, unseen))
+            else:
+                blocks.append(self._numeric(name, col)[:, None])
+        if unseen:
+            detail = ", ".join(f"{k!r}: {v}" for k, v in unseen.items())
+            warnings.warn(
+                f"categorical values never seen in training were encoded as all-zero "
+                f"one-hot groups ({detail} value(s))",
+                UnseenCategoryWarning,
+                stacklevel=3,
+            )
+        matrix = np.hstack(blocks) if blocks else np.zeros((len(frame), 0))
+        with np.errstate(over="ignore"):
+            out = matrix.astype(np.float32)
+        overflow = ~np.isfinite(out).all(axis=0)
+        if overflow.any():
+            names = [self.feature_names_out[i] for i in np.flatnonzero(overflow)]
+            raise InvalidInputError(
+                f"column(s) {names} hold values beyond the float32 range (|x| > 3.4e38)"
+            )
+        return out
+
+    def fit_transform(self, X: Any) -> np.ndarray:
+        """Fit, then transform the same data."""
+        return self.fit(X).transform(X)
+
+    # --------------------------------------------------------------- internals
+    def _as_frame(self, X: Any, fitting: bool) -> tuple[pd.DataFrame, str]:
+        if isinstance(X, pd.DataFrame):
+            if X.columns.duplicated().any():
+                dup = X.columns[X.columns.duplicated()].unique().tolist()
+                raise InvalidInputError(f"duplicate column name(s) {dup}")
+            return X, "frame"
+        if isinstance(X, pd.Series):
+            raise InvalidInputError(
+                "expected a 2-D table, got a pandas Series; use series.to_frame()"
+            )
+        try:
+            array = np.asarray(X)
+        except Exception as exc:  # ragged lists and the like
+            raise InvalidInputError(f"could not read input as a 2-D array: {exc}") from exc
+        if array.ndim != 2:
+            raise InvalidInputError(
+                f"expected a 2-D array of shape (n_samples, n_features), got {array.ndim}-D "
+                f"shape {array.shape}; reshape a single sample with x.reshape(1, -1)"
+            )
+        if array.dtype.kind == "c":
+            raise InvalidInputError("complex-valued input is not supported")
+        frame = pd.DataFrame(array, columns=[str(i) for i in range(array.shape[1])])
+        if array.dtype.kind in "OUS":
+            for name in frame.columns:
+                frame[name] = self._coerce_numeric(name, frame[name], label="column")
+        return frame, "array"
+
+    def _align(self, frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+        if kind != self.input_kind and self.input_kind == "frame":
+            if frame.shape[1] != len(self.columns):
+                raise InvalidInputError(
+                    f"X has {frame.shape[1]} features, but the model was fitted with "
+                    f"{len(self.columns)} named columns {self.columns}"
+                )
+            frame = frame.set_axis(self.columns, axis=1)
+            return frame
+        if kind == "array" or self.input_kind == "array":
+            if frame.shape[1] != len(self.columns):
+                raise InvalidInputError(
+                    f"X has {frame.shape[1]} features, but the model expects "
+                    f"{len(self.columns)} features"
+                )
+            return frame.set_axis(self.columns, axis=1)
+        names = [str(c) for c in frame.columns]
+        missing = [c for c in self.columns if c not in names]
+        if missing:
+            raise InvalidInputError(
+                f"missing column(s) {missing}: the model was fitted with columns {self.columns}"
+            )
+        extra = [c for c in names if c not in self.columns]
+        if extra:
+            warnings.warn(
+                f"ignoring column(s) {extra} that the model was not fitted with",
+                UserWarning,
+                stacklevel=4,
+            )
+        frame = frame.set_axis(names, axis=1)
+        return frame[self.columns]
+
+    def _check_no_missing_categorical(self, name: str, col: pd.Series) -> None:
+        bad = np.flatnonzero(col.isna().to_numpy())
+        if len(bad):
+            raise InvalidInputError(
+                f"column {name!r} has {len(bad)} missing value(s) "
+                f"({_describe_rows(bad, index=col.index)}); "
+                "clean them or pass missing='impute'"
+            )
+
+    def _coerce_numeric(self, name: str, col: pd.Series, label: str = "column") -> pd.Series:
+        if pd.api.types.is_bool_dtype(col):
+            return col.astype(float)
+        if pd.api.types.is_numeric_dtype(col):
+            return col
+        numeric = pd.to_numeric(col, errors="coerce")
+        bad = np.flatnonzero(numeric.isna().to_numpy() & col.notna().to_numpy())
+        if len(bad):
+            first = col.iloc[bad[0]]
+            raise InvalidInputError(
+                f"{label} {name!r} should be numeric but holds text such as {first!r} "
+                f"({len(bad)} value(s), {_describe_rows(bad, index=col.index)})"
+            )
+        return numeric
+
+    def _numeric(self, name: str, col: pd.Series) -> np.ndarray:
+        values = self._coerce_numeric(name, col).to_numpy(dtype=float, na_value=np.nan)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            if self.missing == "impute":
+                values = np.where(bad, self.fill_values[name], values)
+            else:
+                rows = np.flatnonzero(bad)
+                kinds = sorted({"NaN" if np.isnan(v) else "inf" for v in values[rows[:1000]]})
+                raise InvalidInputError(
+                    f"column {name!r} has {len(rows)} non-finite value(s) ({'/'.join(kinds)}; "
+                    f"{_describe_rows(rows, index=col.index)}); clean them or pass missing='impute'"
+                )
+        return values
+
+    def _one_hot(self, name: str, col: pd.Series, unseen: dict[str, int]) -> np.ndarray:
+        known = self.categories[name]
+        is_missing = col.isna().to_numpy()
+        if is_missing.any():
+            if self.missing == "impute":
+                col = col.astype(object).where(~is_missing, self.fill_values[name])
+            else:
+                self._check_no_missing_categorical(name, col)
+        codes = pd.Index(known).get_indexer(col.astype(str))
+        out = np.zeros((len(col), len(known)), dtype=np.float32)
+        seen = codes >= 0
+        out[np.flatnonzero(seen), codes[seen]] = 1.0
+        if (~seen).any():
+            unseen[name] = int((~seen).sum())
+        return out
+
+    # ------------------------------------------------------------ persistence
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready state."""
+        return {
+            "missing": self.missing,
+            "input_kind": self.input_kind,
+            "columns": list(self.columns),
+            "categories": {k: list(v) for k, v in self.categories.items()},
+            "fill_values": dict(self.fill_values),
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> TabularEncoder:
+        """Rebuild from :meth:`to_dict` output."""
+        return cls(
+            missing=str(state["missing"]),
+            input_kind=str(state["input_kind"]),
+            columns=[str(c) for c in state["columns"]],
+            categories={str(k): [str(x) for x in v] for k, v in state["categories"].items()},
+            fill_values=dict(state["fill_values"]),
+        )

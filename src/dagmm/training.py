@@ -1,0 +1,427 @@
+"""Objective, training loop and the exact test-time mixture pass.
+
+All functions work on S members at once (see :mod:`dagmm.network`); members
+may train on different row subsets of one data tensor (the paper's protocol
+draws a different split per seed), handled by padding and masks.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .mixture import (
+    MixtureStatistics,
+    add_statistics,
+    cholesky_with_fallback,
+    covariance_penalty,
+    parameters_from_statistics,
+    regularize_covariances,
+    sample_energy,
+    sufficient_statistics,
+)
+from .network import DAGMMNet, NetworkOutput
+
+__all__ = [
+    "FittedMixture",
+    "LossTerms",
+    "TrainingConfig",
+    "batch_mixture",
+    "dagmm_objective",
+    "fit_scaling",
+    "fitted_mixture",
+    "score_energy",
+    "stream_statistics",
+    "train_members",
+]
+
+MIXTURE_DTYPE = torch.float64
+StatisticsReducer = Callable[[MixtureStatistics], MixtureStatistics]
+
+
+class LossTerms(NamedTuple):
+    """Per-member terms of Eq. 7, each of shape (S,)."""
+
+    total: Tensor
+    reconstruction: Tensor
+    energy: Tensor
+    penalty: Tensor
+
+
+class FittedMixture(NamedTuple):
+    """Test-time mixture parameters (float64), leading member dimension S."""
+
+    weights: Tensor  # (S, K)
+    means: Tensor  # (S, K, D)
+    covariances: Tensor  # (S, K, D, D), regularised
+    scale_tril: Tensor  # (S, K, D, D)
+
+
+@dataclass
+class TrainingConfig:
+    """Resolved training settings shared by every member."""
+
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    lambda_energy: float = 0.1
+    lambda_cov: float = 0.005
+    reg_covar: float = 1e-6
+    reconstruction_loss: str = "sum"
+    patience: int | None = None
+    weight_decay: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def _masked_mean(values: Tensor, mask: Tensor | None) -> Tensor:
+    if mask is None:
+        return values.mean(-1)
+    mask = mask.to(values.dtype)
+    return (values * mask).sum(-1) / mask.sum(-1).clamp_min(1.0)
+
+
+def batch_mixture(
+    z: Tensor,
+    gamma: Tensor,
+    reg_covar: float,
+    mask: Tensor | None = None,
+    reducer: StatisticsReducer | None = None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Differentiable mixture of a batch (Eq. 5) in float64.
+
+    ``reducer`` (e.g. an all-reduce across processes) is applied to the
+    statistics before the parameters are formed; its shift must agree across
+    shards, so a reducer is used with the zero shift.
+
+    Returns
+    -------
+    weights (S, K), means (S, K, D), covariances (S, K, D, D) regularised, scale_tril.
+    """
+    z64 = z.to(MIXTURE_DTYPE)
+    shift = None if reducer is not None else _batch_centre(z64, mask)
+    stats = sufficient_statistics(z64, gamma.to(MIXTURE_DTYPE), mask, shift)
+    if reducer is not None:
+        stats = reducer(stats)
+    weights, means, covariances = parameters_from_statistics(stats)
+    covariances = regularize_covariances(covariances, reg_covar)
+    return weights, means, covariances, cholesky_with_fallback(covariances)
+
+
+def _batch_centre(z: Tensor, mask: Tensor | None) -> Tensor:
+    with torch.no_grad():
+        if mask is None:
+            return z.mean(-2)
+        m = mask.to(z.dtype).unsqueeze(-1)
+        return (z * m).sum(-2) / m.sum(-2).clamp_min(1.0)
+
+
+def dagmm_objective(
+    out: NetworkOutput,
+    config: TrainingConfig,
+    mask: Tensor | None = None,
+    reducer: StatisticsReducer | None = None,
+) -> LossTerms:
+    """Eq. 7 per member: reconstruction + lambda1 * mean energy + lambda2 * P(Sigma).
+
+    ``reconstruction_loss="sum"`` is the paper's per-sample sum of squares over
+    features; ``"mean"`` divides it by the number of features.
+    """
+    squared = (out.x - out.x_hat).square()
+    per_row = squared.sum(-1) if config.reconstruction_loss == "sum" else squared.mean(-1)
+    weights, means, covariances, scale_tril = batch_mixture(
+        out.z, out.gamma, config.reg_covar, mask, reducer
+    )
+    energy = sample_energy(out.z.to(MIXTURE_DTYPE), weights, means, scale_tril)
+    reconstruction = _masked_mean(per_row, mask)
+    mean_energy = _masked_mean(energy, mask).to(reconstruction.dtype)
+    penalty = covariance_penalty(covariances).to(reconstruction.dtype)
+    total = reconstruction + config.lambda_energy * mean_energy + config.lambda_cov * penalty
+    return LossTerms(total, reconstruction, mean_energy, penalty)
+
+
+def fit_scaling(
+    x: Tensor, member_rows: Sequence[Tensor], method: str | None
+) -> tuple[Tensor, Tensor]:
+    """Per-member affine scaling ``x * scale + offset`` fitted on each member's rows.
+
+    ``"minmax"`` maps the training range to [0, 1], ``"standard"`` to zero mean
+    and unit variance; a constant column gets scale 1 (it becomes 0).
+
+    Returns
+    -------
+    offset, scale : Tensor, shape (S, 1, F)
+    """
+    offsets, scales = [], []
+    for rows in member_rows:
+        data = x[rows].to(MIXTURE_DTYPE)
+        if method == "minmax":
+            low, high = data.amin(0), data.amax(0)
+            spread = high - low
+            scale = torch.where(spread > 0, 1.0 / spread.clamp_min(1e-300), torch.ones_like(spread))
+            offset = -low * scale
+        elif method == "standard":
+            mean, std = data.mean(0), data.std(0, correction=0)
+            scale = torch.where(std > 0, 1.0 / std.clamp_min(1e-300), torch.ones_like(std))
+            offset = -mean * scale
+        elif method in (None, "none"):
+            scale = torch.ones(x.shape[1], dtype=MIXTURE_DTYPE, device=x.device)
+            offset = torch.zeros_like(scale)
+        else:
+            raise ValueError(f"scaler must be 'minmax', 'standard' or None, got {method!r}")
+        offsets.append(offset)
+        scales.append(scale)
+    return (
+        torch.stack(offsets).unsqueeze(1).to(x.dtype),
+        torch.stack(scales).unsqueeze(1).to(x.dtype),
+    )
+
+
+def _padded_batches(
+    member_rows: Sequence[Tensor], n_batches: int, generator: torch.Generator | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Split each member's rows into ``n_batches`` near-equal batches.
+
+    Rows are shuffled with ``generator``; with ``generator=None`` they keep their order.
+
+    Returns
+    -------
+    index : LongTensor (n_batches, S, width)
+        Row indices, 0 where padded.
+    valid : BoolTensor (n_batches, S, width)
+    widths : LongTensor (n_batches,)
+        Largest real batch size in each step (slice ``[..., :width]``).
+    """
+    n_members = len(member_rows)
+    sizes = [int(r.numel()) for r in member_rows]
+    width = math.ceil(max(sizes) / n_batches)
+    index = torch.zeros(n_batches, n_members, width, dtype=torch.long)
+    valid = torch.zeros(n_batches, n_members, width, dtype=torch.bool)
+    for s, rows in enumerate(member_rows):
+        order = (
+            rows if generator is None else rows[torch.randperm(rows.numel(), generator=generator)]
+        )
+        for b, chunk in enumerate(torch.tensor_split(order, n_batches)):
+            index[b, s, : chunk.numel()] = chunk
+            valid[b, s, : chunk.numel()] = True
+    widths = valid.sum(-1).amax(-1)
+    return index, valid, widths
+
+
+@dataclass
+class TrainingResult:
+    """What :func:`train_members` returns besides the trained network."""
+
+    history: list[dict[str, list[float]]]
+    best_epoch: list[int]
+    steps: int
+
+
+def train_members(
+    net: DAGMMNet,
+    x: Tensor,
+    member_rows: Sequence[Tensor],
+    config: TrainingConfig,
+    validation_rows: Sequence[Tensor] | None = None,
+    progress: Callable[[int, dict[str, np.ndarray]], None] | None = None,
+    reducer: StatisticsReducer | None = None,
+) -> TrainingResult:
+    """Train all members of ``net`` end to end with Adam on Eq. 7.
+
+    Parameters
+    ----------
+    net : DAGMMNet
+        Initialised network with S members (scaling buffers already set).
+    x : Tensor, shape (n, F)
+        All data, float32, on the training device.
+    member_rows : sequence of S LongTensors
+        Training rows of each member.
+    config : TrainingConfig
+    validation_rows : sequence of S LongTensors, optional
+        Held-out rows per member; with ``config.patience`` set, training stops
+        once no member improved its validation objective for that many epochs,
+        and each member keeps its best weights.
+    progress : callable, optional
+        Called after every epoch with the epoch number and per-member loss terms.
+    reducer : callable, optional
+        Combines mixture statistics across processes (distributed training).
+
+    Returns
+    -------
+    TrainingResult
+    """
+    n_members = net.n_members
+    if len(member_rows) != n_members:
+        raise ValueError(f"member_rows has {len(member_rows)} entries for {n_members} members")
+    device = x.device
+    optimizer = torch.optim.Adam(
+        net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    largest = max(int(r.numel()) for r in member_rows)
+    n_batches = max(1, math.ceil(largest / config.batch_size))
+    generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,)).item()))
+    names = ("loss", "reconstruction", "energy", "penalty")
+    history: list[dict[str, list[float]]] = [
+        {name: [] for name in (*names, *(["val_loss"] if validation_rows else []))}
+        for _ in range(n_members)
+    ]
+    best_loss = torch.full((n_members,), math.inf, dtype=MIXTURE_DTYPE)
+    best_epoch = [0] * n_members
+    best_state = None
+    stale = 0
+    steps = 0
+    for epoch in range(1, config.epochs + 1):
+        net.train()
+        index, valid, widths = _padded_batches(member_rows, n_batches, generator)
+        index, valid = index.to(device), valid.to(device)
+        sums = torch.zeros(4, n_members, dtype=MIXTURE_DTYPE, device=device)
+        for b in range(n_batches):
+            width = int(widths[b])
+            rows = index[b, :, :width]
+            mask = valid[b, :, :width]
+            mask = None if bool(mask.all()) else mask
+            out = net(x[rows])
+            terms = dagmm_objective(out, config, mask, reducer)
+            optimizer.zero_grad(set_to_none=True)
+            terms.total.sum().backward()
+            optimizer.step()
+            steps += 1
+            sums += torch.stack([t.detach().to(MIXTURE_DTYPE) for t in terms])
+        epoch_terms = (sums / n_batches).cpu().numpy()
+        if not np.isfinite(epoch_terms).all():
+            _raise_non_finite(epoch, epoch_terms, names)
+        for s in range(n_members):
+            for name, value in zip(names, epoch_terms[:, s], strict=True):
+                history[s][name].append(float(value))
+        report = dict(zip(names, epoch_terms, strict=True))
+        if validation_rows:
+            val = validation_objective(net, x, validation_rows, config)
+            for s in range(n_members):
+                history[s]["val_loss"].append(float(val[s]))
+            report["val_loss"] = val
+            improved = torch.as_tensor(val) < best_loss
+            if bool(improved.any()):
+                best_loss = torch.where(improved, torch.as_tensor(val), best_loss)
+                best_state = _merge_state(best_state, net.state_dict(), improved)
+                for s in np.flatnonzero(improved.numpy()):
+                    best_epoch[s] = epoch
+                stale = 0
+            else:
+                stale += 1
+        else:
+            best_epoch = [epoch] * n_members
+        if progress is not None:
+            progress(epoch, report)
+        if config.patience is not None and validation_rows and stale >= config.patience:
+            break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    net.eval()
+    return TrainingResult(history, best_epoch, steps)
+
+
+def _merge_state(best: dict | None, current: dict, improved: Tensor) -> dict:
+    if best is None:
+        return copy.deepcopy(current)
+    merged = {}
+    for key, value in current.items():
+        mask = improved.to(value.device).view(-1, *([1] * (value.dim() - 1)))
+        merged[key] = torch.where(mask, value, best[key]).clone()
+    return merged
+
+
+def _raise_non_finite(epoch: int, terms: np.ndarray, names: Sequence[str]) -> None:
+    bad = [
+        name for name, row in zip(names[1:], terms[1:], strict=True) if not np.isfinite(row).all()
+    ]
+    raise FloatingPointError(
+        f"training diverged at epoch {epoch}: loss term(s) {', '.join(bad) or 'loss'} became "
+        "non-finite; lower learning_rate or raise reg_covar"
+    )
+
+
+@torch.no_grad()
+def validation_objective(
+    net: DAGMMNet, x: Tensor, rows: Sequence[Tensor], config: TrainingConfig
+) -> np.ndarray:
+    """Eq. 7 on each member's held-out rows, in eval mode, with their own mixture."""
+    was_training = net.training
+    net.eval()
+    index, valid, widths = _padded_batches(rows, 1, None)
+    width = int(widths[0])
+    mask = valid[0, :, :width].to(x.device)
+    out = net(x[index[0, :, :width].to(x.device)])
+    terms = dagmm_objective(out, config, None if bool(mask.all()) else mask)
+    net.train(was_training)
+    return terms.total.to(MIXTURE_DTYPE).cpu().numpy()
+
+
+@torch.no_grad()
+def stream_statistics(
+    net: DAGMMNet,
+    x: Tensor,
+    member_rows: Sequence[Tensor],
+    chunk_size: int = 65536,
+    reducer: StatisticsReducer | None = None,
+) -> MixtureStatistics:
+    """Exact gamma-weighted statistics of each member's rows, in bounded memory.
+
+    One pass in eval mode (no dropout), accumulating in float64. Statistics are
+    centred on the first chunk's mean unless a ``reducer`` (which needs a shift
+    shared by all processes) is given.
+    """
+    net.eval()
+    largest = max(int(r.numel()) for r in member_rows)
+    n_chunks = max(1, math.ceil(largest / chunk_size))
+    index, valid, widths = _padded_batches(member_rows, n_chunks, None)
+    total: MixtureStatistics | None = None
+    shift = None
+    for b in range(n_chunks):
+        width = int(widths[b])
+        mask = valid[b, :, :width].to(x.device)
+        out = net(x[index[b, :, :width].to(x.device)])
+        z = out.z.to(MIXTURE_DTYPE)
+        if shift is None and reducer is None:
+            shift = _batch_centre(z, mask)
+        stats = sufficient_statistics(z, out.gamma.to(MIXTURE_DTYPE), mask, shift)
+        total = stats if total is None else add_statistics(total, stats)
+    assert total is not None
+    return reducer(total) if reducer is not None else total
+
+
+def fitted_mixture(stats: MixtureStatistics, reg_covar: float) -> FittedMixture:
+    """Test-time mixture parameters from whole-training-set statistics."""
+    weights, means, covariances = parameters_from_statistics(stats)
+    covariances = regularize_covariances(covariances, reg_covar)
+    return FittedMixture(weights, means, covariances, cholesky_with_fallback(covariances))
+
+
+@torch.no_grad()
+def score_energy(
+    net: DAGMMNet, mixture: FittedMixture, x: Tensor, chunk_size: int = 65536
+) -> Tensor:
+    """Energies of the rows of ``x`` (n, F) under each member's fixed mixture.
+
+    Returns
+    -------
+    Tensor, shape (S, n), float64
+    """
+    net.eval()
+    parts = []
+    for start in range(0, x.shape[0], chunk_size):
+        chunk = x[start : start + chunk_size].unsqueeze(0)
+        out = net(chunk.expand(net.n_members, -1, -1))
+        parts.append(
+            sample_energy(
+                out.z.to(MIXTURE_DTYPE), mixture.weights, mixture.means, mixture.scale_tril
+            )
+        )
+    if not parts:
+        return torch.zeros(net.n_members, 0, dtype=MIXTURE_DTYPE)
+    return torch.cat(parts, dim=-1)

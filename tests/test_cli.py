@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+def run(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "dagmm.cli.main", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    n = 400
+    frame = pd.DataFrame(
+        {
+            "flow_id": [f"f{i}" for i in range(n)],
+            "bytes": rng.gamma(2.0, 100.0, n),
+            "duration": rng.exponential(1.0, n),
+            "proto": rng.choice(["tcp", "udp"], n),
+        }
+    )
+    folder = tmp_path_factory.mktemp("cli")
+    frame.to_csv(folder / "flows.csv", index=False)
+    frame.to_parquet(folder / "flows.parquet", index=False)
+    return folder, frame
+
+
+def test_fit_score_info_end_to_end(table):
+    folder, frame = table
+    model = folder / "model.dagmm"
+    fit = run(
+        "fit",
+        str(folder / "flows.csv"),
+        "--out",
+        str(model),
+        "--exclude",
+        "flow_id",
+        "--epochs",
+        "5",
+        "--random-state",
+        "0",
+    )
+    assert fit.returncode == 0, fit.stderr
+    assert model.exists()
+    for name in ("scores.csv", "scores.parquet"):
+        out = folder / name
+        score = run(
+            "score",
+            str(model),
+            str(folder / "flows.parquet"),
+            "--out",
+            str(out),
+            "--id-column",
+            "flow_id",
+            "--chunk-rows",
+            "64",
+        )
+        assert score.returncode == 0, score.stderr
+        result = pd.read_csv(out) if name.endswith(".csv") else pd.read_parquet(out)
+        assert list(result.columns) == ["flow_id", "energy", "is_anomaly"]
+        assert len(result) == len(frame) and result["flow_id"].tolist() == frame["flow_id"].tolist()
+        assert np.isfinite(result["energy"]).all()
+    import dagmm
+
+    loaded = dagmm.load(model)
+    expected = loaded.decision_function(frame.drop(columns=["flow_id"]))
+    np.testing.assert_allclose(result["energy"].to_numpy(), expected, rtol=1e-6)
+    info = run("info", str(model))
+    assert info.returncode == 0 and "mixture weights" in info.stdout
+    info_json = run("info", str(model), "--json")
+    assert '"n_features_in": 3' in info_json.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["score", "{m}", "{d}/missing.csv", "--out", "{d}/o.csv"], "file not found"),
+        (["score", "{d}", "{d}/flows.csv", "--out", "{d}/o.csv"], "is a directory"),
+        (["score", "{m}", "{d}/bad.csv", "--out", "{d}/o.csv"], "should be numeric"),
+        (["score", "{m}", "{d}/flows.json", "--out", "{d}/o.csv"], "unsupported file type"),
+        (["score", "{m}", "{d}/broken.parquet", "--out", "{d}/o.csv"], "cannot read as Parquet"),
+        (["fit", "{d}/flows.csv", "--out", "{d}/x.dagmm", "--exclude", "nope"], "nope"),
+        (["info", "{d}/flows.csv"], "not a dagmm model"),
+    ],
+)
+def test_user_errors_are_one_line(table, args, message):
+    folder, frame = table
+    model = folder / "err_model.dagmm"
+    if not model.exists():
+        assert (
+            run(
+                "fit",
+                str(folder / "flows.csv"),
+                "--out",
+                str(model),
+                "--exclude",
+                "flow_id",
+                "--epochs",
+                "2",
+            ).returncode
+            == 0
+        )
+    bad = frame.drop(columns=["flow_id"]).astype({"bytes": object})
+    bad.loc[250, "bytes"] = "lots"
+    bad.to_csv(folder / "bad.csv", index=False)
+    (folder / "flows.json").write_text("{}")
+    (folder / "broken.parquet").write_bytes(b"PAR1 definitely not parquet")
+    argv = [a.format(m=model, d=folder) for a in args]
+    result = run(*argv)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dagmm: error:"), result.stderr
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr
+    assert not (folder / "o.csv").exists()
+
+
+def test_bad_chunk_leaves_no_partial_output(table):
+    folder, frame = table
+    model = folder / "chunk_model.dagmm"
+    assert (
+        run(
+            "fit",
+            str(folder / "flows.csv"),
+            "--out",
+            str(model),
+            "--exclude",
+            "flow_id",
+            "--epochs",
+            "2",
+        ).returncode
+        == 0
+    )
+    bad = frame.drop(columns=["flow_id"]).astype({"bytes": object})
+    bad.loc[390, "bytes"] = "oops"  # in the last chunk
+    bad.to_csv(folder / "late_bad.csv", index=False)
+    out = folder / "late.parquet"
+    result = run(
+        "score", str(model), str(folder / "late_bad.csv"), "--out", str(out), "--chunk-rows", "50"
+    )
+    assert result.returncode == 2 and "row(s) 390" in result.stderr
+    assert not out.exists()
+    assert not [p for p in folder.iterdir() if p.name.startswith(".late")]
+
+
+def test_demo_runs_and_beats_control():
+    result = run("demo", "--rows", "4000")
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.strip()}
+    control_auroc = float(lines["untrained"][-2])
+    trained_auroc = float(lines["DAGMM"][-2])
+    assert trained_auroc > control_auroc

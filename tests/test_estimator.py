@@ -1,0 +1,237 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+
+from dagmm import DAGMM, InvalidInputError, NotFittedError, fit_ensemble
+from dagmm.synthetic import make_tabular_anomalies
+from dagmm.tabular import UnseenCategoryWarning
+
+FAST = {"epochs": 30, "batch_size": 256, "random_state": 0}
+
+
+def test_pyod_attributes_and_shapes(blobs):
+    X, y = blobs
+    model = DAGMM(n_components=2, contamination=0.05, **FAST).fit(X)
+    assert model.decision_scores_.shape == (len(X),)
+    assert model.labels_.shape == (len(X),) and set(np.unique(model.labels_)) <= {0, 1}
+    assert abs(model.labels_.mean() - 0.05) < 0.01
+    assert model.weights_.shape == (2,) and abs(model.weights_.sum() - 1) < 1e-9
+    assert model.means_.shape == (2, model.latent_dim_ + 2)
+    assert model.covariances_.shape == (2, model.latent_dim_ + 2, model.latent_dim_ + 2)
+    assert model.n_features_in_ == 6
+    scores = model.decision_function(X)
+    np.testing.assert_allclose(scores, model.decision_scores_, rtol=1e-6)
+    np.testing.assert_array_equal(model.score_samples(X), -scores)
+    np.testing.assert_array_equal(model.predict(X), (scores > model.threshold_).astype(int))
+    assert model.transform(X).shape == (len(X), model.latent_dim_ + 2)
+    for method in ("linear", "unify"):
+        proba = model.predict_proba(X, method=method)
+        assert proba.shape == (len(X), 2)
+        np.testing.assert_allclose(proba.sum(1), 1.0)
+        assert proba.min() >= 0 and proba.max() <= 1
+    assert roc_auc_score(y, scores) > 0.9
+
+
+def test_training_learns_beyond_untrained_control():
+    # Anomalies that stay inside the normal range (broken joint structure, mismatched
+    # categories): an untrained network cannot see them, a trained one must.
+    frame, y = make_tabular_anomalies(4000, 0.05, random_state=1)
+    train, test = np.arange(2000), np.arange(2000, 4000)
+    params = {"epochs": 60, "batch_size": 256, "random_state": 0}
+    trained = DAGMM(**params).fit(frame.iloc[train])
+    assert trained.history_["loss"][-1] < 0.5 * trained.history_["loss"][0]
+    control = DAGMM(**{**params, "epochs": 0}).fit(frame.iloc[train])
+    assert control.n_iter_ == 0
+    auc_trained = roc_auc_score(y[test], trained.decision_function(frame.iloc[test]))
+    auc_control = roc_auc_score(y[test], control.decision_function(frame.iloc[test]))
+    assert auc_trained > auc_control + 0.1, (auc_trained, auc_control)
+
+
+def test_sklearn_clone_and_params():
+    model = DAGMM(n_components=3, learning_rate=1e-2)
+    assert model.get_params()["n_components"] == 3
+    copy = clone(model)
+    assert copy.get_params() == model.get_params()
+    copy.set_params(n_components=5)
+    assert copy.n_components == 5 and model.n_components == 3
+    assert not hasattr(model, "net_")
+
+
+def test_not_fitted_and_feature_mismatch(blobs):
+    X, _ = blobs
+    with pytest.raises(NotFittedError):
+        DAGMM().decision_function(X)
+    model = DAGMM(**FAST).fit(X)
+    with pytest.raises(ValueError, match="6 features"):
+        model.decision_function(X[:, :5])
+
+
+def test_determinism_and_global_rng_untouched(blobs):
+    X, _ = blobs
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    a = DAGMM(**FAST).fit(X).decision_function(X)
+    assert torch.equal(torch.get_rng_state(), state)
+    b = DAGMM(**FAST).fit(X).decision_function(X)
+    np.testing.assert_array_equal(a, b)
+    c = DAGMM(**{**FAST, "random_state": 1}).fit(X).decision_function(X)
+    assert not np.allclose(a, c)
+
+
+def test_scores_independent_of_batch_and_order(blobs):
+    X, _ = blobs
+    model = DAGMM(**FAST).fit(X)
+    full = model.decision_function(X)
+    ones = np.concatenate([model.decision_function(X[i : i + 1]) for i in range(0, 50)])
+    np.testing.assert_allclose(ones, full[:50], rtol=1e-5)
+    order = np.random.default_rng(0).permutation(len(X))
+    np.testing.assert_allclose(model.decision_function(X[order]), full[order], rtol=1e-6)
+    np.testing.assert_array_equal(model.decision_function(X), full)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["constant_column", "duplicated_rows", "two_rows", "all_zero_rows", "n_below_k", "scale_1e6"],
+)
+def test_degenerate_data_stays_finite(case):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    if case == "constant_column":
+        X[:, 2] = 7.0
+    elif case == "duplicated_rows":
+        X = np.repeat(X[:3], 70, axis=0)
+    elif case == "two_rows":
+        X = X[:2]
+    elif case == "all_zero_rows":
+        X[:100] = 0.0
+    elif case == "n_below_k":
+        X = X[:3]
+    elif case == "scale_1e6":
+        X = X * 1e6
+    for scaler in ("minmax", "standard", None):
+        model = DAGMM(n_components=4, epochs=20, batch_size=1024, scaler=scaler, random_state=0)
+        model.fit(X)
+        assert model.n_iter_ == 20  # smaller than one batch: one full-batch step per epoch
+        scores = model.decision_function(X)
+        assert np.isfinite(scores).all(), (case, scaler)
+        assert np.isfinite(model.decision_function(np.zeros((1, 5)))).all()
+
+
+def test_too_few_rows_is_a_clear_error():
+    with pytest.raises(InvalidInputError, match="at least 2 rows"):
+        DAGMM().fit(np.ones((1, 3)))
+
+
+def test_invalid_params_are_clear_errors():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    for kwargs, match in [
+        ({"n_components": 0}, "n_components"),
+        ({"contamination": 0.9}, "contamination"),
+        ({"activation": "swish"}, "activation"),
+        ({"dropout": 1.0}, "dropout"),
+        ({"epochs": -1}, "epochs"),
+    ]:
+        with pytest.raises(InvalidInputError, match=match):
+            DAGMM(**kwargs).fit(X)
+
+
+def _frame(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "bytes": rng.gamma(2.0, 100.0, n),
+            "duration": rng.exponential(1.0, n),
+            "proto": rng.choice(["tcp", "udp"], n),
+            "flag": rng.choice(["SF", "S0", "REJ"], n),
+        }
+    )
+
+
+def test_dataframe_with_categoricals():
+    frame = _frame()
+    model = DAGMM(**FAST).fit(frame)
+    assert list(model.feature_names_in_) == ["bytes", "duration", "proto", "flag"]
+    assert model.net_.n_features == 2 + 2 + 3
+    scores = model.decision_function(frame)
+    shuffled = frame[["flag", "bytes", "proto", "duration"]]
+    np.testing.assert_array_equal(model.decision_function(shuffled), scores)
+    with pytest.raises(ValueError, match="missing column"):
+        model.decision_function(frame.drop(columns=["flag"]))
+    unseen = frame.head(10).copy()
+    unseen.loc[unseen.index[:3], "proto"] = "sctp"
+    with pytest.warns(UnseenCategoryWarning, match="'proto': 3"):
+        out = model.decision_function(unseen)
+    assert np.isfinite(out).all()
+    with pytest.warns(UserWarning, match="ignoring column"):
+        model.decision_function(frame.assign(extra=1.0))
+
+
+def test_nan_is_a_clear_error_unless_imputed():
+    frame = _frame()
+    frame.loc[[3, 7], "bytes"] = np.nan
+    with pytest.raises(InvalidInputError, match=r"'bytes' has 2 non-finite.*3, 7"):
+        DAGMM(**FAST).fit(frame)
+    model = DAGMM(missing="impute", **FAST).fit(frame)
+    assert np.isfinite(model.decision_function(frame)).all()
+
+
+def test_numeric_column_as_strings():
+    frame = _frame()
+    model = DAGMM(**FAST).fit(frame)
+    as_text = frame.assign(bytes=frame["bytes"].astype(str))
+    np.testing.assert_allclose(
+        model.decision_function(as_text), model.decision_function(frame), rtol=1e-6
+    )
+    broken = as_text.copy()
+    broken.loc[5, "bytes"] = "12kB"
+    with pytest.raises(InvalidInputError, match=r"'bytes' should be numeric.*'12kB'.*row\(s\) 5"):
+        model.decision_function(broken)
+
+
+def test_presets_follow_the_paper():
+    kdd = DAGMM.from_preset("kddcup")
+    assert kdd.hidden_sizes == (60, 30, 10) and kdd.latent_dim == 1 and kdd.n_components == 4
+    assert kdd.epochs == 200 and kdd.batch_size == 1024 and kdd.learning_rate == 1e-4
+    thy = DAGMM.from_preset("thyroid", epochs=5)
+    assert thy.hidden_sizes == (12, 4) and thy.n_components == 2 and thy.epochs == 5
+    arr = DAGMM.from_preset("arrhythmia")
+    assert arr.hidden_sizes == (10,) and arr.latent_dim == 2 and arr.batch_size == 128
+    assert DAGMM.from_preset("kddcup_rev").hidden_sizes == (60, 30, 10)
+    with pytest.raises(ValueError, match="unknown preset"):
+        DAGMM.from_preset("mnist")
+
+
+def test_early_stopping_keeps_best_epoch(blobs):
+    X, _ = blobs
+    model = DAGMM(
+        epochs=400,
+        validation_fraction=0.2,
+        patience=3,
+        learning_rate=5e-2,
+        batch_size=128,
+        random_state=0,
+    ).fit(X)
+    val = model.history_["val_loss"]
+    assert len(val) < 400
+    assert model.best_epoch_ == int(np.argmin(val)) + 1
+
+
+def test_ensemble_member_equals_single_model():
+    # Full-batch and no dropout: shuffling and dropout draws do not matter, so an
+    # ensemble member must match a model trained alone with its seed.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 4)).astype(np.float32)
+    rows = [np.arange(0, 100), np.arange(20, 120), np.arange(0, 90)]
+    est = DAGMM(n_components=2, epochs=25, batch_size=4096, dropout=0.0)
+    together = fit_ensemble(est, X, [11, 12, 13], rows)
+    for seed, r, model in zip([11, 12, 13], rows, together, strict=False):
+        alone = fit_ensemble(est, X, [seed], [r])[0]
+        np.testing.assert_allclose(
+            model.decision_function(X), alone.decision_function(X), rtol=2e-4
+        )
+    assert not np.allclose(together[0].decision_function(X), together[1].decision_function(X))

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import dagmm
+from dagmm import DAGMM, ModelFileError
+from dagmm.persistence import FORMAT_VERSION, model_bytes
+
+PACKAGE = Path(dagmm.__file__).parent
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"a": rng.normal(size=200), "b": rng.gamma(2.0, size=200), "c": rng.choice(["x", "y"], 200)}
+    )
+    return DAGMM(epochs=10, batch_size=64, random_state=0).fit(frame), frame
+
+
+def test_round_trip_reproduces_scores_exactly(fitted, tmp_path):
+    model, frame = fitted
+    path = tmp_path / "m.dagmm"
+    model.save(path)
+    loaded = dagmm.load(path)
+    np.testing.assert_array_equal(loaded.decision_function(frame), model.decision_function(frame))
+    np.testing.assert_array_equal(loaded.decision_scores_, model.decision_scores_)
+    np.testing.assert_array_equal(loaded.transform(frame), model.transform(frame))
+    assert loaded.threshold_ == model.threshold_
+    assert loaded.get_params() == model.get_params()
+    assert loaded.history_ == model.history_
+    np.testing.assert_array_equal(loaded.predict_proba(frame), model.predict_proba(frame))
+    assert list(loaded.feature_names_in_) == ["a", "b", "c"]
+    assert DAGMM.load(path).threshold_ == model.threshold_
+
+
+def test_save_without_training_scores(fitted, tmp_path):
+    model, frame = fitted
+    model.save(tmp_path / "small.dagmm", include_training_scores=False)
+    loaded = dagmm.load(tmp_path / "small.dagmm")
+    assert not hasattr(loaded, "decision_scores_")
+    np.testing.assert_array_equal(loaded.decision_function(frame), model.decision_function(frame))
+
+
+def test_truncated_file(fitted, tmp_path):
+    data = model_bytes(fitted[0])
+    for cut in (0, 5, 100, len(data) // 2, len(data) - 1):
+        path = tmp_path / f"cut{cut}.dagmm"
+        path.write_bytes(data[:cut])
+        with pytest.raises(ModelFileError):
+            dagmm.load(path)
+
+
+def test_tampered_tensor_bytes(fitted, tmp_path):
+    data = bytearray(model_bytes(fitted[0]))
+    data[-3] ^= 0xFF
+    path = tmp_path / "tampered.dagmm"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match=r"checksum|non-finite"):
+        dagmm.load(path)
+
+
+def _rewrite_document(data: bytes, edit) -> bytes:
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + length])
+    doc = json.loads(header["__metadata__"]["document"])
+    edit(header, doc)
+    header["__metadata__"]["document"] = json.dumps(doc)
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    return struct.pack("<Q", len(raw)) + raw + data[8 + length :]
+
+
+def test_newer_format_version_is_refused(fitted, tmp_path):
+    def newer(header, doc):
+        header["__metadata__"]["format_version"] = str(FORMAT_VERSION + 1)
+
+    path = tmp_path / "newer.dagmm"
+    path.write_bytes(_rewrite_document(model_bytes(fitted[0]), newer))
+    with pytest.raises(ModelFileError, match="newer"):
+        dagmm.load(path)
+
+
+def test_tampered_document_is_refused(fitted, tmp_path):
+    def bad_shape(header, doc):
+        doc["fitted"]["hidden_sizes"] = [7, 3]
+
+    def bad_type(header, doc):
+        doc["fitted"]["threshold"] = "high"
+
+    for edit, match in ((bad_shape, "expected"), (bad_type, "threshold")):
+        path = tmp_path / "doc.dagmm"
+        path.write_bytes(_rewrite_document(model_bytes(fitted[0]), edit))
+        with pytest.raises(ModelFileError, match=match):
+            dagmm.load(path)
+
+
+def test_missing_directory_and_foreign_files(tmp_path):
+    with pytest.raises(ModelFileError, match="not found"):
+        dagmm.load(tmp_path / "nope.dagmm")
+    with pytest.raises(ModelFileError, match="directory"):
+        dagmm.load(tmp_path)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello, this is not a model")
+    with pytest.raises(ModelFileError):
+        dagmm.load(text)
+
+
+def test_failed_save_keeps_old_file(fitted, tmp_path, monkeypatch):
+    model, _ = fitted
+    path = tmp_path / "m.dagmm"
+    model.save(path)
+    before = path.read_bytes()
+    import dagmm.persistence as persistence
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(persistence, "model_bytes", broken)
+    with pytest.raises(RuntimeError):
+        model.save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.dagmm"]
+
+
+def test_no_pickle_in_package():
+    offenders = []
+    for source in PACKAGE.rglob("*.py"):
+        text = source.read_text()
+        for needle in (
+            "import pickle",
+            "cPickle",
+            "joblib",
+            "torch.load(",
+            "np.load(",
+            "allow_pickle=True",
+        ):
+            if needle in text and not ("np.load(" in needle and "allow_pickle=False" in text):
+                offenders.append((source.name, needle))
+    assert offenders == []

@@ -46,11 +46,17 @@ def cli() -> None:
     warnings.showwarning = _show_warning
 
 
-def _register() -> None:
-    from . import core
+#: Modules of ``dagmm.cli`` whose ``COMMANDS`` list is added to the group.
+COMMAND_MODULES = ["core"]
 
-    for command in core.COMMANDS:
-        cli.add_command(command)
+
+def _register() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"{__package__}.{name}")
+        for command in module.COMMANDS:
+            cli.add_command(command)
 
 
 _register()

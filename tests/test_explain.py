@@ -67,7 +67,7 @@ def test_planted_numeric_column_ranks_first(planted):
 
 
 def test_planted_category_maps_back_to_its_column(planted):
-    model, test, _, categorical_rows, truth = planted
+    model, test, _, categorical_rows, _truth = planted
     table = model.explain(test, top_k=1).set_index("row")
     energy = model.decision_function(test)
     flagged = [int(r) for r in categorical_rows if energy[r] > model.threshold_]

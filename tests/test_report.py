@@ -12,14 +12,14 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from dagmm import DAGMM, InvalidInputError, load  # noqa: E402
-from dagmm.report import (  # noqa: E402
+from dagmm import DAGMM, InvalidInputError, load
+from dagmm.report import (
     FIGURES,
     MissingDependencyError,
     collapsed_components,
     write_report,
 )
-from dagmm.synthetic import make_tabular_anomalies  # noqa: E402
+from dagmm.synthetic import make_tabular_anomalies
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 NASTY = "<b>bytes & co</b>"
@@ -113,7 +113,7 @@ def test_html_report_with_labels(fitted, tmp_path):
 
 
 def test_html_report_without_labels_or_training_scores(fitted, tmp_path):
-    model, test, _, folder = fitted
+    model, test, _, _folder = fitted
     model.save(tmp_path / "bare.dagmm", include_training_scores=False)
     bare = load(tmp_path / "bare.dagmm")
     out = tmp_path / "report.html"
@@ -151,8 +151,6 @@ def test_collapsed_component_warning(fitted, tmp_path):
     model, test, _, _ = fitted
     import copy
 
-    import torch
-
     broken = copy.deepcopy(model)
     weights = broken.mixture_.weights.clone()
     weights[0] = 1e-6
@@ -162,7 +160,6 @@ def test_collapsed_component_warning(fitted, tmp_path):
     out = tmp_path / "r.html"
     write_report(broken, test, out, top=0)
     assert "Component 0 looks collapsed" in out.read_text(encoding="utf-8")
-    del torch
 
 
 def test_missing_matplotlib_is_a_clear_error(fitted, tmp_path, monkeypatch):
@@ -183,7 +180,7 @@ def _run(*args):
 
 
 def test_cli_report_and_explain(fitted, tmp_path):
-    _, test, _, folder = fitted
+    _, _test, _, folder = fitted
     model, data = str(folder / "model.dagmm"), str(folder / "test.csv")
     out = tmp_path / "r.html"
     result = _run(
@@ -221,3 +218,13 @@ def test_cli_report_and_explain(fitted, tmp_path):
     result = _run("explain", model, data, "--rows", "1")
     assert result.returncode == 0, result.stderr
     assert "contribution" in result.stdout
+
+
+@pytest.mark.slow
+def test_demo_writes_a_report(tmp_path):
+    out = tmp_path / "demo.html"
+    result = _run("demo", "--rows", "4000", "--report", str(out))
+    assert result.returncode == 0, result.stderr
+    page = _parse(out)
+    assert len(page.images) == len(FIGURES)
+    assert "Detection quality" in page.headings

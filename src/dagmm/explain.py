@@ -4,32 +4,40 @@ Pure computation (torch autograd and pandas); no plotting, no files.
 
 For every row the network sees the scaled input ``x`` (after one-hot encoding
 and the scaling fitted on the training rows) and reconstructs it as ``x_hat``.
-Two per-feature quantities are computed and summed over the numeric features
-each ORIGINAL column produced (a categorical column's one-hot group counts as
-one column):
+Three per-column quantities are computed, each for an ORIGINAL column (a
+categorical column's one-hot group counts as one column):
 
+``contribution`` (the ranking score)
+    How much lower the row's energy would be if this column alone took its
+    most normal value: ``E(x) - min_v E(x with column := v)``, never negative.
+    The candidates ``v`` are every training category for a categorical column,
+    and 21 evenly spaced values over the training range for a numeric column
+    (min-max scaling; ``[-3, 3]`` standard deviations with standard scaling; a
+    grid around the reconstruction without scaling). The minimising value is
+    reported as ``expected``.
+``gradient``
+    ``sum_j dE/dx_j * (x_j - x_hat_j)``: the gradient of the energy with
+    respect to the SCALED input (so columns in different units compare), times
+    the row's deviation from its own reconstruction, i.e. the first-order
+    estimate of the energy change from moving the column to its reconstructed
+    value. Gradient x deviation rather than gradient x input because under
+    min-max scaling an input of 0 only means "the training minimum", an
+    arbitrary baseline; rather than ``|grad|`` because sensitivity is not
+    abnormality (a column the energy is steep in but whose value is perfectly
+    normal would rank first).
 ``reconstruction_error``
     ``sum_j (x_j - x_hat_j)^2``: the column's share of the squared
-    reconstruction error, the quantity behind the relative-distance and cosine
-    features of ``z``.
-``contribution`` (the ranking score)
-    ``sum_j dE/dx_j * (x_j - x_hat_j)``: the gradient of the row's energy with
-    respect to the scaled input, times the row's deviation from its own
-    reconstruction. This is the first-order (Taylor) estimate of how much the
-    energy would fall if that column alone were moved to the value the model
-    expected. It is positive when the column's deviation pushes the energy up.
+    reconstruction error behind the relative-distance and cosine features.
 
-Why gradient x deviation rather than gradient x input or ``|grad|``: under
-min-max scaling an input of 0 means "the training minimum", an arbitrary
-baseline, so gradient x input credits columns for being far from their minimum
-rather than for being unusual. ``|grad|`` alone measures sensitivity, not
-abnormality: a column the energy is steep in but whose value is perfectly
-normal would rank first. The reconstruction is the model's own estimate of the
-normal version of the row, so the deviation ``x - x_hat`` is what the model
-finds unusual, and the gradient weighs it by how much it moves the energy
-(through both the latent code and the reconstruction features). The gradient
-is taken with respect to the scaled input so that columns measured in
-different units are comparable.
+Why rank by the counterfactual drop and not by the gradient: a one-hot column
+changes by a jump of 1, far outside the range where a first-order estimate
+holds, and the gradient's component along a one-hot group's all-ones direction
+(an infeasible move) does not cancel; numeric anomalies of several standard
+deviations are also beyond the linear regime. On planted anomalies
+(``benchmarks/explain_planted.py``) the counterfactual ranks the planted column
+first clearly more often than gradient x deviation or the reconstruction error
+alone; both are still reported, because they say different things (how
+sensitive the energy is; what the autoencoder fails to reproduce).
 """
 
 from __future__ import annotations

@@ -35,10 +35,11 @@ __all__ = [
     "FIGURES",
     "MissingDependencyError",
     "ReportData",
-    "collect",
     "collapsed_components",
+    "collect",
     "render_figures",
     "report_html",
+    "require_matplotlib",
     "write_report",
 ]
 
@@ -57,7 +58,8 @@ class MissingDependencyError(DAGMMError, ImportError):
     """An optional dependency (matplotlib for reports) is not installed."""
 
 
-def _matplotlib():
+def require_matplotlib() -> tuple[Any, Any, Any]:
+    """matplotlib, its Figure class and the Agg canvas; a clear error when not installed."""
     try:
         import matplotlib
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -222,10 +224,12 @@ def _energy_figure(data: ReportData, Figure: Any) -> Any:
     parts = [data.energy] + ([data.train_energy] if data.train_energy is not None else [])
     combined = np.concatenate(parts)
     low = float(np.min(combined))
-    # Energies have long right tails (far-out rows); clip the axis at a high quantile
-    # so the bulk stays readable, and count what lies beyond.
-    high = max(float(np.quantile(combined, 0.995)), data.threshold)
-    high = high + 0.05 * (high - low if high > low else 1.0)
+    # Energies have long right tails (far-out rows): end the axis at three times the
+    # bulk's spread below the threshold past it, so the bulk stays readable, and
+    # draw what lies beyond in the last bin.
+    bulk = data.threshold - float(np.quantile(combined, 0.005))
+    high = min(float(np.max(combined)), data.threshold + 3.0 * max(bulk, 1e-12))
+    high = max(high, data.threshold) + 0.02 * max(high - low, 1e-12)
     bins = np.linspace(low, high, 60)
     beyond = {}
     if data.train_energy is not None:
@@ -262,14 +266,13 @@ def _energy_figure(data: ReportData, Figure: Any) -> Any:
     if any(beyond.values()):
         detail = ", ".join(f"{v} {k}" for k, v in beyond.items() if v)
         ax.set_title(f"rows above {high:.4g} are drawn in the last bin ({detail})", fontsize=9)
-    ax.legend(loc="upper left")
+    ax.legend(loc="best")
     return fig
 
 
 def _z_figure(model: Any, data: ReportData, Figure: Any) -> Any:
     names = _z_names(model)
     latent = int(model.latent_dim_)
-    d = data.z.shape[1]
     pairs = [(0, latent), (0, latent + 1), (latent, latent + 1)]
     if latent > 1:
         pairs.insert(0, (0, 1))
@@ -285,34 +288,44 @@ def _z_figure(model: Any, data: ReportData, Figure: Any) -> Any:
     means = model.means_
     for p, (a, b) in enumerate(pairs):
         ax = fig.add_subplot(1, len(pairs), p + 1)
-        for value, colour, marker, size in ((0, "#4c72b0", "o", 6), (1, "#c44e52", "^", 16)):
-            sel = index[colour_by[index] == value]
-            ax.scatter(
-                data.z[sel, a],
-                data.z[sel, b],
-                s=size,
-                c=colour,
-                marker=marker,
-                alpha=0.6 if value else 0.35,
-                linewidths=0,
-                label=f"{legend[value]} ({int(np.sum(colour_by == value))})",
-            )
+        # Anomalies as hollow rings under the normal rows' small dots: the two often
+        # overlap, and normal rows concentrate in tight clusters that filled anomaly
+        # markers drawn on top would hide completely.
+        sel = index[colour_by[index] == 1]
+        ax.scatter(
+            data.z[sel, a],
+            data.z[sel, b],
+            s=28,
+            facecolors="none",
+            edgecolors="#c44e52",
+            linewidths=1.0,
+            label=f"{legend[1]} ({int(np.sum(colour_by == 1))})",
+        )
+        sel = index[colour_by[index] == 0]
+        ax.scatter(
+            data.z[sel, a],
+            data.z[sel, b],
+            s=4,
+            c="#1f4e9c",
+            alpha=0.6,
+            linewidths=0,
+            label=f"{legend[0]} ({int(np.sum(colour_by == 0))})",
+        )
         ax.scatter(
             means[:, a],
             means[:, b],
-            marker="X",
-            s=90,
-            c="black",
+            marker="P",
+            s=110,
+            c="#222222",
             edgecolors="white",
             label="mixture means",
         )
         ax.set_xlabel(names[a])
         ax.set_ylabel(names[b])
         if p == 0:
-            ax.legend(fontsize=8, loc="best")
+            ax.legend(fontsize=8, loc="best", markerscale=1.5)
     if shown is not None:
         fig.suptitle(f"a random {len(shown)} of {n} rows", fontsize=9)
-    del d
     return fig
 
 
@@ -374,7 +387,7 @@ def _roc_pr_figure(data: ReportData, Figure: Any) -> Any | None:
     from sklearn.metrics import precision_recall_curve, roc_curve
 
     fig = Figure(figsize=(9, 3.8), layout="constrained")
-    fpr, tpr, roc_thr = roc_curve(data.labels, data.energy)
+    fpr, tpr, _ = roc_curve(data.labels, data.energy)
     ax = fig.add_subplot(1, 2, 1)
     ax.plot(fpr, tpr, color="#4c72b0")
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
@@ -396,13 +409,12 @@ def _roc_pr_figure(data: ReportData, Figure: Any) -> Any | None:
     ax.set_ylabel("precision")
     ax.set_title("precision-recall")
     ax.legend(loc="upper right", fontsize=8)
-    del roc_thr
     return fig
 
 
 def render_figures(model: Any, data: ReportData) -> dict[str, bytes]:
     """PNG bytes of each figure of :data:`FIGURES` that applies (ROC/PR only with labels)."""
-    _, Figure, Canvas = _matplotlib()
+    _, Figure, Canvas = require_matplotlib()
     figures = {
         "energy": _energy_figure(data, Figure),
         "z_space": _z_figure(model, data, Figure),
@@ -637,7 +649,7 @@ def write_report(
     """
     if fmt not in ("html", "png"):
         raise InvalidInputError(f"format must be 'html' or 'png', got {fmt!r}")
-    _matplotlib()  # fail before any scoring when matplotlib is missing
+    require_matplotlib()  # fail before any scoring when matplotlib is missing
     data = collect(model, X, labels=labels, ids=ids, top=top, source=source, label_name=label_name)
     figures = render_figures(model, data)
     target = Path(out)

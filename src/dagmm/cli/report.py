@@ -58,24 +58,28 @@ def report(
 ) -> None:
     """Write a report on DATA scored by MODEL: energies, z space, training, mixture, top rows."""
     from .. import load
-    from ..report import _matplotlib, write_report
+    from ..exceptions import InvalidInputError
+    from ..report import require_matplotlib, write_report
 
-    _matplotlib()
+    require_matplotlib()
     model = load(model_path)
     started = time.perf_counter()
     features, frame = _read(model, data, [id_column, labels])
-    written = write_report(
-        model,
-        features,
-        out,
-        labels=frame[labels].to_numpy() if labels else None,
-        ids=frame[id_column].to_numpy() if id_column else None,
-        top=top,
-        fmt=fmt,
-        title=title,
-        source=data,
-        label_name=labels or "labels",
-    )
+    try:
+        written = write_report(
+            model,
+            features,
+            out,
+            labels=frame[labels].to_numpy() if labels else None,
+            ids=frame[id_column].to_numpy() if id_column else None,
+            top=top,
+            fmt=fmt,
+            title=title,
+            source=data,
+            label_name=labels or "labels",
+        )
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{data}: {exc}") from None
     what = written[0] if fmt == "html" else f"{len(written)} PNG files in {out}"
     click.echo(
         f"report on {len(frame)} rows written to {what} ({time.perf_counter() - started:.1f} s)"

@@ -169,3 +169,22 @@ def test_bad_top_k(planted):
     for bad in (0, -1, 1.5, True):
         with pytest.raises(InvalidInputError, match="top_k"):
             model.explain(test.iloc[:3], top_k=bad)
+
+
+@pytest.mark.parametrize("scaler", ["standard", None])
+def test_other_scalers_give_finite_counterfactuals(scaler):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 3))
+    X[:, 2] = X[:, 0] - X[:, 1]
+    model = DAGMM(epochs=5, scaler=scaler, random_state=0).fit(X)
+    rows = X[:5].copy()
+    rows[0, 2] += 8.0
+    table = model.explain(rows)
+    assert np.isfinite(table["contribution"]).all() and (table["contribution"] >= 0).all()
+    assert np.isfinite(table["expected"].astype(float)).all()
+    # The reported drop is what the energy does when the column takes "expected".
+    first = table[table["row"] == 0].iloc[0]
+    changed = rows[[0]].copy()
+    changed[0, int(first["column"])] = float(first["expected"])
+    drop = model.decision_function(rows[[0]])[0] - model.decision_function(changed)[0]
+    assert first["contribution"] == pytest.approx(max(drop, 0.0), rel=1e-3, abs=1e-3)

@@ -436,6 +436,17 @@ class DAGMM(BaseEstimator):
                 parts.append(self.net_(chunk.unsqueeze(0)).z[0].cpu().numpy())
         return np.concatenate(parts, axis=0)
 
+    def explain(self, X: Any, top_k: int | None = None) -> Any:
+        """Per-row, per-column contributions to the energy, in the original columns.
+
+        See :func:`dagmm.explain.explain`; returns a tidy DataFrame with one line
+        per (row, column): row, energy, rank, column, value, expected,
+        contribution, gradient, reconstruction_error.
+        """
+        from .explain import explain
+
+        return explain(self, X, top_k=top_k)
+
     def __sklearn_tags__(self):  # pragma: no cover - sklearn >= 1.6 metadata
         tags = super().__sklearn_tags__()
         tags.estimator_type = "outlier_detector"

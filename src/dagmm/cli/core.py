@@ -22,7 +22,15 @@ _PRESET_CHOICE = click.Choice(sorted(PRESETS))
 )
 @click.option("--seed", default=0, show_default=True, help="Seed for data, split and model.")
 @click.option("--save-model", type=click.Path(dir_okay=False), help="Also write the model here.")
-def demo(rows: int, anomaly_ratio: float, seed: int, save_model: str | None) -> None:
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False),
+    help="Also write an HTML report on the test half here (needs matplotlib).",
+)
+def demo(
+    rows: int, anomaly_ratio: float, seed: int, save_model: str | None, report_path: str | None
+) -> None:
     """Train on a built-in synthetic data set with planted anomalies and report how it does.
 
     Rows are split 50/50; the model trains unsupervised on the first half
@@ -33,6 +41,10 @@ def demo(rows: int, anomaly_ratio: float, seed: int, save_model: str | None) -> 
     from ..metrics import evaluate
     from ..synthetic import make_tabular_anomalies
 
+    if report_path:
+        from ..report import require_matplotlib
+
+        require_matplotlib()  # fail before training when matplotlib is missing
     started = time.perf_counter()
     frame, y = make_tabular_anomalies(rows, anomaly_ratio, seed)
     order = np.random.default_rng(seed).permutation(len(frame))
@@ -65,6 +77,20 @@ def demo(rows: int, anomaly_ratio: float, seed: int, save_model: str | None) -> 
     if save_model:
         model.save(save_model)
         click.echo(f"model written to {save_model}")
+    if report_path:
+        from ..report import write_report
+
+        write_report(
+            model,
+            frame.iloc[test].reset_index(drop=True),
+            report_path,
+            labels=y[test],
+            ids=test,
+            title="DAGMM demo: synthetic flow records, test half",
+            source=f"dagmm demo --rows {rows} --seed {seed} (test half)",
+            label_name="planted anomaly",
+        )
+        click.echo(f"report written to {report_path}")
 
 
 @click.command()

@@ -1,0 +1,667 @@
+"""A self-contained HTML report (or a folder of PNG figures) for a fitted model and a table.
+
+The report shows the energy distribution with the threshold (training vs scored
+rows), the ``z`` space as in the paper's Figure 3, the training curves, the
+mixture (with a warning on collapsed components), with labels the ROC and
+precision-recall curves and the metrics at the threshold, and the most anomalous
+rows with their explanations (:mod:`dagmm.explain`).
+
+Plots use matplotlib's object API (``matplotlib.figure.Figure`` with the Agg
+canvas), never ``pyplot``, so no global state or display is touched. Every user
+string (column names, categories, ids) is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from ._atomic import atomic_write_bytes
+from .exceptions import DAGMMError, InvalidInputError
+from .explain import explain_encoded
+
+__all__ = [
+    "FIGURES",
+    "MissingDependencyError",
+    "ReportData",
+    "collapsed_components",
+    "collect",
+    "render_figures",
+    "report_html",
+    "require_matplotlib",
+    "write_report",
+]
+
+#: Figure names, in report order (also the PNG file stems in ``--format png``).
+FIGURES = ("energy", "z_space", "training", "mixture", "roc_pr")
+
+#: A component is reported as collapsed below this weight ...
+COLLAPSED_WEIGHT = 1e-3
+#: ... or when a variance is within this factor of ``reg_covar`` (nothing left but the floor).
+COLLAPSED_VARIANCE_FACTOR = 10.0
+
+_MAX_SCATTER_POINTS = 4000
+
+
+class MissingDependencyError(DAGMMError, ImportError):
+    """An optional dependency (matplotlib for reports) is not installed."""
+
+
+def require_matplotlib() -> tuple[Any, Any, Any]:
+    """matplotlib, its Figure class and the Agg canvas; a clear error when not installed."""
+    try:
+        import matplotlib
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"reports need matplotlib, which is not installed: pip install 'dagmm[plots]' ({exc})"
+        ) from None
+    return matplotlib, Figure, FigureCanvasAgg
+
+
+@dataclass
+class ReportData:
+    """Everything the report shows, computed once."""
+
+    energy: np.ndarray
+    predicted: np.ndarray
+    z: np.ndarray
+    threshold: float
+    train_energy: np.ndarray | None
+    labels: np.ndarray | None
+    ids: np.ndarray
+    explanations: pd.DataFrame
+    top_rows: np.ndarray
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    source: str = ""
+
+
+def _check_labels(labels: Any, n_rows: int, name: str) -> np.ndarray:
+    values = pd.Series(np.asarray(labels).ravel())
+    if len(values) != n_rows:
+        raise InvalidInputError(f"labels {name!r} have {len(values)} values for {n_rows} rows")
+    if values.isna().any():
+        row = int(np.flatnonzero(values.isna().to_numpy())[0])
+        raise InvalidInputError(f"labels {name!r} have a missing value at row {row}")
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype(int).to_numpy()
+    numeric = pd.to_numeric(values, errors="coerce")
+    bad = numeric.isna() | ~numeric.isin([0, 1])
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InvalidInputError(
+            f"labels {name!r} must be 0 (normal) or 1 (anomaly); row {row} holds "
+            f"{values.iloc[row]!r}"
+        )
+    return numeric.astype(int).to_numpy()
+
+
+def collect(
+    model: Any,
+    X: Any,
+    labels: Any = None,
+    ids: Any = None,
+    top: int = 20,
+    top_columns: int = 3,
+    source: str = "",
+    label_name: str = "labels",
+) -> ReportData:
+    """Score ``X``, explain its ``top`` most anomalous rows and compute the metrics.
+
+    Parameters
+    ----------
+    model : fitted DAGMM
+    X : array or DataFrame
+        Rows to report on (feature columns only).
+    labels : array-like of 0/1, optional
+        Ground truth (1 = anomaly) for the ROC/PR curves and metrics.
+    ids : array-like, optional
+        Row identifiers shown in the top-rows table (default: row positions).
+    top : int
+        Number of most anomalous rows to list and explain.
+    top_columns : int
+        Columns shown per explained row.
+    """
+    from .metrics import evaluate
+
+    if int(top) < 0:
+        raise InvalidInputError(f"top must be >= 0, got {top!r}")
+    data = model._encode(X)
+    energy = model._energy_numeric(data)
+    n_rows = len(energy)
+    y = _check_labels(labels, n_rows, label_name) if labels is not None else None
+    id_values = np.arange(n_rows) if ids is None else np.asarray(ids)
+    if len(id_values) != n_rows:
+        raise InvalidInputError(f"got {len(id_values)} ids for {n_rows} rows")
+    z = model.transform(X)
+    predicted = (energy > model.threshold_).astype(int)
+    # Highest energy first; ties broken by row position for a reproducible list.
+    order = np.lexsort((np.arange(n_rows), -energy))[: int(top)]
+    if len(order):
+        explanations = explain_encoded(model, data[order], top_k=top_columns, row_labels=order)
+    else:
+        explanations = pd.DataFrame(columns=["row", "rank", "column"])
+    metrics: dict[str, dict[str, float]] = {}
+    if y is not None:
+        tp = int(np.sum((predicted == 1) & (y == 1)))
+        precision = tp / max(int(predicted.sum()), 1)
+        recall = tp / max(int(y.sum()), 1)
+        f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+        ranked = evaluate(y, energy, float(model.contamination))
+        metrics["at the model threshold"] = {
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "auroc": ranked["auroc"],
+            "auprc": ranked["auprc"],
+        }
+        metrics[f"top {float(model.contamination):.1%} of these rows"] = ranked
+    train = getattr(model, "decision_scores_", None)
+    return ReportData(
+        energy=energy,
+        predicted=predicted,
+        z=z,
+        threshold=float(model.threshold_),
+        train_energy=None if train is None else np.asarray(train, dtype=float),
+        labels=y,
+        ids=id_values,
+        explanations=explanations,
+        top_rows=order,
+        metrics=metrics,
+        source=source,
+    )
+
+
+def collapsed_components(model: Any) -> list[tuple[int, str]]:
+    """Components with weight below :data:`COLLAPSED_WEIGHT` or a variance at the floor."""
+    weights = model.weights_
+    variances = np.diagonal(model.covariances_, axis1=-2, axis2=-1)
+    floor = COLLAPSED_VARIANCE_FACTOR * float(model.reg_covar)
+    out = []
+    for k in range(len(weights)):
+        reasons = []
+        if weights[k] < COLLAPSED_WEIGHT:
+            reasons.append(f"weight {weights[k]:.2g} < {COLLAPSED_WEIGHT:g}")
+        low = np.flatnonzero(variances[k] < floor)
+        if len(low):
+            reasons.append(
+                f"variance of z[{', '.join(str(int(j)) for j in low)}] < {floor:.2g} "
+                "(about reg_covar alone)"
+            )
+        if reasons:
+            out.append((k, "; ".join(reasons)))
+    return out
+
+
+def _z_names(model: Any) -> list[str]:
+    latent = int(model.latent_dim_)
+    names = [f"latent z_c[{j}]" if latent > 1 else "latent z_c" for j in range(latent)]
+    return [*names, "relative Euclidean distance", "cosine similarity"]
+
+
+def _png(fig: Any, canvas_cls: Any) -> bytes:
+    canvas_cls(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _energy_figure(data: ReportData, Figure: Any) -> Any:
+    fig = Figure(figsize=(9, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    parts = [data.energy] + ([data.train_energy] if data.train_energy is not None else [])
+    combined = np.concatenate(parts)
+    low = float(np.min(combined))
+    # Energies have long right tails (far-out rows): end the axis at three times the
+    # bulk's spread below the threshold past it, so the bulk stays readable, and
+    # draw what lies beyond in the last bin.
+    bulk = data.threshold - float(np.quantile(combined, 0.005))
+    high = min(float(np.max(combined)), data.threshold + 3.0 * max(bulk, 1e-12))
+    high = max(high, data.threshold) + 0.02 * max(high - low, 1e-12)
+    bins = np.linspace(low, high, 60)
+    beyond = {}
+    if data.train_energy is not None:
+        ax.hist(
+            np.clip(data.train_energy, low, high),
+            bins=bins,
+            density=True,
+            alpha=0.5,
+            color="#4c72b0",
+            label=f"training rows ({len(data.train_energy)})",
+        )
+        beyond["training"] = int(np.sum(data.train_energy > high))
+    ax.hist(
+        np.clip(data.energy, low, high),
+        bins=bins,
+        density=True,
+        histtype="step",
+        linewidth=1.8,
+        color="#dd8452",
+        label=f"scored rows ({len(data.energy)})",
+    )
+    beyond["scored"] = int(np.sum(data.energy > high))
+    ax.axvline(data.threshold, color="#c44e52", linestyle="--", linewidth=1.5)
+    ax.annotate(
+        f"threshold {data.threshold:.4g}",
+        (data.threshold, 1.0),
+        xycoords=("data", "axes fraction"),
+        xytext=(4, -14),
+        textcoords="offset points",
+        color="#c44e52",
+    )
+    ax.set_xlabel("energy (higher = more anomalous)")
+    ax.set_ylabel("density")
+    if any(beyond.values()):
+        detail = ", ".join(f"{v} {k}" for k, v in beyond.items() if v)
+        ax.set_title(f"rows above {high:.4g} are drawn in the last bin ({detail})", fontsize=9)
+    ax.legend(loc="best")
+    return fig
+
+
+def _z_figure(model: Any, data: ReportData, Figure: Any) -> Any:
+    names = _z_names(model)
+    latent = int(model.latent_dim_)
+    pairs = [(0, latent), (0, latent + 1), (latent, latent + 1)]
+    if latent > 1:
+        pairs.insert(0, (0, 1))
+    fig = Figure(figsize=(4.2 * len(pairs), 4.0), layout="constrained")
+    n = len(data.z)
+    rng = np.random.default_rng(0)
+    shown = np.sort(rng.choice(n, _MAX_SCATTER_POINTS, replace=False)) if n > 4000 else None
+    index = np.arange(n) if shown is None else shown
+    if data.labels is not None:
+        colour_by, legend = data.labels, ("label 0 (normal)", "label 1 (anomaly)")
+    else:
+        colour_by, legend = data.predicted, ("predicted normal", "predicted anomaly")
+    means = model.means_
+    for p, (a, b) in enumerate(pairs):
+        ax = fig.add_subplot(1, len(pairs), p + 1)
+        # Anomalies as hollow rings under the normal rows' small dots: the two often
+        # overlap, and normal rows concentrate in tight clusters that filled anomaly
+        # markers drawn on top would hide completely.
+        sel = index[colour_by[index] == 1]
+        ax.scatter(
+            data.z[sel, a],
+            data.z[sel, b],
+            s=28,
+            facecolors="none",
+            edgecolors="#c44e52",
+            linewidths=1.0,
+            label=f"{legend[1]} ({int(np.sum(colour_by == 1))})",
+        )
+        sel = index[colour_by[index] == 0]
+        ax.scatter(
+            data.z[sel, a],
+            data.z[sel, b],
+            s=4,
+            c="#1f4e9c",
+            alpha=0.6,
+            linewidths=0,
+            label=f"{legend[0]} ({int(np.sum(colour_by == 0))})",
+        )
+        ax.scatter(
+            means[:, a],
+            means[:, b],
+            marker="P",
+            s=110,
+            c="#222222",
+            edgecolors="white",
+            label="mixture means",
+        )
+        ax.set_xlabel(names[a])
+        ax.set_ylabel(names[b])
+        if p == 0:
+            ax.legend(fontsize=8, loc="best", markerscale=1.5)
+    if shown is not None:
+        fig.suptitle(f"a random {len(shown)} of {n} rows", fontsize=9)
+    return fig
+
+
+def _training_figure(model: Any, Figure: Any) -> Any | None:
+    history = {k: v for k, v in getattr(model, "history_", {}).items() if len(v)}
+    if not history:
+        return None
+    terms = [t for t in ("loss", "reconstruction", "energy", "penalty") if t in history]
+    terms += [t for t in history if t not in terms and t != "val_loss"]
+    fig = Figure(figsize=(3.2 * len(terms), 3.2), layout="constrained")
+    best = getattr(model, "best_epoch_", None)
+    for i, term in enumerate(terms):
+        ax = fig.add_subplot(1, len(terms), i + 1)
+        values = np.asarray(history[term], dtype=float)
+        epochs = np.arange(1, len(values) + 1)
+        ax.plot(epochs, values, color="#4c72b0", label="training")
+        if term == "loss" and "val_loss" in history:
+            val = np.asarray(history["val_loss"], dtype=float)
+            ax.plot(np.arange(1, len(val) + 1), val, color="#dd8452", label="validation")
+        if best is not None and term == "loss" and "val_loss" in history:
+            ax.axvline(int(best), color="grey", linestyle=":", label=f"best epoch {best}")
+        if term == "penalty" and np.all(values > 0):
+            ax.set_yscale("log")
+        ax.set_title(term)
+        ax.set_xlabel("epoch")
+        if term == "loss" and "val_loss" in history:
+            ax.legend(fontsize=8)
+    return fig
+
+
+def _mixture_figure(model: Any, Figure: Any) -> Any:
+    weights = model.weights_
+    variances = np.diagonal(model.covariances_, axis1=-2, axis2=-1)
+    names = _z_names(model)
+    fig = Figure(figsize=(11, 3.2), layout="constrained")
+    ax = fig.add_subplot(1, 2, 1)
+    collapsed = {k for k, _ in collapsed_components(model)}
+    colours = ["#c44e52" if k in collapsed else "#4c72b0" for k in range(len(weights))]
+    ax.bar(np.arange(len(weights)), weights, color=colours)
+    ax.set_xticks(np.arange(len(weights)))
+    ax.set_xlabel("component")
+    ax.set_ylabel("weight phi_k")
+    ax.set_title("weights (red: collapsed)")
+    ax = fig.add_subplot(1, 2, 2)
+    width = 0.8 / variances.shape[1]
+    for j in range(variances.shape[1]):
+        ax.bar(np.arange(len(weights)) + j * width, variances[:, j], width, label=names[j])
+    ax.set_yscale("log")
+    ax.set_xticks(np.arange(len(weights)) + 0.4 - width / 2, [str(k) for k in range(len(weights))])
+    ax.set_xlabel("component")
+    ax.set_title("covariance diagonal (log scale)")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return fig
+
+
+def _roc_pr_figure(data: ReportData, Figure: Any) -> Any | None:
+    if data.labels is None or len(np.unique(data.labels)) < 2:
+        return None
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    fig = Figure(figsize=(9, 3.8), layout="constrained")
+    fpr, tpr, _ = roc_curve(data.labels, data.energy)
+    ax = fig.add_subplot(1, 2, 1)
+    ax.plot(fpr, tpr, color="#4c72b0")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
+    at = data.energy > data.threshold
+    op_fpr = np.sum(at & (data.labels == 0)) / max(np.sum(data.labels == 0), 1)
+    op_tpr = np.sum(at & (data.labels == 1)) / max(np.sum(data.labels == 1), 1)
+    ax.scatter([op_fpr], [op_tpr], color="#c44e52", zorder=3, label="at the threshold")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title("ROC")
+    ax.legend(loc="lower right", fontsize=8)
+    precision, recall, _ = precision_recall_curve(data.labels, data.energy)
+    ax = fig.add_subplot(1, 2, 2)
+    ax.plot(recall, precision, color="#4c72b0")
+    ax.axhline(float(np.mean(data.labels)), color="grey", linestyle=":", label="base rate")
+    op_precision = np.sum(at & (data.labels == 1)) / max(int(np.sum(at)), 1)
+    ax.scatter([op_tpr], [op_precision], color="#c44e52", zorder=3, label="at the threshold")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title("precision-recall")
+    ax.legend(loc="upper right", fontsize=8)
+    return fig
+
+
+def render_figures(model: Any, data: ReportData) -> dict[str, bytes]:
+    """PNG bytes of each figure of :data:`FIGURES` that applies (ROC/PR only with labels)."""
+    _, Figure, Canvas = require_matplotlib()
+    figures = {
+        "energy": _energy_figure(data, Figure),
+        "z_space": _z_figure(model, data, Figure),
+        "training": _training_figure(model, Figure),
+        "mixture": _mixture_figure(model, Figure),
+        "roc_pr": _roc_pr_figure(data, Figure),
+    }
+    return {name: _png(fig, Canvas) for name, fig in figures.items() if fig is not None}
+
+
+# --------------------------------------------------------------------------- HTML
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#222;
+background:#fafafa}
+main{max-width:1180px;margin:0 auto;padding:16px 24px 48px}
+h1{font-size:1.6em;margin:0.4em 0 0.1em}h2{font-size:1.25em;margin-top:1.6em;
+border-bottom:1px solid #ddd;padding-bottom:4px}
+p.meta{color:#666;margin-top:0}
+table{border-collapse:collapse;margin:8px 0;font-size:0.9em;background:#fff}
+th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}
+img{max-width:100%;height:auto;background:#fff;border:1px solid #eee}
+.warn{background:#fff4e5;border-left:4px solid #e8a317;padding:8px 12px;margin:8px 0}
+.ok{color:#2a7a2a}.anom{color:#b22}
+.cards{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}
+.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px 14px;min-width:120px}
+.card b{display:block;font-size:1.3em}
+small{color:#666}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, (float, np.floating)):
+        return "nan" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def _img(name: str, png: bytes, alt: str) -> str:
+    encoded = base64.b64encode(png).decode("ascii")
+    return f'<img src="data:image/png;base64,{encoded}" alt="{_e(alt)}" id="fig-{name}">'
+
+
+def _table(header: list[str], rows: list[list[Any]], numeric: set[int] | None = None) -> str:
+    numeric = numeric or set()
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = []
+    for row in rows:
+        cells = "".join(
+            f'<td class="num">{_e(_fmt(v))}</td>' if i in numeric else f"<td>{_e(_fmt(v))}</td>"
+            for i, v in enumerate(row)
+        )
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _explanation_text(group: pd.DataFrame) -> str:
+    parts = []
+    for _, r in group.iterrows():
+        value, expected = r["value"], r["expected"]
+        parts.append(
+            f"<b>{_e(r['column'])}</b> = {_e(_fmt(value))} "
+            f"<small>(most normal: {_e(_fmt(expected))}; energy -{r['contribution']:.3g})</small>"
+        )
+    return "<br>".join(parts)
+
+
+def _model_section(model: Any) -> str:
+    encoder = model.encoder_
+    described = []
+    for name in encoder.columns:
+        if name in encoder.categories:
+            cats = encoder.categories[name]
+            shown = ", ".join(cats[:8]) + (f", ... ({len(cats)} in all)" if len(cats) > 8 else "")
+            described.append([name, f"categorical: {shown}"])
+        else:
+            described.append([name, "numeric"])
+    hidden = "-".join(str(h) for h in model.hidden_sizes_)
+    return (
+        "<details><summary>Model: "
+        f"{len(encoder.columns)} columns -> {len(encoder.feature_names_out)} features, "
+        f"network {len(encoder.feature_names_out)}-{_e(hidden)}-{int(model.latent_dim_)}, "
+        f"K={int(model.n_components)}, {int(model.epochs_)} epochs</summary>"
+        + _table(["column", "kind"], described)
+        + "</details>"
+    )
+
+
+def report_html(model: Any, data: ReportData, figures: dict[str, bytes], title: str) -> str:
+    """The report as one HTML document (figures embedded as base64 PNG)."""
+    n = len(data.energy)
+    flagged = int(data.predicted.sum())
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>",
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="meta">dagmm {_e(__version__)}, generated '
+        f"{_e(datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC'))}"
+        + (f"; data: {_e(data.source)}" if data.source else "")
+        + "</p>",
+        '<div class="cards">',
+        f'<div class="card">rows scored<b>{n}</b></div>',
+        f'<div class="card">flagged<b class="anom">{flagged} ({flagged / max(n, 1):.1%})</b></div>',
+        f'<div class="card">threshold<b id="threshold">{data.threshold:.6g}</b></div>',
+        f'<div class="card">contamination<b>{float(model.contamination):g}</b></div>',
+        f'<div class="card">columns<b>{len(model.encoder_.columns)}</b></div>',
+        "</div>",
+        _model_section(model),
+        "<h2>Energy distribution</h2>",
+        "<p>Energy is minus the log-density of a row's representation under the mixture "
+        "fitted on the training rows. Rows above the threshold (the "
+        f"{1 - float(model.contamination):.1%} quantile of the training energies) are "
+        "flagged.</p>",
+        _img("energy", figures["energy"], "energy histogram"),
+    ]
+    if data.train_energy is None:
+        out.append(
+            '<p class="warn">The model file holds no training energies '
+            "(saved with include_training_scores=False): only scored rows are shown.</p>"
+        )
+    out += [
+        "<h2>The z space</h2>",
+        "<p>Each row's latent code against the two reconstruction features (relative "
+        "Euclidean distance and cosine similarity), as in Figure 3 of Zong et al. (2018). "
+        + (
+            "Colours are the given labels."
+            if data.labels is not None
+            else "Colours are the predicted labels (no labels given)."
+        )
+        + "</p>",
+        _img("z_space", figures["z_space"], "z space scatter plots"),
+        "<h2>Training curves</h2>",
+    ]
+    if "training" in figures:
+        out.append(
+            "<p>Each term of the objective per epoch: the total loss, the reconstruction "
+            "error, the mean sample energy and the covariance penalty.</p>"
+        )
+        out.append(_img("training", figures["training"], "training curves"))
+    else:
+        out.append("<p>No training history (the model was trained for 0 epochs).</p>")
+    out.append("<h2>Mixture</h2>")
+    collapsed = collapsed_components(model)
+    for k, reason in collapsed:
+        out.append(f'<p class="warn">Component {k} looks collapsed: {_e(reason)}.</p>')
+    names = _z_names(model)
+    weights, means = model.weights_, model.means_
+    variances = np.diagonal(model.covariances_, axis1=-2, axis2=-1)
+    rows = [
+        [k, float(weights[k])]
+        + [f"{means[k, j]:.4g} / {variances[k, j]:.3g}" for j in range(means.shape[1])]
+        for k in range(len(weights))
+    ]
+    out.append(
+        _table(
+            ["component", "weight", *[f"{nm}: mean / variance" for nm in names]],
+            rows,
+            numeric={0, 1},
+        )
+    )
+    out.append(_img("mixture", figures["mixture"], "mixture weights and variances"))
+    if data.metrics:
+        out.append("<h2>Detection quality</h2>")
+        out.append(f"<p>Against the labels: {int(data.labels.sum())} anomalies among {n} rows.</p>")
+        out.append(
+            _table(
+                ["flagging", "precision", "recall", "F1", "AUROC", "AUPRC"],
+                [
+                    [name, m["precision"], m["recall"], m["f1"], m["auroc"], m["auprc"]]
+                    for name, m in data.metrics.items()
+                ],
+                numeric={1, 2, 3, 4, 5},
+            )
+        )
+        if "roc_pr" in figures:
+            out.append(_img("roc_pr", figures["roc_pr"], "ROC and precision-recall curves"))
+    out.append(f"<h2>Most anomalous rows (top {len(data.top_rows)})</h2>")
+    out.append(
+        "<p>For each row, the columns whose value raises its energy the most: "
+        "<i>most normal</i> is the value of that column (others unchanged) with the lowest "
+        "energy, and <i>energy -x</i> how much lower the energy would be with it "
+        "(see <code>dagmm explain</code>).</p>"
+    )
+    header = ["id", "energy", "flagged"]
+    if data.labels is not None:
+        header.append("label")
+    header.append("why")
+    grouped = dict(tuple(data.explanations.groupby("row", sort=False)))
+    table_rows = []
+    for row in data.top_rows:
+        cells = [
+            f"<td>{_e(data.ids[row])}</td>",
+            f'<td class="num">{data.energy[row]:.4g}</td>',
+            f"<td>{'yes' if data.predicted[row] else 'no'}</td>",
+        ]
+        if data.labels is not None:
+            cells.append(f"<td>{int(data.labels[row])}</td>")
+        group = grouped.get(row)
+        cells.append(f"<td>{_explanation_text(group) if group is not None else ''}</td>")
+        table_rows.append(f"<tr>{''.join(cells)}</tr>")
+    out.append(
+        "<table><thead><tr>"
+        + "".join(f"<th>{_e(h)}</th>" for h in header)
+        + f"</tr></thead><tbody>{''.join(table_rows)}</tbody></table>"
+    )
+    out.append("</main></body></html>")
+    return "\n".join(out)
+
+
+def write_report(
+    model: Any,
+    X: Any,
+    out: str | os.PathLike,
+    labels: Any = None,
+    ids: Any = None,
+    top: int = 20,
+    fmt: str = "html",
+    title: str | None = None,
+    source: str = "",
+    label_name: str = "labels",
+) -> list[Path]:
+    """Write the report for ``model`` on rows ``X``; return the paths written.
+
+    ``fmt="html"`` writes one self-contained HTML file at ``out``;
+    ``fmt="png"`` writes one PNG per figure into the directory ``out``
+    (created if needed), named after :data:`FIGURES`. Files are written atomically.
+    """
+    if fmt not in ("html", "png"):
+        raise InvalidInputError(f"format must be 'html' or 'png', got {fmt!r}")
+    require_matplotlib()  # fail before any scoring when matplotlib is missing
+    data = collect(model, X, labels=labels, ids=ids, top=top, source=source, label_name=label_name)
+    figures = render_figures(model, data)
+    target = Path(out)
+    if fmt == "png":
+        if target.exists() and not target.is_dir():
+            raise InvalidInputError(f"{target} exists and is not a directory (--format png)")
+        target.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, png in figures.items():
+            atomic_write_bytes(target / f"{name}.png", png)
+            written.append(target / f"{name}.png")
+        return written
+    document = report_html(model, data, figures, title or "DAGMM anomaly report")
+    atomic_write_bytes(target, document.encode("utf-8"))
+    return [target]

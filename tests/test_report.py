@@ -1,0 +1,230 @@
+"""The HTML / PNG report and the ``report`` / ``explain`` commands."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from dagmm import DAGMM, InvalidInputError, load
+from dagmm.report import (
+    FIGURES,
+    MissingDependencyError,
+    collapsed_components,
+    write_report,
+)
+from dagmm.synthetic import make_tabular_anomalies
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+NASTY = "<b>bytes & co</b>"
+
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.images: list[dict[str, str]] = []
+        self.headings: list[str] = []
+        self.tags: list[str] = []
+        self.external: list[str] = []
+        self.text: list[str] = []
+        self._in_heading = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append(tag)
+        if tag == "img":
+            self.images.append(attrs)
+        if tag in ("h1", "h2"):
+            self._in_heading = True
+            self.headings.append("")
+        for key in ("src", "href"):
+            value = attrs.get(key)
+            if value and not value.startswith(("data:", "#")):
+                self.external.append(value)
+
+    def handle_endtag(self, tag):
+        if tag in ("h1", "h2"):
+            self._in_heading = False
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._in_heading:
+            self.headings[-1] += data
+
+
+def _parse(path) -> _Collector:
+    parser = _Collector()
+    parser.feed(path.read_text(encoding="utf-8"))
+    parser.close()
+    return parser
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    frame, y = make_tabular_anomalies(1200, 0.05, random_state=0)
+    frame = frame.rename(columns={"x0": NASTY})
+    frame["service"] = frame["service"].replace({"dns": "<script>alert(1)</script>"})
+    train, test = frame.iloc[:600], frame.iloc[600:].reset_index(drop=True)
+    model = DAGMM(epochs=5, contamination=0.05, random_state=0).fit(train)
+    folder = tmp_path_factory.mktemp("report")
+    model.save(folder / "model.dagmm")
+    labelled = test.assign(label=y[600:], flow_id=[f"id-{i}" for i in range(len(test))])
+    labelled.to_csv(folder / "test.csv", index=False)
+    return model, test, y[600:], folder
+
+
+def test_html_report_with_labels(fitted, tmp_path):
+    model, test, y, _ = fitted
+    out = tmp_path / "report.html"
+    written = write_report(model, test, out, labels=y, top=7)
+    assert written == [out]
+    html = out.read_text(encoding="utf-8")
+    page = _parse(out)
+    data_images = [img for img in page.images if img.get("src", "").startswith("data:image/png;")]
+    assert len(data_images) == len(page.images) == len(FIGURES)
+    assert page.external == []  # readable offline: nothing outside the file
+    for heading in (
+        "Energy distribution",
+        "The z space",
+        "Training curves",
+        "Mixture",
+        "Detection quality",
+        "Most anomalous rows (top 7)",
+    ):
+        assert heading in page.headings
+    assert f"{model.threshold_:.6g}" in html
+    # User strings are escaped: the raw markup never appears, its escaped form does.
+    assert NASTY not in html and "<script>" not in html
+    assert "&lt;b&gt;bytes &amp; co&lt;/b&gt;" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # a category
+    assert "script" not in page.tags
+    # Top-rows table: 7 data rows, highest energy first.
+    energy = model.decision_function(test)
+    expected_top = np.argsort(-energy, kind="stable")[:7]
+    for position in expected_top:
+        assert f"<td>{position}</td>" in html
+    assert "AUROC" in html and "precision" in html
+
+
+def test_html_report_without_labels_or_training_scores(fitted, tmp_path):
+    model, test, _, _folder = fitted
+    model.save(tmp_path / "bare.dagmm", include_training_scores=False)
+    bare = load(tmp_path / "bare.dagmm")
+    out = tmp_path / "report.html"
+    write_report(bare, test, out, top=3)
+    page = _parse(out)
+    assert len(page.images) == len(FIGURES) - 1  # no ROC/PR without labels
+    assert "Detection quality" not in page.headings
+    assert "holds no training energies" in out.read_text(encoding="utf-8")
+    assert "predicted labels" in out.read_text(encoding="utf-8")
+
+
+def test_png_format(fitted, tmp_path):
+    model, test, y, _ = fitted
+    out = tmp_path / "figures"
+    written = write_report(model, test, out, labels=y, fmt="png")
+    assert sorted(p.name for p in written) == sorted(f"{name}.png" for name in FIGURES)
+    for path in written:
+        assert path.read_bytes()[:8] == PNG_MAGIC
+        assert path.stat().st_size > 5000  # a real plot, not an empty canvas
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in written)
+
+
+def test_bad_labels_and_format(fitted, tmp_path):
+    model, test, y, _ = fitted
+    with pytest.raises(InvalidInputError, match="0 \\(normal\\) or 1"):
+        write_report(model, test, tmp_path / "r.html", labels=np.where(y == 1, 2, 0))
+    with pytest.raises(InvalidInputError, match="values for"):
+        write_report(model, test, tmp_path / "r.html", labels=y[:10])
+    with pytest.raises(InvalidInputError, match="format"):
+        write_report(model, test, tmp_path / "r.html", fmt="pdf")
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_collapsed_component_warning(fitted, tmp_path):
+    model, test, _, _ = fitted
+    import copy
+
+    broken = copy.deepcopy(model)
+    weights = broken.mixture_.weights.clone()
+    weights[0] = 1e-6
+    broken.mixture_ = broken.mixture_._replace(weights=weights / weights.sum())
+    assert [k for k, _ in collapsed_components(broken)] == [0]
+    assert collapsed_components(model) == [] or all(k != 0 for k, _ in collapsed_components(model))
+    out = tmp_path / "r.html"
+    write_report(broken, test, out, top=0)
+    assert "Component 0 looks collapsed" in out.read_text(encoding="utf-8")
+
+
+def test_missing_matplotlib_is_a_clear_error(fitted, tmp_path, monkeypatch):
+    model, test, _, _ = fitted
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(MissingDependencyError, match="pip install 'dagmm\\[plots\\]'"):
+        write_report(model, test, tmp_path / "r.html")
+    assert not (tmp_path / "r.html").exists()
+
+
+def _run(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "dagmm.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_cli_report_and_explain(fitted, tmp_path):
+    _, _test, _, folder = fitted
+    model, data = str(folder / "model.dagmm"), str(folder / "test.csv")
+    out = tmp_path / "r.html"
+    result = _run(
+        "report", model, data, "--labels", "label", "--id-column", "flow_id", "--out", str(out)
+    )
+    assert result.returncode == 0, result.stderr
+    page = _parse(out)
+    assert len(page.images) == len(FIGURES)
+    assert "id-" in out.read_text(encoding="utf-8")  # ids from --id-column
+
+    result = _run("report", model, data, "--labels", "flow_id", "--out", str(tmp_path / "x.html"))
+    assert result.returncode == 2
+    assert "flow_id" in result.stderr and "0 (normal) or 1" in result.stderr
+    assert not (tmp_path / "x.html").exists()
+
+    result = _run("report", model, data, "--labels", "nope", "--out", str(tmp_path / "x.html"))
+    assert result.returncode == 2 and "nope" in result.stderr
+
+    result = _run("report", model, data, "--format", "png", "--out", str(tmp_path / "figs"))
+    assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "figs").glob("*.png"))) == len(FIGURES) - 1
+
+    explained = tmp_path / "why.csv"
+    result = _run(
+        "explain", model, data, "--top", "2", "--rows", "5", "--id-column", "flow_id",
+        "--out", str(explained),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(explained)
+    assert len(table) == 10
+    assert list(table.columns[:2]) == ["row", "flow_id"]
+    assert set(table["rank"]) == {1, 2}
+    assert (table["flow_id"] == [f"id-{r}" for r in table["row"]]).all()
+
+    result = _run("explain", model, data, "--rows", "1")
+    assert result.returncode == 0, result.stderr
+    assert "contribution" in result.stdout
+
+
+@pytest.mark.slow
+def test_demo_writes_a_report(tmp_path):
+    out = tmp_path / "demo.html"
+    result = _run("demo", "--rows", "4000", "--report", str(out))
+    assert result.returncode == 0, result.stderr
+    page = _parse(out)
+    assert len(page.images) == len(FIGURES)
+    assert "Detection quality" in page.headings

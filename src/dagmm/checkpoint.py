@@ -25,7 +25,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from ._atomic import atomic_write_bytes
-from .exceptions import CheckpointError
+from .exceptions import CheckpointError, TrainingDivergedError
 from .persistence import _read_header, _sha256
 from .training import LoopSnapshot
 
@@ -296,6 +296,15 @@ class Checkpointer:
 
     def __call__(self, snap: LoopSnapshot) -> None:
         if snap.epoch % self.every == 0 or snap.epoch == self.total_epochs:
+            # The loss is checked per epoch, but the epoch's last step may still have
+            # broken the weights: never replace a good checkpoint with such a state.
+            if not all(bool(torch.isfinite(t).all()) for t in snap.net_state.values()):
+                raise TrainingDivergedError(
+                    f"training diverged at epoch {snap.epoch}: network weights became "
+                    "non-finite; lower learning_rate or raise reg_covar",
+                    epoch=snap.epoch,
+                    terms=["weights"],
+                )
             save_checkpoint(self.path, snap, self.fingerprint, self.total_epochs)
             self.last_saved = snap.epoch
 

@@ -645,6 +645,13 @@ def _fit_members(
                 checkpoint=checkpointer,
                 resume=checkpointer.resume_snapshot(net) if checkpointer else None,
             )
+            if not all(bool(torch.isfinite(p).all()) for p in net.parameters()):
+                raise TrainingDivergedError(
+                    f"training diverged at epoch {epochs}: network weights became non-finite "
+                    "in the last epoch; lower learning_rate or raise reg_covar",
+                    epoch=epochs,
+                    terms=["weights"],
+                )
         except TrainingDivergedError as exc:
             if checkpointer is None:
                 raise

@@ -477,7 +477,7 @@ class DAGMM(BaseEstimator):
             device = torch.device("cpu")
         return device
 
-    def _energy_numeric(self, data: np.ndarray) -> np.ndarray:
+    def _energy_numeric(self, data: np.ndarray, index: Any = None) -> np.ndarray:
         device = self._scoring_device()
         x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(device)
         mixture = FittedMixture(*(t.to(device).unsqueeze(0) for t in self.mixture_))
@@ -485,9 +485,12 @@ class DAGMM(BaseEstimator):
             energy = score_energy(self.net_, mixture, x)[0].cpu().numpy()
         bad = np.flatnonzero(~np.isfinite(energy))
         if len(bad):
+            labels = list(index[bad[:5]]) if index is not None else [int(b) for b in bad[:5]]
+            more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
             raise NumericalError(
-                f"non-finite energy for {len(bad)} row(s) (first row {int(bad[0])}); "
-                "the input is far outside the range the model can represent"
+                f"non-finite energy for {len(bad)} row(s) (row(s) "
+                f"{', '.join(map(str, labels))}{more}): the input is far outside the range the "
+                "model can represent (|x| near the float32 limit after scaling)"
             )
         return energy
 
@@ -498,7 +501,7 @@ class DAGMM(BaseEstimator):
         -------
         ndarray of shape (n_samples,), float64
         """
-        return self._energy_numeric(self._encode(X))
+        return self._energy_numeric(self._encode(X), getattr(X, "index", None))
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Minus the energy (scikit-learn convention: higher is more normal)."""

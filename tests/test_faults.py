@@ -299,7 +299,9 @@ def test_component_collapse_is_reported(tmp_path):
     X = np.random.default_rng(0).normal(size=(300, 5))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = DAGMM(epochs=30, learning_rate=1.0, batch_size=64, random_state=0).fit(X)
+        model = DAGMM(
+            epochs=3, learning_rate=1.0, batch_size=32, hidden_sizes=(8, 4), random_state=0
+        ).fit(X[:100])
     collapse = [w for w in caught if issubclass(w.category, ComponentCollapseWarning)]
     assert len(collapse) == 1 and "collapsed" in str(collapse[0].message)
     assert model.collapsed_components_

@@ -514,26 +514,27 @@ def test_property_energies_finite_deterministic_batch_and_order_free(table, seed
     assert np.isfinite(scores).all() and np.isfinite(a.decision_scores_).all()
     np.testing.assert_array_equal(scores, b.decision_function(X))  # deterministic
     one_by_one = np.concatenate([a.decision_function(X[i : i + 1]) for i in range(len(X))])
-    np.testing.assert_allclose(one_by_one, scores, rtol=1e-5, atol=1e-6)
+    # float32 network: batch shapes change the last bits (observed up to 4e-5 relative)
+    np.testing.assert_allclose(one_by_one, scores, rtol=1e-4, atol=1e-4)
     order = np.random.default_rng(seed).permutation(len(X))
-    np.testing.assert_allclose(a.decision_function(X[order]), scores[order], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(a.decision_function(X[order]), scores[order], rtol=1e-4, atol=1e-4)
 
 
 @PROPERTY
 @given(st.integers(3, 60), st.integers(1, 25))
-def test_property_file_scoring_independent_of_chunk_size(tmp_path_factory, n, chunk):
+def test_property_file_scoring_independent_of_chunk_size(tmp_path_factory, frame_model, n, chunk):
     from dagmm.batch import score_file
 
     frame = _frame(n, seed=n)
-    model = DAGMM(**TINY, random_state=0).fit(_frame(50))
+    model = frame_model[0]
     folder = tmp_path_factory.mktemp("chunks")
     frame.to_csv(folder / "in.csv", index=False)
     score_file(model, folder / "in.csv", folder / "out.csv", chunk_rows=chunk)
     np.testing.assert_allclose(
         pd.read_csv(folder / "out.csv")["energy"],
         model.decision_function(frame),
-        rtol=1e-5,  # float32 matmuls of different batch shapes differ in the last bits
-        atol=1e-5,
+        rtol=1e-4,  # float32 matmuls of different batch shapes differ in the last bits
+        atol=1e-4,
     )
 
 

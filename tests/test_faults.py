@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from dagmm.estimator import ComponentCollapseWarning, collapsed_components
 from dagmm.exceptions import CheckpointError, InvalidInputError, TrainingDivergedError
 
 SRC = str(Path(dagmm.__file__).resolve().parents[1])
+PACKAGE = Path(dagmm.__file__).parent
 
 
 def _env() -> dict[str, str]:
@@ -316,3 +318,56 @@ def test_component_collapse_is_reported(tmp_path):
         healthy = DAGMM(epochs=5, batch_size=64, random_state=0).fit(X)
     healthy.save(tmp_path / "healthy.dagmm")
     assert "collapsed" not in _cli("info", str(tmp_path / "healthy.dagmm")).stdout
+
+
+_WRITERS = ("write_text", "write_bytes", "to_csv", "to_parquet", "to_json", "savefig", "save")
+#: Modules that implement the atomic writers themselves.
+_WRITER_MODULES = {"_atomic.py", "tableio.py"}
+
+
+def _non_atomic_writes(tree: ast.AST) -> list[int]:
+    """Line numbers of file writes outside ``with atomic_path(...)`` / ``TableWriter(...)``."""
+    protected: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.With) and any(
+            isinstance(item.context_expr, ast.Call)
+            and ast.unparse(item.context_expr.func).split(".")[-1] in ("atomic_path", "TableWriter")
+            for item in node.items
+        ):
+            protected.update(id(inner) for inner in ast.walk(node))
+    lines = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or id(node) in protected:
+            continue
+        name = ast.unparse(node.func)
+        method = name.split(".")[-1]
+        if method == "save" and not name.startswith(("torch.", "np.", "numpy.")):
+            continue  # DAGMM.save / model.save go through atomic_write_bytes
+        mode = ""
+        if name == "open" and len(node.args) > 1 and isinstance(node.args[1], ast.Constant):
+            mode = str(node.args[1].value)
+        for keyword in node.keywords:
+            if name == "open" and keyword.arg == "mode" and isinstance(keyword.value, ast.Constant):
+                mode = str(keyword.value.value)
+        if (method in _WRITERS) or (name == "open" and any(c in mode for c in "wax+")):
+            lines.append(node.lineno)
+    return sorted(lines)
+
+
+def test_every_file_write_in_the_package_is_atomic():
+    offenders = {}
+    for path in PACKAGE.rglob("*.py"):
+        if path.name in _WRITER_MODULES:
+            continue
+        lines = _non_atomic_writes(ast.parse(path.read_text()))
+        if lines:
+            offenders[str(path.relative_to(PACKAGE))] = lines
+    assert offenders == {}, (
+        f"files written without a temporary name + rename: {offenders}; "
+        "use dagmm._atomic.atomic_path / atomic_write_bytes or dagmm.tableio.TableWriter"
+    )
+    # the scanner catches what it looks for, and accepts the atomic forms
+    bad = "open(p, 'w').write(s)\nframe.to_csv(p)\nPath(p).write_bytes(b)\nplt.savefig(p)\n"
+    assert _non_atomic_writes(ast.parse(bad)) == [1, 2, 3, 4]
+    good = "with atomic_path(p) as tmp:\n    frame.to_csv(tmp)\n    open(tmp, 'wb')\nopen(p)\n"
+    assert _non_atomic_writes(ast.parse(good)) == []

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from .exceptions import InvalidInputError
+from .exceptions import InvalidInputError, NumericalError
 from .tableio import DataFileError, TableWriter, iter_table
 
 __all__ = ["score_file", "score_frame"]
@@ -53,8 +53,8 @@ def score_file(
             chunk.index = pd.RangeIndex(start, start + len(chunk))
             try:
                 writer.write(score_frame(model, chunk, id_column))
-            except InvalidInputError as exc:
-                raise InvalidInputError(f"{data_path}: {exc}") from None
+            except (InvalidInputError, NumericalError) as exc:
+                raise type(exc)(f"{data_path}: {exc}") from None
             start += len(chunk)
             if progress is not None:
                 progress(len(chunk))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .exceptions import InvalidInputError
+from .exceptions import InvalidInputError, NumericalError, TrainingDivergedError
 from .network import ACTIVATIONS, DAGMMNet
 from .presets import preset_params
 from .tabular import TabularEncoder
@@ -29,7 +30,68 @@ from .training import (
     train_members,
 )
 
-__all__ = ["DAGMM", "auto_architecture", "auto_epochs", "fit_ensemble", "resolve_device"]
+__all__ = [
+    "DAGMM",
+    "ComponentCollapseWarning",
+    "auto_architecture",
+    "auto_epochs",
+    "collapsed_components",
+    "fit_ensemble",
+    "resolve_device",
+]
+
+#: A component with a smaller mixture weight is reported as collapsed.
+COLLAPSE_WEIGHT = 1e-3
+#: A component whose variance along some z dimension is below this fraction of
+#: the whole mixture's variance along it is reported as collapsed.
+COLLAPSE_RELATIVE_VARIANCE = 1e-4
+
+
+class ComponentCollapseWarning(UserWarning):
+    """A mixture component holds almost no weight or almost no variance."""
+
+
+def collapsed_components(
+    weights: np.ndarray, means: np.ndarray, covariances: np.ndarray
+) -> list[dict[str, Any]]:
+    """Components with weight < :data:`COLLAPSE_WEIGHT`, or a variance below
+    :data:`COLLAPSE_RELATIVE_VARIANCE` times the mixture's total variance along that dimension.
+
+    Variances are compared with the mixture's total (not absolute values) because
+    the cosine-similarity feature of ``z`` legitimately varies very little.
+
+    Returns
+    -------
+    list of dict
+        ``component``, ``weight``, ``relative_variance`` (smallest ratio) and ``reason``.
+    """
+    weights = np.asarray(weights, float)
+    means = np.asarray(means, float)
+    variances = np.diagonal(np.asarray(covariances, float), axis1=-2, axis2=-1)
+    centre = weights @ means
+    total = weights @ (variances + (means - centre) ** 2)
+    ratio = np.where(total > 0, variances / np.where(total > 0, total, 1.0), 1.0).min(-1)
+    out = []
+    for k in range(len(weights)):
+        reasons = []
+        if weights[k] < COLLAPSE_WEIGHT:
+            reasons.append(f"weight {weights[k]:.2g} < {COLLAPSE_WEIGHT:g}")
+        if ratio[k] < COLLAPSE_RELATIVE_VARIANCE:
+            reasons.append(
+                f"variance {ratio[k]:.2g} x the total along a dimension "
+                f"(< {COLLAPSE_RELATIVE_VARIANCE:g})"
+            )
+        if reasons:
+            out.append(
+                {
+                    "component": k,
+                    "weight": float(weights[k]),
+                    "relative_variance": float(ratio[k]),
+                    "reason": "; ".join(reasons),
+                }
+            )
+    return out
+
 
 #: Optimizer steps the automatic ``epochs`` aims for (see :func:`auto_epochs`).
 AUTO_TARGET_STEPS = 2000
@@ -136,6 +198,12 @@ class DAGMM(BaseEstimator):
         "auto" picks CUDA, then MPS, then CPU. A model trained on a GPU scores on a CPU.
     verbose : int, default 0
         0 silent, 1 a progress bar, 2 one line per epoch with every loss term.
+    checkpoint_path : str or None, default None
+        Write a training checkpoint here (safetensors + JSON, no pickle) every
+        ``checkpoint_every`` epochs and after the last; ``fit(X, resume=True)``
+        continues from it with the same result as an uninterrupted run.
+    checkpoint_every : int, default 1
+        Epochs between checkpoints.
 
     Attributes
     ----------
@@ -155,6 +223,10 @@ class DAGMM(BaseEstimator):
         "val_loss" with a validation split).
     n_iter_ : int
         Optimizer steps taken.
+    collapsed_components_ : list of dict
+        Mixture components with almost no weight or variance (see
+        :func:`collapsed_components`); fitting warns with
+        :class:`ComponentCollapseWarning` when it is not empty.
     """
 
     def __init__(
@@ -181,6 +253,8 @@ class DAGMM(BaseEstimator):
         random_state: int | np.random.RandomState | None = None,
         device: str = "auto",
         verbose: int = 0,
+        checkpoint_path: str | None = None,
+        checkpoint_every: int = 1,
     ) -> None:
         self.n_components = n_components
         self.hidden_sizes = hidden_sizes
@@ -204,6 +278,8 @@ class DAGMM(BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
 
     # ------------------------------------------------------------ constructors
     @classmethod
@@ -236,6 +312,13 @@ class DAGMM(BaseEstimator):
         positive_int("n_components", self.n_components)
         positive_int("batch_size", self.batch_size)
         positive_int("patience", self.patience)
+        positive_int("checkpoint_every", self.checkpoint_every)
+        if self.checkpoint_path is not None and not isinstance(
+            self.checkpoint_path, (str, os.PathLike)
+        ):
+            raise InvalidInputError(
+                f"checkpoint_path must be a path or None, got {self.checkpoint_path!r}"
+            )
         if self.epochs is not None:
             positive_int("epochs", self.epochs, allow_zero=True)
         if self.latent_dim is not None:
@@ -274,8 +357,18 @@ class DAGMM(BaseEstimator):
                 f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}"
             )
 
-    def fit(self, X: Any, y: Any = None) -> DAGMM:
+    def fit(self, X: Any, y: Any = None, resume: bool = False) -> DAGMM:
         """Train on ``X`` (array or DataFrame; ``y`` is ignored) and fit the test-time mixture.
+
+        Parameters
+        ----------
+        X : array or DataFrame
+        y : ignored
+        resume : bool, default False
+            Continue from ``checkpoint_path`` if it exists (a missing checkpoint
+            starts from epoch 1 with a warning). The checkpoint must come from a
+            fit of the same data, parameters and ``random_state``, else
+            :class:`~dagmm.exceptions.CheckpointError` is raised.
 
         Returns
         -------
@@ -291,6 +384,8 @@ class DAGMM(BaseEstimator):
         seed = int(rng.randint(0, 2**31 - 1))
         rows = np.arange(n_rows)
         val_rows = None
+        if resume and self.checkpoint_path is None:
+            raise InvalidInputError("resume=True needs checkpoint_path")
         if self.validation_fraction:
             n_val = round(self.validation_fraction * n_rows)
             if n_val < 2 or n_rows - n_val < 2:
@@ -300,11 +395,29 @@ class DAGMM(BaseEstimator):
                 )
             shuffled = rng.permutation(n_rows)
             val_rows, rows = [np.sort(shuffled[:n_val])], np.sort(shuffled[n_val:])
-        members = _fit_members(self, data, [rows], val_rows, [seed])
+        members = _fit_members(self, data, [rows], val_rows, [seed], resume=resume)
         self._set_fitted(encoder, members, 0)
         self.decision_scores_ = self._energy_numeric(data)
         self._set_threshold(self.decision_scores_)
+        self._warn_collapse()
         return self
+
+    @property
+    def collapsed_components_(self) -> list[dict[str, Any]]:
+        """Collapsed mixture components (see :func:`collapsed_components`)."""
+        check_is_fitted(self, "mixture_")
+        return collapsed_components(self.weights_, self.means_, self.covariances_)
+
+    def _warn_collapse(self) -> None:
+        collapsed = self.collapsed_components_
+        if collapsed:
+            detail = ", ".join(f"{c['component']} ({c['reason']})" for c in collapsed)
+            warnings.warn(
+                f"{len(collapsed)} of {len(self.weights_)} mixture components collapsed: "
+                f"{detail}; consider fewer n_components or a larger reg_covar",
+                ComponentCollapseWarning,
+                stacklevel=3,
+            )
 
     def _set_fitted(self, encoder: TabularEncoder, members: _Members, index: int) -> None:
         self.encoder_ = encoder
@@ -364,7 +477,7 @@ class DAGMM(BaseEstimator):
             device = torch.device("cpu")
         return device
 
-    def _energy_numeric(self, data: np.ndarray) -> np.ndarray:
+    def _energy_numeric(self, data: np.ndarray, index: Any = None) -> np.ndarray:
         device = self._scoring_device()
         x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(device)
         mixture = FittedMixture(*(t.to(device).unsqueeze(0) for t in self.mixture_))
@@ -372,9 +485,12 @@ class DAGMM(BaseEstimator):
             energy = score_energy(self.net_, mixture, x)[0].cpu().numpy()
         bad = np.flatnonzero(~np.isfinite(energy))
         if len(bad):
-            raise FloatingPointError(
-                f"non-finite energy for {len(bad)} row(s) (first row {int(bad[0])}); "
-                "the input is far outside the range the model can represent"
+            labels = list(index[bad[:5]]) if index is not None else [int(b) for b in bad[:5]]
+            more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+            raise NumericalError(
+                f"non-finite energy for {len(bad)} row(s) (row(s) "
+                f"{', '.join(map(str, labels))}{more}): the input is far outside the range the "
+                "model can represent (|x| near the float32 limit after scaling)"
             )
         return energy
 
@@ -385,7 +501,7 @@ class DAGMM(BaseEstimator):
         -------
         ndarray of shape (n_samples,), float64
         """
-        return self._energy_numeric(self._encode(X))
+        return self._energy_numeric(self._encode(X), getattr(X, "index", None))
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Minus the energy (scikit-learn convention: higher is more normal)."""
@@ -483,6 +599,7 @@ def _fit_members(
     member_rows: Sequence[np.ndarray],
     validation_rows: Sequence[np.ndarray] | None,
     seeds: Sequence[int],
+    resume: bool = False,
 ) -> _Members:
     """Train ``len(seeds)`` independent models of ``est``'s configuration together."""
     n_features = data.shape[1]
@@ -524,7 +641,37 @@ def _fit_members(
             if validation_rows
             else None
         )
-        result = train_members(net, x, rows, config, val, _progress_callback(est, epochs))
+        checkpointer = None
+        if est.checkpoint_path is not None:
+            from .checkpoint import Checkpointer  # an edge (files): imported only when used
+
+            checkpointer = Checkpointer.for_fit(
+                est, data, member_rows, validation_rows, seeds, epochs, resume
+            )
+        try:
+            result = train_members(
+                net,
+                x,
+                rows,
+                config,
+                val,
+                _progress_callback(est, epochs),
+                checkpoint=checkpointer,
+                resume=checkpointer.resume_snapshot(net) if checkpointer else None,
+            )
+            if not all(bool(torch.isfinite(p).all()) for p in net.parameters()):
+                raise TrainingDivergedError(
+                    f"training diverged at epoch {epochs}: network weights became non-finite "
+                    "in the last epoch; lower learning_rate or raise reg_covar",
+                    epoch=epochs,
+                    terms=["weights"],
+                )
+        except TrainingDivergedError as exc:
+            if checkpointer is None:
+                raise
+            raise TrainingDivergedError(
+                f"{exc}; {checkpointer.describe_last()}", exc.epoch, exc.terms
+            ) from None
         mixture = fitted_mixture(stream_statistics(net, x, rows), config.reg_covar)
     return _Members(
         net=net,

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from sklearn.exceptions import NotFittedError
 
-__all__ = ["DAGMMError", "InvalidInputError", "ModelFileError", "NotFittedError"]
+__all__ = [
+    "CheckpointError",
+    "DAGMMError",
+    "InvalidInputError",
+    "ModelFileError",
+    "NotFittedError",
+    "NumericalError",
+    "TrainingDivergedError",
+]
 
 
 class DAGMMError(Exception):
@@ -17,3 +25,28 @@ class InvalidInputError(DAGMMError, ValueError):
 
 class ModelFileError(DAGMMError, ValueError):
     """A model file is missing, truncated, corrupted, tampered with, or of a newer format."""
+
+
+class CheckpointError(ModelFileError):
+    """A training checkpoint is unreadable, tampered with, or belongs to another run."""
+
+
+class NumericalError(DAGMMError, FloatingPointError):
+    """A computation produced NaN or infinity (scores of far out-of-range input, divergence)."""
+
+
+class TrainingDivergedError(NumericalError):
+    """A loss term became non-finite during training.
+
+    Attributes
+    ----------
+    epoch : int
+        The epoch (1-based) whose loss was non-finite.
+    terms : list of str
+        The loss terms that were non-finite ("reconstruction", "energy", "penalty").
+    """
+
+    def __init__(self, message: str, epoch: int = 0, terms: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.terms = list(terms or [])

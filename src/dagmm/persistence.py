@@ -15,8 +15,8 @@ dtype against the architecture, and every checksum before anything is used.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
-import math
 import os
 import struct
 from pathlib import Path
@@ -28,8 +28,9 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from ._atomic import atomic_write_bytes
+from ._schema import SchemaError, model_document_schema, validate
 from .exceptions import ModelFileError
-from .network import DAGMMNet
+from .network import ACTIVATIONS, DAGMMNet
 from .tabular import TabularEncoder
 from .training import FittedMixture
 
@@ -129,8 +130,8 @@ def _read_header(data: bytes, source: str) -> dict[str, Any]:
         )
     try:
         header = json.loads(data[8 : 8 + length].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{source}: corrupted model header ({exc})") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ModelFileError(f"{source}: corrupted model header ({exc})") from None
     if not isinstance(header, dict):
         raise ModelFileError(f"{source}: corrupted model header (not a JSON object)")
     return header
@@ -140,12 +141,13 @@ def _parse_document(header: dict[str, Any], source: str) -> dict[str, Any]:
     meta = header.get("__metadata__")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{source}: a safetensors file, but not a dagmm model")
+    raw_version = meta.get("format_version", "")
     try:
-        version = int(meta.get("format_version", ""))
+        if not isinstance(raw_version, str) or len(raw_version) > 9:
+            raise ValueError(raw_version)
+        version = int(raw_version)
     except ValueError as exc:
-        raise ModelFileError(
-            f"{source}: invalid format_version {meta.get('format_version')!r}"
-        ) from exc
+        raise ModelFileError(f"{source}: invalid format_version {str(raw_version)[:40]!r}") from exc
     if version > FORMAT_VERSION:
         raise ModelFileError(
             f"{source}: model format version {version} is newer than this dagmm supports "
@@ -155,96 +157,63 @@ def _parse_document(header: dict[str, Any], source: str) -> dict[str, Any]:
         raise ModelFileError(f"{source}: invalid format_version {version}")
     try:
         document = json.loads(meta["document"])
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+    except (KeyError, TypeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelFileError(f"{source}: model document missing or not valid JSON ({exc})") from exc
     _validate_document(document, source)
     return document
 
 
-def _require(condition: bool, source: str, what: str) -> None:
-    if not condition:
-        raise ModelFileError(f"{source}: invalid model document: {what}")
+def _params_known_to_schema() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    import inspect
 
+    from .estimator import DAGMM
 
-def _is_int(value: Any, low: int = 0) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= low
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    names = tuple(p for p in inspect.signature(DAGMM.__init__).parameters if p != "self")
+    base = model_document_schema(tuple(ACTIVATIONS)).required["params"]
+    listed = set(base.required) | set(base.optional)
+    return tuple(sorted(ACTIVATIONS)), tuple(n for n in names if n not in listed)
 
 
 def _validate_document(doc: Any, source: str) -> None:
-    """Schema check of the JSON document: every field used later, with its type and range."""
-    _require(isinstance(doc, dict), source, "not a JSON object")
-    for key, kind in (("params", dict), ("encoder", dict), ("fitted", dict), ("tensors", dict)):
-        _require(isinstance(doc.get(key), kind), source, f"'{key}' missing or not an object")
-    fitted = doc["fitted"]
-    for key in (
-        "n_features",
-        "latent_dim",
-        "n_components",
-        "epochs",
-        "batch_size",
-        "n_iter",
-        "best_epoch",
-        "seed",
-    ):
-        _require(_is_int(fitted.get(key)), source, f"fitted.{key} must be a non-negative integer")
-    for key in ("n_features", "latent_dim", "n_components"):
-        _require(fitted[key] >= 1, source, f"fitted.{key} must be >= 1")
-    for key in ("hidden_sizes", "estimation_hidden_sizes"):
-        sizes = fitted.get(key)
-        _require(
-            isinstance(sizes, list) and all(_is_int(s, 1) for s in sizes),
-            source,
-            f"fitted.{key} must be a list of positive integers",
-        )
-    _require(_is_number(fitted.get("threshold")), source, "fitted.threshold must be a number")
-    _require(
-        _is_number(fitted.get("dropout")) and 0 <= fitted["dropout"] < 1,
-        source,
-        "fitted.dropout must be in [0, 1)",
-    )
-    _require(
-        isinstance(fitted.get("activation"), str), source, "fitted.activation must be a string"
-    )
-    stats = fitted.get("score_stats")
-    _require(
-        isinstance(stats, dict)
-        and all(_is_number(stats.get(k)) for k in ("min", "max", "mean", "std")),
-        source,
-        "fitted.score_stats incomplete",
-    )
-    history = fitted.get("history")
-    _require(
-        isinstance(history, dict) and all(isinstance(v, list) for v in history.values()),
-        source,
-        "fitted.history must map names to lists",
-    )
+    """Schema check of the JSON document (see :mod:`dagmm._schema`), then cross-field checks."""
+    activations, others = _params_known_to_schema()
+    try:
+        validate(doc, model_document_schema(activations, others))
+    except SchemaError as exc:
+        raise ModelFileError(f"{source}: invalid model document: {exc}") from None
     enc = doc["encoder"]
-    _require(
-        isinstance(enc.get("columns"), list)
-        and isinstance(enc.get("categories"), dict)
-        and isinstance(enc.get("fill_values"), dict)
-        and enc.get("input_kind") in ("array", "frame")
-        and enc.get("missing") in ("raise", "impute"),
-        source,
-        "encoder state incomplete",
-    )
-    _require(
-        all(isinstance(v, list) for v in enc["categories"].values()),
-        source,
-        "encoder categories must be lists",
-    )
-    for name, spec in doc["tensors"].items():
-        _require(
-            isinstance(spec, dict)
-            and isinstance(spec.get("sha256"), str)
-            and isinstance(spec.get("shape"), list),
-            source,
-            f"tensor entry {name!r} invalid",
-        )
+    columns = enc["columns"]
+    problems = []
+    if len(set(columns)) != len(columns):
+        problems.append("encoder.columns has duplicates")
+    if not set(enc["categories"]) <= set(columns):
+        problems.append("encoder.categories names a column not in encoder.columns")
+    if not set(enc["fill_values"]) <= set(columns):
+        problems.append("encoder.fill_values names a column not in encoder.columns")
+    if enc["missing"] == "impute" and set(enc["fill_values"]) != set(columns):
+        problems.append("encoder.fill_values must cover every column when missing='impute'")
+    fitted = doc["fitted"]
+    if fitted["n_components"] != doc["params"]["n_components"]:
+        problems.append("fitted.n_components differs from params.n_components")
+    if doc["format_version"] != FORMAT_VERSION:
+        problems.append(f"format_version {doc['format_version']} differs from the header's")
+    if problems:
+        raise ModelFileError(f"{source}: invalid model document: {'; '.join(problems)}")
+
+
+def _parameter_count(fitted: dict[str, Any]) -> int:
+    """Weights the described network holds, computed without allocating it."""
+
+    def dense(widths: list[int]) -> int:
+        return sum(a * b + b for a, b in itertools.pairwise(widths))
+
+    encoder = [fitted["n_features"], *fitted["hidden_sizes"], fitted["latent_dim"]]
+    estimation = [
+        fitted["latent_dim"] + 2,
+        *fitted["estimation_hidden_sizes"],
+        fitted["n_components"],
+    ]
+    return 2 * dense(encoder) + dense(estimation) + 2 * fitted["n_features"]
 
 
 def _expected_shapes(fitted: dict[str, Any], n_cat_features: int) -> dict[str, tuple[int, ...]]:
@@ -277,6 +246,13 @@ def load_bytes(data: bytes, source: str = "<bytes>") -> Any:
     header = _read_header(data, source)
     document = _parse_document(header, source)
     fitted = document["fitted"]
+    # A hostile document could describe a network of billions of weights: compare
+    # with what the file can hold before allocating anything.
+    if 4 * _parameter_count(fitted) > len(data):
+        raise ModelFileError(
+            f"{source}: the document describes a network larger than the file "
+            f"({_parameter_count(fitted)} weights in {len(data)} bytes)"
+        )
     try:
         tensors = load_safetensors(data)
     except Exception as exc:  # safetensors raises its own error types
@@ -292,6 +268,23 @@ def load_bytes(data: bytes, source: str = "<bytes>") -> Any:
             f"network expects {fitted['n_features']}"
         )
     listed = document["tensors"]
+    allowed = set(expected) | {"decision_scores"}
+    if set(tensors) - allowed or set(listed) != set(tensors):
+        raise ModelFileError(
+            f"{source}: the file's tensors {sorted(tensors)[:10]} do not match the model "
+            "document (file tampered with?)"
+        )
+    if "decision_scores" in tensors and (
+        tensors["decision_scores"].dtype != torch.float64 or tensors["decision_scores"].dim() != 1
+    ):
+        raise ModelFileError(f"{source}: tensor 'decision_scores' must be 1-D float64")
+    for name, tensor in tensors.items():
+        spec = listed[name]
+        if spec["shape"] != list(tensor.shape) or spec["dtype"] != str(tensor.dtype)[6:]:
+            raise ModelFileError(
+                f"{source}: tensor {name!r} is {tensor.dtype} {list(tensor.shape)} but the "
+                f"document lists {spec['dtype']} {spec['shape']} (file tampered with?)"
+            )
     for name, shape in expected.items():
         if name not in tensors:
             raise ModelFileError(f"{source}: tensor {name!r} missing")
@@ -302,8 +295,7 @@ def load_bytes(data: bytes, source: str = "<bytes>") -> Any:
                 f"{tuple(tensors[name].shape)}, expected {want} {shape}"
             )
     for name, tensor in tensors.items():
-        spec = listed.get(name)
-        if spec is None or _sha256(tensor) != spec["sha256"]:
+        if _sha256(tensor) != listed[name]["sha256"]:
             raise ModelFileError(
                 f"{source}: checksum mismatch for tensor {name!r} (file tampered with?)"
             )

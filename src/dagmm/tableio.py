@@ -91,7 +91,7 @@ def iter_table(
             for batch in handle.iter_batches(batch_size=chunk_rows, columns=columns):
                 yield batch.to_pandas()
         except (pa.ArrowException, OSError) as exc:
-            raise DataFileError(f"{target}: cannot read as Parquet ({exc})") from exc
+            raise DataFileError(f"{target}: cannot read as Parquet ({_first_line(exc)})") from exc
         return
     try:
         reader = pd.read_csv(target, chunksize=chunk_rows, usecols=columns, **_csv_options(target))

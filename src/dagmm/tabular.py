@@ -114,7 +114,7 @@ class TabularEncoder:
         frame, kind = self._as_frame(X, fitting=False)
         frame = self._align(frame, kind)
         if len(frame) == 0:
-            raise InvalidInputError("input has no rows: expected at least one row to score")
+            raise InvalidInputError("input has no rows: expected at least one row")
         blocks: list[np.ndarray] = []
         unseen: dict[str, int] = {}
         for name in self.columns:
@@ -169,7 +169,9 @@ class TabularEncoder:
         if array.dtype.kind == "c":
             raise InvalidInputError("complex-valued input is not supported")
         frame = pd.DataFrame(array, columns=[str(i) for i in range(array.shape[1])])
-        if array.dtype.kind in "OUS":
+        # text in an array is parsed as numbers, except when a model fitted on a
+        # DataFrame scores it: its categorical columns are matched by position then
+        if array.dtype.kind in "OUS" and (fitting or self.input_kind != "frame"):
             for name in frame.columns:
                 frame[name] = self._coerce_numeric(name, frame[name], label="column")
         return frame, "array"
@@ -181,8 +183,13 @@ class TabularEncoder:
                     f"X has {frame.shape[1]} features, but the model was fitted with "
                     f"{len(self.columns)} named columns {self.columns}"
                 )
-            frame = frame.set_axis(self.columns, axis=1)
-            return frame
+            warnings.warn(
+                f"X has no column names, but the model was fitted with named columns "
+                f"{self.columns}: matching them by position",
+                UserWarning,
+                stacklevel=4,
+            )
+            return frame.set_axis(self.columns, axis=1)
         if kind == "array" or self.input_kind == "array":
             if frame.shape[1] != len(self.columns):
                 raise InvalidInputError(

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .exceptions import TrainingDivergedError
 from .mixture import (
     MixtureStatistics,
     add_statistics,
@@ -31,6 +32,7 @@ from .network import DAGMMNet, NetworkOutput
 
 __all__ = [
     "FittedMixture",
+    "LoopSnapshot",
     "LossTerms",
     "TrainingConfig",
     "batch_mixture",
@@ -215,6 +217,28 @@ def _padded_batches(
 
 
 @dataclass
+class LoopSnapshot:
+    """Everything :func:`train_members` needs to continue exactly after ``epoch``.
+
+    Tensors and dicts are the live objects (not copies): a checkpoint callback
+    must serialise them before returning.
+    """
+
+    epoch: int
+    steps: int
+    stale: int
+    history: list[dict[str, list[float]]]
+    best_loss: Tensor
+    best_epoch: list[int]
+    best_state: dict | None
+    net_state: dict
+    optimizer_state: dict
+    generator_state: Tensor
+    rng_state: Tensor
+    cuda_rng_state: Tensor | None = None
+
+
+@dataclass
 class TrainingResult:
     """What :func:`train_members` returns besides the trained network."""
 
@@ -231,6 +255,8 @@ def train_members(
     validation_rows: Sequence[Tensor] | None = None,
     progress: Callable[[int, dict[str, np.ndarray]], None] | None = None,
     reducer: StatisticsReducer | None = None,
+    checkpoint: Callable[[LoopSnapshot], None] | None = None,
+    resume: LoopSnapshot | None = None,
 ) -> TrainingResult:
     """Train all members of ``net`` end to end with Adam on Eq. 7.
 
@@ -251,6 +277,11 @@ def train_members(
         Called after every epoch with the epoch number and per-member loss terms.
     reducer : callable, optional
         Combines mixture statistics across processes (distributed training).
+    checkpoint : callable, optional
+        Called after every completed epoch with a :class:`LoopSnapshot`.
+    resume : LoopSnapshot, optional
+        Continue from this snapshot (weights, optimizer, RNG states, history):
+        the result equals the uninterrupted run's.
 
     Returns
     -------
@@ -276,7 +307,15 @@ def train_members(
     best_state = None
     stale = 0
     steps = 0
-    for epoch in range(1, config.epochs + 1):
+    start = 1
+    if resume is not None:
+        _restore(resume, net, optimizer, generator)
+        start, steps, stale = resume.epoch + 1, resume.steps, resume.stale
+        history, best_epoch, best_state = resume.history, list(resume.best_epoch), resume.best_state
+        best_loss = resume.best_loss.to(MIXTURE_DTYPE).clone()
+        if config.patience is not None and validation_rows and stale >= config.patience:
+            start = config.epochs + 1  # the interrupted run had already stopped early
+    for epoch in range(start, config.epochs + 1):
         net.train()
         index, valid, widths = _padded_batches(member_rows, n_batches, generator)
         index, valid = index.to(device), valid.to(device)
@@ -318,6 +357,23 @@ def train_members(
             best_epoch = [epoch] * n_members
         if progress is not None:
             progress(epoch, report)
+        if checkpoint is not None:
+            checkpoint(
+                LoopSnapshot(
+                    epoch,
+                    steps,
+                    stale,
+                    history,
+                    best_loss,
+                    best_epoch,
+                    best_state,
+                    net.state_dict(),
+                    optimizer.state_dict(),
+                    generator.get_state(),
+                    torch.get_rng_state(),
+                    torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                )
+            )
         if config.patience is not None and validation_rows and stale >= config.patience:
             break
     if best_state is not None:
@@ -336,13 +392,29 @@ def _merge_state(best: dict | None, current: dict, improved: Tensor) -> dict:
     return merged
 
 
+def _restore(
+    snap: LoopSnapshot, net: DAGMMNet, optimizer: torch.optim.Optimizer, generator: torch.Generator
+) -> None:
+    net.load_state_dict(snap.net_state)
+    state = snap.optimizer_state
+    if "param_groups" not in state:  # checkpoints keep only per-parameter state
+        state = {**optimizer.state_dict(), "state": state["state"]}
+    optimizer.load_state_dict(state)
+    generator.set_state(snap.generator_state)
+    torch.set_rng_state(snap.rng_state)
+    if snap.cuda_rng_state is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(snap.cuda_rng_state, next(net.parameters()).device)
+
+
 def _raise_non_finite(epoch: int, terms: np.ndarray, names: Sequence[str]) -> None:
     bad = [
         name for name, row in zip(names[1:], terms[1:], strict=True) if not np.isfinite(row).all()
     ]
-    raise FloatingPointError(
+    raise TrainingDivergedError(
         f"training diverged at epoch {epoch}: loss term(s) {', '.join(bad) or 'loss'} became "
-        "non-finite; lower learning_rate or raise reg_covar"
+        "non-finite; lower learning_rate or raise reg_covar",
+        epoch=epoch,
+        terms=bad or ["loss"],
     )
 
 

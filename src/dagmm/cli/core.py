@@ -111,6 +111,16 @@ def demo(
 @click.option("--random-state", type=int)
 @click.option("--device", help="auto, cpu, cuda, cuda:1, mps.")
 @click.option("-v", "--verbose", count=True, help="-v progress bar, -vv a line per epoch.")
+@click.option(
+    "--checkpoint",
+    "checkpoint_path",
+    type=click.Path(dir_okay=False),
+    help="Write a training checkpoint here (safetensors, no pickle).",
+)
+@click.option("--checkpoint-every", type=click.IntRange(min=1), help="Epochs between checkpoints.")
+@click.option(
+    "--resume", is_flag=True, help="Continue from --checkpoint (same result as uninterrupted)."
+)
 def fit(
     data: str,
     out: str,
@@ -118,6 +128,7 @@ def fit(
     exclude: tuple[str, ...],
     verbose: int,
     hidden_sizes: str | None,
+    resume: bool,
     **options,
 ) -> None:
     """Train a model on DATA (CSV or Parquet) and write it to --out."""
@@ -141,9 +152,11 @@ def fit(
                 f"--hidden-sizes must be integers like 60,30,10, got {hidden_sizes!r}"
             ) from None
     params["verbose"] = max(verbose, 1 if sys.stderr.isatty() else 0)
+    if resume and not params.get("checkpoint_path"):
+        raise InvalidInputError("--resume needs --checkpoint PATH")
     model = DAGMM.from_preset(preset, **params) if preset else DAGMM(**params)
     started = time.perf_counter()
-    model.fit(frame)
+    model.fit(frame, resume=resume)
     model.save(out)
     click.echo(
         f"trained on {len(frame)} rows x {frame.shape[1]} columns in "
@@ -205,6 +218,7 @@ def info(model_path: str, as_json: bool) -> None:
         "threshold": model.threshold_,
         "contamination": model.contamination,
         "mixture_weights": [round(float(w), 6) for w in model.weights_],
+        "collapsed_components": model.collapsed_components_,
         "final_loss": model.history_["loss"][-1] if model.history_.get("loss") else None,
         "params": model.get_params(),
     }
@@ -228,6 +242,8 @@ def info(model_path: str, as_json: bool) -> None:
     if summary["final_loss"] is not None:
         click.echo(f"  final loss: {summary['final_loss']:.5g}")
     click.echo(f"  mixture weights: {summary['mixture_weights']}")
+    for comp in summary["collapsed_components"]:
+        click.echo(f"  warning: component {comp['component']} collapsed ({comp['reason']})")
     click.echo(
         f"  threshold: {summary['threshold']:.6g} (contamination {summary['contamination']})"
     )

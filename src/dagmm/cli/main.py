@@ -35,7 +35,8 @@ class _Group(click.Group):
 
 
 def _fail(message: str) -> click.exceptions.Exit:
-    click.echo(f"dagmm: error: {message}", err=True)
+    # one line whatever the message (third-party texts can span several)
+    click.echo(f"dagmm: error: {' '.join(message.split())}", err=True)
     return click.exceptions.Exit(EXIT_USER_ERROR)
 
 

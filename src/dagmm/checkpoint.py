@@ -1,0 +1,338 @@
+"""Training checkpoints: resume an interrupted fit with the same result, no pickle.
+
+A checkpoint is a safetensors file like a model file (see
+:mod:`dagmm.persistence`): tensors for the network weights, the best weights
+so far (early stopping), Adam's moment estimates and step counts, and the
+random number generator states; a JSON document in the header holds the
+epoch, step count, history, a fingerprint of the data and parameters, and a
+sha256 of every tensor. Loading checks all of it before anything is used, and
+a checkpoint whose fingerprint differs from the current fit (other data,
+parameters or seed) is refused rather than silently mixed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from ._atomic import atomic_write_bytes
+from .exceptions import CheckpointError, TrainingDivergedError
+from .persistence import _read_header, _sha256
+from .training import LoopSnapshot
+
+__all__ = ["CHECKPOINT_FORMAT", "fingerprint", "load_checkpoint", "save_checkpoint"]
+
+CHECKPOINT_FORMAT = "dagmm-checkpoint"
+CHECKPOINT_VERSION = 1
+_OPTIM_KEYS = ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+#: Estimator parameters that do not change what training computes.
+_IGNORED_PARAMS = ("verbose", "checkpoint_path", "checkpoint_every", "device")
+
+
+def fingerprint(
+    params: dict[str, Any],
+    data: np.ndarray,
+    member_rows: Sequence[np.ndarray],
+    validation_rows: Sequence[np.ndarray] | None,
+    seeds: Sequence[int],
+) -> str:
+    """sha256 of everything a resumed run must share with the interrupted one."""
+    digest = hashlib.sha256()
+    relevant = {k: v for k, v in sorted(params.items()) if k not in _IGNORED_PARAMS}
+    digest.update(json.dumps(relevant, default=str, sort_keys=True).encode())
+    digest.update(json.dumps([int(s) for s in seeds]).encode())
+    digest.update(np.ascontiguousarray(data, dtype=np.float32).tobytes())
+    for rows in (*member_rows, *(validation_rows or [])):
+        digest.update(b"|" + np.ascontiguousarray(rows, dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
+def checkpoint_bytes(snap: LoopSnapshot, fingerprint: str, total_epochs: int) -> bytes:
+    """Serialise a :class:`~dagmm.training.LoopSnapshot` (the file's content)."""
+    tensors: dict[str, torch.Tensor] = {}
+
+    def put(name: str, tensor: torch.Tensor) -> None:
+        tensors[name] = tensor.detach().to("cpu").contiguous().clone()
+
+    for key, value in snap.net_state.items():
+        put(f"net.{key}", value)
+    for key, value in (snap.best_state or {}).items():
+        put(f"best.{key}", value)
+    for index, state in snap.optimizer_state["state"].items():
+        for key, value in state.items():
+            if key not in _OPTIM_KEYS:
+                raise CheckpointError(f"cannot checkpoint optimizer state {key!r}")
+            put(f"optim.{int(index)}.{key}", torch.as_tensor(value))
+    put("best_loss", snap.best_loss.to(torch.float64))
+    put("rng.torch", snap.rng_state)
+    put("rng.generator", snap.generator_state)
+    if snap.cuda_rng_state is not None:
+        put("rng.cuda", snap.cuda_rng_state)
+    document = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        "fingerprint": fingerprint,
+        "epoch": int(snap.epoch),
+        "total_epochs": int(total_epochs),
+        "steps": int(snap.steps),
+        "stale": int(snap.stale),
+        "best_epoch": [int(e) for e in snap.best_epoch],
+        "history": [{k: [float(x) for x in v] for k, v in h.items()} for h in snap.history],
+        "tensors": {name: _sha256(t) for name, t in tensors.items()},
+    }
+    metadata = {
+        "format": CHECKPOINT_FORMAT,
+        "document": json.dumps(document),  # NaN never reaches here: checked every epoch
+    }
+    return save_safetensors(tensors, metadata=metadata)
+
+
+def save_checkpoint(
+    path: str | os.PathLike, snap: LoopSnapshot, fingerprint: str, total_epochs: int
+) -> None:
+    """Write a checkpoint atomically (the previous one stays intact until the rename)."""
+    atomic_write_bytes(path, checkpoint_bytes(snap, fingerprint, total_epochs))
+
+
+def _fail(source: str, what: str) -> CheckpointError:
+    return CheckpointError(f"{source}: invalid checkpoint: {what}")
+
+
+def _validate(doc: Any, source: str) -> None:
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    if not isinstance(doc, dict):
+        raise _fail(source, "document is not a JSON object")
+    expected = {
+        "format",
+        "format_version",
+        "fingerprint",
+        "epoch",
+        "total_epochs",
+        "steps",
+        "stale",
+        "best_epoch",
+        "history",
+        "tensors",
+    }
+    if set(doc) != expected:
+        raise _fail(source, f"keys {sorted(set(doc) ^ expected)} missing or unknown")
+    if doc["format_version"] != CHECKPOINT_VERSION:
+        raise _fail(source, f"format_version {doc['format_version']!r} not supported")
+    for key in ("epoch", "total_epochs", "steps", "stale"):
+        if not is_int(doc[key]):
+            raise _fail(source, f"{key} must be a non-negative integer")
+    if not (isinstance(doc["fingerprint"], str) and len(doc["fingerprint"]) == 64):
+        raise _fail(source, "fingerprint must be a sha256 hex string")
+    if not (isinstance(doc["best_epoch"], list) and all(is_int(e) for e in doc["best_epoch"])):
+        raise _fail(source, "best_epoch must be a list of integers")
+    history = doc["history"]
+    if not (
+        isinstance(history, list)
+        and len(history) == len(doc["best_epoch"])
+        and all(
+            isinstance(h, dict)
+            and all(
+                isinstance(v, list)
+                and len(v) <= doc["epoch"]
+                and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+                for v in h.values()
+            )
+            for h in history
+        )
+    ):
+        raise _fail(source, "history must be one mapping of loss lists per member")
+    tensors = doc["tensors"]
+    if not (isinstance(tensors, dict) and all(isinstance(v, str) for v in tensors.values())):
+        raise _fail(source, "tensors must map names to sha256 strings")
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[LoopSnapshot, dict[str, Any]]:
+    """Read and verify a checkpoint.
+
+    Returns
+    -------
+    snapshot : LoopSnapshot
+        Its optimizer state holds only ``"state"``; the caller's optimizer
+        supplies the parameter groups (see :func:`restore_optimizer_state`).
+    document : dict
+        ``fingerprint``, ``epoch``, ``total_epochs`` and the rest of the JSON document.
+
+    Raises
+    ------
+    CheckpointError
+        Missing, truncated, tampered with, or not a checkpoint.
+    """
+    target = Path(path)
+    source = str(target)
+    if target.is_dir():
+        raise CheckpointError(f"{source}: is a directory, expected a checkpoint file")
+    if not target.exists():
+        raise CheckpointError(f"{source}: checkpoint not found")
+    try:
+        data = target.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"{source}: cannot read checkpoint ({exc.strerror})") from exc
+    try:
+        header = _read_header(data, source)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # ModelFileError wording says "model": reword for checkpoints
+        raise CheckpointError(f"{source}: not a readable checkpoint ({exc})") from exc
+    meta = header.get("__metadata__")
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{source}: not a dagmm training checkpoint")
+    try:
+        document = json.loads(meta["document"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _fail(source, f"document missing or not JSON ({exc})") from exc
+    _validate(document, source)
+    try:
+        tensors = load_safetensors(data)
+    except Exception as exc:  # safetensors raises its own error types
+        raise CheckpointError(f"{source}: corrupted tensor data ({exc})") from exc
+    if set(tensors) != set(document["tensors"]):
+        raise _fail(source, "tensor list does not match the document")
+    for name, tensor in tensors.items():
+        if _sha256(tensor) != document["tensors"][name]:
+            raise CheckpointError(f"{source}: checksum mismatch for tensor {name!r}")
+    for name in ("best_loss", "rng.torch", "rng.generator"):
+        if name not in tensors:
+            raise _fail(source, f"tensor {name!r} missing")
+    if tensors["rng.torch"].dtype != torch.uint8 or tensors["rng.generator"].dtype != torch.uint8:
+        raise _fail(source, "random generator states must be uint8")
+
+    def group(prefix: str) -> dict[str, torch.Tensor]:
+        return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+    optim: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in group("optim.").items():
+        index, _, name = key.partition(".")
+        if not index.isdigit() or name not in _OPTIM_KEYS:
+            raise _fail(source, f"unexpected optimizer tensor {key!r}")
+        optim.setdefault(int(index), {})[name] = value
+    best = group("best.")
+    snap = LoopSnapshot(
+        epoch=document["epoch"],
+        steps=document["steps"],
+        stale=document["stale"],
+        history=[{k: list(v) for k, v in h.items()} for h in document["history"]],
+        best_loss=tensors["best_loss"],
+        best_epoch=list(document["best_epoch"]),
+        best_state=best or None,
+        net_state=group("net."),
+        optimizer_state={"state": optim},
+        generator_state=tensors["rng.generator"],
+        rng_state=tensors["rng.torch"],
+        cuda_rng_state=tensors.get("rng.cuda"),
+    )
+    return snap, document
+
+
+def check_against(snap: LoopSnapshot, net: torch.nn.Module, source: str) -> None:
+    """Refuse a snapshot whose tensors do not fit ``net`` (names, shapes, dtypes)."""
+    live = net.state_dict()
+    for label, state in (("weights", snap.net_state), ("best weights", snap.best_state)):
+        if state is None:
+            continue
+        if set(state) != set(live):
+            raise _fail(source, f"{label} do not match the network being trained")
+        for key, value in state.items():
+            if value.shape != live[key].shape or value.dtype != live[key].dtype:
+                raise _fail(source, f"{label} tensor {key!r} has the wrong shape or dtype")
+    params = list(net.parameters())
+    state = snap.optimizer_state["state"]
+    if state and set(state) != set(range(len(params))):
+        raise _fail(source, "optimizer state does not match the network")
+    for index, entry in state.items():
+        for name, value in entry.items():
+            want = () if name == "step" else tuple(params[index].shape)
+            if tuple(value.shape) != want or not value.dtype.is_floating_point:
+                raise _fail(source, f"optimizer tensor {index}.{name} has the wrong shape")
+    n_members = getattr(net, "n_members", 1)
+    if tuple(snap.best_loss.shape) != (n_members,) or len(snap.history) != n_members:
+        raise _fail(source, "member count does not match the network")
+
+
+class Checkpointer:
+    """The ``checkpoint`` callback of :func:`~dagmm.training.train_members` for one fit."""
+
+    def __init__(
+        self, path: str | os.PathLike, every: int, fingerprint: str, total_epochs: int, resume: bool
+    ) -> None:
+        self.path = Path(path)
+        self.every = int(every)
+        self.fingerprint = fingerprint
+        self.total_epochs = int(total_epochs)
+        self.resume = resume
+        self.last_saved: int | None = None
+
+    @classmethod
+    def for_fit(
+        cls,
+        est: Any,
+        data: np.ndarray,
+        member_rows: Sequence[np.ndarray],
+        validation_rows: Sequence[np.ndarray] | None,
+        seeds: Sequence[int],
+        total_epochs: int,
+        resume: bool,
+    ) -> Checkpointer:
+        """Checkpointer for ``est``'s fit of ``data``."""
+        params = {**est.get_params(), "epochs": int(total_epochs)}
+        params.pop("random_state", None)  # the drawn seeds stand for it
+        print_ = fingerprint(params, data, member_rows, validation_rows, seeds)
+        return cls(est.checkpoint_path, est.checkpoint_every, print_, total_epochs, resume)
+
+    def __call__(self, snap: LoopSnapshot) -> None:
+        if snap.epoch % self.every == 0 or snap.epoch == self.total_epochs:
+            # The loss is checked per epoch, but the epoch's last step may still have
+            # broken the weights: never replace a good checkpoint with such a state.
+            if not all(bool(torch.isfinite(t).all()) for t in snap.net_state.values()):
+                raise TrainingDivergedError(
+                    f"training diverged at epoch {snap.epoch}: network weights became "
+                    "non-finite; lower learning_rate or raise reg_covar",
+                    epoch=snap.epoch,
+                    terms=["weights"],
+                )
+            save_checkpoint(self.path, snap, self.fingerprint, self.total_epochs)
+            self.last_saved = snap.epoch
+
+    def resume_snapshot(self, net: torch.nn.Module) -> LoopSnapshot | None:
+        """The verified snapshot to resume from, or None (fresh start)."""
+        if not self.resume:
+            return None
+        if not self.path.exists():
+            import warnings
+
+            warnings.warn(
+                f"no checkpoint at {self.path}; training starts from epoch 1",
+                UserWarning,
+                stacklevel=4,
+            )
+            return None
+        snap, document = load_checkpoint(self.path)
+        if document["fingerprint"] != self.fingerprint:
+            raise CheckpointError(
+                f"{self.path}: checkpoint was written by a fit of other data, parameters or "
+                "random_state; refusing to resume from it (delete it to start over)"
+            )
+        check_against(snap, net, str(self.path))
+        self.last_saved = snap.epoch
+        return snap
+
+    def describe_last(self) -> str:
+        """Where the last good checkpoint is, for error messages."""
+        if self.last_saved is None:
+            return f"no checkpoint was written before that (checkpoint_path={self.path})"
+        return f"the last good checkpoint (epoch {self.last_saved}) is kept at {self.path}"

@@ -335,9 +335,21 @@ def _non_atomic_writes(tree: ast.AST) -> list[int]:
             for item in node.items
         ):
             protected.update(id(inner) for inner in ast.walk(node))
+    # Writes into an in-memory buffer (io.BytesIO / io.StringIO) touch no file.
+    buffers = {
+        target.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Call)
+        and ast.unparse(node.value.func).split(".")[-1] in ("BytesIO", "StringIO")
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
     lines = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call) or id(node) in protected:
+            continue
+        if node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in buffers:
             continue
         name = ast.unparse(node.func)
         method = name.split(".")[-1]

@@ -85,6 +85,17 @@ def demo(rows: int, anomaly_ratio: float, seed: int, save_model: str | None) -> 
 @click.option("--random-state", type=int)
 @click.option("--device", help="auto, cpu, cuda, cuda:1, mps.")
 @click.option("-v", "--verbose", count=True, help="-v progress bar, -vv a line per epoch.")
+@click.option(
+    "--distributed",
+    is_flag=True,
+    help="Exact data-parallel training; launch with torchrun --nproc-per-node N (see docs).",
+)
+@click.option(
+    "--sample-rows",
+    type=click.IntRange(min=2),
+    help="Train on a uniform random sample of this many rows; the mixture and the "
+    "threshold are then computed over the whole file, streamed.",
+)
 def fit(
     data: str,
     out: str,
@@ -92,6 +103,8 @@ def fit(
     exclude: tuple[str, ...],
     verbose: int,
     hidden_sizes: str | None,
+    distributed: bool,
+    sample_rows: int | None,
     **options,
 ) -> None:
     """Train a model on DATA (CSV or Parquet) and write it to --out."""
@@ -99,11 +112,40 @@ def fit(
     from ..exceptions import InvalidInputError
     from ..tableio import read_table
 
-    frame = read_table(data)
+    if distributed and sample_rows:
+        raise InvalidInputError("--distributed and --sample-rows cannot be combined")
+    if distributed:
+        return _fit_distributed(data, out, preset, exclude, verbose, hidden_sizes, options)
+    if sample_rows:
+        from ..outofcore import sample_table
+
+        frame = sample_table(data, sample_rows, options.get("random_state"))
+    else:
+        frame = read_table(data)
     missing = [c for c in exclude if c not in frame.columns]
     if missing:
         raise InvalidInputError(f"{data}: --exclude column(s) {missing} not in the file")
     frame = frame.drop(columns=list(exclude))
+    params = _model_params(verbose, hidden_sizes, options)
+    model = DAGMM.from_preset(preset, **params) if preset else DAGMM(**params)
+    started = time.perf_counter()
+    model.fit(frame)
+    if sample_rows:
+        from ..outofcore import refit_mixture_on_file
+
+        n_file = refit_mixture_on_file(model, data, exclude=list(exclude))
+        click.echo(f"trained on a sample of {len(frame)} rows; mixture and threshold from {n_file}")
+    model.save(out)
+    click.echo(
+        f"trained on {len(frame)} rows x {frame.shape[1]} columns in "
+        f"{time.perf_counter() - started:.1f} s ({model.n_iter_} steps); "
+        f"threshold {model.threshold_:.4g}; model written to {out}"
+    )
+
+
+def _model_params(verbose: int, hidden_sizes: str | None, options: dict) -> dict:
+    from ..exceptions import InvalidInputError
+
     params = {k: v for k, v in options.items() if v is not None}
     if params.get("scaler") == "none":
         params["scaler"] = None
@@ -115,15 +157,40 @@ def fit(
                 f"--hidden-sizes must be integers like 60,30,10, got {hidden_sizes!r}"
             ) from None
     params["verbose"] = max(verbose, 1 if sys.stderr.isatty() else 0)
-    model = DAGMM.from_preset(preset, **params) if preset else DAGMM(**params)
-    started = time.perf_counter()
-    model.fit(frame)
-    model.save(out)
-    click.echo(
-        f"trained on {len(frame)} rows x {frame.shape[1]} columns in "
-        f"{time.perf_counter() - started:.1f} s ({model.n_iter_} steps); "
-        f"threshold {model.threshold_:.4g}; model written to {out}"
-    )
+    return params
+
+
+def _fit_distributed(data, out, preset, exclude, verbose, hidden_sizes, options) -> None:
+    import torch.distributed as dist
+
+    from .. import DAGMM
+    from ..distributed import fit_distributed, init_process_group, read_shard
+    from ..exceptions import InvalidInputError
+
+    params = _model_params(verbose, hidden_sizes, options)
+    init_process_group(params.get("device", "auto"))
+    try:
+        rank, world = dist.get_rank(), dist.get_world_size()
+        frame = read_shard(data, rank, world)
+        missing = [c for c in exclude if c not in frame.columns]
+        if missing:
+            raise InvalidInputError(f"{data}: --exclude column(s) {missing} not in the file")
+        frame = frame.drop(columns=list(exclude))
+        if rank != 0:
+            params["verbose"] = 0
+        model = DAGMM.from_preset(preset, **params) if preset else DAGMM(**params)
+        started = time.perf_counter()
+        fit_distributed(model, frame)
+        if rank == 0:
+            # Per-rank training energies would describe rank 0's shard only.
+            model.save(out, include_training_scores=False)
+            click.echo(
+                f"trained on {world} processes x ~{len(frame)} rows in "
+                f"{time.perf_counter() - started:.1f} s ({model.n_iter_} steps); "
+                f"threshold {model.threshold_:.4g}; model written to {out}"
+            )
+    finally:
+        dist.destroy_process_group()
 
 
 @click.command()

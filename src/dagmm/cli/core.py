@@ -199,9 +199,35 @@ def _fit_distributed(data, out, preset, exclude, verbose, hidden_sizes, options)
 @click.option("--out", "out", required=True, type=click.Path(), help="CSV or Parquet to write.")
 @click.option("--id-column", help="Column copied to the output to identify rows.")
 @click.option("--chunk-rows", default=65536, show_default=True, type=click.IntRange(min=1))
-def score(model_path: str, data: str, out: str, id_column: str | None, chunk_rows: int) -> None:
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default="local",
+    show_default=True,
+    help="spark: score a Parquet file or folder with Spark into a Parquet folder.",
+)
+@click.option("--spark-master", default="local[*]", show_default=True, help="Spark master URL.")
+def score(
+    model_path: str,
+    data: str,
+    out: str,
+    id_column: str | None,
+    chunk_rows: int,
+    engine: str,
+    spark_master: str,
+) -> None:
     """Score DATA with MODEL: writes energy (higher = more anomalous) and is_anomaly (0/1)."""
     from tqdm.auto import tqdm
+
+    if engine == "spark":
+        from ..spark import score_parquet_spark
+
+        started = time.perf_counter()
+        n = score_parquet_spark(model_path, data, out, id_column, spark_master, chunk_rows)
+        click.echo(
+            f"scored {n} rows in {time.perf_counter() - started:.1f} s on Spark; wrote {out}"
+        )
+        return
 
     from .. import load
     from ..batch import score_file

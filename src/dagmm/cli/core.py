@@ -133,8 +133,8 @@ def fit(
     if sample_rows:
         from ..outofcore import refit_mixture_on_file
 
-        n_file = refit_mixture_on_file(model, data, exclude=list(exclude))
-        click.echo(f"trained on a sample of {len(frame)} rows; mixture and threshold from {n_file}")
+        n_file = refit_mixture_on_file(model, data, training_rows=frame)
+        click.echo(f"mixture and threshold computed over all {n_file} rows of {data}")
     model.save(out)
     click.echo(
         f"trained on {len(frame)} rows x {frame.shape[1]} columns in "

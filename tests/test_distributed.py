@@ -212,3 +212,20 @@ def test_torchrun_cli_fit_distributed(tmp_path: Path) -> None:
 
 if __name__ == "__main__":
     _worker(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]))
+
+
+def test_cli_distributed_without_torchrun_says_how_to_launch(tmp_path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from dagmm.cli.main import cli
+
+    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    data = tmp_path / "train.csv"
+    _rows().head(20).to_csv(data, index=False)
+    result = CliRunner().invoke(
+        cli, ["fit", str(data), "--out", str(tmp_path / "m.dagmm"), "--distributed"]
+    )
+    assert result.exit_code == 2
+    assert "torchrun --nproc-per-node" in result.output
+    assert not (tmp_path / "m.dagmm").exists()

@@ -154,3 +154,19 @@ def test_cli_engine_spark_subprocess(frame, model, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert len(pd.read_parquet(out)) == len(frame)
+
+
+def test_engine_spark_bad_rows_end_in_a_dagmm_error_and_no_output(spark, frame, model, tmp_path):
+    from dagmm.exceptions import DAGMMError
+    from dagmm.spark import score_parquet_spark
+
+    bad = frame.copy()
+    bad.loc[3, "c"] = np.nan
+    data = tmp_path / "bad.parquet"
+    bad.to_parquet(data)
+    path = tmp_path / "m.dagmm"
+    model.save(path)
+    out = tmp_path / "scores.parquet"
+    with pytest.raises(DAGMMError, match=r"bad\.parquet: .*column 'c' has 1 non-finite value"):
+        score_parquet_spark(path, data, out, master="local[2]")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.parquet", "m.dagmm"]

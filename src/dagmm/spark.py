@@ -238,19 +238,19 @@ def score_parquet_spark(
     blob = _model_blob(model_path)
     checked = load_bytes(blob, str(model_path))
     spark = spark_session(master)
-    frame = spark.read.parquet(str(source))
-    if id_column and id_column not in frame.columns:
-        raise InvalidInputError(f"{source}: id column {id_column!r} not found")
-    wanted = _feature_columns(checked) + ([id_column] if id_column else [])
-    missing = [c for c in wanted if c not in frame.columns]
-    if missing:
-        raise InvalidInputError(
-            f"{source}: missing column(s) {missing}; the file has {frame.columns}"
-        )
-    scored = score_spark(frame.select(*dict.fromkeys(wanted)), blob, batch_rows=batch_rows)
-    keep = ([id_column] if id_column else []) + ["energy", "is_anomaly"]
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
+        frame = spark.read.parquet(str(source))
+        if id_column and id_column not in frame.columns:
+            raise InvalidInputError(f"{source}: id column {id_column!r} not found")
+        wanted = _feature_columns(checked) + ([id_column] if id_column else [])
+        missing = [c for c in wanted if c not in frame.columns]
+        if missing:
+            raise InvalidInputError(
+                f"{source}: missing column(s) {missing}; the file has {frame.columns}"
+            )
+        scored = score_spark(frame.select(*dict.fromkeys(wanted)), blob, batch_rows=batch_rows)
+        keep = ([id_column] if id_column else []) + ["energy", "is_anomaly"]
         scored.select(*keep).write.parquet(str(tmp))
         n_rows = spark.read.parquet(str(tmp)).count()
         if target.is_dir():

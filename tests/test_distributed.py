@@ -88,6 +88,7 @@ def _worker(mode: str, out: Path, rank: int) -> None:
 
     from dagmm import DAGMM
     from dagmm.distributed import ProcessGroupReducer, fit_distributed
+    from dagmm.exceptions import DAGMMError
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{out / 'store'}", rank=rank, world_size=2)
@@ -101,6 +102,16 @@ def _worker(mode: str, out: Path, rank: int) -> None:
             if rank == 0:
                 model.save(out / "model.dagmm", include_training_scores=False)
             np.savez(out / f"fit{rank}.npz", scores=model.decision_scores_)
+            # A bad row in one shard must fail every process, not leave the others waiting.
+            bad = _rows().iloc[shard].reset_index(drop=True)
+            if rank == 1:
+                bad.loc[3, "f0"] = np.nan
+            try:
+                fit_distributed(DAGMM(**_model_params()), bad)
+                message = ""
+            except DAGMMError as exc:
+                message = str(exc)
+            (out / f"error{rank}.txt").write_text(message)
     finally:
         dist.destroy_process_group()
 
@@ -161,6 +172,12 @@ def test_short_training_run_matches_one_process(tmp_path: Path) -> None:
     np.testing.assert_allclose(scores, single.decision_scores_, rtol=1e-5, atol=1e-5)
     assert dist_model.threshold_ == np.percentile(scores, 90.0)
     np.testing.assert_allclose(dist_model.threshold_, single.threshold_, rtol=1e-5, atol=1e-5)
+    for rank in range(2):
+        message = (tmp_path / f"error{rank}.txt").read_text()
+        assert message.startswith("rank 1: InvalidInputError: column 'f0' has 1 non-finite"), (
+            message
+        )
+        assert "row(s) 3" in message
 
 
 @pytest.mark.skipif(

@@ -48,7 +48,7 @@ from .estimator import (
     auto_epochs,
     resolve_device,
 )
-from .exceptions import InvalidInputError
+from .exceptions import DAGMMError, InvalidInputError
 from .mixture import MixtureStatistics
 from .network import DAGMMNet
 from .quantile import exact_quantile
@@ -213,7 +213,8 @@ class ProcessGroupReducer:
         dist.all_gather(sizes, size, group=self.group)
         longest = max(int(s.item()) for s in sizes)
         buffer = torch.zeros(max(longest, 1), dtype=torch.uint8, device=device)
-        buffer[: len(data)] = torch.frombuffer(bytearray(data), dtype=torch.uint8).to(device)
+        if data:
+            buffer[: len(data)] = torch.frombuffer(bytearray(data), dtype=torch.uint8).to(device)
         gathered = [torch.zeros_like(buffer) for _ in range(self.world_size)]
         dist.all_gather(gathered, buffer, group=self.group)
         return [
@@ -258,6 +259,26 @@ def _merge_encoders(reducer: ProcessGroupReducer, local: TabularEncoder) -> Tabu
         for name in first["categories"]
     }
     return TabularEncoder.from_dict(merged)
+
+
+def _agreed(reducer: ProcessGroupReducer, step: Any) -> Any:
+    """Run ``step`` on every process; if it fails anywhere, fail everywhere with that message.
+
+    Without this a bad shard would leave the other processes waiting in the next
+    collective until the timeout.
+    """
+    try:
+        result, message = step(), ""
+    except (DAGMMError, ValueError) as exc:
+        result, message = None, f"{type(exc).__name__}: {exc}"
+    if reducer.reduce_scalar(1.0 if message else 0.0) > 0:
+        failures = [
+            f"rank {rank}: {text.decode()}"
+            for rank, text in enumerate(reducer.gather_bytes(message.encode()))
+            if text
+        ]
+        raise InvalidInputError("; ".join(failures))
+    return result
 
 
 def _global_scaling(
@@ -317,11 +338,14 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
     if est.validation_fraction:
         raise InvalidInputError("validation_fraction is not supported with distributed training")
     reducer = ProcessGroupReducer(group)
-    local_encoder = TabularEncoder(missing=est.missing).fit(X) if len(X) else None
-    if local_encoder is None:
-        raise InvalidInputError(f"rank {reducer.rank} has no rows to train on")
-    encoder = _merge_encoders(reducer, local_encoder)
-    data = encoder.transform(X)
+
+    def fit_local() -> TabularEncoder:
+        if len(X) == 0:
+            raise InvalidInputError("no rows to train on")
+        return TabularEncoder(missing=est.missing).fit(X)
+
+    encoder = _merge_encoders(reducer, _agreed(reducer, fit_local))
+    data = _agreed(reducer, lambda: encoder.transform(X))
     n_local = data.shape[0]
     n_total = int(reducer.reduce_scalar(n_local))
     if n_total < 2:

@@ -95,7 +95,8 @@ def main() -> None:
         b = pd.read_parquet(spark_out).sort_values("flow_id")["energy"].to_numpy()
         print(f"one process (dagmm score):  {local_s:7.1f} s  {args.rows / local_s:>10,.0f} rows/s")
         print(
-            f"Spark {args.master:<10}          {spark_s:7.1f} s  {args.rows / spark_s:>10,.0f} rows/s"
+            f"Spark {args.master:<10}          {spark_s:7.1f} s  "
+            f"{args.rows / spark_s:>10,.0f} rows/s"
             f"  (+ {startup_s:.1f} s to start Spark)"
         )
         print(f"ratio Spark / one process: {local_s / spark_s:.2f}x")

@@ -88,8 +88,14 @@ def iter_table(
             if chunk_rows is None:
                 yield handle.read(columns=columns).to_pandas()
                 return
-            for batch in handle.iter_batches(batch_size=chunk_rows, columns=columns):
-                yield batch.to_pandas()
+            # One row group at a time: ParquetFile.iter_batches keeps what it read in
+            # Arrow's memory pool, so its memory grows with the file (measured with
+            # benchmarks/bench_outofcore.py); a row group's table is freed once consumed.
+            for group in range(handle.num_row_groups):
+                table = handle.read_row_group(group, columns=columns)
+                for batch in table.to_batches(max_chunksize=chunk_rows):
+                    yield batch.to_pandas()
+                del table
         except (pa.ArrowException, OSError) as exc:
             raise DataFileError(f"{target}: cannot read as Parquet ({_first_line(exc)})") from exc
         return

@@ -11,7 +11,7 @@ import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -46,6 +46,27 @@ __all__ = [
 
 MIXTURE_DTYPE = torch.float64
 StatisticsReducer = Callable[[MixtureStatistics], MixtureStatistics]
+
+
+class DataParallel(Protocol):
+    """Hooks that make training data parallel across processes (see :mod:`dagmm.distributed`).
+
+    Calling it sums mixture statistics over the processes, differentiably.
+    """
+
+    def __call__(self, stats: MixtureStatistics) -> MixtureStatistics: ...
+
+    def sum(self, tensor: Tensor) -> Tensor:
+        """Differentiable sum of ``tensor`` over the processes."""
+        ...
+
+    def batches(self, n_batches: int) -> int:
+        """Batches per epoch that every process runs (shards may be uneven)."""
+        ...
+
+    def gradients(self, parameters: Sequence[Tensor]) -> None:
+        """Combine the parameters' gradients over the processes after ``backward``."""
+        ...
 
 
 class LossTerms(NamedTuple):
@@ -128,7 +149,7 @@ def dagmm_objective(
     out: NetworkOutput,
     config: TrainingConfig,
     mask: Tensor | None = None,
-    reducer: StatisticsReducer | None = None,
+    reducer: StatisticsReducer | DataParallel | None = None,
 ) -> LossTerms:
     """Eq. 7 per member: reconstruction + lambda1 * mean energy + lambda2 * P(Sigma).
 
@@ -141,11 +162,28 @@ def dagmm_objective(
         out.z, out.gamma, config.reg_covar, mask, reducer
     )
     energy = sample_energy(out.z.to(MIXTURE_DTYPE), weights, means, scale_tril)
-    reconstruction = _masked_mean(per_row, mask)
-    mean_energy = _masked_mean(energy, mask).to(reconstruction.dtype)
+    if reducer is not None and hasattr(reducer, "sum"):
+        reconstruction, mean_energy = _global_means(reducer, per_row, energy, mask)
+    else:
+        reconstruction = _masked_mean(per_row, mask)
+        mean_energy = _masked_mean(energy, mask).to(reconstruction.dtype)
     penalty = covariance_penalty(covariances).to(reconstruction.dtype)
     total = reconstruction + config.lambda_energy * mean_energy + config.lambda_cov * penalty
     return LossTerms(total, reconstruction, mean_energy, penalty)
+
+
+def _global_means(
+    reducer: DataParallel, per_row: Tensor, energy: Tensor, mask: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    # Means over the union of every process's rows, so that N processes at batch B
+    # see the loss of one process at batch N x B.
+    weight = torch.ones_like(energy) if mask is None else mask.to(energy.dtype)
+    local = torch.stack(
+        [(per_row.to(energy.dtype) * weight).sum(-1), (energy * weight).sum(-1), weight.sum(-1)]
+    )
+    total = reducer.sum(local)
+    count = total[2].clamp_min(1.0)
+    return (total[0] / count).to(per_row.dtype), (total[1] / count).to(per_row.dtype)
 
 
 def fit_scaling(
@@ -254,7 +292,7 @@ def train_members(
     config: TrainingConfig,
     validation_rows: Sequence[Tensor] | None = None,
     progress: Callable[[int, dict[str, np.ndarray]], None] | None = None,
-    reducer: StatisticsReducer | None = None,
+    reducer: DataParallel | None = None,
     checkpoint: Callable[[LoopSnapshot], None] | None = None,
     resume: LoopSnapshot | None = None,
 ) -> TrainingResult:
@@ -275,8 +313,10 @@ def train_members(
         and each member keeps its best weights.
     progress : callable, optional
         Called after every epoch with the epoch number and per-member loss terms.
-    reducer : callable, optional
-        Combines mixture statistics across processes (distributed training).
+    reducer : DataParallel, optional
+        Makes the step exact across processes (distributed training): statistics
+        and row means are summed over all processes, every process runs the same
+        number of batches, and gradients are combined before each update.
     checkpoint : callable, optional
         Called after every completed epoch with a :class:`LoopSnapshot`.
     resume : LoopSnapshot, optional
@@ -296,6 +336,8 @@ def train_members(
     )
     largest = max(int(r.numel()) for r in member_rows)
     n_batches = max(1, math.ceil(largest / config.batch_size))
+    if reducer is not None and hasattr(reducer, "batches"):
+        n_batches = reducer.batches(n_batches)
     generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,)).item()))
     names = ("loss", "reconstruction", "energy", "penalty")
     history: list[dict[str, list[float]]] = [
@@ -329,6 +371,8 @@ def train_members(
             terms = dagmm_objective(out, config, mask, reducer)
             optimizer.zero_grad(set_to_none=True)
             terms.total.sum().backward()
+            if reducer is not None and hasattr(reducer, "gradients"):
+                reducer.gradients(list(net.parameters()))
             optimizer.step()
             steps += 1
             sums += torch.stack([t.detach().to(MIXTURE_DTYPE) for t in terms])

@@ -121,6 +121,17 @@ def demo(
 @click.option(
     "--resume", is_flag=True, help="Continue from --checkpoint (same result as uninterrupted)."
 )
+@click.option(
+    "--distributed",
+    is_flag=True,
+    help="Exact data-parallel training; launch with torchrun --nproc-per-node N (see docs).",
+)
+@click.option(
+    "--sample-rows",
+    type=click.IntRange(min=2),
+    help="Train on a uniform random sample of this many rows; the mixture and the "
+    "threshold are then computed over the whole file, streamed.",
+)
 def fit(
     data: str,
     out: str,
@@ -129,6 +140,8 @@ def fit(
     verbose: int,
     hidden_sizes: str | None,
     resume: bool,
+    distributed: bool,
+    sample_rows: int | None,
     **options,
 ) -> None:
     """Train a model on DATA (CSV or Parquet) and write it to --out."""
@@ -136,11 +149,44 @@ def fit(
     from ..exceptions import InvalidInputError
     from ..tableio import read_table
 
-    frame = read_table(data)
+    if distributed and sample_rows:
+        raise InvalidInputError("--distributed and --sample-rows cannot be combined")
+    if resume and not options.get("checkpoint_path"):
+        raise InvalidInputError("--resume needs --checkpoint PATH")
+    if distributed and (resume or options.get("checkpoint_path")):
+        raise InvalidInputError("--checkpoint/--resume are not supported with --distributed")
+    if distributed:
+        return _fit_distributed(data, out, preset, exclude, verbose, hidden_sizes, options)
+    if sample_rows:
+        from ..outofcore import sample_table
+
+        frame = sample_table(data, sample_rows, options.get("random_state"))
+    else:
+        frame = read_table(data)
     missing = [c for c in exclude if c not in frame.columns]
     if missing:
         raise InvalidInputError(f"{data}: --exclude column(s) {missing} not in the file")
     frame = frame.drop(columns=list(exclude))
+    params = _model_params(verbose, hidden_sizes, options)
+    model = DAGMM.from_preset(preset, **params) if preset else DAGMM(**params)
+    started = time.perf_counter()
+    model.fit(frame, resume=resume)
+    if sample_rows:
+        from ..outofcore import refit_mixture_on_file
+
+        n_file = refit_mixture_on_file(model, data, training_rows=frame)
+        click.echo(f"mixture and threshold computed over all {n_file} rows of {data}")
+    model.save(out)
+    click.echo(
+        f"trained on {len(frame)} rows x {frame.shape[1]} columns in "
+        f"{time.perf_counter() - started:.1f} s ({model.n_iter_} steps); "
+        f"threshold {model.threshold_:.4g}; model written to {out}"
+    )
+
+
+def _model_params(verbose: int, hidden_sizes: str | None, options: dict) -> dict:
+    from ..exceptions import InvalidInputError
+
     params = {k: v for k, v in options.items() if v is not None}
     if params.get("scaler") == "none":
         params["scaler"] = None
@@ -152,17 +198,40 @@ def fit(
                 f"--hidden-sizes must be integers like 60,30,10, got {hidden_sizes!r}"
             ) from None
     params["verbose"] = max(verbose, 1 if sys.stderr.isatty() else 0)
-    if resume and not params.get("checkpoint_path"):
-        raise InvalidInputError("--resume needs --checkpoint PATH")
-    model = DAGMM.from_preset(preset, **params) if preset else DAGMM(**params)
-    started = time.perf_counter()
-    model.fit(frame, resume=resume)
-    model.save(out)
-    click.echo(
-        f"trained on {len(frame)} rows x {frame.shape[1]} columns in "
-        f"{time.perf_counter() - started:.1f} s ({model.n_iter_} steps); "
-        f"threshold {model.threshold_:.4g}; model written to {out}"
-    )
+    return params
+
+
+def _fit_distributed(data, out, preset, exclude, verbose, hidden_sizes, options) -> None:
+    import torch.distributed as dist
+
+    from .. import DAGMM
+    from ..distributed import fit_distributed, init_process_group, read_shard
+    from ..exceptions import InvalidInputError
+
+    params = _model_params(verbose, hidden_sizes, options)
+    init_process_group(params.get("device", "auto"))
+    try:
+        rank, world = dist.get_rank(), dist.get_world_size()
+        frame = read_shard(data, rank, world)
+        missing = [c for c in exclude if c not in frame.columns]
+        if missing:
+            raise InvalidInputError(f"{data}: --exclude column(s) {missing} not in the file")
+        frame = frame.drop(columns=list(exclude))
+        if rank != 0:
+            params["verbose"] = 0
+        model = DAGMM.from_preset(preset, **params) if preset else DAGMM(**params)
+        started = time.perf_counter()
+        fit_distributed(model, frame)
+        if rank == 0:
+            # Per-rank training energies would describe rank 0's shard only.
+            model.save(out, include_training_scores=False)
+            click.echo(
+                f"trained on {world} processes x ~{len(frame)} rows in "
+                f"{time.perf_counter() - started:.1f} s ({model.n_iter_} steps); "
+                f"threshold {model.threshold_:.4g}; model written to {out}"
+            )
+    finally:
+        dist.destroy_process_group()
 
 
 @click.command()
@@ -171,9 +240,35 @@ def fit(
 @click.option("--out", "out", required=True, type=click.Path(), help="CSV or Parquet to write.")
 @click.option("--id-column", help="Column copied to the output to identify rows.")
 @click.option("--chunk-rows", default=65536, show_default=True, type=click.IntRange(min=1))
-def score(model_path: str, data: str, out: str, id_column: str | None, chunk_rows: int) -> None:
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default="local",
+    show_default=True,
+    help="spark: score a Parquet file or folder with Spark into a Parquet folder.",
+)
+@click.option("--spark-master", default="local[*]", show_default=True, help="Spark master URL.")
+def score(
+    model_path: str,
+    data: str,
+    out: str,
+    id_column: str | None,
+    chunk_rows: int,
+    engine: str,
+    spark_master: str,
+) -> None:
     """Score DATA with MODEL: writes energy (higher = more anomalous) and is_anomaly (0/1)."""
     from tqdm.auto import tqdm
+
+    if engine == "spark":
+        from ..spark import score_parquet_spark
+
+        started = time.perf_counter()
+        n = score_parquet_spark(model_path, data, out, id_column, spark_master, chunk_rows)
+        click.echo(
+            f"scored {n} rows in {time.perf_counter() - started:.1f} s on Spark; wrote {out}"
+        )
+        return
 
     from .. import load
     from ..batch import score_file

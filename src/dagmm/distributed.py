@@ -1,0 +1,458 @@
+"""Exact data-parallel training on ``torch.distributed`` (launch with ``torchrun``).
+
+DAGMM's mixture parameters are formed from the gamma-weighted sufficient
+statistics of the whole batch, so averaging the gradients of N independent
+per-process steps (plain DDP) would train a different model. Here every step
+sums the statistics over all processes with a differentiable all-reduce and
+takes the loss's row means over the union of the processes' batches: N
+processes at batch B compute the same mixture, loss and gradients as one
+process at batch N x B on the same rows. The test-time mixture pass, the
+feature scaling, the categories and the threshold are combined the same way.
+
+Usage (every process runs the same code on its own shard)::
+
+    from dagmm import DAGMM
+    from dagmm.distributed import fit_distributed, init_process_group
+
+    init_process_group()                  # reads torchrun's environment
+    model = fit_distributed(DAGMM(random_state=0), my_shard)
+    if torch.distributed.get_rank() == 0:
+        model.save("model.dagmm")
+
+What is not exact: dropout masks are drawn per process (with ``dropout=0``
+the run matches one process bit for bit up to float summation order), each
+epoch's batches are drawn within each shard (the union of the processes'
+batches forms the global batch), and ``missing="impute"`` uses rank 0's fill
+values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from sklearn.utils import check_random_state
+from torch import Tensor
+
+from .estimator import (
+    DAGMM,
+    _Members,
+    _progress_callback,
+    _training_config,
+    auto_architecture,
+    auto_epochs,
+    resolve_device,
+)
+from .exceptions import DAGMMError, InvalidInputError
+from .mixture import MixtureStatistics
+from .network import DAGMMNet
+from .quantile import exact_quantile
+from .tabular import TabularEncoder
+from .training import fitted_mixture, stream_statistics, train_members
+
+__all__ = [
+    "ProcessGroupReducer",
+    "all_reduce_sum",
+    "fit_distributed",
+    "init_process_group",
+    "is_distributed",
+    "shard_indices",
+]
+
+
+def is_distributed() -> bool:
+    """Whether a default process group is initialised."""
+    return dist.is_available() and dist.is_initialized()
+
+
+def init_process_group(device: str = "auto", timeout_s: float = 1800.0) -> torch.device:
+    """Join the process group described by torchrun's environment variables.
+
+    Uses NCCL when the resolved device is a GPU (one GPU per process, picked by
+    ``LOCAL_RANK``) and gloo on CPUs. Does nothing but resolve the device when a
+    group is already initialised.
+
+    Returns
+    -------
+    torch.device
+        The device this process should train on.
+    """
+    if not dist.is_available():
+        raise InvalidInputError("torch.distributed is not available in this PyTorch build")
+    missing = [
+        k for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if k not in os.environ
+    ]
+    if not dist.is_initialized() and missing:
+        raise InvalidInputError(
+            f"distributed training needs the environment variables {missing}; "
+            "launch with `torchrun --nproc-per-node N ...`"
+        )
+    resolved = resolve_device(device)
+    if resolved.type == "cuda" and resolved.index is None:
+        resolved = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    if resolved.type == "cuda":
+        torch.cuda.set_device(resolved)
+    if not dist.is_initialized():
+        from datetime import timedelta
+
+        dist.init_process_group(
+            backend="nccl" if resolved.type == "cuda" else "gloo",
+            timeout=timedelta(seconds=timeout_s),
+        )
+    return resolved
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over processes in one collective; the backward sums the gradients the same way.
+
+    Every process computes the same scalar loss from the summed tensors, so the
+    backward all-reduce hands each process N times its share of the gradient;
+    :meth:`ProcessGroupReducer.gradients` divides by N after summing.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, group: Any, *tensors: Tensor) -> tuple[Tensor, ...]:
+        ctx.group = group
+        ctx.like = [torch.empty(0, dtype=t.dtype, device=t.device) for t in tensors]
+        ctx.shapes = [t.shape for t in tensors]
+        return _sum_flat(tensors, group)
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Tensor) -> tuple[Any, ...]:
+        filled = [
+            like.new_zeros(shape) if g is None else g
+            for g, like, shape in zip(grads, ctx.like, ctx.shapes, strict=True)
+        ]
+        return (None, *_AllReduceSum.apply(ctx.group, *filled))
+
+
+def _sum_flat(tensors: Sequence[Tensor], group: Any) -> tuple[Tensor, ...]:
+    # One collective for all tensors: latency, not bandwidth, dominates these small messages.
+    dtype = tensors[0].dtype
+    flat = torch.cat([t.detach().reshape(-1).to(dtype) for t in tensors])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=group)
+    parts = flat.split([t.numel() for t in tensors])
+    return tuple(
+        p.reshape(t.shape).to(t.dtype).clone() for p, t in zip(parts, tensors, strict=True)
+    )
+
+
+def all_reduce_sum(*tensors: Tensor, group: Any = None) -> tuple[Tensor, ...]:
+    """Differentiable sum of ``tensors`` over all processes of ``group``."""
+    return _AllReduceSum.apply(group, *tensors)
+
+
+class ProcessGroupReducer:
+    """The :class:`dagmm.training.DataParallel` hooks over a torch.distributed group.
+
+    Parameters
+    ----------
+    group : ProcessGroup, optional
+        Default: the default group.
+    """
+
+    def __init__(self, group: Any = None) -> None:
+        self.group = group
+        self.world_size = dist.get_world_size(group)
+        self.rank = dist.get_rank(group)
+
+    def __call__(self, stats: MixtureStatistics) -> MixtureStatistics:
+        """Sum the statistics (taken about the zero shift) over all processes."""
+        count, sum_gamma, sum_gamma_z, sum_gamma_zz = all_reduce_sum(
+            stats.count, stats.sum_gamma, stats.sum_gamma_z, stats.sum_gamma_zz, group=self.group
+        )
+        return MixtureStatistics(count, sum_gamma, sum_gamma_z, sum_gamma_zz, stats.shift)
+
+    def sum(self, tensor: Tensor) -> Tensor:
+        """Differentiable sum over all processes."""
+        return all_reduce_sum(tensor, group=self.group)[0]
+
+    def batches(self, n_batches: int) -> int:
+        """The largest per-process batch count: every process must run every step."""
+        return int(self.reduce_scalar(n_batches, dist.ReduceOp.MAX))
+
+    def gradients(self, parameters: Sequence[Tensor]) -> None:
+        """Sum the gradients over processes and divide by N (see :class:`_AllReduceSum`)."""
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in parameters]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=self.group)
+        flat /= self.world_size
+        for p, part in zip(parameters, flat.split([g.numel() for g in grads]), strict=True):
+            p.grad = part.view_as(p).clone()
+
+    # ------------------------------------------------------------ plain helpers
+    def _device(self) -> torch.device:
+        if dist.get_backend(self.group) == "nccl":
+            return torch.device("cuda", torch.cuda.current_device())
+        return torch.device("cpu")
+
+    def reduce_scalar(self, value: float, op: Any = dist.ReduceOp.SUM) -> float:
+        """Reduce one number over all processes (float64)."""
+        t = torch.tensor([float(value)], dtype=torch.float64, device=self._device())
+        dist.all_reduce(t, op=op, group=self.group)
+        return float(t.item())
+
+    def reduce_array(self, values: np.ndarray, op: Any = dist.ReduceOp.SUM) -> np.ndarray:
+        """Reduce a float64 / int64 array element-wise over all processes."""
+        t = torch.from_numpy(np.ascontiguousarray(values)).to(self._device())
+        dist.all_reduce(t, op=op, group=self.group)
+        return t.cpu().numpy()
+
+    def gather_bytes(self, data: bytes) -> list[bytes]:
+        """Every process's ``data``, in rank order (no pickle: raw bytes)."""
+        device = self._device()
+        size = torch.tensor([len(data)], dtype=torch.int64, device=device)
+        sizes = [torch.zeros_like(size) for _ in range(self.world_size)]
+        dist.all_gather(sizes, size, group=self.group)
+        longest = max(int(s.item()) for s in sizes)
+        buffer = torch.zeros(max(longest, 1), dtype=torch.uint8, device=device)
+        if data:
+            buffer[: len(data)] = torch.frombuffer(bytearray(data), dtype=torch.uint8).to(device)
+        gathered = [torch.zeros_like(buffer) for _ in range(self.world_size)]
+        dist.all_gather(gathered, buffer, group=self.group)
+        return [
+            bytes(g[: int(s.item())].cpu().numpy().tobytes())
+            for g, s in zip(gathered, sizes, strict=True)
+        ]
+
+    def broadcast_int(self, value: int, src: int = 0) -> int:
+        """Rank ``src``'s ``value`` on every process."""
+        t = torch.tensor([int(value)], dtype=torch.int64, device=self._device())
+        dist.broadcast(t, src, group=self.group)
+        return int(t.item())
+
+
+def shard_indices(n_rows: int, rank: int, world_size: int) -> slice:
+    """Contiguous, near-equal block of rows ``rank`` owns (``np.array_split`` layout)."""
+    base, extra = divmod(n_rows, world_size)
+    start = rank * base + min(rank, extra)
+    return slice(start, start + base + (1 if rank < extra else 0))
+
+
+# ------------------------------------------------------------------- training
+def _merge_encoders(reducer: ProcessGroupReducer, local: TabularEncoder) -> TabularEncoder:
+    states = [json.loads(b) for b in reducer.gather_bytes(json.dumps(local.to_dict()).encode())]
+    first = states[0]
+    for rank, state in enumerate(states):
+        if state["columns"] != first["columns"] or state["input_kind"] != first["input_kind"]:
+            raise InvalidInputError(
+                f"rank {rank} has columns {state['columns']} but rank 0 has {first['columns']}; "
+                "every shard must have the same columns"
+            )
+        categorical = set(state["categories"])
+        if categorical != set(first["categories"]):
+            raise InvalidInputError(
+                f"rank {rank} reads columns {sorted(categorical ^ set(first['categories']))} "
+                "as categorical and rank 0 does not (or the reverse); give every shard the "
+                "same column types"
+            )
+    merged = dict(first)
+    merged["categories"] = {
+        name: sorted({v for state in states for v in state["categories"][name]})
+        for name in first["categories"]
+    }
+    return TabularEncoder.from_dict(merged)
+
+
+def _agreed(reducer: ProcessGroupReducer, step: Any) -> Any:
+    """Run ``step`` on every process; if it fails anywhere, fail everywhere with that message.
+
+    Without this a bad shard would leave the other processes waiting in the next
+    collective until the timeout.
+    """
+    try:
+        result, message = step(), ""
+    except (DAGMMError, ValueError) as exc:
+        result, message = None, f"{type(exc).__name__}: {exc}"
+    if reducer.reduce_scalar(1.0 if message else 0.0) > 0:
+        failures = [
+            f"rank {rank}: {text.decode()}"
+            for rank, text in enumerate(reducer.gather_bytes(message.encode()))
+            if text
+        ]
+        raise InvalidInputError("; ".join(failures))
+    return result
+
+
+def _global_scaling(
+    reducer: ProcessGroupReducer, x: Tensor, method: str | None
+) -> tuple[Tensor, Tensor]:
+    data = x.to(torch.float64).cpu().numpy()
+    n_features = data.shape[1]
+    if method == "minmax":
+        low = reducer.reduce_array(data.min(0), dist.ReduceOp.MIN)
+        high = reducer.reduce_array(data.max(0), dist.ReduceOp.MAX)
+        spread = high - low
+        scale = np.where(spread > 0, 1.0 / np.maximum(spread, 1e-300), 1.0)
+        offset = -low * scale
+    elif method == "standard":
+        sums = reducer.reduce_array(np.concatenate([[len(data)], data.sum(0)]))
+        n, mean = sums[0], sums[1:] / sums[0]
+        var = reducer.reduce_array(((data - mean) ** 2).sum(0)) / n
+        std = np.sqrt(var)
+        scale = np.where(std > 0, 1.0 / np.maximum(std, 1e-300), 1.0)
+        offset = -mean * scale
+    elif method in (None, "none"):
+        scale, offset = np.ones(n_features), np.zeros(n_features)
+    else:
+        raise InvalidInputError(f"scaler must be 'minmax', 'standard' or None, got {method!r}")
+    as_tensor = lambda a: torch.from_numpy(a).view(1, 1, n_features).to(torch.float32)  # noqa: E731
+    return as_tensor(offset), as_tensor(scale)
+
+
+def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
+    """Fit ``estimator`` on the union of every process's ``X``, exactly as one process would.
+
+    Call it on every process of an initialised group (see
+    :func:`init_process_group`) with that process's shard. Every process ends
+    with the same model; save it from rank 0 only.
+
+    Parameters
+    ----------
+    estimator : DAGMM
+        ``batch_size`` is the batch of each process (the global batch is
+        ``world_size x batch_size``); ``validation_fraction`` is not supported.
+    X : array or DataFrame
+        This process's rows (at least one).
+    group : ProcessGroup, optional
+
+    Returns
+    -------
+    DAGMM
+        ``estimator``, fitted. ``decision_scores_`` and ``labels_`` hold this
+        process's rows; ``threshold_`` and the score statistics are over all rows.
+    """
+    if not is_distributed():
+        raise InvalidInputError(
+            "fit_distributed needs an initialised process group (init_process_group())"
+        )
+    est = estimator
+    est._validate_params()
+    if est.validation_fraction:
+        raise InvalidInputError("validation_fraction is not supported with distributed training")
+    reducer = ProcessGroupReducer(group)
+
+    def fit_local() -> TabularEncoder:
+        if len(X) == 0:
+            raise InvalidInputError("no rows to train on")
+        return TabularEncoder(missing=est.missing).fit(X)
+
+    encoder = _merge_encoders(reducer, _agreed(reducer, fit_local))
+    data = _agreed(reducer, lambda: encoder.transform(X))
+    n_local = data.shape[0]
+    n_total = int(reducer.reduce_scalar(n_local))
+    if n_total < 2:
+        raise InvalidInputError(f"need at least 2 rows to fit, got {n_total}")
+    seed = reducer.broadcast_int(int(check_random_state(est.random_state).randint(0, 2**31 - 1)))
+
+    n_features = data.shape[1]
+    auto_hidden, auto_latent = auto_architecture(n_features)
+    hidden = (
+        tuple(int(h) for h in est.hidden_sizes) if est.hidden_sizes is not None else auto_hidden
+    )
+    latent = int(est.latent_dim) if est.latent_dim is not None else auto_latent
+    largest = int(reducer.reduce_scalar(n_local, dist.ReduceOp.MAX))
+    batch_size = int(min(est.batch_size, largest))
+    epochs = (
+        int(est.epochs)
+        if est.epochs is not None
+        else auto_epochs(n_total, batch_size * reducer.world_size)
+    )
+    device = resolve_device(est.device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    config = _training_config(est, epochs, batch_size)
+    fork_devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=fork_devices):
+        # Same weights everywhere; dropout and shuffling draw per process.
+        torch.manual_seed(seed + 7919 * reducer.rank)
+        net = DAGMMNet(
+            n_features,
+            hidden,
+            latent,
+            [int(h) for h in est.estimation_hidden_sizes],
+            int(est.n_components),
+            est.activation,
+            float(est.dropout),
+        )
+        net.reset_parameters([seed])
+        x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(device)
+        offset, scale = _global_scaling(reducer, x, est.scaler)
+        net.input_offset.copy_(offset)
+        net.input_scale.copy_(scale)
+        net.to(device)
+        rows = [torch.arange(n_local)]
+        progress = _progress_callback(est, epochs) if reducer.rank == 0 else None
+        result = train_members(net, x, rows, config, None, progress, reducer)
+        mixture = fitted_mixture(stream_statistics(net, x, rows, reducer=reducer), config.reg_covar)
+    members = _Members(
+        net=net,
+        mixture=mixture,
+        history=result.history,
+        best_epoch=result.best_epoch,
+        steps=result.steps,
+        hidden_sizes=hidden,
+        latent_dim=latent,
+        epochs=epochs,
+        batch_size=batch_size,
+        device=str(device),
+        seeds=[seed],
+    )
+    est._set_fitted(encoder, members, 0)
+    energy = est._energy_numeric(data)
+    est.decision_scores_ = energy
+    _set_global_threshold(est, reducer, energy, n_total)
+    return est
+
+
+def _set_global_threshold(
+    est: DAGMM, reducer: ProcessGroupReducer, energy: np.ndarray, n_total: int
+) -> None:
+    def gather(keys: np.ndarray) -> list[np.ndarray]:
+        blobs = reducer.gather_bytes(np.ascontiguousarray(keys, dtype=np.uint64).tobytes())
+        return [np.frombuffer(b, dtype=np.uint64) for b in blobs]
+
+    threshold = exact_quantile(
+        lambda: [energy],
+        1.0 - float(est.contamination),
+        n_total,
+        lambda c: reducer.reduce_array(c.astype(np.int64)),
+        gather,
+    )
+    total = reducer.reduce_scalar(float(energy.sum()))
+    mean = total / n_total
+    var = reducer.reduce_scalar(float(((energy - mean) ** 2).sum())) / n_total
+    est.threshold_ = float(threshold)
+    est.labels_ = (energy > est.threshold_).astype(int)
+    est.score_stats_ = {
+        "min": reducer.reduce_scalar(float(energy.min()), dist.ReduceOp.MIN),
+        "max": reducer.reduce_scalar(float(energy.max()), dist.ReduceOp.MAX),
+        "mean": float(mean),
+        "std": float(np.sqrt(var)),
+    }
+
+
+def read_shard(path: str | os.PathLike, rank: int, world_size: int, chunk_rows: int = 65536):
+    """Rows ``rank, rank + N, rank + 2N, ...`` of a CSV or Parquet file, streamed.
+
+    Each process keeps only its rows, so no process holds the whole file.
+    """
+    import pandas as pd
+
+    from .tableio import DataFileError, iter_table
+
+    parts, start = [], 0
+    for chunk in iter_table(path, chunk_rows=chunk_rows):
+        first = (rank - start) % world_size
+        parts.append(chunk.iloc[first::world_size])
+        start += len(chunk)
+    if not parts or start == 0:
+        raise DataFileError(f"{path}: no rows")
+    return pd.concat(parts, ignore_index=True)

@@ -1,0 +1,188 @@
+"""Fitting on files larger than memory: train on a sample, fit the mixture on the whole file.
+
+``dagmm fit big.parquet --sample-rows N`` trains the network on a uniform
+random sample of N rows (:func:`sample_table`, one streaming pass), then
+:func:`refit_mixture_on_file` replaces the test-time mixture with the exact one
+of the WHOLE file (the gamma-weighted statistics summed over every row in one
+streaming pass, float64) and sets the threshold to the exact quantile of the
+whole file's energies (a second pass that spills them to a temporary file of
+8 bytes per row, then :func:`dagmm.quantile.exact_quantile`). Memory stays
+bounded by the sample and a chunk, whatever the file's size.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .exceptions import InvalidInputError
+from .mixture import MixtureStatistics, add_statistics, sufficient_statistics
+from .quantile import exact_quantile
+from .tableio import DataFileError, iter_table
+from .training import MIXTURE_DTYPE, FittedMixture, fitted_mixture
+
+__all__ = ["refit_mixture_on_file", "sample_table", "stream_file_statistics"]
+
+
+def sample_table(
+    path: str | os.PathLike,
+    n_rows: int,
+    random_state: int | None = None,
+    chunk_rows: int = 65536,
+    columns: list[str] | None = None,
+) -> pd.DataFrame:
+    """A uniform random sample of ``n_rows`` rows (without replacement) of a CSV or Parquet file.
+
+    One streaming pass: every row draws a uniform key and the ``n_rows`` rows
+    with the smallest keys are kept (a reservoir), so memory holds the sample
+    and one chunk. The sample keeps the file's row order; the same seed gives
+    the same sample. A file with fewer rows is returned whole.
+    """
+    if n_rows < 1:
+        raise InvalidInputError(f"sample size must be >= 1, got {n_rows}")
+    rng = np.random.default_rng(random_state)
+    kept: pd.DataFrame | None = None
+    kept_keys = np.zeros(0)
+    kept_pos = np.zeros(0, dtype=np.int64)
+    start = 0
+    for chunk in iter_table(path, chunk_rows=chunk_rows, columns=columns):
+        keys = rng.random(len(chunk))
+        positions = np.arange(start, start + len(chunk))
+        start += len(chunk)
+        chunk = chunk.reset_index(drop=True)
+        if kept is None:
+            kept, pool_keys, pool_pos = chunk, keys, positions
+        else:
+            kept = pd.concat([kept, chunk], ignore_index=True)
+            pool_keys = np.concatenate([kept_keys, keys])
+            pool_pos = np.concatenate([kept_pos, positions])
+        if len(kept) > n_rows:
+            best = np.argpartition(pool_keys, n_rows - 1)[:n_rows]
+            kept, pool_keys, pool_pos = kept.iloc[best], pool_keys[best], pool_pos[best]
+            kept = kept.reset_index(drop=True)
+        kept_keys, kept_pos = pool_keys, pool_pos
+    if kept is None or start == 0:
+        raise DataFileError(f"{path}: no rows")
+    order = np.argsort(kept_pos, kind="stable")
+    return kept.iloc[order].reset_index(drop=True)
+
+
+def _encoded_chunks(model: Any, path: str | os.PathLike, chunk_rows: int) -> Iterator[np.ndarray]:
+    names = getattr(model, "feature_names_in_", None)
+    columns = [str(c) for c in names] if names is not None else None
+    start = 0
+    for chunk in iter_table(path, chunk_rows=chunk_rows, columns=columns):
+        chunk.index = pd.RangeIndex(start, start + len(chunk))
+        try:
+            yield model.encoder_.transform(chunk)
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"{path}: {exc}") from None
+        start += len(chunk)
+
+
+@torch.no_grad()
+def stream_file_statistics(
+    model: Any, path: str | os.PathLike, chunk_rows: int = 65536
+) -> tuple[MixtureStatistics, int]:
+    """Exact gamma-weighted statistics of every row of a file under ``model``'s network.
+
+    The streaming counterpart of :func:`dagmm.training.stream_statistics`:
+    eval mode, float64 accumulation, centred on the first chunk's mean.
+
+    Returns
+    -------
+    statistics (leading member dimension 1), number of rows
+    """
+    net = model.net_
+    net.eval()
+    device = model._scoring_device()
+    total: MixtureStatistics | None = None
+    shift = None
+    n_rows = 0
+    for data in _encoded_chunks(model, path, chunk_rows):
+        x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(device)
+        out = net(x.unsqueeze(0))
+        z = out.z.to(MIXTURE_DTYPE)
+        if shift is None:
+            shift = z.mean(-2)
+        stats = sufficient_statistics(z, out.gamma.to(MIXTURE_DTYPE), None, shift)
+        total = stats if total is None else add_statistics(total, stats)
+        n_rows += len(data)
+    if total is None:
+        raise DataFileError(f"{path}: no rows")
+    return total, n_rows
+
+
+def refit_mixture_on_file(
+    model: Any,
+    path: str | os.PathLike,
+    training_rows: Any = None,
+    chunk_rows: int = 65536,
+    spill_dir: str | os.PathLike | None = None,
+    quantile_small: int = 1 << 16,
+) -> int:
+    """Replace a fitted model's mixture and threshold with those of the whole file.
+
+    Two streaming passes: the exact mixture from every row's statistics, then
+    every row's energy (spilled to a temporary float64 file in ``spill_dir``,
+    default the system temp folder) for the exact ``1 - contamination``
+    quantile and the score statistics. Only the model's columns are read.
+    ``decision_scores_`` become the energies of ``training_rows`` (the sample
+    the network was trained on) under the new mixture, or are removed.
+
+    Returns
+    -------
+    int
+        Rows in the file.
+    """
+    stats, n_rows = stream_file_statistics(model, path, chunk_rows)
+    fitted = fitted_mixture(stats, float(model.reg_covar))
+    model.mixture_ = FittedMixture(*(t[0] for t in fitted))
+    with tempfile.TemporaryDirectory(dir=spill_dir, prefix="dagmm-energies-") as tmp:
+        spill = Path(tmp) / "energies.f64"
+        total, total_sq, low, high, written = 0.0, 0.0, np.inf, -np.inf, 0
+        with open(spill, "wb") as handle:
+            for data in _encoded_chunks(model, path, chunk_rows):
+                energy = model._energy_numeric(data)
+                handle.write(energy.tobytes())
+                total += float(energy.sum())
+                low, high = min(low, float(energy.min())), max(high, float(energy.max()))
+                written += len(energy)
+        if written != n_rows:
+            raise DataFileError(f"{path}: changed while it was read ({n_rows} then {written} rows)")
+        energies = np.memmap(spill, dtype=np.float64, mode="r", shape=(n_rows,))
+        step = max(1, chunk_rows) * 16
+
+        def chunks() -> Iterator[np.ndarray]:
+            for start in range(0, n_rows, step):
+                yield np.asarray(energies[start : start + step])
+
+        mean = total / n_rows
+        for chunk in chunks():
+            total_sq += float(((chunk - mean) ** 2).sum())
+        threshold = exact_quantile(
+            chunks, 1.0 - float(model.contamination), n_rows, small=quantile_small
+        )
+    model.threshold_ = float(threshold)
+    model.score_stats_ = {
+        "min": low,
+        "max": high,
+        "mean": float(mean),
+        "std": float(np.sqrt(total_sq / n_rows)),
+    }
+    if training_rows is not None:
+        model.decision_scores_ = model.decision_function(training_rows)
+        model.labels_ = (model.decision_scores_ > model.threshold_).astype(int)
+    else:
+        # Energies under the old mixture would no longer match the model.
+        for name in ("decision_scores_", "labels_"):
+            if hasattr(model, name):
+                delattr(model, name)
+    return n_rows

@@ -1,0 +1,270 @@
+"""Scoring Spark DataFrames with a saved model (``pip install dagmm[spark]``).
+
+The model travels to the executors once, as the bytes of its safetensors file
+in a Spark broadcast variable (no pickled torch objects); each Python worker
+rebuilds it once with :func:`dagmm.persistence.load_bytes` and caches it.
+Partitions are scored with ``mapInPandas`` in vectorised batches of Arrow
+record batches, so the energies are the same numbers local scoring gives.
+
+Example::
+
+    from pyspark.sql import SparkSession
+    from dagmm.spark import score_spark
+
+    spark = SparkSession.builder.getOrCreate()
+    flows = spark.read.parquet("s3://bucket/flows/")
+    scored = score_spark(flows, "flows.dagmm")     # + energy, is_anomaly
+    scored.filter("is_anomaly = 1").write.parquet("s3://bucket/alerts/")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .exceptions import DAGMMError, InvalidInputError, ModelFileError
+from .persistence import load_bytes, model_bytes
+
+__all__ = ["SparkScoringError", "score_parquet_spark", "score_spark", "spark_session"]
+
+#: Rows handed to the network at once inside a partition (Arrow batches are merged up to it).
+DEFAULT_BATCH_ROWS = 65536
+
+# One model per Python worker process and model content (Spark reuses workers).
+_MODELS: dict[str, Any] = {}
+
+
+class SparkScoringError(DAGMMError, RuntimeError):
+    """A Spark job scoring with a dagmm model failed (the message says which partition and why)."""
+
+
+def _model_blob(model: Any) -> bytes:
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return bytes(model)
+    if isinstance(model, (str, os.PathLike)):
+        path = Path(model)
+        if not path.is_file():
+            raise ModelFileError(f"{path}: model file not found")
+        return path.read_bytes()
+    # A fitted estimator: ship its file content, without the training scores it does not need.
+    return model_bytes(model, include_training_scores=False)
+
+
+def _feature_columns(model: Any) -> list[str]:
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        raise InvalidInputError(
+            "the model was fitted on an unnamed array; Spark scoring needs a model fitted on "
+            "a DataFrame so that columns can be matched by name"
+        )
+    return [str(c) for c in names]
+
+
+def _scorer(blob_broadcast: Any, key: str, columns: list[str], batch_rows: int, threads: int):
+    def score_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        import torch
+        from pyspark import TaskContext
+
+        if threads:
+            torch.set_num_threads(threads)
+        model = _MODELS.get(key)
+        if model is None:
+            model = _MODELS[key] = load_bytes(blob_broadcast.value, "<broadcast model>")
+        context = TaskContext.get()
+        partition = context.partitionId() if context is not None else 0
+        start = 0
+        pending: list[pd.DataFrame] = []
+        pending_rows = 0
+
+        def flush() -> pd.DataFrame:
+            nonlocal start
+            frame = pending[0] if len(pending) == 1 else pd.concat(pending, ignore_index=True)
+            pending.clear()
+            # Row labels count within the partition, so an error points at the row.
+            frame.index = pd.RangeIndex(start, start + len(frame))
+            try:
+                energy = model.decision_function(frame[columns])
+            except (DAGMMError, FloatingPointError) as exc:
+                raise SparkScoringError(
+                    f"partition {partition} (rows {start}-{start + len(frame) - 1} of the "
+                    f"partition): {exc}"
+                ) from None
+            start += len(frame)
+            out = frame.reset_index(drop=True)
+            for name, dtype in out.dtypes.items():
+                # pandas >= 3 reads strings as Arrow-backed columns, which PySpark's
+                # pandas -> Arrow conversion rejects; plain objects convert everywhere.
+                if isinstance(dtype, (pd.StringDtype, pd.ArrowDtype)):
+                    out[name] = out[name].astype(object)
+            out["energy"] = energy
+            out["is_anomaly"] = (energy > model.threshold_).astype(np.int8)
+            return out
+
+        for batch in batches:
+            pending.append(batch)
+            pending_rows += len(batch)
+            if pending_rows >= batch_rows:
+                pending_rows = 0
+                yield flush()
+        if pending:
+            yield flush()
+
+    return score_partition
+
+
+def score_spark(
+    df: Any,
+    model: Any,
+    *,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    torch_threads: int = 1,
+) -> Any:
+    """Add ``energy`` (float64) and ``is_anomaly`` (int8, 0/1) columns to a Spark DataFrame.
+
+    Parameters
+    ----------
+    df : pyspark.sql.DataFrame
+        Must hold the model's columns (by name); other columns are passed through.
+    model : path, bytes or fitted DAGMM
+        A model file, its bytes, or a fitted estimator (fitted on a DataFrame).
+    batch_rows : int
+        Rows scored at once within a partition.
+    torch_threads : int
+        Threads each Python worker gives torch (0: torch's default). One per
+        worker avoids oversubscribing the cores Spark already runs tasks on.
+
+    Returns
+    -------
+    pyspark.sql.DataFrame
+        Lazy: nothing is scored until an action runs. A row the model cannot
+        score fails the job with a :class:`SparkScoringError` message naming the
+        partition, the row within it and the column.
+    """
+    from pyspark.sql.types import ByteType, DoubleType, StructField, StructType
+
+    if batch_rows < 1:
+        raise InvalidInputError(f"batch_rows must be >= 1, got {batch_rows}")
+    blob = _model_blob(model)
+    checked = load_bytes(blob, str(model) if isinstance(model, (str, os.PathLike)) else "<model>")
+    columns = _feature_columns(checked)
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InvalidInputError(
+            f"DataFrame lacks the model's column(s) {missing}; it has {df.columns}"
+        )
+    for name in ("energy", "is_anomaly"):
+        if name in df.columns:
+            raise InvalidInputError(f"DataFrame already has a column named {name!r}")
+    key = hashlib.sha256(blob).hexdigest()
+    shipped = df.sparkSession.sparkContext.broadcast(blob)
+    schema = StructType(
+        [
+            *df.schema.fields,
+            StructField("energy", DoubleType(), False),
+            StructField("is_anomaly", ByteType(), False),
+        ]
+    )
+    return df.mapInPandas(_scorer(shipped, key, columns, batch_rows, torch_threads), schema)
+
+
+def spark_session(master: str = "local[*]", app_name: str = "dagmm") -> Any:
+    """The active SparkSession, or a new one on ``master``."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as exc:
+        raise DAGMMError(
+            "Spark scoring needs pyspark: pip install 'dagmm[spark]' (and Java 17)"
+        ) from exc
+    builder = (
+        SparkSession.builder.master(master)
+        .appName(app_name)
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+    )
+    if master.startswith("local") and "PYSPARK_PYTHON" not in os.environ:
+        # Local workers must run this interpreter (the one with torch), not python3 on
+        # PATH; PySpark reads only the environment variable when it starts workers.
+        os.environ["PYSPARK_PYTHON"] = sys.executable
+    try:
+        return builder.getOrCreate()
+    except Exception as exc:  # the JVM failing to start surfaces as several error types
+        raise DAGMMError(
+            f"could not start Spark on {master!r} (is Java 17 installed?): {exc}"
+        ) from None
+
+
+def explain_failure(exc: BaseException) -> str:
+    """The dagmm message inside a Spark job failure, else the failure's first line."""
+    text = str(exc)
+    found = re.search(r"(?:SparkScoringError|InvalidInputError): (.+)", text)
+    if found:
+        return found.group(1).strip()
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def score_parquet_spark(
+    model_path: str | os.PathLike,
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    id_column: str | None = None,
+    master: str = "local[*]",
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+) -> int:
+    """Score a Parquet file or folder with Spark into a Parquet folder ``out``.
+
+    Writes ``[id,] energy, is_anomaly`` like ``dagmm score``. The output
+    appears under its name only when the job succeeded (written beside it,
+    then renamed). Returns the number of rows scored.
+    """
+    source, target = Path(data), Path(out)
+    if not source.exists():
+        raise InvalidInputError(f"{source}: not found")
+    if not (source.is_dir() or source.name.lower().endswith((".parquet", ".pq"))):
+        raise InvalidInputError(f"{source}: --engine spark reads Parquet (a file or a folder)")
+    if not target.name.lower().endswith((".parquet", ".pq")):
+        raise InvalidInputError(f"{target}: --engine spark writes Parquet; name it *.parquet")
+    if not target.parent.exists():
+        raise InvalidInputError(f"directory {target.parent} does not exist (writing {target})")
+    blob = _model_blob(model_path)
+    checked = load_bytes(blob, str(model_path))
+    spark = spark_session(master)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        frame = spark.read.parquet(str(source))
+        if id_column and id_column not in frame.columns:
+            raise InvalidInputError(f"{source}: id column {id_column!r} not found")
+        wanted = _feature_columns(checked) + ([id_column] if id_column else [])
+        missing = [c for c in wanted if c not in frame.columns]
+        if missing:
+            raise InvalidInputError(
+                f"{source}: missing column(s) {missing}; the file has {frame.columns}"
+            )
+        scored = score_spark(frame.select(*dict.fromkeys(wanted)), blob, batch_rows=batch_rows)
+        keep = ([id_column] if id_column else []) + ["energy", "is_anomaly"]
+        scored.select(*keep).write.parquet(str(tmp))
+        n_rows = spark.read.parquet(str(tmp)).count()
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+        os.replace(tmp, target)
+    except DAGMMError:
+        raise
+    except Exception as exc:
+        if type(exc).__module__.startswith(("pyspark", "py4j")):
+            raise SparkScoringError(f"{source}: {explain_failure(exc)}") from None
+        raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return n_rows

@@ -1,0 +1,151 @@
+"""Sampling a large file, the exact whole-file mixture and threshold, and exact quantiles."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from dagmm import DAGMM, load
+from dagmm.outofcore import refit_mixture_on_file, sample_table
+from dagmm.quantile import exact_quantile
+from dagmm.training import fitted_mixture, stream_statistics
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> tuple[pd.DataFrame, Path, Path]:
+    rng = np.random.default_rng(2)
+    n = 1500
+    frame = pd.DataFrame(rng.normal(size=(n, 3)) @ rng.normal(size=(3, 4)), columns=list("abcd"))
+    frame["kind"] = rng.choice(["x", "y"], size=n)
+    frame.insert(0, "row", np.arange(n))
+    csv, parquet = tmp_path / "t.csv", tmp_path / "t.parquet"
+    frame.to_csv(csv, index=False)
+    frame.to_parquet(parquet)
+    return frame, csv, parquet
+
+
+def test_sample_is_a_reproducible_uniform_subset(table) -> None:
+    frame, csv, parquet = table
+    a = sample_table(csv, 200, random_state=1, chunk_rows=128)
+    assert len(a) == 200 and a["row"].is_unique and a["row"].is_monotonic_increasing
+    # Rows are the file's rows, unchanged.
+    pd.testing.assert_frame_equal(a, frame.iloc[a["row"].to_numpy()].reset_index(drop=True))
+    # Same seed, same sample, whatever the format or the chunking.
+    b = sample_table(parquet, 200, random_state=1, chunk_rows=128)
+    np.testing.assert_array_equal(a["row"], b["row"])
+    c = sample_table(csv, 200, random_state=2, chunk_rows=500)
+    assert not np.array_equal(a["row"], c["row"])
+    # Uniform: over many seeds each third of the file is drawn about a third of the time.
+    drawn = np.concatenate(
+        [sample_table(parquet, 60, random_state=s, chunk_rows=256)["row"] for s in range(30)]
+    )
+    share = np.bincount(drawn * 3 // len(frame), minlength=3) / len(drawn)
+    np.testing.assert_allclose(share, 1 / 3, atol=0.05)
+    assert len(sample_table(csv, 10_000)) == len(frame)  # fewer rows than asked: all of them
+
+
+def test_refit_gives_the_exact_whole_file_mixture_and_threshold(table) -> None:
+    frame, csv, _ = table
+    features = frame.drop(columns="row")
+    sample = sample_table(csv, 300, random_state=0, chunk_rows=256).drop(columns="row")
+    model = DAGMM(epochs=3, random_state=0, contamination=0.1, device="cpu").fit(sample)
+    sample_threshold = model.threshold_
+    n = refit_mixture_on_file(model, csv, training_rows=sample, chunk_rows=100, quantile_small=50)
+    assert n == len(frame)
+    # Reference: the in-memory exact pass over all rows with the trained network.
+    x = torch.from_numpy(model.encoder_.transform(features))
+    expected = fitted_mixture(stream_statistics(model.net_, x, [torch.arange(n)]), model.reg_covar)
+    np.testing.assert_allclose(model.weights_, expected.weights[0].numpy(), rtol=1e-10)
+    np.testing.assert_allclose(model.means_, expected.means[0].numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        model.covariances_, expected.covariances[0].numpy(), rtol=1e-8, atol=1e-12
+    )
+    energies = model.decision_function(features)
+    assert model.threshold_ == np.percentile(energies, 90.0)
+    assert model.threshold_ != sample_threshold
+    assert model.score_stats_["max"] == energies.max()
+    np.testing.assert_allclose(model.score_stats_["std"], energies.std(), rtol=1e-10)
+    np.testing.assert_array_equal(model.decision_scores_, model.decision_function(sample))
+
+
+def test_cli_fit_sample_rows(table, tmp_path: Path) -> None:
+    _, _, parquet = table
+    out = tmp_path / "m.dagmm"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dagmm.cli.main",
+            "fit",
+            str(parquet),
+            "--out",
+            str(out),
+            "--sample-rows",
+            "400",
+            "--epochs",
+            "2",
+            "--exclude",
+            "row",
+            "--random-state",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "over all 1500 rows" in result.stdout
+    model = load(out)
+    assert len(model.decision_scores_) == 400
+
+
+def test_cli_sample_rows_bad_row_names_file_and_row(table, tmp_path: Path) -> None:
+    frame, _, _ = table
+    bad = frame.copy()
+    bad.loc[1400, "b"] = np.nan  # an empty cell
+    path = tmp_path / "bad.csv"
+    bad.to_csv(path, index=False)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dagmm.cli.main",
+            "fit",
+            str(path),
+            "--out",
+            str(tmp_path / "m.dagmm"),
+            "--sample-rows",
+            "100",
+            "--epochs",
+            "1",
+            "--exclude",
+            "row",
+            "--random-state",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    # The sample leaves row 1400 out; the whole-file pass finds it and names file, column, row.
+    assert result.returncode == 2
+    assert "bad.csv" in result.stderr and "'b'" in result.stderr and "row(s) 1400" in result.stderr
+    assert not (tmp_path / "m.dagmm").exists()
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 999, 20_000])
+def test_exact_quantile_equals_numpy(n: int) -> None:
+    rng = np.random.default_rng(n)
+    values = rng.standard_cauchy(n) * 10.0 ** rng.integers(-8, 8, size=n)
+    values[: n // 3] = np.round(values[: n // 3])  # ties
+    chunks = np.array_split(values, 7)
+    for q in (0.0, 0.05, 0.5, 0.9, 0.999, 1.0):
+        for small in (1, 100, 1 << 16):
+            got = exact_quantile(lambda: chunks, q, n, small=small)
+            assert got == np.percentile(values, 100 * q), (q, small)

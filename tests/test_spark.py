@@ -1,0 +1,172 @@
+"""Scoring on Spark (local mode) gives the energies local scoring gives; bad rows fail clearly."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pyspark = pytest.importorskip("pyspark")
+if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+    pytest.skip("Spark needs Java (none on PATH, JAVA_HOME unset)", allow_module_level=True)
+
+from dagmm import DAGMM  # noqa: E402
+from dagmm.spark import score_spark  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("dagmm-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "100")
+        .getOrCreate()
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    n = 1200
+    values = rng.normal(size=(n, 4)) @ rng.normal(size=(4, 4))
+    values[-40:] += rng.uniform(4, 8, size=(40, 4))
+    out = pd.DataFrame(values, columns=["a", "b", "c", "d"])
+    out["proto"] = rng.choice(["tcp", "udp", "icmp"], size=n)
+    out.insert(0, "row_id", np.arange(n))
+    return out
+
+
+@pytest.fixture(scope="module")
+def model(frame: pd.DataFrame) -> DAGMM:
+    return DAGMM(epochs=3, random_state=0, contamination=0.05, device="cpu").fit(
+        frame.drop(columns="row_id")
+    )
+
+
+def test_scores_equal_local_scoring(spark, frame, model, tmp_path: Path) -> None:
+    path = tmp_path / "m.dagmm"
+    model.save(path)
+    df = spark.createDataFrame(frame).repartition(3)
+    # batch_rows below the partition size: batches are merged and split within partitions.
+    scored = score_spark(df, path, batch_rows=250).toPandas().sort_values("row_id")
+    local = model.decision_function(frame.drop(columns="row_id"))
+    assert list(scored.columns) == [*frame.columns, "energy", "is_anomaly"]
+    assert len(scored) == len(frame)
+    # Equal to float32 rounding: the network's float32 matmuls round a row differently
+    # in batches of different sizes (local scoring with another chunk size differs as much).
+    np.testing.assert_allclose(scored["energy"].to_numpy(), local, rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(
+        scored["is_anomaly"].to_numpy(), model.predict(frame.drop(columns="row_id"))
+    )
+    # Pass-through columns are untouched.
+    np.testing.assert_array_equal(scored["proto"].to_numpy(), frame["proto"].to_numpy())
+
+
+def test_model_bytes_and_estimator_inputs(spark, frame, model) -> None:
+    from dagmm.persistence import model_bytes
+
+    df = spark.createDataFrame(frame.head(50))
+    a = score_spark(df, model_bytes(model)).toPandas()["energy"].to_numpy()
+    b = score_spark(df, model).toPandas()["energy"].to_numpy()
+    np.testing.assert_array_equal(a, b)
+
+
+def test_partition_with_bad_rows_fails_clearly(spark, frame, model) -> None:
+    bad = frame.copy()
+    bad["b"] = bad["b"].astype(object)
+    bad.loc[7, "b"] = "oops"
+    df = spark.createDataFrame(bad.astype({"b": str})).coalesce(1)
+    with pytest.raises(Exception) as info:
+        score_spark(df, model).collect()
+    text = str(info.value)
+    assert "SparkScoringError" in text and "partition 0" in text
+    assert "'b'" in text and "oops" in text and "row(s) 7" in text
+
+
+def test_missing_column_is_reported_before_the_job(spark, frame, model) -> None:
+    df = spark.createDataFrame(frame.drop(columns="c").head(10))
+    with pytest.raises(Exception, match=r"lacks the model's column\(s\) \['c'\]"):
+        score_spark(df, model)
+
+
+def test_cli_engine_spark_parquet(frame, model, tmp_path: Path, spark) -> None:
+    data = tmp_path / "in.parquet"
+    frame.to_parquet(data)
+    path = tmp_path / "m.dagmm"
+    model.save(path)
+    out = tmp_path / "scores.parquet"
+    from dagmm.spark import score_parquet_spark
+
+    # The CLI's code path, in this process so the JVM already running is reused.
+    n = score_parquet_spark(path, data, out, id_column="row_id", master="local[2]")
+    assert n == len(frame)
+    got = pd.read_parquet(out).sort_values("row_id")
+    assert list(got.columns) == ["row_id", "energy", "is_anomaly"]
+    np.testing.assert_allclose(
+        got["energy"].to_numpy(),
+        model.decision_function(frame.drop(columns="row_id")),
+        rtol=1e-5,
+        atol=1e-4,
+    )
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.slow
+def test_cli_engine_spark_subprocess(frame, model, tmp_path: Path) -> None:
+    data = tmp_path / "in.parquet"
+    frame.to_parquet(data)
+    path = tmp_path / "m.dagmm"
+    model.save(path)
+    out = tmp_path / "scores.parquet"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dagmm.cli.main",
+            "score",
+            str(path),
+            str(data),
+            "--out",
+            str(out),
+            "--id-column",
+            "row_id",
+            "--engine",
+            "spark",
+            "--spark-master",
+            "local[2]",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(pd.read_parquet(out)) == len(frame)
+
+
+def test_engine_spark_bad_rows_end_in_a_dagmm_error_and_no_output(spark, frame, model, tmp_path):
+    from dagmm.exceptions import DAGMMError
+    from dagmm.spark import score_parquet_spark
+
+    bad = frame.copy()
+    bad.loc[3, "c"] = np.nan
+    data = tmp_path / "bad.parquet"
+    bad.to_parquet(data)
+    path = tmp_path / "m.dagmm"
+    model.save(path)
+    out = tmp_path / "scores.parquet"
+    with pytest.raises(DAGMMError, match=r"bad\.parquet: .*column 'c' has 1 non-finite value"):
+        score_parquet_spark(path, data, out, master="local[2]")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.parquet", "m.dagmm"]

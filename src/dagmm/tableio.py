@@ -88,8 +88,13 @@ def iter_table(
             if chunk_rows is None:
                 yield handle.read(columns=columns).to_pandas()
                 return
-            for batch in handle.iter_batches(batch_size=chunk_rows, columns=columns):
-                yield batch.to_pandas()
+            # One row group at a time: iter_batches over the whole file buffers the
+            # file's row groups ahead (peak RSS grew with the file, 7.8 GB for 10M rows).
+            for group in range(handle.num_row_groups):
+                for batch in handle.iter_batches(
+                    batch_size=chunk_rows, columns=columns, row_groups=[group]
+                ):
+                    yield batch.to_pandas()
         except (pa.ArrowException, OSError) as exc:
             raise DataFileError(f"{target}: cannot read as Parquet ({exc})") from exc
         return

@@ -331,7 +331,9 @@ def _non_atomic_writes(tree: ast.AST) -> list[int]:
     for node in ast.walk(tree):
         if isinstance(node, ast.With) and any(
             isinstance(item.context_expr, ast.Call)
-            and ast.unparse(item.context_expr.func).split(".")[-1] in ("atomic_path", "TableWriter")
+            # A private TemporaryDirectory holds scratch files, never the tool's output.
+            and ast.unparse(item.context_expr.func).split(".")[-1]
+            in ("atomic_path", "TableWriter", "TemporaryDirectory")
             for item in node.items
         ):
             protected.update(id(inner) for inner in ast.walk(node))

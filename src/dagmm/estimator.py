@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy.special import erf
 from sklearn.base import BaseEstimator
@@ -469,7 +470,8 @@ class DAGMM(BaseEstimator):
 
     def _encode(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "net_")
-        return self.encoder_.transform(X)
+        fast = _encode_numeric_fast(self.encoder_, X)
+        return fast if fast is not None else self.encoder_.transform(X)
 
     def _scoring_device(self) -> torch.device:
         device = self.net_.input_scale.device
@@ -570,6 +572,40 @@ class DAGMM(BaseEstimator):
         tags.input_tags.categorical = True
         tags.input_tags.string = True
         return tags
+
+
+def _encode_numeric_fast(encoder: TabularEncoder, X: Any) -> np.ndarray | None:
+    """The encoder's output for an all-numeric array or frame, in one cast and one check.
+
+    Returns None whenever the general path could do anything but a plain cast
+    (categorical columns, other column sets, non-numeric types, NaN/inf, values
+    beyond float32, no rows), so its messages, warnings and imputation apply.
+    """
+    if encoder.categories:
+        return None
+    if isinstance(X, np.ndarray):
+        if X.ndim != 2 or X.dtype.kind not in "fiub" or X.shape[1] != len(encoder.columns):
+            return None
+        values = X
+    elif isinstance(X, pd.DataFrame):
+        if encoder.input_kind != "frame" or list(map(str, X.columns)) != encoder.columns:
+            return None
+        dtypes = list(X.dtypes)
+        if not all(isinstance(d, np.dtype) and d.kind in "fiub" for d in dtypes):
+            return None
+        values = X.to_numpy() if len(set(dtypes)) == 1 else X.to_numpy(dtype=np.float64)
+    else:
+        return None
+    if len(values) == 0:
+        return None
+    if values.dtype.kind in "iu":
+        # Through float64 as the general path goes, so huge integers round the same way.
+        values = values.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.ascontiguousarray(values, dtype=np.float32)
+    if not np.isfinite(out).all():
+        return None
+    return out if out.flags.writeable else out.copy()
 
 
 class _Members:

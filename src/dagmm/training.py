@@ -19,10 +19,12 @@ from torch import Tensor
 
 from .exceptions import TrainingDivergedError
 from .mixture import (
+    CholeskyFallbackNeeded,
     MixtureStatistics,
     add_statistics,
     cholesky_with_fallback,
     covariance_penalty,
+    energy_and_penalty,
     parameters_from_statistics,
     regularize_covariances,
     sample_energy,
@@ -45,6 +47,9 @@ __all__ = [
 ]
 
 MIXTURE_DTYPE = torch.float64
+#: Rows per forward pass when scoring: small enough for the activations to stay
+#: in cache, large enough that per-operation overhead is a few percent.
+SCORE_CHUNK_ROWS = 8192
 StatisticsReducer = Callable[[MixtureStatistics], MixtureStatistics]
 
 
@@ -156,18 +161,43 @@ def dagmm_objective(
     ``reconstruction_loss="sum"`` is the paper's per-sample sum of squares over
     features; ``"mean"`` divides it by the number of features.
     """
-    squared = (out.x - out.x_hat).square()
-    per_row = squared.sum(-1) if config.reconstruction_loss == "sum" else squared.mean(-1)
-    weights, means, covariances, scale_tril = batch_mixture(
-        out.z, out.gamma, config.reg_covar, mask, reducer
-    )
-    energy = sample_energy(out.z.to(MIXTURE_DTYPE), weights, means, scale_tril)
-    if reducer is not None and hasattr(reducer, "sum"):
-        reconstruction, mean_energy = _global_means(reducer, per_row, energy, mask)
+    squared_error = (out.x - out.x_hat).square().sum(-1)
+    return _objective(squared_error, out.z, out.gamma, out.x.shape[-1], config, mask, reducer)
+
+
+def _objective(
+    squared_error: Tensor,
+    z: Tensor,
+    gamma: Tensor,
+    n_features: int,
+    config: TrainingConfig,
+    mask: Tensor | None = None,
+    reducer: StatisticsReducer | None = None,
+) -> LossTerms:
+    """:func:`dagmm_objective` from the per-row squared reconstruction error."""
+    per_row = squared_error if config.reconstruction_loss == "sum" else squared_error / n_features
+    z64 = z.to(MIXTURE_DTYPE)
+    terms = None
+    if reducer is None:
+        try:
+            terms = energy_and_penalty(z64, gamma.to(MIXTURE_DTYPE), config.reg_covar, mask)
+        except CholeskyFallbackNeeded:
+            terms = None  # the composition below escalates the jitter (and warns)
+    if terms is None:
+        weights, means, covariances, scale_tril = batch_mixture(
+            z, gamma, config.reg_covar, mask, reducer
+        )
+        energy = sample_energy(z64, weights, means, scale_tril)
+        if reducer is not None and hasattr(reducer, "sum"):
+            reconstruction, mean_energy = _global_means(reducer, per_row, energy, mask)
+        else:
+            reconstruction = _masked_mean(per_row, mask)
+            mean_energy = _masked_mean(energy, mask)
+        terms = mean_energy, covariance_penalty(covariances)
     else:
         reconstruction = _masked_mean(per_row, mask)
-        mean_energy = _masked_mean(energy, mask).to(reconstruction.dtype)
-    penalty = covariance_penalty(covariances).to(reconstruction.dtype)
+    mean_energy = terms[0].to(reconstruction.dtype)
+    penalty = terms[1].to(reconstruction.dtype)
     total = reconstruction + config.lambda_energy * mean_energy + config.lambda_cov * penalty
     return LossTerms(total, reconstruction, mean_energy, penalty)
 
@@ -238,20 +268,94 @@ def _padded_batches(
     widths : LongTensor (n_batches,)
         Largest real batch size in each step (slice ``[..., :width]``).
     """
-    n_members = len(member_rows)
-    sizes = [int(r.numel()) for r in member_rows]
-    width = math.ceil(max(sizes) / n_batches)
+    return _pad_orders(_shuffled(member_rows, generator), n_batches)
+
+
+def _shuffled(member_rows: Sequence[Tensor], generator: torch.Generator | None) -> list[Tensor]:
+    """Each member's rows in a fresh random order (one ``randperm`` per member, in order)."""
+    if generator is None:
+        return list(member_rows)
+    return [rows[torch.randperm(rows.numel(), generator=generator)] for rows in member_rows]
+
+
+def _pad_orders(orders: Sequence[Tensor], n_batches: int) -> tuple[Tensor, Tensor, Tensor]:
+    n_members = len(orders)
+    width = math.ceil(max(int(o.numel()) for o in orders) / n_batches)
     index = torch.zeros(n_batches, n_members, width, dtype=torch.long)
     valid = torch.zeros(n_batches, n_members, width, dtype=torch.bool)
-    for s, rows in enumerate(member_rows):
-        order = (
-            rows if generator is None else rows[torch.randperm(rows.numel(), generator=generator)]
-        )
+    for s, order in enumerate(orders):
         for b, chunk in enumerate(torch.tensor_split(order, n_batches)):
             index[b, s, : chunk.numel()] = chunk
             valid[b, s, : chunk.numel()] = True
     widths = valid.sum(-1).amax(-1)
     return index, valid, widths
+
+
+def _batch_plan(
+    member_rows: Sequence[Tensor],
+    n_batches: int,
+    generator: torch.Generator | None,
+    device: torch.device,
+) -> list[tuple[Tensor, Tensor | None]]:
+    """``(rows (S, width), mask (S, width) or None)`` for each step of one pass.
+
+    The same batches as :func:`_padded_batches`, planned on the host once per
+    pass: when every member has as many rows as the others (one model, or an
+    ensemble on equal splits) the batches are slices of one ``(S, n)`` order
+    and need no mask; otherwise padded batches carry a mask only where some
+    member is short. Nothing in the loop then waits on the device.
+    """
+    orders = _shuffled(member_rows, generator)
+    if len({int(o.numel()) for o in orders}) == 1:
+        stacked = torch.stack(orders).to(device)
+        return [(chunk, None) for chunk in torch.tensor_split(stacked, n_batches, dim=1)]
+    index, valid, widths = _pad_orders(orders, n_batches)
+    plan = []
+    for b, width in enumerate(widths.tolist()):
+        mask = valid[b, :, :width]
+        plan.append(
+            (
+                index[b, :, :width].to(device),
+                None if bool(mask.all()) else mask.to(device),
+            )
+        )
+    return plan
+
+
+def _gather(x: Tensor, rows: Tensor) -> Tensor:
+    """``x[rows]`` for ``rows`` of shape (S, width): a contiguous (S, width, F) batch."""
+    # index_select copies whole rows; advanced indexing is several times slower on CPU.
+    return x.index_select(0, rows.reshape(-1)).view(*rows.shape, x.shape[-1])
+
+
+def _make_adam(net: DAGMMNet, config: TrainingConfig) -> torch.optim.Optimizer:
+    """Adam with the fused kernel where this torch and device have one, else the default."""
+    params = list(net.parameters())
+    kwargs = {"lr": config.learning_rate, "weight_decay": config.weight_decay}
+    try:
+        return torch.optim.Adam(params, fused=True, **kwargs)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, **kwargs)
+
+
+def _train_step(
+    net: DAGMMNet,
+    optimizer: torch.optim.Optimizer,
+    batch: Tensor,
+    mask: Tensor | None,
+    config: TrainingConfig,
+    reducer: StatisticsReducer | None,
+) -> LossTerms:
+    """One optimizer step on a gathered ``(S, width, F)`` batch; returns the loss terms."""
+    _, _, z, squared_error = net.represent(batch)
+    gamma = net.memberships_t(z, MIXTURE_DTYPE).transpose(-1, -2)
+    terms = _objective(squared_error, z, gamma, batch.shape[-1], config, mask, reducer)
+    optimizer.zero_grad(set_to_none=True)
+    terms.total.sum().backward()
+    if reducer is not None and hasattr(reducer, "gradients"):
+        reducer.gradients(list(net.parameters()))
+    optimizer.step()
+    return terms
 
 
 @dataclass
@@ -331,9 +435,7 @@ def train_members(
     if len(member_rows) != n_members:
         raise ValueError(f"member_rows has {len(member_rows)} entries for {n_members} members")
     device = x.device
-    optimizer = torch.optim.Adam(
-        net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
+    optimizer = _make_adam(net, config)
     largest = max(int(r.numel()) for r in member_rows)
     n_batches = max(1, math.ceil(largest / config.batch_size))
     if reducer is not None and hasattr(reducer, "batches"):
@@ -359,23 +461,12 @@ def train_members(
             start = config.epochs + 1  # the interrupted run had already stopped early
     for epoch in range(start, config.epochs + 1):
         net.train()
-        index, valid, widths = _padded_batches(member_rows, n_batches, generator)
-        index, valid = index.to(device), valid.to(device)
         sums = torch.zeros(4, n_members, dtype=MIXTURE_DTYPE, device=device)
-        for b in range(n_batches):
-            width = int(widths[b])
-            rows = index[b, :, :width]
-            mask = valid[b, :, :width]
-            mask = None if bool(mask.all()) else mask
-            out = net(x[rows])
-            terms = dagmm_objective(out, config, mask, reducer)
-            optimizer.zero_grad(set_to_none=True)
-            terms.total.sum().backward()
-            if reducer is not None and hasattr(reducer, "gradients"):
-                reducer.gradients(list(net.parameters()))
-            optimizer.step()
+        for rows, mask in _batch_plan(member_rows, n_batches, generator, device):
+            terms = _train_step(net, optimizer, _gather(x, rows), mask, config, reducer)
             steps += 1
-            sums += torch.stack([t.detach().to(MIXTURE_DTYPE) for t in terms])
+            with torch.no_grad():
+                sums += torch.stack(terms)
         epoch_terms = (sums / n_batches).cpu().numpy()
         if not np.isfinite(epoch_terms).all():
             _raise_non_finite(epoch, epoch_terms, names)
@@ -495,17 +586,15 @@ def stream_statistics(
     net.eval()
     largest = max(int(r.numel()) for r in member_rows)
     n_chunks = max(1, math.ceil(largest / chunk_size))
-    index, valid, widths = _padded_batches(member_rows, n_chunks, None)
     total: MixtureStatistics | None = None
     shift = None
-    for b in range(n_chunks):
-        width = int(widths[b])
-        mask = valid[b, :, :width].to(x.device)
-        out = net(x[index[b, :, :width].to(x.device)])
-        z = out.z.to(MIXTURE_DTYPE)
+    for rows, mask in _batch_plan(member_rows, n_chunks, None, x.device):
+        _, _, z, _ = net.represent(_gather(x, rows))
+        gamma = net.memberships_t(z, MIXTURE_DTYPE).transpose(-1, -2)
+        z = z.to(MIXTURE_DTYPE)
         if shift is None and reducer is None:
             shift = _batch_centre(z, mask)
-        stats = sufficient_statistics(z, out.gamma.to(MIXTURE_DTYPE), mask, shift)
+        stats = sufficient_statistics(z, gamma.to(MIXTURE_DTYPE), mask, shift)
         total = stats if total is None else add_statistics(total, stats)
     assert total is not None
     return reducer(total) if reducer is not None else total
@@ -520,24 +609,24 @@ def fitted_mixture(stats: MixtureStatistics, reg_covar: float) -> FittedMixture:
 
 @torch.no_grad()
 def score_energy(
-    net: DAGMMNet, mixture: FittedMixture, x: Tensor, chunk_size: int = 65536
+    net: DAGMMNet, mixture: FittedMixture, x: Tensor, chunk_size: int = SCORE_CHUNK_ROWS
 ) -> Tensor:
     """Energies of the rows of ``x`` (n, F) under each member's fixed mixture.
+
+    Only the compression network runs (the estimation network plays no part in
+    a fixed mixture's energy), chunk by chunk into one preallocated output.
 
     Returns
     -------
     Tensor, shape (S, n), float64
     """
     net.eval()
-    parts = []
-    for start in range(0, x.shape[0], chunk_size):
+    n_rows = x.shape[0]
+    energy = torch.empty(net.n_members, n_rows, dtype=MIXTURE_DTYPE, device=x.device)
+    for start in range(0, n_rows, chunk_size):
         chunk = x[start : start + chunk_size].unsqueeze(0)
-        out = net(chunk.expand(net.n_members, -1, -1))
-        parts.append(
-            sample_energy(
-                out.z.to(MIXTURE_DTYPE), mixture.weights, mixture.means, mixture.scale_tril
-            )
+        _, _, z, _ = net.represent(chunk.expand(net.n_members, -1, -1))
+        energy[:, start : start + chunk.shape[1]] = sample_energy(
+            z.to(MIXTURE_DTYPE), mixture.weights, mixture.means, mixture.scale_tril
         )
-    if not parts:
-        return torch.zeros(net.n_members, 0, dtype=MIXTURE_DTYPE)
-    return torch.cat(parts, dim=-1)
+    return energy

@@ -1,0 +1,98 @@
+"""Shared helpers of the benchmark scripts: data, threads, timing, reporting."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+KDD_FILE = "kddcup.data_10_percent.gz"
+
+
+def set_threads(threads: int) -> None:
+    """Pin torch's intra-op pool (and BLAS pools started after this) to ``threads``."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    torch.set_num_threads(threads)
+
+
+def machine_line() -> str:
+    """One line naming the machine, torch and the thread count."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (
+        f"machine: {platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, python {platform.python_version()}, "
+        f"load average {load:.1f} at start"
+    )
+
+
+def kddcup_or_synthetic(
+    n_rows: int, n_features: int = 120, seed: int = 0
+) -> tuple[np.ndarray, str]:
+    """KDDCUP rows (one-hot, min-max scaled) when ``$DAGMM_DATA`` has the file, else synthetic.
+
+    The synthetic data have the KDDCUP network's shape: ``n_features`` columns in
+    [0, 1], rows drawn around a few random prototypes so that the mixture has
+    structure to fit. Real KDDCUP one-hot encodes to 118 columns.
+    """
+    folder = os.environ.get("DAGMM_DATA")
+    path = Path(folder) / KDD_FILE if folder else None
+    if path is not None and path.is_file():
+        import pandas as pd
+
+        frame = pd.read_csv(path, header=None)
+        frame = frame.drop(columns=[41])
+        encoded = pd.get_dummies(frame, columns=[1, 2, 3], dtype=np.float32).to_numpy(np.float32)
+        low, high = encoded.min(0), encoded.max(0)
+        encoded = (encoded - low) / np.where(high > low, high - low, 1.0)
+        rng = np.random.default_rng(seed)
+        take = rng.choice(len(encoded), size=min(n_rows, len(encoded)), replace=False)
+        return np.ascontiguousarray(encoded[take], dtype=np.float32), f"KDDCUP ({path})"
+    return synthetic(n_rows, n_features, seed), "synthetic"
+
+
+def synthetic(n_rows: int, n_features: int, seed: int = 0) -> np.ndarray:
+    """Rows in [0, 1] around 8 random prototypes, float32, C-contiguous."""
+    rng = np.random.default_rng(seed)
+    prototypes = rng.random((8, n_features), dtype=np.float32)
+    which = rng.integers(0, 8, size=n_rows)
+    noise = rng.normal(scale=0.05, size=(n_rows, n_features)).astype(np.float32)
+    return np.clip(prototypes[which] + noise, 0.0, 1.0).astype(np.float32)
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Wall seconds of one call."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def interleaved(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Run each callable ``repeats`` times, alternating between them, and return wall times.
+
+    Alternating spreads the machine's background load evenly over the contenders,
+    which matters on a shared machine: compare medians from the same process.
+    """
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            times[name].append(timed(fn))
+    return times
+
+
+def rate_line(label: str, units: float, seconds: list[float], unit: str) -> float:
+    """Print and return the median rate ``units / seconds``."""
+    rates = sorted(units / s for s in seconds)
+    median = statistics.median(rates)
+    spread = ", ".join(f"{r:,.0f}" for r in rates)
+    print(f"  {label:<44s} {median:>12,.0f} {unit}  (median of {len(rates)}: {spread})")
+    return median

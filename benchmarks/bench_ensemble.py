@@ -1,0 +1,89 @@
+"""Many seeds at once: ``dagmm.fit_ensemble`` against the same models fitted one after another.
+
+Two shapes from the paper: KDDCUP (120 features, 60-30-10-1, K=4) and Thyroid
+(6 features, 12-4-1, K=2, about 1,800 training rows), both with batch 1024.
+Total throughput is seeds x rows x epochs / wall seconds, measured in one process,
+alternating the two ways.
+
+Usage::
+
+    python benchmarks/bench_ensemble.py --threads 2 --seeds 20 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from _common import interleaved, machine_line, rate_line, set_threads, synthetic
+
+from dagmm import DAGMM, fit_ensemble
+
+SHAPES = {
+    "kddcup": {
+        "features": 120,
+        "rows": 20_000,
+        "epochs": 2,
+        "params": {"hidden_sizes": (60, 30, 10), "latent_dim": 1, "n_components": 4},
+    },
+    "thyroid": {
+        "features": 6,
+        "rows": 1_800,
+        "epochs": 40,
+        "params": {"hidden_sizes": (12, 4), "latent_dim": 1, "n_components": 2},
+    },
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--shape", choices=[*SHAPES, "both"], default="both")
+    args = parser.parse_args()
+    set_threads(args.threads)
+    print(machine_line())
+    seeds = list(range(args.seeds))
+    for name, shape in SHAPES.items():
+        if args.shape not in (name, "both"):
+            continue
+        data = synthetic(shape["rows"], shape["features"], seed=1)
+        base = DAGMM(
+            **shape["params"],
+            epochs=shape["epochs"],
+            batch_size=1024,
+            learning_rate=1e-4,
+            device="cpu",
+        )
+        samples = len(seeds) * len(data) * shape["epochs"]
+        print(
+            f"{name}: {len(seeds)} seeds x {len(data):,} rows x {data.shape[1]} features "
+            f"x {shape['epochs']} epochs"
+        )
+
+        def one_by_one(base=base, data=data) -> None:
+            for seed in seeds:
+                base.set_params(random_state=seed)
+                DAGMM(**base.get_params()).fit(data)
+
+        def together(base=base, data=data) -> None:
+            fit_ensemble(base, data, seeds=seeds)
+
+        together()  # warm-up
+        times = interleaved({"together": together, "one_by_one": one_by_one}, args.repeats)
+        fast = rate_line(
+            "fit_ensemble (one vectorised run)", samples, times["together"], "samples/s"
+        )
+        slow = rate_line(
+            "DAGMM.fit per seed, one after another", samples, times["one_by_one"], "samples/s"
+        )
+        print(f"  ratio together / one by one: {fast / slow:.1f}x")
+        print(
+            f"  wall: together {np.median(times['together']):.2f} s, "
+            f"one by one {np.median(times['one_by_one']):.2f} s (medians)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Training throughput of ``DAGMM.fit`` against a port-style eager PyTorch baseline.
+
+The paper's KDDCUP network (120-60-30-10-1 and its mirror, estimation 3-10-4,
+K=4, tanh, dropout 0.5, batch 1024, Adam lr 1e-4) on KDDCUP when
+``$DAGMM_DATA`` holds it, else on synthetic data of the same shape.
+
+Two figures for each side, measured in one process, alternating runs:
+
+- end to end: ``DAGMM(...).fit(X)`` from a numpy array (training, the exact
+  mixture pass, the training energies) vs the baseline's DataLoader training,
+  mixture pass and training energies; samples/s = rows x epochs / wall seconds;
+- training step only: our training loop (shuffle, gather, step) vs the
+  baseline's step on batches already collated in memory.
+
+Usage::
+
+    python benchmarks/bench_train.py --threads 2 --rows 100000 --epochs 2 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+from _common import interleaved, kddcup_or_synthetic, machine_line, rate_line, set_threads
+from _port import PortSolver
+
+from dagmm import DAGMM
+from dagmm.network import DAGMMNet
+from dagmm.training import TrainingConfig, fit_scaling, train_members
+
+PAPER = {
+    "hidden_sizes": (60, 30, 10),
+    "latent_dim": 1,
+    "n_components": 4,
+    "estimation_hidden_sizes": (10,),
+    "batch_size": 1024,
+    "learning_rate": 1e-4,
+    "device": "cpu",
+}
+
+
+def ours_fit(data: np.ndarray, epochs: int, seed: int, **extra) -> None:
+    DAGMM(epochs=epochs, random_state=seed, **PAPER, **extra).fit(data)
+
+
+def ours_loop(data: np.ndarray, epochs: int, seed: int) -> None:
+    """Only the training loop: the network and scaling are prepared outside the timer."""
+    x = torch.from_numpy(data)
+    rows = [torch.arange(len(data))]
+    net = DAGMMNet(data.shape[1], (60, 30, 10), 1, (10,), 4, n_members=1)
+    net.reset_parameters([seed])
+    offset, scale = fit_scaling(x, rows, "minmax")
+    net.input_offset.copy_(offset)
+    net.input_scale.copy_(scale)
+    config = TrainingConfig(epochs=epochs, batch_size=1024, learning_rate=1e-4)
+    torch.manual_seed(seed)
+    return lambda: train_members(net, x, rows, config)
+
+
+def port_step_only(data: np.ndarray, epochs: int, seed: int):
+    """The baseline's step on pre-collated batches (its DataLoader excluded)."""
+    torch.manual_seed(seed)
+    solver = PortSolver(data.shape[1])
+    batches = []
+    for _ in range(epochs):
+        order = np.random.default_rng(seed).permutation(len(data))
+        batches += [torch.from_numpy(data[order[i : i + 1024]]) for i in range(0, len(data), 1024)]
+
+    def run() -> None:
+        for batch in batches:
+            solver.step(batch)
+
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--synthetic", action="store_true", help="ignore $DAGMM_DATA")
+    parser.add_argument(
+        "--compile", action="store_true", help="also time DAGMM(compile=True) end to end"
+    )
+    args = parser.parse_args()
+    set_threads(args.threads)
+    if args.synthetic:
+        from _common import synthetic
+
+        data, source = synthetic(args.rows, 120), "synthetic"
+    else:
+        data, source = kddcup_or_synthetic(args.rows)
+    samples = len(data) * args.epochs
+    print(machine_line())
+    print(
+        f"data: {source}, {data.shape[0]:,} rows x {data.shape[1]} features, {args.epochs} epochs"
+    )
+
+    # Warm-up: first calls pay for lazy initialisation (thread pools, allocator).
+    ours_fit(data[:4096], 1, 0)
+    PortSolver(data.shape[1]).fit(data[:4096], 1)
+
+    print("end to end (fit from a numpy array):")
+    runs = {
+        "dagmm": lambda: ours_fit(data, args.epochs, 0),
+        "port": lambda: PortSolver(data.shape[1]).fit(data, args.epochs),
+    }
+    if args.compile:
+        runs["dagmm compile"] = lambda: ours_fit(data, args.epochs, 0, compile=True)
+    times = interleaved(runs, args.repeats)
+    ours = rate_line("DAGMM.fit", samples, times["dagmm"], "samples/s")
+    port = rate_line("port (Dataset + DataLoader)", samples, times["port"], "samples/s")
+    if args.compile:
+        rate_line("DAGMM.fit(compile=True)", samples, times["dagmm compile"], "samples/s")
+    print(f"  ratio dagmm / port: {ours / port:.1f}x")
+
+    print("training step only:")
+    loops = {"dagmm": ours_loop(data, args.epochs, 0), "port": port_step_only(data, args.epochs, 0)}
+    times = interleaved(loops, args.repeats)
+    ours = rate_line(
+        "dagmm training loop (shuffle+gather+step)", samples, times["dagmm"], "samples/s"
+    )
+    port = rate_line("port step on pre-collated batches", samples, times["port"], "samples/s")
+    print(f"  ratio dagmm / port: {ours / port:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""The fast paths compute what the plain compositions compute (values and gradients)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from dagmm import DAGMM, InvalidInputError
+from dagmm.estimator import _encode_numeric_fast
+from dagmm.mixture import (
+    CholeskyFallbackNeeded,
+    DAGMMNumericalWarning,
+    covariance_penalty,
+    energy_and_penalty,
+    sample_energy,
+)
+from dagmm.network import DAGMMNet, EnsembleLinear, _features_and_error, _linear_tanh
+from dagmm.training import (
+    FittedMixture,
+    TrainingConfig,
+    _batch_plan,
+    _masked_mean,
+    _objective,
+    _padded_batches,
+    batch_mixture,
+    score_energy,
+)
+
+
+def _reference_terms(z, gamma, mask):
+    weights, means, covariances, scale_tril = batch_mixture(z, gamma, 1e-6, mask)
+    energy = _masked_mean(sample_energy(z, weights, means, scale_tril), mask)
+    return energy, covariance_penalty(covariances)
+
+
+@pytest.mark.parametrize("use_mask", [False, True])
+def test_energy_and_penalty_matches_the_composition_with_gradients(use_mask):
+    torch.manual_seed(0)
+    z = torch.randn(3, 60, 3, dtype=torch.float64, requires_grad=True)
+    logits = torch.randn(3, 60, 4, dtype=torch.float64, requires_grad=True)
+    mask = torch.rand(3, 60) > 0.25 if use_mask else None
+    upstream = torch.randn(2, 3, dtype=torch.float64)
+
+    def value_and_grads(fn):
+        terms = fn(z, torch.softmax(logits, -1), mask)
+        total = (terms[0] * upstream[0]).sum() + (terms[1] * upstream[1]).sum()
+        return (*terms, *torch.autograd.grad(total, (z, logits)))
+
+    fast = value_and_grads(lambda a, b, m: energy_and_penalty(a, b, 1e-6, m))
+    reference = value_and_grads(_reference_terms)
+    for got, want in zip(fast, reference, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
+
+
+def test_energy_and_penalty_gradcheck():
+    torch.manual_seed(1)
+    z = torch.randn(2, 14, 3, dtype=torch.float64, requires_grad=True)
+    gamma = torch.softmax(torch.randn(2, 14, 2, dtype=torch.float64), -1).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: energy_and_penalty(a, b, 1e-6), (z, gamma))
+
+
+def test_failed_factorisation_falls_back_to_the_escalating_composition(monkeypatch):
+    torch.manual_seed(6)
+    z = torch.randn(1, 32, 3, dtype=torch.float64)
+    gamma = torch.softmax(torch.randn(1, 32, 2, dtype=torch.float64), -1)
+    config = TrainingConfig(epochs=1, batch_size=32, learning_rate=1e-3)
+    fused = _objective(z[..., 0].square(), z, gamma, 3, config)
+    real = torch.linalg.cholesky_ex
+
+    def failing(matrix, **kwargs):
+        tril, info = real(matrix, **kwargs)
+        return tril, torch.ones_like(info)
+
+    monkeypatch.setattr(torch.linalg, "cholesky_ex", failing)
+    with pytest.raises(CholeskyFallbackNeeded):
+        energy_and_penalty(z, gamma, 1e-6)
+    # The composition then escalates the jitter and, every try failing here, falls
+    # back to the diagonals: it warns and stays finite.
+    with pytest.warns(DAGMMNumericalWarning):
+        fallback = _objective(z[..., 0].square(), z, gamma, 3, config)
+    assert torch.isfinite(fallback.total).all() and torch.isfinite(fused.total).all()
+    torch.testing.assert_close(fallback.reconstruction, fused.reconstruction)
+
+
+def test_fused_tanh_layer_matches_autograd():
+    torch.manual_seed(2)
+    layer = EnsembleLinear(2, 5, 4).double()
+    layer.reset_member(0, torch.Generator().manual_seed(0))
+    layer.reset_member(1, torch.Generator().manual_seed(1))
+    x = torch.randn(2, 9, 5, dtype=torch.float64, requires_grad=True)
+    fast = _linear_tanh(layer, x)
+    plain = torch.tanh(torch.baddbmm(layer.bias, x, layer.weight))
+    torch.testing.assert_close(fast, plain)
+    grad = torch.randn_like(fast)
+    got = torch.autograd.grad(fast, (x, layer.weight, layer.bias), grad)
+    want = torch.autograd.grad(plain, (x, layer.weight, layer.bias), grad)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b)
+    with torch.inference_mode():
+        torch.testing.assert_close(_linear_tanh(layer, x.detach()), plain.detach())
+
+
+def test_row_products_gradcheck():
+    torch.manual_seed(3)
+    x = torch.randn(1, 6, 5, dtype=torch.float64, requires_grad=True)
+    x_hat = torch.randn(1, 6, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: _features_and_error(a, b), (x, x_hat))
+    features, squared = _features_and_error(x, x_hat)
+    torch.testing.assert_close(squared, (x - x_hat).square().sum(-1))
+    cosine = torch.nn.functional.cosine_similarity(x, x_hat, dim=-1)
+    torch.testing.assert_close(features[..., 1], cosine)
+
+
+@pytest.mark.parametrize("sizes", [[10, 10, 10], [10, 7, 9]])
+def test_batch_plan_has_the_padded_batches(sizes):
+    rows = [torch.arange(s) * 3 + i for i, s in enumerate(sizes)]
+    plan = _batch_plan(rows, 3, torch.Generator().manual_seed(5), torch.device("cpu"))
+    index, valid, widths = _padded_batches(rows, 3, torch.Generator().manual_seed(5))
+    for b, (batch_rows, mask) in enumerate(plan):
+        width = int(widths[b])
+        torch.testing.assert_close(batch_rows, index[b, :, :width])
+        expected = valid[b, :, :width]
+        if mask is None:
+            assert bool(expected.all())
+        else:
+            torch.testing.assert_close(mask, expected)
+
+
+def test_scores_do_not_depend_on_the_chunk_size():
+    torch.manual_seed(4)
+    net = DAGMMNet(6, (8, 4), 1, (10,), 2, n_members=2)
+    net.reset_parameters([0, 1])
+    eye = torch.eye(3, dtype=torch.float64)
+    mixture = FittedMixture(
+        torch.full((2, 2), 0.5, dtype=torch.float64),
+        torch.zeros(2, 2, 3, dtype=torch.float64),
+        eye.expand(2, 2, 3, 3),
+        eye.expand(2, 2, 3, 3),
+    )
+    x = torch.randn(50, 6)
+    torch.testing.assert_close(score_energy(net, mixture, x, 7), score_energy(net, mixture, x, 64))
+
+
+def test_fast_encoding_equals_the_general_path(blobs):
+    X, _ = blobs
+    model = DAGMM(epochs=1, batch_size=256, random_state=0).fit(X)
+    for data in (X, X.astype(np.float64), (X * 1000).astype(np.int64)):
+        fast = _encode_numeric_fast(model.encoder_, data)
+        assert fast is not None and fast.dtype == np.float32 and fast.flags.c_contiguous
+        np.testing.assert_array_equal(fast, model.encoder_.transform(data))
+    bad = X.copy()
+    bad[3, 2] = np.nan
+    assert _encode_numeric_fast(model.encoder_, bad) is None
+    with pytest.raises(InvalidInputError, match="NaN"):
+        model.decision_function(bad)
+
+
+def test_fast_encoding_of_frames():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=300), "b": rng.integers(0, 9, 300)})
+    model = DAGMM(epochs=1, batch_size=128, random_state=0).fit(frame)
+    fast = _encode_numeric_fast(model.encoder_, frame)
+    np.testing.assert_array_equal(fast, model.encoder_.transform(frame))
+    assert _encode_numeric_fast(model.encoder_, frame[["b", "a"]]) is None
+    with_text = frame.assign(c="x")
+    assert _encode_numeric_fast(model.encoder_, with_text) is None

@@ -251,7 +251,7 @@ def test_cli_divergence_is_one_line(tmp_path):
     _table().to_csv(tmp_path / "t.csv", index=False)
     result = _cli(
         "fit", str(tmp_path / "t.csv"), "--out", str(tmp_path / "m.dagmm"), "--epochs", "5",
-        "--batch-size", "64", "--learning-rate", "1e6", "--random-state", "0",
+        "--batch-size", "64", "--learning-rate", "1e20", "--random-state", "0",
     )  # fmt: skip
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("dagmm: error:")]

@@ -47,7 +47,7 @@ def cli() -> None:
 
 
 #: Modules of ``dagmm.cli`` whose ``COMMANDS`` list is added to the group.
-COMMAND_MODULES = ["core"]
+COMMAND_MODULES = ["core", "reproduce"]
 
 
 def _register() -> None:

@@ -185,9 +185,10 @@ def fetch_file(
     try:
         try:
             request = urllib.request.Request(url, headers={"User-Agent": "dagmm"})
-            with urllib.request.urlopen(request, timeout=timeout) as response, open(
-                tmp, "wb"
-            ) as out:
+            with (
+                urllib.request.urlopen(request, timeout=timeout) as response,
+                open(tmp, "wb") as out,
+            ):
                 shutil.copyfileobj(response, out)
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise DownloadError(
@@ -245,9 +246,7 @@ def _read_kddcup(data_dir_: str | os.PathLike | None, download: bool) -> tuple:
     return np.hstack(blocks), labels, names
 
 
-def load_kddcup(
-    data_dir: str | os.PathLike | None = None, download: bool = True
-) -> Dataset:
+def load_kddcup(data_dir: str | os.PathLike | None = None, download: bool = True) -> Dataset:
     """KDDCUP99 10%: 494,021 rows x 118 features; ``y = 1`` for the ``normal.`` rows.
 
     The three categorical columns (protocol_type, service, flag) are one-hot

@@ -69,7 +69,7 @@ class Split:
 
 def _half_split(population: np.ndarray, rng: np.random.Generator, fraction: float):
     order = rng.permutation(population)
-    n_train = int(math.floor(fraction * len(order)))
+    n_train = math.floor(fraction * len(order))
     return np.sort(order[:n_train]), np.sort(order[n_train:])
 
 
@@ -151,9 +151,7 @@ def dagmm_method(
         scores, chosen, losses = [], [], []
         for i, split in enumerate(splits):
             group = models[i * restarts : (i + 1) * restarts]
-            final = [
-                m.history_["loss"][-1] if m.history_["loss"] else math.nan for m in group
-            ]
+            final = [m.history_["loss"][-1] if m.history_["loss"] else math.nan for m in group]
             pick = int(np.nanargmin(final)) if np.isfinite(final).any() else 0
             chosen.append(pick)
             losses.append(float(final[pick]))

@@ -35,6 +35,7 @@ __all__ = [
     "Split",
     "contaminated_splits",
     "dagmm_method",
+    "format_markdown",
     "format_summary",
     "isolation_forest_method",
     "oneclass_svm_method",
@@ -281,6 +282,17 @@ def format_summary(summary: Sequence[dict], by: Sequence[str] = ("method",)) -> 
             f"{row[f'{m}_mean']:.4f} ± {row[f'{m}_std']:.4f}".rjust(15) for m in METRICS
         )
         lines.append(f"{label:<{width}}  {row['n_seeds']:>5}  {cells}")
+    return "\n".join(lines)
+
+
+def format_markdown(summary: Sequence[dict], by: Sequence[str] = ("method",)) -> str:
+    """A Markdown table of mean ± std per group (for the results page)."""
+    head = [*by, "seeds", *METRICS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in summary:
+        cells = [str(row[k]) for k in by] + [str(row["n_seeds"])]
+        cells += [f"{row[f'{m}_mean']:.4f} ± {row[f'{m}_std']:.4f}" for m in METRICS]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -47,10 +47,20 @@ def _model_options(func):
             help="torch CPU threads (1 is fastest on a busy machine).",
         ),
         click.option("--data-dir", type=click.Path(file_okay=False), help="Data directory."),
+        click.option(
+            "-v",
+            "--verbose",
+            count=True,
+            help="-v: a training progress bar; -vv: one line per epoch (default: a bar on a tty).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def _verbosity(count: int) -> int:
+    return min(count, 2) if count else int(sys.stderr.isatty())
 
 
 def _set_threads(threads: int | None) -> None:
@@ -108,6 +118,7 @@ def reproduce(
     tag: str,
     threads: int | None,
     data_dir: str | None,
+    verbose: int,
     **model_options,
 ) -> None:
     """Run the paper's protocol on DATASET over many seeds, with controls on the same splits.
@@ -123,7 +134,7 @@ def reproduce(
     started = time.perf_counter()
     progress = _progress(started)
     estimator = DAGMM.from_preset(
-        preset or dataset, verbose=int(sys.stderr.isatty()), **_overrides(**model_options)
+        preset or dataset, verbose=_verbosity(verbose), **_overrides(**model_options)
     )
     control_list = [] if controls == "none" else [c.strip() for c in controls.split(",") if c]
     seed_list = list(range(first_seed, first_seed + seeds))
@@ -188,6 +199,7 @@ def benchmark(
     tag: str,
     threads: int | None,
     data_dir: str | None,
+    verbose: int,
     **model_options,
 ) -> None:
     """The DEFAULT configuration (no preset) against IsolationForest on ODDS data sets.
@@ -201,7 +213,7 @@ def benchmark(
 
     _set_threads(threads)
     started = time.perf_counter()
-    estimator = DAGMM(**_overrides(**model_options))
+    estimator = DAGMM(verbose=_verbosity(verbose), **_overrides(**model_options))
     document = run_benchmark(
         estimator,
         [d.strip() for d in datasets.split(",") if d.strip()],

@@ -18,6 +18,7 @@ from dagmm.reproduce import (
     _rev_populations,
     contaminated_splits,
     dagmm_method,
+    format_markdown,
     format_summary,
     paper_splits,
     run_reproduction,
@@ -246,3 +247,11 @@ def test_cli_benchmark_end_to_end(datasets_dir: Path, tmp_path: Path) -> None:
 def test_cli_reproduce_rejects_unknown_dataset(tmp_path: Path) -> None:
     proc = _cli("reproduce", "nosuch", "--out", str(tmp_path))
     assert proc.returncode == 2 and "nosuch" in proc.stderr
+
+
+def test_format_markdown() -> None:
+    records = [{"method": "m", "precision": v, "recall": v, "f1": v, "auroc": v, "auprc": v}
+               for v in (0.25, 0.75)]  # fmt: skip
+    lines = format_markdown(summarize(records)).splitlines()
+    assert lines[0] == "| method | seeds | precision | recall | f1 | auroc | auprc |"
+    assert lines[2] == "| m | 2 | " + " | ".join(["0.5000 ± 0.2500"] * 5) + " |"

@@ -255,3 +255,16 @@ def test_format_markdown() -> None:
     lines = format_markdown(summarize(records)).splitlines()
     assert lines[0] == "| method | seeds | precision | recall | f1 | auroc | auprc |"
     assert lines[2] == "| m | 2 | " + " | ".join(["0.5000 ± 0.2500"] * 5) + " |"
+
+
+def test_mean_combination_of_one_restart_is_a_monotone_rescaling(blobs) -> None:
+    X, y = blobs
+    splits = paper_splits(y, [0])
+    est = DAGMM(epochs=2, hidden_sizes=(8, 4), latent_dim=1, n_components=2)
+    best = dagmm_method(est, restarts=1, combine="best")(X, splits)[0]
+    mean = dagmm_method(est, restarts=1, combine="mean")(X, splits)[0]
+    # (E - mean_train) / std_train keeps the order of the energies exactly
+    assert np.array_equal(np.argsort(best, kind="stable"), np.argsort(mean, kind="stable"))
+    assert not np.allclose(best, mean)
+    with pytest.raises(ValueError, match="combine"):
+        dagmm_method(est, combine="vote")

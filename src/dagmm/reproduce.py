@@ -134,16 +134,21 @@ def dagmm_method(
     restarts: int = 1,
     progress: Progress | None = None,
     info: dict | None = None,
+    combine: str = "best",
 ) -> Method:
     """Score each split's test rows with a DAGMM trained on its training rows.
 
     All seeds (times ``restarts``) train together with :func:`dagmm.fit_ensemble`.
-    With ``restarts > 1`` each seed trains ``restarts`` models on the same rows
-    and keeps the one with the lowest final training objective: an unsupervised
-    criterion that never looks at labels. ``info`` (a dict) receives the chosen
-    restart and final training loss per seed.
+    With ``restarts > 1`` each seed trains ``restarts`` models on the same rows;
+    ``combine="best"`` keeps the one with the lowest final training objective,
+    ``combine="mean"`` averages their energies, each standardised by the mean and
+    standard deviation of its own training energies. Neither looks at labels.
+    ``info`` (a dict) receives the chosen restart and final training loss per seed.
     """
     from .estimator import fit_ensemble
+
+    if combine not in ("best", "mean"):
+        raise ValueError(f"combine must be 'best' or 'mean', got {combine!r}")
 
     def run(X: np.ndarray, splits: Sequence[Split]) -> list[np.ndarray]:
         seeds = [s.seed * restarts + r for s in splits for r in range(restarts)]
@@ -156,7 +161,15 @@ def dagmm_method(
             pick = int(np.nanargmin(final)) if np.isfinite(final).any() else 0
             chosen.append(pick)
             losses.append(float(final[pick]))
-            scores.append(group[pick].decision_function(X[split.test]))
+            if combine == "best":
+                scores.append(group[pick].decision_function(X[split.test]))
+            else:
+                standardised = [
+                    (m.decision_function(X[split.test]) - m.score_stats_["mean"])
+                    / (m.score_stats_["std"] or 1.0)
+                    for m in group
+                ]
+                scores.append(np.mean(standardised, axis=0))
             if progress is not None:
                 progress(f"scored seed {split.seed} ({i + 1}/{len(splits)})")
         if info is not None:
@@ -378,6 +391,7 @@ def run_reproduction(
     data_dir: Any = None,
     controls: Sequence[str] = ("untrained", "iforest"),
     restarts: int = 1,
+    combine: str = "best",
     contamination: float | None = None,
     progress: Progress | None = None,
 ) -> Reproduction:
@@ -394,7 +408,7 @@ def run_reproduction(
         One run per seed (split, initialisation, shuffling all follow from it).
     controls : sequence of {"untrained", "iforest", "ocsvm"}
     restarts : int
-        Models per seed; the one with the lowest final training loss is kept.
+        Models per seed, combined as ``combine`` says (see :func:`dagmm_method`).
     contamination : float, optional
         Mix this share of training-half anomalies into training (robustness study).
     """
@@ -409,7 +423,9 @@ def run_reproduction(
         pops = _rev_populations(y, seeds) if dataset == "kddcup_rev" else None
         splits = paper_splits(y, seeds, pops)
     info: dict[str, Any] = {}
-    methods: dict[str, Method] = {"dagmm": dagmm_method(estimator, restarts, progress, info)}
+    methods: dict[str, Method] = {
+        "dagmm": dagmm_method(estimator, restarts, progress, info, combine)
+    }
     for control in controls:
         if control == "untrained":
             methods["untrained"] = dagmm_method(_untrained(estimator))
@@ -431,6 +447,7 @@ def run_reproduction(
         "ratio": ratio,
         "seeds": [int(s) for s in seeds],
         "restarts": restarts,
+        "combine": combine,
         "estimator": {k: _jsonable(v) for k, v in estimator.get_params().items()},
         "dagmm_info": info,
         "paper_f1": PAPER_F1.get(dataset),

@@ -88,6 +88,13 @@ def _set_threads(threads: int | None) -> None:
     help="Models per seed; keep the lowest final training loss (no labels used).",
 )
 @click.option(
+    "--combine",
+    type=click.Choice(["best", "mean"]),
+    default="best",
+    show_default=True,
+    help="With restarts: keep the lowest training loss, or average standardised energies.",
+)
+@click.option(
     "--controls",
     default="untrained,iforest",
     show_default=True,
@@ -112,6 +119,7 @@ def reproduce(
     out_dir: str,
     preset: str | None,
     restarts: int,
+    combine: str,
     controls: str,
     contamination: float | None,
     contamination_study: bool,
@@ -151,6 +159,7 @@ def reproduce(
             data_dir=data_dir,
             controls=control_list,
             restarts=restarts,
+            combine=combine,
             contamination=level,
             progress=progress,
         )
@@ -159,7 +168,7 @@ def reproduce(
             f"\n{dataset}"
             + (f", contamination {level:.0%}" if level else "")
             + f": {len(seed_list)} seeds, rho = {result.document['ratio']}, "
-            f"epochs = {estimator.epochs}, restarts = {restarts}"
+            f"epochs = {estimator.epochs}, restarts = {restarts} ({combine})"
         )
         click.echo(format_summary(result.summary))
     if len(documents) == 1:

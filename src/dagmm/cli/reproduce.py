@@ -136,7 +136,12 @@ def reproduce(
     Prints mean ± std and writes every seed to OUT/DATASET[-TAG].json and .csv.
     """
     from .. import DAGMM
-    from ..reproduce import format_summary, run_reproduction, write_results
+    from ..reproduce import (
+        format_summary,
+        run_contamination_study,
+        run_reproduction,
+        write_results,
+    )
 
     _set_threads(threads)
     started = time.perf_counter()
@@ -146,12 +151,22 @@ def reproduce(
     )
     control_list = [] if controls == "none" else [c.strip() for c in controls.split(",") if c]
     seed_list = list(range(first_seed, first_seed + seeds))
-    levels = [0.01, 0.02, 0.03, 0.04, 0.05] if contamination_study else [contamination]
     stem = f"{dataset}{'-contamination' if contamination_study else ''}{f'-{tag}' if tag else ''}"
-    documents = []
-    for level in levels:
-        if level:
-            progress(f"contamination {level:.0%}")
+    if contamination_study:
+        document = run_contamination_study(
+            estimator,
+            seed_list,
+            dataset=dataset,
+            data_dir=data_dir,
+            controls=control_list,
+            progress=progress,
+        )
+        click.echo(
+            f"\n{dataset}, contaminated training: {len(seed_list)} seeds per level, "
+            f"rho = {document['ratio']}, epochs = {estimator.epochs}"
+        )
+        click.echo(format_summary(document["summary"], by=("contamination", "method")))
+    else:
         result = run_reproduction(
             dataset,
             estimator,
@@ -160,32 +175,21 @@ def reproduce(
             controls=control_list,
             restarts=restarts,
             combine=combine,
-            contamination=level,
+            contamination=contamination,
             progress=progress,
         )
-        documents.append(result.document)
+        document = result.document
         click.echo(
             f"\n{dataset}"
-            + (f", contamination {level:.0%}" if level else "")
-            + f": {len(seed_list)} seeds, rho = {result.document['ratio']}, "
+            + (f", contamination {contamination:.0%}" if contamination else "")
+            + f": {len(seed_list)} seeds, rho = {document['ratio']}, "
             f"epochs = {estimator.epochs}, restarts = {restarts} ({combine})"
         )
         click.echo(format_summary(result.summary))
-    if len(documents) == 1:
-        document = documents[0]
-    else:
-        document = {
-            "dataset": dataset,
-            "study": "contamination",
-            "levels": levels,
-            "runs": documents,
-            "records": [r for d in documents for r in d["records"]],
-        }
+        if document.get("paper_f1") and not contamination:
+            click.echo(f"paper's DAGMM F1: {document['paper_f1']}")
     document["total_wall_s"] = round(time.perf_counter() - started, 1)
     json_path, csv_path = write_results(out_dir, stem, document)
-    paper = documents[0].get("paper_f1")
-    if paper and not contamination_study:
-        click.echo(f"paper's DAGMM F1: {paper}")
     click.echo(f"results: {json_path}, {csv_path}")
     click.echo(f"total wall time {time.perf_counter() - started:.1f} s")
 

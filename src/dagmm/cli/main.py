@@ -48,7 +48,7 @@ def cli() -> None:
 
 
 #: Modules of ``dagmm.cli`` whose ``COMMANDS`` list is added to the group.
-COMMAND_MODULES = ["core", "report"]
+COMMAND_MODULES = ["core", "report", "reproduce"]
 
 
 def _register() -> None:

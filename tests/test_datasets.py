@@ -1,0 +1,199 @@
+"""Data set loaders: shapes, label semantics, ratios, and the verified download path."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import http.server
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dagmm import datasets
+from dagmm.datasets import ChecksumError, DatasetError, DownloadError
+from dagmm.exceptions import DAGMMError
+
+ODDS_EXPECTED = {
+    # name: (rows, columns, anomalies), from the shared data sets README
+    "thyroid": (3772, 6, 93),
+    "arrhythmia": (452, 274, 66),
+    "cardio": (1831, 21, 176),
+    "ionosphere": (351, 33, 126),
+    "letter": (1600, 32, 100),
+    "pima": (768, 8, 268),
+}
+
+
+def _require(datasets_dir: Path, filename: str) -> None:
+    if not (datasets_dir / filename).is_file():
+        pytest.skip(f"{filename} not in {datasets_dir}")
+
+
+@pytest.mark.parametrize("name", sorted(ODDS_EXPECTED))
+def test_odds_shapes_and_labels(datasets_dir: Path, name: str) -> None:
+    _require(datasets_dir, "thyroid.npz" if name == "thyroid" else f"{name}.mat")
+    data = datasets.load_odds(name, data_dir=datasets_dir, download=False)
+    rows, cols, anomalies = ODDS_EXPECTED[name]
+    assert data.X.shape == (rows, cols)
+    assert data.X.dtype == np.float32
+    assert data.y.shape == (rows,)
+    assert set(np.unique(data.y)) == {0, 1}
+    assert int(data.y.sum()) == anomalies
+    assert len(data.feature_names) == cols
+    assert np.isfinite(data.X).all()
+
+
+def test_named_loaders_match_odds(datasets_dir: Path) -> None:
+    _require(datasets_dir, "thyroid.npz")
+    _require(datasets_dir, "arrhythmia.mat")
+    thyroid = datasets.load_thyroid(datasets_dir, download=False)
+    assert thyroid.X.shape == (3772, 6) and abs(thyroid.y.mean() - 0.0247) < 1e-3
+    # Thyroid ships scaled to [0, 1]; arrhythmia is raw.
+    assert thyroid.X.min() >= 0 and thyroid.X.max() <= 1
+    arrhythmia = datasets.load_arrhythmia(datasets_dir, download=False)
+    assert abs(arrhythmia.y.mean() - 0.146) < 1e-3
+    assert arrhythmia.X.max() > 1
+
+
+def test_kddcup_encoding_and_paper_semantics(datasets_dir: Path) -> None:
+    _require(datasets_dir, "kddcup.data_10_percent.gz")
+    data = datasets.load_kddcup(datasets_dir, download=False)
+    # 38 numeric + 3 protocol + 66 service + 11 flag columns.
+    assert data.X.shape == (494021, 118)
+    assert len(data.feature_names) == 118
+    assert data.X.dtype == np.float32
+    # In the paper, the `normal.` traffic (the minority) is the anomaly.
+    assert int(data.y.sum()) == 97278
+    assert abs(data.y.mean() - 0.1969) < 1e-4
+    names = np.array(data.feature_names)
+    for prefix, size in (("protocol_type=", 3), ("service=", 66), ("flag=", 11)):
+        group = np.array([n.startswith(prefix) for n in names])
+        assert group.sum() == size
+        # one-hot: exactly one 1 per row in each group
+        assert np.array_equal(data.X[:, group].sum(1), np.ones(len(data.X), np.float32))
+    numeric = ~np.array(["=" in n for n in names])
+    assert numeric.sum() == 38
+    assert "protocol_type=tcp" in data.feature_names
+
+
+@pytest.mark.slow
+def test_kddcup_rev(datasets_dir: Path) -> None:
+    _require(datasets_dir, "kddcup.data_10_percent.gz")
+    # KDDCUP-Rev: every `normal.` row is normal, 24,319 attacks drawn as anomalies.
+    rev = datasets.load_kddcup_rev(0, datasets_dir, download=False)
+    assert rev.X.shape == (97278 + 24319, 118)
+    assert int(rev.y.sum()) == 24319 and int((rev.y == 0).sum()) == 97278
+    rev_again = datasets.load_kddcup_rev(0, datasets_dir, download=False)
+    assert np.array_equal(rev.X, rev_again.X)
+    other = datasets.load_kddcup_rev(1, datasets_dir, download=False)
+    assert not np.array_equal(rev.X, other.X)
+
+
+def test_data_dir_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DAGMM_DATA", str(tmp_path / "env"))
+    assert datasets.data_dir(tmp_path / "arg") == tmp_path / "arg"
+    assert datasets.data_dir() == tmp_path / "env"
+    monkeypatch.delenv("DAGMM_DATA")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert datasets.data_dir() == tmp_path / "cache" / "dagmm"
+
+
+def test_missing_file_without_download(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match=r"pima\.mat"):
+        datasets.load_odds("pima", data_dir=tmp_path, download=False)
+
+
+def test_unknown_names(tmp_path: Path) -> None:
+    with pytest.raises(DAGMMError, match="unknown ODDS"):
+        datasets.load_odds("nosuch", data_dir=tmp_path)
+    with pytest.raises(DAGMMError, match="unknown data set file"):
+        datasets.fetch_file("nosuch.mat", tmp_path)
+
+
+# ----------------------------------------------------------- download path
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # keep test output clean
+        pass
+
+
+@contextlib.contextmanager
+def _serve(folder: Path):
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_download_verifies_and_caches(datasets_dir: Path, tmp_path: Path) -> None:
+    _require(datasets_dir, "pima.mat")
+    _require(datasets_dir, "thyroid.npz")
+    served = tmp_path / "served"
+    served.mkdir()
+    for name in ("pima.mat", "thyroid.npz"):
+        shutil.copy(datasets_dir / name, served / name)
+    cache = tmp_path / "cache"
+    with _serve(served) as url:
+        path = datasets.fetch_file("pima.mat", cache, base_url=url)
+        assert path == cache / "pima.mat"
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == datasets.FILES["pima.mat"].sha256
+        assert _leftovers(cache) == ["pima.mat"]
+        # A cached file is used without contacting the server again.
+        (served / "pima.mat").unlink()
+        assert datasets.fetch_file("pima.mat", cache, base_url=url) == path
+    data = datasets.load_odds("pima", data_dir=cache, download=False)
+    assert data.X.shape == (768, 8)
+
+
+def test_download_through_loader_and_env(
+    datasets_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _require(datasets_dir, "thyroid.npz")
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copy(datasets_dir / "thyroid.npz", served / "thyroid.npz")
+    monkeypatch.setenv("DAGMM_DATA", str(tmp_path / "data"))
+    with _serve(served) as url:
+        monkeypatch.setenv("DAGMM_DATA_URL", url)
+        data = datasets.load_thyroid()
+    assert data.X.shape == (3772, 6)
+    assert (tmp_path / "data" / "thyroid.npz").is_file()
+
+
+def test_wrong_checksum_leaves_nothing(tmp_path: Path) -> None:
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "pima.mat").write_bytes(b"not the real file" * 100)
+    cache = tmp_path / "cache"
+    with _serve(served) as url, pytest.raises(ChecksumError, match="sha256"):
+        datasets.fetch_file("pima.mat", cache, base_url=url)
+    assert _leftovers(cache) == []
+
+
+def test_failed_download_leaves_nothing(tmp_path: Path) -> None:
+    served = tmp_path / "served"
+    served.mkdir()
+    cache = tmp_path / "cache"
+    with _serve(served) as url, pytest.raises(DownloadError, match=r"cardio\.mat"):
+        datasets.fetch_file("cardio.mat", cache, base_url=url)  # 404
+    assert _leftovers(cache) == []
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
+    # Port 9 on localhost (discard) is closed: connection refused, no internet involved.
+    with pytest.raises(DownloadError, match=r"letter\.mat"):
+        datasets.fetch_file("letter.mat", tmp_path, base_url="http://127.0.0.1:9", timeout=5)
+    assert _leftovers(tmp_path) == []

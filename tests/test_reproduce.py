@@ -1,0 +1,287 @@
+"""The paper's protocol, its controls and metrics, on small data with known answers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dagmm import DAGMM
+from dagmm.reproduce import (
+    Split,
+    _rev_populations,
+    contaminated_splits,
+    dagmm_method,
+    format_markdown,
+    format_summary,
+    paper_splits,
+    run_contamination_study,
+    run_reproduction,
+    score_methods,
+    summarize,
+    unsupervised_splits,
+    write_results,
+)
+
+
+def _labels(n: int = 1000, ratio: float = 0.2, seed: int = 0) -> np.ndarray:
+    y = np.zeros(n, dtype=np.int64)
+    y[np.random.default_rng(seed).choice(n, size=round(ratio * n), replace=False)] = 1
+    return y
+
+
+def test_paper_splits_sizes_and_normal_only_training() -> None:
+    y = _labels(1001)
+    splits = paper_splits(y, [0, 1, 2])
+    for split in splits:
+        assert len(split.test) == 1001 - 500
+        assert np.intersect1d(split.train, split.test).size == 0
+        # only the normal rows of the training half are trained on
+        assert (y[split.train] == 0).all()
+        half = np.setdiff1d(np.arange(1001), split.test)
+        assert len(half) == 500
+        assert np.array_equal(split.train, half[y[half] == 0])
+        # the test half keeps its anomalies
+        assert y[split.test].sum() > 0
+    assert np.array_equal(paper_splits(y, [1])[0].test, splits[1].test)
+    assert not np.array_equal(splits[0].test, splits[1].test)
+
+
+def test_paper_splits_restricted_to_populations() -> None:
+    y = _labels(400)
+    populations = [np.arange(0, 200), np.arange(200, 400)]
+    splits = paper_splits(y, [0, 1], populations)
+    for split, pop in zip(splits, populations, strict=True):
+        assert np.isin(split.train, pop).all() and np.isin(split.test, pop).all()
+        assert len(split.test) == 100
+
+
+def test_unsupervised_splits_include_anomalies() -> None:
+    y = _labels(1000)
+    for split in unsupervised_splits(1000, [0, 1]):
+        assert len(split.train) == 700 and len(split.test) == 300
+        assert np.union1d(split.train, split.test).size == 1000
+        assert y[split.train].sum() > 100  # anomalies are in the training rows
+
+
+@pytest.mark.parametrize("level", [0.01, 0.05])
+def test_contaminated_splits(level: float) -> None:
+    y = _labels(4000)
+    clean = paper_splits(y, [3])[0]
+    split = contaminated_splits(y, [3], level)[0]
+    assert np.array_equal(split.test, clean.test)
+    assert np.isin(clean.train, split.train).all()
+    share = y[split.train].mean()
+    assert abs(share - level) < 0.5 / len(split.train) + 1e-9
+    assert np.intersect1d(split.train, split.test).size == 0
+
+
+def test_contaminated_splits_too_few_anomalies() -> None:
+    y = _labels(100, ratio=0.02)
+    with pytest.raises(ValueError, match="needs"):
+        contaminated_splits(y, [0], 0.4)
+
+
+def test_rev_populations_keep_every_normal_row() -> None:
+    y_rev = np.r_[np.zeros(500, np.int64), np.ones(30000, np.int64)]
+    pops = _rev_populations(y_rev, [0, 1])
+    for pop in pops:
+        assert np.isin(np.arange(500), pop).all()
+        assert int(y_rev[pop].sum()) == 24319
+    assert not np.array_equal(pops[0], pops[1])
+
+
+def _oracle(sign: float):
+    """Scores equal to the true label (plus distinct tiny noise): a perfect or reversed scorer."""
+
+    def run(y: np.ndarray):
+        def method(X: np.ndarray, splits):
+            rng = np.random.default_rng(0)
+            return [sign * y[s.test] + 1e-3 * rng.random(len(s.test)) for s in splits]
+
+        return method
+
+    return run
+
+
+def test_oracle_and_reversed_scorer_known_answers() -> None:
+    # 50 test rows with exactly 10 anomalies: flagging the top 20 % flags exactly 10.
+    y = np.r_[np.zeros(90, np.int64), np.ones(10, np.int64)]
+    splits = [Split(0, np.arange(0, 50) + 0, np.r_[np.arange(50, 90), np.arange(90, 100)])]
+    X = np.zeros((100, 2), np.float32)
+    methods = {"oracle": _oracle(1.0)(y), "reversed": _oracle(-1.0)(y)}
+    records = score_methods(X, y, splits, methods, ratio=0.2)
+    by = {r["method"]: r for r in records}
+    for metric in ("precision", "recall", "f1", "auroc", "auprc"):
+        assert by["oracle"][metric] == pytest.approx(1.0)
+    for metric in ("precision", "recall", "f1", "auroc"):
+        assert by["reversed"][metric] == pytest.approx(0.0)
+    assert by["oracle"]["n_test"] == 50 and by["oracle"]["n_test_anomalies"] == 10
+
+
+def test_methods_receive_only_normal_training_rows() -> None:
+    y = _labels(600, 0.15)
+    X = np.random.default_rng(0).normal(size=(600, 3)).astype(np.float32)
+    seen = []
+
+    def spy(X_: np.ndarray, splits):
+        seen.extend(s.train for s in splits)
+        return [np.zeros(len(s.test)) for s in splits]
+
+    splits = paper_splits(y, [0, 1, 2])
+    score_methods(X, y, splits, {"spy": spy}, 0.15)
+    assert len(seen) == 3
+    for rows in seen:
+        assert (y[rows] == 0).all() and len(rows) > 200
+
+
+def test_summarize_and_format() -> None:
+    records = [
+        {"method": "a", "precision": p, "recall": p, "f1": p, "auroc": p, "auprc": p}
+        for p in (0.2, 0.4, 0.9)
+    ] + [{"method": "b", "precision": 1, "recall": 0, "f1": 0, "auroc": 0.5, "auprc": 0.1}]
+    summary = summarize(records)
+    assert [row["method"] for row in summary] == ["a", "b"]
+    assert summary[0]["f1_mean"] == pytest.approx(0.5)
+    assert summary[0]["f1_std"] == pytest.approx(np.std([0.2, 0.4, 0.9]))
+    assert summary[0]["n_seeds"] == 3 and summary[1]["f1_std"] == 0
+    text = format_summary(summary)
+    assert "0.5000 ± 0.2944" in text and text.splitlines()[2].startswith("b")
+
+
+def test_write_results_atomic(tmp_path: Path) -> None:
+    doc = {"records": [{"method": "a", "seed": 0, "f1": 0.5}, {"method": "a", "seed": 1, "f1": 1}]}
+    json_path, csv_path = write_results(tmp_path / "out", "x", doc)
+    assert json.loads(json_path.read_text()) == doc
+    rows = list(csv.DictReader(csv_path.open()))
+    assert [r["seed"] for r in rows] == ["0", "1"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x.csv", "x.json"]
+
+
+def test_dagmm_method_restarts_pick_lowest_training_loss(blobs) -> None:
+    X, y = blobs
+    splits = paper_splits(y, [0, 1])
+    info: dict = {}
+    est = DAGMM(epochs=3, hidden_sizes=(8, 4), latent_dim=1, n_components=2)
+    scores = dagmm_method(est, restarts=3, info=info)(X, splits)
+    assert [len(s) for s in scores] == [len(sp.test) for sp in splits]
+    # the chosen restart of each seed has the smallest final loss among its 3 models
+    from dagmm import fit_ensemble
+
+    models = fit_ensemble(est, X, [0, 1, 2, 3, 4, 5], rows=[s.train for s in splits for _ in "abc"])
+    finals = np.array([m.history_["loss"][-1] for m in models]).reshape(2, 3)
+    assert info["chosen_restart"] == [int(np.argmin(f)) for f in finals]
+    assert info["final_loss"] == pytest.approx(finals.min(1).tolist())
+
+
+def test_run_reproduction_on_small_data_with_controls(blobs) -> None:
+    X, y = blobs
+    est = DAGMM(epochs=40, hidden_sizes=(8, 4), latent_dim=1, n_components=2, random_state=0)
+    result = run_reproduction(
+        "blobs", est, [0, 1], X=X, y=y, ratio=0.05, controls=("untrained", "iforest")
+    )
+    methods = [r["method"] for r in result.records]
+    assert methods == ["dagmm"] * 2 + ["untrained"] * 2 + ["iforest"] * 2
+    assert {r["n_train_anomalies"] for r in result.records} == {0}
+    summary = {row["method"]: row for row in result.summary}
+    # far-off uniform anomalies are easy: the trained model finds them
+    assert summary["dagmm"]["auroc_mean"] > 0.8
+    again = run_reproduction("blobs", est, [0, 1], X=X, y=y, ratio=0.05, controls=())
+    assert [r["f1"] for r in again.records] == [r["f1"] for r in result.records[:2]]
+
+
+def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dagmm.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
+
+
+def test_cli_reproduce_end_to_end(datasets_dir: Path, tmp_path: Path) -> None:
+    if not (datasets_dir / "thyroid.npz").is_file():
+        pytest.skip("thyroid.npz not available")
+    out = tmp_path / "res"
+    proc = _cli(
+        "reproduce", "thyroid", "--seeds", "2", "--epochs", "3", "--out", str(out),
+        "--data-dir", str(datasets_dir), "--threads", "1",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "untrained" in proc.stdout and "iforest" in proc.stdout
+    assert "total wall time" in proc.stdout and "training 2 seed(s)" in proc.stderr
+    doc = json.loads((out / "thyroid.json").read_text())
+    assert doc["seeds"] == [0, 1] and doc["ratio"] == 0.025
+    assert doc["estimator"]["epochs"] == 3 and doc["estimator"]["learning_rate"] == 1e-4
+    rows = list(csv.DictReader((out / "thyroid.csv").open()))
+    assert len(rows) == 6
+    for row in rows:
+        assert int(row["n_train_anomalies"]) == 0
+        assert int(row["n_test"]) == 3772 - 3772 // 2
+        assert 0 <= float(row["auroc"]) <= 1
+
+
+def test_cli_benchmark_end_to_end(datasets_dir: Path, tmp_path: Path) -> None:
+    if not (datasets_dir / "pima.mat").is_file():
+        pytest.skip("pima.mat not available")
+    proc = _cli(
+        "benchmark", "--datasets", "pima", "--seeds", "2", "--epochs", "2", "--out",
+        str(tmp_path), "--data-dir", str(datasets_dir), "--threads", "1",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader((tmp_path / "benchmark.csv").open()))
+    assert len(rows) == 2 * 2 * 2  # protocols x methods x seeds
+    unsup = [r for r in rows if r["protocol"] == "unsupervised"]
+    assert {int(r["n_train"]) for r in unsup} == {537}  # floor(0.7 * 768)
+    assert all(int(r["n_train_anomalies"]) > 0 for r in unsup)
+    paper = [r for r in rows if r["protocol"] == "paper"]
+    assert all(int(r["n_train_anomalies"]) == 0 for r in paper)
+
+
+def test_cli_reproduce_rejects_unknown_dataset(tmp_path: Path) -> None:
+    proc = _cli("reproduce", "nosuch", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "nosuch" in proc.stderr
+
+
+def test_format_markdown() -> None:
+    records = [{"method": "m", "precision": v, "recall": v, "f1": v, "auroc": v, "auprc": v}
+               for v in (0.25, 0.75)]  # fmt: skip
+    lines = format_markdown(summarize(records)).splitlines()
+    assert lines[0] == "| method | seeds | precision | recall | f1 | auroc | auprc |"
+    assert lines[2] == "| m | 2 | " + " | ".join(["0.5000 ± 0.2500"] * 5) + " |"
+
+
+def test_mean_combination_of_one_restart_is_a_monotone_rescaling(blobs) -> None:
+    X, y = blobs
+    splits = paper_splits(y, [0])
+    est = DAGMM(epochs=2, hidden_sizes=(8, 4), latent_dim=1, n_components=2)
+    best = dagmm_method(est, restarts=1, combine="best")(X, splits)[0]
+    mean = dagmm_method(est, restarts=1, combine="mean")(X, splits)[0]
+    # (E - mean_train) / std_train keeps the order of the energies exactly
+    assert np.array_equal(np.argsort(best, kind="stable"), np.argsort(mean, kind="stable"))
+    assert not np.allclose(best, mean)
+    with pytest.raises(ValueError, match="combine"):
+        dagmm_method(est, combine="vote")
+
+
+def test_contamination_study_one_ensemble_run(blobs) -> None:
+    X, y = blobs
+    est = DAGMM(epochs=2, hidden_sizes=(8, 4), latent_dim=1, n_components=2)
+    doc = run_contamination_study(est, [0, 1], (0.01, 0.03), X=X, y=y, ratio=0.05)
+    records = doc["records"]
+    assert [(r["contamination"], r["seed"]) for r in records] == [
+        (0.01, 0), (0.01, 1), (0.03, 0), (0.03, 1)
+    ]  # fmt: skip
+    for rec in records:
+        share = rec["n_train_anomalies"] / rec["n_train"]
+        assert abs(share - rec["contamination"]) < 1.0 / rec["n_train"]
+    # a seed keeps its test half at every level
+    assert records[0]["n_test"] == records[2]["n_test"]
+    assert [row["contamination"] for row in doc["summary"]] == [0.01, 0.03]

@@ -14,18 +14,17 @@ corrupted download never leaves a file behind.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from ._atomic import atomic_path
 from .exceptions import DAGMMError
 
 __all__ = [
@@ -181,8 +180,8 @@ def fetch_file(
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DatasetError(f"cannot create data directory {folder}: {exc}") from exc
-    tmp = folder / f".{filename}.{uuid.uuid4().hex}.part"
-    try:
+    # Downloaded to a temporary name and renamed only once its checksum matches.
+    with atomic_path(target) as tmp:
         try:
             request = urllib.request.Request(url, headers={"User-Agent": "dagmm"})
             with (
@@ -203,10 +202,6 @@ def fetch_file(
                 f"{filename} downloaded from {url} has sha256 {actual}, expected "
                 f"{source.sha256}; the file was not kept"
             )
-        os.replace(tmp, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
     return target
 
 

@@ -200,7 +200,7 @@ def cholesky_with_fallback(covariances: Tensor, max_tries: int = 6) -> Tensor:
         retry = covariances + torch.where(failed, jitter, 0.0)[..., None, None] * eye
         new_tril, info = torch.linalg.cholesky_ex(retry)
         scale_tril = torch.where(failed[..., None, None], new_tril, scale_tril)
-        jitter_used = float(jitter[failed].max())
+        jitter_used = float(jitter[failed].detach().max())
         failed = failed & (info > 0)
         if not bool(failed.any()):
             break

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -230,8 +231,16 @@ def _fit_distributed(data, out, preset, exclude, verbose, hidden_sizes, options)
                 f"{time.perf_counter() - started:.1f} s ({model.n_iter_} steps); "
                 f"threshold {model.threshold_:.4g}; model written to {out}"
             )
+        # Leave together: a rank that tears gloo down while another still uses it can abort.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
+    # gloo's worker threads can still be joinable when the interpreter runs C++ static
+    # destructors, which aborts the process ("terminate called without an active exception")
+    # after all work is done; the model is already written and fsynced, so end here.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 @click.command()

@@ -17,36 +17,14 @@ import argparse
 import time
 
 import numpy as np
-import pandas as pd
 import torch
 
 from dagmm import DAGMM
+from dagmm.synthetic import STRUCTURED_COLOURS, STRUCTURED_NUMERIC, make_structured
 
-COLOURS = np.array(["red", "green", "blue"])
-NUMERIC = ["a", "b", "c", "d", "e", "f"]
-
-
-def structured(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    cluster = rng.integers(0, 3, n)
-    t = rng.normal(size=n) * 0.5 + cluster * 2.0
-    u = rng.normal(size=n) * 0.5
-
-    def noise() -> np.ndarray:
-        return 0.05 * rng.normal(size=n)
-
-    frame = pd.DataFrame(
-        {
-            "a": t + noise(),
-            "b": 2 * t - u + noise(),
-            "c": np.sin(t) + noise(),
-            "d": u + noise(),
-            "e": t * u * 0.5 + noise(),
-            "f": -t + 0.5 * u + noise(),
-        }
-    )
-    frame["colour"] = COLOURS[cluster]
-    return frame, cluster
+COLOURS = STRUCTURED_COLOURS
+NUMERIC = STRUCTURED_NUMERIC
+structured = make_structured
 
 
 def run(epochs: int, shift: float, seed: int) -> dict[str, dict[str, float]]:

@@ -9,33 +9,11 @@ import torch
 
 from dagmm import DAGMM, InvalidInputError
 from dagmm.explain import UNSEEN_CATEGORY, explain
+from dagmm.synthetic import STRUCTURED_COLOURS, STRUCTURED_NUMERIC, make_structured
 
-_COLOURS = np.array(["red", "green", "blue"])
-_NUMERIC = ["a", "b", "c", "d", "e", "f"]
-
-
-def _structured(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
-    """Six numeric columns driven by two latent factors, and a colour set by the cluster."""
-    rng = np.random.default_rng(seed)
-    cluster = rng.integers(0, 3, n)
-    t = rng.normal(size=n) * 0.5 + cluster * 2.0
-    u = rng.normal(size=n) * 0.5
-
-    def noise() -> np.ndarray:
-        return 0.05 * rng.normal(size=n)
-
-    frame = pd.DataFrame(
-        {
-            "a": t + noise(),
-            "b": 2 * t - u + noise(),
-            "c": np.sin(t) + noise(),
-            "d": u + noise(),
-            "e": t * u * 0.5 + noise(),
-            "f": -t + 0.5 * u + noise(),
-        }
-    )
-    frame["colour"] = _COLOURS[cluster]
-    return frame, cluster
+_COLOURS = STRUCTURED_COLOURS
+_NUMERIC = STRUCTURED_NUMERIC
+_structured = make_structured
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["make_tabular_anomalies"]
+__all__ = ["STRUCTURED_COLOURS", "STRUCTURED_NUMERIC", "make_structured", "make_tabular_anomalies"]
 
 _PROTOCOLS = ("tcp", "udp", "icmp")
 _SERVICES = ("http", "smtp", "dns", "ftp", "ssh", "ntp")
@@ -67,3 +67,39 @@ def make_tabular_anomalies(
     frame["protocol"] = protocol
     frame["service"] = service
     return frame, y
+
+
+STRUCTURED_COLOURS = np.array(["red", "green", "blue"])
+STRUCTURED_NUMERIC = ["a", "b", "c", "d", "e", "f"]
+
+
+def make_structured(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Six numeric columns driven by two latent factors, and a colour set by the cluster.
+
+    Clean rows only: callers plant anomalies in known columns to test explanations.
+
+    Returns
+    -------
+    frame : DataFrame of shape (n, 7)
+    cluster : ndarray of shape (n,), the cluster (0, 1, 2) that set each row's colour
+    """
+    rng = np.random.default_rng(seed)
+    cluster = rng.integers(0, 3, n)
+    t = rng.normal(size=n) * 0.5 + cluster * 2.0
+    u = rng.normal(size=n) * 0.5
+
+    def noise() -> np.ndarray:
+        return 0.05 * rng.normal(size=n)
+
+    frame = pd.DataFrame(
+        {
+            "a": t + noise(),
+            "b": 2 * t - u + noise(),
+            "c": np.sin(t) + noise(),
+            "d": u + noise(),
+            "e": t * u * 0.5 + noise(),
+            "f": -t + 0.5 * u + noise(),
+        }
+    )
+    frame["colour"] = STRUCTURED_COLOURS[cluster]
+    return frame, cluster

@@ -377,7 +377,9 @@ class DAGMM(BaseEstimator):
         """
         self._validate_params()
         encoder = TabularEncoder(missing=self.missing).fit(X)
-        data = encoder.transform(X)
+        data = _encode_numeric_fast(encoder, X)
+        if data is None:
+            data = encoder.transform(X)
         n_rows = data.shape[0]
         if n_rows < 2:
             raise InvalidInputError(f"need at least 2 rows to fit, got {n_rows}")

@@ -18,6 +18,7 @@ import math
 import warnings
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -302,107 +303,122 @@ class _EnergyAndPenalty(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, z, gamma_t, weight, shift, reg_covar):  # type: ignore[override]
-        # z (..., N, D), gamma_t (..., K, N) float64; weight (..., N) row weights / n.
-        y = z - shift.unsqueeze(-2)
-        g = gamma_t if weight is None else gamma_t * (weight > 0).to(gamma_t.dtype).unsqueeze(-2)
-        count = (
-            torch.full(z.shape[:-2], z.shape[-2], dtype=z.dtype, device=z.device)
-            if weight is None
-            else (weight > 0).to(z.dtype).sum(-1)
-        )
-        stats = MixtureStatistics(
-            count,
-            g.sum(-1),
-            g @ y,
-            (g.unsqueeze(-2) * y.transpose(-1, -2).unsqueeze(-3)) @ y.unsqueeze(-3),
-            torch.zeros_like(shift),
-        )
-        weights, centred_means, covariances = parameters_from_statistics(stats)
-        covariances = regularize_covariances(covariances, reg_covar)
-        scale_tril, info = torch.linalg.cholesky_ex(covariances)
-        if bool((info > 0).any()):
-            raise CholeskyFallbackNeeded
-        dim = z.shape[-1]
-        eye = torch.eye(dim, dtype=z.dtype, device=z.device)
-        inv_tril = torch.linalg.solve_triangular(scale_tril, eye, upper=False)  # (..., K, D, D)
-        diff_t = y.transpose(-1, -2).unsqueeze(-3) - centred_means.unsqueeze(-1)  # (..., K, D, N)
-        solved = inv_tril @ diff_t
-        half_log_det = scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)
-        log_weights = weights.clamp_min(torch.finfo(weights.dtype).tiny).log()
-        joint_t = (
-            -0.5 * (dim * _LOG_2PI + solved.square().sum(-2))
-            - half_log_det.unsqueeze(-1)
-            + log_weights.unsqueeze(-1)
-        )  # (..., K, N)
-        log_norm = torch.logsumexp(joint_t, dim=-2)  # (..., N) = -energy
-        if weight is None:
-            mean_energy = -log_norm.mean(-1)
-        else:
-            mean_energy = -(log_norm * weight).sum(-1)
-        penalty = covariances.diagonal(dim1=-2, dim2=-1).reciprocal().sum((-1, -2))
-        resp_t = (joint_t - log_norm.unsqueeze(-2)).exp_()
-        ctx.save_for_backward(
-            y, g, weight, stats.sum_gamma, stats.sum_gamma_z, stats.sum_gamma_zz,
-            centred_means, covariances, inv_tril, solved, resp_t,
-        )  # fmt: skip
+        mean_energy, penalty, saved = _energy_penalty_forward(z, gamma_t, weight, shift, reg_covar)
+        ctx.save_for_backward(*saved)
         return mean_energy, penalty
 
     @staticmethod
     def backward(ctx, grad_energy, grad_penalty):  # type: ignore[override]
-        y, g, weight, sum_g, sum_gy, sum_gyy, means, cov, inv_tril, solved, resp_t = (
-            ctx.saved_tensors
-        )
-        n_rows = y.shape[-2]
-        tiny = torch.finfo(y.dtype).tiny
-        if grad_energy is None:
-            grad_energy = torch.zeros_like(sum_g[..., 0])
-        if grad_penalty is None:
-            grad_penalty = torch.zeros_like(sum_g[..., 0])
-        # d mean_energy / d l_ik = -rho_ik with rho = resp * row weight.
-        row = (
-            (grad_energy / n_rows).unsqueeze(-1)
-            if weight is None
-            else (grad_energy.unsqueeze(-1) * weight)
-        )
-        rho_t = resp_t * row.unsqueeze(-2)  # (..., K, N)
-        rho_sum = rho_t.sum(-1)  # (..., K)
-        inv_t = inv_tril.transpose(-1, -2)
-        precision_diff = inv_t @ solved  # Sigma^-1 (y_i - m_k), (..., K, D, N)
-        grad_diff = precision_diff * rho_t.unsqueeze(-2)  # d/d(y_i - m_k)
-        precision = inv_t @ inv_tril
-        # d/dSigma of the energy: 1/2 sum_i rho_ik (Sigma^-1 - Sigma^-1 d d^T Sigma^-1).
-        grad_cov = 0.5 * (
-            rho_sum[..., None, None] * precision - grad_diff @ precision_diff.transpose(-1, -2)
-        ) - torch.diag_embed(
-            grad_penalty[..., None, None] * cov.diagonal(dim1=-2, dim2=-1).square().reciprocal()
-        )
-        safe = sum_g > tiny
-        sum_g_safe = sum_g.clamp_min(tiny)
-        grad_means = -grad_diff.sum(-1) - 2.0 * (grad_cov @ means.unsqueeze(-1)).squeeze(-1)
-        # phi_k = A_k / n: d/dA of sum_k R_k log phi_k is R_k / A_k.
-        grad_sum_g = (
-            -rho_sum
-            - ((grad_cov * sum_gyy).sum((-1, -2)) + (grad_means * sum_gy).sum(-1)) / sum_g_safe
-        ) / sum_g_safe
-        grad_sum_g = torch.where(safe, grad_sum_g, 0.0)
-        grad_sum_gy = torch.where(safe.unsqueeze(-1), grad_means / sum_g_safe.unsqueeze(-1), 0.0)
-        grad_sum_gyy = torch.where(
-            safe[..., None, None], grad_cov / sum_g_safe[..., None, None], 0.0
-        )
-        y_c = y.unsqueeze(-3) @ grad_sum_gyy  # (..., K, N, D)
-        grad_g_t = (
-            grad_sum_g.unsqueeze(-1)
-            + grad_sum_gy @ y.transpose(-1, -2)
-            + (y_c * y.unsqueeze(-3)).sum(-1)
-        )
-        if weight is not None:
-            grad_g_t = grad_g_t * (weight > 0).to(grad_g_t.dtype).unsqueeze(-2)
-        grad_y = (
-            grad_diff.sum(-3).transpose(-1, -2)
-            + g.transpose(-1, -2) @ grad_sum_gy
-            + 2.0 * (y_c * g.unsqueeze(-1)).sum(-3)
-        )
+        grad_y, grad_g_t = _energy_penalty_backward(ctx.saved_tensors, grad_energy, grad_penalty)
         return grad_y, grad_g_t, None, None, None
+
+
+def _energy_penalty_forward(
+    z: Tensor, gamma_t: Tensor, weight: Tensor | None, shift: Tensor, reg_covar: float
+) -> tuple[Tensor, Tensor, tuple]:
+    """Forward of :class:`_EnergyAndPenalty`: mean energy, penalty and what the backward needs.
+
+    ``z`` (..., N, D) and ``gamma_t`` (..., K, N) in float64; ``weight`` (..., N)
+    are the row weights (mask / number of rows), None for all rows equal.
+    """
+    y = z - shift.unsqueeze(-2)
+    g = gamma_t if weight is None else gamma_t * (weight > 0).to(gamma_t.dtype).unsqueeze(-2)
+    count = (
+        torch.full(z.shape[:-2], z.shape[-2], dtype=z.dtype, device=z.device)
+        if weight is None
+        else (weight > 0).to(z.dtype).sum(-1)
+    )
+    stats = MixtureStatistics(
+        count,
+        g.sum(-1),
+        g @ y,
+        (g.unsqueeze(-2) * y.transpose(-1, -2).unsqueeze(-3)) @ y.unsqueeze(-3),
+        torch.zeros_like(shift),
+    )
+    weights, centred_means, covariances = parameters_from_statistics(stats)
+    covariances = regularize_covariances(covariances, reg_covar)
+    scale_tril, info = torch.linalg.cholesky_ex(covariances)
+    if bool((info > 0).any()):
+        raise CholeskyFallbackNeeded
+    dim = z.shape[-1]
+    eye = torch.eye(dim, dtype=z.dtype, device=z.device)
+    inv_tril = torch.linalg.solve_triangular(scale_tril, eye, upper=False)  # (..., K, D, D)
+    diff_t = y.transpose(-1, -2).unsqueeze(-3) - centred_means.unsqueeze(-1)  # (..., K, D, N)
+    solved = inv_tril @ diff_t
+    half_log_det = scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+    log_weights = weights.clamp_min(torch.finfo(weights.dtype).tiny).log()
+    joint_t = (
+        -0.5 * (dim * _LOG_2PI + solved.square().sum(-2))
+        - half_log_det.unsqueeze(-1)
+        + log_weights.unsqueeze(-1)
+    )  # (..., K, N)
+    log_norm = torch.logsumexp(joint_t, dim=-2)  # (..., N) = -energy
+    if weight is None:
+        mean_energy = -log_norm.mean(-1)
+    else:
+        mean_energy = -(log_norm * weight).sum(-1)
+    penalty = covariances.diagonal(dim1=-2, dim2=-1).reciprocal().sum((-1, -2))
+    resp_t = (joint_t - log_norm.unsqueeze(-2)).exp_()
+    saved = (
+        y, g, weight, stats.sum_gamma, stats.sum_gamma_z, stats.sum_gamma_zz,
+        centred_means, covariances, inv_tril, solved, resp_t,
+    )  # fmt: skip
+    return mean_energy, penalty, saved
+
+
+def _energy_penalty_backward(
+    saved: tuple, grad_energy: Tensor | None, grad_penalty: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """Closed-form gradients of :func:`_energy_penalty_forward` w.r.t. ``z`` and ``gamma_t``."""
+    y, g, weight, sum_g, sum_gy, sum_gyy, means, cov, inv_tril, solved, resp_t = saved
+    n_rows = y.shape[-2]
+    tiny = torch.finfo(y.dtype).tiny
+    if grad_energy is None:
+        grad_energy = torch.zeros_like(sum_g[..., 0])
+    if grad_penalty is None:
+        grad_penalty = torch.zeros_like(sum_g[..., 0])
+    # d mean_energy / d l_ik = -rho_ik with rho = resp * row weight.
+    row = (
+        (grad_energy / n_rows).unsqueeze(-1)
+        if weight is None
+        else (grad_energy.unsqueeze(-1) * weight)
+    )
+    rho_t = resp_t * row.unsqueeze(-2)  # (..., K, N)
+    rho_sum = rho_t.sum(-1)  # (..., K)
+    inv_t = inv_tril.transpose(-1, -2)
+    precision_diff = inv_t @ solved  # Sigma^-1 (y_i - m_k), (..., K, D, N)
+    grad_diff = precision_diff * rho_t.unsqueeze(-2)  # d/d(y_i - m_k)
+    precision = inv_t @ inv_tril
+    # d/dSigma of the energy: 1/2 sum_i rho_ik (Sigma^-1 - Sigma^-1 d d^T Sigma^-1).
+    grad_cov = 0.5 * (
+        rho_sum[..., None, None] * precision - grad_diff @ precision_diff.transpose(-1, -2)
+    ) - torch.diag_embed(
+        grad_penalty[..., None, None] * cov.diagonal(dim1=-2, dim2=-1).square().reciprocal()
+    )
+    safe = sum_g > tiny
+    sum_g_safe = sum_g.clamp_min(tiny)
+    grad_means = -grad_diff.sum(-1) - 2.0 * (grad_cov @ means.unsqueeze(-1)).squeeze(-1)
+    # phi_k = A_k / n: d/dA of sum_k R_k log phi_k is R_k / A_k.
+    grad_sum_g = (
+        -rho_sum - ((grad_cov * sum_gyy).sum((-1, -2)) + (grad_means * sum_gy).sum(-1)) / sum_g_safe
+    ) / sum_g_safe
+    grad_sum_g = torch.where(safe, grad_sum_g, 0.0)
+    grad_sum_gy = torch.where(safe.unsqueeze(-1), grad_means / sum_g_safe.unsqueeze(-1), 0.0)
+    grad_sum_gyy = torch.where(safe[..., None, None], grad_cov / sum_g_safe[..., None, None], 0.0)
+    y_c = y.unsqueeze(-3) @ grad_sum_gyy  # (..., K, N, D)
+    grad_g_t = (
+        grad_sum_g.unsqueeze(-1)
+        + grad_sum_gy @ y.transpose(-1, -2)
+        + (y_c * y.unsqueeze(-3)).sum(-1)
+    )
+    if weight is not None:
+        grad_g_t = grad_g_t * (weight > 0).to(grad_g_t.dtype).unsqueeze(-2)
+    grad_y = (
+        grad_diff.sum(-3).transpose(-1, -2)
+        + g.transpose(-1, -2) @ grad_sum_gy
+        + 2.0 * (y_c * g.unsqueeze(-1)).sum(-3)
+    )
+    return grad_y, grad_g_t
 
 
 def energy_and_penalty(
@@ -445,3 +461,167 @@ def energy_and_penalty(
             weight = m / total
             shift = (z * m.unsqueeze(-1)).sum(-2) / total
     return _EnergyAndPenalty.apply(z, gamma.transpose(-1, -2), weight, shift, float(reg_covar))
+
+
+def energy_and_penalty_gradients(
+    z: Tensor,
+    gamma_t: Tensor,
+    reg_covar: float,
+    grad_energy: Tensor,
+    grad_penalty: Tensor,
+    mask: Tensor | None = None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """:func:`energy_and_penalty` and its gradients in one call, without autograd.
+
+    For hand-written training steps (:mod:`dagmm.fused`) that chain the
+    gradients themselves.
+
+    Parameters
+    ----------
+    z : Tensor, shape (..., N, D)
+    gamma_t : Tensor, shape (..., K, N)
+        Soft memberships, transposed.
+    reg_covar : float
+    grad_energy, grad_penalty : Tensor, shape (...)
+        Weights of the mean energy and of the penalty in the scalar whose
+        gradient is wanted (lambda_1 and lambda_2 of Eq. 7).
+    mask : Tensor, shape (..., N), optional
+
+    Returns
+    -------
+    mean_energy, penalty : Tensor, shape (...)
+    grad_z : Tensor, shape (..., N, D)
+    grad_gamma_t : Tensor, shape (..., K, N)
+
+    Raises
+    ------
+    CholeskyFallbackNeeded
+        As :func:`energy_and_penalty`.
+    """
+    if mask is None:
+        weight = None
+        shift = z.mean(-2)
+    else:
+        m = mask.to(z.dtype)
+        total = m.sum(-1, keepdim=True).clamp_min(1.0)
+        weight = m / total
+        shift = (z * m.unsqueeze(-1)).sum(-2) / total
+    if z.device.type == "cpu" and z.dim() == 3 and not torch.compiler.is_compiling():
+        arrays = _energy_penalty_gradients_numpy(
+            z.numpy(),
+            gamma_t.numpy(),
+            None if weight is None else weight.numpy(),
+            shift.numpy(),
+            float(reg_covar),
+            grad_energy.numpy(),
+            grad_penalty.numpy(),
+        )
+        return tuple(torch.from_numpy(a) for a in arrays)  # type: ignore[return-value]
+    mean_energy, penalty, saved = _energy_penalty_forward(
+        z, gamma_t, weight, shift, float(reg_covar)
+    )
+    grad_z, grad_gamma_t = _energy_penalty_backward(saved, grad_energy, grad_penalty)
+    return mean_energy, penalty, grad_z, grad_gamma_t
+
+
+def _energy_penalty_gradients_numpy(
+    z: np.ndarray,
+    gamma_t: np.ndarray,
+    weight: np.ndarray | None,
+    shift: np.ndarray,
+    reg_covar: float,
+    grad_energy: np.ndarray,
+    grad_penalty: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_energy_penalty_forward` then ``_backward`` in numpy, for (S, N, D) inputs.
+
+    The same formulas, operation for operation; on the CPU numpy dispatches
+    these small-array operations several times faster than torch, and a step
+    runs about 70 of them.
+    """
+    n_rows, dim = z.shape[-2], z.shape[-1]
+    tiny = np.finfo(z.dtype).tiny
+    # Rows along the last axis throughout: reductions over D then run over
+    # contiguous rows of N values instead of strided triples.
+    y_t = np.swapaxes(z, -1, -2) - shift[:, :, None]  # (S, D, N)
+    if weight is None:
+        valid = None
+        g = gamma_t
+        count = np.full(z.shape[0], float(n_rows))
+    else:
+        valid = (weight > 0).astype(z.dtype)
+        g = gamma_t * valid[:, None, :]
+        count = valid.sum(-1)
+    y = np.swapaxes(y_t, -1, -2)  # (S, N, D) view
+    sum_g = g.sum(-1)  # (S, K)
+    sum_gy = g @ y  # (S, K, D)
+    weighted_t = g[:, :, None, :] * y_t[:, None]  # (S, K, D, N)
+    sum_gyy = weighted_t @ y[:, None]  # (S, K, D, D)
+    weights = sum_g / np.maximum(count, tiny)[:, None]
+    sum_g_safe = np.maximum(sum_g, tiny)
+    means = sum_gy / sum_g_safe[..., None]
+    cov = sum_gyy / sum_g_safe[..., None, None] - means[..., :, None] * means[..., None, :]
+    cov = 0.5 * (cov + np.swapaxes(cov, -1, -2))
+    diag_idx = np.arange(dim)
+    floor = (dim * np.finfo(z.dtype).eps) * np.abs(cov[..., diag_idx, diag_idx]).max(-1)
+    cov[..., diag_idx, diag_idx] += np.maximum(floor, reg_covar)[..., None]
+    try:
+        scale_tril = np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        raise CholeskyFallbackNeeded from None
+    diag_l = scale_tril[..., diag_idx, diag_idx]
+    if not np.all(diag_l > 0):
+        raise CholeskyFallbackNeeded
+    inv_tril = np.linalg.inv(scale_tril)  # (S, K, D, D)
+    solved = inv_tril @ (y_t[:, None] - means[..., None])  # (S, K, D, N)
+    log_weights = np.log(np.maximum(weights, tiny))
+    joint_t = (
+        -0.5 * (dim * _LOG_2PI + np.square(solved).sum(-2))
+        - np.log(diag_l).sum(-1)[..., None]
+        + log_weights[..., None]
+    )  # (S, K, N)
+    top = joint_t.max(-2, keepdims=True)
+    resp_t = np.exp(joint_t - top)
+    total = resp_t.sum(-2, keepdims=True)
+    log_norm = (top + np.log(total))[:, 0]  # (S, N)
+    resp_t /= total
+    if weight is None:
+        mean_energy = -log_norm.mean(-1)
+        row = (grad_energy / n_rows)[:, None]
+    else:
+        mean_energy = -(log_norm * weight).sum(-1)
+        row = grad_energy[:, None] * weight
+    cov_diag = cov[..., diag_idx, diag_idx]
+    penalty = (1.0 / cov_diag).sum((-1, -2))
+
+    rho_t = resp_t * row[:, None, :]  # (S, K, N)
+    rho_sum = rho_t.sum(-1)
+    inv_t = np.swapaxes(inv_tril, -1, -2)
+    precision_diff = inv_t @ solved  # (S, K, D, N)
+    grad_diff = precision_diff * rho_t[:, :, None, :]
+    grad_cov = 0.5 * (
+        rho_sum[..., None, None] * (inv_t @ inv_tril)
+        - grad_diff @ np.swapaxes(precision_diff, -1, -2)
+    )
+    grad_cov[..., diag_idx, diag_idx] -= grad_penalty[:, None, None] / np.square(cov_diag)
+    safe = sum_g > tiny
+    grad_means = -grad_diff.sum(-1) - 2.0 * (grad_cov @ means[..., None])[..., 0]
+    grad_sum_g = (
+        -rho_sum - ((grad_cov * sum_gyy).sum((-1, -2)) + (grad_means * sum_gy).sum(-1)) / sum_g_safe
+    ) / sum_g_safe
+    grad_sum_g = np.where(safe, grad_sum_g, 0.0)
+    grad_sum_gy = np.where(safe[..., None], grad_means / sum_g_safe[..., None], 0.0)
+    grad_sum_gyy = np.where(safe[..., None, None], grad_cov / sum_g_safe[..., None, None], 0.0)
+    # grad_sum_gyy is symmetric, so (y C)^T = C y^T.
+    y_c_t = grad_sum_gyy @ y_t[:, None]  # (S, K, D, N)
+    grad_g_t = grad_sum_g[..., None] + grad_sum_gy @ y_t
+    grad_g_t += (y_c_t * y_t[:, None]).sum(-2)
+    if valid is not None:
+        grad_g_t *= valid[:, None, :]
+    grad_y_t = (
+        grad_diff.sum(1)
+        + np.swapaxes(grad_sum_gy, -1, -2) @ g
+        + 2.0 * (y_c_t * g[:, :, None]).sum(1)
+    )  # (S, D, N)
+    grad_y = np.swapaxes(grad_y_t, -1, -2)
+    return mean_energy, penalty, grad_y, grad_g_t

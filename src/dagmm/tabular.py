@@ -65,6 +65,18 @@ class TabularEncoder:
             raise InvalidInputError(
                 f"missing must be one of {_MISSING_POLICIES}, got {self.missing!r}"
             )
+        if (
+            isinstance(X, np.ndarray)
+            and X.ndim == 2
+            and X.shape[1] > 0
+            and X.dtype.kind in "fiub"
+            and self.missing != "impute"
+        ):
+            # A numeric array has nothing to learn but its width: no DataFrame needed.
+            self.input_kind = "array"
+            self.columns = [str(i) for i in range(X.shape[1])]
+            self.categories, self.fill_values = {}, {}
+            return self
         frame, self.input_kind = self._as_frame(X, fitting=True)
         if frame.shape[1] == 0:
             raise InvalidInputError("input has no columns: expected at least one feature")

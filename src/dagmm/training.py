@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from .exceptions import TrainingDivergedError
+from .fused import FusedStep, adam_step, fused_step_supported
 from .mixture import (
     CholeskyFallbackNeeded,
     MixtureStatistics,
@@ -105,6 +106,9 @@ class TrainingConfig:
     reconstruction_loss: str = "sum"
     patience: int | None = None
     weight_decay: float = 0.0
+    #: Use the hand-derived step of :mod:`dagmm.fused` where it applies (tanh
+    #: networks on the CPU, one process); False forces the autograd step.
+    fused_step: bool = True
     extra: dict = field(default_factory=dict)
 
 
@@ -441,6 +445,13 @@ def train_members(
     if reducer is not None and hasattr(reducer, "batches"):
         n_batches = reducer.batches(n_batches)
     generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,)).item()))
+    fused = None
+    if config.fused_step and fused_step_supported(net, x, reducer is not None):
+        fused = FusedStep(
+            net, config.lambda_energy, config.lambda_cov, config.reg_covar,
+            config.reconstruction_loss,
+        )  # fmt: skip
+    adam_cache: dict = {}
     names = ("loss", "reconstruction", "energy", "penalty")
     history: list[dict[str, list[float]]] = [
         {name: [] for name in (*names, *(["val_loss"] if validation_rows else []))}
@@ -463,7 +474,16 @@ def train_members(
         net.train()
         sums = torch.zeros(4, n_members, dtype=MIXTURE_DTYPE, device=device)
         for rows, mask in _batch_plan(member_rows, n_batches, generator, device):
-            terms = _train_step(net, optimizer, _gather(x, rows), mask, config, reducer)
+            batch = _gather(x, rows)
+            terms = None
+            if fused is not None:
+                try:
+                    terms = LossTerms(*fused(batch, mask))
+                    adam_step(optimizer, adam_cache)
+                except CholeskyFallbackNeeded:
+                    terms = None  # the autograd step escalates the jitter (and warns)
+            if terms is None:
+                terms = _train_step(net, optimizer, batch, mask, config, reducer)
             steps += 1
             with torch.no_grad():
                 sums += torch.stack(terms)

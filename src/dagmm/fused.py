@@ -1,0 +1,354 @@
+"""A hand-derived DAGMM training step for tanh networks on the CPU.
+
+Autograd records a node for every tensor operation of a step and replays the
+graph backward; at the paper's sizes (a 1024-row batch, layers of 1 to 120
+units, K = 4, D = 3) each operation costs microseconds, so on a CPU the
+bookkeeping of some 400 operations, not the arithmetic, bounds the step. This
+module runs the same step (forward, Eq. 7, the gradients of every parameter)
+as a fixed sequence of batched matrix multiplies and elementwise kernels: the
+network's backward is the textbook one for dense tanh layers, the
+reconstruction features' in closed form below, and the mixture's from
+:func:`dagmm.mixture.energy_and_penalty_gradients`. The gradients agree with
+autograd's to float32 rounding (``tests/test_fused.py``).
+
+It serves the default case (tanh activations, CPU, one process); the training
+loop uses the autograd step everywhere else, and for any batch whose
+covariance needs more jitter than ``reg_covar`` (the autograd composition
+escalates it and warns).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from .mixture import energy_and_penalty_gradients
+from .network import DAGMMNet, EnsembleLinear, _numpy_tanh_ok, _tanh_inplace
+
+__all__ = ["FusedStep", "adam_step", "fused_step_supported"]
+
+_MIXTURE_DTYPE = torch.float64
+
+
+def fused_step_supported(net: DAGMMNet, x: Tensor, distributed: bool) -> bool:
+    """Whether :class:`FusedStep` computes this network's step (else use autograd)."""
+    return (
+        net.activation == "tanh"
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and all(p.dtype == torch.float32 for p in net.parameters())
+        and not distributed
+        and not torch.compiler.is_compiling()
+    )
+
+
+def _affine(layer: EnsembleLinear, h: Tensor) -> Tensor:
+    if h.shape[0] == 1:  # one member: a plain GEMM is faster than a batch of one
+        return torch.addmm(layer.bias[0], h[0], layer.weight[0]).unsqueeze(0)
+    return torch.baddbmm(layer.bias, h, layer.weight)
+
+
+def _bmm(a: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:
+    if a.shape[0] == 1:
+        if out is None:
+            return torch.mm(a[0], b[0]).unsqueeze(0)
+        torch.mm(a[0], b[0], out=out[0])
+        return out
+    return torch.bmm(a, b, out=out)
+
+
+def _tanh_affine(layer: EnsembleLinear, h: Tensor) -> Tensor:
+    out = _affine(layer, h)
+    return _tanh_inplace(out) if _numpy_tanh_ok(out) else out.tanh_()
+
+
+def _mlp_backward(
+    layers: Sequence[EnsembleLinear],
+    inputs: Sequence[Tensor],
+    hidden: Sequence[Tensor],
+    grad_out: Tensor,
+    input_grad: bool,
+    dropped: Sequence[Tensor | None] | None = None,
+) -> Tensor | None:
+    """Write the layers' weight and bias gradients; return the gradient of the MLP input.
+
+    ``inputs[i]`` is what layer ``i`` received, ``hidden[i]`` the tanh output of
+    hidden layer ``i`` before dropout and ``dropped[i]`` its dropout multiplier
+    (``mask / keep``) or None; the last layer is linear.
+    """
+    grad = grad_out
+    last = len(layers) - 1
+    for i in range(last, -1, -1):
+        layer = layers[i]
+        if i < last:
+            if dropped is not None and dropped[i] is not None:
+                grad = grad * dropped[i]
+            grad = torch.ops.aten.tanh_backward(grad, hidden[i])
+        _bmm(inputs[i].transpose(-1, -2), grad, out=layer.weight.grad)
+        torch.sum(grad, dim=-2, keepdim=True, out=layer.bias.grad)
+        if i > 0 or input_grad:
+            grad = _bmm(grad, layer.weight.transpose(-1, -2))
+    return grad if input_grad else None
+
+
+class FusedStep:
+    """Loss terms and parameter gradients of one training step, without autograd.
+
+    Parameters
+    ----------
+    net : DAGMMNet
+        A tanh network (see :func:`fused_step_supported`); its parameters'
+        ``.grad`` are overwritten by each call.
+    lambda_energy, lambda_cov, reg_covar : float
+        Eq. 7's weights and the covariance jitter.
+    reconstruction_loss : {"sum", "mean"}
+    """
+
+    def __init__(
+        self,
+        net: DAGMMNet,
+        lambda_energy: float,
+        lambda_cov: float,
+        reg_covar: float,
+        reconstruction_loss: str = "sum",
+    ) -> None:
+        self.net = net
+        self.lambda_energy = float(lambda_energy)
+        self.lambda_cov = float(lambda_cov)
+        self.reg_covar = float(reg_covar)
+        self.reconstruction_loss = reconstruction_loss
+
+    def __call__(self, batch: Tensor, mask: Tensor | None = None) -> tuple[Tensor, ...]:
+        """Run the step on a gathered ``(S, N, F)`` batch.
+
+        Returns
+        -------
+        total, reconstruction, energy, penalty : Tensor, shape (S,)
+            Eq. 7 per member, as :func:`dagmm.training.dagmm_objective`.
+
+        Raises
+        ------
+        CholeskyFallbackNeeded
+            Before any gradient is written.
+        """
+        net = self.net
+        for p in net.parameters():
+            if p.grad is None:
+                p.grad = torch.empty_like(p)
+        n_members, n_rows, n_features = batch.shape
+        encoder, decoder, estimation = list(net.encoder), list(net.decoder), list(net.estimation)
+
+        with torch.no_grad():
+            x = torch.addcmul(net.input_offset, batch, net.input_scale)
+            enc_inputs, h = [x], x
+            for layer in encoder[:-1]:
+                h = _tanh_affine(layer, h)
+                enc_inputs.append(h)
+            z_c = _affine(encoder[-1], h)
+            dec_inputs, h = [z_c], z_c
+            for layer in decoder[:-1]:
+                h = _tanh_affine(layer, h)
+                dec_inputs.append(h)
+            x_hat = _affine(decoder[-1], h)
+
+            diff = x - x_hat
+            squared_error = torch.linalg.vecdot(diff, diff)
+            xx = torch.linalg.vecdot(x, x)
+            hh = torch.linalg.vecdot(x_hat, x_hat)
+            xh = torch.linalg.vecdot(x, x_hat)
+            features = _ReconstructionFeatures(squared_error, xx, hh, xh)
+            z = torch.cat([z_c, features.relative.unsqueeze(-1), features.cosine.unsqueeze(-1)], -1)
+
+            est_inputs, est_hidden, est_dropped, h = [z], [], [], z
+            keep = 1.0 - net.dropout
+            for layer in estimation[:-1]:
+                t = _tanh_affine(layer, h)
+                est_hidden.append(t)
+                if net.dropout > 0.0 and net.training:
+                    scale = torch.rand(t.shape, dtype=t.dtype, device=t.device).lt_(keep)
+                    scale = scale.to(t.dtype).mul_(1.0 / keep)
+                    est_dropped.append(scale)
+                    h = t * scale
+                else:
+                    est_dropped.append(None)
+                    h = t
+                est_inputs.append(h)
+            last = estimation[-1]
+            logits_t = torch.baddbmm(
+                last.bias.transpose(-1, -2), last.weight.transpose(-1, -2), h.transpose(-1, -2)
+            )
+            gamma_t = torch.softmax(logits_t.to(_MIXTURE_DTYPE), dim=-2)
+
+            lambdas = torch.full((n_members,), self.lambda_energy, dtype=_MIXTURE_DTYPE)
+            mean_energy, penalty, grad_z64, grad_gamma_t = energy_and_penalty_gradients(
+                z.to(_MIXTURE_DTYPE),
+                gamma_t,
+                self.reg_covar,
+                lambdas,
+                torch.full_like(lambdas, self.lambda_cov),
+                mask,
+            )
+
+            # Reconstruction term: per-row weight of the squared error in the masked mean.
+            per_feature = 1.0 if self.reconstruction_loss == "sum" else 1.0 / n_features
+            if mask is None:
+                row_weight = torch.full(
+                    (n_members, n_rows), per_feature / n_rows, dtype=x.dtype, device=x.device
+                )
+                reconstruction = squared_error.mean(-1) * per_feature
+            else:
+                valid = mask.to(x.dtype)
+                row_weight = valid * (per_feature / valid.sum(-1, keepdim=True).clamp_min(1.0))
+                reconstruction = (squared_error * row_weight).sum(-1)
+            mean_energy = mean_energy.to(x.dtype)
+            penalty = penalty.to(x.dtype)
+            total = reconstruction + self.lambda_energy * mean_energy + self.lambda_cov * penalty
+
+            # Backward: softmax (float64), estimation network, features, decoder, encoder.
+            grad_logits_t = gamma_t * (grad_gamma_t - (gamma_t * grad_gamma_t).sum(-2, True))
+            grad_z = _mlp_backward(
+                estimation,
+                est_inputs,
+                est_hidden,
+                grad_logits_t.to(x.dtype).transpose(-1, -2),
+                True,
+                est_dropped,
+            )
+            grad_z = grad_z + grad_z64.to(x.dtype)
+            latent = z_c.shape[-1]
+            grad_x_hat = features.grad_reconstruction(
+                x, x_hat, grad_z[..., latent], grad_z[..., latent + 1], row_weight
+            )
+            grad_z_c = _mlp_backward(decoder, dec_inputs, dec_inputs[1:], grad_x_hat, True)
+            grad_z_c = grad_z_c + grad_z[..., :latent]
+            _mlp_backward(encoder, enc_inputs, enc_inputs[1:], grad_z_c, False)
+        return total, reconstruction, mean_energy, penalty
+
+
+class _ReconstructionFeatures:
+    """Relative distance and cosine from the per-row dot products, and their backward.
+
+    Mirrors :func:`dagmm.network._features_and_error` (the same clamps, so the
+    same values and, where a clamp binds, the same zero gradients).
+    """
+
+    def __init__(self, squared_error: Tensor, xx: Tensor, hh: Tensor, xh: Tensor, eps=1e-8):
+        tiny = torch.finfo(squared_error.dtype).tiny
+        self.se_on = squared_error >= tiny
+        self.hh_on = hh >= tiny
+        self.distance = squared_error.clamp_min(tiny).sqrt()
+        x_norm = xx.clamp_min(tiny).sqrt()
+        self.x_hat_norm = hh.clamp_min(tiny).sqrt()
+        self.x_norm_c = x_norm.clamp_min(eps)
+        norms = x_norm * self.x_hat_norm
+        self.norms_on = norms >= eps
+        self.x_norm = x_norm
+        self.denominator = norms.clamp_min(eps)
+        self.xh = xh
+        self.relative = self.distance / self.x_norm_c
+        self.cosine = xh / self.denominator
+
+    def grad_reconstruction(
+        self, x: Tensor, x_hat: Tensor, grad_relative: Tensor, grad_cosine: Tensor, row_weight
+    ) -> Tensor:
+        """Gradient w.r.t. ``x_hat`` of ``sum_i row_weight_i |x_i - x_hat_i|^2`` + features."""
+        # d relative / d |x - x_hat|^2 = 1 / (2 distance x_norm), zero where the clamp binds.
+        g_se = row_weight + torch.where(
+            self.se_on, grad_relative * 0.5 / (self.distance * self.x_norm_c), 0.0
+        )
+        g_xh = grad_cosine / self.denominator
+        # d cosine / d |x_hat|^2 through the clamped product of the norms.
+        g_hh = torch.where(
+            self.norms_on & self.hh_on,
+            -grad_cosine
+            * self.xh
+            / self.denominator.square()
+            * self.x_norm
+            * 0.5
+            / self.x_hat_norm,
+            0.0,
+        )
+        # d/dx_hat of g_se |x - x_hat|^2 + g_hh |x_hat|^2 + g_xh x . x_hat
+        return torch.addcmul(
+            x_hat * (2.0 * (g_se + g_hh)).unsqueeze(-1), x, (g_xh - 2.0 * g_se).unsqueeze(-1)
+        )
+
+
+class _AdamState:
+    """The per-parameter state lists of a fused Adam, collected once."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
+        (group,) = optimizer.param_groups
+        self.group = group
+        self.params = list(group["params"])
+        states = [optimizer.state[p] for p in self.params]
+        self.exp_avgs = [s["exp_avg"] for s in states]
+        self.exp_avg_sqs = [s["exp_avg_sq"] for s in states]
+        self.steps = [s["step"] for s in states]
+        self.optimizer = optimizer
+
+    def current(self, optimizer: torch.optim.Optimizer) -> bool:
+        # load_state_dict replaces the state tensors: then collect them again.
+        return (
+            optimizer is self.optimizer
+            and optimizer.param_groups[0] is self.group
+            and all(
+                optimizer.state[p].get("step") is step
+                for p, step in zip(self.params, self.steps, strict=True)
+            )
+        )
+
+
+_ADAM_DEFAULTS = {
+    "amsgrad": False,
+    "maximize": False,
+    "differentiable": False,
+    "capturable": False,
+    "decoupled_weight_decay": False,
+    "fused": True,
+}
+
+
+def adam_step(optimizer: torch.optim.Optimizer, cache: dict) -> None:
+    """``optimizer.step()`` for a fused single-group Adam, minus its Python dispatch.
+
+    ``Optimizer.step`` spends some 300 microseconds per call grouping tensors
+    and checking options around a kernel that takes 50; this calls the same
+    kernel on the optimizer's own state (so ``state_dict`` and checkpoints are
+    unchanged). Any other optimizer, or the first step (which creates the
+    state), goes through ``optimizer.step()``.
+    """
+    state: _AdamState | None = cache.get("adam")
+    if state is None or not state.current(optimizer):
+        group = optimizer.param_groups[0] if len(optimizer.param_groups) == 1 else None
+        usable = (
+            isinstance(optimizer, torch.optim.Adam)
+            and group is not None
+            and all(group.get(k, v) == v for k, v in _ADAM_DEFAULTS.items())
+            and not isinstance(group["lr"], Tensor)
+            and all(p.grad is not None and p in optimizer.state for p in group["params"])
+        )
+        if not usable:
+            optimizer.step()
+            return
+        state = cache["adam"] = _AdamState(optimizer)
+    group = state.group
+    beta1, beta2 = group["betas"]
+    torch._foreach_add_(state.steps, 1)
+    torch._fused_adam_(
+        state.params,
+        [p.grad for p in state.params],
+        state.exp_avgs,
+        state.exp_avg_sqs,
+        [],
+        state.steps,
+        amsgrad=False,
+        lr=group["lr"],
+        beta1=beta1,
+        beta2=beta2,
+        weight_decay=group["weight_decay"],
+        eps=group["eps"],
+        maximize=False,
+    )

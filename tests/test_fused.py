@@ -1,0 +1,225 @@
+"""The hand-derived training step (dagmm.fused) computes what autograd computes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional
+
+from dagmm.fused import FusedStep, adam_step, fused_step_supported
+from dagmm.mixture import (
+    CholeskyFallbackNeeded,
+    energy_and_penalty,
+    energy_and_penalty_gradients,
+)
+from dagmm.network import DAGMMNet
+from dagmm.training import (
+    MIXTURE_DTYPE,
+    TrainingConfig,
+    _make_adam,
+    _objective,
+    fit_scaling,
+    train_members,
+)
+
+
+def _net(n_members, dropout=0.0, est=(5,), hidden=(12, 6), latent=2, k=3, seed=0):
+    net = DAGMMNet(20, hidden, latent, est, k, dropout=dropout, n_members=n_members)
+    net.reset_parameters(list(range(seed, seed + n_members)))
+    with torch.no_grad():
+        net.input_scale.uniform_(0.5, 1.5)
+        net.input_offset.uniform_(-0.2, 0.2)
+    return net
+
+
+def _autograd(net, x, mask, config):
+    net.train()
+    net.zero_grad(set_to_none=True)
+    _, _, z, squared_error = net.represent(x)
+    gamma = net.memberships_t(z, MIXTURE_DTYPE).transpose(-1, -2)
+    terms = _objective(squared_error, z, gamma, x.shape[-1], config, mask)
+    terms.total.sum().backward()
+    return terms, {name: p.grad.clone() for name, p in net.named_parameters()}
+
+
+def _fused(net, x, mask, config):
+    net.train()
+    step = FusedStep(
+        net, config.lambda_energy, config.lambda_cov, config.reg_covar, config.reconstruction_loss
+    )
+    terms = step(x, mask)
+    return terms, {name: p.grad.clone() for name, p in net.named_parameters()}
+
+
+def _assert_same(fused, reference):
+    for got, want in zip(fused[0], reference[0], strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    for name, want in reference[1].items():
+        scale = want.abs().max().clamp_min(1e-6)
+        err = (fused[1][name] - want).abs().max() / scale
+        assert err < 1e-4, f"{name}: relative gradient error {float(err):.2e}"
+
+
+@pytest.mark.parametrize(
+    ("n_members", "use_mask", "loss", "est"),
+    [
+        (1, False, "sum", (5,)),
+        (3, True, "mean", (5,)),
+        (2, False, "sum", (6, 4)),
+        (2, True, "sum", ()),
+    ],
+)
+def test_fused_step_equals_autograd(n_members, use_mask, loss, est):
+    torch.manual_seed(0)
+    net = _net(n_members, est=est)
+    x = torch.randn(n_members, 64, 20)
+    mask = torch.rand(n_members, 64) > 0.2 if use_mask else None
+    config = TrainingConfig(epochs=1, batch_size=64, learning_rate=1e-3, reconstruction_loss=loss)
+    _assert_same(_fused(net, x, mask, config), _autograd(net, x, mask, config))
+
+
+def test_fused_step_equals_autograd_with_dropout(monkeypatch):
+    """Same dropout masks on both sides: the reference draws them as the fused step does."""
+
+    def same_draws(h, p, training):
+        if not training or p == 0.0:
+            return h
+        keep = 1.0 - p
+        return h * (torch.rand(h.shape, dtype=h.dtype) < keep).to(h.dtype) / keep
+
+    monkeypatch.setattr(functional, "dropout", same_draws)
+    net = _net(2, dropout=0.5, est=(8, 5))
+    x = torch.randn(2, 50, 20)
+    config = TrainingConfig(epochs=1, batch_size=50, learning_rate=1e-3)
+    torch.manual_seed(3)
+    fused = _fused(net, x, None, config)
+    torch.manual_seed(3)
+    reference = _autograd(net, x, None, config)
+    _assert_same(fused, reference)
+    # and the masks matter: another draw gives other gradients
+    torch.manual_seed(4)
+    other = _autograd(net, x, None, config)
+    assert not torch.allclose(other[1]["estimation.0.weight"], reference[1]["estimation.0.weight"])
+
+
+def test_zero_rows_and_degenerate_reconstructions_stay_finite():
+    net = _net(1)
+    x = torch.randn(1, 32, 20)
+    x[0, :4] = 0.0
+    with torch.no_grad():
+        net.input_offset.zero_()  # all-zero input rows stay zero after scaling
+    config = TrainingConfig(epochs=1, batch_size=32, learning_rate=1e-3)
+    fused = _fused(net, x, None, config)
+    assert all(bool(torch.isfinite(g).all()) for g in fused[1].values())
+    _assert_same(fused, _autograd(net, x, None, config))
+
+
+@pytest.mark.parametrize("use_mask", [False, True])
+def test_numpy_mixture_gradients_equal_the_torch_closed_form(use_mask):
+    torch.manual_seed(2)
+    z = torch.randn(3, 80, 4, dtype=torch.float64, requires_grad=True)
+    logits = torch.randn(3, 80, 5, dtype=torch.float64)
+    logits[1, :, 2] = -60.0  # a component with (almost) no weight in member 1
+    gamma = torch.softmax(logits, -1).requires_grad_()
+    mask = torch.rand(3, 80) > 0.3 if use_mask else None
+    lam_e = torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64)
+    lam_p = torch.tensor([0.005, 0.01, 0.0], dtype=torch.float64)
+    energy, penalty = energy_and_penalty(z, gamma, 1e-6, mask)
+    grad_z, grad_gamma = torch.autograd.grad((energy * lam_e + penalty * lam_p).sum(), (z, gamma))
+    got = energy_and_penalty_gradients(
+        z.detach(), gamma.detach().transpose(-1, -2).contiguous(), 1e-6, lam_e, lam_p, mask
+    )
+    torch.testing.assert_close(got[0], energy.detach(), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(got[1], penalty.detach(), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(got[2], grad_z, rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(got[3], grad_gamma.transpose(-1, -2), rtol=1e-8, atol=1e-10)
+
+
+def test_failed_factorisation_raises_before_any_gradient_is_written():
+    net = _net(1)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()  # every row maps to the same z: zero covariance
+    x = torch.randn(1, 32, 20)
+    config = TrainingConfig(epochs=1, batch_size=32, learning_rate=1e-3, reg_covar=0.0)
+    for p in net.parameters():
+        p.grad = torch.full_like(p, 7.0)
+    with pytest.raises(CholeskyFallbackNeeded):
+        _fused(net, x, None, config)
+    assert all(bool((p.grad == 7.0).all()) for p in net.parameters())
+
+
+def test_batches_the_fused_step_cannot_factorise_take_the_autograd_step(monkeypatch):
+    from dagmm import fused
+
+    def refuse(*args, **kwargs):
+        raise CholeskyFallbackNeeded
+
+    plain, plain_net = _train(False, epochs=2)
+    monkeypatch.setattr(fused, "energy_and_penalty_gradients", refuse)
+    fallen_back, fallen_net = _train(True, epochs=2)
+    assert fallen_back.history == plain.history
+    for p, q in zip(fallen_net.parameters(), plain_net.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def _train(fused_step, members=2, epochs=4):
+    torch.manual_seed(5)
+    x = torch.rand(300, 20)
+    rows = [torch.arange(0, 300), torch.arange(40, 260)][:members]
+    net = _net(members)
+    offset, scale = fit_scaling(x, rows, "minmax")
+    net.input_offset.copy_(offset)
+    net.input_scale.copy_(scale)
+    config = TrainingConfig(epochs=epochs, batch_size=64, learning_rate=1e-3, fused_step=fused_step)
+    torch.manual_seed(6)
+    result = train_members(net, x, rows, config)
+    return result, net
+
+
+def test_training_with_the_fused_step_follows_the_autograd_run():
+    fused, fused_net = _train(True)
+    plain, plain_net = _train(False)
+    for a, b in zip(fused.history, plain.history, strict=True):
+        np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-4)
+    for a, b in zip(fused_net.parameters(), plain_net.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_fused_training_is_reproducible():
+    a, net_a = _train(True, epochs=2)
+    b, net_b = _train(True, epochs=2)
+    assert a.history == b.history
+    for p, q in zip(net_a.parameters(), net_b.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+def test_adam_step_equals_optimizer_step_and_survives_a_state_reload():
+    torch.manual_seed(0)
+    nets = [_net(2, seed=3), _net(2, seed=3)]
+    config = TrainingConfig(epochs=1, batch_size=8, learning_rate=1e-2, weight_decay=1e-3)
+    optimizers = [_make_adam(n, config) for n in nets]
+    cache: dict = {}
+    for step in range(6):
+        grads = [torch.randn_like(p) for p in nets[0].parameters()]
+        for net in nets:
+            for p, g in zip(net.parameters(), grads, strict=True):
+                p.grad = g.clone()
+        optimizers[0].step()
+        adam_step(optimizers[1], cache)
+        if step == 3:  # a resume replaces the state tensors
+            optimizers[1].load_state_dict(optimizers[1].state_dict())
+    for p, q in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    assert optimizers[0].state_dict()["state"].keys() == optimizers[1].state_dict()["state"].keys()
+
+
+def test_fused_step_is_only_used_where_it_applies():
+    net = _net(1)
+    x = torch.zeros(4, 20)
+    assert fused_step_supported(net, x, distributed=False)
+    assert not fused_step_supported(net, x, distributed=True)
+    assert not fused_step_supported(net, x.double(), distributed=False)
+    relu = DAGMMNet(20, (6,), 1, (4,), 2, activation="relu")
+    assert not fused_step_supported(relu, x, distributed=False)

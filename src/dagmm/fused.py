@@ -20,6 +20,7 @@ escalates it and warns).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -44,28 +45,39 @@ def fused_step_supported(net: DAGMMNet, x: Tensor, distributed: bool) -> bool:
     )
 
 
-def _affine(layer: EnsembleLinear, h: Tensor) -> Tensor:
-    if h.shape[0] == 1:  # one member: a plain GEMM is faster than a batch of one
-        return torch.addmm(layer.bias[0], h[0], layer.weight[0]).unsqueeze(0)
+class _Dense(NamedTuple):
+    """A layer's parameters and gradient buffers, without the member dimension when S = 1."""
+
+    weight: Tensor
+    bias: Tensor
+    weight_grad: Tensor
+    bias_grad: Tensor
+
+
+def _views(layer: EnsembleLinear, single: bool) -> _Dense:
+    tensors = (layer.weight, layer.bias, layer.weight.grad, layer.bias.grad)
+    return _Dense(*(t[0] if single else t for t in tensors))
+
+
+def _affine(layer: _Dense, h: Tensor) -> Tensor:
+    # One member works on 2-D tensors: a plain GEMM beats a batch of one, and
+    # every member-dimension view it avoids is a dispatch saved.
+    if h.dim() == 2:
+        return torch.addmm(layer.bias, h, layer.weight)
     return torch.baddbmm(layer.bias, h, layer.weight)
 
 
-def _bmm(a: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:
-    if a.shape[0] == 1:
-        if out is None:
-            return torch.mm(a[0], b[0]).unsqueeze(0)
-        torch.mm(a[0], b[0], out=out[0])
-        return out
-    return torch.bmm(a, b, out=out)
+def _mm(a: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:
+    return torch.mm(a, b, out=out) if a.dim() == 2 else torch.bmm(a, b, out=out)
 
 
-def _tanh_affine(layer: EnsembleLinear, h: Tensor) -> Tensor:
+def _tanh_affine(layer: _Dense, h: Tensor) -> Tensor:
     out = _affine(layer, h)
     return _tanh_inplace(out) if _numpy_tanh_ok(out) else out.tanh_()
 
 
 def _mlp_backward(
-    layers: Sequence[EnsembleLinear],
+    layers: Sequence[_Dense],
     inputs: Sequence[Tensor],
     hidden: Sequence[Tensor],
     grad_out: Tensor,
@@ -86,10 +98,10 @@ def _mlp_backward(
             if dropped is not None and dropped[i] is not None:
                 grad = grad * dropped[i]
             grad = torch.ops.aten.tanh_backward(grad, hidden[i])
-        _bmm(inputs[i].transpose(-1, -2), grad, out=layer.weight.grad)
-        torch.sum(grad, dim=-2, keepdim=True, out=layer.bias.grad)
+        _mm(inputs[i].transpose(-1, -2), grad, out=layer.weight_grad)
+        torch.sum(grad, dim=-2, keepdim=True, out=layer.bias_grad)
         if i > 0 or input_grad:
-            grad = _bmm(grad, layer.weight.transpose(-1, -2))
+            grad = _mm(grad, layer.weight.transpose(-1, -2))
     return grad if input_grad else None
 
 
@@ -119,6 +131,24 @@ class FusedStep:
         self.lambda_cov = float(lambda_cov)
         self.reg_covar = float(reg_covar)
         self.reconstruction_loss = reconstruction_loss
+        self._layers: tuple | None = None
+        self._grads: list[Tensor | None] = [None] * len(list(net.parameters()))
+
+    def _layer_views(self) -> tuple[list[_Dense], list[_Dense], list[_Dense]]:
+        net = self.net
+        params = list(net.parameters())
+        for p in params:
+            if p.grad is None:  # the autograd step frees them (zero_grad(set_to_none=True))
+                p.grad = torch.empty_like(p)
+        grads = [p.grad for p in params]
+        if self._layers is None or any(a is not b for a, b in zip(grads, self._grads, strict=True)):
+            single = net.n_members == 1
+            self._layers = tuple(
+                [_views(layer, single) for layer in part]
+                for part in (net.encoder, net.decoder, net.estimation)
+            )
+            self._grads = grads
+        return self._layers
 
     def __call__(self, batch: Tensor, mask: Tensor | None = None) -> tuple[Tensor, ...]:
         """Run the step on a gathered ``(S, N, F)`` batch.
@@ -134,14 +164,15 @@ class FusedStep:
             Before any gradient is written.
         """
         net = self.net
-        for p in net.parameters():
-            if p.grad is None:
-                p.grad = torch.empty_like(p)
+        encoder, decoder, estimation = self._layer_views()
         n_members, n_rows, n_features = batch.shape
-        encoder, decoder, estimation = list(net.encoder), list(net.decoder), list(net.estimation)
+        single = n_members == 1
+        offset, scale = net.input_offset, net.input_scale
+        if single:
+            batch, offset, scale = batch[0], offset[0], scale[0]
 
         with torch.no_grad():
-            x = torch.addcmul(net.input_offset, batch, net.input_scale)
+            x = torch.addcmul(offset, batch, scale)
             enc_inputs, h = [x], x
             for layer in encoder[:-1]:
                 h = _tanh_affine(layer, h)
@@ -167,41 +198,45 @@ class FusedStep:
                 t = _tanh_affine(layer, h)
                 est_hidden.append(t)
                 if net.dropout > 0.0 and net.training:
-                    scale = torch.rand(t.shape, dtype=t.dtype, device=t.device).lt_(keep)
-                    scale = scale.to(t.dtype).mul_(1.0 / keep)
-                    est_dropped.append(scale)
-                    h = t * scale
+                    drop = torch.rand(t.shape, dtype=t.dtype, device=t.device).lt_(keep)
+                    drop = drop.to(t.dtype).mul_(1.0 / keep)
+                    est_dropped.append(drop)
+                    h = t * drop
                 else:
                     est_dropped.append(None)
                     h = t
                 est_inputs.append(h)
             last = estimation[-1]
-            logits_t = torch.baddbmm(
+            logits_t = (torch.addmm if single else torch.baddbmm)(
                 last.bias.transpose(-1, -2), last.weight.transpose(-1, -2), h.transpose(-1, -2)
             )
             gamma_t = torch.softmax(logits_t.to(_MIXTURE_DTYPE), dim=-2)
 
             lambdas = torch.full((n_members,), self.lambda_energy, dtype=_MIXTURE_DTYPE)
+            z64 = z.to(_MIXTURE_DTYPE)
             mean_energy, penalty, grad_z64, grad_gamma_t = energy_and_penalty_gradients(
-                z.to(_MIXTURE_DTYPE),
-                gamma_t,
+                z64.unsqueeze(0) if single else z64,
+                gamma_t.unsqueeze(0) if single else gamma_t,
                 self.reg_covar,
                 lambdas,
                 torch.full_like(lambdas, self.lambda_cov),
                 mask,
             )
+            if single:
+                grad_z64, grad_gamma_t = grad_z64[0], grad_gamma_t[0]
 
             # Reconstruction term: per-row weight of the squared error in the masked mean.
             per_feature = 1.0 if self.reconstruction_loss == "sum" else 1.0 / n_features
             if mask is None:
                 row_weight = torch.full(
-                    (n_members, n_rows), per_feature / n_rows, dtype=x.dtype, device=x.device
+                    squared_error.shape, per_feature / n_rows, dtype=x.dtype, device=x.device
                 )
                 reconstruction = squared_error.mean(-1) * per_feature
             else:
-                valid = mask.to(x.dtype)
+                valid = (mask[0] if single else mask).to(x.dtype)
                 row_weight = valid * (per_feature / valid.sum(-1, keepdim=True).clamp_min(1.0))
                 reconstruction = (squared_error * row_weight).sum(-1)
+            reconstruction = reconstruction.reshape(n_members)
             mean_energy = mean_energy.to(x.dtype)
             penalty = penalty.to(x.dtype)
             total = reconstruction + self.lambda_energy * mean_energy + self.lambda_cov * penalty

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -69,6 +70,18 @@ def _affine(layer: _Dense, h: Tensor) -> Tensor:
 
 def _mm(a: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:
     return torch.mm(a, b, out=out) if a.dim() == 2 else torch.bmm(a, b, out=out)
+
+
+def _row_dot(a: Tensor, b: Tensor | None = None) -> Tensor:
+    """``sum_f a[..., f] * b[..., f]`` (``b`` defaults to ``a``) for contiguous CPU tensors.
+
+    numpy's einsum reduces each row in registers; ``torch.linalg.vecdot``
+    materialises the full product first, a pass over memory that costs more
+    than the arithmetic once the batch (or an ensemble of them) leaves the cache.
+    """
+    spec = "...f,...f->..."
+    a_np = a.numpy()
+    return torch.from_numpy(np.einsum(spec, a_np, a_np if b is None else b.numpy()))
 
 
 def _tanh_affine(layer: _Dense, h: Tensor) -> Tensor:
@@ -184,11 +197,8 @@ class FusedStep:
                 dec_inputs.append(h)
             x_hat = _affine(decoder[-1], h)
 
-            diff = x - x_hat
-            squared_error = torch.linalg.vecdot(diff, diff)
-            xx = torch.linalg.vecdot(x, x)
-            hh = torch.linalg.vecdot(x_hat, x_hat)
-            xh = torch.linalg.vecdot(x, x_hat)
+            squared_error = _row_dot(x - x_hat)
+            xx, hh, xh = _row_dot(x), _row_dot(x_hat), _row_dot(x, x_hat)
             features = _ReconstructionFeatures(squared_error, xx, hh, xh)
             z = torch.cat([z_c, features.relative.unsqueeze(-1), features.cosine.unsqueeze(-1)], -1)
 

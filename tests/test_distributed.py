@@ -169,7 +169,8 @@ def test_short_training_run_matches_one_process(tmp_path: Path) -> None:
     assert dist_model.n_iter_ == single.n_iter_ == EPOCHS
     # Threshold: the exact quantile over both shards' energies.
     scores = np.concatenate([np.load(tmp_path / f"fit{r}.npz")["scores"] for r in range(2)])
-    np.testing.assert_allclose(scores, single.decision_scores_, rtol=1e-5, atol=1e-5)
+    # one process trains with the fused CPU step, the ranks with autograd: float32 rounding
+    np.testing.assert_allclose(scores, single.decision_scores_, rtol=1e-4, atol=5e-5)
     assert dist_model.threshold_ == np.percentile(scores, 90.0)
     np.testing.assert_allclose(dist_model.threshold_, single.threshold_, rtol=1e-5, atol=1e-5)
     for rank in range(2):

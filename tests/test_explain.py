@@ -19,7 +19,9 @@ _structured = make_structured
 @pytest.fixture(scope="module")
 def planted():
     train, _ = _structured(1500, seed=0)
-    model = DAGMM(epochs=100, n_components=3, random_state=0).fit(train)
+    # min-max scaling, as benchmarks/explain_planted.py (docs/report.md): "auto" scales the
+    # one-hot columns of a category down against standardised numeric columns
+    model = DAGMM(epochs=100, n_components=3, scaler="minmax", random_state=0).fit(train)
     test, cluster = _structured(400, seed=1)
     rng = np.random.default_rng(2)
     rows = rng.choice(len(test), 80, replace=False)
@@ -149,7 +151,7 @@ def test_bad_top_k(planted):
             model.explain(test.iloc[:3], top_k=bad)
 
 
-@pytest.mark.parametrize("scaler", ["standard", None])
+@pytest.mark.parametrize("scaler", ["minmax", None])
 def test_other_scalers_give_finite_counterfactuals(scaler):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(200, 3))

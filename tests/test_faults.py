@@ -321,7 +321,13 @@ def test_component_collapse_is_reported(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = DAGMM(
-            epochs=3, learning_rate=3.0, batch_size=32, hidden_sizes=(8, 4), random_state=0
+            epochs=3,
+            learning_rate=3.0,
+            batch_size=32,
+            hidden_sizes=(8, 4),
+            n_components=4,
+            scaler="minmax",
+            random_state=0,
         ).fit(X[:100])
     collapse = [w for w in caught if issubclass(w.category, ComponentCollapseWarning)]
     assert len(collapse) == 1 and "collapsed" in str(collapse[0].message)

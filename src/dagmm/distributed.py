@@ -53,7 +53,13 @@ from .mixture import MixtureStatistics
 from .network import DAGMMNet
 from .quantile import exact_quantile
 from .tabular import TabularEncoder
-from .training import fitted_mixture, stream_statistics, train_members
+from .training import (
+    AUTO_SPARSE_SHARE,
+    fitted_mixture,
+    stream_statistics,
+    top_value_share,
+    train_members,
+)
 
 __all__ = [
     "ProcessGroupReducer",
@@ -286,23 +292,30 @@ def _global_scaling(
 ) -> tuple[Tensor, Tensor]:
     data = x.to(torch.float64).cpu().numpy()
     n_features = data.shape[1]
-    if method == "minmax":
+    if method in ("minmax", "standard", "auto"):
         low = reducer.reduce_array(data.min(0), dist.ReduceOp.MIN)
         high = reducer.reduce_array(data.max(0), dist.ReduceOp.MAX)
-        spread = high - low
-        scale = np.where(spread > 0, 1.0 / np.maximum(spread, 1e-300), 1.0)
-        offset = -low * scale
-    elif method == "standard":
         sums = reducer.reduce_array(np.concatenate([[len(data)], data.sum(0)]))
         n, mean = sums[0], sums[1:] / sums[0]
-        var = reducer.reduce_array(((data - mean) ** 2).sum(0)) / n
-        std = np.sqrt(var)
-        scale = np.where(std > 0, 1.0 / np.maximum(std, 1e-300), 1.0)
-        offset = -mean * scale
+        std = np.sqrt(reducer.reduce_array(((data - mean) ** 2).sum(0)) / n)
+        if method == "minmax":
+            centre, spread = low, high - low
+        elif method == "standard":
+            centre, spread = mean, std
+        else:
+            # each shard's share of its most frequent value, weighted by its rows
+            local = np.concatenate([[len(data)], top_value_share(data) * len(data)])
+            shares = reducer.reduce_array(local)
+            sparse = shares[1:] / shares[0] > AUTO_SPARSE_SHARE
+            centre, spread = np.where(sparse, low, mean), np.where(sparse, high - low, std)
+        scale = np.where(spread > 0, 1.0 / np.maximum(spread, 1e-300), 1.0)
+        offset = -centre * scale
     elif method in (None, "none"):
         scale, offset = np.ones(n_features), np.zeros(n_features)
     else:
-        raise InvalidInputError(f"scaler must be 'minmax', 'standard' or None, got {method!r}")
+        raise InvalidInputError(
+            f"scaler must be 'auto', 'standard', 'minmax' or None, got {method!r}"
+        )
     as_tensor = lambda a: torch.from_numpy(a).view(1, 1, n_features).to(torch.float32)  # noqa: E731
     return as_tensor(offset), as_tensor(scale)
 

@@ -104,11 +104,14 @@ def auto_architecture(n_features: int) -> tuple[tuple[int, ...], int]:
     """Encoder hidden sizes and latent size for ``n_features`` inputs.
 
     First hidden layer ``clip(n_features, 8, 64)``, second half of that (at
-    least 4); a latent code of 1 dimension up to 8 features, else 2.
+    least 4); a latent code of ``clip(n_features // 4, 4, 8)`` dimensions (never
+    more than ``n_features``). The latent size was chosen on the ODDS
+    benchmark (docs/results.md): codes of 1 or 2 dimensions, the paper's sizes
+    for its data sets, ranked anomalies worse on data nobody tuned for.
     """
     first = int(min(64, max(8, n_features)))
     second = max(4, first // 2)
-    latent = 1 if n_features <= 8 else 2
+    latent = int(min(n_features, min(8, max(4, n_features // 4))))
     return (first, second), latent
 
 
@@ -148,13 +151,14 @@ class DAGMM(BaseEstimator):
 
     Parameters
     ----------
-    n_components : int, default 4
+    n_components : int, default 2
         K, the number of mixture components.
     hidden_sizes : sequence of int or None, default None
         Encoder hidden layers (the decoder mirrors them). None sizes them from
         the number of features (:func:`auto_architecture`).
     latent_dim : int or None, default None
-        Size of the code ``z_c``; None: 1 up to 8 features, else 2.
+        Size of the code ``z_c``; None: ``clip(n_features // 4, 4, 8)``
+        (see :func:`auto_architecture`).
     estimation_hidden_sizes : sequence of int, default (10,)
         Hidden layers of the estimation network.
     activation : str, default "tanh"
@@ -170,8 +174,12 @@ class DAGMM(BaseEstimator):
         (which weakens the reconstruction term by a factor of n_features).
     reg_covar : float, default 1e-6
         Added to covariance diagonals (never less than the dtype resolves).
-    scaler : {"minmax", "standard", None}, default "minmax"
+    scaler : {"auto", "standard", "minmax", None}, default "auto"
         Feature scaling fitted on the training rows and applied inside the network.
+        "auto" standardises each column, except columns where one value fills
+        more than half the rows (sparse or near-constant), which it min-max
+        scales (:func:`dagmm.training.fit_scaling`). The paper's presets use
+        "minmax"; the choice of "auto" is measured in docs/results.md.
     epochs : int or None, default None
         Passes over the training data; None sizes them from the number of rows
         (:func:`auto_epochs`). ``0`` is allowed on purpose: an untrained network
@@ -232,7 +240,7 @@ class DAGMM(BaseEstimator):
 
     def __init__(
         self,
-        n_components: int = 4,
+        n_components: int = 2,
         hidden_sizes: Sequence[int] | None = None,
         latent_dim: int | None = None,
         estimation_hidden_sizes: Sequence[int] = (10,),
@@ -242,7 +250,7 @@ class DAGMM(BaseEstimator):
         lambda_cov: float = 0.005,
         reconstruction_loss: str = "sum",
         reg_covar: float = 1e-6,
-        scaler: str | None = "minmax",
+        scaler: str | None = "auto",
         epochs: int | None = None,
         batch_size: int = 1024,
         learning_rate: float = 1e-3,
@@ -343,9 +351,9 @@ class DAGMM(BaseEstimator):
             raise InvalidInputError(
                 f"reconstruction_loss must be 'sum' or 'mean', got {self.reconstruction_loss!r}"
             )
-        if self.scaler not in ("minmax", "standard", None, "none"):
+        if self.scaler not in ("auto", "standard", "minmax", None, "none"):
             raise InvalidInputError(
-                f"scaler must be 'minmax', 'standard' or None, got {self.scaler!r}"
+                f"scaler must be 'auto', 'standard', 'minmax' or None, got {self.scaler!r}"
             )
         for name in ("learning_rate", "reg_covar"):
             if not float(getattr(self, name)) > 0.0:

@@ -220,13 +220,43 @@ def _global_means(
     return (total[0] / count).to(per_row.dtype), (total[1] / count).to(per_row.dtype)
 
 
+#: With ``scaler="auto"``, a column whose most frequent value fills more than this
+#: share of the training rows is min-max scaled instead of standardised.
+AUTO_SPARSE_SHARE = 0.5
+#: Rows (evenly spaced) that :func:`top_value_share` looks at, at most.
+_TOP_SHARE_ROWS = 100_000
+
+
+def top_value_share(data: np.ndarray) -> np.ndarray:
+    """Share of the rows taken by each column's most frequent value, shape (n_features,).
+
+    Computed on at most 100,000 evenly spaced rows.
+    """
+    step = max(1, math.ceil(len(data) / _TOP_SHARE_ROWS))
+    sample = np.sort(data[::step], axis=0)
+    n = len(sample)
+    if n == 0:
+        return np.zeros(data.shape[1])
+    # run lengths of equal values down each sorted column
+    change = np.ones((n + 1, sample.shape[1]), dtype=bool)
+    change[1:n] = sample[1:] != sample[:-1]
+    shares = np.empty(sample.shape[1])
+    for j in range(sample.shape[1]):
+        starts = np.flatnonzero(change[:, j])
+        shares[j] = np.diff(starts).max() / n
+    return shares
+
+
 def fit_scaling(
     x: Tensor, member_rows: Sequence[Tensor], method: str | None
 ) -> tuple[Tensor, Tensor]:
     """Per-member affine scaling ``x * scale + offset`` fitted on each member's rows.
 
     ``"minmax"`` maps the training range to [0, 1], ``"standard"`` to zero mean
-    and unit variance; a constant column gets scale 1 (it becomes 0).
+    and unit variance, ``"auto"`` standardises each column unless one value
+    fills more than :data:`AUTO_SPARSE_SHARE` of its rows (sparse or
+    near-constant columns, whose rare values z-scoring would blow up to tens of
+    units), which it min-max scales; a constant column gets scale 1 (it becomes 0).
 
     Returns
     -------
@@ -235,20 +265,26 @@ def fit_scaling(
     offsets, scales = [], []
     for rows in member_rows:
         data = x[rows].to(MIXTURE_DTYPE)
-        if method == "minmax":
+        if method in ("minmax", "standard", "auto"):
             low, high = data.amin(0), data.amax(0)
-            spread = high - low
-            scale = torch.where(spread > 0, 1.0 / spread.clamp_min(1e-300), torch.ones_like(spread))
-            offset = -low * scale
-        elif method == "standard":
             mean, std = data.mean(0), data.std(0, correction=0)
-            scale = torch.where(std > 0, 1.0 / std.clamp_min(1e-300), torch.ones_like(std))
-            offset = -mean * scale
+            if method == "minmax":
+                centre, spread = low, high - low
+            elif method == "standard":
+                centre, spread = mean, std
+            else:
+                sparse = torch.from_numpy(
+                    top_value_share(data.cpu().numpy()) > AUTO_SPARSE_SHARE
+                ).to(data.device)
+                centre = torch.where(sparse, low, mean)
+                spread = torch.where(sparse, high - low, std)
+            scale = torch.where(spread > 0, 1.0 / spread.clamp_min(1e-300), torch.ones_like(spread))
+            offset = -centre * scale
         elif method in (None, "none"):
             scale = torch.ones(x.shape[1], dtype=MIXTURE_DTYPE, device=x.device)
             offset = torch.zeros_like(scale)
         else:
-            raise ValueError(f"scaler must be 'minmax', 'standard' or None, got {method!r}")
+            raise ValueError(f"scaler must be 'auto', 'standard', 'minmax' or None, got {method!r}")
         offsets.append(offset)
         scales.append(scale)
     return (

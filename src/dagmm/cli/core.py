@@ -106,7 +106,7 @@ def demo(
 @click.option("--latent-dim", type=click.IntRange(min=1))
 @click.option("--hidden-sizes", help="Encoder hidden layers, e.g. 60,30,10.")
 @click.option("--contamination", type=click.FloatRange(0, 0.5, min_open=True))
-@click.option("--scaler", type=click.Choice(["minmax", "standard", "none"]))
+@click.option("--scaler", type=click.Choice(["auto", "standard", "minmax", "none"]))
 @click.option("--validation-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True))
 @click.option("--missing", type=click.Choice(["raise", "impute"]))
 @click.option("--random-state", type=int)

@@ -39,7 +39,7 @@ def _model_options(func):
         click.option("--reg-covar", type=click.FloatRange(min=0, min_open=True)),
         click.option("--lambda-energy", type=click.FloatRange(min=0)),
         click.option("--lambda-cov", type=click.FloatRange(min=0)),
-        click.option("--scaler", type=click.Choice(["minmax", "standard", "none"])),
+        click.option("--scaler", type=click.Choice(["auto", "standard", "minmax", "none"])),
         click.option("--device", help="auto, cpu, cuda, ..."),
         click.option(
             "--threads",

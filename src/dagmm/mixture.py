@@ -421,6 +421,15 @@ def _energy_penalty_backward(
     return grad_y, grad_g_t
 
 
+def _row_weights_and_centre(z: Tensor, mask: Tensor | None) -> tuple[Tensor | None, Tensor]:
+    """Row weights (mask / rows counted; None: all rows equal) and the (masked) mean of ``z``."""
+    if mask is None:
+        return None, z.mean(-2)
+    m = mask.to(z.dtype)
+    total = m.sum(-1, keepdim=True).clamp_min(1.0)
+    return m / total, (z * m.unsqueeze(-1)).sum(-2) / total
+
+
 def energy_and_penalty(
     z: Tensor,
     gamma: Tensor,
@@ -452,14 +461,7 @@ def energy_and_penalty(
         caller then uses the autograd composition, which escalates the jitter.
     """
     with torch.no_grad():
-        if mask is None:
-            weight = None
-            shift = z.mean(-2)
-        else:
-            m = mask.to(z.dtype)
-            total = m.sum(-1, keepdim=True).clamp_min(1.0)
-            weight = m / total
-            shift = (z * m.unsqueeze(-1)).sum(-2) / total
+        weight, shift = _row_weights_and_centre(z, mask)
     return _EnergyAndPenalty.apply(z, gamma.transpose(-1, -2), weight, shift, float(reg_covar))
 
 
@@ -498,14 +500,7 @@ def energy_and_penalty_gradients(
     CholeskyFallbackNeeded
         As :func:`energy_and_penalty`.
     """
-    if mask is None:
-        weight = None
-        shift = z.mean(-2)
-    else:
-        m = mask.to(z.dtype)
-        total = m.sum(-1, keepdim=True).clamp_min(1.0)
-        weight = m / total
-        shift = (z * m.unsqueeze(-1)).sum(-2) / total
+    weight, shift = _row_weights_and_centre(z, mask)
     if z.device.type == "cpu" and z.dim() == 3 and not torch.compiler.is_compiling():
         arrays = _energy_penalty_gradients_numpy(
             z.numpy(),

@@ -41,16 +41,16 @@ from torch import Tensor
 
 from .estimator import (
     DAGMM,
+    _architecture,
     _Members,
+    _network,
     _progress_callback,
     _training_config,
-    auto_architecture,
     auto_epochs,
     resolve_device,
 )
 from .exceptions import DAGMMError, InvalidInputError
 from .mixture import MixtureStatistics
-from .network import DAGMMNet
 from .quantile import exact_quantile
 from .tabular import TabularEncoder
 from .training import (
@@ -366,11 +366,7 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
     seed = reducer.broadcast_int(int(check_random_state(est.random_state).randint(0, 2**31 - 1)))
 
     n_features = data.shape[1]
-    auto_hidden, auto_latent = auto_architecture(n_features)
-    hidden = (
-        tuple(int(h) for h in est.hidden_sizes) if est.hidden_sizes is not None else auto_hidden
-    )
-    latent = int(est.latent_dim) if est.latent_dim is not None else auto_latent
+    architecture = _architecture(est, n_features)
     largest = int(reducer.reduce_scalar(n_local, dist.ReduceOp.MAX))
     batch_size = int(min(est.batch_size, largest))
     epochs = (
@@ -386,16 +382,7 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
     with torch.random.fork_rng(devices=fork_devices):
         # Same weights everywhere; dropout and shuffling draw per process.
         torch.manual_seed(seed + 7919 * reducer.rank)
-        net = DAGMMNet(
-            n_features,
-            hidden,
-            latent,
-            [int(h) for h in est.estimation_hidden_sizes],
-            int(est.n_components),
-            est.activation,
-            float(est.dropout),
-        )
-        net.reset_parameters([seed])
+        net = _network(est, n_features, architecture, [seed])
         x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(device)
         offset, scale = _global_scaling(reducer, x, est.scaler)
         net.input_offset.copy_(offset)
@@ -405,18 +392,8 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
         progress = _progress_callback(est, epochs) if reducer.rank == 0 else None
         result = train_members(net, x, rows, config, None, progress, reducer)
         mixture = fitted_mixture(stream_statistics(net, x, rows, reducer=reducer), config.reg_covar)
-    members = _Members(
-        net=net,
-        mixture=mixture,
-        history=result.history,
-        best_epoch=result.best_epoch,
-        steps=result.steps,
-        hidden_sizes=hidden,
-        latent_dim=latent,
-        epochs=epochs,
-        batch_size=batch_size,
-        device=str(device),
-        seeds=[seed],
+    members = _Members.trained(
+        net, mixture, result, architecture, epochs, batch_size, device, [seed]
     )
     est._set_fitted(encoder, members, 0)
     energy = est._energy_numeric(data)

@@ -624,6 +624,63 @@ class _Members:
     def __init__(self, **kwargs: Any) -> None:
         self.__dict__.update(kwargs)
 
+    @classmethod
+    def trained(
+        cls,
+        net: DAGMMNet,
+        mixture: Any,
+        result: Any,
+        architecture: tuple[tuple[int, ...], int],
+        epochs: int,
+        batch_size: int,
+        device: torch.device,
+        seeds: Sequence[int],
+    ) -> _Members:
+        """What a finished training run (:class:`~dagmm.training.TrainingResult`) leaves."""
+        hidden, latent = architecture
+        return cls(
+            net=net,
+            mixture=mixture,
+            history=result.history,
+            best_epoch=result.best_epoch,
+            steps=result.steps,
+            hidden_sizes=hidden,
+            latent_dim=latent,
+            epochs=epochs,
+            batch_size=batch_size,
+            device=str(device),
+            seeds=[int(s) for s in seeds],
+        )
+
+
+def _architecture(est: DAGMM, n_features: int) -> tuple[tuple[int, ...], int]:
+    """Encoder hidden sizes and latent size: the estimator's, else :func:`auto_architecture`."""
+    auto_hidden, auto_latent = auto_architecture(n_features)
+    hidden = (
+        tuple(int(h) for h in est.hidden_sizes) if est.hidden_sizes is not None else auto_hidden
+    )
+    latent = int(est.latent_dim) if est.latent_dim is not None else auto_latent
+    return hidden, latent
+
+
+def _network(
+    est: DAGMM, n_features: int, architecture: tuple[tuple[int, ...], int], seeds: Sequence[int]
+) -> DAGMMNet:
+    """``est``'s network with one member per seed, initialised from those seeds."""
+    hidden, latent = architecture
+    net = DAGMMNet(
+        n_features,
+        hidden,
+        latent,
+        [int(h) for h in est.estimation_hidden_sizes],
+        int(est.n_components),
+        est.activation,
+        float(est.dropout),
+        n_members=len(seeds),
+    )
+    net.reset_parameters(seeds)
+    return net
+
 
 def _training_config(est: DAGMM, epochs: int, batch_size: int) -> TrainingConfig:
     return TrainingConfig(
@@ -649,11 +706,7 @@ def _fit_members(
 ) -> _Members:
     """Train ``len(seeds)`` independent models of ``est``'s configuration together."""
     n_features = data.shape[1]
-    auto_hidden, auto_latent = auto_architecture(n_features)
-    hidden = (
-        tuple(int(h) for h in est.hidden_sizes) if est.hidden_sizes is not None else auto_hidden
-    )
-    latent = int(est.latent_dim) if est.latent_dim is not None else auto_latent
+    architecture = _architecture(est, n_features)
     smallest = min(len(r) for r in member_rows)
     if smallest < 2:
         raise InvalidInputError(f"need at least 2 training rows per model, got {smallest}")
@@ -665,17 +718,7 @@ def _fit_members(
     fork_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(int(seeds[0]))
-        net = DAGMMNet(
-            n_features,
-            hidden,
-            latent,
-            [int(h) for h in est.estimation_hidden_sizes],
-            int(est.n_components),
-            est.activation,
-            float(est.dropout),
-            n_members=len(seeds),
-        )
-        net.reset_parameters(seeds)
+        net = _network(est, n_features, architecture, seeds)
         x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(device)
         rows = [torch.as_tensor(np.asarray(r), dtype=torch.long) for r in member_rows]
         offset, scale = fit_scaling(x, [r.to(device) for r in rows], est.scaler)
@@ -719,19 +762,7 @@ def _fit_members(
                 f"{exc}; {checkpointer.describe_last()}", exc.epoch, exc.terms
             ) from None
         mixture = fitted_mixture(stream_statistics(net, x, rows), config.reg_covar)
-    return _Members(
-        net=net,
-        mixture=mixture,
-        history=result.history,
-        best_epoch=result.best_epoch,
-        steps=result.steps,
-        hidden_sizes=hidden,
-        latent_dim=latent,
-        epochs=epochs,
-        batch_size=batch_size,
-        device=str(device),
-        seeds=[int(s) for s in seeds],
-    )
+    return _Members.trained(net, mixture, result, architecture, epochs, batch_size, device, seeds)
 
 
 def _progress_callback(est: DAGMM, epochs: int):

@@ -94,9 +94,11 @@ def test_scores_independent_of_batch_and_order(blobs):
     model = DAGMM(**FAST).fit(X)
     full = model.decision_function(X)
     ones = np.concatenate([model.decision_function(X[i : i + 1]) for i in range(0, 50)])
-    np.testing.assert_allclose(ones, full[:50], rtol=1e-5)
+    # float32 matmuls of other batch shapes or row positions change the last bits of z;
+    # the energy carries that as an absolute error (energies can be near zero)
+    np.testing.assert_allclose(ones, full[:50], rtol=1e-5, atol=1e-5)
     order = np.random.default_rng(0).permutation(len(X))
-    np.testing.assert_allclose(model.decision_function(X[order]), full[order], rtol=1e-6)
+    np.testing.assert_allclose(model.decision_function(X[order]), full[order], rtol=1e-6, atol=1e-5)
     np.testing.assert_array_equal(model.decision_function(X), full)
 
 

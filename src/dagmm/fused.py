@@ -22,12 +22,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from .mixture import energy_and_penalty_gradients
-from .network import DAGMMNet, EnsembleLinear, _numpy_tanh_ok, _tanh_inplace
+from .network import (
+    NORM_FLOOR,
+    DAGMMNet,
+    EnsembleLinear,
+    _numpy_tanh_ok,
+    _tanh_inplace,
+    row_dot,
+)
 
 __all__ = ["FusedStep", "adam_step", "fused_step_supported"]
 
@@ -70,18 +76,6 @@ def _affine(layer: _Dense, h: Tensor) -> Tensor:
 
 def _mm(a: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:
     return torch.mm(a, b, out=out) if a.dim() == 2 else torch.bmm(a, b, out=out)
-
-
-def _row_dot(a: Tensor, b: Tensor | None = None) -> Tensor:
-    """``sum_f a[..., f] * b[..., f]`` (``b`` defaults to ``a``) for contiguous CPU tensors.
-
-    numpy's einsum reduces each row in registers; ``torch.linalg.vecdot``
-    materialises the full product first, a pass over memory that costs more
-    than the arithmetic once the batch (or an ensemble of them) leaves the cache.
-    """
-    spec = "...f,...f->..."
-    a_np = a.numpy()
-    return torch.from_numpy(np.einsum(spec, a_np, a_np if b is None else b.numpy()))
 
 
 def _tanh_affine(layer: _Dense, h: Tensor) -> Tensor:
@@ -144,23 +138,25 @@ class FusedStep:
         self.lambda_cov = float(lambda_cov)
         self.reg_covar = float(reg_covar)
         self.reconstruction_loss = reconstruction_loss
+        # net.parameters() walks the module tree; the list is fixed for the net's life.
+        self._params = list(net.parameters())
         self._layers: tuple | None = None
-        self._grads: list[Tensor | None] = [None] * len(list(net.parameters()))
+        self._grads: list[Tensor | None] = []
 
     def _layer_views(self) -> tuple[list[_Dense], list[_Dense], list[_Dense]]:
-        net = self.net
-        params = list(net.parameters())
-        for p in params:
+        for p in self._params:
             if p.grad is None:  # the autograd step frees them (zero_grad(set_to_none=True))
                 p.grad = torch.empty_like(p)
-        grads = [p.grad for p in params]
-        if self._layers is None or any(a is not b for a, b in zip(grads, self._grads, strict=True)):
+        if self._layers is None or any(
+            p.grad is not g for p, g in zip(self._params, self._grads, strict=True)
+        ):
+            net = self.net
             single = net.n_members == 1
             self._layers = tuple(
                 [_views(layer, single) for layer in part]
                 for part in (net.encoder, net.decoder, net.estimation)
             )
-            self._grads = grads
+            self._grads = [p.grad for p in self._params]
         return self._layers
 
     def __call__(self, batch: Tensor, mask: Tensor | None = None) -> tuple[Tensor, ...]:
@@ -197,8 +193,8 @@ class FusedStep:
                 dec_inputs.append(h)
             x_hat = _affine(decoder[-1], h)
 
-            squared_error = _row_dot(x - x_hat)
-            xx, hh, xh = _row_dot(x), _row_dot(x_hat), _row_dot(x, x_hat)
+            squared_error = row_dot(x - x_hat)
+            xx, hh, xh = row_dot(x), row_dot(x_hat), row_dot(x, x_hat)
             features = _ReconstructionFeatures(squared_error, xx, hh, xh)
             z = torch.cat([z_c, features.relative.unsqueeze(-1), features.cosine.unsqueeze(-1)], -1)
 
@@ -279,7 +275,9 @@ class _ReconstructionFeatures:
     same values and, where a clamp binds, the same zero gradients).
     """
 
-    def __init__(self, squared_error: Tensor, xx: Tensor, hh: Tensor, xh: Tensor, eps=1e-8):
+    def __init__(
+        self, squared_error: Tensor, xx: Tensor, hh: Tensor, xh: Tensor, eps: float = NORM_FLOOR
+    ) -> None:
         tiny = torch.finfo(squared_error.dtype).tiny
         self.se_on = squared_error >= tiny
         self.hh_on = hh >= tiny

@@ -24,15 +24,18 @@ from torch import Tensor
 
 __all__ = [
     "DAGMMNumericalWarning",
+    "EnergyFactors",
     "MixtureStatistics",
     "add_statistics",
     "cholesky_with_fallback",
     "covariance_penalty",
     "energy_and_penalty",
+    "energy_factors",
     "log_gaussian_density",
     "parameters_from_statistics",
     "regularize_covariances",
     "sample_energy",
+    "sample_energy_numpy",
     "sufficient_statistics",
 ]
 
@@ -265,6 +268,58 @@ def sample_energy(z: Tensor, weights: Tensor, means: Tensor, scale_tril: Tensor)
     log_weights = weights.clamp_min(torch.finfo(weights.dtype).tiny).log()
     joint = log_gaussian_density(z, means, scale_tril) + log_weights.unsqueeze(-2)
     return -torch.logsumexp(joint, dim=-1)
+
+
+class EnergyFactors(NamedTuple):
+    """A fixed mixture prepared for :func:`sample_energy_numpy` (numpy, float64).
+
+    ``inv_tril`` (S, K * D, D) stacks the components' ``L_k^-1``; ``inv_means``
+    (S, K, D, 1) is ``L_k^-1 mu_k``; ``log_const`` (S, K) is
+    ``log phi_k - log det L_k - D/2 log 2 pi``.
+    """
+
+    inv_tril: np.ndarray
+    inv_means: np.ndarray
+    log_const: np.ndarray
+
+
+def energy_factors(weights: Tensor, means: Tensor, scale_tril: Tensor) -> EnergyFactors:
+    """Prepare a fixed mixture ((S, K), (S, K, D), (S, K, D, D)) for :func:`sample_energy_numpy`."""
+    weights, means, scale_tril = (
+        t.detach().cpu().double().numpy() for t in (weights, means, scale_tril)
+    )
+    n_members, n_comp, dim = means.shape
+    inv_tril = np.linalg.inv(scale_tril)
+    diag = np.diagonal(scale_tril, axis1=-2, axis2=-1)
+    log_const = (
+        np.log(np.maximum(weights, np.finfo(weights.dtype).tiny))
+        - np.log(diag).sum(-1)
+        - 0.5 * dim * _LOG_2PI
+    )
+    return EnergyFactors(
+        inv_tril.reshape(n_members, n_comp * dim, dim), inv_tril @ means[..., None], log_const
+    )
+
+
+def sample_energy_numpy(z_t: np.ndarray, factors: EnergyFactors) -> np.ndarray:
+    """:func:`sample_energy` of rows ``z_t`` (S, D, N) (float64, rows along the last axis).
+
+    ``L_k^-1 (z - mu_k)`` of all components is one matrix product per member, so a
+    chunk of rows costs a handful of numpy operations whatever K.
+
+    Returns
+    -------
+    ndarray, shape (S, N)
+    """
+    n_members, dim, n_rows = z_t.shape
+    n_comp = factors.log_const.shape[-1]
+    solved = (factors.inv_tril @ z_t).reshape(n_members, n_comp, dim, n_rows)
+    solved -= factors.inv_means
+    joint_t = factors.log_const[..., None] - 0.5 * np.einsum("skdn,skdn->skn", solved, solved)
+    top = joint_t.max(-2)
+    joint_t -= top[:, None]
+    np.exp(joint_t, out=joint_t)
+    return -(top + np.log(joint_t.sum(-2)))
 
 
 def covariance_penalty(covariances: Tensor) -> Tensor:
@@ -530,51 +585,55 @@ def _energy_penalty_gradients_numpy(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_energy_penalty_forward` then ``_backward`` in numpy, for (S, N, D) inputs.
 
-    The same formulas, operation for operation; on the CPU numpy dispatches
-    these small-array operations several times faster than torch, and a step
-    runs about 70 of them.
+    The same formulas; on the CPU numpy dispatches these small-array operations
+    several times faster than torch. Rows lie along the last axis, and the sums
+    over components and pairs of dimensions are matrix products over all
+    components at once (the outer products ``y y^T`` of the rows, (S, D*D, N),
+    serve the second moments and both of their gradients), so that a step runs
+    about 45 operations whatever K.
     """
-    n_rows, dim = z.shape[-2], z.shape[-1]
+    n_members, n_rows, dim = z.shape
+    n_comp = gamma_t.shape[1]
     tiny = np.finfo(z.dtype).tiny
-    # Rows along the last axis throughout: reductions over D then run over
-    # contiguous rows of N values instead of strided triples.
-    y_t = np.swapaxes(z, -1, -2) - shift[:, :, None]  # (S, D, N)
+    y_t = np.subtract(np.swapaxes(z, -1, -2), shift[:, :, None], order="C")  # (S, D, N)
     if weight is None:
         valid = None
         g = gamma_t
-        count = np.full(z.shape[0], float(n_rows))
+        count = np.full(n_members, float(n_rows))
     else:
         valid = (weight > 0).astype(z.dtype)
         g = gamma_t * valid[:, None, :]
         count = valid.sum(-1)
-    y = np.swapaxes(y_t, -1, -2)  # (S, N, D) view
+    # outer products of the rows, (S, D*D, N): turns every sum over components
+    # and pairs of dimensions below into one matrix product per member
+    yy = (y_t[:, :, None, :] * y_t[:, None, :, :]).reshape(n_members, dim * dim, n_rows)
     sum_g = g.sum(-1)  # (S, K)
-    sum_gy = g @ y  # (S, K, D)
-    weighted_t = g[:, :, None, :] * y_t[:, None]  # (S, K, D, N)
-    sum_gyy = weighted_t @ y[:, None]  # (S, K, D, D)
+    sum_gy = g @ np.swapaxes(y_t, -1, -2)  # (S, K, D)
+    sum_gyy = (g @ np.swapaxes(yy, -1, -2)).reshape(n_members, n_comp, dim, dim)
     weights = sum_g / np.maximum(count, tiny)[:, None]
     sum_g_safe = np.maximum(sum_g, tiny)
     means = sum_gy / sum_g_safe[..., None]
     cov = sum_gyy / sum_g_safe[..., None, None] - means[..., :, None] * means[..., None, :]
     cov = 0.5 * (cov + np.swapaxes(cov, -1, -2))
     diag_idx = np.arange(dim)
-    floor = (dim * np.finfo(z.dtype).eps) * np.abs(cov[..., diag_idx, diag_idx]).max(-1)
+    cov_diag = cov[..., diag_idx, diag_idx]
+    floor = (dim * np.finfo(z.dtype).eps) * np.abs(cov_diag).max(-1)
     cov[..., diag_idx, diag_idx] += np.maximum(floor, reg_covar)[..., None]
+    cov_diag = cov[..., diag_idx, diag_idx]
     try:
         scale_tril = np.linalg.cholesky(cov)
     except np.linalg.LinAlgError:
         raise CholeskyFallbackNeeded from None
     diag_l = scale_tril[..., diag_idx, diag_idx]
-    if not np.all(diag_l > 0):
+    if not (diag_l > 0).all():
         raise CholeskyFallbackNeeded
     inv_tril = np.linalg.inv(scale_tril)  # (S, K, D, D)
-    solved = inv_tril @ (y_t[:, None] - means[..., None])  # (S, K, D, N)
-    log_weights = np.log(np.maximum(weights, tiny))
-    joint_t = (
-        -0.5 * (dim * _LOG_2PI + np.square(solved).sum(-2))
-        - np.log(diag_l).sum(-1)[..., None]
-        + log_weights[..., None]
-    )  # (S, K, N)
+    flat = (n_members, n_comp * dim, dim)
+    # L^-1 (y - m) = L^-1 y - L^-1 m, all components in one product
+    solved = (inv_tril.reshape(flat) @ y_t).reshape(n_members, n_comp, dim, n_rows)
+    solved -= inv_tril @ means[..., None]
+    log_const = np.log(np.maximum(weights, tiny)) - np.log(diag_l).sum(-1) - 0.5 * dim * _LOG_2PI
+    joint_t = log_const[..., None] - 0.5 * np.einsum("skdn,skdn->skn", solved, solved)
     top = joint_t.max(-2, keepdims=True)
     resp_t = np.exp(joint_t - top)
     total = resp_t.sum(-2, keepdims=True)
@@ -586,17 +645,18 @@ def _energy_penalty_gradients_numpy(
     else:
         mean_energy = -(log_norm * weight).sum(-1)
         row = grad_energy[:, None] * weight
-    cov_diag = cov[..., diag_idx, diag_idx]
     penalty = (1.0 / cov_diag).sum((-1, -2))
 
     rho_t = resp_t * row[:, None, :]  # (S, K, N)
     rho_sum = rho_t.sum(-1)
-    inv_t = np.swapaxes(inv_tril, -1, -2)
-    precision_diff = inv_t @ solved  # (S, K, D, N)
+    precision = np.swapaxes(inv_tril, -1, -2) @ inv_tril
+    # Sigma^-1 (y - m), likewise in one product
+    precision_diff = (precision.reshape(flat) @ y_t).reshape(n_members, n_comp, dim, n_rows)
+    precision_diff -= precision @ means[..., None]
     grad_diff = precision_diff * rho_t[:, :, None, :]
     grad_cov = 0.5 * (
-        rho_sum[..., None, None] * (inv_t @ inv_tril)
-        - grad_diff @ np.swapaxes(precision_diff, -1, -2)
+        rho_sum[..., None, None] * precision
+        - np.einsum("skdn,sken->skde", grad_diff, precision_diff)
     )
     grad_cov[..., diag_idx, diag_idx] -= grad_penalty[:, None, None] / np.square(cov_diag)
     safe = sum_g > tiny
@@ -607,16 +667,13 @@ def _energy_penalty_gradients_numpy(
     grad_sum_g = np.where(safe, grad_sum_g, 0.0)
     grad_sum_gy = np.where(safe[..., None], grad_means / sum_g_safe[..., None], 0.0)
     grad_sum_gyy = np.where(safe[..., None, None], grad_cov / sum_g_safe[..., None, None], 0.0)
-    # grad_sum_gyy is symmetric, so (y C)^T = C y^T.
-    y_c_t = grad_sum_gyy @ y_t[:, None]  # (S, K, D, N)
+    # d/dg_ik of sum_k (a_k + b_k . y_i + y_i^T C_k y_i)
     grad_g_t = grad_sum_g[..., None] + grad_sum_gy @ y_t
-    grad_g_t += (y_c_t * y_t[:, None]).sum(-2)
+    grad_g_t += grad_sum_gyy.reshape(n_members, n_comp, dim * dim) @ yy
     if valid is not None:
         grad_g_t *= valid[:, None, :]
-    grad_y_t = (
-        grad_diff.sum(1)
-        + np.swapaxes(grad_sum_gy, -1, -2) @ g
-        + 2.0 * (y_c_t * g[:, :, None]).sum(1)
-    )  # (S, D, N)
-    grad_y = np.swapaxes(grad_y_t, -1, -2)
-    return mean_energy, penalty, grad_y, grad_g_t
+    # sum_k g_ik C_k, per row, as (S, D*D, N); C_k is symmetric
+    c_g = np.swapaxes(grad_sum_gyy.reshape(n_members, n_comp, dim * dim), -1, -2) @ g
+    grad_y_t = grad_diff.sum(1) + np.swapaxes(grad_sum_gy, -1, -2) @ g
+    grad_y_t += 2.0 * np.einsum("sden,sen->sdn", c_g.reshape(n_members, dim, dim, n_rows), y_t)
+    return mean_energy, penalty, np.swapaxes(grad_y_t, -1, -2), grad_g_t

@@ -58,10 +58,42 @@ class EnsembleLinear(nn.Module):
         return torch.baddbmm(self.bias, x, self.weight)
 
 
+#: Floor of the norms that divide in the reconstruction features, in scaled units
+#: (the paper has none). Scaled rows have norms of order sqrt(n_features); only
+#: rows that are (almost) all zeros reach it. A floor far below float32 resolution
+#: (the former 1e-8) let ``|x_hat| / floor`` turn the last-bit differences of
+#: float32 matrix products between batch shapes into energy differences of tens
+#: of units for such rows; at 1e-3 they stay below 1e-8.
+NORM_FLOOR = 1e-3
+
+
+def _numpy_has_simd_tanh() -> bool:
+    # numpy vectorises float32 tanh only for AVX-512 targets; there it runs about
+    # six times faster than torch's kernel, elsewhere (AVX2, Arm) about 1.5x
+    # slower. Decided by the CPU, never by a timing, so a machine always takes
+    # the same path (and gives the same scores).
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+    except ImportError:  # numpy < 2
+        from numpy.core._multiarray_umath import __cpu_features__ as features
+    return any(features.get(name, False) for name in ("AVX512_SKX", "X86_V4"))
+
+
+_NUMPY_SIMD_TANH = _numpy_has_simd_tanh()
+
+
+def tanh_(array: np.ndarray) -> np.ndarray:
+    """``tanh`` of a float32/float64 array in place, by the faster kernel on this CPU."""
+    if _NUMPY_SIMD_TANH:
+        np.tanh(array, out=array)
+    else:
+        torch.from_numpy(array).tanh_()
+    return array
+
+
 def _numpy_tanh_ok(h: Tensor) -> bool:
-    # torch's CPU tanh kernel runs at a few ns per element here, numpy's SIMD tanh
-    # (within 1 ulp) about six times faster; tanh is most of a step's elementwise
-    # work. Inside torch.compile the compiler generates its own kernel instead.
+    # tanh is most of a step's elementwise work; :func:`tanh_` picks the faster
+    # kernel. Inside torch.compile the compiler generates its own kernel instead.
     return (
         h.device.type == "cpu"
         and h.dtype in (torch.float32, torch.float64)
@@ -72,8 +104,7 @@ def _numpy_tanh_ok(h: Tensor) -> bool:
 
 def _tanh_inplace(h: Tensor) -> Tensor:
     """``tanh`` of a freshly allocated, contiguous CPU tensor, overwriting it."""
-    array = h.numpy()
-    np.tanh(array, out=array)
+    tanh_(h.numpy())
     return h
 
 
@@ -110,7 +141,7 @@ def _linear_tanh(layer: EnsembleLinear, h: Tensor) -> Tensor:
     return _tanh_inplace(torch.baddbmm(layer.bias, h, layer.weight))
 
 
-def reconstruction_features(x: Tensor, x_hat: Tensor, eps: float = 1e-8) -> Tensor:
+def reconstruction_features(x: Tensor, x_hat: Tensor, eps: float = NORM_FLOOR) -> Tensor:
     """Relative Euclidean distance and cosine similarity (PAPER.md step 2), guarded.
 
     Parameters
@@ -127,6 +158,28 @@ def reconstruction_features(x: Tensor, x_hat: Tensor, eps: float = 1e-8) -> Tens
     return _features_and_error(x, x_hat, eps)[0]
 
 
+def row_dot(a: Tensor, b: Tensor | None = None) -> Tensor:
+    """``sum_f a[..., f] * b[..., f]`` (``b`` defaults to ``a``).
+
+    On the CPU numpy's einsum reduces each row in registers; ``torch.linalg.vecdot``
+    materialises the full product first and then reduces it, several times slower
+    (a pass over memory that costs more than the arithmetic once the rows leave the
+    cache).
+    """
+    other = a if b is None else b
+    if (
+        a.device.type == "cpu"
+        and a.dtype == other.dtype
+        and a.is_contiguous()
+        and other.is_contiguous()
+        and not (torch.is_grad_enabled() and (a.requires_grad or other.requires_grad))
+        and not torch.compiler.is_compiling()
+    ):
+        a_np = a.detach().numpy()
+        return torch.from_numpy(np.einsum("...f,...f->...", a_np, other.detach().numpy()))
+    return torch.linalg.vecdot(a, other)
+
+
 class _RowProducts(torch.autograd.Function):
     """Per-row ``|x - x_hat|^2``, ``|x|^2``, ``|x_hat|^2`` and ``x . x_hat`` as one node.
 
@@ -138,12 +191,7 @@ class _RowProducts(torch.autograd.Function):
     def forward(ctx, x: Tensor, x_hat: Tensor):  # type: ignore[override]
         diff = x - x_hat
         ctx.save_for_backward(x, x_hat)
-        return (
-            torch.linalg.vecdot(diff, diff),
-            torch.linalg.vecdot(x, x),
-            torch.linalg.vecdot(x_hat, x_hat),
-            torch.linalg.vecdot(x, x_hat),
-        )
+        return row_dot(diff), row_dot(x), row_dot(x_hat), row_dot(x, x_hat)
 
     @staticmethod
     def backward(ctx, g_sq, g_xx, g_hh, g_xh):  # type: ignore[override]
@@ -162,7 +210,7 @@ class _RowProducts(torch.autograd.Function):
         return grad_x, grad_x_hat
 
 
-def _features_and_error(x: Tensor, x_hat: Tensor, eps: float = 1e-8) -> tuple[Tensor, Tensor]:
+def _features_and_error(x: Tensor, x_hat: Tensor, eps: float = NORM_FLOOR) -> tuple[Tensor, Tensor]:
     """:func:`reconstruction_features` and the per-row squared error ``|x - x_hat|^2``.
 
     The squared error is the reconstruction loss's per-row term too, so one

@@ -128,7 +128,11 @@ def test_batch_plan_has_the_padded_batches(sizes):
             torch.testing.assert_close(mask, expected)
 
 
-def test_scores_do_not_depend_on_the_chunk_size():
+def test_scores_do_not_depend_on_the_chunk_size(monkeypatch):
+    from dagmm import training
+
+    # the general (torch) path; the CPU path has its own fixed chunks
+    monkeypatch.setattr(training, "cpu_scoring_supported", lambda net: False)
     torch.manual_seed(4)
     net = DAGMMNet(6, (8, 4), 1, (10,), 2, n_members=2)
     net.reset_parameters([0, 1])
@@ -166,3 +170,67 @@ def test_fast_encoding_of_frames():
     assert _encode_numeric_fast(model.encoder_, frame[["b", "a"]]) is None
     with_text = frame.assign(c="x")
     assert _encode_numeric_fast(model.encoder_, with_text) is None
+
+
+def _scoring_case(n_members=2, n_rows=300, seed=5):
+    """A small random network with a mixture fitted on its own representations."""
+    from dagmm.training import fitted_mixture, stream_statistics
+
+    torch.manual_seed(seed)
+    net = DAGMMNet(6, (8, 4), 2, (10,), 3, n_members=n_members)
+    net.reset_parameters(list(range(seed, seed + n_members)))
+    with torch.no_grad():
+        net.input_scale.uniform_(0.5, 2.0)
+        net.input_offset.uniform_(-0.5, 0.5)
+    x = torch.randn(n_rows, 6)
+    rows = [torch.arange(n_rows)] * n_members
+    return net, fitted_mixture(stream_statistics(net, x, rows), 1e-6), x
+
+
+def test_cpu_scoring_equals_the_torch_composition(monkeypatch):
+    from dagmm import training
+
+    net, mixture, x = _scoring_case()
+    fast = score_energy(net, mixture, x)
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "cpu_scoring_supported", lambda net: False)
+        plain = score_energy(net, mixture, x)
+    spread = float(plain.max() - plain.min())
+    assert spread > 1.0
+    # tanh evaluated as 2 sigmoid(2a) - 1: the same function to float32 rounding
+    torch.testing.assert_close(fast, plain, rtol=0, atol=1e-4 * spread)
+    # a wrong fold of the weights (here: a plain tanh chain read as the sigmoid form) is caught
+    from dagmm import inference
+
+    monkeypatch.setattr(inference, "_sigmoid_", lambda a: torch.from_numpy(a).tanh_())
+    wrong = score_energy(net, mixture, x)
+    assert float((wrong - plain).abs().max()) > 1e-2 * spread
+
+
+def test_inference_layers_are_the_tanh_network():
+    from dagmm.inference import inference_layers
+
+    net, _, x = _scoring_case(n_members=2)
+    with torch.no_grad():
+        scaled, x_hat, z, _ = net.represent(x.expand(2, -1, -1))
+    for member in range(2):
+        layers, latent = inference_layers(net, member)
+        h = scaled[member].double().numpy()
+        for index, layer in enumerate(layers):
+            h = h @ layer.weight.astype(np.float64) + layer.bias
+            if layer.sigmoid:
+                h = 1.0 / (1.0 + np.exp(-h))
+            if index == latent:
+                np.testing.assert_allclose(h, z[member, :, :2].numpy(), atol=2e-5)
+        np.testing.assert_allclose(h, x_hat[member].numpy(), atol=2e-5)
+
+
+def test_cpu_scoring_is_the_same_for_any_number_of_threads():
+    from dagmm.inference import CHUNK_ROWS, cpu_energy
+
+    net, mixture, _ = _scoring_case(n_members=1)
+    x = torch.randn(2 * CHUNK_ROWS + 17, 6).numpy()
+    one = cpu_energy(net, *mixture[:3], x, threads=1)
+    three = cpu_energy(net, *mixture[:3], x, threads=3)
+    np.testing.assert_array_equal(one, three)
+    assert np.isfinite(one).all() and one.shape == (1, len(x))

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from .exceptions import TrainingDivergedError
 from .fused import FusedStep, adam_step, fused_step_supported
+from .inference import cpu_energy, cpu_scoring_supported
 from .mixture import (
     CholeskyFallbackNeeded,
     MixtureStatistics,
@@ -680,6 +681,9 @@ def score_energy(
     Tensor, shape (S, n), float64
     """
     net.eval()
+    if x.device.type == "cpu" and x.dtype == torch.float32 and cpu_scoring_supported(net):
+        energy = cpu_energy(net, mixture.weights, mixture.means, mixture.scale_tril, x.numpy())
+        return torch.from_numpy(energy)
     n_rows = x.shape[0]
     energy = torch.empty(net.n_members, n_rows, dtype=MIXTURE_DTYPE, device=x.device)
     on_cpu = x.device.type == "cpu" and not torch.compiler.is_compiling()

@@ -1,0 +1,235 @@
+"""Scoring on the CPU: the compression network and the energy in numpy, chunks in parallel.
+
+The energy of a row needs the compression network (encoder, decoder), the two
+reconstruction features and the fixed mixture; the estimation network plays no
+part. On a CPU at the paper's sizes the work is a few matrix products per
+chunk and one hyperbolic tangent per hidden unit, and both dominate:
+
+- The hidden layers are evaluated as ``tanh(a) = 2 sigmoid(2 a) - 1`` with the
+  factor 2 and the affine map ``2 s - 1`` folded into the weights
+  (:func:`inference_layers`): the same function, but torch's sigmoid kernel
+  costs half its tanh kernel on AVX2 CPUs.
+- Row chunks are scored in parallel threads, each with single-threaded kernels
+  (numpy's BLAS held at one thread for the call): a chunk is a few dozen
+  large operations that release the GIL, where one chunk at a time with two
+  BLAS threads would spend much of its time synchronising them.
+
+Every chunk is computed by the same single-threaded kernels whatever the
+number of threads, so the scores do not depend on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from .mixture import EnergyFactors, energy_factors, sample_energy_numpy
+from .network import NORM_FLOOR, DAGMMNet
+
+__all__ = ["InferenceLayer", "cpu_energy", "inference_layers"]
+
+#: Rows per chunk: the activations of a chunk stay in the core's cache.
+CHUNK_ROWS = 4096
+#: torch runs an elementwise kernel in the calling thread below this many
+#: elements (its internal grain size); larger calls would start an OpenMP team
+#: from inside a chunk's thread.
+_INLINE_ELEMENTS = 32768
+
+
+class InferenceLayer(NamedTuple):
+    """One dense layer of one member, ready for inference.
+
+    ``output = input @ weight + bias``, then ``sigmoid`` when ``sigmoid`` is set.
+    """
+
+    weight: np.ndarray  # (in, out), float32, C-contiguous
+    bias: np.ndarray  # (1, out), float32
+    sigmoid: bool
+
+
+def inference_layers(net: DAGMMNet, member: int) -> tuple[list[InferenceLayer], int]:
+    """The encoder and decoder of ``member`` as one chain of layers for a tanh network.
+
+    Hidden layer ``l`` computes ``h_l = tanh(a_l)``; it is evaluated as
+    ``s_l = sigmoid(2 a_l)`` with ``h_l = 2 s_l - 1``, so the next layer's
+    ``h_l @ W + b`` becomes ``s_l @ (2 W) + (b - 1^T W)`` and its own pre-activation
+    is doubled when it is hidden too. Algebraically the same network.
+
+    Returns
+    -------
+    layers, latent_index
+        The chain (encoder then decoder) and the index of the layer whose output
+        is the code ``z_c``.
+    """
+    dense = [*net.encoder, *net.decoder]
+    hidden = [True] * len(dense)
+    hidden[len(net.encoder) - 1] = hidden[-1] = False  # z_c and x_hat are linear
+    layers = []
+    previous_hidden = False
+    for layer, is_hidden in zip(dense, hidden, strict=True):
+        w = layer.weight[member].detach().double()
+        b = layer.bias[member].detach().double()
+        if previous_hidden:  # the input is 2 s - 1
+            b = b - w.sum(0, keepdim=True)
+            w = 2.0 * w
+        if is_hidden:  # sigmoid(2 a)
+            w, b = 2.0 * w, 2.0 * b
+        layers.append(
+            InferenceLayer(np.ascontiguousarray(w.float().numpy()), b.float().numpy(), is_hidden)
+        )
+        previous_hidden = is_hidden
+    return layers, len(net.encoder) - 1
+
+
+def _sigmoid_(a: np.ndarray) -> None:
+    flat = torch.from_numpy(a.reshape(-1))
+    for start in range(0, flat.numel(), _INLINE_ELEMENTS):
+        piece = flat[start : start + _INLINE_ELEMENTS]
+        torch.sigmoid(piece, out=piece)
+
+
+def _chunk_energy(
+    x: np.ndarray,
+    offset: np.ndarray,
+    scale: np.ndarray,
+    layers: list[InferenceLayer],
+    latent_index: int,
+    factors: EnergyFactors,
+    out: np.ndarray,
+) -> None:
+    """Energies of the raw rows ``x`` (n, F) into ``out`` (n,)."""
+    scaled = x * scale
+    scaled += offset
+    h = scaled
+    z_c = None
+    for index, layer in enumerate(layers):
+        h = h @ layer.weight
+        h += layer.bias
+        if layer.sigmoid:
+            _sigmoid_(h)
+        if index == latent_index:
+            z_c = h
+    x_hat = h
+    diff = scaled - x_hat
+    squared_error = np.einsum("nf,nf->n", diff, diff)
+    xx = np.einsum("nf,nf->n", scaled, scaled)
+    hh = np.einsum("nf,nf->n", x_hat, x_hat)
+    xh = np.einsum("nf,nf->n", scaled, x_hat)
+    # the clamps of dagmm.network._features_and_error
+    tiny = np.finfo(np.float32).tiny
+    floor = np.float32(NORM_FLOOR)
+    x_norm = np.sqrt(np.maximum(xx, tiny))
+    x_hat_norm = np.sqrt(np.maximum(hh, tiny))
+    relative = np.sqrt(np.maximum(squared_error, tiny)) / np.maximum(x_norm, floor)
+    cosine = xh / np.maximum(x_norm * x_hat_norm, floor)
+    z_t = np.empty((1, z_c.shape[1] + 2, len(x)))
+    z_t[0, :-2] = z_c.T
+    z_t[0, -2] = relative
+    z_t[0, -1] = cosine
+    out[:] = sample_energy_numpy(z_t, factors)[0]
+
+
+_BLAS: list = []
+
+
+@contextlib.contextmanager
+def _single_threaded_blas() -> Iterator[None]:
+    """numpy's BLAS at one thread inside (restored after); the libraries are looked up once."""
+    if not _BLAS:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS.append(ThreadpoolController())
+    with _BLAS[0].limit(limits=1, user_api="blas"):
+        yield
+
+
+_POOL: tuple[int, int, ThreadPoolExecutor] | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """A pool of ``workers`` threads, made anew after a fork or a change of size."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[0] != os.getpid() or _POOL[1] != workers:
+            _POOL = (os.getpid(), workers, ThreadPoolExecutor(workers, "dagmm-score"))
+        return _POOL[2]
+
+
+def cpu_energy(
+    net: DAGMMNet,
+    weights: torch.Tensor,
+    means: torch.Tensor,
+    scale_tril: torch.Tensor,
+    x: np.ndarray,
+    threads: int | None = None,
+) -> np.ndarray:
+    """Energies of the rows of ``x`` (n, F) under each member's fixed mixture, on the CPU.
+
+    Parameters
+    ----------
+    net : DAGMMNet
+        A tanh network on the CPU.
+    weights, means, scale_tril : Tensor
+        The fixed mixture, shapes (S, K), (S, K, D), (S, K, D, D).
+    x : ndarray, shape (n, F), float32
+    threads : int, optional
+        Chunks scored at once (default: torch's number of threads).
+
+    Returns
+    -------
+    ndarray, shape (S, n), float64
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    threads = torch.get_num_threads() if threads is None else int(threads)
+    n_rows = x.shape[0]
+    energy = np.empty((net.n_members, n_rows))
+    starts = range(0, n_rows, CHUNK_ROWS)
+    with _single_threaded_blas():
+        for member in range(net.n_members):
+            layers, latent_index = inference_layers(net, member)
+            factors = energy_factors(
+                weights[member : member + 1],
+                means[member : member + 1],
+                scale_tril[member : member + 1],
+            )
+            task = functools.partial(
+                _score_chunk,
+                x,
+                energy[member],
+                net.input_offset[member].detach().numpy(),
+                net.input_scale[member].detach().numpy(),
+                layers,
+                latent_index,
+                factors,
+            )
+            if threads < 2 or len(starts) < 2:
+                for start in starts:
+                    task(start)
+            else:
+                # list() waits for every chunk and re-raises the first error
+                list(_pool(min(threads, len(starts))).map(task, starts))
+    return energy
+
+
+def _score_chunk(x, out, offset, scale, layers, latent_index, factors, start: int) -> None:
+    stop = min(start + CHUNK_ROWS, len(x))
+    _chunk_energy(x[start:stop], offset, scale, layers, latent_index, factors, out[start:stop])
+
+
+def cpu_scoring_supported(net: DAGMMNet) -> bool:
+    """Whether :func:`cpu_energy` computes this network's energies."""
+    return (
+        net.activation == "tanh"
+        and net.input_scale.device.type == "cpu"
+        and all(p.dtype == torch.float32 for p in net.parameters())
+        and not torch.compiler.is_compiling()
+    )

@@ -272,6 +272,11 @@ def test_auto_scaling_standardises_dense_columns_and_min_maxes_sparse_ones():
     constant = np.full(400, 7.0)
     X = np.stack([dense, sparse, constant], axis=1)
     np.testing.assert_allclose(top_value_share(X), [1 / 400, 0.95, 1.0])
+    # a majority value in the middle of the range; a 45 % plurality is not a majority
+    majority = rng.permutation(np.repeat([1.0, 5.0, 9.0], [80, 240, 80]))
+    plurality = rng.permutation(np.concatenate([np.full(180, 2.0), rng.normal(size=220)]))
+    shares = top_value_share(np.stack([majority, plurality], axis=1))
+    assert shares[0] == pytest.approx(0.6) and shares[1] <= 0.5
     offset, scale = fit_scaling(torch.from_numpy(X).float(), [torch.arange(400)], "auto")
     scaled = X * scale[0, 0].double().numpy() + offset[0, 0].double().numpy()
     assert abs(scaled[:, 0].mean()) < 1e-5 and abs(scaled[:, 0].std() - 1.0) < 1e-5

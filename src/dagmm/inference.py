@@ -34,7 +34,13 @@ import torch
 from .mixture import EnergyFactors, energy_factors, sample_energy_numpy
 from .network import NORM_FLOOR, DAGMMNet
 
-__all__ = ["InferenceLayer", "cpu_energy", "inference_layers"]
+__all__ = [
+    "InferenceLayer",
+    "cpu_energy",
+    "cpu_represent",
+    "cpu_scoring_supported",
+    "inference_layers",
+]
 
 #: Rows per chunk: the activations of a chunk stay in the core's cache.
 CHUNK_ROWS = 4096
@@ -96,26 +102,37 @@ def _sigmoid_(a: np.ndarray) -> None:
         torch.sigmoid(piece, out=piece)
 
 
-def _chunk_energy(
-    x: np.ndarray,
-    offset: np.ndarray,
-    scale: np.ndarray,
-    layers: list[InferenceLayer],
-    latent_index: int,
-    factors: EnergyFactors,
-    out: np.ndarray,
-) -> None:
-    """Energies of the raw rows ``x`` (n, F) into ``out`` (n,)."""
-    scaled = x * scale
-    scaled += offset
+class _Member(NamedTuple):
+    """One member's compression network, ready for :func:`_chunk_z`."""
+
+    offset: np.ndarray  # (1, F)
+    scale: np.ndarray  # (1, F)
+    layers: list[InferenceLayer]
+    latent_index: int
+
+
+def _member(net: DAGMMNet, member: int) -> _Member:
+    layers, latent_index = inference_layers(net, member)
+    return _Member(
+        net.input_offset[member].detach().numpy(),
+        net.input_scale[member].detach().numpy(),
+        layers,
+        latent_index,
+    )
+
+
+def _chunk_z(x: np.ndarray, model: _Member) -> np.ndarray:
+    """The representation ``z = [z_c, relative distance, cosine]`` of raw rows, (D, n) float64."""
+    scaled = x * model.scale
+    scaled += model.offset
     h = scaled
     z_c = None
-    for index, layer in enumerate(layers):
+    for index, layer in enumerate(model.layers):
         h = h @ layer.weight
         h += layer.bias
         if layer.sigmoid:
             _sigmoid_(h)
-        if index == latent_index:
+        if index == model.latent_index:
             z_c = h
     x_hat = h
     diff = scaled - x_hat
@@ -128,13 +145,11 @@ def _chunk_energy(
     floor = np.float32(NORM_FLOOR)
     x_norm = np.sqrt(np.maximum(xx, tiny))
     x_hat_norm = np.sqrt(np.maximum(hh, tiny))
-    relative = np.sqrt(np.maximum(squared_error, tiny)) / np.maximum(x_norm, floor)
-    cosine = xh / np.maximum(x_norm * x_hat_norm, floor)
-    z_t = np.empty((1, z_c.shape[1] + 2, len(x)))
-    z_t[0, :-2] = z_c.T
-    z_t[0, -2] = relative
-    z_t[0, -1] = cosine
-    out[:] = sample_energy_numpy(z_t, factors)[0]
+    z_t = np.empty((z_c.shape[1] + 2, len(x)))
+    z_t[:-2] = z_c.T
+    z_t[-2] = np.sqrt(np.maximum(squared_error, tiny)) / np.maximum(x_norm, floor)
+    z_t[-1] = xh / np.maximum(x_norm * x_hat_norm, floor)
+    return z_t
 
 
 _BLAS: list = []
@@ -164,6 +179,18 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         return _POOL[2]
 
 
+def _map_chunks(task, n_rows: int, threads: int | None) -> None:
+    """``task(start)`` for every chunk start, in parallel threads when there are several."""
+    threads = torch.get_num_threads() if threads is None else int(threads)
+    starts = range(0, n_rows, CHUNK_ROWS)
+    if threads < 2 or len(starts) < 2:
+        for start in starts:
+            task(start)
+    else:
+        # list() waits for every chunk and re-raises the first error
+        list(_pool(min(threads, len(starts))).map(task, starts))
+
+
 def cpu_energy(
     net: DAGMMNet,
     weights: torch.Tensor,
@@ -177,10 +204,10 @@ def cpu_energy(
     Parameters
     ----------
     net : DAGMMNet
-        A tanh network on the CPU.
+        A tanh network on the CPU (see :func:`cpu_scoring_supported`).
     weights, means, scale_tril : Tensor
         The fixed mixture, shapes (S, K), (S, K, D), (S, K, D, D).
-    x : ndarray, shape (n, F), float32
+    x : ndarray, shape (n, F)
     threads : int, optional
         Chunks scored at once (default: torch's number of threads).
 
@@ -189,40 +216,50 @@ def cpu_energy(
     ndarray, shape (S, n), float64
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
-    threads = torch.get_num_threads() if threads is None else int(threads)
-    n_rows = x.shape[0]
-    energy = np.empty((net.n_members, n_rows))
-    starts = range(0, n_rows, CHUNK_ROWS)
+    energy = np.empty((net.n_members, len(x)))
     with _single_threaded_blas():
         for member in range(net.n_members):
-            layers, latent_index = inference_layers(net, member)
+            model = _member(net, member)
             factors = energy_factors(
                 weights[member : member + 1],
                 means[member : member + 1],
                 scale_tril[member : member + 1],
             )
-            task = functools.partial(
-                _score_chunk,
-                x,
-                energy[member],
-                net.input_offset[member].detach().numpy(),
-                net.input_scale[member].detach().numpy(),
-                layers,
-                latent_index,
-                factors,
-            )
-            if threads < 2 or len(starts) < 2:
-                for start in starts:
-                    task(start)
-            else:
-                # list() waits for every chunk and re-raises the first error
-                list(_pool(min(threads, len(starts))).map(task, starts))
+            task = functools.partial(_energy_task, x, model, factors, energy[member])
+            _map_chunks(task, len(x), threads)
     return energy
 
 
-def _score_chunk(x, out, offset, scale, layers, latent_index, factors, start: int) -> None:
+def _energy_task(x, model: _Member, factors: EnergyFactors, out: np.ndarray, start: int) -> None:
     stop = min(start + CHUNK_ROWS, len(x))
-    _chunk_energy(x[start:stop], offset, scale, layers, latent_index, factors, out[start:stop])
+    out[start:stop] = sample_energy_numpy(_chunk_z(x[start:stop], model)[None], factors)[0]
+
+
+def cpu_represent(net: DAGMMNet, x: np.ndarray, threads: int | None = None) -> np.ndarray:
+    """The representation ``z`` of each member's rows on the CPU.
+
+    Parameters
+    ----------
+    net : DAGMMNet
+    x : ndarray, shape (S, n, F)
+        Raw rows per member.
+
+    Returns
+    -------
+    ndarray, shape (S, n, D), float64
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    z = np.empty((net.n_members, net.latent_dim + 2, x.shape[1]))
+    with _single_threaded_blas():
+        for member in range(net.n_members):
+            task = functools.partial(_z_task, x[member], _member(net, member), z[member])
+            _map_chunks(task, x.shape[1], threads)
+    return np.swapaxes(z, -1, -2)
+
+
+def _z_task(x, model: _Member, out: np.ndarray, start: int) -> None:
+    stop = min(start + CHUNK_ROWS, len(x))
+    out[:, start:stop] = _chunk_z(x[start:stop], model)
 
 
 def cpu_scoring_supported(net: DAGMMNet) -> bool:

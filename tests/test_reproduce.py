@@ -271,6 +271,33 @@ def test_mean_combination_of_one_restart_is_a_monotone_rescaling(blobs) -> None:
         dagmm_method(est, combine="vote")
 
 
+def test_median_combination_outvotes_one_restart(blobs, monkeypatch) -> None:
+    from dagmm import estimator
+
+    X, y = blobs
+    splits = paper_splits(y, [0])
+    captured = {}
+    real = estimator.fit_ensemble
+
+    def spy(*args, **kwargs):
+        captured["models"] = real(*args, **kwargs)
+        return captured["models"]
+
+    monkeypatch.setattr(estimator, "fit_ensemble", spy)
+    est = DAGMM(epochs=2, hidden_sizes=(8, 4), latent_dim=1, n_components=2)
+    median = dagmm_method(est, restarts=3, combine="median")(X, splits)[0]
+    test = X[splits[0].test]
+    standardised = np.array(
+        [
+            (m.decision_function(test) - m.score_stats_["mean"]) / m.score_stats_["std"]
+            for m in captured["models"]
+        ]
+    )
+    np.testing.assert_allclose(median, np.median(standardised, axis=0))
+    # each row's score is one of its three restarts' scores (the middle one)
+    assert np.all(np.any(np.isclose(standardised, median), axis=0))
+
+
 def test_contamination_study_one_ensemble_run(blobs) -> None:
     X, y = blobs
     est = DAGMM(epochs=2, hidden_sizes=(8, 4), latent_dim=1, n_components=2)

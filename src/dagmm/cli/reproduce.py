@@ -89,10 +89,11 @@ def _set_threads(threads: int | None) -> None:
 )
 @click.option(
     "--combine",
-    type=click.Choice(["best", "mean"]),
+    type=click.Choice(["best", "mean", "median"]),
     default="best",
     show_default=True,
-    help="With restarts: keep the lowest training loss, or average standardised energies.",
+    help="With restarts: keep the lowest training loss, or the mean or the row-wise median "
+    "of their standardised energies.",
 )
 @click.option(
     "--controls",

@@ -197,3 +197,13 @@ def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DownloadError, match=r"letter\.mat"):
         datasets.fetch_file("letter.mat", tmp_path, base_url="http://127.0.0.1:9", timeout=5)
     assert _leftovers(tmp_path) == []
+
+
+def test_kddcup_labels_line_up_with_the_rows(datasets_dir: Path) -> None:
+    _require(datasets_dir, "kddcup.data_10_percent.gz")
+    labels = datasets.kddcup_labels(datasets_dir, download=False)
+    data = datasets.load_kddcup(datasets_dir, download=False)
+    assert labels.shape == (494_021,)
+    np.testing.assert_array_equal(data.y, (labels == "normal.").astype(np.int64))
+    kinds, counts = np.unique(labels, return_counts=True)
+    assert dict(zip(kinds, counts, strict=True))["neptune."] == 107_201

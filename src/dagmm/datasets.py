@@ -35,6 +35,7 @@ __all__ = [
     "DownloadError",
     "data_dir",
     "fetch_file",
+    "kddcup_labels",
     "load_arrhythmia",
     "load_dataset",
     "load_kddcup",
@@ -253,6 +254,15 @@ def load_kddcup(data_dir: str | os.PathLike | None = None, download: bool = True
     X, labels, names = _read_kddcup(data_dir, download)
     y = (labels == "normal.").astype(np.int64)
     return Dataset(X, y, names, "kddcup")
+
+
+def kddcup_labels(data_dir: str | os.PathLike | None = None, download: bool = True) -> np.ndarray:
+    """The KDDCUP99 10% file's label of every row (``normal.``, ``smurf.``, ...), in file order.
+
+    For reporting which kinds of traffic a model confuses; the rows are those of
+    :func:`load_kddcup`.
+    """
+    return _read_kddcup(data_dir, download)[1]
 
 
 def load_kddcup_rev(

@@ -27,11 +27,9 @@ from .mixture import (
     cholesky_with_fallback,
     covariance_penalty,
     energy_and_penalty,
-    energy_factors,
     parameters_from_statistics,
     regularize_covariances,
     sample_energy,
-    sample_energy_numpy,
     sufficient_statistics,
 )
 from .network import DAGMMNet, NetworkOutput
@@ -682,8 +680,9 @@ def score_energy(
     """Energies of the rows of ``x`` (n, F) under each member's fixed mixture.
 
     Only the compression network runs (the estimation network plays no part in
-    a fixed mixture's energy), chunk by chunk into one preallocated output. On
-    the CPU the energy itself is computed in numpy (:func:`sample_energy_numpy`).
+    a fixed mixture's energy). A tanh network on the CPU is scored by
+    :func:`dagmm.inference.cpu_energy`; anything else chunk by chunk with the
+    torch modules into one preallocated output.
 
     Returns
     -------
@@ -695,17 +694,10 @@ def score_energy(
         return torch.from_numpy(energy)
     n_rows = x.shape[0]
     energy = torch.empty(net.n_members, n_rows, dtype=MIXTURE_DTYPE, device=x.device)
-    on_cpu = x.device.type == "cpu" and not torch.compiler.is_compiling()
-    factors = energy_factors(mixture.weights, mixture.means, mixture.scale_tril) if on_cpu else None
     for start in range(0, n_rows, chunk_size):
         chunk = x[start : start + chunk_size].unsqueeze(0)
         _, _, z, _ = net.represent(chunk.expand(net.n_members, -1, -1))
-        stop = start + chunk.shape[1]
-        if factors is not None:
-            z_t = np.swapaxes(z.numpy(), -1, -2).astype(np.float64, order="C")
-            energy[:, start:stop] = torch.from_numpy(sample_energy_numpy(z_t, factors))
-        else:
-            energy[:, start:stop] = sample_energy(
-                z.to(MIXTURE_DTYPE), mixture.weights, mixture.means, mixture.scale_tril
-            )
+        energy[:, start : start + chunk.shape[1]] = sample_energy(
+            z.to(MIXTURE_DTYPE), mixture.weights, mixture.means, mixture.scale_tril
+        )
     return energy

@@ -273,7 +273,7 @@ def sample_energy(z: Tensor, weights: Tensor, means: Tensor, scale_tril: Tensor)
 class EnergyFactors(NamedTuple):
     """A fixed mixture prepared for :func:`sample_energy_numpy` (numpy, float64).
 
-    ``inv_tril`` (S, K * D, D) stacks the components' ``L_k^-1``; ``inv_means``
+    ``inv_tril`` (S, K, D, D) holds the components' ``L_k^-1``; ``inv_means``
     (S, K, D, 1) is ``L_k^-1 mu_k``; ``log_const`` (S, K) is
     ``log phi_k - log det L_k - D/2 log 2 pi``.
     """
@@ -283,39 +283,46 @@ class EnergyFactors(NamedTuple):
     log_const: np.ndarray
 
 
+def _log_const(weights: np.ndarray, diag_tril: np.ndarray) -> np.ndarray:
+    """``log phi_k - log det L_k - D/2 log 2 pi``, (S, K), from the diagonals of L (S, K, D)."""
+    tiny = np.finfo(weights.dtype).tiny
+    dim = diag_tril.shape[-1]
+    return np.log(np.maximum(weights, tiny)) - np.log(diag_tril).sum(-1) - 0.5 * dim * _LOG_2PI
+
+
+def _log_joint(y_t: np.ndarray, factors: EnergyFactors) -> np.ndarray:
+    """``l_ik = log phi_k + log N(y_i; mu_k, Sigma_k)``, shape (S, K, N).
+
+    ``y_t`` (S, D, N) holds the rows along the last axis; the solves of all K
+    components are one matrix product per member, so the cost is a handful of
+    numpy operations whatever K.
+    """
+    n_members, dim, n_rows = y_t.shape
+    n_comp = factors.log_const.shape[-1]
+    flat = factors.inv_tril.reshape(n_members, n_comp * dim, dim)
+    solved = (flat @ y_t).reshape(n_members, n_comp, dim, n_rows)
+    solved -= factors.inv_means
+    return factors.log_const[..., None] - 0.5 * np.einsum("skdn,skdn->skn", solved, solved)
+
+
 def energy_factors(weights: Tensor, means: Tensor, scale_tril: Tensor) -> EnergyFactors:
     """Prepare a fixed mixture ((S, K), (S, K, D), (S, K, D, D)) for :func:`sample_energy_numpy`."""
     weights, means, scale_tril = (
         t.detach().cpu().double().numpy() for t in (weights, means, scale_tril)
     )
-    n_members, n_comp, dim = means.shape
     inv_tril = np.linalg.inv(scale_tril)
     diag = np.diagonal(scale_tril, axis1=-2, axis2=-1)
-    log_const = (
-        np.log(np.maximum(weights, np.finfo(weights.dtype).tiny))
-        - np.log(diag).sum(-1)
-        - 0.5 * dim * _LOG_2PI
-    )
-    return EnergyFactors(
-        inv_tril.reshape(n_members, n_comp * dim, dim), inv_tril @ means[..., None], log_const
-    )
+    return EnergyFactors(inv_tril, inv_tril @ means[..., None], _log_const(weights, diag))
 
 
 def sample_energy_numpy(z_t: np.ndarray, factors: EnergyFactors) -> np.ndarray:
     """:func:`sample_energy` of rows ``z_t`` (S, D, N) (float64, rows along the last axis).
 
-    ``L_k^-1 (z - mu_k)`` of all components is one matrix product per member, so a
-    chunk of rows costs a handful of numpy operations whatever K.
-
     Returns
     -------
     ndarray, shape (S, N)
     """
-    n_members, dim, n_rows = z_t.shape
-    n_comp = factors.log_const.shape[-1]
-    solved = (factors.inv_tril @ z_t).reshape(n_members, n_comp, dim, n_rows)
-    solved -= factors.inv_means
-    joint_t = factors.log_const[..., None] - 0.5 * np.einsum("skdn,skdn->skn", solved, solved)
+    joint_t = _log_joint(z_t, factors)
     top = joint_t.max(-2)
     joint_t -= top[:, None]
     np.exp(joint_t, out=joint_t)
@@ -628,12 +635,8 @@ def _energy_penalty_gradients_numpy(
     if not (diag_l > 0).all():
         raise CholeskyFallbackNeeded
     inv_tril = np.linalg.inv(scale_tril)  # (S, K, D, D)
-    flat = (n_members, n_comp * dim, dim)
-    # L^-1 (y - m) = L^-1 y - L^-1 m, all components in one product
-    solved = (inv_tril.reshape(flat) @ y_t).reshape(n_members, n_comp, dim, n_rows)
-    solved -= inv_tril @ means[..., None]
-    log_const = np.log(np.maximum(weights, tiny)) - np.log(diag_l).sum(-1) - 0.5 * dim * _LOG_2PI
-    joint_t = log_const[..., None] - 0.5 * np.einsum("skdn,skdn->skn", solved, solved)
+    factors = EnergyFactors(inv_tril, inv_tril @ means[..., None], _log_const(weights, diag_l))
+    joint_t = _log_joint(y_t, factors)
     top = joint_t.max(-2, keepdims=True)
     resp_t = np.exp(joint_t - top)
     total = resp_t.sum(-2, keepdims=True)
@@ -650,7 +653,8 @@ def _energy_penalty_gradients_numpy(
     rho_t = resp_t * row[:, None, :]  # (S, K, N)
     rho_sum = rho_t.sum(-1)
     precision = np.swapaxes(inv_tril, -1, -2) @ inv_tril
-    # Sigma^-1 (y - m), likewise in one product
+    # Sigma^-1 (y - m), likewise in one product per member
+    flat = (n_members, n_comp * dim, dim)
     precision_diff = (precision.reshape(flat) @ y_t).reshape(n_members, n_comp, dim, n_rows)
     precision_diff -= precision @ means[..., None]
     grad_diff = precision_diff * rho_t[:, :, None, :]

@@ -5,10 +5,11 @@ reconstruction features and the fixed mixture; the estimation network plays no
 part. On a CPU at the paper's sizes the work is a few matrix products per
 chunk and one hyperbolic tangent per hidden unit, and both dominate:
 
-- The hidden layers are evaluated as ``tanh(a) = 2 sigmoid(2 a) - 1`` with the
-  factor 2 and the affine map ``2 s - 1`` folded into the weights
+- Without numpy's AVX-512 tanh (see :func:`dagmm.network.tanh_`) the hidden
+  layers are evaluated as ``tanh(a) = 2 sigmoid(2 a) - 1`` with the factor 2
+  and the affine map ``2 s - 1`` folded into the weights
   (:func:`inference_layers`): the same function, but torch's sigmoid kernel
-  costs half its tanh kernel on AVX2 CPUs.
+  costs half its tanh kernel on AVX2 CPUs. With it, plain numpy tanh.
 - Row chunks are scored in parallel threads, each with single-threaded kernels
   (numpy's BLAS held at one thread for the call): a chunk is a few dozen
   large operations that release the GIL, where one chunk at a time with two
@@ -31,6 +32,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from . import network
 from .mixture import EnergyFactors, energy_factors, sample_energy_numpy
 from .network import NORM_FLOOR, DAGMMNet
 
@@ -53,21 +55,26 @@ _INLINE_ELEMENTS = 32768
 class InferenceLayer(NamedTuple):
     """One dense layer of one member, ready for inference.
 
-    ``output = input @ weight + bias``, then ``sigmoid`` when ``sigmoid`` is set.
+    ``output = input @ weight + bias``, then ``activation`` ("sigmoid", "tanh"
+    or None) in place.
     """
 
     weight: np.ndarray  # (in, out), float32, C-contiguous
     bias: np.ndarray  # (1, out), float32
-    sigmoid: bool
+    activation: str | None
 
 
-def inference_layers(net: DAGMMNet, member: int) -> tuple[list[InferenceLayer], int]:
+def inference_layers(
+    net: DAGMMNet, member: int, fold_sigmoid: bool | None = None
+) -> tuple[list[InferenceLayer], int]:
     """The encoder and decoder of ``member`` as one chain of layers for a tanh network.
 
-    Hidden layer ``l`` computes ``h_l = tanh(a_l)``; it is evaluated as
-    ``s_l = sigmoid(2 a_l)`` with ``h_l = 2 s_l - 1``, so the next layer's
-    ``h_l @ W + b`` becomes ``s_l @ (2 W) + (b - 1^T W)`` and its own pre-activation
-    is doubled when it is hidden too. Algebraically the same network.
+    With ``fold_sigmoid`` (default: where numpy has no AVX-512 tanh) hidden layer
+    ``l``, ``h_l = tanh(a_l)``, is evaluated as ``s_l = sigmoid(2 a_l)`` with
+    ``h_l = 2 s_l - 1``: the next layer's ``h_l @ W + b`` becomes
+    ``s_l @ (2 W) + (b - 1^T W)``, and its own pre-activation is doubled when it
+    is hidden too. Algebraically the same network; otherwise the layers are the
+    network's own with ``tanh``.
 
     Returns
     -------
@@ -75,6 +82,8 @@ def inference_layers(net: DAGMMNet, member: int) -> tuple[list[InferenceLayer], 
         The chain (encoder then decoder) and the index of the layer whose output
         is the code ``z_c``.
     """
+    if fold_sigmoid is None:
+        fold_sigmoid = not network._NUMPY_SIMD_TANH
     dense = [*net.encoder, *net.decoder]
     hidden = [True] * len(dense)
     hidden[len(net.encoder) - 1] = hidden[-1] = False  # z_c and x_hat are linear
@@ -83,13 +92,14 @@ def inference_layers(net: DAGMMNet, member: int) -> tuple[list[InferenceLayer], 
     for layer, is_hidden in zip(dense, hidden, strict=True):
         w = layer.weight[member].detach().double()
         b = layer.bias[member].detach().double()
-        if previous_hidden:  # the input is 2 s - 1
+        if fold_sigmoid and previous_hidden:  # the input is 2 s - 1
             b = b - w.sum(0, keepdim=True)
             w = 2.0 * w
-        if is_hidden:  # sigmoid(2 a)
+        if fold_sigmoid and is_hidden:  # sigmoid(2 a)
             w, b = 2.0 * w, 2.0 * b
+        activation = ("sigmoid" if fold_sigmoid else "tanh") if is_hidden else None
         layers.append(
-            InferenceLayer(np.ascontiguousarray(w.float().numpy()), b.float().numpy(), is_hidden)
+            InferenceLayer(np.ascontiguousarray(w.float().numpy()), b.float().numpy(), activation)
         )
         previous_hidden = is_hidden
     return layers, len(net.encoder) - 1
@@ -130,8 +140,10 @@ def _chunk_z(x: np.ndarray, model: _Member) -> np.ndarray:
     for index, layer in enumerate(model.layers):
         h = h @ layer.weight
         h += layer.bias
-        if layer.sigmoid:
+        if layer.activation == "sigmoid":
             _sigmoid_(h)
+        elif layer.activation == "tanh":
+            np.tanh(h, out=h)
         if index == model.latent_index:
             z_c = h
     x_hat = h

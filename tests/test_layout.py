@@ -7,7 +7,16 @@ from pathlib import Path
 
 import dagmm
 
-CORE = ("mixture.py", "network.py", "training.py", "estimator.py", "tabular.py", "presets.py")
+CORE = (
+    "mixture.py",
+    "network.py",
+    "fused.py",
+    "inference.py",
+    "training.py",
+    "estimator.py",
+    "tabular.py",
+    "presets.py",
+)
 EDGES = (
     "persistence",
     "tableio",

@@ -201,12 +201,12 @@ def test_cpu_scoring_equals_the_torch_composition(monkeypatch, hidden, numpy_tan
         plain = score_energy(net, mixture, x)
     spread = float(plain.max() - plain.min())
     assert spread > 1.0
-    # tanh evaluated as 2 sigmoid(2a) - 1: the same function to float32 rounding
+    # tanh evaluated as 2 (sigmoid(2a) - 1/2): the same function to float32 rounding
     torch.testing.assert_close(fast, plain, rtol=0, atol=1e-4 * spread)
     # a wrong fold of the weights (here: a plain tanh chain read as the sigmoid form) is caught
     from dagmm import inference
 
-    monkeypatch.setattr(inference, "_sigmoid_", lambda a: torch.from_numpy(a).tanh_())
+    monkeypatch.setattr(inference, "_centred_sigmoid_", lambda a: torch.from_numpy(a).tanh_())
     wrong = score_energy(net, mixture, x)
     if hidden and not numpy_tanh:  # without hidden layers there is nothing to fold
         assert float((wrong - plain).abs().max()) > 1e-2 * spread
@@ -223,8 +223,8 @@ def test_inference_layers_are_the_tanh_network():
         h = scaled[member].double().numpy()
         for index, layer in enumerate(layers):
             h = h @ layer.weight.astype(np.float64) + layer.bias
-            if layer.activation == "sigmoid":
-                h = 1.0 / (1.0 + np.exp(-h))
+            if layer.activation == "centred_sigmoid":
+                h = 1.0 / (1.0 + np.exp(-h)) - 0.5
             if index == latent:
                 np.testing.assert_allclose(h, z[member, :, :2].numpy(), atol=2e-5)
         np.testing.assert_allclose(h, x_hat[member].numpy(), atol=2e-5)

@@ -159,6 +159,9 @@ def explain_encoded(
     encoder = model.encoder_
     n_rows = data.shape[0]
     per = _per_feature(model, data)
+    # Reported as decision_function reports it (the CPU engine's round-off); the
+    # contributions compare energies of one engine, the autograd composition.
+    energy = model._energy_numeric(data)
     deviation = per["x"] - per["x_hat"]
     offset = model.net_.input_offset[0, 0].detach().cpu().numpy().astype(np.float64)
     scale = model.net_.input_scale[0, 0].detach().cpu().numpy().astype(np.float64)
@@ -197,7 +200,7 @@ def explain_encoded(
     return pd.DataFrame(
         {
             "row": labels[rows],
-            "energy": per["energy"][rows],
+            "energy": energy[rows],
             "rank": np.tile(np.arange(1, k + 1), n_rows),
             "column": names[cols],
             "value": value_matrix[rows, cols],

@@ -6,10 +6,12 @@ part. On a CPU at the paper's sizes the work is a few matrix products per
 chunk and one hyperbolic tangent per hidden unit, and both dominate:
 
 - Without numpy's AVX-512 tanh (see :func:`dagmm.network.tanh_`) the hidden
-  layers are evaluated as ``tanh(a) = 2 sigmoid(2 a) - 1`` with the factor 2
-  and the affine map ``2 s - 1`` folded into the weights
-  (:func:`inference_layers`): the same function, but torch's sigmoid kernel
-  costs half its tanh kernel on AVX2 CPUs. With it, plain numpy tanh.
+  layers are evaluated as ``tanh(a) = 2 (sigmoid(2 a) - 1/2)`` with both
+  factors 2 folded into the weights (:func:`inference_layers`): the same
+  function, but torch's sigmoid kernel costs half its tanh kernel on AVX2
+  CPUs. The subtraction of 1/2 is exact (sigmoid(2 a) - 1/2 lies within a
+  factor 2 of 1/2 wherever it matters), so a zero pre-activation gives an
+  exact zero, as tanh does. With numpy's AVX-512 tanh, plain numpy tanh.
 - Row chunks are scored in parallel threads, each with single-threaded kernels
   (numpy's BLAS held at one thread for the call): a chunk is a few dozen
   large operations that release the GIL, where one chunk at a time with two
@@ -55,8 +57,8 @@ _INLINE_ELEMENTS = 32768
 class InferenceLayer(NamedTuple):
     """One dense layer of one member, ready for inference.
 
-    ``output = input @ weight + bias``, then ``activation`` ("sigmoid", "tanh"
-    or None) in place.
+    ``output = input @ weight + bias``, then ``activation`` in place:
+    "centred_sigmoid" (``sigmoid(a) - 1/2``), "tanh" or None.
     """
 
     weight: np.ndarray  # (in, out), float32, C-contiguous
@@ -70,11 +72,13 @@ def inference_layers(
     """The encoder and decoder of ``member`` as one chain of layers for a tanh network.
 
     With ``fold_sigmoid`` (default: where numpy has no AVX-512 tanh) hidden layer
-    ``l``, ``h_l = tanh(a_l)``, is evaluated as ``s_l = sigmoid(2 a_l)`` with
-    ``h_l = 2 s_l - 1``: the next layer's ``h_l @ W + b`` becomes
-    ``s_l @ (2 W) + (b - 1^T W)``, and its own pre-activation is doubled when it
-    is hidden too. Algebraically the same network; otherwise the layers are the
-    network's own with ``tanh``.
+    ``l``, ``h_l = tanh(a_l)``, is evaluated as ``s_l = sigmoid(2 a_l) - 1/2``
+    with ``h_l = 2 s_l``: the next layer's ``h_l @ W + b`` becomes
+    ``s_l @ (2 W) + b``, and its own pre-activation is doubled when it is hidden
+    too. Algebraically the same network, and the scalings by 2 are exact (no
+    bias ``b - 1^T W`` whose cancellation against ``s @ 2 W`` would cost the
+    sum's round-off even at ``a = 0``); otherwise the layers are the network's
+    own with ``tanh``.
 
     Returns
     -------
@@ -92,12 +96,11 @@ def inference_layers(
     for layer, is_hidden in zip(dense, hidden, strict=True):
         w = layer.weight[member].detach().double()
         b = layer.bias[member].detach().double()
-        if fold_sigmoid and previous_hidden:  # the input is 2 s - 1
-            b = b - w.sum(0, keepdim=True)
+        if fold_sigmoid and previous_hidden:  # the input is 2 s
             w = 2.0 * w
         if fold_sigmoid and is_hidden:  # sigmoid(2 a)
             w, b = 2.0 * w, 2.0 * b
-        activation = ("sigmoid" if fold_sigmoid else "tanh") if is_hidden else None
+        activation = ("centred_sigmoid" if fold_sigmoid else "tanh") if is_hidden else None
         layers.append(
             InferenceLayer(np.ascontiguousarray(w.float().numpy()), b.float().numpy(), activation)
         )
@@ -105,11 +108,12 @@ def inference_layers(
     return layers, len(net.encoder) - 1
 
 
-def _sigmoid_(a: np.ndarray) -> None:
+def _centred_sigmoid_(a: np.ndarray) -> None:
     flat = torch.from_numpy(a.reshape(-1))
     for start in range(0, flat.numel(), _INLINE_ELEMENTS):
         piece = flat[start : start + _INLINE_ELEMENTS]
         torch.sigmoid(piece, out=piece)
+        piece -= 0.5
 
 
 class _Member(NamedTuple):
@@ -140,8 +144,8 @@ def _chunk_z(x: np.ndarray, model: _Member) -> np.ndarray:
     for index, layer in enumerate(model.layers):
         h = h @ layer.weight
         h += layer.bias
-        if layer.activation == "sigmoid":
-            _sigmoid_(h)
+        if layer.activation == "centred_sigmoid":
+            _centred_sigmoid_(h)
         elif layer.activation == "tanh":
             np.tanh(h, out=h)
         if index == model.latent_index:

@@ -26,7 +26,7 @@ from .exceptions import InvalidInputError
 from .mixture import MixtureStatistics, add_statistics, sufficient_statistics
 from .quantile import exact_quantile
 from .tableio import DataFileError, iter_table
-from .training import MIXTURE_DTYPE, FittedMixture, fitted_mixture
+from .training import FittedMixture, eval_memberships, fitted_mixture
 
 __all__ = ["refit_mixture_on_file", "sample_table", "stream_file_statistics"]
 
@@ -108,11 +108,10 @@ def stream_file_statistics(
     n_rows = 0
     for data in _encoded_chunks(model, path, chunk_rows):
         x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(device)
-        out = net(x.unsqueeze(0))
-        z = out.z.to(MIXTURE_DTYPE)
+        z, gamma = eval_memberships(net, x.unsqueeze(0))
         if shift is None:
             shift = z.mean(-2)
-        stats = sufficient_statistics(z, out.gamma.to(MIXTURE_DTYPE), None, shift)
+        stats = sufficient_statistics(z, gamma, None, shift)
         total = stats if total is None else add_statistics(total, stats)
         n_rows += len(data)
     if total is None:

@@ -632,6 +632,31 @@ def validation_objective(
 
 
 @torch.no_grad()
+def eval_memberships(net: DAGMMNet, x: Tensor) -> tuple[Tensor, Tensor]:
+    """Representation and memberships in eval mode, as scoring computes them.
+
+    The CPU engine when it covers the network, else the torch composition; every
+    pass over whole data sets (in memory, from a file, per process) goes through
+    here so that their round-off agrees.
+
+    Parameters
+    ----------
+    net : DAGMMNet, in eval mode
+    x : (S, N, D) float32
+
+    Returns
+    -------
+    z : (S, N, L + 2) float64
+    gamma : (S, N, K) float64
+    """
+    if x.device.type == "cpu" and x.dtype == torch.float32 and cpu_scoring_supported(net):
+        z = torch.from_numpy(cpu_represent(net, x.numpy()))
+    else:
+        z = net.represent(x)[2].to(MIXTURE_DTYPE)
+    gamma = net.memberships_t(z.to(x.dtype), MIXTURE_DTYPE).transpose(-1, -2)
+    return z, gamma
+
+
 def stream_statistics(
     net: DAGMMNet,
     x: Tensor,
@@ -650,14 +675,8 @@ def stream_statistics(
     n_chunks = max(1, math.ceil(largest / chunk_size))
     total: MixtureStatistics | None = None
     shift = None
-    fast = x.device.type == "cpu" and x.dtype == torch.float32 and cpu_scoring_supported(net)
     for rows, mask in _batch_plan(member_rows, n_chunks, None, x.device):
-        batch = _gather(x, rows)
-        if fast:
-            z = torch.from_numpy(cpu_represent(net, batch.numpy()))
-        else:
-            z = net.represent(batch)[2].to(MIXTURE_DTYPE)
-        gamma = net.memberships_t(z.to(x.dtype), MIXTURE_DTYPE).transpose(-1, -2)
+        z, gamma = eval_memberships(net, _gather(x, rows))
         if shift is None and reducer is None:
             shift = _batch_centre(z, mask)
         stats = sufficient_statistics(z, gamma.to(MIXTURE_DTYPE), mask, shift)

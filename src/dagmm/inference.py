@@ -137,6 +137,13 @@ def _member(net: DAGMMNet, member: int) -> _Member:
 
 def _chunk_z(x: np.ndarray, model: _Member) -> np.ndarray:
     """The representation ``z = [z_c, relative distance, cosine]`` of raw rows, (D, n) float64."""
+    # Rows far outside float32's range overflow to inf/NaN here; the caller reports them
+    # by row (NumericalError), so numpy's RuntimeWarnings would only repeat it vaguely.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _chunk_z_unchecked(x, model)
+
+
+def _chunk_z_unchecked(x: np.ndarray, model: _Member) -> np.ndarray:
     scaled = x * model.scale
     scaled += model.offset
     h = scaled

@@ -239,3 +239,28 @@ def test_cpu_scoring_is_the_same_for_any_number_of_threads():
     three = cpu_energy(net, *mixture[:3], x, threads=3)
     np.testing.assert_array_equal(one, three)
     assert np.isfinite(one).all() and one.shape == (1, len(x))
+
+
+def test_blas_thread_limit_is_counted_across_interleaved_scoring_calls():
+    # Two scoring calls from two threads of a service may end in either order: BLAS must
+    # stay at one thread while either runs and get the callers' setting back after both.
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from dagmm.inference import _single_threaded_blas
+
+    def blas_threads() -> list[int]:
+        info = threadpoolctl.threadpool_info()
+        return [i["num_threads"] for i in info if i["user_api"] == "blas"]
+
+    if not blas_threads():
+        pytest.skip("numpy has no BLAS that threadpoolctl can see")
+    with threadpoolctl.ThreadpoolController().limit(limits=2, user_api="blas"):
+        before = blas_threads()
+        assert max(before) == 2
+        first, second = _single_threaded_blas(), _single_threaded_blas()
+        first.__enter__()
+        second.__enter__()
+        assert set(blas_threads()) == {1}
+        first.__exit__(None, None, None)
+        assert set(blas_threads()) == {1}  # the second call is still scoring
+        second.__exit__(None, None, None)
+        assert blas_threads() == before

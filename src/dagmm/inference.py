@@ -175,18 +175,49 @@ def _chunk_z_unchecked(x: np.ndarray, model: _Member) -> np.ndarray:
     return z_t
 
 
-_BLAS: list = []
+_BLAS_LOCK = threading.Lock()
+#: [controller (looked up once), calls inside, the limiter that restores the callers' setting]
+_BLAS: list = [None, 0, None]
 
 
 @contextlib.contextmanager
 def _single_threaded_blas() -> Iterator[None]:
-    """numpy's BLAS at one thread inside (restored after); the libraries are looked up once."""
-    if not _BLAS:
-        from threadpoolctl import ThreadpoolController
+    """numpy's BLAS at one thread while any scoring call runs, restored when the last one ends.
 
-        _BLAS.append(ThreadpoolController())
-    with _BLAS[0].limit(limits=1, user_api="blas"):
+    Counted, not nested: concurrent calls from several threads (a service scoring
+    requests in parallel) leave and enter in any order, and a plain nested limit
+    would let the first one out restore the setting under the others, or the
+    last one out restore the limit itself for good.
+    """
+    with _BLAS_LOCK:
+        if _BLAS[0] is None:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS[0] = ThreadpoolController()
+        if _BLAS[1] == 0:
+            _BLAS[2] = _BLAS[0].limit(limits=1, user_api="blas")
+        _BLAS[1] += 1
+    try:
         yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS[1] -= 1
+            if _BLAS[1] == 0:
+                _BLAS[2].restore_original_limits()
+                _BLAS[2] = None
+
+
+def _forget_blas_limit_in_child() -> None:
+    # A fork copies the lock (perhaps held by another thread) and the count of calls
+    # that belong to the parent; the child starts afresh (its BLAS keeps whatever
+    # limit the parent had at that moment).
+    global _BLAS_LOCK
+    _BLAS_LOCK = threading.Lock()
+    _BLAS[1], _BLAS[2] = 0, None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_blas_limit_in_child)
 
 
 _POOL: tuple[int, int, ThreadPoolExecutor] | None = None

@@ -631,6 +631,11 @@ def validation_objective(
     return terms.total.to(MIXTURE_DTYPE).cpu().numpy()
 
 
+def _cpu_engine_applies(net: DAGMMNet, x: Tensor) -> bool:
+    """Whether :mod:`dagmm.inference` computes ``net``'s pass over the rows ``x``."""
+    return x.device.type == "cpu" and x.dtype == torch.float32 and cpu_scoring_supported(net)
+
+
 @torch.no_grad()
 def eval_memberships(net: DAGMMNet, x: Tensor) -> tuple[Tensor, Tensor]:
     """Representation and memberships in eval mode, as scoring computes them.
@@ -649,7 +654,7 @@ def eval_memberships(net: DAGMMNet, x: Tensor) -> tuple[Tensor, Tensor]:
     z : (S, N, L + 2) float64
     gamma : (S, N, K) float64
     """
-    if x.device.type == "cpu" and x.dtype == torch.float32 and cpu_scoring_supported(net):
+    if _cpu_engine_applies(net, x):
         z = torch.from_numpy(cpu_represent(net, x.numpy()))
     else:
         z = net.represent(x)[2].to(MIXTURE_DTYPE)
@@ -679,7 +684,7 @@ def stream_statistics(
         z, gamma = eval_memberships(net, _gather(x, rows))
         if shift is None and reducer is None:
             shift = _batch_centre(z, mask)
-        stats = sufficient_statistics(z, gamma.to(MIXTURE_DTYPE), mask, shift)
+        stats = sufficient_statistics(z, gamma, mask, shift)
         total = stats if total is None else add_statistics(total, stats)
     assert total is not None
     return reducer(total) if reducer is not None else total
@@ -708,7 +713,7 @@ def score_energy(
     Tensor, shape (S, n), float64
     """
     net.eval()
-    if x.device.type == "cpu" and x.dtype == torch.float32 and cpu_scoring_supported(net):
+    if _cpu_engine_applies(net, x):
         energy = cpu_energy(net, mixture.weights, mixture.means, mixture.scale_tril, x.numpy())
         return torch.from_numpy(energy)
     n_rows = x.shape[0]

@@ -167,8 +167,10 @@ class DAGMM(BaseEstimator):
         Drop probability in the estimation network (training only).
     lambda_energy : float, default 0.1
         Weight of the mean sample energy in the objective (lambda1).
-    lambda_cov : float, default 0.005
-        Weight of the covariance penalty ``sum 1/Sigma_k[j,j]`` (lambda2).
+    lambda_cov : float, default 1e-4
+        Weight of the covariance penalty ``sum 1/Sigma_k[j,j]`` (lambda2). The
+        paper's 0.005 is kept by the presets; 1e-4 scored better on the ODDS
+        data sets the defaults were chosen on (docs/results.md).
     reconstruction_loss : {"sum", "mean"}, default "sum"
         Per-sample sum of squared errors over features (the paper), or their mean
         (which weakens the reconstruction term by a factor of n_features).
@@ -247,7 +249,7 @@ class DAGMM(BaseEstimator):
         activation: str = "tanh",
         dropout: float = 0.5,
         lambda_energy: float = 0.1,
-        lambda_cov: float = 0.005,
+        lambda_cov: float = 1e-4,
         reconstruction_loss: str = "sum",
         reg_covar: float = 1e-6,
         scaler: str | None = "auto",

@@ -212,6 +212,9 @@ def test_presets_follow_the_paper():
     assert DAGMM.from_preset("kddcup_rev").hidden_sizes == (60, 30, 10)
     # the reproductions were measured with min-max scaling, whatever the estimator default
     assert {DAGMM.from_preset(name).scaler for name in PRESETS} == {"minmax"}
+    # the paper's lambda2, whatever the estimator default (1e-4, chosen on the ODDS sets)
+    assert {DAGMM.from_preset(name).lambda_cov for name in PRESETS} == {0.005}
+    assert DAGMM().lambda_cov == 1e-4
     with pytest.raises(ValueError, match="unknown preset"):
         DAGMM.from_preset("mnist")
 

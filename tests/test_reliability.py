@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from safetensors.torch import load as load_safetensors
@@ -504,8 +504,16 @@ def tables(draw):
     return X, k
 
 
+def _near_singular_table() -> tuple[np.ndarray, int]:
+    """Found by hypothesis: its one-component mixture is nearly singular (condition ~1e6)."""
+    X = np.zeros((36, 2))
+    X[0, 0], X[2, 0] = 1539.0, -1.0
+    return X, 1
+
+
 @PROPERTY
 @given(tables(), st.integers(0, 2**16))
+@example(_near_singular_table(), 1)
 def test_property_energies_finite_deterministic_batch_and_order_free(table, seed):
     X, k = table
     params = {"epochs": 2, "n_components": k, "hidden_sizes": (4,), "batch_size": 16}
@@ -517,10 +525,11 @@ def test_property_energies_finite_deterministic_batch_and_order_free(table, seed
     assert np.isfinite(scores).all() and np.isfinite(a.decision_scores_).all()
     np.testing.assert_array_equal(scores, b.decision_function(X))  # deterministic
     one_by_one = np.concatenate([a.decision_function(X[i : i + 1]) for i in range(len(X))])
-    # float32 network: batch shapes change the last bits (observed up to 4e-5 relative)
-    np.testing.assert_allclose(one_by_one, scores, rtol=1e-4, atol=1e-4)
+    # float32 network: batch shapes change the last bits of z, and a nearly singular
+    # covariance amplifies them in the energy (5.3e-4 relative on the example above)
+    np.testing.assert_allclose(one_by_one, scores, rtol=1e-3, atol=1e-3)
     order = np.random.default_rng(seed).permutation(len(X))
-    np.testing.assert_allclose(a.decision_function(X[order]), scores[order], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(a.decision_function(X[order]), scores[order], rtol=1e-3, atol=1e-3)
 
 
 @PROPERTY

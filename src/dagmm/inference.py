@@ -175,9 +175,26 @@ def _chunk_z_unchecked(x: np.ndarray, model: _Member) -> np.ndarray:
     return z_t
 
 
-_BLAS_LOCK = threading.Lock()
-#: [controller (looked up once), calls inside, the limiter that restores the callers' setting]
-_BLAS: list = [None, 0, None]
+class _BlasLimit:
+    """The state behind :func:`_single_threaded_blas`, shared by all threads."""
+
+    def __init__(self) -> None:
+        self.controller = None  # threadpoolctl's view of the BLAS libraries, looked up once
+        self.forget_calls()
+
+    def forget_calls(self) -> None:
+        # Also run in a forked child: the fork copies the lock (perhaps held by another
+        # thread) and the calls that belong to the parent; the child starts afresh (its
+        # BLAS keeps whatever limit the parent had at that moment).
+        self.lock = threading.Lock()
+        self.calls = 0  # scoring calls inside the limit
+        self.limiter = None  # restores the callers' setting when the last call ends
+
+
+_BLAS = _BlasLimit()
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_BLAS.forget_calls)
 
 
 @contextlib.contextmanager
@@ -189,35 +206,22 @@ def _single_threaded_blas() -> Iterator[None]:
     would let the first one out restore the setting under the others, or the
     last one out restore the limit itself for good.
     """
-    with _BLAS_LOCK:
-        if _BLAS[0] is None:
+    with _BLAS.lock:
+        if _BLAS.controller is None:
             from threadpoolctl import ThreadpoolController
 
-            _BLAS[0] = ThreadpoolController()
-        if _BLAS[1] == 0:
-            _BLAS[2] = _BLAS[0].limit(limits=1, user_api="blas")
-        _BLAS[1] += 1
+            _BLAS.controller = ThreadpoolController()
+        if _BLAS.calls == 0:
+            _BLAS.limiter = _BLAS.controller.limit(limits=1, user_api="blas")
+        _BLAS.calls += 1
     try:
         yield
     finally:
-        with _BLAS_LOCK:
-            _BLAS[1] -= 1
-            if _BLAS[1] == 0:
-                _BLAS[2].restore_original_limits()
-                _BLAS[2] = None
-
-
-def _forget_blas_limit_in_child() -> None:
-    # A fork copies the lock (perhaps held by another thread) and the count of calls
-    # that belong to the parent; the child starts afresh (its BLAS keeps whatever
-    # limit the parent had at that moment).
-    global _BLAS_LOCK
-    _BLAS_LOCK = threading.Lock()
-    _BLAS[1], _BLAS[2] = 0, None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_blas_limit_in_child)
+        with _BLAS.lock:
+            _BLAS.calls -= 1
+            if _BLAS.calls == 0:
+                _BLAS.limiter.restore_original_limits()
+                _BLAS.limiter = None
 
 
 _POOL: tuple[int, int, ThreadPoolExecutor] | None = None

@@ -204,6 +204,7 @@ def model_document_schema(activations: tuple[str, ...], other_params: tuple[str,
         optional={
             "checkpoint_path": AnyOf((Null(), Str(4096))),
             "checkpoint_every": Int(1, 10**9),
+            "log_inputs": Bool(),
             **{k: AnyOf((SCALAR, List(SCALAR, max_items=1024))) for k in other_params},
         },
     )
@@ -214,7 +215,8 @@ def model_document_schema(activations: tuple[str, ...], other_params: tuple[str,
             "columns": List(name, max_items=MAX_SIZE, min_items=1),
             "categories": Map(List(name, max_items=MAX_SIZE), max_items=MAX_SIZE),
             "fill_values": Map(AnyOf((Num(), name)), max_items=MAX_SIZE),
-        }
+        },
+        optional={"log_inputs": Bool()},
     )
     fitted = Obj(
         required={

@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from .exceptions import InvalidInputError, NumericalError, TrainingDivergedError
 from .network import ACTIVATIONS, DAGMMNet
 from .presets import preset_params
-from .tabular import TabularEncoder
+from .tabular import TabularEncoder, symlog
 from .training import (
     FittedMixture,
     TrainingConfig,
@@ -182,6 +182,12 @@ class DAGMM(BaseEstimator):
         more than half the rows (sparse or near-constant), which it min-max
         scales (:func:`dagmm.training.fit_scaling`). The paper's presets use
         "minmax"; the choice of "auto" is measured in docs/results.md.
+    log_inputs : bool, default False
+        Pass every numeric column through ``sign(x) * log(1 + |x|)`` before
+        scaling (:func:`dagmm.tabular.symlog`): compresses heavy tails such as
+        byte counts and durations, so that a few huge values do not squeeze all
+        other rows into a sliver of the scaled range. Saved with the model and
+        applied at scoring; 0/1 columns are unaffected after scaling.
     epochs : int or None, default None
         Passes over the training data; None sizes them from the number of rows
         (:func:`auto_epochs`). ``0`` is allowed on purpose: an untrained network
@@ -253,6 +259,7 @@ class DAGMM(BaseEstimator):
         reconstruction_loss: str = "sum",
         reg_covar: float = 1e-6,
         scaler: str | None = "auto",
+        log_inputs: bool = False,
         epochs: int | None = None,
         batch_size: int = 1024,
         learning_rate: float = 1e-3,
@@ -278,6 +285,7 @@ class DAGMM(BaseEstimator):
         self.reconstruction_loss = reconstruction_loss
         self.reg_covar = reg_covar
         self.scaler = scaler
+        self.log_inputs = log_inputs
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -357,6 +365,8 @@ class DAGMM(BaseEstimator):
             raise InvalidInputError(
                 f"scaler must be 'auto', 'standard', 'minmax' or None, got {self.scaler!r}"
             )
+        if not isinstance(self.log_inputs, (bool, np.bool_)):
+            raise InvalidInputError(f"log_inputs must be True or False, got {self.log_inputs!r}")
         for name in ("learning_rate", "reg_covar"):
             if not float(getattr(self, name)) > 0.0:
                 raise InvalidInputError(f"{name} must be > 0, got {getattr(self, name)!r}")
@@ -386,7 +396,7 @@ class DAGMM(BaseEstimator):
         self
         """
         self._validate_params()
-        encoder = TabularEncoder(missing=self.missing).fit(X)
+        encoder = TabularEncoder(missing=self.missing, log_inputs=self.log_inputs).fit(X)
         data = _encode_numeric_fast(encoder, X)
         if data is None:
             data = encoder.transform(X)
@@ -610,6 +620,12 @@ def _encode_numeric_fast(encoder: TabularEncoder, X: Any) -> np.ndarray | None:
         return None
     if len(values) == 0:
         return None
+    if encoder.log_inputs:
+        # As the general path: symlog of the float64 values, then one cast.
+        values = np.asarray(values, dtype=np.float64)
+        if not np.isfinite(values).all():
+            return None
+        return symlog(values).astype(np.float32)
     if values.dtype.kind in "iu":
         # Through float64 as the general path goes, so huge integers round the same way.
         values = values.astype(np.float64)
@@ -826,7 +842,8 @@ def fit_ensemble(
         raise InvalidInputError(f"got {len(rows)} row sets for {len(seeds)} seeds")
     union = np.unique(np.concatenate([np.asarray(r) for r in rows]))
     subset = X.iloc[union] if hasattr(X, "iloc") else np.asarray(X)[union]
-    encoder = TabularEncoder(missing=estimator.missing).fit(subset)
+    encoder = TabularEncoder(missing=estimator.missing, log_inputs=estimator.log_inputs)
+    encoder.fit(subset)
     data = encoder.transform(X)
     members = _fit_members(estimator, data, rows, None, seeds)
     models = []

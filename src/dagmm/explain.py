@@ -50,6 +50,7 @@ import torch
 
 from .exceptions import InvalidInputError
 from .mixture import sample_energy
+from .tabular import symexp
 from .training import MIXTURE_DTYPE
 
 __all__ = ["UNSEEN_CATEGORY", "explain", "explain_encoded"]
@@ -187,8 +188,13 @@ def explain_encoded(
             expected_matrix[:, c] = cats[best_scaled[c].argmax(axis=1)]
         else:
             j = idx[0]
-            value_matrix[:, c] = data[:, j].astype(np.float64)
-            expected_matrix[:, c] = (best_scaled[c][:, 0].astype(np.float64) - offset[j]) / scale[j]
+            value = data[:, j].astype(np.float64)
+            expected = (best_scaled[c][:, 0].astype(np.float64) - offset[j]) / scale[j]
+            if encoder.log_inputs:
+                # Reported in the column's own units, not the log units the network sees.
+                value, expected = symexp(value), symexp(expected)
+            value_matrix[:, c] = value
+            expected_matrix[:, c] = expected
 
     k = n_cols if top_k is None else min(int(top_k), n_cols)
     # Stable descending order; ties keep the column order of the table.

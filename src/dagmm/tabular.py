@@ -1,7 +1,8 @@
 """Turning user tables (numpy arrays, pandas DataFrames) into the numeric matrix the network sees.
 
 The encoder is fitted on the training data and saved with the model as plain
-JSON. Numeric columns pass through (scaling happens inside the network, see
+JSON. Numeric columns pass through, or through :func:`symlog` with
+``log_inputs=True`` (scaling happens inside the network, see
 :mod:`dagmm.network`); categorical and string columns are one-hot encoded
 with the categories seen in training. A category never seen in training
 encodes as all zeros in its column's one-hot group (so such a row looks like
@@ -20,13 +21,30 @@ import pandas as pd
 
 from .exceptions import InvalidInputError
 
-__all__ = ["TabularEncoder", "UnseenCategoryWarning"]
+__all__ = ["TabularEncoder", "UnseenCategoryWarning", "symexp", "symlog"]
 
 _MISSING_POLICIES = ("raise", "impute")
 
 
 class UnseenCategoryWarning(UserWarning):
     """Scoring data holds categorical values that training never saw."""
+
+
+def symlog(values: np.ndarray) -> np.ndarray:
+    """``sign(x) * log(1 + |x|)``, elementwise: heavy tails compressed, order and sign kept.
+
+    Near 0 it is the identity to first order; on a 0/1 column it is affine, so
+    after scaling it changes nothing there. Computed in float64.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    return np.sign(values) * np.log1p(np.abs(values))
+
+
+def symexp(values: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`symlog`: ``sign(y) * (exp(|y|) - 1)``."""
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        return np.sign(values) * np.expm1(np.abs(values))
 
 
 def _is_categorical(series: pd.Series) -> bool:
@@ -50,6 +68,8 @@ class TabularEncoder:
         What to do with NaN/inf/None: ``"raise"`` (default) names the columns and
         rows; ``"impute"`` replaces them with the training median (numeric) or the
         most frequent training category.
+    log_inputs : bool
+        Pass every numeric column through :func:`symlog` (after imputation).
     """
 
     missing: str = "raise"
@@ -57,6 +77,7 @@ class TabularEncoder:
     columns: list[str] = field(default_factory=list)
     categories: dict[str, list[str]] = field(default_factory=dict)
     fill_values: dict[str, Any] = field(default_factory=dict)
+    log_inputs: bool = False
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: Any) -> TabularEncoder:
@@ -134,7 +155,8 @@ class TabularEncoder:
             if name in self.categories:
                 blocks.append(self._one_hot(name, col, unseen))
             else:
-                blocks.append(self._numeric(name, col)[:, None])
+                values = self._numeric(name, col)
+                blocks.append((symlog(values) if self.log_inputs else values)[:, None])
         if unseen:
             detail = ", ".join(f"{k!r}: {v}" for k, v in unseen.items())
             warnings.warn(
@@ -289,6 +311,7 @@ class TabularEncoder:
             "columns": list(self.columns),
             "categories": {k: list(v) for k, v in self.categories.items()},
             "fill_values": dict(self.fill_values),
+            "log_inputs": bool(self.log_inputs),
         }
 
     @classmethod
@@ -300,4 +323,6 @@ class TabularEncoder:
             columns=[str(c) for c in state["columns"]],
             categories={str(k): [str(x) for x in v] for k, v in state["categories"].items()},
             fill_values=dict(state["fill_values"]),
+            # absent from files written before the option existed
+            log_inputs=bool(state.get("log_inputs", False)),
         )

@@ -107,6 +107,11 @@ def demo(
 @click.option("--hidden-sizes", help="Encoder hidden layers, e.g. 60,30,10.")
 @click.option("--contamination", type=click.FloatRange(0, 0.5, min_open=True))
 @click.option("--scaler", type=click.Choice(["auto", "standard", "minmax", "none"]))
+@click.option(
+    "--log-inputs/--no-log-inputs",
+    default=None,
+    help="sign(x) log(1 + |x|) of numeric columns before scaling (heavy tails).",
+)
 @click.option("--validation-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True))
 @click.option("--missing", type=click.Choice(["raise", "impute"]))
 @click.option("--random-state", type=int)
@@ -332,6 +337,7 @@ def info(model_path: str, as_json: bool) -> None:
     click.echo(f"dagmm model {summary['file']} (format {summary['format_version']})")
     click.echo(
         f"  input: {summary['n_features_in']} columns -> {summary['encoder_width']} features"
+        + (", numeric columns as sign(x) log(1 + |x|)" if model.encoder_.log_inputs else "")
     )
     if summary["categorical_columns"]:
         click.echo(f"  categorical: {summary['categorical_columns']}")

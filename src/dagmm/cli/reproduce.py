@@ -40,6 +40,12 @@ def _model_options(func):
         click.option("--lambda-energy", type=click.FloatRange(min=0)),
         click.option("--lambda-cov", type=click.FloatRange(min=0)),
         click.option("--scaler", type=click.Choice(["auto", "standard", "minmax", "none"])),
+        click.option(
+            "--log-inputs/--no-log-inputs",
+            default=None,
+            help="sign(x) log(1 + |x|) of numeric columns before scaling (default: the "
+            "configuration's).",
+        ),
         click.option("--device", help="auto, cpu, cuda, ..."),
         click.option(
             "--threads",

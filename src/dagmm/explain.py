@@ -243,7 +243,9 @@ def explain(model: Any, X: Any, top_k: int | None = None) -> pd.DataFrame:
         Original column name; a categorical column's one-hot group is summed.
     ``value``
         The observed value (the category for categorical columns,
-        ``"<unseen>"`` for a category training never saw).
+        ``"<unseen>"`` for a category training never saw). With
+        ``log_inputs=True`` a numeric value is recovered from the float32 log the
+        network sees, so it may differ from the input in the 6th or 7th digit.
     ``expected``
         What the model reconstructed: the value in the column's own units, or
         the most likely category.

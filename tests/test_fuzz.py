@@ -9,13 +9,13 @@ The longer atheris variant: ``python fuzz/fuzz_load.py``.
 
 from __future__ import annotations
 
-import json
 import os
 import struct
 
 import numpy as np
 import pandas as pd
 import pytest
+from _modelfile import read_document, rewrite_document
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -101,30 +101,17 @@ def _paths(node, prefix=()):
             yield from _paths(value, (*prefix, i))
 
 
-def _rewrite(raw: bytes, edit) -> bytes:
-    (length,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + length])
-    doc = json.loads(header["__metadata__"]["document"])
-    doc = edit(doc)
-    header["__metadata__"]["document"] = json.dumps(doc)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    return struct.pack("<Q", len(text)) + text + raw[8 + length :]
-
-
 @FUZZ
 @given(data=st.data())
 def test_mutated_document(model_file, data):
     """Replace any value of the JSON document (params included) by random JSON."""
     raw, frame = model_file
-    (length,) = struct.unpack("<Q", raw[:8])
-    doc = json.loads(json.loads(raw[8 : 8 + length])["__metadata__"]["document"])
-    paths = [p for p in _paths(doc) if p]
+    paths = [p for p in _paths(read_document(raw)) if p]
     path = data.draw(st.sampled_from(paths), label="path")
     value = data.draw(JSON_VALUES, label="value")
     delete = data.draw(st.booleans(), label="delete")
 
-    def edit(node):
+    def edit(header, node):
         parent = node
         for key in path[:-1]:
             parent = parent[key]
@@ -132,9 +119,8 @@ def test_mutated_document(model_file, data):
             del parent[path[-1]]
         else:
             parent[path[-1]] = value
-        return node
 
-    _load_or_clean_error(_rewrite(raw, edit), frame)
+    _load_or_clean_error(rewrite_document(raw, edit), frame)
 
 
 @FUZZ

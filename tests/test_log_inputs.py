@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import struct
 import subprocess
 import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+from _modelfile import rewrite_document
 
 import dagmm
 from dagmm import DAGMM, InvalidInputError, ModelFileError
@@ -91,27 +90,16 @@ def test_log_inputs_survive_save_and_load(tmp_path):
     np.testing.assert_array_equal(loaded.decision_function(frame), model.decision_function(frame))
 
 
-def _rewrite(raw: bytes, edit) -> bytes:
-    (length,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + length])
-    doc = json.loads(header["__metadata__"]["document"])
-    edit(doc)
-    header["__metadata__"]["document"] = json.dumps(doc)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    return struct.pack("<Q", len(text)) + text + raw[8 + length :]
-
-
 def test_files_written_before_the_option_load_without_it(tmp_path):
     frame = heavy_tailed()
     model = DAGMM(epochs=3, batch_size=64, random_state=0).fit(frame)
 
-    def drop(doc):
+    def drop(header, doc):
         del doc["encoder"]["log_inputs"]
         del doc["params"]["log_inputs"]
 
     path = tmp_path / "old.dagmm"
-    path.write_bytes(_rewrite(model_bytes(model), drop))
+    path.write_bytes(rewrite_document(model_bytes(model), drop))
     loaded = dagmm.load(path)
     assert loaded.log_inputs is False and loaded.encoder_.log_inputs is False
     np.testing.assert_array_equal(loaded.decision_function(frame), model.decision_function(frame))
@@ -122,11 +110,11 @@ def test_a_non_boolean_log_inputs_in_a_file_is_refused(tmp_path, where):
     frame = heavy_tailed()
     model = DAGMM(epochs=1, batch_size=64, random_state=0).fit(frame)
 
-    def corrupt(doc):
+    def corrupt(header, doc):
         doc[where]["log_inputs"] = "yes"
 
     path = tmp_path / "bad.dagmm"
-    path.write_bytes(_rewrite(model_bytes(model), corrupt))
+    path.write_bytes(rewrite_document(model_bytes(model), corrupt))
     with pytest.raises(ModelFileError, match="log_inputs"):
         dagmm.load(path)
 

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import json
-import struct
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _modelfile import rewrite_document
 
 import dagmm
 from dagmm import DAGMM, ModelFileError
@@ -66,23 +65,12 @@ def test_tampered_tensor_bytes(fitted, tmp_path):
         dagmm.load(path)
 
 
-def _rewrite_document(data: bytes, edit) -> bytes:
-    (length,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8 : 8 + length])
-    doc = json.loads(header["__metadata__"]["document"])
-    edit(header, doc)
-    header["__metadata__"]["document"] = json.dumps(doc)
-    raw = json.dumps(header).encode()
-    raw += b" " * (-len(raw) % 8)
-    return struct.pack("<Q", len(raw)) + raw + data[8 + length :]
-
-
 def test_newer_format_version_is_refused(fitted, tmp_path):
     def newer(header, doc):
         header["__metadata__"]["format_version"] = str(FORMAT_VERSION + 1)
 
     path = tmp_path / "newer.dagmm"
-    path.write_bytes(_rewrite_document(model_bytes(fitted[0]), newer))
+    path.write_bytes(rewrite_document(model_bytes(fitted[0]), newer))
     with pytest.raises(ModelFileError, match="newer"):
         dagmm.load(path)
 
@@ -96,7 +84,7 @@ def test_tampered_document_is_refused(fitted, tmp_path):
 
     for edit, match in ((bad_shape, "expected"), (bad_type, "threshold")):
         path = tmp_path / "doc.dagmm"
-        path.write_bytes(_rewrite_document(model_bytes(fitted[0]), edit))
+        path.write_bytes(rewrite_document(model_bytes(fitted[0]), edit))
         with pytest.raises(ModelFileError, match=match):
             dagmm.load(path)
 

@@ -44,6 +44,7 @@ from .estimator import (
     _architecture,
     _Members,
     _network,
+    _new_encoder,
     _progress_callback,
     _training_config,
     auto_epochs,
@@ -355,7 +356,7 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
     def fit_local() -> TabularEncoder:
         if len(X) == 0:
             raise InvalidInputError("no rows to train on")
-        return TabularEncoder(missing=est.missing, log_inputs=est.log_inputs).fit(X)
+        return _new_encoder(est).fit(X)
 
     encoder = _merge_encoders(reducer, _agreed(reducer, fit_local))
     data = _agreed(reducer, lambda: encoder.transform(X))

@@ -396,7 +396,7 @@ class DAGMM(BaseEstimator):
         self
         """
         self._validate_params()
-        encoder = TabularEncoder(missing=self.missing, log_inputs=self.log_inputs).fit(X)
+        encoder = _new_encoder(self).fit(X)
         data = _encode_numeric_fast(encoder, X)
         if data is None:
             data = encoder.transform(X)
@@ -594,6 +594,11 @@ class DAGMM(BaseEstimator):
         tags.input_tags.categorical = True
         tags.input_tags.string = True
         return tags
+
+
+def _new_encoder(est: DAGMM) -> TabularEncoder:
+    """An unfitted encoder with the estimator's preprocessing parameters."""
+    return TabularEncoder(missing=est.missing, log_inputs=est.log_inputs)
 
 
 def _encode_numeric_fast(encoder: TabularEncoder, X: Any) -> np.ndarray | None:
@@ -842,8 +847,7 @@ def fit_ensemble(
         raise InvalidInputError(f"got {len(rows)} row sets for {len(seeds)} seeds")
     union = np.unique(np.concatenate([np.asarray(r) for r in rows]))
     subset = X.iloc[union] if hasattr(X, "iloc") else np.asarray(X)[union]
-    encoder = TabularEncoder(missing=estimator.missing, log_inputs=estimator.log_inputs)
-    encoder.fit(subset)
+    encoder = _new_encoder(estimator).fit(subset)
     data = encoder.transform(X)
     members = _fit_members(estimator, data, rows, None, seeds)
     models = []

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from dagmm import DAGMM, InvalidInputError
+from dagmm import DAGMM, InvalidInputError, fit_ensemble
 from dagmm.estimator import _encode_numeric_fast
 from dagmm.mixture import (
     CholeskyFallbackNeeded,
@@ -264,3 +264,78 @@ def test_blas_thread_limit_is_counted_across_interleaved_scoring_calls():
         assert set(blas_threads()) == {1}  # the second call is still scoring
         second.__exit__(None, None, None)
         assert blas_threads() == before
+
+
+def _member_rows(n_rows, sizes, seed=0):
+    rng = np.random.default_rng(seed)
+    return [torch.from_numpy(np.sort(rng.choice(n_rows, size, replace=False))) for size in sizes]
+
+
+def test_exact_mixture_energies_are_those_of_scoring_each_member_alone():
+    from dagmm.inference import CHUNK_ROWS
+    from dagmm.training import exact_mixture, fitted_mixture, stream_statistics
+
+    net, _, _ = _scoring_case(n_members=3)
+    n_rows = 3 * CHUNK_ROWS + 123
+    x = torch.randn(n_rows, 6)
+    # unequal members, none a multiple of a chunk; statistics chunks of 5,000 rows (padding, masks)
+    rows = _member_rows(n_rows, [n_rows, CHUNK_ROWS + 1, 2 * CHUNK_ROWS + 99])
+    rows[0] = torch.arange(n_rows)  # the whole data set, as DAGMM.fit passes it
+    mixture, energies = exact_mixture(net, x, rows, 1e-6, chunk_size=5000)
+    # the statistics are those of the two-pass stream, up to the float32 round-off of z
+    # (a chunk's products round differently when the chunk holds other rows)
+    reference = fitted_mixture(stream_statistics(net, x, rows), 1e-6)
+    for got, want in zip(mixture, reference, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-8)
+    assert [len(e) for e in energies] == [len(r) for r in rows]
+    for member, member_rows in enumerate(rows):
+        single = FittedMixture(*(t[member : member + 1] for t in mixture))
+        alone = score_energy(net.member(member), single, x[member_rows])[0].numpy()
+        np.testing.assert_array_equal(energies[member], alone)
+
+
+def test_exact_mixture_without_the_cpu_engine_leaves_the_energies_to_the_caller(monkeypatch):
+    from dagmm import training
+
+    net, _, x = _scoring_case(n_members=2)
+    monkeypatch.setattr(training, "cpu_scoring_supported", lambda net: False)
+    mixture, energies = training.exact_mixture(net, x, [torch.arange(len(x))] * 2, 1e-6)
+    assert energies is None
+    assert torch.isfinite(mixture.weights).all()
+
+
+@pytest.mark.parametrize("engine", [True, False])
+def test_training_scores_are_the_scores_of_the_training_rows(monkeypatch, engine):
+    from dagmm import training
+    from dagmm.inference import CHUNK_ROWS
+
+    if not engine:
+        monkeypatch.setattr(training, "cpu_scoring_supported", lambda net: False)
+    X = np.random.default_rng(3).normal(size=(CHUNK_ROWS + 77, 5))
+    model = DAGMM(hidden_sizes=(6,), epochs=1, batch_size=512, random_state=0).fit(X)
+    np.testing.assert_array_equal(model.decision_scores_, model.decision_function(X))
+    # with held-out rows the training scores still cover every row given to fit
+    held = DAGMM(hidden_sizes=(6,), epochs=1, validation_fraction=0.25, random_state=0).fit(X)
+    np.testing.assert_array_equal(held.decision_scores_, held.decision_function(X))
+    rows = [r.numpy() for r in _member_rows(len(X), [len(X) - 10, 700], seed=1)]
+    models = fit_ensemble(DAGMM(hidden_sizes=(6,), epochs=1), X, [0, 1], rows=rows)
+    for member, member_rows in zip(models, rows, strict=True):
+        np.testing.assert_array_equal(
+            member.decision_scores_, member.decision_function(X[member_rows])
+        )
+
+
+def test_members_on_the_same_rows_share_one_scaling():
+    from dagmm.training import fit_scaling
+
+    x = torch.from_numpy(np.random.default_rng(4).lognormal(size=(500, 4))).float()
+    rows = _member_rows(500, [300, 300, 200], seed=2)
+    same = rows[0].clone()  # equal rows, another tensor
+    for method in ("auto", "standard", "minmax", None):
+        offset, scale = fit_scaling(x, [rows[0], rows[1], same, rows[2]], method)
+        for member, member_rows in enumerate([rows[0], rows[1], same, rows[2]]):
+            alone = fit_scaling(x, [member_rows], method)
+            torch.testing.assert_close(offset[member], alone[0][0], rtol=0, atol=0)
+            torch.testing.assert_close(scale[member], alone[1][0], rtol=0, atol=0)
+        if method is not None:  # different rows, different scaling
+            assert not torch.equal(scale[0], scale[1])

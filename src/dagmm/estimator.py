@@ -24,10 +24,9 @@ from .tabular import TabularEncoder, symlog
 from .training import (
     FittedMixture,
     TrainingConfig,
+    exact_mixture,
     fit_scaling,
-    fitted_mixture,
     score_energy,
-    stream_statistics,
     train_members,
 )
 
@@ -420,7 +419,10 @@ class DAGMM(BaseEstimator):
             val_rows, rows = [np.sort(shuffled[:n_val])], np.sort(shuffled[n_val:])
         members = _fit_members(self, data, [rows], val_rows, [seed], resume=resume)
         self._set_fitted(encoder, members, 0)
-        self.decision_scores_ = self._energy_numeric(data)
+        if members.train_energy is not None and val_rows is None:
+            self.decision_scores_ = _checked_energy(members.train_energy[0])
+        else:
+            self.decision_scores_ = self._energy_numeric(data)
         self._set_threshold(self.decision_scores_)
         self._warn_collapse()
         return self
@@ -507,16 +509,7 @@ class DAGMM(BaseEstimator):
         mixture = FittedMixture(*(t.to(device).unsqueeze(0) for t in self.mixture_))
         with torch.inference_mode():
             energy = score_energy(self.net_, mixture, x)[0].cpu().numpy()
-        bad = np.flatnonzero(~np.isfinite(energy))
-        if len(bad):
-            labels = list(index[bad[:5]]) if index is not None else [int(b) for b in bad[:5]]
-            more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-            raise NumericalError(
-                f"non-finite energy for {len(bad)} row(s) (row(s) "
-                f"{', '.join(map(str, labels))}{more}): the input is far outside the range the "
-                "model can represent (|x| near the float32 limit after scaling)"
-            )
-        return energy
+        return _checked_energy(energy, index)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Sample energy of each row: higher is more anomalous.
@@ -658,8 +651,13 @@ class _Members:
         batch_size: int,
         device: torch.device,
         seeds: Sequence[int],
+        train_energy: list[np.ndarray] | None = None,
     ) -> _Members:
-        """What a finished training run (:class:`~dagmm.training.TrainingResult`) leaves."""
+        """What a finished training run (:class:`~dagmm.training.TrainingResult`) leaves.
+
+        ``train_energy``: each member's training-row energies where the mixture pass
+        computed them (:func:`~dagmm.training.exact_mixture`), else None.
+        """
         hidden, latent = architecture
         return cls(
             net=net,
@@ -673,6 +671,7 @@ class _Members:
             batch_size=batch_size,
             device=str(device),
             seeds=[int(s) for s in seeds],
+            train_energy=train_energy,
         )
 
 
@@ -784,8 +783,24 @@ def _fit_members(
             raise TrainingDivergedError(
                 f"{exc}; {checkpointer.describe_last()}", exc.epoch, exc.terms
             ) from None
-        mixture = fitted_mixture(stream_statistics(net, x, rows), config.reg_covar)
-    return _Members.trained(net, mixture, result, architecture, epochs, batch_size, device, seeds)
+        mixture, train_energy = exact_mixture(net, x, rows, config.reg_covar)
+    return _Members.trained(
+        net, mixture, result, architecture, epochs, batch_size, device, seeds, train_energy
+    )
+
+
+def _checked_energy(energy: np.ndarray, index: Any = None) -> np.ndarray:
+    """``energy``, or :class:`NumericalError` naming the rows whose energy is not finite."""
+    bad = np.flatnonzero(~np.isfinite(energy))
+    if len(bad):
+        labels = list(index[bad[:5]]) if index is not None else [int(b) for b in bad[:5]]
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise NumericalError(
+            f"non-finite energy for {len(bad)} row(s) (row(s) "
+            f"{', '.join(map(str, labels))}{more}): the input is far outside the range the "
+            "model can represent (|x| near the float32 limit after scaling)"
+        )
+    return energy
 
 
 def _progress_callback(est: DAGMM, epochs: int):
@@ -854,7 +869,10 @@ def fit_ensemble(
     for index, seed in enumerate(seeds):
         model = estimator.__class__(**{**estimator.get_params(), "random_state": int(seed)})
         model._set_fitted(encoder, members, index)
-        model.decision_scores_ = model._energy_numeric(data[np.asarray(rows[index])])
+        if members.train_energy is not None:
+            model.decision_scores_ = _checked_energy(members.train_energy[index])
+        else:
+            model.decision_scores_ = model._energy_numeric(data[np.asarray(rows[index])])
         model._set_threshold(model.decision_scores_)
         models.append(model)
     return models

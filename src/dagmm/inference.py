@@ -41,6 +41,8 @@ from .network import NORM_FLOOR, DAGMMNet
 __all__ = [
     "InferenceLayer",
     "cpu_energy",
+    "cpu_energy_of_representation",
+    "cpu_member_representation",
     "cpu_represent",
     "cpu_scoring_supported",
     "inference_layers",
@@ -308,11 +310,62 @@ def cpu_represent(net: DAGMMNet, x: np.ndarray, threads: int | None = None) -> n
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
     z = np.empty((net.n_members, net.latent_dim + 2, x.shape[1]))
-    with _single_threaded_blas():
-        for member in range(net.n_members):
-            task = functools.partial(_z_task, x[member], _member(net, member), z[member])
-            _map_chunks(task, x.shape[1], threads)
+    for member in range(net.n_members):
+        cpu_member_representation(net, member, x[member], threads, out=z[member])
     return np.swapaxes(z, -1, -2)
+
+
+def cpu_member_representation(
+    net: DAGMMNet,
+    member: int,
+    x: np.ndarray,
+    threads: int | None = None,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """The representation of the rows ``x`` (n, F) under one member, rows along the last axis.
+
+    Computed in the chunks :func:`cpu_energy` uses, so that
+    :func:`cpu_energy_of_representation` of the result equals :func:`cpu_energy`
+    of ``x`` bit for bit (a chunk's matrix products round differently when
+    the chunk holds other rows).
+
+    Returns
+    -------
+    ndarray, shape (L + 2, n), float64
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if out is None:
+        out = np.empty((net.latent_dim + 2, len(x)))
+    with _single_threaded_blas():
+        _map_chunks(functools.partial(_z_task, x, _member(net, member), out), len(x), threads)
+    return out
+
+
+def cpu_energy_of_representation(
+    z_t: np.ndarray, factors: EnergyFactors, threads: int | None = None
+) -> np.ndarray:
+    """Energies of rows whose representation is ``z_t`` (D, n), as :func:`cpu_energy` computes them.
+
+    Parameters
+    ----------
+    z_t : ndarray, shape (D, n), float64
+        From :func:`cpu_member_representation`.
+    factors : EnergyFactors
+        One member's fixed mixture (:func:`dagmm.mixture.energy_factors`).
+
+    Returns
+    -------
+    ndarray, shape (n,), float64
+    """
+    energy = np.empty(z_t.shape[1])
+
+    def task(start: int) -> None:
+        chunk = np.ascontiguousarray(z_t[:, start : start + CHUNK_ROWS])
+        energy[start : start + chunk.shape[1]] = sample_energy_numpy(chunk[None], factors)[0]
+
+    with _single_threaded_blas():
+        _map_chunks(task, z_t.shape[1], threads)
+    return energy
 
 
 def _z_task(x, model: _Member, out: np.ndarray, start: int) -> None:

@@ -19,7 +19,13 @@ from torch import Tensor
 
 from .exceptions import TrainingDivergedError
 from .fused import FusedStep, adam_step, fused_step_supported
-from .inference import cpu_energy, cpu_represent, cpu_scoring_supported
+from .inference import (
+    cpu_energy,
+    cpu_energy_of_representation,
+    cpu_member_representation,
+    cpu_represent,
+    cpu_scoring_supported,
+)
 from .mixture import (
     CholeskyFallbackNeeded,
     MixtureStatistics,
@@ -27,6 +33,7 @@ from .mixture import (
     cholesky_with_fallback,
     covariance_penalty,
     energy_and_penalty,
+    energy_factors,
     parameters_from_statistics,
     regularize_covariances,
     sample_energy,
@@ -41,6 +48,7 @@ __all__ = [
     "TrainingConfig",
     "batch_mixture",
     "dagmm_objective",
+    "exact_mixture",
     "fit_scaling",
     "fitted_mixture",
     "score_energy",
@@ -265,38 +273,57 @@ def fit_scaling(
     -------
     offset, scale : Tensor, shape (S, 1, F)
     """
+    if method not in ("minmax", "standard", "auto", None, "none"):
+        raise ValueError(f"scaler must be 'auto', 'standard', 'minmax' or None, got {method!r}")
     offsets, scales = [], []
+    fitted: list[tuple[Tensor, Tensor, Tensor]] = []  # (rows, offset, scale) per distinct row set
     for rows in member_rows:
-        data = x[rows]
-        if method in ("minmax", "standard", "auto"):
-            # min and max are exact in the data's dtype; means and spreads in float64
-            low, high = data.amin(0).to(MIXTURE_DTYPE), data.amax(0).to(MIXTURE_DTYPE)
-            if method == "minmax":
-                centre, spread = low, high - low
-            else:
-                wide = data.to(MIXTURE_DTYPE)
-                mean, std = wide.mean(0), wide.std(0, correction=0)
-                if method == "standard":
-                    centre, spread = mean, std
-                else:
-                    sparse = torch.from_numpy(
-                        top_value_share(data.cpu().numpy()) > AUTO_SPARSE_SHARE
-                    ).to(data.device)
-                    centre = torch.where(sparse, low, mean)
-                    spread = torch.where(sparse, high - low, std)
-            scale = torch.where(spread > 0, 1.0 / spread.clamp_min(1e-300), torch.ones_like(spread))
-            offset = -centre * scale
-        elif method in (None, "none"):
-            scale = torch.ones(x.shape[1], dtype=MIXTURE_DTYPE, device=x.device)
-            offset = torch.zeros_like(scale)
-        else:
-            raise ValueError(f"scaler must be 'auto', 'standard', 'minmax' or None, got {method!r}")
-        offsets.append(offset)
-        scales.append(scale)
+        # members on the same rows (restarts, fit_ensemble's default) share one fit
+        same = next(
+            (
+                f
+                for f in fitted
+                if f[0] is rows or (f[0].shape == rows.shape and torch.equal(f[0], rows))
+            ),
+            None,
+        )
+        if same is None:
+            same = (rows, *_scaling_of(x, rows, method))
+            fitted.append(same)
+        offsets.append(same[1])
+        scales.append(same[2])
     return (
         torch.stack(offsets).unsqueeze(1).to(x.dtype),
         torch.stack(scales).unsqueeze(1).to(x.dtype),
     )
+
+
+def _scaling_of(x: Tensor, rows: Tensor, method: str | None) -> tuple[Tensor, Tensor]:
+    """``(offset, scale)``, each (F,) float64, of the rows ``x[rows]`` (see :func:`fit_scaling`)."""
+    if method in (None, "none"):
+        scale = torch.ones(x.shape[1], dtype=MIXTURE_DTYPE, device=x.device)
+        return torch.zeros_like(scale), scale
+    everything = rows.numel() == x.shape[0] and bool(
+        (rows == torch.arange(x.shape[0], device=rows.device)).all()
+    )
+    data = x if everything else x[rows]
+    # min and max are exact in the data's dtype; means and spreads in float64
+    low, high = data.amin(0).to(MIXTURE_DTYPE), data.amax(0).to(MIXTURE_DTYPE)
+    if method == "minmax":
+        centre, spread = low, high - low
+    else:
+        wide = data.to(MIXTURE_DTYPE)
+        mean, std = wide.mean(0), wide.std(0, correction=0)
+        if method == "standard":
+            centre, spread = mean, std
+        else:
+            sparse = torch.from_numpy(top_value_share(data.cpu().numpy()) > AUTO_SPARSE_SHARE).to(
+                data.device
+            )
+            centre = torch.where(sparse, low, mean)
+            spread = torch.where(sparse, high - low, std)
+    scale = torch.where(spread > 0, 1.0 / spread.clamp_min(1e-300), torch.ones_like(spread))
+    return -centre * scale, scale
 
 
 def _padded_batches(
@@ -688,6 +715,82 @@ def stream_statistics(
         total = stats if total is None else add_statistics(total, stats)
     assert total is not None
     return reducer(total) if reducer is not None else total
+
+
+@torch.no_grad()
+def exact_mixture(
+    net: DAGMMNet,
+    x: Tensor,
+    member_rows: Sequence[Tensor],
+    reg_covar: float,
+    chunk_size: int = 65536,
+) -> tuple[FittedMixture, list[np.ndarray] | None]:
+    """Each member's test-time mixture from all its rows, and those rows' energies under it.
+
+    Where the CPU engine scores the network, one pass computes each member's
+    representation of its rows in the chunks scoring uses; the statistics and
+    then the energies come from it, bit for bit those :func:`score_energy` gives
+    the rows with the member alone (``net.member(s)``), without a second pass
+    through the network. Elsewhere this is :func:`stream_statistics` and the
+    energies are None (the caller scores the rows).
+
+    Parameters
+    ----------
+    net : DAGMMNet
+    x : Tensor, shape (N, F), float32
+    member_rows : sequence of S integer tensors
+        The rows of each member.
+    reg_covar : float
+
+    Returns
+    -------
+    mixture : FittedMixture
+    energies : list of S ndarrays of shape (len(member_rows[s]),), or None
+    """
+    if not _cpu_engine_applies(net, x):
+        return fitted_mixture(stream_statistics(net, x, member_rows, chunk_size), reg_covar), None
+    net.eval()
+    data = x.numpy()
+    everything = np.arange(len(data))
+    z_t = []
+    for member, rows in enumerate(member_rows):
+        index = rows.cpu().numpy()
+        rows_x = data if np.array_equal(index, everything) else data[index]
+        z_t.append(torch.from_numpy(cpu_member_representation(net, member, rows_x)))
+    total: MixtureStatistics | None = None
+    shift = None
+    for start in range(0, max(z.shape[1] for z in z_t), chunk_size):
+        z, mask = _stack_padded([z[:, start : start + chunk_size].T for z in z_t])
+        gamma = net.memberships_t(z.to(x.dtype), MIXTURE_DTYPE).transpose(-1, -2)
+        if shift is None:
+            shift = _batch_centre(z, mask)
+        stats = sufficient_statistics(z, gamma, mask, shift)
+        total = stats if total is None else add_statistics(total, stats)
+    assert total is not None
+    mixture = fitted_mixture(total, reg_covar)
+    energies = [
+        cpu_energy_of_representation(
+            z.numpy(),
+            energy_factors(
+                mixture.weights[s : s + 1], mixture.means[s : s + 1], mixture.scale_tril[s : s + 1]
+            ),
+        )
+        for s, z in enumerate(z_t)
+    ]
+    return mixture, energies
+
+
+def _stack_padded(parts: Sequence[Tensor]) -> tuple[Tensor, Tensor | None]:
+    """Stack (n_s, D) tensors to (S, max n_s, D), zero-padded, with a mask where any is short."""
+    width = max(p.shape[0] for p in parts)
+    if all(p.shape[0] == width for p in parts):
+        return torch.stack(parts), None
+    stacked = parts[0].new_zeros(len(parts), width, parts[0].shape[1])
+    mask = torch.zeros(len(parts), width, dtype=torch.bool)
+    for member, part in enumerate(parts):
+        stacked[member, : part.shape[0]] = part
+        mask[member, : part.shape[0]] = True
+    return stacked, mask
 
 
 def fitted_mixture(stats: MixtureStatistics, reg_covar: float) -> FittedMixture:

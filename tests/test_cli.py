@@ -92,6 +92,10 @@ def test_fit_score_info_end_to_end(table):
         (["score", "{m}", "{d}/broken.parquet", "--out", "{d}/o.csv"], "cannot read as Parquet"),
         (["fit", "{d}/flows.csv", "--out", "{d}/x.dagmm", "--exclude", "nope"], "nope"),
         (["info", "{d}/flows.csv"], "not a dagmm model"),
+        # the estimator's options are one declaration for every command that trains
+        (["fit", "{d}/flows.csv", "--out", "{d}/x.dagmm", "--hidden-sizes", "6,x"], "60,30,10"),
+        (["reproduce", "thyroid", "--hidden-sizes", "6,x", "--data-dir", "{d}"], "60,30,10"),
+        (["benchmark", "--hidden-sizes", "6,", "--data-dir", "{d}"], "60,30,10"),
     ],
 )
 def test_user_errors_are_one_line(table, args, message):
@@ -124,6 +128,35 @@ def test_user_errors_are_one_line(table, args, message):
     assert message in lines[0]
     assert "Traceback" not in result.stderr
     assert not (folder / "o.csv").exists()
+
+
+def test_fit_takes_the_loss_weights(table):
+    import dagmm
+
+    folder, _ = table
+    model = folder / "weights.dagmm"
+    fit = run(
+        "fit",
+        str(folder / "flows.csv"),
+        "--out",
+        str(model),
+        "--exclude",
+        "flow_id",
+        "--epochs",
+        "1",
+        "--lambda-cov",
+        "0.0001",
+        "--lambda-energy",
+        "0.2",
+        "--reg-covar",
+        "0.001",
+        "--scaler",
+        "none",
+    )
+    assert fit.returncode == 0, fit.stderr
+    params = dagmm.load(model).get_params()
+    assert (params["lambda_cov"], params["lambda_energy"], params["reg_covar"]) == (1e-4, 0.2, 1e-3)
+    assert params["scaler"] is None
 
 
 def test_bad_chunk_leaves_no_partial_output(table):

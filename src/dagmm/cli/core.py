@@ -12,6 +12,7 @@ import click
 import numpy as np
 
 from ..presets import PRESETS
+from .params import estimator_options, estimator_params
 
 _PRESET_CHOICE = click.Choice(sorted(PRESETS))
 
@@ -99,23 +100,11 @@ def demo(
 @click.option("--out", "out", required=True, type=click.Path(), help="Model file to write.")
 @click.option("--preset", type=_PRESET_CHOICE, help="Start from a paper configuration.")
 @click.option("--exclude", multiple=True, help="Column to leave out (id, label); repeatable.")
-@click.option("--epochs", type=click.IntRange(min=0), help="Passes over the data (default: auto).")
-@click.option("--batch-size", type=click.IntRange(min=1))
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True))
-@click.option("--n-components", type=click.IntRange(min=1), help="Mixture components K.")
-@click.option("--latent-dim", type=click.IntRange(min=1))
-@click.option("--hidden-sizes", help="Encoder hidden layers, e.g. 60,30,10.")
+@estimator_options
 @click.option("--contamination", type=click.FloatRange(0, 0.5, min_open=True))
-@click.option("--scaler", type=click.Choice(["auto", "standard", "minmax", "none"]))
-@click.option(
-    "--log-inputs/--no-log-inputs",
-    default=None,
-    help="sign(x) log(1 + |x|) of numeric columns before scaling (heavy tails).",
-)
 @click.option("--validation-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True))
 @click.option("--missing", type=click.Choice(["raise", "impute"]))
 @click.option("--random-state", type=int)
-@click.option("--device", help="auto, cpu, cuda, cuda:1, mps.")
 @click.option("-v", "--verbose", count=True, help="-v progress bar, -vv a line per epoch.")
 @click.option(
     "--checkpoint",
@@ -144,7 +133,6 @@ def fit(
     preset: str | None,
     exclude: tuple[str, ...],
     verbose: int,
-    hidden_sizes: str | None,
     resume: bool,
     distributed: bool,
     sample_rows: int | None,
@@ -162,7 +150,7 @@ def fit(
     if distributed and (resume or options.get("checkpoint_path")):
         raise InvalidInputError("--checkpoint/--resume are not supported with --distributed")
     if distributed:
-        return _fit_distributed(data, out, preset, exclude, verbose, hidden_sizes, options)
+        return _fit_distributed(data, out, preset, exclude, verbose, options)
     if sample_rows:
         from ..outofcore import sample_table
 
@@ -173,7 +161,7 @@ def fit(
     if missing:
         raise InvalidInputError(f"{data}: --exclude column(s) {missing} not in the file")
     frame = frame.drop(columns=list(exclude))
-    params = _model_params(verbose, hidden_sizes, options)
+    params = _model_params(verbose, options)
     model = DAGMM.from_preset(preset, **params) if preset else DAGMM(**params)
     started = time.perf_counter()
     model.fit(frame, resume=resume)
@@ -190,31 +178,20 @@ def fit(
     )
 
 
-def _model_params(verbose: int, hidden_sizes: str | None, options: dict) -> dict:
-    from ..exceptions import InvalidInputError
-
-    params = {k: v for k, v in options.items() if v is not None}
-    if params.get("scaler") == "none":
-        params["scaler"] = None
-    if hidden_sizes:
-        try:
-            params["hidden_sizes"] = tuple(int(h) for h in hidden_sizes.split(","))
-        except ValueError:
-            raise InvalidInputError(
-                f"--hidden-sizes must be integers like 60,30,10, got {hidden_sizes!r}"
-            ) from None
+def _model_params(verbose: int, options: dict) -> dict:
+    params = estimator_params(options)
     params["verbose"] = max(verbose, 1 if sys.stderr.isatty() else 0)
     return params
 
 
-def _fit_distributed(data, out, preset, exclude, verbose, hidden_sizes, options) -> None:
+def _fit_distributed(data, out, preset, exclude, verbose, options) -> None:
     import torch.distributed as dist
 
     from .. import DAGMM
     from ..distributed import fit_distributed, init_process_group, read_shard
     from ..exceptions import InvalidInputError
 
-    params = _model_params(verbose, hidden_sizes, options)
+    params = _model_params(verbose, options)
     init_process_group(params.get("device", "auto"))
     try:
         rank, world = dist.get_rank(), dist.get_world_size()

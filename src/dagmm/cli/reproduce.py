@@ -8,6 +8,7 @@ import time
 import click
 
 from ..presets import PRESETS
+from .params import estimator_options, estimator_params
 
 _DATASETS = ("kddcup", "kddcup_rev", "thyroid", "arrhythmia")
 
@@ -19,34 +20,8 @@ def _progress(started: float):
     return report
 
 
-def _overrides(**options) -> dict:
-    out = {k: v for k, v in options.items() if v is not None}
-    if "hidden_sizes" in out:
-        out["hidden_sizes"] = tuple(int(h) for h in str(out["hidden_sizes"]).split(","))
-    if out.get("scaler") == "none":
-        out["scaler"] = None
-    return out
-
-
 def _model_options(func):
     options = [
-        click.option("--epochs", type=click.IntRange(min=0), help="Override the epochs."),
-        click.option("--batch-size", type=click.IntRange(min=1)),
-        click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True)),
-        click.option("--n-components", type=click.IntRange(min=1)),
-        click.option("--latent-dim", type=click.IntRange(min=1)),
-        click.option("--hidden-sizes", help="Encoder hidden layers, e.g. 60,30,10."),
-        click.option("--reg-covar", type=click.FloatRange(min=0, min_open=True)),
-        click.option("--lambda-energy", type=click.FloatRange(min=0)),
-        click.option("--lambda-cov", type=click.FloatRange(min=0)),
-        click.option("--scaler", type=click.Choice(["auto", "standard", "minmax", "none"])),
-        click.option(
-            "--log-inputs/--no-log-inputs",
-            default=None,
-            help="sign(x) log(1 + |x|) of numeric columns before scaling (default: the "
-            "configuration's).",
-        ),
-        click.option("--device", help="auto, cpu, cuda, ..."),
         click.option(
             "--threads",
             type=click.IntRange(min=1),
@@ -62,7 +37,7 @@ def _model_options(func):
     ]
     for option in reversed(options):
         func = option(func)
-    return func
+    return estimator_options(func)
 
 
 def _verbosity(count: int) -> int:
@@ -154,7 +129,7 @@ def reproduce(
     started = time.perf_counter()
     progress = _progress(started)
     estimator = DAGMM.from_preset(
-        preset or dataset, verbose=_verbosity(verbose), **_overrides(**model_options)
+        preset or dataset, verbose=_verbosity(verbose), **estimator_params(model_options)
     )
     control_list = [] if controls == "none" else [c.strip() for c in controls.split(",") if c]
     seed_list = list(range(first_seed, first_seed + seeds))
@@ -233,7 +208,7 @@ def benchmark(
 
     _set_threads(threads)
     started = time.perf_counter()
-    estimator = DAGMM(verbose=_verbosity(verbose), **_overrides(**model_options))
+    estimator = DAGMM(verbose=_verbosity(verbose), **estimator_params(model_options))
     document = run_benchmark(
         estimator,
         [d.strip() for d in datasets.split(",") if d.strip()],

@@ -339,3 +339,21 @@ def test_members_on_the_same_rows_share_one_scaling():
             torch.testing.assert_close(scale[member], alone[1][0], rtol=0, atol=0)
         if method is not None:  # different rows, different scaling
             assert not torch.equal(scale[0], scale[1])
+
+
+def test_column_summary_is_float64_exact_enough():
+    from dagmm.training import _column_summary
+
+    rng = np.random.default_rng(5)
+    # a column far from zero with a small spread: centring in float32 would lose it
+    values = np.column_stack(
+        [rng.normal(1e6, 0.5, 20_000), rng.lognormal(0, 3, 20_000), np.full(20_000, 7.0)]
+    ).astype(np.float32)
+    low, high, mean, std = _column_summary(torch.from_numpy(values), True)
+    wide = values.astype(np.float64)
+    np.testing.assert_array_equal(low.numpy(), wide.min(0))
+    np.testing.assert_array_equal(high.numpy(), wide.max(0))
+    np.testing.assert_allclose(mean.numpy(), wide.mean(0), rtol=1e-13)
+    np.testing.assert_allclose(std.numpy(), wide.std(0), rtol=1e-10, atol=1e-12)
+    assert std[2] == 0.0
+    assert _column_summary(torch.from_numpy(values), False)[2:] == (None, None)

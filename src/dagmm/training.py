@@ -298,6 +298,33 @@ def fit_scaling(
     )
 
 
+def _column_summary(data: Tensor, moments: bool) -> tuple[Tensor | None, ...]:
+    """Each column's min, max and (with ``moments``) mean and standard deviation, float64.
+
+    min and max are exact in the data's dtype; the moments accumulate in float64.
+    On the CPU in numpy, a block of rows at a time: torch's reductions over the
+    rows of an (n, F) array take several times longer there (0.3 s for a
+    65,536 x 120 table, most of a short fit's preparation).
+    """
+    if data.device.type != "cpu":
+        low, high = data.amin(0).to(MIXTURE_DTYPE), data.amax(0).to(MIXTURE_DTYPE)
+        if not moments:
+            return low, high, None, None
+        wide = data.to(MIXTURE_DTYPE)
+        return low, high, wide.mean(0), wide.std(0, correction=0)
+    values = data.numpy()
+    low, high = values.min(0).astype(np.float64), values.max(0).astype(np.float64)
+    if not moments:
+        return torch.from_numpy(low), torch.from_numpy(high), None, None
+    mean = values.mean(0, dtype=np.float64)
+    squares = np.zeros(values.shape[1])
+    for start in range(0, len(values), 8192):
+        centred = values[start : start + 8192] - mean
+        squares += np.einsum("ij,ij->j", centred, centred)
+    std = np.sqrt(squares / len(values))
+    return tuple(torch.from_numpy(a) for a in (low, high, mean, std))
+
+
 def _scaling_of(x: Tensor, rows: Tensor, method: str | None) -> tuple[Tensor, Tensor]:
     """``(offset, scale)``, each (F,) float64, of the rows ``x[rows]`` (see :func:`fit_scaling`)."""
     if method in (None, "none"):
@@ -307,21 +334,15 @@ def _scaling_of(x: Tensor, rows: Tensor, method: str | None) -> tuple[Tensor, Te
         (rows == torch.arange(x.shape[0], device=rows.device)).all()
     )
     data = x if everything else x[rows]
-    # min and max are exact in the data's dtype; means and spreads in float64
-    low, high = data.amin(0).to(MIXTURE_DTYPE), data.amax(0).to(MIXTURE_DTYPE)
+    low, high, mean, std = _column_summary(data, method != "minmax")
     if method == "minmax":
         centre, spread = low, high - low
+    elif method == "standard":
+        centre, spread = mean, std
     else:
-        wide = data.to(MIXTURE_DTYPE)
-        mean, std = wide.mean(0), wide.std(0, correction=0)
-        if method == "standard":
-            centre, spread = mean, std
-        else:
-            sparse = torch.from_numpy(top_value_share(data.cpu().numpy()) > AUTO_SPARSE_SHARE).to(
-                data.device
-            )
-            centre = torch.where(sparse, low, mean)
-            spread = torch.where(sparse, high - low, std)
+        sparse = torch.from_numpy(top_value_share(data.cpu().numpy()) > AUTO_SPARSE_SHARE)
+        centre = torch.where(sparse.to(data.device), low, mean)
+        spread = torch.where(sparse.to(data.device), high - low, std)
     scale = torch.where(spread > 0, 1.0 / spread.clamp_min(1e-300), torch.ones_like(spread))
     return -centre * scale, scale
 

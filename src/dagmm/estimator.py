@@ -863,7 +863,9 @@ def fit_ensemble(
     union = np.unique(np.concatenate([np.asarray(r) for r in rows]))
     subset = X.iloc[union] if hasattr(X, "iloc") else np.asarray(X)[union]
     encoder = _new_encoder(estimator).fit(subset)
-    data = encoder.transform(X)
+    data = _encode_numeric_fast(encoder, X)
+    if data is None:
+        data = encoder.transform(X)
     members = _fit_members(estimator, data, rows, None, seeds)
     models = []
     for index, seed in enumerate(seeds):

@@ -27,7 +27,7 @@ import contextlib
 import functools
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -42,7 +42,7 @@ __all__ = [
     "InferenceLayer",
     "cpu_energy",
     "cpu_energy_of_representation",
-    "cpu_member_representation",
+    "cpu_member_representations",
     "cpu_represent",
     "cpu_scoring_supported",
     "inference_layers",
@@ -241,14 +241,18 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 
 def _map_chunks(task, n_rows: int, threads: int | None) -> None:
     """``task(start)`` for every chunk start, in parallel threads when there are several."""
+    _run_tasks([functools.partial(task, start) for start in range(0, n_rows, CHUNK_ROWS)], threads)
+
+
+def _run_tasks(tasks: Sequence[Callable[[], None]], threads: int | None) -> None:
+    """Every task, in parallel threads when there are several (default: torch's number)."""
     threads = torch.get_num_threads() if threads is None else int(threads)
-    starts = range(0, n_rows, CHUNK_ROWS)
-    if threads < 2 or len(starts) < 2:
-        for start in starts:
-            task(start)
+    if threads < 2 or len(tasks) < 2:
+        for task in tasks:
+            task()
     else:
-        # list() waits for every chunk and re-raises the first error
-        list(_pool(min(threads, len(starts))).map(task, starts))
+        # list() waits for every task and re-raises the first error
+        list(_pool(min(threads, len(tasks))).map(lambda task: task(), tasks))
 
 
 def cpu_energy(
@@ -310,35 +314,49 @@ def cpu_represent(net: DAGMMNet, x: np.ndarray, threads: int | None = None) -> n
     """
     x = np.ascontiguousarray(x, dtype=np.float32)
     z = np.empty((net.n_members, net.latent_dim + 2, x.shape[1]))
-    for member in range(net.n_members):
-        cpu_member_representation(net, member, x[member], threads, out=z[member])
+    cpu_member_representations(net, [(x[m], None) for m in range(net.n_members)], threads, z)
     return np.swapaxes(z, -1, -2)
 
 
-def cpu_member_representation(
+def cpu_member_representations(
     net: DAGMMNet,
-    member: int,
-    x: np.ndarray,
+    sources: Sequence[tuple[np.ndarray, np.ndarray | None]],
     threads: int | None = None,
-    out: np.ndarray | None = None,
-) -> np.ndarray:
-    """The representation of the rows ``x`` (n, F) under one member, rows along the last axis.
+    out: Sequence[np.ndarray] | None = None,
+) -> list[np.ndarray]:
+    """Each member's representation of its own rows, rows along the last axis.
 
-    Computed in the chunks :func:`cpu_energy` uses, so that
-    :func:`cpu_energy_of_representation` of the result equals :func:`cpu_energy`
-    of ``x`` bit for bit (a chunk's matrix products round differently when
-    the chunk holds other rows).
+    Member ``s`` represents ``x[rows]`` for ``(x, rows) = sources[s]`` (all of
+    ``x`` when ``rows`` is None) in the chunks :func:`cpu_energy` uses on those
+    rows, so that :func:`cpu_energy_of_representation` of the result equals
+    :func:`cpu_energy` bit for bit (a chunk's matrix products round differently
+    when the chunk holds other rows). Every member's chunks share one pool of
+    threads, and each chunk gathers its own rows: no member's rows are copied
+    whole.
 
     Returns
     -------
-    ndarray, shape (L + 2, n), float64
+    list of S ndarrays, shape (L + 2, n_s), float64
     """
-    x = np.ascontiguousarray(x, dtype=np.float32)
     if out is None:
-        out = np.empty((net.latent_dim + 2, len(x)))
+        out = [
+            np.empty((net.latent_dim + 2, len(x) if rows is None else len(rows)))
+            for x, rows in sources
+        ]
+    tasks = []
+    for member, ((x, rows), z_t) in enumerate(zip(sources, out, strict=True)):
+        model = _member(net, member)
+        for start in range(0, z_t.shape[1], CHUNK_ROWS):
+            tasks.append(functools.partial(_rows_z_task, x, rows, model, z_t, start))
     with _single_threaded_blas():
-        _map_chunks(functools.partial(_z_task, x, _member(net, member), out), len(x), threads)
-    return out
+        _run_tasks(tasks, threads)
+    return list(out)
+
+
+def _rows_z_task(x, rows, model: _Member, out: np.ndarray, start: int) -> None:
+    stop = min(start + CHUNK_ROWS, out.shape[1])
+    chunk = x[start:stop] if rows is None else x[rows[start:stop]]
+    out[:, start:stop] = _chunk_z(np.ascontiguousarray(chunk, dtype=np.float32), model)
 
 
 def cpu_energy_of_representation(
@@ -349,7 +367,7 @@ def cpu_energy_of_representation(
     Parameters
     ----------
     z_t : ndarray, shape (D, n), float64
-        From :func:`cpu_member_representation`.
+        From :func:`cpu_member_representations`.
     factors : EnergyFactors
         One member's fixed mixture (:func:`dagmm.mixture.energy_factors`).
 
@@ -366,11 +384,6 @@ def cpu_energy_of_representation(
     with _single_threaded_blas():
         _map_chunks(task, z_t.shape[1], threads)
     return energy
-
-
-def _z_task(x, model: _Member, out: np.ndarray, start: int) -> None:
-    stop = min(start + CHUNK_ROWS, len(x))
-    out[:, start:stop] = _chunk_z(x[start:stop], model)
 
 
 def cpu_scoring_supported(net: DAGMMNet) -> bool:

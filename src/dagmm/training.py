@@ -22,7 +22,7 @@ from .fused import FusedStep, adam_step, fused_step_supported
 from .inference import (
     cpu_energy,
     cpu_energy_of_representation,
-    cpu_member_representation,
+    cpu_member_representations,
     cpu_represent,
     cpu_scoring_supported,
 )
@@ -773,11 +773,11 @@ def exact_mixture(
     net.eval()
     data = x.numpy()
     everything = np.arange(len(data))
-    z_t = []
-    for member, rows in enumerate(member_rows):
+    sources = []
+    for rows in member_rows:
         index = rows.cpu().numpy()
-        rows_x = data if np.array_equal(index, everything) else data[index]
-        z_t.append(torch.from_numpy(cpu_member_representation(net, member, rows_x)))
+        sources.append((data, None if np.array_equal(index, everything) else index))
+    z_t = [torch.from_numpy(z) for z in cpu_member_representations(net, sources)]
     total: MixtureStatistics | None = None
     shift = None
     for start in range(0, max(z.shape[1] for z in z_t), chunk_size):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
@@ -298,6 +298,11 @@ def fit_scaling(
     )
 
 
+def _every_row(rows: Tensor, n_rows: int) -> bool:
+    """Whether ``rows`` is ``0, 1, ..., n_rows - 1`` (so ``x[rows]`` would copy ``x`` as it is)."""
+    return rows.numel() == n_rows and bool((rows == torch.arange(n_rows, device=rows.device)).all())
+
+
 def _column_summary(data: Tensor, moments: bool) -> tuple[Tensor | None, ...]:
     """Each column's min, max and (with ``moments``) mean and standard deviation, float64.
 
@@ -330,10 +335,7 @@ def _scaling_of(x: Tensor, rows: Tensor, method: str | None) -> tuple[Tensor, Te
     if method in (None, "none"):
         scale = torch.ones(x.shape[1], dtype=MIXTURE_DTYPE, device=x.device)
         return torch.zeros_like(scale), scale
-    everything = rows.numel() == x.shape[0] and bool(
-        (rows == torch.arange(x.shape[0], device=rows.device)).all()
-    )
-    data = x if everything else x[rows]
+    data = x if _every_row(rows, x.shape[0]) else x[rows]
     low, high, mean, std = _column_summary(data, method != "minmax")
     if method == "minmax":
         centre, spread = low, high - low
@@ -726,16 +728,32 @@ def stream_statistics(
     net.eval()
     largest = max(int(r.numel()) for r in member_rows)
     n_chunks = max(1, math.ceil(largest / chunk_size))
+    chunks = (
+        (*eval_memberships(net, _gather(x, rows)), mask)
+        for rows, mask in _batch_plan(member_rows, n_chunks, None, x.device)
+    )
+    total = _accumulated_statistics(chunks, centre=reducer is None)
+    return reducer(total) if reducer is not None else total
+
+
+def _accumulated_statistics(
+    chunks: Iterable[tuple[Tensor, Tensor, Tensor | None]], centre: bool
+) -> MixtureStatistics:
+    """The sum of :func:`sufficient_statistics` over ``(z, gamma, mask)`` chunks.
+
+    With ``centre`` the sums are centred on the first chunk's mean (accuracy in
+    float64 when z sits far from zero); without, on zero (a shift shared by all
+    processes is then the caller's business).
+    """
     total: MixtureStatistics | None = None
     shift = None
-    for rows, mask in _batch_plan(member_rows, n_chunks, None, x.device):
-        z, gamma = eval_memberships(net, _gather(x, rows))
-        if shift is None and reducer is None:
+    for z, gamma, mask in chunks:
+        if shift is None and centre:
             shift = _batch_centre(z, mask)
         stats = sufficient_statistics(z, gamma, mask, shift)
         total = stats if total is None else add_statistics(total, stats)
     assert total is not None
-    return reducer(total) if reducer is not None else total
+    return total
 
 
 @torch.no_grad()
@@ -772,23 +790,17 @@ def exact_mixture(
         return fitted_mixture(stream_statistics(net, x, member_rows, chunk_size), reg_covar), None
     net.eval()
     data = x.numpy()
-    everything = np.arange(len(data))
-    sources = []
-    for rows in member_rows:
-        index = rows.cpu().numpy()
-        sources.append((data, None if np.array_equal(index, everything) else index))
+    sources = [
+        (data, None if _every_row(rows, len(data)) else rows.cpu().numpy()) for rows in member_rows
+    ]
     z_t = [torch.from_numpy(z) for z in cpu_member_representations(net, sources)]
-    total: MixtureStatistics | None = None
-    shift = None
-    for start in range(0, max(z.shape[1] for z in z_t), chunk_size):
-        z, mask = _stack_padded([z[:, start : start + chunk_size].T for z in z_t])
-        gamma = net.memberships_t(z.to(x.dtype), MIXTURE_DTYPE).transpose(-1, -2)
-        if shift is None:
-            shift = _batch_centre(z, mask)
-        stats = sufficient_statistics(z, gamma, mask, shift)
-        total = stats if total is None else add_statistics(total, stats)
-    assert total is not None
-    mixture = fitted_mixture(total, reg_covar)
+
+    def chunks():
+        for start in range(0, max(z.shape[1] for z in z_t), chunk_size):
+            z, mask = _stack_padded([z[:, start : start + chunk_size].T for z in z_t])
+            yield z, net.memberships_t(z.to(x.dtype), MIXTURE_DTYPE).transpose(-1, -2), mask
+
+    mixture = fitted_mixture(_accumulated_statistics(chunks(), centre=True), reg_covar)
     energies = [
         cpu_energy_of_representation(
             z.numpy(),

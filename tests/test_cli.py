@@ -18,6 +18,21 @@ def run(*args, cwd=None):
     )
 
 
+def fit_flows(folder, model, epochs, *options):
+    """``dagmm fit`` of the module's flows table (its id column left out) into ``model``."""
+    return run(
+        "fit",
+        str(folder / "flows.csv"),
+        "--out",
+        str(model),
+        "--exclude",
+        "flow_id",
+        "--epochs",
+        str(epochs),
+        *options,
+    )
+
+
 @pytest.fixture(scope="module")
 def table(tmp_path_factory):
     rng = np.random.default_rng(0)
@@ -39,18 +54,7 @@ def table(tmp_path_factory):
 def test_fit_score_info_end_to_end(table):
     folder, frame = table
     model = folder / "model.dagmm"
-    fit = run(
-        "fit",
-        str(folder / "flows.csv"),
-        "--out",
-        str(model),
-        "--exclude",
-        "flow_id",
-        "--epochs",
-        "5",
-        "--random-state",
-        "0",
-    )
+    fit = fit_flows(folder, model, 5, "--random-state", "0")
     assert fit.returncode == 0, fit.stderr
     assert model.exists()
     for name in ("scores.csv", "scores.parquet"):
@@ -102,19 +106,7 @@ def test_user_errors_are_one_line(table, args, message):
     folder, frame = table
     model = folder / "err_model.dagmm"
     if not model.exists():
-        assert (
-            run(
-                "fit",
-                str(folder / "flows.csv"),
-                "--out",
-                str(model),
-                "--exclude",
-                "flow_id",
-                "--epochs",
-                "2",
-            ).returncode
-            == 0
-        )
+        assert fit_flows(folder, model, 2).returncode == 0
     bad = frame.drop(columns=["flow_id"]).astype({"bytes": object})
     bad.loc[250, "bytes"] = "lots"
     bad.to_csv(folder / "bad.csv", index=False)
@@ -135,15 +127,10 @@ def test_fit_takes_the_loss_weights(table):
 
     folder, _ = table
     model = folder / "weights.dagmm"
-    fit = run(
-        "fit",
-        str(folder / "flows.csv"),
-        "--out",
-        str(model),
-        "--exclude",
-        "flow_id",
-        "--epochs",
-        "1",
+    fit = fit_flows(
+        folder,
+        model,
+        1,
         "--lambda-cov",
         "0.0001",
         "--lambda-energy",
@@ -162,19 +149,7 @@ def test_fit_takes_the_loss_weights(table):
 def test_bad_chunk_leaves_no_partial_output(table):
     folder, frame = table
     model = folder / "chunk_model.dagmm"
-    assert (
-        run(
-            "fit",
-            str(folder / "flows.csv"),
-            "--out",
-            str(model),
-            "--exclude",
-            "flow_id",
-            "--epochs",
-            "2",
-        ).returncode
-        == 0
-    )
+    assert fit_flows(folder, model, 2).returncode == 0
     bad = frame.drop(columns=["flow_id"]).astype({"bytes": object})
     bad.loc[390, "bytes"] = "oops"  # in the last chunk
     bad.to_csv(folder / "late_bad.csv", index=False)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from dagmm import DAGMM
+from dagmm.presets import PRESETS
 from dagmm.reproduce import (
     Split,
     _rev_populations,
@@ -226,6 +227,24 @@ def test_cli_reproduce_end_to_end(datasets_dir: Path, tmp_path: Path) -> None:
         assert int(row["n_train_anomalies"]) == 0
         assert int(row["n_test"]) == 3772 - 3772 // 2
         assert 0 <= float(row["auroc"]) <= 1
+
+
+def test_cli_reproduce_default_configuration(datasets_dir: Path, tmp_path: Path) -> None:
+    """``--preset default`` runs DAGMM()'s own settings, not the paper's preset."""
+    if not (datasets_dir / "arrhythmia.mat").is_file():
+        pytest.skip("arrhythmia.mat not available")
+    proc = _cli(
+        "reproduce", "arrhythmia", "--preset", "default", "--seeds", "1", "--epochs", "2",
+        "--controls", "none", "--out", str(tmp_path), "--data-dir", str(datasets_dir),
+        "--threads", "1", "--tag", "defaults",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    params = json.loads((tmp_path / "arrhythmia-defaults.json").read_text())["estimator"]
+    defaults = DAGMM().get_params()
+    for name in ("learning_rate", "lambda_cov", "scaler", "n_components", "hidden_sizes"):
+        assert params[name] == defaults[name], name
+    assert params["epochs"] == 2
+    assert params["learning_rate"] != PRESETS["arrhythmia"]["learning_rate"]
 
 
 def test_cli_benchmark_end_to_end(datasets_dir: Path, tmp_path: Path) -> None:

@@ -12,8 +12,10 @@ import pytest
 import torch
 
 from dagmm import DAGMM, load
+from dagmm.exceptions import InvalidInputError
 from dagmm.outofcore import refit_mixture_on_file, sample_table
 from dagmm.quantile import exact_quantile
+from dagmm.tableio import DataFileError
 from dagmm.training import fitted_mixture, stream_statistics
 
 
@@ -73,6 +75,24 @@ def test_refit_gives_the_exact_whole_file_mixture_and_threshold(table) -> None:
     assert model.score_stats_["max"] == energies.max()
     np.testing.assert_allclose(model.score_stats_["std"], energies.std(), rtol=1e-10)
     np.testing.assert_array_equal(model.decision_scores_, model.decision_function(sample))
+
+
+def test_refit_on_a_file_without_rows_names_it_and_keeps_the_model(table, tmp_path) -> None:
+    frame = table[0]
+    features = frame.drop(columns="row")
+    model = DAGMM(epochs=1, random_state=0, device="cpu").fit(features.iloc[:200])
+    before = (model.weights_.copy(), model.threshold_)
+    # A Parquet file without rows yields no chunk; a header-only CSV yields an empty one.
+    for name in ("empty.parquet", "header_only.csv"):
+        empty = tmp_path / name
+        if name.endswith(".csv"):
+            frame.iloc[:0].to_csv(empty, index=False)
+        else:
+            frame.iloc[:0].to_parquet(empty)
+        with pytest.raises((DataFileError, InvalidInputError), match=rf"{name}: .*no rows"):
+            refit_mixture_on_file(model, empty)
+    np.testing.assert_array_equal(model.weights_, before[0])
+    assert model.threshold_ == before[1]
 
 
 def test_cli_fit_sample_rows(table, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ bounded by the sample and a chunk, whatever the file's size.
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 from collections.abc import Iterator
@@ -23,10 +24,10 @@ import pandas as pd
 import torch
 
 from .exceptions import InvalidInputError
-from .mixture import MixtureStatistics, add_statistics, sufficient_statistics
+from .mixture import MixtureStatistics
 from .quantile import exact_quantile
 from .tableio import DataFileError, iter_table
-from .training import FittedMixture, eval_memberships, fitted_mixture
+from .training import FittedMixture, accumulated_statistics, eval_memberships, fitted_mixture
 
 __all__ = ["refit_mixture_on_file", "sample_table", "stream_file_statistics"]
 
@@ -103,19 +104,20 @@ def stream_file_statistics(
     net = model.net_
     net.eval()
     device = model._scoring_device()
-    total: MixtureStatistics | None = None
-    shift = None
     n_rows = 0
-    for data in _encoded_chunks(model, path, chunk_rows):
-        x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(device)
-        z, gamma = eval_memberships(net, x.unsqueeze(0))
-        if shift is None:
-            shift = z.mean(-2)
-        stats = sufficient_statistics(z, gamma, None, shift)
-        total = stats if total is None else add_statistics(total, stats)
-        n_rows += len(data)
-    if total is None:
+
+    def chunks() -> Iterator[tuple[torch.Tensor, torch.Tensor, None]]:
+        nonlocal n_rows
+        for data in _encoded_chunks(model, path, chunk_rows):
+            x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(device)
+            n_rows += len(data)
+            yield (*eval_memberships(net, x.unsqueeze(0)), None)
+
+    remaining = chunks()
+    first = next(remaining, None)
+    if first is None:
         raise DataFileError(f"{path}: no rows")
+    total = accumulated_statistics(itertools.chain([first], remaining), centre=True)
     return total, n_rows
 
 

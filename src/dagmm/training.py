@@ -46,6 +46,7 @@ __all__ = [
     "LoopSnapshot",
     "LossTerms",
     "TrainingConfig",
+    "accumulated_statistics",
     "batch_mixture",
     "dagmm_objective",
     "exact_mixture",
@@ -732,11 +733,11 @@ def stream_statistics(
         (*eval_memberships(net, _gather(x, rows)), mask)
         for rows, mask in _batch_plan(member_rows, n_chunks, None, x.device)
     )
-    total = _accumulated_statistics(chunks, centre=reducer is None)
+    total = accumulated_statistics(chunks, centre=reducer is None)
     return reducer(total) if reducer is not None else total
 
 
-def _accumulated_statistics(
+def accumulated_statistics(
     chunks: Iterable[tuple[Tensor, Tensor, Tensor | None]], centre: bool
 ) -> MixtureStatistics:
     """The sum of :func:`sufficient_statistics` over ``(z, gamma, mask)`` chunks.
@@ -800,7 +801,7 @@ def exact_mixture(
             z, mask = _stack_padded([z[:, start : start + chunk_size].T for z in z_t])
             yield z, net.memberships_t(z.to(x.dtype), MIXTURE_DTYPE).transpose(-1, -2), mask
 
-    mixture = fitted_mixture(_accumulated_statistics(chunks(), centre=True), reg_covar)
+    mixture = fitted_mixture(accumulated_statistics(chunks(), centre=True), reg_covar)
     energies = [
         cpu_energy_of_representation(
             z.numpy(),

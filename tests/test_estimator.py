@@ -263,6 +263,22 @@ def test_ensemble_member_equals_single_model():
     assert not np.allclose(together[0].decision_function(X), together[1].decision_function(X))
 
 
+def test_ensemble_without_rows_trains_every_model_on_every_row():
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(rng.normal(size=(80, 3)), columns=["a", "b", "c"])
+    frame["kind"] = rng.choice(["x", "y"], size=80)
+    est = DAGMM(n_components=2, epochs=3, hidden_sizes=(4,), latent_dim=1)
+    default = fit_ensemble(est, frame, [3, 4])
+    explicit = fit_ensemble(est, frame, [3, 4], [np.arange(80)] * 2)
+    for a, b in zip(default, explicit, strict=True):
+        assert a.encoder_.columns == b.encoder_.columns
+        assert a.encoder_.categories == b.encoder_.categories
+        np.testing.assert_array_equal(a.decision_function(frame), b.decision_function(frame))
+        np.testing.assert_array_equal(a.decision_scores_, b.decision_scores_)
+    with pytest.raises(InvalidInputError, match="got 1 row sets for 2 seeds"):
+        fit_ensemble(est, frame, [3, 4], [np.arange(80)])
+
+
 def test_auto_scaling_standardises_dense_columns_and_min_maxes_sparse_ones():
     import torch
 

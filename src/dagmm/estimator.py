@@ -856,12 +856,14 @@ def fit_ensemble(
     """
     estimator._validate_params()
     if rows is None:
-        n = len(X)
-        rows = [np.arange(n)] * len(seeds)
-    if len(rows) != len(seeds):
+        # Every model on every row: the encoder learns from X itself, no union to build.
+        rows = [np.arange(len(X))] * len(seeds)
+        subset = X if hasattr(X, "iloc") else np.asarray(X)
+    elif len(rows) != len(seeds):
         raise InvalidInputError(f"got {len(rows)} row sets for {len(seeds)} seeds")
-    union = np.unique(np.concatenate([np.asarray(r) for r in rows]))
-    subset = X.iloc[union] if hasattr(X, "iloc") else np.asarray(X)[union]
+    else:
+        union = np.unique(np.concatenate([np.asarray(r) for r in rows]))
+        subset = X.iloc[union] if hasattr(X, "iloc") else np.asarray(X)[union]
     encoder = _new_encoder(estimator).fit(subset)
     data = _encode_numeric_fast(encoder, X)
     if data is None:

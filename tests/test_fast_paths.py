@@ -357,3 +357,31 @@ def test_column_summary_is_float64_exact_enough():
     np.testing.assert_allclose(std.numpy(), wide.std(0), rtol=1e-10, atol=1e-12)
     assert std[2] == 0.0
     assert _column_summary(torch.from_numpy(values), False)[2:] == (None, None)
+
+
+def test_parallel_chunks_are_all_finished_when_one_fails():
+    # A failing chunk must not return control (and the error) to the caller while
+    # other chunks still write into the caller's arrays; chunks not yet started
+    # are not run at all.
+    import threading
+    import time
+
+    from dagmm.inference import _run_tasks
+
+    finished, started_late = threading.Event(), []
+
+    def fail() -> None:
+        raise ValueError("chunk 0 failed")
+
+    def slow() -> None:
+        time.sleep(0.3)
+        finished.set()
+
+    def late() -> None:
+        started_late.append(True)
+        time.sleep(0.02)
+
+    with pytest.raises(ValueError, match="chunk 0 failed"):
+        _run_tasks([fail, slow, *[late] * 50], threads=2)
+    assert finished.is_set()
+    assert len(started_late) < 10  # all 50 run one after another without the cancel

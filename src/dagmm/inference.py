@@ -28,7 +28,7 @@ import functools
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import NamedTuple
 
 import numpy as np
@@ -245,14 +245,28 @@ def _map_chunks(task, n_rows: int, threads: int | None) -> None:
 
 
 def _run_tasks(tasks: Sequence[Callable[[], None]], threads: int | None) -> None:
-    """Every task, in parallel threads when there are several (default: torch's number)."""
+    """Every task, in parallel threads when there are several (default: torch's number).
+
+    Returns only when no task is running, also when one fails: its error is then
+    raised (the first in task order) after the tasks not yet started are
+    cancelled and the running ones have finished, so that none is still writing
+    into the caller's arrays while the caller handles the error.
+    """
     threads = torch.get_num_threads() if threads is None else int(threads)
     if threads < 2 or len(tasks) < 2:
         for task in tasks:
             task()
-    else:
-        # list() waits for every task and re-raises the first error
-        list(_pool(min(threads, len(tasks))).map(lambda task: task(), tasks))
+        return
+    pool = _pool(min(threads, len(tasks)))
+    futures = [pool.submit(task) for task in tasks]
+    done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+    if any(future.exception() is not None for future in done):
+        for future in futures:
+            future.cancel()
+        wait(futures)
+    for future in futures:
+        if not future.cancelled() and future.exception() is not None:
+            raise future.exception()
 
 
 def cpu_energy(

@@ -200,6 +200,13 @@ def test_resume_refuses_a_checkpoint_of_another_fit(tmp_path):
         DAGMM(**FAST, epochs=1, checkpoint_path=str(tmp_path / "none.ckpt")).fit(frame, resume=True)
 
 
+def test_missing_or_folder_checkpoint_is_named(tmp_path):
+    with pytest.raises(CheckpointError, match=r"nope\.ckpt: checkpoint not found"):
+        load_checkpoint(tmp_path / "nope.ckpt")
+    with pytest.raises(CheckpointError, match="is a directory, expected a checkpoint file"):
+        load_checkpoint(tmp_path)
+
+
 def test_tampered_checkpoint_is_refused(tmp_path):
     frame = _table()
     path = tmp_path / "run.ckpt"

@@ -26,7 +26,7 @@ from safetensors.torch import save as save_safetensors
 
 from ._atomic import atomic_write_bytes
 from .exceptions import CheckpointError, TrainingDivergedError
-from .persistence import _read_header, _sha256
+from .persistence import _read_header, _sha256, read_file
 from .training import LoopSnapshot
 
 __all__ = ["CHECKPOINT_FORMAT", "fingerprint", "load_checkpoint", "save_checkpoint"]
@@ -175,14 +175,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[LoopSnapshot, dict[str, An
     """
     target = Path(path)
     source = str(target)
-    if target.is_dir():
-        raise CheckpointError(f"{source}: is a directory, expected a checkpoint file")
-    if not target.exists():
-        raise CheckpointError(f"{source}: checkpoint not found")
-    try:
-        data = target.read_bytes()
-    except OSError as exc:
-        raise CheckpointError(f"{source}: cannot read checkpoint ({exc.strerror})") from exc
+    data = read_file(target, CheckpointError, "checkpoint", "a checkpoint file")
     try:
         header = _read_header(data, source)
     except CheckpointError:

@@ -216,8 +216,9 @@ def _parameter_count(fitted: dict[str, Any]) -> int:
     return 2 * dense(encoder) + dense(estimation) + 2 * fitted["n_features"]
 
 
-def _expected_shapes(fitted: dict[str, Any], n_cat_features: int) -> dict[str, tuple[int, ...]]:
-    net = DAGMMNet(
+def _network(fitted: dict[str, Any]) -> DAGMMNet:
+    """An untrained network of the architecture a model file records."""
+    return DAGMMNet(
         fitted["n_features"],
         fitted["hidden_sizes"],
         fitted["latent_dim"],
@@ -226,6 +227,10 @@ def _expected_shapes(fitted: dict[str, Any], n_cat_features: int) -> dict[str, t
         fitted["activation"],
         fitted["dropout"],
     )
+
+
+def _expected_shapes(fitted: dict[str, Any], n_cat_features: int) -> dict[str, tuple[int, ...]]:
+    net = _network(fitted)
     shapes = {f"net.{k}": tuple(v.shape) for k, v in net.state_dict().items()}
     k, d = fitted["n_components"], fitted["latent_dim"] + 2
     shapes.update(
@@ -309,15 +314,7 @@ def load_bytes(data: bytes, source: str = "<bytes>") -> Any:
         model = DAGMM(**params)
     except TypeError as exc:
         raise ModelFileError(f"{source}: unknown estimator parameters ({exc})") from exc
-    net = DAGMMNet(
-        fitted["n_features"],
-        fitted["hidden_sizes"],
-        fitted["latent_dim"],
-        fitted["estimation_hidden_sizes"],
-        fitted["n_components"],
-        fitted["activation"],
-        fitted["dropout"],
-    )
+    net = _network(fitted)
     net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
     net.eval()
     model.encoder_ = encoder
@@ -353,15 +350,21 @@ def load_model(path: str | os.PathLike) -> Any:
         Missing, directory, truncated, corrupted, tampered or newer-format file.
     """
     target = Path(path)
-    if target.is_dir():
-        raise ModelFileError(f"{target}: is a directory, expected a dagmm model file")
-    if not target.exists():
-        raise ModelFileError(f"{target}: model file not found")
+    return load_bytes(
+        read_file(target, ModelFileError, "model file", "a dagmm model file"), str(target)
+    )
+
+
+def read_file(path: Path, error: type[Exception], noun: str, expected: str) -> bytes:
+    """The bytes of ``path``, or ``error`` naming it when it is a folder, missing or unreadable."""
+    if path.is_dir():
+        raise error(f"{path}: is a directory, expected {expected}")
+    if not path.exists():
+        raise error(f"{path}: {noun} not found")
     try:
-        data = target.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
-        raise ModelFileError(f"{target}: cannot read model file ({exc.strerror})") from exc
-    return load_bytes(data, str(target))
+        raise error(f"{path}: cannot read {noun} ({exc.strerror})") from exc
 
 
 load = load_model

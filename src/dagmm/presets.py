@@ -19,28 +19,22 @@ _PAPER_COMMON: dict[str, Any] = {
     "scaler": "minmax",
 }
 
+# FC(120,60,tanh)-FC(60,30,tanh)-FC(30,10,tanh)-FC(10,1,none); est FC(3,10)-Drop-FC(10,4)
+_KDDCUP: dict[str, Any] = {
+    **_PAPER_COMMON,
+    "hidden_sizes": (60, 30, 10),
+    "latent_dim": 1,
+    "n_components": 4,
+    "epochs": 200,
+    "batch_size": 1024,
+    "contamination": 0.2,
+}
+
 #: name -> DAGMM keyword arguments. The decoder always mirrors the encoder.
 PRESETS: dict[str, dict[str, Any]] = {
-    # FC(120,60,tanh)-FC(60,30,tanh)-FC(30,10,tanh)-FC(10,1,none); est FC(3,10)-Drop-FC(10,4)
-    "kddcup": {
-        **_PAPER_COMMON,
-        "hidden_sizes": (60, 30, 10),
-        "latent_dim": 1,
-        "n_components": 4,
-        "epochs": 200,
-        "batch_size": 1024,
-        "contamination": 0.2,
-    },
+    "kddcup": dict(_KDDCUP),
     # As KDDCUP (the paper's camera-ready keeps the KDDCUP network).
-    "kddcup_rev": {
-        **_PAPER_COMMON,
-        "hidden_sizes": (60, 30, 10),
-        "latent_dim": 1,
-        "n_components": 4,
-        "epochs": 200,
-        "batch_size": 1024,
-        "contamination": 0.2,
-    },
+    "kddcup_rev": dict(_KDDCUP),
     # FC(6,12,tanh)-FC(12,4,tanh)-FC(4,1,none); est FC(3,10)-Drop-FC(10,2)
     "thyroid": {
         **_PAPER_COMMON,

@@ -22,11 +22,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from .mixture import energy_and_penalty_gradients
 from .network import (
+    _NUMPY_SIMD_TANH,
     NORM_FLOOR,
     DAGMMNet,
     EnsembleLinear,
@@ -79,8 +81,13 @@ def _mm(a: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:
 
 
 def _tanh_affine(layer: _Dense, h: Tensor) -> Tensor:
+    # Where numpy has its AVX-512 tanh, torch has one as fast per thread, and a
+    # step runs on torch's threads: torch's kernel then splits the layer between
+    # them (numpy's runs on one). Elsewhere tanh_ picks the sigmoid form.
     out = _affine(layer, h)
-    return _tanh_inplace(out) if _numpy_tanh_ok(out) else out.tanh_()
+    if _NUMPY_SIMD_TANH or not _numpy_tanh_ok(out):
+        return out.tanh_()
+    return _tanh_inplace(out)
 
 
 def _mlp_backward(
@@ -191,10 +198,7 @@ class FusedStep:
             for layer in decoder[:-1]:
                 h = _tanh_affine(layer, h)
                 dec_inputs.append(h)
-            x_hat = _affine(decoder[-1], h)
-
-            squared_error = row_dot(x - x_hat)
-            xx, hh, xh = row_dot(x), row_dot(x_hat), row_dot(x, x_hat)
+            x_hat, (squared_error, xx, hh, xh) = _reconstruction(decoder[-1], h, x)
             features = _ReconstructionFeatures(squared_error, xx, hh, xh)
             z = torch.cat([z_c, features.relative.unsqueeze(-1), features.cosine.unsqueeze(-1)], -1)
 
@@ -259,13 +263,54 @@ class FusedStep:
             )
             grad_z = grad_z + grad_z64.to(x.dtype)
             latent = z_c.shape[-1]
-            grad_x_hat = features.grad_reconstruction(
-                x, x_hat, grad_z[..., latent], grad_z[..., latent + 1], row_weight
+            coefficients = features.reconstruction_coefficients(
+                grad_z[..., latent], grad_z[..., latent + 1], row_weight
             )
+            grad_x_hat = _reconstruction_gradient(x, x_hat, coefficients)
             grad_z_c = _mlp_backward(decoder, dec_inputs, dec_inputs[1:], grad_x_hat, True)
             grad_z_c = grad_z_c + grad_z[..., :latent]
             _mlp_backward(encoder, enc_inputs, enc_inputs[1:], grad_z_c, False)
         return total, reconstruction, mean_energy, penalty
+
+
+def _reconstruction(layer: _Dense, h: Tensor, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """``x_hat = h @ W + b`` and its per-row ``|x - x_hat|^2, |x|^2, |x_hat|^2, x . x_hat``.
+
+    An ensemble's (S, N, F) arrays outgrow the L2 cache, and five passes over
+    them (the difference, four reductions) would each stream them from memory;
+    member by member, each member's rows are read once and reduced in cache.
+    The rest stays batched: the output layer per member, or its bias added per
+    member, lost more than this gains (docs/performance.md).
+    """
+    x_hat = _affine(layer, h)
+    if x.dim() == 2:
+        return x_hat, (row_dot(x - x_hat), row_dot(x), row_dot(x_hat), row_dot(x, x_hat))
+    xs, x_hats = x.numpy(), x_hat.numpy()
+    products = np.empty((4, *xs.shape[:-1]), dtype=xs.dtype)
+    diff = np.empty_like(xs[0])
+    for s, (x_s, x_hat_s) in enumerate(zip(xs, x_hats, strict=True)):
+        np.subtract(x_s, x_hat_s, out=diff)
+        pairs = ((diff, diff), (x_s, x_s), (x_hat_s, x_hat_s), (x_s, x_hat_s))
+        for k, (a, b) in enumerate(pairs):
+            np.einsum("nf,nf->n", a, b, out=products[k, s])
+    return x_hat, tuple(torch.from_numpy(products).unbind(0))
+
+
+def _reconstruction_gradient(
+    x: Tensor, x_hat: Tensor, coefficients: tuple[Tensor, Tensor]
+) -> Tensor:
+    """``c_x_hat * x_hat + c_x * x`` for ``coefficients = (c_x_hat, c_x)``, each (..., N, 1).
+
+    Member by member for an ensemble, as :func:`_reconstruction`: the product
+    stays in cache for the sum.
+    """
+    c_x_hat, c_x = coefficients
+    if x.dim() == 2:
+        return torch.addcmul(x_hat * c_x_hat, x, c_x)
+    grad = torch.empty_like(x_hat)
+    for s in range(x.shape[0]):
+        torch.mul(x_hat[s], c_x_hat[s], out=grad[s]).addcmul_(x[s], c_x[s])
+    return grad
 
 
 class _ReconstructionFeatures:
@@ -293,10 +338,12 @@ class _ReconstructionFeatures:
         self.relative = self.distance / self.x_norm_c
         self.cosine = xh / self.denominator
 
-    def grad_reconstruction(
-        self, x: Tensor, x_hat: Tensor, grad_relative: Tensor, grad_cosine: Tensor, row_weight
-    ) -> Tensor:
-        """Gradient w.r.t. ``x_hat`` of ``sum_i row_weight_i |x_i - x_hat_i|^2`` + features."""
+    def reconstruction_coefficients(
+        self, grad_relative: Tensor, grad_cosine: Tensor, row_weight: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """``(c_x_hat, c_x)``, each (..., N, 1): the gradient w.r.t. ``x_hat`` of
+        ``sum_i row_weight_i |x_i - x_hat_i|^2`` + features is ``c_x_hat x_hat + c_x x``.
+        """
         # d relative / d |x - x_hat|^2 = 1 / (2 distance x_norm), zero where the clamp binds.
         g_se = row_weight + torch.where(
             self.se_on, grad_relative * 0.5 / (self.distance * self.x_norm_c), 0.0
@@ -314,9 +361,7 @@ class _ReconstructionFeatures:
             0.0,
         )
         # d/dx_hat of g_se |x - x_hat|^2 + g_hh |x_hat|^2 + g_xh x . x_hat
-        return torch.addcmul(
-            x_hat * (2.0 * (g_se + g_hh)).unsqueeze(-1), x, (g_xh - 2.0 * g_se).unsqueeze(-1)
-        )
+        return (2.0 * (g_se + g_hh)).unsqueeze(-1), (g_xh - 2.0 * g_se).unsqueeze(-1)
 
 
 class _AdamState:

@@ -68,8 +68,9 @@ NORM_FLOOR = 1e-3
 
 
 def _numpy_has_simd_tanh() -> bool:
-    # numpy vectorises float32 tanh only for AVX-512 targets; there it runs about
-    # six times faster than torch's kernel, elsewhere (AVX2, Arm) 1.5x slower.
+    # numpy vectorises float32 tanh only for AVX-512 targets; there it ran about
+    # six times faster than torch's kernel on one VM and as fast on another (per
+    # thread; docs/performance.md), elsewhere (AVX2, Arm) 1.5x slower.
     # Decided by the CPU, never by a timing, so a machine always takes the same
     # path (and gives the same scores).
     try:

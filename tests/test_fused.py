@@ -228,8 +228,8 @@ def test_fused_step_is_only_used_where_it_applies():
 def test_ensemble_row_products_member_by_member_equal_each_member_alone():
     # The ensemble path reduces member by member (in cache); each member must get
     # exactly what the one-model path computes from the same rows.
-    from dagmm.fused import _Dense, _reconstruction, _reconstruction_gradient
-    from dagmm.network import row_dot
+    from dagmm.fused import _reconstruction_gradient
+    from dagmm.network import row_dot, row_products
 
     gen = torch.Generator().manual_seed(0)
     n_members, n_rows, hidden, n_features = 3, 257, 7, 19
@@ -238,9 +238,8 @@ def test_ensemble_row_products_member_by_member_equal_each_member_alone():
     h = torch.randn(n_members, n_rows, hidden, generator=gen)
     x = torch.randn(n_members, n_rows, n_features, generator=gen)
     coefficients = tuple(torch.randn(n_members, n_rows, 1, generator=gen) for _ in range(2))
-    layer = _Dense(weight, bias, torch.empty_like(weight), torch.empty_like(bias))
-    x_hat, products = _reconstruction(layer, h, x)
-    torch.testing.assert_close(x_hat, torch.baddbmm(bias, h, weight))
+    x_hat = torch.baddbmm(bias, h, weight)
+    products = row_products(x, x_hat)
     grad = _reconstruction_gradient(x, x_hat, coefficients)
     for s in range(n_members):
         xs, x_hat_s = x[s], x_hat[s]
@@ -249,6 +248,9 @@ def test_ensemble_row_products_member_by_member_equal_each_member_alone():
             assert torch.equal(got[s], expected)
         expected_grad = _reconstruction_gradient(xs, x_hat_s, tuple(c[s] for c in coefficients))
         assert torch.equal(grad[s], expected_grad)
+    # the same as the whole-array reductions (the autograd path's values did not move)
+    assert torch.equal(products[0], row_dot(x - x_hat))
+    assert torch.equal(products[3], row_dot(x, x_hat))
     # and they are the products they claim to be
     torch.testing.assert_close(products[0], ((x - x_hat) ** 2).sum(-1), rtol=1e-5, atol=1e-4)
     torch.testing.assert_close(products[3], (x * x_hat).sum(-1), rtol=1e-5, atol=1e-4)

@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -34,7 +33,7 @@ from .network import (
     EnsembleLinear,
     _numpy_tanh_ok,
     _tanh_inplace,
-    row_dot,
+    row_products,
 )
 
 __all__ = ["FusedStep", "adam_step", "fused_step_supported"]
@@ -198,7 +197,8 @@ class FusedStep:
             for layer in decoder[:-1]:
                 h = _tanh_affine(layer, h)
                 dec_inputs.append(h)
-            x_hat, (squared_error, xx, hh, xh) = _reconstruction(decoder[-1], h, x)
+            x_hat = _affine(decoder[-1], h)
+            squared_error, xx, hh, xh = row_products(x, x_hat)
             features = _ReconstructionFeatures(squared_error, xx, hh, xh)
             z = torch.cat([z_c, features.relative.unsqueeze(-1), features.cosine.unsqueeze(-1)], -1)
 
@@ -273,36 +273,13 @@ class FusedStep:
         return total, reconstruction, mean_energy, penalty
 
 
-def _reconstruction(layer: _Dense, h: Tensor, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-    """``x_hat = h @ W + b`` and its per-row ``|x - x_hat|^2, |x|^2, |x_hat|^2, x . x_hat``.
-
-    An ensemble's (S, N, F) arrays outgrow the L2 cache, and five passes over
-    them (the difference, four reductions) would each stream them from memory;
-    member by member, each member's rows are read once and reduced in cache.
-    The rest stays batched: the output layer per member, or its bias added per
-    member, lost more than this gains (docs/performance.md).
-    """
-    x_hat = _affine(layer, h)
-    if x.dim() == 2:
-        return x_hat, (row_dot(x - x_hat), row_dot(x), row_dot(x_hat), row_dot(x, x_hat))
-    xs, x_hats = x.numpy(), x_hat.numpy()
-    products = np.empty((4, *xs.shape[:-1]), dtype=xs.dtype)
-    diff = np.empty_like(xs[0])
-    for s, (x_s, x_hat_s) in enumerate(zip(xs, x_hats, strict=True)):
-        np.subtract(x_s, x_hat_s, out=diff)
-        pairs = ((diff, diff), (x_s, x_s), (x_hat_s, x_hat_s), (x_s, x_hat_s))
-        for k, (a, b) in enumerate(pairs):
-            np.einsum("nf,nf->n", a, b, out=products[k, s])
-    return x_hat, tuple(torch.from_numpy(products).unbind(0))
-
-
 def _reconstruction_gradient(
     x: Tensor, x_hat: Tensor, coefficients: tuple[Tensor, Tensor]
 ) -> Tensor:
     """``c_x_hat * x_hat + c_x * x`` for ``coefficients = (c_x_hat, c_x)``, each (..., N, 1).
 
-    Member by member for an ensemble, as :func:`_reconstruction`: the product
-    stays in cache for the sum.
+    Member by member for an ensemble, as :func:`dagmm.network.row_products`: the
+    product stays in cache for the sum.
     """
     c_x_hat, c_x = coefficients
     if x.dim() == 2:

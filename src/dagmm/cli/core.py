@@ -195,35 +195,34 @@ def _fit_distributed(data, out, preset, exclude, verbose, options) -> None:
     init_process_group(params.get("device", "auto"))
     status = 0
     try:
-        try:
-            rank, world = dist.get_rank(), dist.get_world_size()
-            frame = read_shard(data, rank, world)
-            missing = [c for c in exclude if c not in frame.columns]
-            if missing:
-                raise InvalidInputError(f"{data}: --exclude column(s) {missing} not in the file")
-            frame = frame.drop(columns=list(exclude))
-            if rank != 0:
-                params["verbose"] = 0
-            model = DAGMM.from_preset(preset, **params) if preset else DAGMM(**params)
-            started = time.perf_counter()
-            fit_distributed(model, frame)
-            if rank == 0:
-                # Per-rank training energies would describe rank 0's shard only.
-                model.save(out, include_training_scores=False)
-                click.echo(
-                    f"trained on {world} processes x ~{len(frame)} rows in "
-                    f"{time.perf_counter() - started:.1f} s ({model.n_iter_} steps); "
-                    f"threshold {model.threshold_:.4g}; model written to {out}"
-                )
-            # Leave together: a rank that tears gloo down while another still uses it can abort.
-            dist.barrier()
-        finally:
-            dist.destroy_process_group()
+        rank, world = dist.get_rank(), dist.get_world_size()
+        frame = read_shard(data, rank, world)
+        missing = [c for c in exclude if c not in frame.columns]
+        if missing:
+            raise InvalidInputError(f"{data}: --exclude column(s) {missing} not in the file")
+        frame = frame.drop(columns=list(exclude))
+        if rank != 0:
+            params["verbose"] = 0
+        model = DAGMM.from_preset(preset, **params) if preset else DAGMM(**params)
+        started = time.perf_counter()
+        fit_distributed(model, frame)
+        if rank == 0:
+            # Per-rank training energies would describe rank 0's shard only.
+            model.save(out, include_training_scores=False)
+            click.echo(
+                f"trained on {world} processes x ~{len(frame)} rows in "
+                f"{time.perf_counter() - started:.1f} s ({model.n_iter_} steps); "
+                f"threshold {model.threshold_:.4g}; model written to {out}"
+            )
+        # Leave together: a rank that tears gloo down while another still uses it can abort.
+        dist.barrier()
     except DAGMMError as exc:  # the same on every rank (fit_distributed agrees on failures)
         from .main import EXIT_USER_ERROR, _fail
 
         _fail(str(exc))
         status = EXIT_USER_ERROR
+    finally:
+        dist.destroy_process_group()
     # gloo's worker threads can still be joinable when the interpreter runs C++ static
     # destructors, which aborts the process ("terminate called without an active exception")
     # after all work is done (the model is already written and fsynced, or nothing is), so

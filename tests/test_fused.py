@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.nn import functional
 
-from dagmm.fused import FusedStep, adam_step, fused_step_supported
+from dagmm.fused import FusedStep, fused_step_supported
 from dagmm.mixture import (
     CholeskyFallbackNeeded,
     energy_and_penalty,
@@ -17,7 +17,6 @@ from dagmm.network import DAGMMNet
 from dagmm.training import (
     MIXTURE_DTYPE,
     TrainingConfig,
-    _make_adam,
     _objective,
     fit_scaling,
     train_members,
@@ -195,26 +194,6 @@ def test_fused_training_is_reproducible():
         assert torch.equal(p, q)
 
 
-def test_adam_step_equals_optimizer_step_and_survives_a_state_reload():
-    torch.manual_seed(0)
-    nets = [_net(2, seed=3), _net(2, seed=3)]
-    config = TrainingConfig(epochs=1, batch_size=8, learning_rate=1e-2, weight_decay=1e-3)
-    optimizers = [_make_adam(n, config) for n in nets]
-    cache: dict = {}
-    for step in range(6):
-        grads = [torch.randn_like(p) for p in nets[0].parameters()]
-        for net in nets:
-            for p, g in zip(net.parameters(), grads, strict=True):
-                p.grad = g.clone()
-        optimizers[0].step()
-        adam_step(optimizers[1], cache)
-        if step == 3:  # a resume replaces the state tensors
-            optimizers[1].load_state_dict(optimizers[1].state_dict())
-    for p, q in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
-        torch.testing.assert_close(p, q, rtol=0, atol=0)
-    assert optimizers[0].state_dict()["state"].keys() == optimizers[1].state_dict()["state"].keys()
-
-
 def test_fused_step_is_only_used_where_it_applies():
     net = _net(1)
     x = torch.zeros(4, 20)
@@ -254,3 +233,45 @@ def test_ensemble_row_products_member_by_member_equal_each_member_alone():
     # and they are the products they claim to be
     torch.testing.assert_close(products[0], ((x - x_hat) ** 2).sum(-1), rtol=1e-5, atol=1e-4)
     torch.testing.assert_close(products[3], (x * x_hat).sum(-1), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("torch_tanh", "numpy_tanh"), [(True, True), (False, True), (False, False)]
+)
+def test_fused_step_equals_autograd_with_every_tanh_kernel(monkeypatch, torch_tanh, numpy_tanh):
+    # the kernel is chosen by the CPU: torch's (Intel AVX-512), numpy's (other
+    # AVX-512 CPUs) or the sigmoid form (the rest); each must give the same step
+    from dagmm import fused, network
+
+    monkeypatch.setattr(fused, "_TORCH_TANH_FAST", torch_tanh)
+    monkeypatch.setattr(network, "_NUMPY_SIMD_TANH", numpy_tanh)
+    calls = []
+    real_tanh = network.tanh_
+    monkeypatch.setattr(network, "tanh_", lambda a: calls.append(a.shape) or real_tanh(a))
+    torch.manual_seed(0)
+    net = _net(2)
+    x = torch.randn(2, 64, 20)
+    config = TrainingConfig(epochs=1, batch_size=64, learning_rate=1e-3)
+    fused_terms = _fused(net, x, None, config)
+    assert bool(calls) != torch_tanh  # torch's kernel bypasses network.tanh_
+    _assert_same(fused_terms, _autograd(net, x, None, config))
+
+
+def test_cpu_vendor_reads_proc_cpuinfo(monkeypatch, tmp_path):
+    import builtins
+
+    from dagmm import network
+
+    fake = tmp_path / "cpuinfo"
+    fake.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu\n")
+    real_open = builtins.open
+    monkeypatch.setattr(
+        builtins,
+        "open",
+        lambda path, *a, **k: real_open(fake if path == "/proc/cpuinfo" else path, *a, **k),
+    )
+    assert network._cpu_vendor() == "GenuineIntel"
+    fake.write_text("processor\t: 0\n")
+    assert network._cpu_vendor() == ""
+    fake.unlink()
+    assert network._cpu_vendor() == ""

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from .mixture import energy_and_penalty_gradients
 from .network import (
-    _NUMPY_SIMD_TANH,
+    _TORCH_TANH_FAST,
     NORM_FLOOR,
     DAGMMNet,
     EnsembleLinear,
@@ -36,7 +36,7 @@ from .network import (
     row_products,
 )
 
-__all__ = ["FusedStep", "adam_step", "fused_step_supported"]
+__all__ = ["FusedStep", "fused_step_supported"]
 
 _MIXTURE_DTYPE = torch.float64
 
@@ -80,11 +80,11 @@ def _mm(a: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:
 
 
 def _tanh_affine(layer: _Dense, h: Tensor) -> Tensor:
-    # Where numpy has its AVX-512 tanh, torch has one as fast per thread, and a
-    # step runs on torch's threads: torch's kernel then splits the layer between
-    # them (numpy's runs on one). Elsewhere tanh_ picks the sigmoid form.
+    # Where torch's tanh is as fast per thread as numpy's, torch's kernel splits
+    # the layer over the step's threads (numpy's runs on one). Elsewhere tanh_
+    # picks numpy's AVX-512 kernel or the sigmoid form.
     out = _affine(layer, h)
-    if _NUMPY_SIMD_TANH or not _numpy_tanh_ok(out):
+    if _TORCH_TANH_FAST or not _numpy_tanh_ok(out):
         return out.tanh_()
     return _tanh_inplace(out)
 
@@ -339,81 +339,3 @@ class _ReconstructionFeatures:
         )
         # d/dx_hat of g_se |x - x_hat|^2 + g_hh |x_hat|^2 + g_xh x . x_hat
         return (2.0 * (g_se + g_hh)).unsqueeze(-1), (g_xh - 2.0 * g_se).unsqueeze(-1)
-
-
-class _AdamState:
-    """The per-parameter state lists of a fused Adam, collected once."""
-
-    def __init__(self, optimizer: torch.optim.Optimizer) -> None:
-        (group,) = optimizer.param_groups
-        self.group = group
-        self.params = list(group["params"])
-        states = [optimizer.state[p] for p in self.params]
-        self.exp_avgs = [s["exp_avg"] for s in states]
-        self.exp_avg_sqs = [s["exp_avg_sq"] for s in states]
-        self.steps = [s["step"] for s in states]
-        self.optimizer = optimizer
-
-    def current(self, optimizer: torch.optim.Optimizer) -> bool:
-        # load_state_dict replaces the state tensors: then collect them again.
-        return (
-            optimizer is self.optimizer
-            and optimizer.param_groups[0] is self.group
-            and all(
-                optimizer.state[p].get("step") is step
-                for p, step in zip(self.params, self.steps, strict=True)
-            )
-        )
-
-
-_ADAM_DEFAULTS = {
-    "amsgrad": False,
-    "maximize": False,
-    "differentiable": False,
-    "capturable": False,
-    "decoupled_weight_decay": False,
-    "fused": True,
-}
-
-
-def adam_step(optimizer: torch.optim.Optimizer, cache: dict) -> None:
-    """``optimizer.step()`` for a fused single-group Adam, minus its Python dispatch.
-
-    ``Optimizer.step`` spends some 300 microseconds per call grouping tensors
-    and checking options around a kernel that takes 50; this calls the same
-    kernel on the optimizer's own state (so ``state_dict`` and checkpoints are
-    unchanged). Any other optimizer, or the first step (which creates the
-    state), goes through ``optimizer.step()``.
-    """
-    state: _AdamState | None = cache.get("adam")
-    if state is None or not state.current(optimizer):
-        group = optimizer.param_groups[0] if len(optimizer.param_groups) == 1 else None
-        usable = (
-            isinstance(optimizer, torch.optim.Adam)
-            and group is not None
-            and all(group.get(k, v) == v for k, v in _ADAM_DEFAULTS.items())
-            and not isinstance(group["lr"], Tensor)
-            and all(p.grad is not None and p in optimizer.state for p in group["params"])
-        )
-        if not usable:
-            optimizer.step()
-            return
-        state = cache["adam"] = _AdamState(optimizer)
-    group = state.group
-    beta1, beta2 = group["betas"]
-    torch._foreach_add_(state.steps, 1)
-    torch._fused_adam_(
-        state.params,
-        [p.grad for p in state.params],
-        state.exp_avgs,
-        state.exp_avg_sqs,
-        [],
-        state.steps,
-        amsgrad=False,
-        lr=group["lr"],
-        beta1=beta1,
-        beta2=beta2,
-        weight_decay=group["weight_decay"],
-        eps=group["eps"],
-        maximize=False,
-    )

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .adam import Adam
 from .exceptions import TrainingDivergedError
-from .fused import FusedStep, adam_step, fused_step_supported
+from .fused import FusedStep, fused_step_supported
 from .inference import (
     cpu_energy,
     cpu_energy_of_representation,
@@ -425,19 +426,14 @@ def _gather(x: Tensor, rows: Tensor) -> Tensor:
     return x.index_select(0, rows.reshape(-1)).view(*rows.shape, x.shape[-1])
 
 
-def _make_adam(net: DAGMMNet, config: TrainingConfig) -> torch.optim.Optimizer:
-    """Adam with the fused kernel where this torch and device have one, else the default."""
-    params = list(net.parameters())
-    kwargs = {"lr": config.learning_rate, "weight_decay": config.weight_decay}
-    try:
-        return torch.optim.Adam(params, fused=True, **kwargs)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, **kwargs)
+def _make_adam(net: DAGMMNet, config: TrainingConfig) -> Adam:
+    """Adam with the fused kernel where this torch and device have one (see :mod:`dagmm.adam`)."""
+    return Adam(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
 
 
 def _train_step(
     net: DAGMMNet,
-    optimizer: torch.optim.Optimizer,
+    optimizer: Adam,
     batch: Tensor,
     mask: Tensor | None,
     config: TrainingConfig,
@@ -544,7 +540,6 @@ def train_members(
             net, config.lambda_energy, config.lambda_cov, config.reg_covar,
             config.reconstruction_loss,
         )  # fmt: skip
-    adam_cache: dict = {}
     names = ("loss", "reconstruction", "energy", "penalty")
     history: list[dict[str, list[float]]] = [
         {name: [] for name in (*names, *(["val_loss"] if validation_rows else []))}
@@ -572,7 +567,7 @@ def train_members(
             if fused is not None:
                 try:
                     terms = LossTerms(*fused(batch, mask))
-                    adam_step(optimizer, adam_cache)
+                    optimizer.step()
                 except CholeskyFallbackNeeded:
                     terms = None  # the autograd step escalates the jitter (and warns)
             if terms is None:
@@ -641,7 +636,7 @@ def _merge_state(best: dict | None, current: dict, improved: Tensor) -> dict:
 
 
 def _restore(
-    snap: LoopSnapshot, net: DAGMMNet, optimizer: torch.optim.Optimizer, generator: torch.Generator
+    snap: LoopSnapshot, net: DAGMMNet, optimizer: Adam, generator: torch.Generator
 ) -> None:
     net.load_state_dict(snap.net_state)
     state = snap.optimizer_state

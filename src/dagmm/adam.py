@@ -1,0 +1,197 @@
+"""Adam for the training loop: torch's kernel and numbers, without ``torch.optim``.
+
+``torch.optim.Optimizer.__init__`` imports ``torch._dynamo`` on first use (some
+1.3-1.6 s per process on the 2-core VMs of ``docs/performance.md``, longer than
+a small fit), and ``Optimizer.step`` spends about 300 microseconds per call
+grouping tensors around a kernel that takes 50. This optimizer keeps what the
+training loop uses: one parameter group, the fused Adam kernel where torch has
+it for the parameters' device and dtype (else the single-tensor formula of
+``torch.optim.Adam``), and a ``state_dict`` in ``torch.optim.Adam``'s layout, so
+checkpoints written before and after this module are interchangeable. Updates
+equal ``torch.optim.Adam(fused=True)``'s bit for bit where the fused kernel
+runs (``tests/test_adam.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["Adam"]
+
+_STATE_KEYS = ("step", "exp_avg", "exp_avg_sq")
+
+
+def _fused_kernel_applies(params: list[Tensor]) -> bool:
+    fused = getattr(torch, "_fused_adam_", None)
+    if fused is None or not params:
+        return False
+    device = params[0].device
+    return device.type in ("cpu", "cuda") and all(
+        p.device == device and p.dtype in (torch.float32, torch.float64) for p in params
+    )
+
+
+class Adam:
+    """Adam (Kingma and Ba, 2015) with L2 weight decay, one parameter group.
+
+    Parameters
+    ----------
+    params : iterable of Tensor
+        Leaf tensors with ``requires_grad``; every one must have a ``.grad`` at
+        each :meth:`step`.
+    lr : float
+    betas : (float, float)
+    eps : float
+    weight_decay : float
+        Added to the gradient as ``weight_decay * param`` (``torch.optim.Adam``'s
+        default, not AdamW's decoupled decay).
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor],
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        self.params = list(params)
+        if not math.isfinite(lr) or lr < 0.0:
+            raise ValueError(f"learning rate must be finite and >= 0, got {lr}")
+        if not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError(f"betas must lie in [0, 1), got {betas}")
+        if not eps >= 0.0 or not weight_decay >= 0.0:
+            raise ValueError(f"eps and weight_decay must be >= 0, got {eps} and {weight_decay}")
+        self.lr = float(lr)
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.eps = float(eps)
+        self.weight_decay = float(weight_decay)
+        self.fused = _fused_kernel_applies(self.params)
+        # created at the first step, as torch.optim.Adam does (a state_dict
+        # before it has no per-parameter state)
+        self.steps: list[Tensor] = []
+        self.exp_avgs: list[Tensor] = []
+        self.exp_avg_sqs: list[Tensor] = []
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop (or zero) every parameter's gradient."""
+        for p in self.params:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.zero_()
+
+    def _init_state(self) -> None:
+        # the fused kernel keeps its step counters on the parameters' device
+        self.steps = [
+            torch.zeros((), dtype=torch.float32, device=p.device if self.fused else "cpu")
+            for p in self.params
+        ]
+        self.exp_avgs = [
+            torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params
+        ]
+        self.exp_avg_sqs = [
+            torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params
+        ]
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """Update every parameter from its ``.grad``."""
+        grads = [p.grad for p in self.params]
+        if any(g is None for g in grads):
+            missing = [i for i, g in enumerate(grads) if g is None]
+            raise RuntimeError(f"parameters {missing} have no gradient")
+        if not self.steps:
+            self._init_state()
+        beta1, beta2 = self.betas
+        if self.fused:
+            torch._foreach_add_(self.steps, 1)
+            torch._fused_adam_(
+                self.params,
+                grads,
+                self.exp_avgs,
+                self.exp_avg_sqs,
+                [],
+                self.steps,
+                amsgrad=False,
+                lr=self.lr,
+                beta1=beta1,
+                beta2=beta2,
+                weight_decay=self.weight_decay,
+                eps=self.eps,
+                maximize=False,
+            )
+            return
+        for param, grad, exp_avg, exp_avg_sq, step in zip(
+            self.params, grads, self.exp_avgs, self.exp_avg_sqs, self.steps, strict=True
+        ):
+            step += 1
+            if self.weight_decay:
+                grad = grad.add(param, alpha=self.weight_decay)
+            exp_avg.lerp_(grad, 1.0 - beta1)
+            exp_avg_sq.mul_(beta2).addcmul_(grad, grad.conj(), value=1.0 - beta2)
+            count = float(step)
+            bias_correction1 = 1.0 - beta1**count
+            bias_correction2_sqrt = math.sqrt(1.0 - beta2**count)
+            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
+            param.addcdiv_(exp_avg, denom, value=-self.lr / bias_correction1)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The state in ``torch.optim.Adam``'s layout (live tensors, not copies)."""
+        state = {
+            i: {"step": s, "exp_avg": m, "exp_avg_sq": v}
+            for i, (s, m, v) in enumerate(
+                zip(self.steps, self.exp_avgs, self.exp_avg_sqs, strict=True)
+            )
+        }
+        group = {
+            "lr": self.lr,
+            "betas": self.betas,
+            "eps": self.eps,
+            "weight_decay": self.weight_decay,
+            "amsgrad": False,
+            "maximize": False,
+            "foreach": None,
+            "capturable": False,
+            "differentiable": False,
+            "fused": self.fused or None,
+            "decoupled_weight_decay": False,
+            "params": list(range(len(self.params))),
+        }
+        return {"state": state, "param_groups": [group]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict` or ``torch.optim.Adam.state_dict()`` output.
+
+        The hyperparameters stay this optimizer's; the per-parameter state is
+        copied (an empty state means: not stepped yet).
+        """
+        state = state_dict["state"]
+        if not state:
+            self.steps, self.exp_avgs, self.exp_avg_sqs = [], [], []
+            return
+        if set(state) != set(range(len(self.params))):
+            raise ValueError(
+                f"optimizer state has entries {sorted(state)} for {len(self.params)} parameters"
+            )
+        for i, p in enumerate(self.params):
+            entry = state[i]
+            if set(entry) != set(_STATE_KEYS):
+                raise ValueError(f"optimizer state {i} has keys {sorted(entry)}, not {_STATE_KEYS}")
+            for key in _STATE_KEYS[1:]:
+                if tuple(entry[key].shape) != tuple(p.shape):
+                    raise ValueError(
+                        f"optimizer state {i}.{key} has shape {tuple(entry[key].shape)}, "
+                        f"the parameter {tuple(p.shape)}"
+                    )
+        self._init_state()
+        for i in range(len(self.params)):
+            entry = state[i]
+            self.steps[i].copy_(torch.as_tensor(entry["step"]))
+            self.exp_avgs[i].copy_(entry["exp_avg"])
+            self.exp_avg_sqs[i].copy_(entry["exp_avg_sq"])

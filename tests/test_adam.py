@@ -1,0 +1,110 @@
+"""dagmm.adam.Adam updates as torch.optim.Adam does, and its state round-trips."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from dagmm.adam import Adam
+
+
+def _params(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [
+        torch.randn(2, 7, 5, generator=g).requires_grad_(),
+        torch.randn(2, 1, 5, generator=g).requires_grad_(),
+        torch.randn(3, generator=g).requires_grad_(),
+    ]
+
+
+def _run(optimizers, param_sets, steps, reload_at=None):
+    g = torch.Generator().manual_seed(1)
+    for step in range(steps):
+        grads = [torch.randn(p.shape, generator=g) for p in param_sets[0]]
+        for params, opt in zip(param_sets, optimizers, strict=True):
+            for p, grad in zip(params, grads, strict=True):
+                p.grad = grad.clone()
+            opt.step()
+            if step == reload_at:
+                opt.load_state_dict(opt.state_dict())
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-3])
+def test_fused_updates_equal_torch_fused_adam_bit_for_bit(weight_decay):
+    ours, theirs = _params(), _params()
+    mine = Adam(ours, lr=1e-2, weight_decay=weight_decay)
+    assert mine.fused
+    ref = torch.optim.Adam(theirs, lr=1e-2, weight_decay=weight_decay, fused=True)
+    _run([mine, ref], [ours, theirs], steps=7, reload_at=3)
+    for p, q in zip(ours, theirs, strict=True):
+        assert torch.equal(p, q)
+    for i, entry in ref.state_dict()["state"].items():
+        for key, value in entry.items():
+            assert torch.equal(mine.state_dict()["state"][i][key], value), (i, key)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-3])
+def test_fallback_updates_equal_torch_single_tensor_adam(weight_decay):
+    ours, theirs = _params(), _params()
+    mine = Adam(ours, lr=1e-2, weight_decay=weight_decay)
+    mine.fused = False  # as on a device without the fused kernel
+    ref = torch.optim.Adam(theirs, lr=1e-2, weight_decay=weight_decay, foreach=False)
+    _run([mine, ref], [ours, theirs], steps=7, reload_at=2)
+    for p, q in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-7)
+    moved = [p.detach().clone() for p in _params()]
+    assert all(not torch.equal(p, q) for p, q in zip(ours, moved, strict=True))
+
+
+def test_resumes_from_torch_adam_state_and_back():
+    # a checkpoint written while training used torch.optim.Adam continues here
+    ours, theirs = _params(), _params()
+    ref = torch.optim.Adam(theirs, lr=1e-2, fused=True)
+    _run([ref], [theirs], steps=3)
+    for p, q in zip(ours, theirs, strict=True):
+        p.data.copy_(q.data)
+    mine = Adam(ours, lr=1e-2)
+    mine.load_state_dict(ref.state_dict())
+    _run([mine, ref], [ours, theirs], steps=4)
+    for p, q in zip(ours, theirs, strict=True):
+        assert torch.equal(p, q)
+    # and its state loads into torch.optim.Adam
+    fresh = torch.optim.Adam(_params(), lr=1e-2, fused=True)
+    fresh.load_state_dict(mine.state_dict())
+    assert float(fresh.state_dict()["state"][0]["step"]) == 7.0
+
+
+def test_bad_state_and_missing_gradients_are_named():
+    params = _params()
+    opt = Adam(params, lr=1e-3)
+    with pytest.raises(RuntimeError, match=r"parameters \[0, 1, 2\] have no gradient"):
+        opt.step()
+    for p in params:
+        p.grad = torch.ones_like(p)
+    opt.step()
+    state = opt.state_dict()
+    del state["state"][2]
+    with pytest.raises(ValueError, match="entries"):
+        Adam(_params(), lr=1e-3).load_state_dict(state)
+    state = opt.state_dict()
+    state["state"][1] = {**state["state"][1], "exp_avg": torch.zeros(4)}
+    with pytest.raises(ValueError, match=r"1\.exp_avg has shape \(4,\)"):
+        Adam(_params(), lr=1e-3).load_state_dict(state)
+    with pytest.raises(ValueError, match="learning rate"):
+        Adam(_params(), lr=float("nan"))
+    opt.zero_grad()
+    assert all(p.grad is None for p in params)
+
+
+def test_fit_does_not_import_dynamo():
+    # torch.optim's constructor imports torch._dynamo (over a second per process)
+    code = (
+        "import sys, numpy as np; from dagmm import DAGMM; "
+        "DAGMM(epochs=1, random_state=0).fit(np.random.default_rng(0).normal(size=(300, 4)));"
+        "print('torch._dynamo' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

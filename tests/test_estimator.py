@@ -308,3 +308,26 @@ def test_auto_scaling_standardises_dense_columns_and_min_maxes_sparse_ones():
     )
     assert (X[:, 1] * standard_scale[0, 0, 1].item() + standard_offset[0, 0, 1].item()).max() > 4
     assert DAGMM().scaler == "auto"
+
+
+@pytest.mark.parametrize("n_rows", [1, 2, 3, 7, 64, 1001])
+def test_top_value_share_is_exact_above_one_half(n_rows):
+    from dagmm.training import top_value_share
+
+    rng = np.random.default_rng(n_rows)
+    columns = []
+    for share in (0.0, 0.3, 0.5, 0.51, 0.75, 1.0):
+        column = rng.normal(size=n_rows).round(1)
+        planted = rng.random(n_rows) < share
+        column[planted] = -3.0
+        columns.append(column[rng.permutation(n_rows)])
+    data = np.stack(columns, axis=1).astype(np.float32)
+    shares = top_value_share(data)
+    for j in range(data.shape[1]):
+        _, counts = np.unique(data[:, j], return_counts=True)
+        top = counts.max() / n_rows
+        if top > 0.5:
+            assert shares[j] == top
+        else:
+            # some value's share, never above one half
+            assert shares[j] <= 0.5 and shares[j] * n_rows in counts

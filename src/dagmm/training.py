@@ -241,23 +241,51 @@ _TOP_SHARE_ROWS = 100_000
 def top_value_share(data: np.ndarray) -> np.ndarray:
     """Share of the rows taken by each column's most frequent value, where above one half.
 
-    A value that fills more than half of a column is its middle element after
-    sorting, so the share of the middle element (found by a partial sort, linear
-    in the rows) is the exact share whenever it exceeds 1/2, and at most 1/2
-    otherwise: enough for the ``> 1/2`` test of ``scaler="auto"``. Computed on
-    at most 100,000 evenly spaced rows.
+    Exact whenever a value fills more than half of a column, and at most 1/2
+    otherwise (then the share of some value of the column): enough for the
+    ``> 1/2`` test of ``scaler="auto"``. Computed on at most 100,000 evenly
+    spaced rows.
 
     Returns
     -------
     ndarray, shape (n_features,)
     """
     step = max(1, math.ceil(len(data) / _TOP_SHARE_ROWS))
-    columns = np.ascontiguousarray(data[::step].T)  # (n_features, n): each column contiguous
-    n = columns.shape[1]
-    if n == 0:
+    rows = data[::step]
+    if len(rows) == 0:
         return np.zeros(data.shape[1])
-    middle = np.partition(columns, (n - 1) // 2, axis=1)[:, (n - 1) // 2]
-    return (columns == middle[:, None]).mean(1)
+    candidate = _majority_candidates(rows)
+    return np.count_nonzero(rows == candidate, axis=0) / len(rows)
+
+
+def _majority_candidates(rows: np.ndarray) -> np.ndarray:
+    """Each column's majority value, if it has one (else some value of it), shape (1, F).
+
+    Boyer and Moore's majority vote, merged pairwise up a tree of rows so that
+    each level is a few whole-array operations: a (candidate, weight) pair
+    stands for ``weight`` more copies of its candidate than of anything else in
+    its rows, and a majority of the whole survives every merge. Linear in the
+    rows, without the partial sort (which took 0.5 s on 65,536 x 120 rows with
+    many ties, and 0.08 s without).
+    """
+    n = len(rows)
+    # the first level: a pair of equal values weighs 2, a mixed pair cancels
+    candidate = rows[0 : n - 1 : 2]
+    weight = np.equal(candidate, rows[1::2]).astype(np.int32) * 2
+    if n % 2:
+        candidate = np.concatenate([candidate, rows[-1:]])
+        weight = np.concatenate([weight, np.ones((1, rows.shape[1]), np.int32)])
+    while len(candidate) > 1:
+        m = len(candidate)
+        first, second = candidate[0 : m - 1 : 2], candidate[1::2]
+        w_first, w_second = weight[0 : m - 1 : 2], weight[1::2]
+        merged = np.where(w_first >= w_second, first, second)
+        merged_weight = np.where(first == second, w_first + w_second, np.abs(w_first - w_second))
+        if m % 2:
+            merged = np.concatenate([merged, candidate[-1:]])
+            merged_weight = np.concatenate([merged_weight, weight[-1:]])
+        candidate, weight = merged, merged_weight
+    return candidate
 
 
 def fit_scaling(

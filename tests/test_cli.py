@@ -96,6 +96,11 @@ def test_fit_score_info_end_to_end(table):
         (["score", "{m}", "{d}/broken.parquet", "--out", "{d}/o.csv"], "cannot read as Parquet"),
         (["fit", "{d}/flows.csv", "--out", "{d}/x.dagmm", "--exclude", "nope"], "nope"),
         (["info", "{d}/flows.csv"], "not a dagmm model"),
+        # output paths are checked before any training or scoring
+        (["fit", "{d}/flows.csv", "--out", "{d}/nodir/x.dagmm"], "nodir does not exist"),
+        (["fit", "{d}/flows.csv", "--out", "{d}"], "is a directory"),
+        (["fit", "{d}/flows.csv", "--out", "{d}/x.dagmm", "--checkpoint", "{d}/n/c"], "n does"),
+        (["score", "{m}", "{d}/flows.csv", "--out", "{d}/nodir/o.csv"], "nodir does not exist"),
         # the estimator's options are one declaration for every command that trains
         (["fit", "{d}/flows.csv", "--out", "{d}/x.dagmm", "--hidden-sizes", "6,x"], "60,30,10"),
         (["reproduce", "thyroid", "--hidden-sizes", "6,x", "--data-dir", "{d}"], "60,30,10"),
@@ -120,6 +125,23 @@ def test_user_errors_are_one_line(table, args, message):
     assert message in lines[0]
     assert "Traceback" not in result.stderr
     assert not (folder / "o.csv").exists()
+
+
+@pytest.mark.parametrize("distributed", [False, True])
+def test_a_mistyped_out_fails_before_training(table, monkeypatch, distributed):
+    from click.testing import CliRunner
+
+    import dagmm
+    from dagmm.cli.main import cli
+
+    folder, _ = table
+    monkeypatch.setattr(dagmm.DAGMM, "fit", lambda *a, **k: pytest.fail("trained first"))
+    monkeypatch.setenv("RANK", "0")
+    argv = ["fit", str(folder / "flows.csv"), "--out", str(folder / "nodir" / "m.dagmm")]
+    result = CliRunner().invoke(cli, argv + (["--distributed"] if distributed else []))
+    assert result.exit_code == 2, result.output
+    assert "nodir does not exist" in result.output
+    assert not (folder / "nodir").exists()
 
 
 def test_fit_takes_the_loss_weights(table):

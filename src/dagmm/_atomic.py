@@ -8,7 +8,30 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_bytes"]
+__all__ = ["atomic_path", "atomic_write_bytes", "check_writable"]
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Raise what :func:`atomic_path` would raise for ``path``, before any work is done.
+
+    For commands that train or score for a long time and write at the end: a
+    missing, read-only or mistyped output directory is reported at the start.
+
+    Raises
+    ------
+    IsADirectoryError, FileNotFoundError, NotADirectoryError, PermissionError
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(f"{target} is a directory, expected a file path")
+    parent = target.parent
+    if not parent.exists():
+        raise FileNotFoundError(f"directory {parent} does not exist (writing {target})")
+    if not parent.is_dir():
+        raise NotADirectoryError(f"{parent} is not a directory (writing {target})")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"directory {parent} is not writable (writing {target})")
+    return target
 
 
 @contextlib.contextmanager
@@ -17,11 +40,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
     On any exception the temporary file is removed and ``path`` is untouched.
     """
-    target = Path(path)
-    if target.is_dir():
-        raise IsADirectoryError(f"{target} is a directory, expected a file path")
-    if not target.parent.exists():
-        raise FileNotFoundError(f"directory {target.parent} does not exist (writing {target})")
+    target = check_writable(path)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
         yield tmp

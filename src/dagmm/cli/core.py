@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import click
@@ -140,6 +141,7 @@ def fit(
 ) -> None:
     """Train a model on DATA (CSV or Parquet) and write it to --out."""
     from .. import DAGMM
+    from .._atomic import check_writable
     from ..exceptions import InvalidInputError
     from ..tableio import read_table
 
@@ -149,6 +151,12 @@ def fit(
         raise InvalidInputError("--resume needs --checkpoint PATH")
     if distributed and (resume or options.get("checkpoint_path")):
         raise InvalidInputError("--checkpoint/--resume are not supported with --distributed")
+    # before any training: a mistyped --out must not cost the run. With --distributed
+    # only rank 0 writes (torchrun stops the other ranks when it exits).
+    if not distributed or os.environ.get("RANK", "0") == "0":
+        check_writable(out)
+    if options.get("checkpoint_path"):
+        check_writable(options["checkpoint_path"])
     if distributed:
         return _fit_distributed(data, out, preset, exclude, verbose, options)
     if sample_rows:
@@ -189,7 +197,7 @@ def _fit_distributed(data, out, preset, exclude, verbose, options) -> None:
 
     from .. import DAGMM
     from ..distributed import fit_distributed, init_process_group, read_shard
-    from ..exceptions import DAGMMError, InvalidInputError
+    from ..exceptions import InvalidInputError
 
     params = _model_params(verbose, options)
     init_process_group(params.get("device", "auto"))
@@ -216,11 +224,17 @@ def _fit_distributed(data, out, preset, exclude, verbose, options) -> None:
             )
         # Leave together: a rank that tears gloo down while another still uses it can abort.
         dist.barrier()
-    except DAGMMError as exc:  # the same on every rank (fit_distributed agrees on failures)
-        from .main import EXIT_USER_ERROR, _fail
+    except Exception as exc:  # reported here: the process ends below
+        from .main import EXIT_USER_ERROR, USER_ERRORS, _fail, user_message
 
-        _fail(str(exc))
-        status = EXIT_USER_ERROR
+        # the package's errors are the same on every rank (fit_distributed agrees on
+        # failures); others (a failed save on rank 0) reach the rest as a broken barrier
+        if isinstance(exc, USER_ERRORS):
+            _fail(user_message(exc))
+            status = EXIT_USER_ERROR
+        else:
+            traceback.print_exc()
+            status = 1
     finally:
         dist.destroy_process_group()
     # gloo's worker threads can still be joinable when the interpreter runs C++ static
@@ -269,10 +283,12 @@ def score(
         return
 
     from .. import load
+    from .._atomic import check_writable
     from ..batch import score_file
     from ..tableio import count_rows, table_format
 
     table_format(out)
+    check_writable(out)
     model = load(model_path)
     started = time.perf_counter()
     with tqdm(

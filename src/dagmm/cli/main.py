@@ -17,21 +17,28 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"dagmm: warning: {message}", file=sys.stderr)
 
 
+#: Errors a user can act on: reported in one line, without a traceback.
+USER_ERRORS = (DAGMMError, FloatingPointError, OSError, MemoryError)
+
+
+def user_message(exc: BaseException) -> str:
+    """The one-line report of one of :data:`USER_ERRORS`."""
+    if isinstance(exc, MemoryError):
+        return "out of memory; use a smaller --chunk-rows or --sample-rows"
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        return f"{where}{exc.strerror or exc}"
+    return str(exc)
+
+
 class _Group(click.Group):
     """Turns the package's own errors and OS errors into one-line messages."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except DAGMMError as exc:
-            raise _fail(str(exc)) from None
-        except FloatingPointError as exc:
-            raise _fail(str(exc)) from None
-        except OSError as exc:
-            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-            raise _fail(f"{where}{exc.strerror or exc}") from None
-        except MemoryError:
-            raise _fail("out of memory; use a smaller --chunk-rows or --sample-rows") from None
+        except USER_ERRORS as exc:
+            raise _fail(user_message(exc)) from None
 
 
 def _fail(message: str) -> click.exceptions.Exit:

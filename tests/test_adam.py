@@ -77,18 +77,49 @@ def test_resumes_from_torch_adam_state_and_back():
     assert float(fresh.state_dict()["state"][0]["step"]) == 7.0
 
 
-def test_bad_state_and_missing_gradients_are_named():
+@pytest.mark.parametrize("fused", [True, False])
+def test_parameters_without_gradients_are_skipped_as_torch_does(fused):
+    ours, theirs = _params(), _params()
+    mine = Adam(ours, lr=1e-2)
+    mine.fused = fused
+    ref = torch.optim.Adam(theirs, lr=1e-2, fused=fused, foreach=None if fused else False)
+    g = torch.Generator().manual_seed(2)
+    for step in range(5):
+        grads = [torch.randn(p.shape, generator=g) for p in ours]
+        for params in (ours, theirs):
+            for i, (p, grad) in enumerate(zip(params, grads, strict=True)):
+                # the middle parameter has no gradient in steps 0 and 3
+                p.grad = None if i == 1 and step in (0, 3) else grad.clone()
+        mine.step()
+        ref.step()
+    for p, q in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=0 if fused else 1e-7)
+    assert float(mine.state_dict()["state"][1]["step"]) == 3.0
+    assert float(mine.state_dict()["state"][0]["step"]) == 5.0
+    for p in ours:
+        p.grad = None
+    before = [p.detach().clone() for p in ours]
+    mine.step()  # nothing to do
+    assert all(torch.equal(p, b) for p, b in zip(ours, before, strict=True))
+
+
+def test_bad_state_is_named():
     params = _params()
     opt = Adam(params, lr=1e-3)
-    with pytest.raises(RuntimeError, match=r"parameters \[0, 1, 2\] have no gradient"):
-        opt.step()
     for p in params:
         p.grad = torch.ones_like(p)
     opt.step()
     state = opt.state_dict()
-    del state["state"][2]
-    with pytest.raises(ValueError, match="entries"):
+    state["state"][3] = state["state"][2]
+    with pytest.raises(ValueError, match=r"entries \[3\] beyond the 3 parameters"):
         Adam(_params(), lr=1e-3).load_state_dict(state)
+    # a parameter torch.optim.Adam never stepped has no entry: it starts afresh
+    state = opt.state_dict()
+    del state["state"][2]
+    partial = Adam(_params(), lr=1e-3)
+    partial.load_state_dict(state)
+    assert float(partial.state_dict()["state"][2]["step"]) == 0.0
+    assert float(partial.state_dict()["state"][1]["step"]) == 1.0
     state = opt.state_dict()
     state["state"][1] = {**state["state"][1], "exp_avg": torch.zeros(4)}
     with pytest.raises(ValueError, match=r"1\.exp_avg has shape \(4,\)"):

@@ -42,8 +42,7 @@ class Adam:
     Parameters
     ----------
     params : iterable of Tensor
-        Leaf tensors with ``requires_grad``; every one must have a ``.grad`` at
-        each :meth:`step`.
+        Leaf tensors with ``requires_grad``.
     lr : float
     betas : (float, float)
     eps : float
@@ -101,23 +100,30 @@ class Adam:
 
     @torch.no_grad()
     def step(self) -> None:
-        """Update every parameter from its ``.grad``."""
-        grads = [p.grad for p in self.params]
-        if any(g is None for g in grads):
-            missing = [i for i, g in enumerate(grads) if g is None]
-            raise RuntimeError(f"parameters {missing} have no gradient")
+        """Update every parameter that has a ``.grad`` (the others, and their state, stay)."""
         if not self.steps:
             self._init_state()
+        active = [i for i, p in enumerate(self.params) if p.grad is not None]
+        if not active:
+            return
+        if len(active) == len(self.params):
+            params, steps = self.params, self.steps
+            exp_avgs, exp_avg_sqs = self.exp_avgs, self.exp_avg_sqs
+        else:  # as torch.optim.Adam: a parameter without a gradient is skipped
+            params, steps = [self.params[i] for i in active], [self.steps[i] for i in active]
+            exp_avgs = [self.exp_avgs[i] for i in active]
+            exp_avg_sqs = [self.exp_avg_sqs[i] for i in active]
+        grads = [p.grad for p in params]
         beta1, beta2 = self.betas
         if self.fused:
-            torch._foreach_add_(self.steps, 1)
+            torch._foreach_add_(steps, 1)
             torch._fused_adam_(
-                self.params,
+                params,
                 grads,
-                self.exp_avgs,
-                self.exp_avg_sqs,
+                exp_avgs,
+                exp_avg_sqs,
                 [],
-                self.steps,
+                steps,
                 amsgrad=False,
                 lr=self.lr,
                 beta1=beta1,
@@ -128,7 +134,7 @@ class Adam:
             )
             return
         for param, grad, exp_avg, exp_avg_sq, step in zip(
-            self.params, grads, self.exp_avgs, self.exp_avg_sqs, self.steps, strict=True
+            params, grads, exp_avgs, exp_avg_sqs, steps, strict=True
         ):
             step += 1
             if self.weight_decay:
@@ -169,29 +175,29 @@ class Adam:
         """Continue from :meth:`state_dict` or ``torch.optim.Adam.state_dict()`` output.
 
         The hyperparameters stay this optimizer's; the per-parameter state is
-        copied (an empty state means: not stepped yet).
+        copied. An empty state means: not stepped yet; a parameter without an
+        entry (never stepped, as ``torch.optim.Adam`` leaves it) starts afresh.
         """
         state = state_dict["state"]
         if not state:
             self.steps, self.exp_avgs, self.exp_avg_sqs = [], [], []
             return
-        if set(state) != set(range(len(self.params))):
+        unknown = sorted(set(state) - set(range(len(self.params))))
+        if unknown:
             raise ValueError(
-                f"optimizer state has entries {sorted(state)} for {len(self.params)} parameters"
+                f"optimizer state has entries {unknown} beyond the {len(self.params)} parameters"
             )
-        for i, p in enumerate(self.params):
-            entry = state[i]
+        for i, entry in state.items():
             if set(entry) != set(_STATE_KEYS):
                 raise ValueError(f"optimizer state {i} has keys {sorted(entry)}, not {_STATE_KEYS}")
             for key in _STATE_KEYS[1:]:
-                if tuple(entry[key].shape) != tuple(p.shape):
+                if tuple(entry[key].shape) != tuple(self.params[i].shape):
                     raise ValueError(
                         f"optimizer state {i}.{key} has shape {tuple(entry[key].shape)}, "
-                        f"the parameter {tuple(p.shape)}"
+                        f"the parameter {tuple(self.params[i].shape)}"
                     )
         self._init_state()
-        for i in range(len(self.params)):
-            entry = state[i]
+        for i, entry in state.items():
             self.steps[i].copy_(torch.as_tensor(entry["step"]))
             self.exp_avgs[i].copy_(entry["exp_avg"])
             self.exp_avg_sqs[i].copy_(entry["exp_avg_sq"])

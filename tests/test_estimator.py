@@ -247,6 +247,36 @@ def test_early_stopping_keeps_best_epoch(blobs):
     assert model.best_epoch_ == int(np.argmin(val)) + 1
 
 
+def test_ensemble_early_stopping_holds_out_rows_per_seed(blobs):
+    X, _ = blobs
+    est = DAGMM(
+        n_components=2,
+        epochs=400,
+        validation_fraction=0.2,
+        patience=3,
+        learning_rate=5e-2,
+        batch_size=128,
+    )
+    rows = [np.arange(0, len(X) - 10), np.arange(10, len(X))]
+    models = fit_ensemble(est, X, [5, 6], rows)
+    for model, member_rows in zip(models, rows, strict=True):
+        val = model.history_["val_loss"]
+        # stopped early, on the validation objective, and kept its best weights
+        assert 0 < len(val) < 400
+        assert model.best_epoch_ == int(np.argmin(val)) + 1
+        # the training scores cover the model's rows, held-out ones included
+        assert len(model.decision_scores_) == len(member_rows)
+        np.testing.assert_allclose(
+            model.decision_scores_, model.decision_function(X[member_rows]), rtol=1e-5, atol=1e-5
+        )
+    # each seed draws its own held-out rows; the same seed draws the same ones again
+    again = fit_ensemble(est, X, [5, 6], rows)
+    np.testing.assert_array_equal(models[0].decision_scores_, again[0].decision_scores_)
+    assert models[0].history_["val_loss"] != models[1].history_["val_loss"]
+    with pytest.raises(InvalidInputError, match="for seed 7"):
+        fit_ensemble(DAGMM(validation_fraction=0.5), X, [7], [np.arange(3)])
+
+
 def test_ensemble_member_equals_single_model():
     # Full-batch and no dropout: shuffling and dropout draws do not matter, so an
     # ensemble member must match a model trained alone with its seed.

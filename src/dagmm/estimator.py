@@ -841,7 +841,10 @@ def fit_ensemble(
     Parameters
     ----------
     estimator : DAGMM
-        Unfitted configuration (``random_state`` and ``validation_fraction`` are ignored).
+        Unfitted configuration (``random_state`` is ignored). With
+        ``validation_fraction``, each model holds out that share of its rows
+        (drawn with its seed), and training stops once no model has improved its
+        validation objective for ``patience`` epochs; each keeps its best weights.
     X : array or DataFrame
         All data; each model trains on ``X[rows[s]]``.
     seeds : sequence of int
@@ -852,7 +855,7 @@ def fit_ensemble(
     Returns
     -------
     list of fitted DAGMM, one per seed; ``decision_scores_`` hold the energies of
-    each model's own training rows.
+    each model's own rows (its held-out rows included, as :meth:`DAGMM.fit` does).
     """
     estimator._validate_params()
     if rows is None:
@@ -868,12 +871,27 @@ def fit_ensemble(
     data = _encode_numeric_fast(encoder, X)
     if data is None:
         data = encoder.transform(X)
-    members = _fit_members(estimator, data, rows, None, seeds)
+    train_rows, val_rows = list(rows), None
+    if estimator.validation_fraction:
+        train_rows, val_rows = [], []
+        for member_rows, seed in zip(rows, seeds, strict=True):
+            member_rows = np.asarray(member_rows)
+            n_val = round(estimator.validation_fraction * len(member_rows))
+            if n_val < 2 or len(member_rows) - n_val < 2:
+                raise InvalidInputError(
+                    f"validation_fraction={estimator.validation_fraction} leaves {n_val} "
+                    f"validation and {len(member_rows) - n_val} training rows for seed {seed}; "
+                    "need at least 2 of each"
+                )
+            shuffled = member_rows[np.random.RandomState(int(seed)).permutation(len(member_rows))]
+            val_rows.append(np.sort(shuffled[:n_val]))
+            train_rows.append(np.sort(shuffled[n_val:]))
+    members = _fit_members(estimator, data, train_rows, val_rows, seeds)
     models = []
     for index, seed in enumerate(seeds):
         model = estimator.__class__(**{**estimator.get_params(), "random_state": int(seed)})
         model._set_fitted(encoder, members, index)
-        if members.train_energy is not None:
+        if members.train_energy is not None and val_rows is None:
             model.decision_scores_ = _checked_energy(members.train_energy[index])
         else:
             model.decision_scores_ = model._energy_numeric(data[np.asarray(rows[index])])

@@ -232,16 +232,19 @@ def test_auto_architecture_follows_its_documented_rule(n_features, expected):
     assert (model.hidden_sizes_, model.latent_dim_) == expected
 
 
+#: A configuration that stops early on the blobs, well before its 400 epochs.
+_EARLY_STOPPING = {
+    "epochs": 400,
+    "validation_fraction": 0.2,
+    "patience": 3,
+    "learning_rate": 5e-2,
+    "batch_size": 128,
+}
+
+
 def test_early_stopping_keeps_best_epoch(blobs):
     X, _ = blobs
-    model = DAGMM(
-        epochs=400,
-        validation_fraction=0.2,
-        patience=3,
-        learning_rate=5e-2,
-        batch_size=128,
-        random_state=0,
-    ).fit(X)
+    model = DAGMM(**_EARLY_STOPPING, random_state=0).fit(X)
     val = model.history_["val_loss"]
     assert len(val) < 400
     assert model.best_epoch_ == int(np.argmin(val)) + 1
@@ -249,14 +252,7 @@ def test_early_stopping_keeps_best_epoch(blobs):
 
 def test_ensemble_early_stopping_holds_out_rows_per_seed(blobs):
     X, _ = blobs
-    est = DAGMM(
-        n_components=2,
-        epochs=400,
-        validation_fraction=0.2,
-        patience=3,
-        learning_rate=5e-2,
-        batch_size=128,
-    )
+    est = DAGMM(n_components=2, **_EARLY_STOPPING)
     rows = [np.arange(0, len(X) - 10), np.arange(10, len(X))]
     models = fit_ensemble(est, X, [5, 6], rows)
     for model, member_rows in zip(models, rows, strict=True):
@@ -275,6 +271,8 @@ def test_ensemble_early_stopping_holds_out_rows_per_seed(blobs):
     assert models[0].history_["val_loss"] != models[1].history_["val_loss"]
     with pytest.raises(InvalidInputError, match="for seed 7"):
         fit_ensemble(DAGMM(validation_fraction=0.5), X, [7], [np.arange(3)])
+    with pytest.raises(InvalidInputError, match=r"leaves 2 validation and 1 training rows; need"):
+        DAGMM(validation_fraction=0.5).fit(X[:3])
 
 
 def test_ensemble_member_equals_single_model():

@@ -409,14 +409,8 @@ class DAGMM(BaseEstimator):
         if resume and self.checkpoint_path is None:
             raise InvalidInputError("resume=True needs checkpoint_path")
         if self.validation_fraction:
-            n_val = round(self.validation_fraction * n_rows)
-            if n_val < 2 or n_rows - n_val < 2:
-                raise InvalidInputError(
-                    f"validation_fraction={self.validation_fraction} leaves {n_val} validation "
-                    f"and {n_rows - n_val} training rows; need at least 2 of each"
-                )
-            shuffled = rng.permutation(n_rows)
-            val_rows, rows = [np.sort(shuffled[:n_val])], np.sort(shuffled[n_val:])
+            rows, held_out = _hold_out(rows, self.validation_fraction, rng)
+            val_rows = [held_out]
         members = _fit_members(self, data, [rows], val_rows, [seed], resume=resume)
         self._set_fitted(encoder, members, 0)
         if members.train_energy is not None and val_rows is None:
@@ -675,6 +669,20 @@ class _Members:
         )
 
 
+def _hold_out(
+    rows: np.ndarray, fraction: float, rng: np.random.RandomState, where: str = ""
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(training, validation)`` rows, each sorted: ``fraction`` of ``rows`` drawn by ``rng``."""
+    n_val = round(fraction * len(rows))
+    if n_val < 2 or len(rows) - n_val < 2:
+        raise InvalidInputError(
+            f"validation_fraction={fraction} leaves {n_val} validation and "
+            f"{len(rows) - n_val} training rows{where}; need at least 2 of each"
+        )
+    shuffled = rows[rng.permutation(len(rows))]
+    return np.sort(shuffled[n_val:]), np.sort(shuffled[:n_val])
+
+
 def _architecture(est: DAGMM, n_features: int) -> tuple[tuple[int, ...], int]:
     """Encoder hidden sizes and latent size: the estimator's, else :func:`auto_architecture`."""
     auto_hidden, auto_latent = auto_architecture(n_features)
@@ -875,17 +883,14 @@ def fit_ensemble(
     if estimator.validation_fraction:
         train_rows, val_rows = [], []
         for member_rows, seed in zip(rows, seeds, strict=True):
-            member_rows = np.asarray(member_rows)
-            n_val = round(estimator.validation_fraction * len(member_rows))
-            if n_val < 2 or len(member_rows) - n_val < 2:
-                raise InvalidInputError(
-                    f"validation_fraction={estimator.validation_fraction} leaves {n_val} "
-                    f"validation and {len(member_rows) - n_val} training rows for seed {seed}; "
-                    "need at least 2 of each"
-                )
-            shuffled = member_rows[np.random.RandomState(int(seed)).permutation(len(member_rows))]
-            val_rows.append(np.sort(shuffled[:n_val]))
-            train_rows.append(np.sort(shuffled[n_val:]))
+            kept, held_out = _hold_out(
+                np.asarray(member_rows),
+                estimator.validation_fraction,
+                np.random.RandomState(int(seed)),
+                f" for seed {seed}",
+            )
+            train_rows.append(kept)
+            val_rows.append(held_out)
     members = _fit_members(estimator, data, train_rows, val_rows, seeds)
     models = []
     for index, seed in enumerate(seeds):

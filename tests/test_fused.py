@@ -156,7 +156,7 @@ def test_batches_the_fused_step_cannot_factorise_take_the_autograd_step(monkeypa
         raise CholeskyFallbackNeeded
 
     plain, plain_net = _train(False, epochs=2)
-    monkeypatch.setattr(fused, "energy_and_penalty_gradients", refuse)
+    monkeypatch.setattr(fused, "energy_and_penalty_gradients_numpy", refuse)
     fallen_back, fallen_net = _train(True, epochs=2)
     assert fallen_back.history == plain.history
     for p, q in zip(fallen_net.parameters(), plain_net.parameters(), strict=True):

@@ -74,6 +74,7 @@ class Adam:
         # created at the first step, as torch.optim.Adam does (a state_dict
         # before it has no per-parameter state)
         self.steps: list[Tensor] = []
+        self._step_counts: Tensor | None = None
         self.exp_avgs: list[Tensor] = []
         self.exp_avg_sqs: list[Tensor] = []
 
@@ -86,11 +87,19 @@ class Adam:
                 p.grad.zero_()
 
     def _init_state(self) -> None:
-        # the fused kernel keeps its step counters on the parameters' device
-        self.steps = [
-            torch.zeros((), dtype=torch.float32, device=p.device if self.fused else "cpu")
-            for p in self.params
-        ]
+        # The fused kernel keeps its step counters on the parameters' device, one
+        # per parameter; as views of one tensor, stepping all of them is one addition.
+        devices = {p.device if self.fused else torch.device("cpu") for p in self.params}
+        if len(devices) == 1:
+            self._step_counts = torch.zeros(
+                len(self.params), dtype=torch.float32, device=devices.pop()
+            )
+            self.steps = list(self._step_counts.unbind(0))
+        else:
+            self._step_counts = None
+            self.steps = [
+                torch.zeros((), dtype=torch.float32, device=p.device) for p in self.params
+            ]
         self.exp_avgs = [
             torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params
         ]
@@ -116,7 +125,10 @@ class Adam:
         grads = [p.grad for p in params]
         beta1, beta2 = self.betas
         if self.fused:
-            torch._foreach_add_(steps, 1)
+            if self._step_counts is not None and len(active) == len(self.params):
+                self._step_counts.add_(1)
+            else:
+                torch._foreach_add_(steps, 1)
             torch._fused_adam_(
                 params,
                 grads,
@@ -181,6 +193,7 @@ class Adam:
         state = state_dict["state"]
         if not state:
             self.steps, self.exp_avgs, self.exp_avg_sqs = [], [], []
+            self._step_counts = None
             return
         unknown = sorted(set(state) - set(range(len(self.params))))
         if unknown:

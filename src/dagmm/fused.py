@@ -8,8 +8,12 @@ module runs the same step (forward, Eq. 7, the gradients of every parameter)
 as a fixed sequence of batched matrix multiplies and elementwise kernels: the
 network's backward is the textbook one for dense tanh layers, the
 reconstruction features' in closed form below, and the mixture's from
-:func:`dagmm.mixture.energy_and_penalty_gradients`. The gradients agree with
-autograd's to float32 rounding (``tests/test_fused.py``).
+:func:`dagmm.mixture.energy_and_penalty_gradients_numpy`. The large products
+run in torch; everything on per-row vectors and (K, N) memberships (features,
+softmax, mixture, the reconstruction term and their gradients) runs in numpy,
+whose per-operation cost on arrays of a few thousand elements is a fraction
+of torch's. The gradients agree with autograd's to float32 rounding
+(``tests/test_fused.py``).
 
 It serves the default case (tanh activations, CPU, one process); the training
 loop uses the autograd step everywhere else, and for any batch whose
@@ -22,10 +26,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from .mixture import energy_and_penalty_gradients
+from .mixture import energy_and_penalty_gradients_numpy
 from .network import (
     _TORCH_TANH_FAST,
     NORM_FLOOR,
@@ -198,9 +203,9 @@ class FusedStep:
                 h = _tanh_affine(layer, h)
                 dec_inputs.append(h)
             x_hat = _affine(decoder[-1], h)
-            squared_error, xx, hh, xh = row_products(x, x_hat)
-            features = _ReconstructionFeatures(squared_error, xx, hh, xh)
-            z = torch.cat([z_c, features.relative.unsqueeze(-1), features.cosine.unsqueeze(-1)], -1)
+            features = _ReconstructionFeatures(*(t.numpy() for t in row_products(x, x_hat)))
+            z_np = features.representation(z_c.numpy())
+            z = torch.from_numpy(z_np)
 
             est_inputs, est_hidden, est_dropped, h = [z], [], [], z
             keep = 1.0 - net.dropout
@@ -208,10 +213,12 @@ class FusedStep:
                 t = _tanh_affine(layer, h)
                 est_hidden.append(t)
                 if net.dropout > 0.0 and net.training:
-                    drop = torch.rand(t.shape, dtype=t.dtype, device=t.device).lt_(keep)
-                    drop = drop.to(t.dtype).mul_(1.0 / keep)
+                    drop = torch.rand(t.shape, dtype=t.dtype, device=t.device)
+                    drop_np = drop.numpy()
+                    np.less(drop_np, keep, out=drop_np, casting="unsafe")
+                    drop_np *= 1.0 / keep
                     est_dropped.append(drop)
-                    h = t * drop
+                    h = torch.from_numpy(t.numpy() * drop_np)
                 else:
                     est_dropped.append(None)
                     h = t
@@ -220,57 +227,54 @@ class FusedStep:
             logits_t = (torch.addmm if single else torch.baddbmm)(
                 last.bias.transpose(-1, -2), last.weight.transpose(-1, -2), h.transpose(-1, -2)
             )
-            gamma_t = torch.softmax(logits_t.to(_MIXTURE_DTYPE), dim=-2)
-
-            lambdas = torch.full((n_members,), self.lambda_energy, dtype=_MIXTURE_DTYPE)
-            z64 = z.to(_MIXTURE_DTYPE)
-            mean_energy, penalty, grad_z64, grad_gamma_t = energy_and_penalty_gradients(
-                z64.unsqueeze(0) if single else z64,
-                gamma_t.unsqueeze(0) if single else gamma_t,
+            members = (n_members, n_rows)
+            gamma_t = _softmax_over_components(logits_t.numpy().astype(np.float64))
+            mask_np = None if mask is None else mask.numpy().reshape(members)
+            lambdas = np.full(n_members, self.lambda_energy)
+            mean_energy, penalty, grad_z64, grad_gamma_t = energy_and_penalty_gradients_numpy(
+                z_np.astype(np.float64).reshape(*members, -1),
+                gamma_t.reshape(n_members, -1, n_rows),
                 self.reg_covar,
                 lambdas,
-                torch.full_like(lambdas, self.lambda_cov),
-                mask,
+                np.full(n_members, self.lambda_cov),
+                mask_np,
             )
-            if single:
-                grad_z64, grad_gamma_t = grad_z64[0], grad_gamma_t[0]
-
-            # Reconstruction term: per-row weight of the squared error in the masked mean.
             per_feature = 1.0 if self.reconstruction_loss == "sum" else 1.0 / n_features
-            if mask is None:
-                row_weight = torch.full(
-                    squared_error.shape, per_feature / n_rows, dtype=x.dtype, device=x.device
-                )
-                reconstruction = squared_error.mean(-1) * per_feature
-            else:
-                valid = (mask[0] if single else mask).to(x.dtype)
-                row_weight = valid * (per_feature / valid.sum(-1, keepdim=True).clamp_min(1.0))
-                reconstruction = (squared_error * row_weight).sum(-1)
-            reconstruction = reconstruction.reshape(n_members)
-            mean_energy = mean_energy.to(x.dtype)
-            penalty = penalty.to(x.dtype)
+            row_weight, reconstruction = _reconstruction_term(
+                features.squared_error.reshape(members), mask_np, per_feature
+            )
+            mean_energy = mean_energy.astype(np.float32)
+            penalty = penalty.astype(np.float32)
             total = reconstruction + self.lambda_energy * mean_energy + self.lambda_cov * penalty
 
             # Backward: softmax (float64), estimation network, features, decoder, encoder.
-            grad_logits_t = gamma_t * (grad_gamma_t - (gamma_t * grad_gamma_t).sum(-2, True))
+            grad_gamma_t = grad_gamma_t.reshape(gamma_t.shape)
+            weighted = (gamma_t * grad_gamma_t).sum(-2, keepdims=True)
+            grad_logits_t = gamma_t * (grad_gamma_t - weighted)
             grad_z = _mlp_backward(
                 estimation,
                 est_inputs,
                 est_hidden,
-                grad_logits_t.to(x.dtype).transpose(-1, -2),
+                torch.from_numpy(grad_logits_t.astype(np.float32)).transpose(-1, -2),
                 True,
                 est_dropped,
             )
-            grad_z = grad_z + grad_z64.to(x.dtype)
+            grad_z_np = grad_z.numpy()
+            grad_z_np += grad_z64.reshape(grad_z_np.shape).astype(np.float32)
             latent = z_c.shape[-1]
             coefficients = features.reconstruction_coefficients(
-                grad_z[..., latent], grad_z[..., latent + 1], row_weight
+                grad_z_np[..., latent],
+                grad_z_np[..., latent + 1],
+                row_weight.reshape(features.squared_error.shape),
             )
-            grad_x_hat = _reconstruction_gradient(x, x_hat, coefficients)
+            grad_x_hat = _reconstruction_gradient(
+                x, x_hat, tuple(torch.from_numpy(c) for c in coefficients)
+            )
             grad_z_c = _mlp_backward(decoder, dec_inputs, dec_inputs[1:], grad_x_hat, True)
-            grad_z_c = grad_z_c + grad_z[..., :latent]
+            grad_z_c_np = grad_z_c.numpy()
+            grad_z_c_np += grad_z_np[..., :latent]
             _mlp_backward(encoder, enc_inputs, enc_inputs[1:], grad_z_c, False)
-        return total, reconstruction, mean_energy, penalty
+        return tuple(torch.from_numpy(a) for a in (total, reconstruction, mean_energy, penalty))
 
 
 def _reconstruction_gradient(
@@ -290,52 +294,89 @@ def _reconstruction_gradient(
     return grad
 
 
+def _reconstruction_term(
+    squared_error: np.ndarray, mask: np.ndarray | None, per_feature: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's weight in the reconstruction term, (..., N), and the term, (...,).
+
+    The term is the (masked) mean over rows of ``per_feature * |x - x_hat|^2``.
+    """
+    if mask is None:
+        n_rows = squared_error.shape[-1]
+        row_weight = np.full(squared_error.shape, per_feature / n_rows, squared_error.dtype)
+        return row_weight, squared_error.mean(-1).reshape(-1) * per_feature
+    valid = mask.astype(squared_error.dtype)
+    row_weight = valid * (per_feature / np.maximum(valid.sum(-1, keepdims=True), 1.0))
+    return row_weight, (squared_error * row_weight).sum(-1).reshape(-1)
+
+
 class _ReconstructionFeatures:
     """Relative distance and cosine from the per-row dot products, and their backward.
 
     Mirrors :func:`dagmm.network._features_and_error` (the same clamps, so the
-    same values and, where a clamp binds, the same zero gradients).
+    same values up to the rounding of ``sqrt`` and, where a clamp binds, the same
+    zero gradients). All arrays are numpy, (..., N).
     """
 
     def __init__(
-        self, squared_error: Tensor, xx: Tensor, hh: Tensor, xh: Tensor, eps: float = NORM_FLOOR
+        self,
+        squared_error: np.ndarray,
+        xx: np.ndarray,
+        hh: np.ndarray,
+        xh: np.ndarray,
+        eps: float = NORM_FLOOR,
     ) -> None:
-        tiny = torch.finfo(squared_error.dtype).tiny
+        tiny = np.finfo(squared_error.dtype).tiny
+        self.squared_error = squared_error
         self.se_on = squared_error >= tiny
         self.hh_on = hh >= tiny
-        self.distance = squared_error.clamp_min(tiny).sqrt()
-        x_norm = xx.clamp_min(tiny).sqrt()
-        self.x_hat_norm = hh.clamp_min(tiny).sqrt()
-        self.x_norm_c = x_norm.clamp_min(eps)
-        norms = x_norm * self.x_hat_norm
+        self.distance = np.sqrt(np.maximum(squared_error, tiny))
+        self.x_norm = np.sqrt(np.maximum(xx, tiny))
+        self.x_hat_norm = np.sqrt(np.maximum(hh, tiny))
+        self.x_norm_c = np.maximum(self.x_norm, eps)
+        norms = self.x_norm * self.x_hat_norm
         self.norms_on = norms >= eps
-        self.x_norm = x_norm
-        self.denominator = norms.clamp_min(eps)
+        self.denominator = np.maximum(norms, eps)
         self.xh = xh
-        self.relative = self.distance / self.x_norm_c
-        self.cosine = xh / self.denominator
+
+    def representation(self, z_c: np.ndarray) -> np.ndarray:
+        """``z = [z_c, relative distance, cosine]``, (..., N, L + 2)."""
+        latent = z_c.shape[-1]
+        z = np.empty((*z_c.shape[:-1], latent + 2), dtype=z_c.dtype)
+        z[..., :latent] = z_c
+        np.divide(self.distance, self.x_norm_c, out=z[..., latent])
+        np.divide(self.xh, self.denominator, out=z[..., latent + 1])
+        return z
 
     def reconstruction_coefficients(
-        self, grad_relative: Tensor, grad_cosine: Tensor, row_weight: Tensor
-    ) -> tuple[Tensor, Tensor]:
+        self, grad_relative: np.ndarray, grad_cosine: np.ndarray, row_weight: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(c_x_hat, c_x)``, each (..., N, 1): the gradient w.r.t. ``x_hat`` of
         ``sum_i row_weight_i |x_i - x_hat_i|^2`` + features is ``c_x_hat x_hat + c_x x``.
         """
         # d relative / d |x - x_hat|^2 = 1 / (2 distance x_norm), zero where the clamp binds.
-        g_se = row_weight + torch.where(
+        g_se = row_weight + np.where(
             self.se_on, grad_relative * 0.5 / (self.distance * self.x_norm_c), 0.0
         )
         g_xh = grad_cosine / self.denominator
         # d cosine / d |x_hat|^2 through the clamped product of the norms.
-        g_hh = torch.where(
+        g_hh = np.where(
             self.norms_on & self.hh_on,
             -grad_cosine
             * self.xh
-            / self.denominator.square()
+            / np.square(self.denominator)
             * self.x_norm
             * 0.5
             / self.x_hat_norm,
             0.0,
         )
         # d/dx_hat of g_se |x - x_hat|^2 + g_hh |x_hat|^2 + g_xh x . x_hat
-        return (2.0 * (g_se + g_hh)).unsqueeze(-1), (g_xh - 2.0 * g_se).unsqueeze(-1)
+        return (2.0 * (g_se + g_hh))[..., None], (g_xh - 2.0 * g_se)[..., None]
+
+
+def _softmax_over_components(logits_t: np.ndarray) -> np.ndarray:
+    """Softmax over axis -2 of (..., K, N) logits, in place."""
+    logits_t -= logits_t.max(-2, keepdims=True)
+    np.exp(logits_t, out=logits_t)
+    logits_t /= logits_t.sum(-2, keepdims=True)
+    return logits_t

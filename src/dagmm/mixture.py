@@ -562,23 +562,48 @@ def energy_and_penalty_gradients(
     CholeskyFallbackNeeded
         As :func:`energy_and_penalty`.
     """
-    weight, shift = _row_weights_and_centre(z, mask)
     if z.device.type == "cpu" and z.dim() == 3 and not torch.compiler.is_compiling():
-        arrays = _energy_penalty_gradients_numpy(
+        arrays = energy_and_penalty_gradients_numpy(
             z.numpy(),
             gamma_t.numpy(),
-            None if weight is None else weight.numpy(),
-            shift.numpy(),
             float(reg_covar),
             grad_energy.numpy(),
             grad_penalty.numpy(),
+            None if mask is None else mask.numpy(),
         )
         return tuple(torch.from_numpy(a) for a in arrays)  # type: ignore[return-value]
+    weight, shift = _row_weights_and_centre(z, mask)
     mean_energy, penalty, saved = _energy_penalty_forward(
         z, gamma_t, weight, shift, float(reg_covar)
     )
     grad_z, grad_gamma_t = _energy_penalty_backward(saved, grad_energy, grad_penalty)
     return mean_energy, penalty, grad_z, grad_gamma_t
+
+
+def energy_and_penalty_gradients_numpy(
+    z: np.ndarray,
+    gamma_t: np.ndarray,
+    reg_covar: float,
+    grad_energy: np.ndarray,
+    grad_penalty: np.ndarray,
+    mask: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`energy_and_penalty_gradients` on numpy arrays: z (S, N, D), gamma_t (S, K, N).
+
+    For the CPU training step (:mod:`dagmm.fused`), which holds these arrays in
+    numpy; ``grad_energy`` and ``grad_penalty`` have shape (S,), ``mask`` (S, N).
+    """
+    if mask is None:
+        weight = None
+        shift = z.mean(-2)
+    else:
+        valid = mask.astype(z.dtype)
+        total = np.maximum(valid.sum(-1, keepdims=True), 1.0)
+        weight = valid / total
+        shift = (z * valid[..., None]).sum(-2) / total
+    return _energy_penalty_gradients_numpy(
+        z, gamma_t, weight, shift, float(reg_covar), grad_energy, grad_penalty
+    )
 
 
 def _energy_penalty_gradients_numpy(
@@ -643,7 +668,7 @@ def _energy_penalty_gradients_numpy(
     log_norm = (top + np.log(total))[:, 0]  # (S, N)
     resp_t /= total
     if weight is None:
-        mean_energy = -log_norm.mean(-1)
+        mean_energy = log_norm.sum(-1) * (-1.0 / n_rows)
         row = (grad_energy / n_rows)[:, None]
     else:
         mean_energy = -(log_norm * weight).sum(-1)
@@ -659,8 +684,7 @@ def _energy_penalty_gradients_numpy(
     precision_diff -= precision @ means[..., None]
     grad_diff = precision_diff * rho_t[:, :, None, :]
     grad_cov = 0.5 * (
-        rho_sum[..., None, None] * precision
-        - np.einsum("skdn,sken->skde", grad_diff, precision_diff)
+        rho_sum[..., None, None] * precision - grad_diff @ np.swapaxes(precision_diff, -1, -2)
     )
     grad_cov[..., diag_idx, diag_idx] -= grad_penalty[:, None, None] / np.square(cov_diag)
     safe = sum_g > tiny

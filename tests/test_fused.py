@@ -64,6 +64,7 @@ def _assert_same(fused, reference):
     ("n_members", "use_mask", "loss", "est"),
     [
         (1, False, "sum", (5,)),
+        (1, True, "mean", (5,)),
         (3, True, "mean", (5,)),
         (2, False, "sum", (6, 4)),
         (2, True, "sum", ()),

@@ -43,8 +43,6 @@ from .network import (
 
 __all__ = ["FusedStep", "fused_step_supported"]
 
-_MIXTURE_DTYPE = torch.float64
-
 
 def fused_step_supported(net: DAGMMNet, x: Tensor, distributed: bool) -> bool:
     """Whether :class:`FusedStep` computes this network's step (else use autograd)."""

@@ -527,59 +527,6 @@ def energy_and_penalty(
     return _EnergyAndPenalty.apply(z, gamma.transpose(-1, -2), weight, shift, float(reg_covar))
 
 
-def energy_and_penalty_gradients(
-    z: Tensor,
-    gamma_t: Tensor,
-    reg_covar: float,
-    grad_energy: Tensor,
-    grad_penalty: Tensor,
-    mask: Tensor | None = None,
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """:func:`energy_and_penalty` and its gradients in one call, without autograd.
-
-    For hand-written training steps (:mod:`dagmm.fused`) that chain the
-    gradients themselves.
-
-    Parameters
-    ----------
-    z : Tensor, shape (..., N, D)
-    gamma_t : Tensor, shape (..., K, N)
-        Soft memberships, transposed.
-    reg_covar : float
-    grad_energy, grad_penalty : Tensor, shape (...)
-        Weights of the mean energy and of the penalty in the scalar whose
-        gradient is wanted (lambda_1 and lambda_2 of Eq. 7).
-    mask : Tensor, shape (..., N), optional
-
-    Returns
-    -------
-    mean_energy, penalty : Tensor, shape (...)
-    grad_z : Tensor, shape (..., N, D)
-    grad_gamma_t : Tensor, shape (..., K, N)
-
-    Raises
-    ------
-    CholeskyFallbackNeeded
-        As :func:`energy_and_penalty`.
-    """
-    if z.device.type == "cpu" and z.dim() == 3 and not torch.compiler.is_compiling():
-        arrays = energy_and_penalty_gradients_numpy(
-            z.numpy(),
-            gamma_t.numpy(),
-            float(reg_covar),
-            grad_energy.numpy(),
-            grad_penalty.numpy(),
-            None if mask is None else mask.numpy(),
-        )
-        return tuple(torch.from_numpy(a) for a in arrays)  # type: ignore[return-value]
-    weight, shift = _row_weights_and_centre(z, mask)
-    mean_energy, penalty, saved = _energy_penalty_forward(
-        z, gamma_t, weight, shift, float(reg_covar)
-    )
-    grad_z, grad_gamma_t = _energy_penalty_backward(saved, grad_energy, grad_penalty)
-    return mean_energy, penalty, grad_z, grad_gamma_t
-
-
 def energy_and_penalty_gradients_numpy(
     z: np.ndarray,
     gamma_t: np.ndarray,
@@ -588,10 +535,33 @@ def energy_and_penalty_gradients_numpy(
     grad_penalty: np.ndarray,
     mask: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`energy_and_penalty_gradients` on numpy arrays: z (S, N, D), gamma_t (S, K, N).
+    """:func:`energy_and_penalty` and its gradients in one call, without autograd, in numpy.
 
     For the CPU training step (:mod:`dagmm.fused`), which holds these arrays in
-    numpy; ``grad_energy`` and ``grad_penalty`` have shape (S,), ``mask`` (S, N).
+    numpy and chains the gradients itself. The formulas are those of the torch
+    closed form (``_energy_penalty_forward`` and ``_backward``).
+
+    Parameters
+    ----------
+    z : ndarray, shape (S, N, D), float64
+    gamma_t : ndarray, shape (S, K, N)
+        Soft memberships, transposed.
+    reg_covar : float
+    grad_energy, grad_penalty : ndarray, shape (S,)
+        Weights of the mean energy and of the penalty in the scalar whose
+        gradient is wanted (lambda_1 and lambda_2 of Eq. 7).
+    mask : ndarray of bool, shape (S, N), optional
+
+    Returns
+    -------
+    mean_energy, penalty : ndarray, shape (S,)
+    grad_z : ndarray, shape (S, N, D)
+    grad_gamma_t : ndarray, shape (S, K, N)
+
+    Raises
+    ------
+    CholeskyFallbackNeeded
+        As :func:`energy_and_penalty`.
     """
     if mask is None:
         weight = None

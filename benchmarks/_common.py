@@ -27,11 +27,14 @@ def set_threads(threads: int) -> None:
 
 def machine_line() -> str:
     """One line naming the machine, torch and the thread count."""
+    from dagmm import _kernels
+
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    kernels = "compiled (numba)" if _kernels.available() else "numpy (no numba or DAGMM_NUMBA=0)"
     return (
         f"machine: {platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, python {platform.python_version()}, "
-        f"load average {load:.1f} at start"
+        f"load average {load:.1f} at start; training-step kernels: {kernels}"
     )
 
 

@@ -23,6 +23,17 @@ from dagmm.training import (
 )
 
 
+@pytest.fixture(autouse=True, params=["numpy", "compiled"])
+def step_path(request, monkeypatch):
+    """Every test runs on both paths of the fused step: numpy calls, compiled kernels."""
+    from dagmm import _kernels
+
+    if request.param == "compiled" and not _kernels.available():
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(_kernels, "ENABLED", request.param == "compiled")
+    return request.param
+
+
 def _net(n_members, dropout=0.0, est=(5,), hidden=(12, 6), latent=2, k=3, seed=0):
     net = DAGMMNet(20, hidden, latent, est, k, dropout=dropout, n_members=n_members)
     net.reset_parameters(list(range(seed, seed + n_members)))
@@ -79,7 +90,8 @@ def test_fused_step_equals_autograd(n_members, use_mask, loss, est):
     _assert_same(_fused(net, x, mask, config), _autograd(net, x, mask, config))
 
 
-def test_fused_step_equals_autograd_with_dropout(monkeypatch):
+@pytest.mark.parametrize("est", [(8, 5), (6,)])
+def test_fused_step_equals_autograd_with_dropout(monkeypatch, est):
     """Same dropout masks on both sides: the reference draws them as the fused step does."""
 
     def same_draws(h, p, training):
@@ -89,7 +101,7 @@ def test_fused_step_equals_autograd_with_dropout(monkeypatch):
         return h * (torch.rand(h.shape, dtype=h.dtype) < keep).to(h.dtype) / keep
 
     monkeypatch.setattr(functional, "dropout", same_draws)
-    net = _net(2, dropout=0.5, est=(8, 5))
+    net = _net(2, dropout=0.5, est=est)
     x = torch.randn(2, 50, 20)
     config = TrainingConfig(epochs=1, batch_size=50, learning_rate=1e-3)
     torch.manual_seed(3)
@@ -164,6 +176,7 @@ def test_batches_the_fused_step_cannot_factorise_take_the_autograd_step(monkeypa
 
     plain, plain_net = _train(False, epochs=2)
     monkeypatch.setattr(fused, "energy_and_penalty_gradients_numpy", refuse)
+    monkeypatch.setattr(fused._kernels, "mixture_step", lambda *args: None)
     fallen_back, fallen_net = _train(True, epochs=2)
     assert fallen_back.history == plain.history
     for p, q in zip(fallen_net.parameters(), plain_net.parameters(), strict=True):

@@ -10,9 +10,10 @@ network's backward is the textbook one for dense tanh layers, the
 reconstruction features' in closed form below, and the mixture's from
 :func:`dagmm.mixture.energy_and_penalty_gradients_numpy`. The large products
 run in torch; everything on per-row vectors and (K, N) memberships (features,
-softmax, mixture, the reconstruction term and their gradients) runs in numpy,
-whose per-operation cost on arrays of a few thousand elements is a fraction
-of torch's. The gradients agree with autograd's to float32 rounding
+softmax, mixture and their gradients) runs as compiled passes over the rows
+(:mod:`dagmm._kernels`, numba) or, without numba, in numpy, whose
+per-operation cost on arrays of a few thousand elements is a fraction of
+torch's. Both paths' gradients agree with autograd's to float32 rounding
 (``tests/test_fused.py``).
 
 It serves the default case (tanh activations, CPU, one process); the training
@@ -30,7 +31,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .mixture import energy_and_penalty_gradients_numpy
+from . import _kernels
+from .mixture import CholeskyFallbackNeeded, energy_and_penalty_gradients_numpy
 from .network import (
     _TORCH_TANH_FAST,
     NORM_FLOOR,
@@ -201,8 +203,20 @@ class FusedStep:
                 h = _tanh_affine(layer, h)
                 dec_inputs.append(h)
             x_hat = _affine(decoder[-1], h)
-            features = _ReconstructionFeatures(*(t.numpy() for t in row_products(x, x_hat)))
-            z_np = features.representation(z_c.numpy())
+            latent = z_c.shape[-1]
+            members = (n_members, n_rows)
+            compiled = _kernels.available()
+            if compiled:
+                x3, x_hat3 = x.numpy().reshape(*members, -1), x_hat.numpy().reshape(*members, -1)
+                products, z_np = _kernels.reconstruction_features(
+                    x3, x_hat3, z_c.numpy().reshape(*members, -1), NORM_FLOOR
+                )
+                squared_error = products[0]
+                z_np = z_np.reshape(*z_c.shape[:-1], -1)
+            else:
+                features = _ReconstructionFeatures(*(t.numpy() for t in row_products(x, x_hat)))
+                squared_error = features.squared_error.reshape(members)
+                z_np = features.representation(z_c.numpy())
             z = torch.from_numpy(z_np)
 
             est_inputs, est_hidden, est_dropped, h = [z], [], [], z
@@ -225,49 +239,71 @@ class FusedStep:
             logits_t = (torch.addmm if single else torch.baddbmm)(
                 last.bias.transpose(-1, -2), last.weight.transpose(-1, -2), h.transpose(-1, -2)
             )
-            members = (n_members, n_rows)
-            gamma_t = _softmax_over_components(logits_t.numpy().astype(np.float64))
             mask_np = None if mask is None else mask.numpy().reshape(members)
             lambdas = np.full(n_members, self.lambda_energy)
-            mean_energy, penalty, grad_z64, grad_gamma_t = energy_and_penalty_gradients_numpy(
-                z_np.astype(np.float64).reshape(*members, -1),
-                gamma_t.reshape(n_members, -1, n_rows),
-                self.reg_covar,
-                lambdas,
-                np.full(n_members, self.lambda_cov),
-                mask_np,
-            )
+            lambdas_cov = np.full(n_members, self.lambda_cov)
+            if compiled:
+                step = _kernels.mixture_step(
+                    z_np.reshape(*members, -1),
+                    logits_t.numpy().reshape(n_members, -1, n_rows),
+                    mask_np,
+                    self.reg_covar,
+                    lambdas,
+                    lambdas_cov,
+                )
+                if step is None:
+                    raise CholeskyFallbackNeeded
+                mean_energy, penalty, grad_z64, grad_logits_t = step
+            else:
+                gamma_t = _softmax_over_components(logits_t.numpy().astype(np.float64))
+                mean_energy, penalty, grad_z64, grad_gamma_t = energy_and_penalty_gradients_numpy(
+                    z_np.astype(np.float64).reshape(*members, -1),
+                    gamma_t.reshape(n_members, -1, n_rows),
+                    self.reg_covar,
+                    lambdas,
+                    lambdas_cov,
+                    mask_np,
+                )
+                # Backward through the softmax, in float64.
+                grad_gamma_t = grad_gamma_t.reshape(gamma_t.shape)
+                weighted = (gamma_t * grad_gamma_t).sum(-2, keepdims=True)
+                grad_logits_t = (gamma_t * (grad_gamma_t - weighted)).astype(np.float32)
             per_feature = 1.0 if self.reconstruction_loss == "sum" else 1.0 / n_features
-            row_weight, reconstruction = _reconstruction_term(
-                features.squared_error.reshape(members), mask_np, per_feature
-            )
+            row_weight, reconstruction = _reconstruction_term(squared_error, mask_np, per_feature)
             mean_energy = mean_energy.astype(np.float32)
             penalty = penalty.astype(np.float32)
             total = reconstruction + self.lambda_energy * mean_energy + self.lambda_cov * penalty
 
-            # Backward: softmax (float64), estimation network, features, decoder, encoder.
-            grad_gamma_t = grad_gamma_t.reshape(gamma_t.shape)
-            weighted = (gamma_t * grad_gamma_t).sum(-2, keepdims=True)
-            grad_logits_t = gamma_t * (grad_gamma_t - weighted)
-            grad_z = _mlp_backward(
+            # Backward: estimation network, features, decoder, encoder.
+            grad_z_np = _mlp_backward(
                 estimation,
                 est_inputs,
                 est_hidden,
-                torch.from_numpy(grad_logits_t.astype(np.float32)).transpose(-1, -2),
+                torch.from_numpy(grad_logits_t.reshape(logits_t.shape)).transpose(-1, -2),
                 True,
                 est_dropped,
-            )
-            grad_z_np = grad_z.numpy()
+            ).numpy()
             grad_z_np += grad_z64.reshape(grad_z_np.shape).astype(np.float32)
-            latent = z_c.shape[-1]
-            coefficients = features.reconstruction_coefficients(
-                grad_z_np[..., latent],
-                grad_z_np[..., latent + 1],
-                row_weight.reshape(features.squared_error.shape),
-            )
-            grad_x_hat = _reconstruction_gradient(
-                x, x_hat, tuple(torch.from_numpy(c) for c in coefficients)
-            )
+            if compiled:
+                grad_x_hat = torch.from_numpy(
+                    _kernels.reconstruction_gradient(
+                        x3,
+                        x_hat3,
+                        products,
+                        grad_z_np.reshape(*members, -1),
+                        row_weight,
+                        NORM_FLOOR,
+                    ).reshape(x_hat.shape)
+                )
+            else:
+                coefficients = features.reconstruction_coefficients(
+                    grad_z_np[..., latent],
+                    grad_z_np[..., latent + 1],
+                    row_weight.reshape(features.squared_error.shape),
+                )
+                grad_x_hat = _reconstruction_gradient(
+                    x, x_hat, tuple(torch.from_numpy(c) for c in coefficients)
+                )
             grad_z_c = _mlp_backward(decoder, dec_inputs, dec_inputs[1:], grad_x_hat, True)
             grad_z_c_np = grad_z_c.numpy()
             grad_z_c_np += grad_z_np[..., :latent]

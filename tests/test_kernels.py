@@ -1,0 +1,118 @@
+"""The compiled kernels (dagmm._kernels) compute what the numpy path computes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dagmm import _kernels
+from dagmm.fused import _ReconstructionFeatures, _softmax_over_components
+from dagmm.mixture import energy_and_penalty_gradients_numpy
+from dagmm.network import NORM_FLOOR
+
+pytestmark = pytest.mark.skipif(not _kernels.available(), reason="numba is not installed")
+
+
+def _numpy_mixture_step(z, logits_t, mask, reg_covar, lam_e, lam_p):
+    gamma = _softmax_over_components(logits_t.astype(np.float64))
+    energy, penalty, grad_z, grad_gamma = energy_and_penalty_gradients_numpy(
+        z.astype(np.float64), gamma, reg_covar, lam_e, lam_p, mask
+    )
+    weighted = (gamma * grad_gamma).sum(-2, keepdims=True)
+    return energy, penalty, grad_z, (gamma * (grad_gamma - weighted)).astype(np.float32)
+
+
+@pytest.mark.parametrize("use_mask", [False, True])
+@pytest.mark.parametrize(("n_members", "n_rows", "dim", "n_comp"), [(1, 300, 3, 4), (3, 97, 4, 2)])
+def test_mixture_step_equals_the_numpy_closed_form(use_mask, n_members, n_rows, dim, n_comp):
+    rng = np.random.default_rng(n_members * 10 + dim)
+    z = rng.standard_normal((n_members, n_rows, dim)).astype(np.float32)
+    z[..., -1] *= 0.01  # a narrow dimension, as the cosine feature often is
+    logits_t = rng.standard_normal((n_members, n_comp, n_rows)).astype(np.float32)
+    logits_t[0, 1] -= 60.0  # a component with (almost) no weight
+    mask = rng.random((n_members, n_rows)) > 0.3 if use_mask else None
+    lam_e = np.linspace(0.1, 0.3, n_members)
+    lam_p = np.linspace(0.005, 0.0, n_members)
+    got = _kernels.mixture_step(z, logits_t, mask, 1e-6, lam_e, lam_p)
+    want = _numpy_mixture_step(z, logits_t, mask, 1e-6, lam_e, lam_p)
+    for name, a, b in zip(("energy", "penalty", "grad_z"), got[:3], want[:3], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(got[3], want[3], rtol=1e-5, atol=1e-7 * np.abs(want[3]).max())
+    if use_mask:  # padded rows get no gradient
+        assert not np.any(got[2][~mask])
+        assert not np.any(got[3].transpose(0, 2, 1)[~mask])
+
+
+def test_mixture_step_reports_a_covariance_it_cannot_factorise():
+    z = np.zeros((1, 50, 3), dtype=np.float32)  # every row the same code
+    logits_t = np.zeros((1, 2, 50), dtype=np.float32)
+    ones = np.ones(1)
+    assert _kernels.mixture_step(z, logits_t, None, 0.0, ones, ones) is None
+    assert _kernels.mixture_step(z, logits_t, None, 1e-6, ones, ones) is not None
+
+
+def test_reconstruction_features_and_gradient_equal_the_numpy_path():
+    rng = np.random.default_rng(0)
+    n_members, n_rows, n_features, latent = 2, 130, 37, 2
+    x = rng.standard_normal((n_members, n_rows, n_features)).astype(np.float32)
+    x_hat = (x + 0.1 * rng.standard_normal(x.shape)).astype(np.float32)
+    x[0, :3] = 0.0  # zero rows: the clamps bind
+    x_hat[1, 5] = x[1, 5]  # a perfect reconstruction
+    z_c = rng.standard_normal((n_members, n_rows, latent)).astype(np.float32)
+    products, z = _kernels.reconstruction_features(x, x_hat, z_c, NORM_FLOOR)
+    diff = x.astype(np.float64) - x_hat
+    want = [
+        (diff * diff).sum(-1),
+        (x.astype(np.float64) ** 2).sum(-1),
+        (x_hat.astype(np.float64) ** 2).sum(-1),
+        (x.astype(np.float64) * x_hat).sum(-1),
+    ]
+    for got, expected in zip(products, want, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    assert products[0][1, 5] == 0.0
+    features = _ReconstructionFeatures(*products)
+    np.testing.assert_allclose(z, features.representation(z_c), rtol=1e-6, atol=1e-7)
+
+    grad_z = rng.standard_normal((n_members, n_rows, latent + 2)).astype(np.float32)
+    row_weight = np.full((n_members, n_rows), 1.0 / n_rows, dtype=np.float32)
+    got = _kernels.reconstruction_gradient(x, x_hat, products, grad_z, row_weight, NORM_FLOOR)
+    c_x_hat, c_x = features.reconstruction_coefficients(
+        grad_z[..., latent], grad_z[..., latent + 1], row_weight
+    )
+    want = c_x_hat * x_hat + c_x * x
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
+    assert np.isfinite(got).all()
+
+
+def test_reconstruction_gradient_is_the_derivative_of_the_loss():
+    # finite differences on float64 copies of the formulas' inputs, independent of numpy's path
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((1, 4, 6)).astype(np.float32)
+    x_hat = rng.standard_normal((1, 4, 6)).astype(np.float32)
+    z_c = np.zeros((1, 4, 1), dtype=np.float32)
+    # loss = sum_i w . features_i + |x_i - x_hat_i|^2 / 4
+    weights = np.array([0.3, -0.7], dtype=np.float32)
+    grad_z = np.zeros((1, 4, 3), dtype=np.float32)
+    grad_z[..., 1:] = weights
+    row_weight = np.full((1, 4), 0.25, dtype=np.float32)
+    products, _ = _kernels.reconstruction_features(x, x_hat, z_c, NORM_FLOOR)
+    got = _kernels.reconstruction_gradient(x, x_hat, products, grad_z, row_weight, NORM_FLOOR)
+
+    x64 = torch.from_numpy(x).double()
+    x_hat64 = torch.from_numpy(x_hat).double().requires_grad_()
+    se = ((x64 - x_hat64) ** 2).sum(-1)
+    relative = se.sqrt() / x64.norm(dim=-1).clamp_min(NORM_FLOOR)
+    cosine = (x64 * x_hat64).sum(-1) / (x64.norm(dim=-1) * x_hat64.norm(dim=-1)).clamp_min(
+        NORM_FLOOR
+    )
+    loss = (0.25 * se + 0.3 * relative - 0.7 * cosine).sum()
+    (want,) = torch.autograd.grad(loss, x_hat64)
+    np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_the_environment_can_turn_the_kernels_off(monkeypatch):
+    monkeypatch.setenv("DAGMM_NUMBA", "0")
+    assert not _kernels._enabled_by_environment()
+    monkeypatch.setenv("DAGMM_NUMBA", "1")
+    assert _kernels._enabled_by_environment()

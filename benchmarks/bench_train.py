@@ -33,7 +33,7 @@ from _common import (
 )
 from _port import PortSolver
 
-from dagmm import DAGMM
+from dagmm import DAGMM, _kernels
 from dagmm.network import DAGMMNet
 from dagmm.training import TrainingConfig, fit_scaling, train_members
 
@@ -50,6 +50,16 @@ PAPER = {
 
 def ours_fit(data: np.ndarray, epochs: int, seed: int, **extra) -> None:
     DAGMM(epochs=epochs, random_state=seed, **PAPER, **extra).fit(data)
+
+
+def ours_fit_numpy_step(data: np.ndarray, epochs: int, seed: int) -> None:
+    """``ours_fit`` with the step's compiled kernels switched off, as ``DAGMM_NUMBA=0``."""
+    enabled = _kernels.ENABLED
+    _kernels.ENABLED = False
+    try:
+        ours_fit(data, epochs, seed)
+    finally:
+        _kernels.ENABLED = enabled
 
 
 def ours_loop(data: np.ndarray, epochs: int, seed: int, fused_step: bool = True):
@@ -116,10 +126,17 @@ def main() -> None:
         "dagmm": lambda: ours_fit(data, args.epochs, 0),
         "port": lambda: PortSolver(data.shape[1]).fit(data, args.epochs),
     }
+    if _kernels.available():
+        runs["numpy step"] = lambda: ours_fit_numpy_step(data, args.epochs, 0)
     times = interleaved(runs, args.repeats)
     ours = rate_line("DAGMM.fit", samples, times["dagmm"], "samples/s")
     port = rate_line("port (Dataset + DataLoader)", samples, times["port"], "samples/s")
     print(f"  ratio dagmm / port: {ours / port:.1f}x")
+    if "numpy step" in times:
+        plain = rate_line(
+            "DAGMM.fit without the compiled kernels", samples, times["numpy step"], "samples/s"
+        )
+        print(f"  ratio compiled / numpy step kernels: {ours / plain:.2f}x")
 
     print("training step only:")
     loops = {

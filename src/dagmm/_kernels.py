@@ -1,4 +1,4 @@
-"""Compiled row loops for the fused CPU training step (numba), with a numpy fallback flag.
+"""Compiled row loops for the fused CPU training step (numba).
 
 The fused step (:mod:`dagmm.fused`) spends most of its non-product time in
 some hundred numpy calls on arrays of a few thousand elements: the
@@ -16,8 +16,8 @@ Without numba (not installed, or ``DAGMM_NUMBA=0`` in the environment)
 :func:`available` is False and the fused step keeps its numpy path. The
 compiled code is cached on disk (numba's ``cache=True``, next to this file or
 in the user's cache directory), so only the first training step on a machine
-pays the compilation (about 15 s); later processes load it in a fraction of
-a second.
+pays the compilation (about 7 s on a 2-core VM); later processes load it in a
+fraction of a second.
 """
 
 from __future__ import annotations

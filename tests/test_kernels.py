@@ -86,7 +86,7 @@ def test_reconstruction_features_and_gradient_equal_the_numpy_path():
 
 
 def test_reconstruction_gradient_is_the_derivative_of_the_loss():
-    # finite differences on float64 copies of the formulas' inputs, independent of numpy's path
+    # against torch autograd of the loss in float64, independent of the numpy path's formulas
     rng = np.random.default_rng(1)
     x = rng.standard_normal((1, 4, 6)).astype(np.float32)
     x_hat = rng.standard_normal((1, 4, 6)).astype(np.float32)

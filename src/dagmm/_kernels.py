@@ -37,6 +37,8 @@ _EPS64 = float(np.finfo(np.float64).eps)
 #: Flags that let the row sums vectorise (any summation order); the compiled
 #: code, hence every result, is still the same from run to run.
 _FASTMATH = {"reassoc", "contract", "nsz"}
+#: Stands for "no mask" where a kernel's bool (S, N) argument is not read.
+_NO_MASK = np.zeros((1, 0), dtype=np.bool_)
 
 
 def _enabled_by_environment() -> bool:
@@ -264,15 +266,12 @@ def _mixture_step(
             for i in range(n_rows):
                 y[d, i] = z[s, i, d]
         if masked:
-            n_valid = 0.0
-            for i in range(n_rows):
-                n_valid += 1.0 if mask[s, i] else 0.0
-            n_valid = max(n_valid, 1.0)
-            for i in range(n_rows):
-                weight[i] = 1.0 / n_valid if mask[s, i] else 0.0
             count = 0.0
             for i in range(n_rows):
-                count += 1.0 if weight[i] > 0.0 else 0.0
+                count += 1.0 if mask[s, i] else 0.0
+            n_valid = max(count, 1.0)
+            for i in range(n_rows):
+                weight[i] = 1.0 / n_valid if mask[s, i] else 0.0
             for i in range(n_rows):
                 row[i] = grad_energy[s] * weight[i]
             for d in range(dim):
@@ -519,16 +518,15 @@ def mixture_step(
         Or None where a covariance is not positive definite (the caller falls
         back to the autograd step, which escalates the jitter).
     """
-    n_members, n_rows, _ = z.shape
+    n_members = z.shape[0]
     terms = np.empty((2, n_members))
     grad_z = np.empty(z.shape)
     grad_logits_t = np.empty(logits_t.shape, dtype=np.float32)
     masked = mask is not None
-    mask_arg = mask if masked else np.ones((n_members, n_rows), dtype=np.bool_)
     ok = _compiled().mixture_step(
         z,
         logits_t,
-        mask_arg,
+        mask if masked else _NO_MASK,
         masked,
         float(reg_covar),
         np.ascontiguousarray(grad_energy, dtype=np.float64),

@@ -338,9 +338,16 @@ def test_auto_scaling_standardises_dense_columns_and_min_maxes_sparse_ones():
     assert DAGMM().scaler == "auto"
 
 
+@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "compiled"])
 @pytest.mark.parametrize("n_rows", [1, 2, 3, 7, 64, 1001])
-def test_top_value_share_is_exact_above_one_half(n_rows):
+def test_top_value_share_is_exact_above_one_half(n_rows, compiled, monkeypatch):
+    from dagmm import _kernels, training
     from dagmm.training import top_value_share
+
+    if compiled and not _kernels.available():
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(_kernels, "ENABLED", compiled)
+    monkeypatch.setattr(training, "_COMPILED_VOTE_MIN_ELEMENTS", 0)
 
     rng = np.random.default_rng(n_rows)
     columns = []
@@ -350,7 +357,7 @@ def test_top_value_share_is_exact_above_one_half(n_rows):
         column[planted] = -3.0
         columns.append(column[rng.permutation(n_rows)])
     data = np.stack(columns, axis=1).astype(np.float32)
-    shares = top_value_share(data)
+    shares = top_value_share(data, compiled=True)
     for j in range(data.shape[1]):
         _, counts = np.unique(data[:, j], return_counts=True)
         top = counts.max() / n_rows

@@ -116,3 +116,31 @@ def test_the_environment_can_turn_the_kernels_off(monkeypatch):
     assert not _kernels._enabled_by_environment()
     monkeypatch.setenv("DAGMM_NUMBA", "1")
     assert _kernels._enabled_by_environment()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    ("n_rows", "step"), [(1, 1), (2, 1), (5, 1), (64, 1), (999, 1), (1000, 3), (7, 4)]
+)
+def test_majority_count_picks_the_numpy_tree_candidate(dtype, n_rows, step):
+    from dagmm.training import _majority_candidates
+
+    rng = np.random.default_rng(n_rows * 7 + step)
+    columns = [
+        rng.integers(0, 3, n_rows),  # ties between three values: no majority, some value wins
+        np.where(rng.random(n_rows) < 0.7, 0.0, rng.normal(size=n_rows)),  # a sparse column
+        rng.normal(size=n_rows),  # all distinct
+        np.where(rng.random(n_rows) < 0.5, -0.0, 0.0),  # signed zeros compare equal
+        np.where(rng.random(n_rows) < 0.6, np.nan, 1.0),  # NaN never equals itself
+    ]
+    data = np.stack(columns, axis=1).astype(dtype)
+    candidate, count = _kernels.majority_count(data, step)
+    rows = data[::step]
+    want = _majority_candidates(rows)[0]
+    np.testing.assert_array_equal(candidate, want)  # NaN == NaN here
+    np.testing.assert_array_equal(count, np.count_nonzero(rows == want, axis=0))
+    assert candidate.dtype == dtype and count.shape == (data.shape[1],)
+    # a column-major copy takes the copying path and gives the same answer
+    candidate_f, count_f = _kernels.majority_count(np.asfortranarray(data), step)
+    np.testing.assert_array_equal(candidate_f, want)
+    np.testing.assert_array_equal(count_f, count)

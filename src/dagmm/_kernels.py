@@ -1,4 +1,4 @@
-"""Compiled row loops for the fused CPU training step (numba).
+"""Compiled row loops for the fused CPU training step, and the scaler's majority vote (numba).
 
 The fused step (:mod:`dagmm.fused`) spends most of its non-product time in
 some hundred numpy calls on arrays of a few thousand elements: the
@@ -69,6 +69,7 @@ def _compiled() -> SimpleNamespace | None:
         representation=jit(_representation),
         reconstruction_gradient=jit(_reconstruction_gradient),
         mixture_step=jit(_mixture_step, _FASTMATH),
+        majority_count=jit(_majority_count),
     )
 
 
@@ -538,3 +539,71 @@ def mixture_step(
     if not ok:
         return None
     return terms[0], terms[1], grad_z, grad_logits_t
+
+
+def _majority_count(data, step, candidate, weight, count):  # pragma: no cover - compiled
+    n_rows = (data.shape[0] + step - 1) // step
+    n_features = data.shape[1]
+    # The pairwise tree of training._majority_candidates, level by level in
+    # place (level i's pair 2i, 2i + 1 is read before slot i is written), so
+    # that both paths pick the same candidate even where no value has a majority.
+    m = (n_rows + 1) // 2
+    for i in range(n_rows // 2):
+        first = 2 * i * step
+        for j in range(n_features):
+            a = data[first, j]
+            candidate[i, j] = a
+            weight[i, j] = 2 if a == data[first + step, j] else 0
+    if n_rows % 2:
+        for j in range(n_features):
+            candidate[m - 1, j] = data[(n_rows - 1) * step, j]
+            weight[m - 1, j] = 1
+    while m > 1:
+        half = m // 2
+        for i in range(half):
+            for j in range(n_features):
+                a = candidate[2 * i, j]
+                b = candidate[2 * i + 1, j]
+                w_a = weight[2 * i, j]
+                w_b = weight[2 * i + 1, j]
+                candidate[i, j] = a if w_a >= w_b else b
+                weight[i, j] = w_a + w_b if a == b else abs(w_a - w_b)
+        if m % 2:
+            for j in range(n_features):
+                candidate[half, j] = candidate[m - 1, j]
+                weight[half, j] = weight[m - 1, j]
+        m = half + m % 2
+    for j in range(n_features):
+        count[j] = 0
+    for i in range(n_rows):
+        row = i * step
+        for j in range(n_features):
+            if data[row, j] == candidate[0, j]:
+                count[j] += 1
+
+
+def majority_count(data: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's majority candidate among rows ``0, step, 2 step, ...`` and its count.
+
+    The same candidate as :func:`dagmm.training._majority_candidates` on
+    ``data[::step]`` (the same pairwise Boyer-Moore merges, in one pass per tree
+    level without temporaries) and the number of those rows equal to it.
+
+    Parameters
+    ----------
+    data : ndarray, shape (n, F), float32 or float64, n >= 1
+    step : int
+
+    Returns
+    -------
+    candidate : ndarray, shape (F,), data's dtype
+    count : ndarray, shape (F,), int64
+    """
+    if not data.flags.c_contiguous:
+        data, step = np.ascontiguousarray(data[::step]), 1  # copy only the rows read
+    half = ((data.shape[0] + step - 1) // step + 1) // 2
+    candidate = np.empty((half, data.shape[1]), dtype=data.dtype)
+    weight = np.empty((half, data.shape[1]), dtype=np.int64)
+    count = np.empty(data.shape[1], dtype=np.int64)
+    _compiled().majority_count(data, int(step), candidate, weight, count)
+    return candidate[0].copy(), count

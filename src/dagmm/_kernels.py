@@ -10,10 +10,12 @@ rows, compiled by numba: the formulas are those of
 ``fused._ReconstructionFeatures``, term for term, so results differ from the
 numpy path only by float rounding (sums in another order, ``exp`` and
 ``sqrt`` from another library). ``tests/test_fused.py`` checks both paths
-against autograd.
+against autograd. :func:`majority_count` runs the majority vote of
+``scaler="auto"`` (``training.top_value_share``) with the numpy vote's merges,
+so it picks the same values exactly.
 
 Without numba (not installed, or ``DAGMM_NUMBA=0`` in the environment)
-:func:`available` is False and the fused step keeps its numpy path. The
+:func:`available` is False and the fused step and the vote keep their numpy paths. The
 compiled code is cached on disk (numba's ``cache=True``, next to this file or
 in the user's cache directory), so only the first training step on a machine
 pays the compilation (about 7 s on a 2-core VM); later processes load it in a
@@ -45,8 +47,8 @@ def _enabled_by_environment() -> bool:
     return os.environ.get("DAGMM_NUMBA", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-#: Whether the fused step uses these kernels: numba is installed and
-#: ``DAGMM_NUMBA`` does not say otherwise. Read at each step, so tests can flip it.
+#: Whether the fused step and the vote use these kernels: numba is installed and
+#: ``DAGMM_NUMBA`` does not say otherwise. Read at each call, so tests can flip it.
 ENABLED = _enabled_by_environment() and importlib.util.find_spec("numba") is not None
 
 

@@ -259,7 +259,8 @@ def top_value_share(data: np.ndarray, compiled: bool = False) -> np.ndarray:
     ndarray, shape (n_features,)
     """
     step = max(1, math.ceil(len(data) / _TOP_SHARE_ROWS))
-    if len(data) == 0:
+    n_sampled = len(range(0, len(data), step))
+    if n_sampled == 0:
         return np.zeros(data.shape[1])
     if (
         compiled
@@ -270,10 +271,10 @@ def top_value_share(data: np.ndarray, compiled: bool = False) -> np.ndarray:
         # one compiled pass per tree level and one to count: 2.7x faster than
         # the whole-array passes below on a 65,536 x 120 table (docs/performance.md)
         _, count = _kernels.majority_count(data, step)
-        return count / len(range(0, len(data), step))
+        return count / n_sampled
     rows = data[::step]
     candidate = _majority_candidates(rows)
-    return np.count_nonzero(rows == candidate, axis=0) / len(rows)
+    return np.count_nonzero(rows == candidate, axis=0) / n_sampled
 
 
 def _majority_candidates(rows: np.ndarray) -> np.ndarray:

@@ -6,10 +6,12 @@ so the test needs no launcher; they rendezvous through a file store in ``tmp_pat
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +114,14 @@ def _worker(mode: str, out: Path, rank: int) -> None:
             except DAGMMError as exc:
                 message = str(exc)
             (out / f"error{rank}.txt").write_text(message)
+            # Too few rows over all shards: one warning (rank 0), counting every shard's rows.
+            from dagmm.estimator import FewRowsWarning
+
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                fit_distributed(DAGMM(**{**_model_params(), "epochs": 1}), _rows().iloc[:3])
+            few = [str(w.message) for w in caught if issubclass(w.category, FewRowsWarning)]
+            (out / f"few{rank}.json").write_text(json.dumps(few))
     finally:
         dist.destroy_process_group()
 
@@ -179,6 +189,9 @@ def test_short_training_run_matches_one_process(tmp_path: Path) -> None:
             message
         )
         assert "row(s) 3" in message
+    few = [json.loads((tmp_path / f"few{rank}.json").read_text()) for rank in range(2)]
+    assert len(few[0]) == 1 and few[0][0].startswith("6 training rows for 2 mixture"), few
+    assert few[1] == [], few
 
 
 def _torchrun_fit(tmp_path: Path, data: Path, out: Path) -> subprocess.CompletedProcess:

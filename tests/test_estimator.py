@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,7 +10,7 @@ from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 
 from dagmm import DAGMM, InvalidInputError, NotFittedError, fit_ensemble
-from dagmm.estimator import auto_architecture
+from dagmm.estimator import FewRowsWarning, auto_architecture
 from dagmm.presets import PRESETS
 from dagmm.synthetic import make_tabular_anomalies
 from dagmm.tabular import UnseenCategoryWarning
@@ -121,9 +123,13 @@ def test_degenerate_data_stays_finite(case):
         X = X[:3]
     elif case == "scale_1e6":
         X = X * 1e6
+    few_rows = len(X) < 4 * (6 + 1)  # K (d + 1) rows; d = 6: the auto latent_dim (4) + 2
     for scaler in ("minmax", "standard", None):
         model = DAGMM(n_components=4, epochs=20, batch_size=1024, scaler=scaler, random_state=0)
-        model.fit(X)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FewRowsWarning)
+            model.fit(X)
+        assert any(issubclass(w.category, FewRowsWarning) for w in caught) == few_rows, case
         assert model.n_iter_ == 20  # smaller than one batch: one full-batch step per epoch
         scores = model.decision_function(X)
         assert np.isfinite(scores).all(), (case, scaler)

@@ -27,7 +27,8 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 import dagmm
-from dagmm import DAGMM, InvalidInputError, ModelFileError
+from dagmm import DAGMM, InvalidInputError, ModelFileError, fit_ensemble
+from dagmm.estimator import FewRowsWarning
 from dagmm.exceptions import NumericalError
 from dagmm.persistence import _sha256, load_bytes, model_bytes
 from dagmm.tabular import UnseenCategoryWarning
@@ -157,6 +158,21 @@ def test_empty_and_single_row_inputs(case, frame_model):
     with pytest.raises(InvalidInputError, match="no rows"):
         model.decision_function(frame.head(0))
     assert np.isfinite(model.decision_function(frame.head(1))).all()  # one row scores fine
+
+
+def test_too_few_rows_for_the_covariances_warn_with_the_count_needed():
+    # z = [z_c (1), distance, cosine]: 3 dimensions, so each of K = 2 full covariances
+    # needs 4 rows: 8 in all.
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    params = {**TINY, "latent_dim": 1, "random_state": 0}
+    with pytest.warns(FewRowsWarning, match=r"^7 training rows for 2 mixture .* 3-dimensional"):
+        DAGMM(**params).fit(X[:7])
+    with pytest.warns(FewRowsWarning, match=r"at least 4 rows \(8 in all\)"):
+        fit_ensemble(DAGMM(**params), X, seeds=[0, 1], rows=[np.arange(40), np.arange(7)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FewRowsWarning)
+        DAGMM(**params).fit(X[:8])
+        fit_ensemble(DAGMM(**params), X, seeds=[0, 1], rows=[np.arange(40), np.arange(8)])
 
 
 @pytest.mark.parametrize(
@@ -511,9 +527,16 @@ def _near_singular_table() -> tuple[np.ndarray, int]:
     return X, 1
 
 
+def _subnormal_spread_table() -> tuple[np.ndarray, int]:
+    """Found by hypothesis: a column differing only by float32's smallest subnormal
+    (its 1 / spread overflowed float32, and training diverged on the first step)."""
+    return np.array([[1.40129846e-45], [0.0]]), 1
+
+
 @PROPERTY
 @given(tables(), st.integers(0, 2**16))
 @example(_near_singular_table(), 1)
+@example(_subnormal_spread_table(), 0)
 def test_property_energies_finite_deterministic_batch_and_order_free(table, seed):
     X, k = table
     params = {"epochs": 2, "n_components": k, "hidden_sizes": (4,), "batch_size": 16}

@@ -47,6 +47,7 @@ from .estimator import (
     _new_encoder,
     _progress_callback,
     _training_config,
+    _warn_few_rows,
     auto_epochs,
     resolve_device,
 )
@@ -56,6 +57,7 @@ from .quantile import exact_quantile
 from .tabular import TabularEncoder
 from .training import (
     AUTO_SPARSE_SHARE,
+    SMALLEST_SPREAD,
     fitted_mixture,
     stream_statistics,
     top_value_share,
@@ -309,7 +311,7 @@ def _global_scaling(
             shares = reducer.reduce_array(local)
             sparse = shares[1:] / shares[0] > AUTO_SPARSE_SHARE
             centre, spread = np.where(sparse, low, mean), np.where(sparse, high - low, std)
-        scale = np.where(spread > 0, 1.0 / np.maximum(spread, 1e-300), 1.0)
+        scale = np.where(spread >= SMALLEST_SPREAD, 1.0 / np.maximum(spread, SMALLEST_SPREAD), 1.0)
         offset = -centre * scale
     elif method in (None, "none"):
         scale, offset = np.ones(n_features), np.zeros(n_features)
@@ -368,6 +370,8 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
 
     n_features = data.shape[1]
     architecture = _architecture(est, n_features)
+    if reducer.rank == 0:
+        _warn_few_rows(est, n_total, architecture[1], stacklevel=3)
     largest = int(reducer.reduce_scalar(n_local, dist.ReduceOp.MAX))
     batch_size = int(min(est.batch_size, largest))
     epochs = (

@@ -51,6 +51,16 @@ class ComponentCollapseWarning(UserWarning):
     """A mixture component holds almost no weight or almost no variance."""
 
 
+class FewRowsWarning(UserWarning):
+    """Too few training rows for the mixture's full covariances.
+
+    A full covariance in ``d`` dimensions is singular when fitted on ``d`` rows or
+    fewer, so ``n_components`` components need at least ``n_components * (d + 1)``
+    rows; with fewer, the covariances are mostly ``reg_covar`` and the energies rank
+    rows by little more than their distance from the means.
+    """
+
+
 def collapsed_components(
     weights: np.ndarray, means: np.ndarray, covariances: np.ndarray
 ) -> list[dict[str, Any]]:
@@ -726,6 +736,21 @@ def _training_config(est: DAGMM, epochs: int, batch_size: int) -> TrainingConfig
     )
 
 
+def _warn_few_rows(est: DAGMM, n_rows: int, latent_dim: int, stacklevel: int) -> None:
+    """Warn (:class:`FewRowsWarning`) when ``n_rows`` cannot support full covariances."""
+    z_dim = latent_dim + 2
+    needed = est.n_components * (z_dim + 1)
+    if n_rows < needed:
+        warnings.warn(
+            f"{n_rows} training rows for {est.n_components} mixture component(s) in a "
+            f"{z_dim}-dimensional representation: each full covariance needs at least "
+            f"{z_dim + 1} rows ({needed} in all), so the mixture will be set mostly by "
+            "reg_covar; use more rows, fewer n_components or a smaller latent_dim",
+            FewRowsWarning,
+            stacklevel=stacklevel,
+        )
+
+
 def _fit_members(
     est: DAGMM,
     data: np.ndarray,
@@ -740,6 +765,7 @@ def _fit_members(
     smallest = min(len(r) for r in member_rows)
     if smallest < 2:
         raise InvalidInputError(f"need at least 2 training rows per model, got {smallest}")
+    _warn_few_rows(est, smallest, architecture[1], stacklevel=4)
     largest = max(len(r) for r in member_rows)
     batch_size = int(min(est.batch_size, largest))
     epochs = int(est.epochs) if est.epochs is not None else auto_epochs(largest, batch_size)

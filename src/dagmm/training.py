@@ -235,6 +235,10 @@ def _global_means(
 #: With ``scaler="auto"``, a column whose most frequent value fills more than this
 #: share of the training rows is min-max scaled instead of standardised.
 AUTO_SPARSE_SHARE = 0.5
+#: A column whose spread is below float32's smallest normal number is constant to
+#: the float32 network (its values differ only in subnormals, and 1 / spread would
+#: overflow float32 to inf, the scaled column to inf and NaN), so it gets scale 1.
+SMALLEST_SPREAD = float(np.finfo(np.float32).tiny)
 #: Rows (evenly spaced) that :func:`top_value_share` looks at, at most.
 _TOP_SHARE_ROWS = 100_000
 
@@ -395,7 +399,8 @@ def _scaling_of(x: Tensor, rows: Tensor, method: str | None) -> tuple[Tensor, Te
         sparse = torch.from_numpy(shares > AUTO_SPARSE_SHARE)
         centre = torch.where(sparse.to(data.device), low, mean)
         spread = torch.where(sparse.to(data.device), high - low, std)
-    scale = torch.where(spread > 0, 1.0 / spread.clamp_min(1e-300), torch.ones_like(spread))
+    wide = spread >= SMALLEST_SPREAD
+    scale = torch.where(wide, 1.0 / spread.clamp_min(SMALLEST_SPREAD), torch.ones_like(spread))
     return -centre * scale, scale
 
 

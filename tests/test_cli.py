@@ -191,3 +191,44 @@ def test_demo_runs_and_beats_control():
     control_auroc = float(lines["untrained"][-2])
     trained_auroc = float(lines["DAGMM"][-2])
     assert trained_auroc > control_auroc
+
+
+def test_csv_words_like_na_are_categories_in_text_columns(tmp_path):
+    # "NA" (North America) and "None" (no service) are values of a text column; in a
+    # numeric column "NA" and "nan" are missing; an empty field is missing anywhere.
+    rng = np.random.default_rng(1)
+    n = 120
+    frame = pd.DataFrame(
+        {
+            "bytes": rng.gamma(2.0, 100.0, n).round(3),
+            "region": rng.choice(["NA", "EU", "APAC"], n),
+            "service": rng.choice(["http", "None", "null"], n),
+        }
+    )
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    model_path = tmp_path / "model.dagmm"
+    fit = run("fit", str(tmp_path / "train.csv"), "--out", str(model_path), "--epochs", "2")
+    assert fit.returncode == 0, fit.stderr
+    from dagmm import load
+
+    model = load(model_path)
+    assert model.encoder_.categories == {
+        "region": ["APAC", "EU", "NA"],
+        "service": ["None", "http", "null"],
+    }
+    # Scoring: a chunk whose region is only "NA" still reads it as the category.
+    frame.iloc[:4].assign(region="NA").to_csv(tmp_path / "score.csv", index=False)
+    out = tmp_path / "scores.csv"
+    score = run("score", str(model_path), str(tmp_path / "score.csv"), "--out", str(out))
+    assert score.returncode == 0, score.stderr
+    expected = model.decision_function(frame.iloc[:4].assign(region="NA"))
+    scored = pd.read_csv(out)
+    np.testing.assert_allclose(scored["energy"], expected, rtol=1e-5)
+    # In the numeric column the words are missing, with the row named.
+    bad = frame.iloc[:4].astype({"bytes": object})
+    bad.loc[2, "bytes"] = "NA"
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    out = tmp_path / "bad_scores.csv"
+    failed = run("score", str(model_path), str(tmp_path / "bad.csv"), "--out", str(out))
+    assert failed.returncode != 0 and not out.exists()
+    assert "column 'bytes'" in failed.stderr and "row(s) 2" in failed.stderr, failed.stderr

@@ -170,3 +170,33 @@ def test_exact_quantile_equals_numpy(n: int) -> None:
         for small in (1, 100, 1 << 16):
             got = exact_quantile(lambda: chunks, q, n, small=small)
             assert got == np.percentile(values, 100 * q), (q, small)
+
+
+def test_words_like_na_read_the_same_in_every_chunk(tmp_path: Path) -> None:
+    from dagmm.distributed import read_shard
+    from dagmm.tableio import iter_table, read_table
+
+    # In chunks of 4 rows, the second chunk's region holds nothing but "NA" (and an
+    # empty field): read alone it would look like a column of missing values.
+    lines = ["x,region,flag"] + [f"{i}.5,EU,True" for i in range(4)]
+    lines += ["NA,NA,NA", "nan,NA,False", ",,", "6.5,NA,true", "7,None,true"]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    whole = read_table(tmp_path / "t.csv")
+    assert whole["x"].dtype == np.float64 and whole["x"].isna().tolist() == [0] * 4 + [
+        1,
+        1,
+        1,
+        0,
+        0,
+    ]
+    assert whole["region"].tolist()[4:] == ["NA", "NA", np.nan, "NA", "None"]
+    assert whole["flag"].isna().tolist() == [0] * 4 + [1, 0, 1, 0, 0]
+    assert whole["flag"].dropna().map(type).eq(bool).all()
+    sampled = sample_table(tmp_path / "t.csv", 100, random_state=0, chunk_rows=4)
+    pd.testing.assert_frame_equal(sampled, whole, check_dtype=False)
+    shard = read_shard(tmp_path / "t.csv", 0, 1, chunk_rows=4)
+    pd.testing.assert_frame_equal(shard, whole, check_dtype=False)
+    # A known layout: "NA" stays a category even in a chunk that holds nothing else.
+    chunks = list(iter_table(tmp_path / "t.csv", 2, text_columns=["region"]))
+    assert chunks[2]["region"].tolist() == ["NA", "NA"]
+    assert chunks[2]["x"].isna().tolist() == [True, True]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import InvalidInputError, NumericalError
-from .tableio import DataFileError, TableWriter, iter_table
+from .tableio import DataFileError, TableWriter, iter_table, text_columns
 
 __all__ = ["score_file", "score_frame"]
 
@@ -45,9 +45,10 @@ def score_file(
         columns = [str(c) for c in names] + ([id_column] if id_column else [])
     elif id_column:
         columns = None
+    text = text_columns(model) + ([id_column] if id_column else [])
     start = 0
     with TableWriter(out_path) as writer:
-        for chunk in iter_table(data_path, chunk_rows=chunk_rows, columns=columns):
+        for chunk in iter_table(data_path, chunk_rows, columns, text_columns=text):
             if id_column and id_column not in chunk.columns:
                 raise DataFileError(f"{data_path}: id column {id_column!r} not found")
             chunk.index = pd.RangeIndex(start, start + len(chunk))

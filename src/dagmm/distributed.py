@@ -441,13 +441,13 @@ def read_shard(path: str | os.PathLike, rank: int, world_size: int, chunk_rows: 
     """
     import pandas as pd
 
-    from .tableio import DataFileError, iter_table
+    from .tableio import DataFileError, infer_missing, iter_table
 
     parts, start = [], 0
-    for chunk in iter_table(path, chunk_rows=chunk_rows):
+    for chunk in iter_table(path, chunk_rows=chunk_rows, infer=False):
         first = (rank - start) % world_size
         parts.append(chunk.iloc[first::world_size])
         start += len(chunk)
     if not parts or start == 0:
         raise DataFileError(f"{path}: no rows")
-    return pd.concat(parts, ignore_index=True)
+    return infer_missing(pd.concat(parts, ignore_index=True))

@@ -26,7 +26,7 @@ import torch
 from .exceptions import InvalidInputError
 from .mixture import MixtureStatistics
 from .quantile import exact_quantile
-from .tableio import DataFileError, iter_table
+from .tableio import DataFileError, infer_missing, iter_table, text_columns
 from .training import FittedMixture, accumulated_statistics, eval_memberships, fitted_mixture
 
 __all__ = ["refit_mixture_on_file", "sample_table", "stream_file_statistics"]
@@ -53,7 +53,9 @@ def sample_table(
     kept_keys = np.zeros(0)
     kept_pos = np.zeros(0, dtype=np.int64)
     start = 0
-    for chunk in iter_table(path, chunk_rows=chunk_rows, columns=columns):
+    # Words such as "NA" are read as missing or as values once, on the whole sample,
+    # so that a column is read the same way in every chunk.
+    for chunk in iter_table(path, chunk_rows=chunk_rows, columns=columns, infer=False):
         keys = rng.random(len(chunk))
         positions = np.arange(start, start + len(chunk))
         start += len(chunk)
@@ -72,14 +74,14 @@ def sample_table(
     if kept is None or start == 0:
         raise DataFileError(f"{path}: no rows")
     order = np.argsort(kept_pos, kind="stable")
-    return kept.iloc[order].reset_index(drop=True)
+    return infer_missing(kept.iloc[order].reset_index(drop=True))
 
 
 def _encoded_chunks(model: Any, path: str | os.PathLike, chunk_rows: int) -> Iterator[np.ndarray]:
     names = getattr(model, "feature_names_in_", None)
     columns = [str(c) for c in names] if names is not None else None
     start = 0
-    for chunk in iter_table(path, chunk_rows=chunk_rows, columns=columns):
+    for chunk in iter_table(path, chunk_rows, columns, text_columns=text_columns(model)):
         chunk.index = pd.RangeIndex(start, start + len(chunk))
         try:
             yield model.encoder_.transform(chunk)

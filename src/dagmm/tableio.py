@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +14,15 @@ from ._atomic import atomic_path
 from .exceptions import DAGMMError
 
 __all__ = [
+    "MISSING_WORDS",
     "DataFileError",
     "TableWriter",
     "count_rows",
+    "infer_missing",
     "iter_table",
     "read_table",
     "table_format",
+    "text_columns",
 ]
 
 _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zst", ".tsv", ".txt")
@@ -53,22 +56,112 @@ def _check_readable(path: str | os.PathLike) -> Path:
     return target
 
 
+#: The words pandas reads as missing by default ("NA", "NULL", "None", "nan", ...).
+#: In a CSV file they mean "missing" only in numeric columns: in a text column
+#: (a category such as the region "NA" or the service "None") they are values.
+#: An empty field is missing in every column.
+MISSING_WORDS = frozenset(
+    # pandas.read_csv's default na_values (its documentation lists them), less ""
+    (
+        "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+        "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+    )
+)  # fmt: skip
+_BOOLEAN_WORDS = {"True": True, "False": False, "TRUE": True, "FALSE": False}
+_BOOLEAN_WORDS.update({"true": True, "false": False})
+
+
 def _csv_options(path: Path) -> dict[str, Any]:
     return {"sep": "\t" if path.name.lower().endswith(".tsv") else ","}
 
 
-def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a whole CSV or Parquet file into a DataFrame."""
-    chunks = list(iter_table(path, chunk_rows=None, columns=columns))
+def _csv_missing(
+    path: Path, columns: list[str] | None, text_columns: Collection[str] | None
+) -> dict[str, Any]:
+    """``read_csv`` options: only empty fields are missing, except in the numeric columns
+    of a known layout (``text_columns`` given), where the words pandas reads as missing
+    are missing too (columns found out later go through :func:`infer_missing`)."""
+    if text_columns is None:
+        return {"keep_default_na": False, "na_values": [""]}
+    if columns is None:
+        header = pd.read_csv(path, nrows=0, **_csv_options(path)).columns
+        columns = [str(c) for c in header]
+    words = ["", *sorted(MISSING_WORDS)]
+    return {
+        "keep_default_na": False,
+        "na_values": {c: [""] if c in text_columns else words for c in columns},
+    }
+
+
+def text_columns(model: Any) -> list[str]:
+    """The categorical columns of a fitted model (read as text from a CSV file)."""
+    encoder = getattr(model, "encoder_", None)
+    return [str(c) for c in encoder.categories] if encoder is not None else []
+
+
+def infer_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """Read the words of :data:`MISSING_WORDS` as missing in the columns they leave numeric
+    (or boolean), as pandas' default would; in a text column they stay values.
+
+    For a CSV read with only empty fields missing (``iter_table(..., text_columns=None)``
+    does this per chunk; call it once on chunks concatenated, so that every chunk of a
+    column is read the same way). A column of nothing but such words is missing
+    throughout, as pandas would read it.
+    """
+    converted = {}
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            continue
+        present = column[column.notna()]
+        words = present.isin(MISSING_WORDS)
+        if not words.any():
+            continue
+        rest = present[~words]
+        if rest.empty:
+            converted[name] = pd.Series(float("nan"), index=frame.index)
+            continue
+        numbers = pd.to_numeric(rest, errors="coerce")
+        if numbers.notna().all():
+            converted[name] = pd.to_numeric(column.where(~column.isin(MISSING_WORDS)))
+        elif rest.map(lambda v: isinstance(v, bool) or v in _BOOLEAN_WORDS).all():
+            converted[name] = column.map(
+                lambda v: None if v in MISSING_WORDS else _BOOLEAN_WORDS.get(v, v)
+            ).astype(object)
+    if not converted:
+        return frame
+    frame = frame.copy()
+    for name, values in converted.items():
+        frame[name] = values
+    return frame
+
+
+def read_table(
+    path: str | os.PathLike,
+    columns: list[str] | None = None,
+    text_columns: Collection[str] | None = None,
+) -> pd.DataFrame:
+    """Read a whole CSV or Parquet file into a DataFrame (see :func:`iter_table`)."""
+    chunks = list(iter_table(path, chunk_rows=None, columns=columns, text_columns=text_columns))
     if not chunks:
         raise DataFileError(f"{path}: no rows")
     return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
 
 def iter_table(
-    path: str | os.PathLike, chunk_rows: int | None = 65536, columns: list[str] | None = None
+    path: str | os.PathLike,
+    chunk_rows: int | None = 65536,
+    columns: list[str] | None = None,
+    text_columns: Collection[str] | None = None,
+    infer: bool = True,
 ) -> Iterator[pd.DataFrame]:
     """Yield the file's rows in DataFrames of at most ``chunk_rows`` rows (None: all at once).
+
+    In a CSV file an empty field is missing. The words pandas reads as missing
+    (:data:`MISSING_WORDS`: "NA", "NULL", "None", "nan", ...) are missing in numeric
+    columns only: in ``text_columns`` (a model's categorical columns) they are
+    values. Without ``text_columns`` each chunk goes through :func:`infer_missing`;
+    ``infer=False`` leaves that to the caller (to apply once to chunks concatenated).
 
     Raises
     ------
@@ -99,13 +192,16 @@ def iter_table(
         except (pa.ArrowException, OSError) as exc:
             raise DataFileError(f"{target}: cannot read as Parquet ({_first_line(exc)})") from exc
         return
+    infer_chunk = infer_missing if text_columns is None and infer else (lambda frame: frame)
     try:
-        reader = pd.read_csv(target, chunksize=chunk_rows, usecols=columns, **_csv_options(target))
+        options = {**_csv_options(target), **_csv_missing(target, columns, text_columns)}
+        reader = pd.read_csv(target, chunksize=chunk_rows, usecols=columns, **options)
         if chunk_rows is None:
-            yield reader
+            yield infer_chunk(reader)
             return
         with reader:
-            yield from reader
+            for chunk in reader:
+                yield infer_chunk(chunk)
     except (
         pd.errors.ParserError,
         pd.errors.EmptyDataError,

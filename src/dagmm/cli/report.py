@@ -10,7 +10,7 @@ import click
 def _read(model, data: str, extra: list[str]):
     """The model's feature columns plus ``extra`` (id, labels) from DATA, as a DataFrame."""
     from ..exceptions import InvalidInputError
-    from ..tableio import read_table
+    from ..tableio import read_table, text_columns
 
     extra = [c for c in dict.fromkeys(extra) if c]
     names = getattr(model, "feature_names_in_", None)
@@ -21,9 +21,9 @@ def _read(model, data: str, extra: list[str]):
             raise InvalidInputError(
                 f"{data}: column(s) {clash} are model features and cannot be used as id/labels"
             )
-        frame = read_table(data, columns=features + extra)
+        frame = read_table(data, features + extra, text_columns(model) + extra)
         return frame[features], frame
-    frame = read_table(data)
+    frame = read_table(data, text_columns=extra)  # a model of an array: numeric columns
     missing = [c for c in extra if c not in frame.columns]
     if missing:
         raise InvalidInputError(f"{data}: column(s) {missing} not in the file")

@@ -113,7 +113,7 @@ def test_array_feature_count_mismatch():
     X = np.random.default_rng(0).normal(size=(50, 4))
     model = DAGMM(**TINY, random_state=0).fit(X)
     for width in (3, 5):
-        with pytest.raises(InvalidInputError, match=f"X has {width} features.*expects 4"):
+        with pytest.raises(InvalidInputError, match=f"X has {width} features.*expecting 4"):
             model.decision_function(np.zeros((2, width)))
     with pytest.raises(InvalidInputError, match="2-D"):
         model.decision_function(np.zeros(4))
@@ -531,6 +531,16 @@ def _subnormal_spread_table() -> tuple[np.ndarray, int]:
     """Found by hypothesis: a column differing only by float32's smallest subnormal
     (its 1 / spread overflowed float32, and training diverged on the first step)."""
     return np.array([[1.40129846e-45], [0.0]]), 1
+
+
+def test_spreads_below_float32_normals_scale_as_constant_columns():
+    from dagmm.training import SMALLEST_SPREAD, scale_from_spread
+
+    spread = np.array([0.0, SMALLEST_SPREAD / 2, SMALLEST_SPREAD, 2.0, np.nan, np.inf])
+    scale = scale_from_spread(spread)
+    np.testing.assert_array_equal(scale, [1.0, 1.0, 1.0 / SMALLEST_SPREAD, 0.5, 1.0, 0.0])
+    assert np.isfinite(scale.astype(np.float32)).all()  # the network's dtype
+    assert scale_from_spread(spread.astype(np.float32)).dtype == np.float32
 
 
 @PROPERTY

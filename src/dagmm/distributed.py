@@ -57,8 +57,8 @@ from .quantile import exact_quantile
 from .tabular import TabularEncoder
 from .training import (
     AUTO_SPARSE_SHARE,
-    SMALLEST_SPREAD,
     fitted_mixture,
+    scale_from_spread,
     stream_statistics,
     top_value_share,
     train_members,
@@ -311,7 +311,7 @@ def _global_scaling(
             shares = reducer.reduce_array(local)
             sparse = shares[1:] / shares[0] > AUTO_SPARSE_SHARE
             centre, spread = np.where(sparse, low, mean), np.where(sparse, high - low, std)
-        scale = np.where(spread >= SMALLEST_SPREAD, 1.0 / np.maximum(spread, SMALLEST_SPREAD), 1.0)
+        scale = scale_from_spread(spread)
         offset = -centre * scale
     elif method in (None, "none"):
         scale, offset = np.ones(n_features), np.zeros(n_features)
@@ -365,7 +365,7 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
     n_local = data.shape[0]
     n_total = int(reducer.reduce_scalar(n_local))
     if n_total < 2:
-        raise InvalidInputError(f"need at least 2 rows to fit, got {n_total}")
+        raise InvalidInputError(f"need at least 2 rows to fit, got n_samples = {n_total}")
     seed = reducer.broadcast_int(int(check_random_state(est.random_state).randint(0, 2**31 - 1)))
 
     n_features = data.shape[1]

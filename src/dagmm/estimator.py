@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from .exceptions import InvalidInputError, NumericalError, TrainingDivergedError
 from .network import ACTIVATIONS, DAGMMNet
 from .presets import preset_params
-from .tabular import TabularEncoder, symlog
+from .tabular import TabularEncoder, densify, symlog
 from .training import (
     FittedMixture,
     TrainingConfig,
@@ -405,13 +405,14 @@ class DAGMM(BaseEstimator):
         self
         """
         self._validate_params()
+        X = densify(X)
         encoder = _new_encoder(self).fit(X)
         data = _encode_numeric_fast(encoder, X)
         if data is None:
             data = encoder.transform(X)
         n_rows = data.shape[0]
         if n_rows < 2:
-            raise InvalidInputError(f"need at least 2 rows to fit, got {n_rows}")
+            raise InvalidInputError(f"need at least 2 rows to fit, got n_samples = {n_rows}")
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(0, 2**31 - 1))
         rows = np.arange(n_rows)
@@ -498,6 +499,7 @@ class DAGMM(BaseEstimator):
 
     def _encode(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "net_")
+        X = densify(X)
         fast = _encode_numeric_fast(self.encoder_, X)
         return fast if fast is not None else self.encoder_.transform(X)
 
@@ -531,6 +533,10 @@ class DAGMM(BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """0 for inliers, 1 for anomalies (energy above ``threshold_``)."""
         return (self.decision_function(X) > self.threshold_).astype(int)
+
+    def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
+        """Fit, then return :meth:`transform` of the same rows."""
+        return self.fit(X).transform(X)
 
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit and return the training labels ``labels_``."""
@@ -585,9 +591,13 @@ class DAGMM(BaseEstimator):
         return explain(self, X, top_k=top_k)
 
     def __sklearn_tags__(self):  # pragma: no cover - sklearn >= 1.6 metadata
+        from sklearn.utils import TransformerTags
+
         tags = super().__sklearn_tags__()
         tags.estimator_type = "outlier_detector"
+        tags.transformer_tags = TransformerTags(preserves_dtype=[])
         tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = True
         tags.input_tags.categorical = True
         tags.input_tags.string = True
         return tags
@@ -892,6 +902,7 @@ def fit_ensemble(
     each model's own rows (its held-out rows included, as :meth:`DAGMM.fit` does).
     """
     estimator._validate_params()
+    X = densify(X)
     if rows is None:
         # Every model on every row: the encoder learns from X itself, no union to build.
         rows = [np.arange(len(X))] * len(seeds)

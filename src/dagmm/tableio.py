@@ -67,8 +67,9 @@ MISSING_WORDS = frozenset(
         "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
     )
 )  # fmt: skip
-_BOOLEAN_WORDS = {"True": True, "False": False, "TRUE": True, "FALSE": False}
-_BOOLEAN_WORDS.update({"true": True, "false": False})
+_BOOLEAN_WORDS = {
+    "True": True, "TRUE": True, "true": True, "False": False, "FALSE": False, "false": False
+}  # fmt: skip
 
 
 def _csv_options(path: Path) -> dict[str, Any]:
@@ -113,17 +114,16 @@ def infer_missing(frame: pd.DataFrame) -> pd.DataFrame:
         column = frame[name]
         if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
             continue
-        present = column[column.notna()]
-        words = present.isin(MISSING_WORDS)
-        if not words.any():
+        is_word = column.isin(MISSING_WORDS)
+        if not is_word.any():
             continue
-        rest = present[~words]
+        rest = column[column.notna() & ~is_word]
         if rest.empty:
             converted[name] = pd.Series(float("nan"), index=frame.index)
             continue
         numbers = pd.to_numeric(rest, errors="coerce")
         if numbers.notna().all():
-            converted[name] = pd.to_numeric(column.where(~column.isin(MISSING_WORDS)))
+            converted[name] = pd.to_numeric(column.where(~is_word))
         elif rest.map(lambda v: isinstance(v, bool) or v in _BOOLEAN_WORDS).all():
             converted[name] = column.map(
                 lambda v: None if v in MISSING_WORDS else _BOOLEAN_WORDS.get(v, v)

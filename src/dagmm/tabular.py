@@ -12,6 +12,7 @@ how many values were affected.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +59,18 @@ def _describe_rows(rows: np.ndarray, limit: int = 5, index: pd.Index | None = No
     return f"row(s) {shown}{more}"
 
 
+def densify(X: Any) -> Any:
+    """``X`` as a dense array if it is a SciPy sparse matrix or array, else ``X`` itself.
+
+    The network reads dense rows, so sparse input (a one-hot encoder's output, say)
+    costs its dense size once.
+    """
+    sparse = sys.modules.get("scipy.sparse")  # not loaded: X cannot be sparse
+    if sparse is not None and sparse.issparse(X):
+        return X.toarray()
+    return X
+
+
 @dataclass
 class TabularEncoder:
     """Fitted column layout: which input columns, how each becomes numbers.
@@ -86,6 +99,7 @@ class TabularEncoder:
             raise InvalidInputError(
                 f"missing must be one of {_MISSING_POLICIES}, got {self.missing!r}"
             )
+        X = densify(X)
         if (
             isinstance(X, np.ndarray)
             and X.ndim == 2
@@ -100,7 +114,10 @@ class TabularEncoder:
             return self
         frame, self.input_kind = self._as_frame(X, fitting=True)
         if frame.shape[1] == 0:
-            raise InvalidInputError("input has no columns: expected at least one feature")
+            raise InvalidInputError(
+                f"0 feature(s) (shape={frame.shape}) while a minimum of 1 is required: "
+                "the input has no columns"
+            )
         self.columns = [str(c) for c in frame.columns]
         self.categories = {}
         self.fill_values = {}
@@ -183,14 +200,20 @@ class TabularEncoder:
     # --------------------------------------------------------------- internals
     def _as_frame(self, X: Any, fitting: bool) -> tuple[pd.DataFrame, str]:
         if isinstance(X, pd.DataFrame):
-            if X.columns.duplicated().any():
-                dup = X.columns[X.columns.duplicated()].unique().tolist()
+            # Columns are known by their names as text (a model file stores text), so
+            # pd.DataFrame(array)'s 0, 1, ... are "0", "1", ...
+            names = pd.Index([str(c) for c in X.columns])
+            if names.duplicated().any():
+                dup = names[names.duplicated()].unique().tolist()
                 raise InvalidInputError(f"duplicate column name(s) {dup}")
+            if not names.equals(X.columns):
+                X = X.set_axis(names, axis=1)
             return X, "frame"
         if isinstance(X, pd.Series):
             raise InvalidInputError(
                 "expected a 2-D table, got a pandas Series; use series.to_frame()"
             )
+        X = densify(X)
         try:
             array = np.asarray(X)
         except Exception as exc:  # ragged lists and the like
@@ -198,10 +221,11 @@ class TabularEncoder:
         if array.ndim != 2:
             raise InvalidInputError(
                 f"expected a 2-D array of shape (n_samples, n_features), got {array.ndim}-D "
-                f"shape {array.shape}; reshape a single sample with x.reshape(1, -1)"
+                f"shape {array.shape}. Reshape your data: x.reshape(1, -1) for a single "
+                "sample, x.reshape(-1, 1) for a single feature"
             )
         if array.dtype.kind == "c":
-            raise InvalidInputError("complex-valued input is not supported")
+            raise InvalidInputError("Complex data not supported: the input is complex-valued")
         frame = pd.DataFrame(array, columns=[str(i) for i in range(array.shape[1])])
         # text in an array is parsed as numbers, except when a model fitted on a
         # DataFrame scores it: its categorical columns are matched by position then
@@ -227,8 +251,8 @@ class TabularEncoder:
         if kind == "array" or self.input_kind == "array":
             if frame.shape[1] != len(self.columns):
                 raise InvalidInputError(
-                    f"X has {frame.shape[1]} features, but the model expects "
-                    f"{len(self.columns)} features"
+                    f"X has {frame.shape[1]} features, but DAGMM is expecting "
+                    f"{len(self.columns)} features as input"
                 )
             return frame.set_axis(self.columns, axis=1)
         names = [str(c) for c in frame.columns]

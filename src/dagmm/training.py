@@ -239,6 +239,24 @@ AUTO_SPARSE_SHARE = 0.5
 #: the float32 network (its values differ only in subnormals, and 1 / spread would
 #: overflow float32 to inf, the scaled column to inf and NaN), so it gets scale 1.
 SMALLEST_SPREAD = float(np.finfo(np.float32).tiny)
+
+
+def scale_from_spread(spread: np.ndarray) -> np.ndarray:
+    """Per-column scales ``1 / spread``, and 1 where the spread is below
+    :data:`SMALLEST_SPREAD` (a constant column) or NaN.
+
+    Parameters
+    ----------
+    spread : ndarray of shape (F,)
+
+    Returns
+    -------
+    ndarray of shape (F,), the dtype of ``spread``
+    """
+    wide = spread >= SMALLEST_SPREAD
+    return np.where(wide, 1.0 / np.where(wide, spread, 1.0), 1.0).astype(spread.dtype, copy=False)
+
+
 #: Rows (evenly spaced) that :func:`top_value_share` looks at, at most.
 _TOP_SHARE_ROWS = 100_000
 
@@ -399,8 +417,7 @@ def _scaling_of(x: Tensor, rows: Tensor, method: str | None) -> tuple[Tensor, Te
         sparse = torch.from_numpy(shares > AUTO_SPARSE_SHARE)
         centre = torch.where(sparse.to(data.device), low, mean)
         spread = torch.where(sparse.to(data.device), high - low, std)
-    wide = spread >= SMALLEST_SPREAD
-    scale = torch.where(wide, 1.0 / spread.clamp_min(SMALLEST_SPREAD), torch.ones_like(spread))
+    scale = torch.from_numpy(scale_from_spread(spread.cpu().numpy())).to(spread.device)
     return -centre * scale, scale
 
 

@@ -194,7 +194,9 @@ def test_short_training_run_matches_one_process(tmp_path: Path) -> None:
     assert few[1] == [], few
 
 
-def _torchrun_fit(tmp_path: Path, data: Path, out: Path) -> subprocess.CompletedProcess:
+def _torchrun_fit(
+    tmp_path: Path, data: Path, out: Path, *options: str
+) -> subprocess.CompletedProcess:
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
     return subprocess.run(
@@ -216,6 +218,7 @@ def _torchrun_fit(tmp_path: Path, data: Path, out: Path) -> subprocess.Completed
             "--random-state",
             "0",
             "--distributed",
+            *options,
         ],
         env=env,
         capture_output=True,
@@ -290,4 +293,19 @@ def test_torchrun_cli_bad_row_in_one_shard_fails_every_rank_cleanly(tmp_path: Pa
     assert errors[0] == errors[1]
     # both ranks ended with the user-error status, not gloo's abort at exit
     assert "terminate called" not in result.stderr, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.csv"]
+
+
+@_NEEDS_TORCHRUN
+def test_torchrun_cli_category_limit_counts_the_union_of_shards(tmp_path: Path) -> None:
+    data = tmp_path / "train.csv"
+    frame = _rows()
+    row = np.arange(N_ROWS)  # process r reads rows r, r + 2, ...: "udp" for 0, "icmp" for 1
+    frame["proto"] = np.where(row % 4 < 2, "tcp", np.where(row % 2 == 0, "udp", "icmp"))
+    frame.to_csv(data, index=False)  # two values in each process's shard, three in all
+    result = _torchrun_fit(tmp_path, data, tmp_path / "model.dagmm", "--max-categories", "2")
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("dagmm: error:")]
+    assert len(errors) == 2, result.stderr
+    assert "column 'proto' has 3 distinct values" in errors[0], errors[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.csv"]

@@ -41,6 +41,43 @@ def test_pyod_attributes_and_shapes(blobs):
     assert roc_auc_score(y, scores) > 0.9
 
 
+def _pyod_confidence(train, contamination, threshold, scores):
+    """PyOD's predict_confidence written out row by row (its loop, not our code)."""
+    from scipy.stats import binom
+
+    n = len(train)
+    out = []
+    for score in scores:
+        p = (1 + np.count_nonzero(train <= score)) / (2 + n)
+        c = 1 - binom.cdf(n - int(n * contamination), n, p)
+        out.append(c if score > threshold else 1 - c)
+    return np.array(out)
+
+
+def test_pyod_confidence_matches_pyod_formula(blobs):
+    X, _ = blobs
+    model = DAGMM(n_components=2, contamination=0.05, **FAST).fit(X[:300])
+    rows = X[250:]  # 50 training rows and unseen ones
+    scores = model.decision_function(rows)
+    expected = _pyod_confidence(model.decision_scores_, 0.05, model.threshold_, scores)
+    confidence = model.predict_confidence(rows)
+    np.testing.assert_allclose(confidence, expected, rtol=0, atol=1e-12)
+    assert ((confidence >= 0) & (confidence <= 1)).all() and np.ptp(confidence) > 0.1
+    labels, same = model.predict(rows, return_confidence=True)
+    np.testing.assert_array_equal(labels, model.predict(rows))
+    np.testing.assert_array_equal(same, confidence)
+    proba, same = model.predict_proba(rows, method="unify", return_confidence=True)
+    np.testing.assert_array_equal(proba, model.predict_proba(rows, method="unify"))
+    np.testing.assert_array_equal(same, confidence)
+    with pytest.raises(InvalidInputError, match="method must be 'linear' or 'unify'"):
+        model.predict_proba(rows, method="logistic")
+    from dagmm.persistence import load_bytes, model_bytes
+
+    bare = load_bytes(model_bytes(model, include_training_scores=False))
+    with pytest.raises(InvalidInputError, match="saved without them"):
+        bare.predict_confidence(rows)
+
+
 def test_training_learns_beyond_untrained_control():
     # Anomalies that stay inside the normal range (broken joint structure, mismatched
     # categories): an untrained network cannot see them, a trained one must.

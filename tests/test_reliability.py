@@ -31,7 +31,7 @@ from dagmm import DAGMM, InvalidInputError, ModelFileError, fit_ensemble
 from dagmm.estimator import FewRowsWarning
 from dagmm.exceptions import NumericalError
 from dagmm.persistence import _sha256, load_bytes, model_bytes
-from dagmm.tabular import UnseenCategoryWarning
+from dagmm.tabular import IdentifierColumnWarning, UnseenCategoryWarning
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = Path(dagmm.__file__).parent
@@ -128,6 +128,47 @@ def test_unseen_category_is_counted_and_documented(frame_model):
     assert np.isfinite(scores).all()
     all_zero = model.encoder_.transform(new)[:3, -2:]
     assert (all_zero == 0).all()  # documented: unseen -> all-zero one-hot group
+
+
+def test_identifier_and_free_text_columns_are_refused_with_the_way_out():
+    frame = _frame(1500)
+    frame["flow_id"] = [f"f{i:05d}" for i in range(len(frame))]
+    with pytest.raises(
+        InvalidInputError,
+        match=r"column 'flow_id' has 1500 distinct values \(such as 'f00000'.*"
+        r"max_categories=1000.*--exclude flow_id",
+    ):
+        DAGMM(**TINY, random_state=0).fit(frame)
+    # the limit counts distinct values, and None lifts it
+    with pytest.raises(InvalidInputError, match="'proto' has 2 distinct values"):
+        DAGMM(**TINY, max_categories=1, random_state=0).fit(_frame())
+    model = DAGMM(**TINY, max_categories=None, random_state=0)
+    with pytest.warns(IdentifierColumnWarning, match=r"'flow_id' holds a different value"):
+        model.fit(frame.head(200))
+    assert len(model.encoder_.categories["flow_id"]) == 200
+    same = load_bytes(model_bytes(model))
+    assert same.max_categories is None
+    with pytest.raises(InvalidInputError, match="max_categories must be an integer >= 1"):
+        DAGMM(max_categories=0).fit(_frame())
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        pd.date_range("2026-01-01", periods=120, freq="min"),
+        pd.date_range("2026-01-01", periods=120, freq="min", tz="UTC"),
+        pd.to_timedelta(np.arange(120), unit="s"),
+        pd.period_range("2026-01", periods=120, freq="M"),
+    ],
+    ids=["datetime", "datetime_tz", "timedelta", "period"],
+)
+def test_time_columns_are_refused_at_fit(column):
+    frame = _frame().assign(seen=column)
+    with pytest.raises(InvalidInputError, match=r"column 'seen' holds .* values.*hour of day"):
+        DAGMM(**TINY, random_state=0).fit(frame)
+    # as text, by choice, it is a category like any other
+    few = frame.assign(seen=frame["seen"].astype(str).str[:4])
+    assert "seen" in DAGMM(**TINY, random_state=0).fit(few).encoder_.categories
 
 
 def test_numeric_column_arriving_as_strings(frame_model):
@@ -284,6 +325,10 @@ CLI_CASES = {
     "score_far_out_of_range": (
         ["score", "{m}", "{d}/huge.csv", "--out", "{d}/o.csv"],
         "non-finite energy for 1 row(s) (row(s) 3)",
+    ),
+    "too_many_categories": (
+        ["fit", "{d}/good.csv", "--out", "{d}/o.dagmm", "--max-categories", "1"],
+        "'proto' has 2 distinct values",
     ),
     "resume_without_checkpoint": (
         ["fit", "{d}/good.csv", "--out", "{d}/o.dagmm", "--resume"],

@@ -205,6 +205,7 @@ def model_document_schema(activations: tuple[str, ...], other_params: tuple[str,
             "checkpoint_path": AnyOf((Null(), Str(4096))),
             "checkpoint_every": Int(1, 10**9),
             "log_inputs": Bool(),
+            "max_categories": AnyOf((Null(), Int(1, 2**62))),
             **{k: AnyOf((SCALAR, List(SCALAR, max_items=1024))) for k in other_params},
         },
     )

@@ -54,7 +54,7 @@ from .estimator import (
 from .exceptions import DAGMMError, InvalidInputError
 from .mixture import MixtureStatistics
 from .quantile import exact_quantile
-from .tabular import TabularEncoder
+from .tabular import TabularEncoder, check_category_count
 from .training import (
     AUTO_SPARSE_SHARE,
     fitted_mixture,
@@ -361,6 +361,8 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
         return _new_encoder(est).fit(X)
 
     encoder = _merge_encoders(reducer, _agreed(reducer, fit_local))
+    for name, values in encoder.categories.items():  # every rank holds the same union
+        check_category_count(name, values, est.max_categories)
     data = _agreed(reducer, lambda: encoder.transform(X))
     n_local = data.shape[0]
     n_total = int(reducer.reduce_scalar(n_local))

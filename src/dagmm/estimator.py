@@ -218,6 +218,10 @@ class DAGMM(BaseEstimator):
         Expected fraction of anomalies; sets ``threshold_`` from the training scores.
     missing : {"raise", "impute"}, default "raise"
         NaN/inf handling (see :class:`dagmm.tabular.TabularEncoder`).
+    max_categories : int or None, default 1000
+        A categorical column with more distinct training values than this is an
+        error naming it (each value becomes an input column of its own; an
+        identifier or free text would silently make thousands). None: no limit.
     random_state : int, RandomState or None, default None
         Seed for initialisation, shuffling and dropout. Global RNG state is left untouched.
     device : str, default "auto"
@@ -277,6 +281,7 @@ class DAGMM(BaseEstimator):
         patience: int = 10,
         contamination: float = 0.1,
         missing: str = "raise",
+        max_categories: int | None = 1000,
         random_state: int | np.random.RandomState | None = None,
         device: str = "auto",
         verbose: int = 0,
@@ -303,6 +308,7 @@ class DAGMM(BaseEstimator):
         self.patience = patience
         self.contamination = contamination
         self.missing = missing
+        self.max_categories = max_categories
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -341,6 +347,8 @@ class DAGMM(BaseEstimator):
         positive_int("batch_size", self.batch_size)
         positive_int("patience", self.patience)
         positive_int("checkpoint_every", self.checkpoint_every)
+        if self.max_categories is not None:
+            positive_int("max_categories", self.max_categories)
         if self.checkpoint_path is not None and not isinstance(
             self.checkpoint_path, (str, os.PathLike)
         ):
@@ -530,9 +538,47 @@ class DAGMM(BaseEstimator):
         """Minus the energy (scikit-learn convention: higher is more normal)."""
         return -self.decision_function(X)
 
-    def predict(self, X: Any) -> np.ndarray:
-        """0 for inliers, 1 for anomalies (energy above ``threshold_``)."""
-        return (self.decision_function(X) > self.threshold_).astype(int)
+    def predict(self, X: Any, return_confidence: bool = False) -> Any:
+        """0 for inliers, 1 for anomalies (energy above ``threshold_``).
+
+        With ``return_confidence=True``, ``(labels, confidence)`` as PyOD returns
+        them (see :meth:`predict_confidence`).
+        """
+        scores = self.decision_function(X)
+        labels = (scores > self.threshold_).astype(int)
+        return (labels, self._confidence(scores)) if return_confidence else labels
+
+    def predict_confidence(self, X: Any) -> np.ndarray:
+        """How stable each row's label is, in [0, 1], as PyOD's ``predict_confidence``
+        (ExCeeD, Perini et al., 2020).
+
+        A row whose energy exceeds ``k`` of the ``n`` training energies is an
+        anomaly with probability ``p = (1 + k) / (2 + n)``; its confidence is the
+        chance that, of ``n`` rows each an anomaly with probability ``p``, more than
+        ``n - floor(n * contamination)`` are (for a predicted inlier: one minus that).
+        Needs the training energies (``decision_scores_``; a model saved with
+        ``include_training_scores=False`` has none).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), float64
+        """
+        return self._confidence(self.decision_function(X))
+
+    def _confidence(self, scores: np.ndarray) -> np.ndarray:
+        from scipy.stats import binom
+
+        train = getattr(self, "decision_scores_", None)
+        if train is None:
+            raise InvalidInputError(
+                "confidence needs the training energies (decision_scores_); this model "
+                "was saved without them (include_training_scores=False)"
+            )
+        n = len(train)
+        below = np.searchsorted(np.sort(train), scores, side="right")  # training energies <= score
+        outlier_probability = (1.0 + below) / (2.0 + n)
+        confidence = binom.sf(n - int(n * self.contamination), n, outlier_probability)
+        return np.where(scores > self.threshold_, confidence, 1.0 - confidence)
 
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit, then return :meth:`transform` of the same rows."""
@@ -542,25 +588,27 @@ class DAGMM(BaseEstimator):
         """Fit and return the training labels ``labels_``."""
         return self.fit(X).labels_
 
-    def predict_proba(self, X: Any, method: str = "linear") -> np.ndarray:
+    def predict_proba(self, X: Any, method: str = "linear", return_confidence: bool = False) -> Any:
         """Anomaly probability, PyOD style: columns (P(inlier), P(anomaly)).
 
         ``"linear"`` min-max scales energies by the training range; ``"unify"``
         standardises them by the training scores and applies the Gaussian CDF
-        (Kriegel et al., 2011), as PyOD does.
+        (Kriegel et al., 2011), as PyOD does. With ``return_confidence=True``,
+        ``(proba, confidence)`` (see :meth:`predict_confidence`).
         """
+        if method not in ("linear", "unify"):
+            raise InvalidInputError(f"method must be 'linear' or 'unify', got {method!r}")
         scores = self.decision_function(X)
         stats = self.score_stats_
         if method == "linear":
             spread = stats["max"] - stats["min"]
             proba = (scores - stats["min"]) / (spread if spread > 0 else 1.0)
-        elif method == "unify":
+        else:
             std = stats["std"] if stats["std"] > 0 else 1.0
             proba = erf((scores - stats["mean"]) / std / math.sqrt(2.0))
-        else:
-            raise InvalidInputError(f"method must be 'linear' or 'unify', got {method!r}")
         proba = np.clip(proba, 0.0, 1.0)
-        return np.column_stack([1.0 - proba, proba])
+        proba = np.column_stack([1.0 - proba, proba])
+        return (proba, self._confidence(scores)) if return_confidence else proba
 
     def transform(self, X: Any) -> np.ndarray:
         """The representation ``z = [z_c, relative distance, cosine similarity]``.
@@ -605,7 +653,9 @@ class DAGMM(BaseEstimator):
 
 def _new_encoder(est: DAGMM) -> TabularEncoder:
     """An unfitted encoder with the estimator's preprocessing parameters."""
-    return TabularEncoder(missing=est.missing, log_inputs=est.log_inputs)
+    return TabularEncoder(
+        missing=est.missing, max_categories=est.max_categories, log_inputs=est.log_inputs
+    )
 
 
 def _encode_numeric_fast(encoder: TabularEncoder, X: Any) -> np.ndarray | None:

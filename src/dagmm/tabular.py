@@ -22,13 +22,59 @@ import pandas as pd
 
 from .exceptions import InvalidInputError
 
-__all__ = ["TabularEncoder", "UnseenCategoryWarning", "symexp", "symlog"]
+__all__ = [
+    "IdentifierColumnWarning",
+    "TabularEncoder",
+    "UnseenCategoryWarning",
+    "check_category_count",
+    "symexp",
+    "symlog",
+]
 
 _MISSING_POLICIES = ("raise", "impute")
 
 
 class UnseenCategoryWarning(UserWarning):
     """Scoring data holds categorical values that training never saw."""
+
+
+class IdentifierColumnWarning(UserWarning):
+    """A categorical training column holds a different value in every row (an identifier)."""
+
+
+#: Training rows from which a categorical column with a different value in every
+#: row is taken for an identifier (:class:`IdentifierColumnWarning`).
+IDENTIFIER_MIN_ROWS = 50
+
+
+def check_category_count(name: str, values: list[str], max_categories: int | None) -> None:
+    """Raise :class:`InvalidInputError` if column ``name`` has more than ``max_categories``
+    distinct training values (None: no limit): each becomes a one-hot input column."""
+    if max_categories is None or len(values) <= max_categories:
+        return
+    examples = ", ".join(repr(v) for v in values[:3])
+    raise InvalidInputError(
+        f"column {name!r} has {len(values)} distinct values (such as {examples}), more than "
+        f"max_categories={max_categories}: as a category each value would become an input "
+        f"column of its own. An identifier or free text carries nothing a new row can match: "
+        f"exclude it (dagmm fit --exclude {name}); if it holds numbers, make it numeric; "
+        f"else raise max_categories (--max-categories)"
+    )
+
+
+def _check_not_temporal(name: str, col: pd.Series) -> None:
+    dtype = col.dtype
+    if (
+        pd.api.types.is_datetime64_any_dtype(dtype)
+        or pd.api.types.is_timedelta64_dtype(dtype)
+        or isinstance(dtype, (pd.PeriodDtype, pd.IntervalDtype))
+    ):
+        raise InvalidInputError(
+            f"column {name!r} holds {dtype} values: DAGMM reads numbers and categories, and "
+            f"as categories times never match a new row's. Derive numeric features from it "
+            f"(hour of day, weekday, seconds since an event), convert it to text if its "
+            f"values are a small set of labels, or exclude it (dagmm fit --exclude {name})"
+        )
 
 
 def symlog(values: np.ndarray) -> np.ndarray:
@@ -81,11 +127,16 @@ class TabularEncoder:
         What to do with NaN/inf/None: ``"raise"`` (default) names the columns and
         rows; ``"impute"`` replaces them with the training median (numeric) or the
         most frequent training category.
+    max_categories : int or None
+        At fit, a categorical column with more distinct values is an
+        :class:`~dagmm.exceptions.InvalidInputError` (None: no limit). Datetime,
+        timedelta, period and interval columns are refused at fit whatever it is.
     log_inputs : bool
         Pass every numeric column through :func:`symlog` (after imputation).
     """
 
     missing: str = "raise"
+    max_categories: int | None = None  # at fit only; not part of the saved state
     input_kind: str = ""  # "array" or "frame"
     columns: list[str] = field(default_factory=list)
     categories: dict[str, list[str]] = field(default_factory=dict)
@@ -123,11 +174,22 @@ class TabularEncoder:
         self.fill_values = {}
         for name in self.columns:
             col = frame[name]
+            _check_not_temporal(name, col)
             if _is_categorical(col):
                 values = col[col.notna()].astype(str)
                 if self.missing == "raise":
                     self._check_no_missing_categorical(name, col)
                 self.categories[name] = sorted(values.unique().tolist())
+                check_category_count(name, self.categories[name], self.max_categories)
+                if len(values) >= IDENTIFIER_MIN_ROWS and len(self.categories[name]) == len(values):
+                    warnings.warn(
+                        f"column {name!r} holds a different value in each of its "
+                        f"{len(values)} training rows: as a category it tells nothing about "
+                        f"a new row (whose value training never saw); exclude it if it is "
+                        f"an identifier (dagmm fit --exclude {name})",
+                        IdentifierColumnWarning,
+                        stacklevel=3,
+                    )
                 if self.missing == "impute":
                     mode = values.mode()
                     self.fill_values[name] = str(mode.iloc[0]) if len(mode) else ""

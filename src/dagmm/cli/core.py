@@ -105,6 +105,11 @@ def demo(
 @click.option("--contamination", type=click.FloatRange(0, 0.5, min_open=True))
 @click.option("--validation-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True))
 @click.option("--missing", type=click.Choice(["raise", "impute"]))
+@click.option(
+    "--max-categories",
+    type=click.IntRange(min=1),
+    help="Most distinct values a text column may have (default 1000); more is an error.",
+)
 @click.option("--random-state", type=int)
 @click.option("-v", "--verbose", count=True, help="-v progress bar, -vv a line per epoch.")
 @click.option(

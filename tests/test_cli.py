@@ -232,3 +232,30 @@ def test_csv_words_like_na_are_categories_in_text_columns(tmp_path):
     failed = run("score", str(model_path), str(tmp_path / "bad.csv"), "--out", str(out))
     assert failed.returncode != 0 and not out.exists()
     assert "column 'bytes'" in failed.stderr and "row(s) 2" in failed.stderr, failed.stderr
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_csv_separated_otherwise_is_read_by_its_separator(tmp_path, sep):
+    # A spreadsheet's ".csv" export is ';'-separated in many locales: read with ',' it
+    # was one text column whose every row is a category of its own.
+    from dagmm.tableio import iter_table, read_table
+
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame(
+        {"bytes": rng.gamma(2.0, 100.0, 50).round(3), "proto": rng.choice(["tcp", "udp"], 50)}
+    )
+    frame.to_csv(tmp_path / "other.csv", index=False, sep=sep)
+    pd.testing.assert_frame_equal(read_table(tmp_path / "other.csv"), frame)
+    chunks = list(iter_table(tmp_path / "other.csv", chunk_rows=20, columns=["proto"]))
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), frame[["proto"]])
+    if sep == ";":
+        fit = run(
+            "fit", str(tmp_path / "other.csv"), "--out", str(tmp_path / "m.dagmm"), "--epochs", "1"
+        )
+        assert fit.returncode == 0, fit.stderr
+        from dagmm import load
+
+        assert load(tmp_path / "m.dagmm").encoder_.columns == ["bytes", "proto"]
+    # a one-column comma file stays one column
+    frame[["bytes"]].to_csv(tmp_path / "one.csv", index=False)
+    assert list(read_table(tmp_path / "one.csv").columns) == ["bytes"]

@@ -31,7 +31,7 @@ from dagmm import DAGMM, InvalidInputError, ModelFileError, fit_ensemble
 from dagmm.estimator import FewRowsWarning
 from dagmm.exceptions import NumericalError
 from dagmm.persistence import _sha256, load_bytes, model_bytes
-from dagmm.tabular import IdentifierColumnWarning, UnseenCategoryWarning
+from dagmm.tabular import IDENTIFIER_MIN_ROWS, IdentifierColumnWarning, UnseenCategoryWarning
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = Path(dagmm.__file__).parent
@@ -139,6 +139,9 @@ def test_identifier_and_free_text_columns_are_refused_with_the_way_out():
         r"max_categories=1000.*--exclude flow_id",
     ):
         DAGMM(**TINY, random_state=0).fit(frame)
+    european = frame.assign(flow_id=frame["bytes"].map(lambda v: f"{v:.3f}".replace(".", ",")))
+    with pytest.raises(InvalidInputError, match=r"look like numbers written with decimal commas"):
+        DAGMM(**TINY, random_state=0).fit(european)
     # the limit counts distinct values, and None lifts it
     with pytest.raises(InvalidInputError, match="'proto' has 2 distinct values"):
         DAGMM(**TINY, max_categories=1, random_state=0).fit(_frame())
@@ -150,6 +153,19 @@ def test_identifier_and_free_text_columns_are_refused_with_the_way_out():
     assert same.max_categories is None
     with pytest.raises(InvalidInputError, match="max_categories must be an integer >= 1"):
         DAGMM(max_categories=0).fit(_frame())
+
+
+def test_a_saved_index_read_back_as_a_column_is_named_as_a_row_number(tmp_path):
+    _frame(200).to_csv(tmp_path / "with_index.csv")  # index=True: pandas' default
+    frame = pd.read_csv(tmp_path / "with_index.csv")
+    assert frame.columns[0] == "Unnamed: 0"
+    with pytest.warns(IdentifierColumnWarning, match=r"'Unnamed: 0' counts the rows \(0, 1, 2"):
+        DAGMM(**TINY, random_state=0).fit(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IdentifierColumnWarning)
+        DAGMM(**TINY, random_state=0).fit(frame.drop(columns="Unnamed: 0"))
+        DAGMM(**TINY, random_state=0).fit(frame.sample(frac=1.0, random_state=0))  # unordered
+        DAGMM(**TINY, random_state=0).fit(frame.head(IDENTIFIER_MIN_ROWS - 1))  # too few rows
 
 
 @pytest.mark.parametrize(

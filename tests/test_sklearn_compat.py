@@ -91,6 +91,24 @@ def test_in_a_pipeline_after_a_sparse_one_hot_encoder():
     np.testing.assert_array_equal(scores, clone(pipeline).fit(frame).decision_function(frame))
 
 
+def test_set_output_pandas_labels_the_representation():
+    from sklearn.preprocessing import StandardScaler
+
+    frame = pd.DataFrame(_rows(), columns=list("abcd"), index=range(100, 164))
+    pipeline = make_pipeline(StandardScaler(), _small()).set_output(transform="pandas")
+    z = pipeline.fit(frame).transform(frame)
+    model = pipeline[-1]
+    assert list(z.columns) == [
+        *(f"latent_{j}" for j in range(model.latent_dim_)),
+        "relative_distance",
+        "cosine_similarity",
+    ]
+    assert list(z.index) == list(frame.index)
+    np.testing.assert_array_equal(
+        z.to_numpy(), model.set_output(transform="default").transform(pipeline[0].transform(frame))
+    )
+
+
 def test_fit_transform_is_fit_then_transform():
     X = _rows()
     np.testing.assert_array_equal(_small().fit_transform(X), _small().fit(X).transform(X))

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 from scipy.special import erf
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -151,7 +151,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
-class DAGMM(BaseEstimator):
+class DAGMM(TransformerMixin, BaseEstimator):
     """Deep Autoencoding Gaussian Mixture Model for unsupervised anomaly detection.
 
     The anomaly score is the sample energy ``E(z) = -log sum_k phi_k N(z; mu_k,
@@ -583,6 +583,14 @@ class DAGMM(BaseEstimator):
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit, then return :meth:`transform` of the same rows."""
         return self.fit(X).transform(X)
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of :meth:`transform`'s columns: ``latent_0``, ... ``latent_{d-1}``,
+        ``relative_distance``, ``cosine_similarity`` (``set_output(transform="pandas")``
+        labels them so)."""
+        check_is_fitted(self, "net_")
+        latent = [f"latent_{j}" for j in range(int(self.latent_dim_))]
+        return np.asarray([*latent, "relative_distance", "cosine_similarity"], dtype=object)
 
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit and return the training labels ``labels_``."""

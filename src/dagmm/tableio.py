@@ -76,6 +76,28 @@ def _csv_options(path: Path) -> dict[str, Any]:
     return {"sep": "\t" if path.name.lower().endswith(".tsv") else ","}
 
 
+#: Separators tried when a ``.csv`` file's header is one comma-separated field.
+_OTHER_SEPARATORS = (";", "\t", "|")
+
+
+def _csv_read_options(path: Path) -> dict[str, Any]:
+    """The extension's separator, unless a ``.csv`` header is a single comma-separated
+    field that ``;``, a tab or ``|`` splits (a spreadsheet's export in many locales):
+    then that one, so that the columns are not read as one text column."""
+    options = _csv_options(path)
+    if options["sep"] != ",":
+        return options
+    try:
+        header = pd.read_csv(path, nrows=0, **options).columns
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError):
+        return options  # the read proper reports it
+    if len(header) == 1:
+        for sep in _OTHER_SEPARATORS:
+            if sep in str(header[0]):
+                return {"sep": sep}
+    return options
+
+
 def _csv_missing(
     path: Path, columns: list[str] | None, text_columns: Collection[str] | None
 ) -> dict[str, Any]:
@@ -85,7 +107,7 @@ def _csv_missing(
     if text_columns is None:
         return {"keep_default_na": False, "na_values": [""]}
     if columns is None:
-        header = pd.read_csv(path, nrows=0, **_csv_options(path)).columns
+        header = pd.read_csv(path, nrows=0, **_csv_read_options(path)).columns
         columns = [str(c) for c in header]
     words = ["", *sorted(MISSING_WORDS)]
     return {
@@ -194,7 +216,7 @@ def iter_table(
         return
     infer_chunk = infer_missing if text_columns is None and infer else (lambda frame: frame)
     try:
-        options = {**_csv_options(target), **_csv_missing(target, columns, text_columns)}
+        options = {**_csv_read_options(target), **_csv_missing(target, columns, text_columns)}
         reader = pd.read_csv(target, chunksize=chunk_rows, usecols=columns, **options)
         if chunk_rows is None:
             yield infer_chunk(reader)
@@ -212,7 +234,7 @@ def iter_table(
         raise DataFileError(f"{target}: cannot parse as CSV ({_first_line(exc)})") from exc
     except ValueError as exc:
         if columns is not None and "Usecols" in str(exc):
-            header = pd.read_csv(target, nrows=0, **_csv_options(target)).columns
+            header = pd.read_csv(target, nrows=0, **_csv_read_options(target)).columns
             _check_columns(target, [str(c) for c in header], columns)
         raise DataFileError(f"{target}: cannot parse as CSV ({_first_line(exc)})") from exc
 

@@ -39,7 +39,8 @@ class UnseenCategoryWarning(UserWarning):
 
 
 class IdentifierColumnWarning(UserWarning):
-    """A categorical training column holds a different value in every row (an identifier)."""
+    """A training column looks like an identifier: a text column with a different value
+    in every row, or a numeric one counting the rows (0, 1, 2, ...)."""
 
 
 #: Training rows from which a categorical column with a different value in every
@@ -53,13 +54,36 @@ def check_category_count(name: str, values: list[str], max_categories: int | Non
     if max_categories is None or len(values) <= max_categories:
         return
     examples = ", ".join(repr(v) for v in values[:3])
+    sample = pd.Series(values[:100], dtype=object).str.replace(",", ".", regex=False)
+    decimal_commas = any("," in v for v in values[:100]) and bool(
+        pd.to_numeric(sample, errors="coerce").notna().all()
+    )
+    hint = (
+        "its values look like numbers written with decimal commas: read them as numbers "
+        "(pandas.read_csv(..., decimal=','))"
+        if decimal_commas
+        else f"an identifier or free text carries nothing a new row can match: exclude it "
+        f"(dagmm fit --exclude {name}); if it holds numbers, make it numeric; else raise "
+        f"max_categories (--max-categories)"
+    )
     raise InvalidInputError(
         f"column {name!r} has {len(values)} distinct values (such as {examples}), more than "
         f"max_categories={max_categories}: as a category each value would become an input "
-        f"column of its own. An identifier or free text carries nothing a new row can match: "
-        f"exclude it (dagmm fit --exclude {name}); if it holds numbers, make it numeric; "
-        f"else raise max_categories (--max-categories)"
+        f"column of its own; {hint}"
     )
+
+
+def _counts_rows(col: pd.Series) -> bool:
+    """Whether a numeric column holds consecutive integers in row order (a row number)."""
+    if len(col) < IDENTIFIER_MIN_ROWS or pd.api.types.is_bool_dtype(col):
+        return False
+    if not pd.api.types.is_numeric_dtype(col):
+        return False
+    values = col.to_numpy(dtype=float, na_value=np.nan)
+    step = values[1] - values[0]
+    if step not in (1.0, -1.0) or values[-1] - values[0] != step * (len(values) - 1):
+        return False
+    return bool((np.diff(values) == step).all())
 
 
 def _check_not_temporal(name: str, col: pd.Series) -> None:
@@ -193,10 +217,20 @@ class TabularEncoder:
                 if self.missing == "impute":
                     mode = values.mode()
                     self.fill_values[name] = str(mode.iloc[0]) if len(mode) else ""
-            elif self.missing == "impute":
-                numeric = pd.to_numeric(col, errors="coerce").astype(float)
-                finite = numeric[np.isfinite(numeric)]
-                self.fill_values[name] = float(finite.median()) if len(finite) else 0.0
+            else:
+                if _counts_rows(col):
+                    warnings.warn(
+                        f"column {name!r} counts the rows ({col.iloc[0]}, {col.iloc[1]}, "
+                        f"{col.iloc[2]}, ...): a row number (a DataFrame index saved to the "
+                        f"file?) says nothing about a row, yet trains as a feature; exclude it "
+                        f"(dagmm fit --exclude {name!r})",
+                        IdentifierColumnWarning,
+                        stacklevel=3,
+                    )
+                if self.missing == "impute":
+                    numeric = pd.to_numeric(col, errors="coerce").astype(float)
+                    finite = numeric[np.isfinite(numeric)]
+                    self.fill_values[name] = float(finite.median()) if len(finite) else 0.0
         return self
 
     # ----------------------------------------------------------------- applying

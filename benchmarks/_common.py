@@ -73,10 +73,19 @@ def synthetic(n_rows: int, n_features: int, seed: int = 0) -> np.ndarray:
 
 
 def timed(fn: Callable[[], object]) -> float:
-    """Wall seconds of one call."""
+    """Wall seconds of one call (with the GPU's queued work finished, where there is one)."""
     start = time.perf_counter()
     fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     return time.perf_counter() - start
+
+
+def device_line(device: str) -> str:
+    """The device the benchmark runs on, by name."""
+    if device.startswith("cuda"):
+        return f"device: {device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return f"device: {device}"
 
 
 def interleaved(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:

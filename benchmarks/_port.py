@@ -97,7 +97,7 @@ class PortDAGMM(nn.Module):
         cov_inverse, det_cov = [], []
         cov_diag = 0
         for i in range(k):
-            cov_k = cov[i] + torch.eye(d) * self.eps
+            cov_k = cov[i] + torch.eye(d, device=cov.device) * self.eps
             cov_inverse.append(torch.inverse(cov_k).unsqueeze(0))
             det_cov.append(torch.det(cov_k * (2 * np.pi)).unsqueeze(0))
             cov_diag = cov_diag + torch.sum(1 / cov_k.diag())
@@ -126,12 +126,17 @@ class PortDAGMM(nn.Module):
 class PortSolver:
     """The ports' training and scoring loops around :class:`PortDAGMM`."""
 
-    def __init__(self, n_features: int, hidden=(60, 30, 10), latent_dim=1, n_gmm=4, lr=1e-4):
-        self.model = PortDAGMM(n_features, tuple(hidden), latent_dim, n_gmm)
+    def __init__(
+        self, n_features: int, hidden=(60, 30, 10), latent_dim=1, n_gmm=4, lr=1e-4, device="cpu"
+    ):
+        # The ports move each collated batch to the GPU (``to_var``/``.cuda()``); so here.
+        self.device = torch.device(device)
+        self.model = PortDAGMM(n_features, tuple(hidden), latent_dim, n_gmm).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
 
     def step(self, batch: torch.Tensor) -> float:
         self.model.train()
+        batch = batch.to(self.device)
         _, dec, z, gamma = self.model(batch)
         loss, _, _, _ = self.model.loss_function(batch, dec, z, gamma)
         self.optimizer.zero_grad()
@@ -153,6 +158,7 @@ class PortSolver:
         loader = DataLoader(RowDataset(data), batch_size=batch_size, shuffle=False)
         n, mu_sum, cov_sum, gamma_sum = 0, 0, 0, 0
         for batch, _labels in loader:
+            batch = batch.to(self.device)
             _, _, z, gamma = self.model(batch)
             _phi, mu, cov = self.model.compute_gmm_params(z, gamma)
             batch_gamma_sum = torch.sum(gamma, dim=0)
@@ -170,7 +176,7 @@ class PortSolver:
         loader = DataLoader(RowDataset(data), batch_size=batch_size, shuffle=False)
         energies = []
         for batch, _labels in loader:
-            _, _, z, _ = self.model(batch)
+            _, _, z, _ = self.model(batch.to(self.device))
             energy, _ = self.model.compute_energy(
                 z, self.phi, self.mu, self.cov, size_average=False
             )

@@ -11,6 +11,7 @@ Usage::
 
     python benchmarks/bench_ensemble.py --threads 2 --seeds 20 --repeats 3
     python benchmarks/bench_ensemble.py --threads 2 --seeds 10 --shape kddcup --epochs 20
+    python benchmarks/bench_ensemble.py --device cuda --seeds 20 --epochs 20 --repeats 2
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import argparse
 import time
 
 import numpy as np
-from _common import interleaved, machine_line, rate_line, set_threads, synthetic
+from _common import device_line, interleaved, machine_line, rate_line, set_threads, synthetic
 
 from dagmm import DAGMM, estimator, fit_ensemble
 
@@ -65,9 +66,11 @@ def main() -> None:
         help="Epochs for every shape run (default: each shape's own, 2 for KDDCUP, 40 for "
         "Thyroid); the longer the run, the more of it is the training loop.",
     )
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
     args = parser.parse_args()
     set_threads(args.threads)
     print(machine_line())
+    print(device_line(args.device))
     estimator.train_members = _timed_train_members
     seeds = list(range(args.seeds))
     for name, shape in SHAPES.items():
@@ -80,7 +83,7 @@ def main() -> None:
             epochs=epochs,
             batch_size=1024,
             learning_rate=1e-4,
-            device="cpu",
+            device=args.device,
         )
         samples = len(seeds) * len(data) * epochs
         print(

@@ -10,6 +10,10 @@
 Usage::
 
     python benchmarks/bench_score.py --threads 2 --rows 1000000 --parquet-rows 10000000
+    python benchmarks/bench_score.py --device cuda --rows 4000000 --parquet-rows 0
+
+``--device cuda`` fits the model there and scores part 1 there (both sides); ``dagmm
+score`` (part 2) reads the model file onto the CPU, where it always scores.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import interleaved, machine_line, rate_line, set_threads, synthetic
+from _common import device_line, interleaved, machine_line, rate_line, set_threads, synthetic
 from _port import PortSolver
 
 from dagmm import DAGMM
@@ -108,14 +112,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--parquet-rows", type=int, default=10_000_000, help="0 skips part 2")
     parser.add_argument("--features", type=int, default=120)
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, ... (part 1)")
     args = parser.parse_args()
     set_threads(args.threads)
     print(machine_line())
+    print(device_line(args.device))
     names = [f"f{i}" for i in range(args.features)]
     train = synthetic(20_000, args.features)
-    model = DAGMM(**NETWORK, epochs=1, random_state=0, device="cpu")
+    model = DAGMM(**NETWORK, epochs=1, random_state=0, device=args.device)
     model.fit(pd.DataFrame(train, columns=names))
-    port = PortSolver(args.features)
+    port = PortSolver(args.features, device=args.device)
     port.train(train, 1)
     port.fit_mixture(train)
 

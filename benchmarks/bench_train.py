@@ -15,6 +15,10 @@ Two figures for each side, measured in one process, alternating runs:
 Usage::
 
     python benchmarks/bench_train.py --threads 2 --rows 100000 --epochs 2 --repeats 3
+    python benchmarks/bench_train.py --device cuda --rows 198000 --epochs 5 --repeats 3
+
+On a GPU (``--device cuda``) both sides train there: the data moved once (ours) or
+batch by batch (the baseline, as the ports do); the CPU-only variants are skipped.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import argparse
 import numpy as np
 import torch
 from _common import (
+    device_line,
     interleaved,
     kddcup_or_synthetic,
     machine_line,
@@ -44,12 +49,11 @@ PAPER = {
     "estimation_hidden_sizes": (10,),
     "batch_size": 1024,
     "learning_rate": 1e-4,
-    "device": "cpu",
 }
 
 
-def ours_fit(data: np.ndarray, epochs: int, seed: int, **extra) -> None:
-    DAGMM(epochs=epochs, random_state=seed, **PAPER, **extra).fit(data)
+def ours_fit(data: np.ndarray, epochs: int, seed: int, device: str = "cpu") -> None:
+    DAGMM(epochs=epochs, random_state=seed, device=device, **PAPER).fit(data)
 
 
 def ours_fit_numpy_step(data: np.ndarray, epochs: int, seed: int) -> None:
@@ -62,12 +66,15 @@ def ours_fit_numpy_step(data: np.ndarray, epochs: int, seed: int) -> None:
         _kernels.ENABLED = enabled
 
 
-def ours_loop(data: np.ndarray, epochs: int, seed: int, fused_step: bool = True):
+def ours_loop(
+    data: np.ndarray, epochs: int, seed: int, fused_step: bool = True, device: str = "cpu"
+):
     """Only the training loop: the network and scaling are prepared outside the timer."""
-    x = torch.from_numpy(data)
-    rows = [torch.arange(len(data))]
+    x = torch.from_numpy(data).to(device)
+    rows = [torch.arange(len(data), device=device)]
     net = DAGMMNet(data.shape[1], (60, 30, 10), 1, (10,), 4, n_members=1)
     net.reset_parameters([seed])
+    net.to(device)
     offset, scale = fit_scaling(x, rows, "minmax")
     net.input_offset.copy_(offset)
     net.input_scale.copy_(scale)
@@ -78,14 +85,17 @@ def ours_loop(data: np.ndarray, epochs: int, seed: int, fused_step: bool = True)
     return lambda: train_members(net, x, rows, config)
 
 
-def port_step_only(data: np.ndarray, epochs: int, seed: int):
+def port_step_only(data: np.ndarray, epochs: int, seed: int, device: str = "cpu"):
     """The baseline's step on pre-collated batches (its DataLoader excluded)."""
     torch.manual_seed(seed)
-    solver = PortSolver(data.shape[1])
+    solver = PortSolver(data.shape[1], device=device)
     batches = []
     for _ in range(epochs):
         order = np.random.default_rng(seed).permutation(len(data))
-        batches += [torch.from_numpy(data[order[i : i + 1024]]) for i in range(0, len(data), 1024)]
+        batches += [
+            torch.from_numpy(data[order[i : i + 1024]]).to(device)
+            for i in range(0, len(data), 1024)
+        ]
 
     def run() -> None:
         for batch in batches:
@@ -101,8 +111,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--synthetic", action="store_true", help="ignore $DAGMM_DATA")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1, ...")
     args = parser.parse_args()
     set_threads(args.threads)
+    device = args.device
+    on_cpu = torch.device(device).type == "cpu"
     if args.synthetic:
         from _common import synthetic
 
@@ -111,22 +124,23 @@ def main() -> None:
         data, source = kddcup_or_synthetic(args.rows)
     samples = len(data) * args.epochs
     print(machine_line())
+    print(device_line(device))
     print(
         f"data: {source}, {data.shape[0]:,} rows x {data.shape[1]} features, {args.epochs} epochs"
     )
 
     # Warm-up: first calls pay for lazy initialisation (thread pools, allocator) and,
     # on a machine's first run, for compiling the step's kernels (then cached on disk).
-    warm = timed(lambda: ours_fit(data[:4096], 1, 0))
+    warm = timed(lambda: ours_fit(data[:4096], 1, 0, device))
     print(f"first fit in this process (4,096 rows, 1 epoch; not timed below): {warm:.2f} s")
-    PortSolver(data.shape[1]).fit(data[:4096], 1)
+    PortSolver(data.shape[1], device=device).fit(data[:4096], 1)
 
     print("end to end (fit from a numpy array):")
     runs = {
-        "dagmm": lambda: ours_fit(data, args.epochs, 0),
-        "port": lambda: PortSolver(data.shape[1]).fit(data, args.epochs),
+        "dagmm": lambda: ours_fit(data, args.epochs, 0, device),
+        "port": lambda: PortSolver(data.shape[1], device=device).fit(data, args.epochs),
     }
-    if _kernels.available():
+    if _kernels.available() and on_cpu:
         runs["numpy step"] = lambda: ours_fit_numpy_step(data, args.epochs, 0)
     times = interleaved(runs, args.repeats)
     ours = rate_line("DAGMM.fit", samples, times["dagmm"], "samples/s")
@@ -140,20 +154,23 @@ def main() -> None:
 
     print("training step only:")
     loops = {
-        "dagmm": ours_loop(data, args.epochs, 0),
-        "autograd": ours_loop(data, args.epochs, 0, fused_step=False),
-        "port": port_step_only(data, args.epochs, 0),
+        "dagmm": ours_loop(data, args.epochs, 0, device=device),
+        "port": port_step_only(data, args.epochs, 0, device),
     }
+    if on_cpu:  # elsewhere the fused step is not used: the autograd step is the loop
+        loops["autograd"] = ours_loop(data, args.epochs, 0, fused_step=False)
     times = interleaved(loops, args.repeats)
+    step = "fused step" if on_cpu else "autograd step"
     ours = rate_line(
-        "dagmm training loop (shuffle+gather+fused step)", samples, times["dagmm"], "samples/s"
-    )
-    autograd = rate_line(
-        "dagmm training loop, autograd step", samples, times["autograd"], "samples/s"
+        f"dagmm training loop (shuffle+gather+{step})", samples, times["dagmm"], "samples/s"
     )
     port = rate_line("port step on pre-collated batches", samples, times["port"], "samples/s")
     print(f"  ratio dagmm / port: {ours / port:.1f}x")
-    print(f"  ratio fused / autograd step: {ours / autograd:.2f}x")
+    if on_cpu:
+        autograd = rate_line(
+            "dagmm training loop, autograd step", samples, times["autograd"], "samples/s"
+        )
+        print(f"  ratio fused / autograd step: {ours / autograd:.2f}x")
 
 
 if __name__ == "__main__":

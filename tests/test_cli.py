@@ -101,6 +101,21 @@ def test_fit_score_info_end_to_end(table):
         (["fit", "{d}/flows.csv", "--out", "{d}"], "is a directory"),
         (["fit", "{d}/flows.csv", "--out", "{d}/x.dagmm", "--checkpoint", "{d}/n/c"], "n does"),
         (["score", "{m}", "{d}/flows.csv", "--out", "{d}/nodir/o.csv"], "nodir does not exist"),
+        (["score", "{m}", "{d}/flows.csv", "--out", "{d}/o.csv", "--device", "gpu0"], "'gpu0'"),
+        (
+            [
+                "score",
+                "{m}",
+                "{d}",
+                "--out",
+                "{d}/o.parquet",
+                "--engine",
+                "spark",
+                "--device",
+                "cuda",
+            ],
+            "drop --device",
+        ),
         # the estimator's options are one declaration for every command that trains
         (["fit", "{d}/flows.csv", "--out", "{d}/x.dagmm", "--hidden-sizes", "6,x"], "60,30,10"),
         (["reproduce", "thyroid", "--hidden-sizes", "6,x", "--data-dir", "{d}"], "60,30,10"),

@@ -121,7 +121,8 @@ def test_gradient_column_matches_finite_differences(planted):
     down["a"] -= h / scale
     slope = (model.decision_function(up)[0] - model.decision_function(down)[0]) / (2 * h)
     with torch.no_grad():
-        out = model.net_(torch.from_numpy(model.encoder_.transform(row)).unsqueeze(0))
+        encoded = torch.from_numpy(model.encoder_.transform(row)).unsqueeze(0)
+        out = model.net_(encoded.to(model.net_.input_scale.device))
     deviation = float(out.x[0, 0, 0] - out.x_hat[0, 0, 0])
     assert table.loc["a", "reconstruction_error"] == pytest.approx(deviation**2, rel=1e-4)
     assert table.loc["a", "gradient"] == pytest.approx(slope * deviation, rel=0.05, abs=1e-3)

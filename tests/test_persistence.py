@@ -39,6 +39,35 @@ def test_round_trip_reproduces_scores_exactly(fitted, tmp_path):
     assert DAGMM.load(path).threshold_ == model.threshold_
 
 
+def test_a_loaded_model_scores_where_it_was_trained_when_this_machine_has_it(
+    fitted, tmp_path, monkeypatch
+):
+    import torch
+
+    from dagmm.exceptions import InvalidInputError
+    from dagmm.persistence import scoring_device
+
+    model, frame = fitted
+    path = tmp_path / "m.dagmm"
+    model.save(path)
+    on_cpu = dagmm.load(path, device="cpu")
+    assert on_cpu.net_.input_scale.device.type == "cpu"
+    np.testing.assert_array_equal(on_cpu.decision_function(frame), model.decision_function(frame))
+    cpu = torch.device("cpu")
+    assert scoring_device("cpu") == cpu
+    assert scoring_device("not a device") == cpu  # the file's word, never trusted
+    assert scoring_device("cuda:0", "cpu") == cpu
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert scoring_device("cuda:0") == cpu  # trained on a GPU, loaded where there is none
+    with pytest.raises(InvalidInputError, match="CUDA is not available"):
+        dagmm.load(path, device="cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert scoring_device("cuda:1") == torch.device("cuda", 1)
+    assert scoring_device("cuda") == torch.device("cuda")
+    assert scoring_device("cuda:2") == cpu  # a GPU this machine lacks
+
+
 def test_save_without_training_scores(fitted, tmp_path):
     model, frame = fitted
     model.save(tmp_path / "small.dagmm", include_training_scores=False)

@@ -323,11 +323,11 @@ class DAGMM(TransformerMixin, BaseEstimator):
         return cls(**preset_params(name, **overrides))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> DAGMM:
+    def load(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> DAGMM:
         """Load a model written by :meth:`save` (see :func:`dagmm.load`)."""
         from .persistence import load_model
 
-        return load_model(path)
+        return load_model(path, device)
 
     def save(self, path: str | os.PathLike, include_training_scores: bool = True) -> None:
         """Write the fitted model to one safetensors file (no pickle), atomically."""

@@ -79,7 +79,7 @@ def _scorer(blob_broadcast: Any, key: str, columns: list[str], batch_rows: int, 
             torch.set_num_threads(threads)
         model = _MODELS.get(key)
         if model is None:
-            model = _MODELS[key] = load_bytes(blob_broadcast.value, "<broadcast model>")
+            model = _MODELS[key] = load_bytes(blob_broadcast.value, "<broadcast model>", "cpu")
         context = TaskContext.get()
         partition = context.partitionId() if context is not None else 0
         start = 0
@@ -155,7 +155,8 @@ def score_spark(
     if batch_rows < 1:
         raise InvalidInputError(f"batch_rows must be >= 1, got {batch_rows}")
     blob = _model_blob(model)
-    checked = load_bytes(blob, str(model) if isinstance(model, (str, os.PathLike)) else "<model>")
+    source = str(model) if isinstance(model, (str, os.PathLike)) else "<model>"
+    checked = load_bytes(blob, source, "cpu")
     columns = _feature_columns(checked)
     missing = [c for c in columns if c not in df.columns]
     if missing:
@@ -236,7 +237,7 @@ def score_parquet_spark(
     if not target.parent.exists():
         raise InvalidInputError(f"directory {target.parent} does not exist (writing {target})")
     blob = _model_blob(model_path)
-    checked = load_bytes(blob, str(model_path))
+    checked = load_bytes(blob, str(model_path), "cpu")
     spark = spark_session(master)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:

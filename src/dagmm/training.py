@@ -624,7 +624,13 @@ def train_members(
     if resume is not None:
         _restore(resume, net, optimizer, generator)
         start, steps, stale = resume.epoch + 1, resume.steps, resume.stale
-        history, best_epoch, best_state = resume.history, list(resume.best_epoch), resume.best_state
+        history, best_epoch = resume.history, list(resume.best_epoch)
+        # a checkpoint file is read onto the CPU; the merge below runs where the net is
+        best_state = (
+            None
+            if resume.best_state is None
+            else {key: value.to(device) for key, value in resume.best_state.items()}
+        )
         best_loss = resume.best_loss.to(MIXTURE_DTYPE).clone()
         if config.patience is not None and validation_rows and stale >= config.patience:
             start = config.epochs + 1  # the interrupted run had already stopped early

@@ -265,6 +265,11 @@ def _fit_distributed(data, out, preset, exclude, verbose, options) -> None:
     help="spark: score a Parquet file or folder with Spark into a Parquet folder.",
 )
 @click.option("--spark-master", default="local[*]", show_default=True, help="Spark master URL.")
+@click.option(
+    "--device",
+    help="cpu, cuda, cuda:1, auto (default: the device the model was trained on when this "
+    "machine has it, else cpu; Spark executors score on their CPUs).",
+)
 def score(
     model_path: str,
     data: str,
@@ -273,11 +278,16 @@ def score(
     chunk_rows: int,
     engine: str,
     spark_master: str,
+    device: str | None,
 ) -> None:
     """Score DATA with MODEL: writes energy (higher = more anomalous) and is_anomaly (0/1)."""
     from tqdm.auto import tqdm
 
     if engine == "spark":
+        if device not in (None, "cpu"):
+            from ..exceptions import InvalidInputError
+
+            raise InvalidInputError("--engine spark scores on the executors' CPUs: drop --device")
         from ..spark import score_parquet_spark
 
         started = time.perf_counter()
@@ -294,7 +304,7 @@ def score(
 
     table_format(out)
     check_writable(out)
-    model = load(model_path)
+    model = load(model_path, device)
     started = time.perf_counter()
     with tqdm(
         total=count_rows(data),

@@ -147,6 +147,24 @@ def test_scores_do_not_depend_on_the_chunk_size(monkeypatch):
     torch.testing.assert_close(score_energy(net, mixture, x, 7), score_energy(net, mixture, x, 64))
 
 
+@pytest.mark.parametrize("engine", ["cpu", "torch"])
+def test_scoring_in_device_blocks_gives_the_same_energies(monkeypatch, blobs, engine):
+    # rows go to the scoring device a block at a time (a GPU's memory bounds the block);
+    # blocks are whole scoring chunks, so every row's energy is the same as in one pass
+    from dagmm import DAGMM, estimator, inference, training
+
+    if engine == "torch":
+        monkeypatch.setattr(training, "cpu_scoring_supported", lambda net: False)
+    X, _ = blobs
+    X = np.tile(X, (30, 1))  # 18,900 rows: two full blocks of 8,192 and a part
+    model = DAGMM(n_components=2, hidden_sizes=(8, 4), epochs=2, random_state=0).fit(X[:600])
+    whole = model.decision_function(X)
+    monkeypatch.setattr(estimator, "SCORE_BLOCK_ROWS", 8192)
+    np.testing.assert_array_equal(model.decision_function(X), whole)
+    assert estimator.SCORE_BLOCK_ROWS % training.SCORE_CHUNK_ROWS == 0
+    assert estimator.SCORE_BLOCK_ROWS % inference.CHUNK_ROWS == 0
+
+
 def test_fast_encoding_equals_the_general_path(blobs):
     X, _ = blobs
     model = DAGMM(epochs=1, batch_size=256, random_state=0).fit(X)

@@ -187,6 +187,58 @@ def test_time_columns_are_refused_at_fit(column):
     assert "seen" in DAGMM(**TINY, random_state=0).fit(few).encoder_.categories
 
 
+class _InterchangeOnly:
+    """A data frame known only by the dataframe interchange protocol."""
+
+    def __init__(self, table) -> None:
+        self._table = table
+
+    def __dataframe__(self, nan_as_null: bool = False, allow_copy: bool = True):
+        return self._table.__dataframe__(nan_as_null, allow_copy)
+
+
+class _ArrowStreamOnly:
+    """A data frame known only by the Arrow PyCapsule stream interface."""
+
+    def __init__(self, table) -> None:
+        self._table = table
+
+    def __arrow_c_stream__(self, requested_schema=None):
+        return self._table.__arrow_c_stream__(requested_schema)
+
+
+def test_polars_and_arrow_frames_fit_and_score_like_pandas():
+    # Until 2026-12-04 they were read as arrays: names lost, and a text column was
+    # "column '2' should be numeric".
+    import pyarrow as pa
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"a": rng.normal(size=300), "b": rng.gamma(2.0, size=300), "c": rng.choice(["x", "y"], 300)}
+    )
+    reference = DAGMM(**TINY, random_state=0).fit(frame)
+    expected = reference.decision_function(frame)
+    others = {
+        "pyarrow.Table": pa.Table.from_pandas(frame, preserve_index=False),
+        "interchange protocol": _InterchangeOnly(pa.Table.from_pandas(frame, preserve_index=False)),
+        "Arrow stream": _ArrowStreamOnly(pa.Table.from_pandas(frame, preserve_index=False)),
+    }
+    try:
+        import polars as pl
+
+        others["polars.DataFrame"] = pl.from_pandas(frame)
+    except ImportError:  # not a dependency; tested where it is installed
+        pass
+    for name, table in others.items():
+        model = DAGMM(**TINY, random_state=0).fit(table)
+        assert list(model.feature_names_in_) == ["a", "b", "c"], name
+        assert model.encoder_.categories == reference.encoder_.categories, name
+        np.testing.assert_array_equal(model.decision_function(table), expected, err_msg=name)
+        np.testing.assert_array_equal(reference.decision_function(table), expected, err_msg=name)
+    with pytest.raises(InvalidInputError, match="missing column"):
+        reference.decision_function(pa.table({"a": [1.0], "b": [2.0]}))
+
+
 def test_numeric_column_arriving_as_strings(frame_model):
     model, frame = frame_model
     as_text = frame.assign(duration=frame["duration"].map(repr))

@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from .exceptions import InvalidInputError, NumericalError, TrainingDivergedError
 from .network import ACTIVATIONS, DAGMMNet
 from .presets import preset_params
-from .tabular import TabularEncoder, densify, symlog
+from .tabular import TabularEncoder, as_table, symlog
 from .training import (
     FittedMixture,
     TrainingConfig,
@@ -418,7 +418,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
         self
         """
         self._validate_params()
-        X = densify(X)
+        X = as_table(X)
         encoder = _new_encoder(self).fit(X)
         data = _encode_numeric_fast(encoder, X)
         if data is None:
@@ -512,7 +512,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
 
     def _encode(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "net_")
-        X = densify(X)
+        X = as_table(X)
         fast = _encode_numeric_fast(self.encoder_, X)
         return fast if fast is not None else self.encoder_.transform(X)
 
@@ -969,7 +969,7 @@ def fit_ensemble(
     each model's own rows (its held-out rows included, as :meth:`DAGMM.fit` does).
     """
     estimator._validate_params()
-    X = densify(X)
+    X = as_table(X)
     if rows is None:
         # Every model on every row: the encoder learns from X itself, no union to build.
         rows = [np.arange(len(X))] * len(seeds)

@@ -129,15 +129,49 @@ def _describe_rows(rows: np.ndarray, limit: int = 5, index: pd.Index | None = No
     return f"row(s) {shown}{more}"
 
 
-def densify(X: Any) -> Any:
-    """``X`` as a dense array if it is a SciPy sparse matrix or array, else ``X`` itself.
+def as_table(X: Any) -> Any:
+    """``X`` in a form the encoder reads, else ``X`` itself.
 
-    The network reads dense rows, so sparse input (a one-hot encoder's output, say)
-    costs its dense size once.
+    A SciPy sparse matrix or array becomes its dense rows (the network reads dense
+    rows, so sparse input, a one-hot encoder's output say, costs its dense size once).
+    A data frame of another library (a polars DataFrame, a pyarrow Table, anything
+    with ``to_pandas()``, an Arrow stream or the dataframe interchange protocol) becomes a pandas
+    DataFrame with its column names and types, so that its text columns are
+    categories and its names are the model's, as for pandas input.
     """
+    if isinstance(X, (pd.DataFrame, pd.Series, np.ndarray)):
+        return X
     sparse = sys.modules.get("scipy.sparse")  # not loaded: X cannot be sparse
     if sparse is not None and sparse.issparse(X):
         return X.toarray()
+    to_pandas = getattr(X, "to_pandas", None)
+    if callable(to_pandas) and (hasattr(X, "schema") or hasattr(X, "columns")):
+        try:
+            return to_pandas()
+        except Exception as exc:  # the library's own conversion failed
+            raise InvalidInputError(
+                f"could not convert the {type(X).__name__} to a pandas DataFrame: {exc}"
+            ) from exc
+    if hasattr(X, "__arrow_c_stream__"):  # the Arrow PyCapsule interface
+        try:
+            import pyarrow as pa
+
+            return pa.RecordBatchReader.from_stream(X).read_all().to_pandas()
+        except Exception as exc:
+            raise InvalidInputError(
+                f"could not read the {type(X).__name__} as an Arrow stream: {exc}"
+            ) from exc
+    if hasattr(X, "__dataframe__"):
+        try:
+            with warnings.catch_warnings():  # pandas 3 deprecates the protocol, still reads it
+                warnings.simplefilter("ignore", DeprecationWarning)
+                warnings.simplefilter("ignore", FutureWarning)
+                return pd.api.interchange.from_dataframe(X)
+        except Exception as exc:
+            raise InvalidInputError(
+                f"could not read the {type(X).__name__} through the dataframe interchange "
+                f"protocol: {exc}"
+            ) from exc
     return X
 
 
@@ -174,7 +208,7 @@ class TabularEncoder:
             raise InvalidInputError(
                 f"missing must be one of {_MISSING_POLICIES}, got {self.missing!r}"
             )
-        X = densify(X)
+        X = as_table(X)
         if (
             isinstance(X, np.ndarray)
             and X.ndim == 2
@@ -309,7 +343,7 @@ class TabularEncoder:
             raise InvalidInputError(
                 "expected a 2-D table, got a pandas Series; use series.to_frame()"
             )
-        X = densify(X)
+        X = as_table(X)
         try:
             array = np.asarray(X)
         except Exception as exc:  # ragged lists and the like

@@ -274,3 +274,46 @@ def test_csv_separated_otherwise_is_read_by_its_separator(tmp_path, sep):
     # a one-column comma file stays one column
     frame[["bytes"]].to_csv(tmp_path / "one.csv", index=False)
     assert list(read_table(tmp_path / "one.csv").columns) == ["bytes"]
+
+
+def test_a_folder_of_parquet_files_reads_as_its_files_in_order(table, tmp_path):
+    # Spark, pandas and pyarrow write a dataset as a folder of part files; until
+    # 2026-12-04 fit and score refused a folder ("is a directory").
+    from dagmm.tableio import DataFileError, count_rows, iter_table, read_table
+
+    folder, frame = table
+    dataset = tmp_path / "flows.parquet"  # Spark names the folder like a file
+    (dataset / "sub").mkdir(parents=True)
+    (dataset / "_temporary").mkdir()
+    frame.iloc[:100].to_parquet(dataset / "part-00000.parquet", index=False)
+    frame.iloc[100:250].to_parquet(dataset / "part-00001.parquet", index=False)
+    frame.iloc[250:].to_parquet(dataset / "sub" / "part-00002.parquet", index=False)
+    frame.iloc[:7].to_parquet(dataset / "_temporary" / "part-9.parquet", index=False)  # skipped
+    frame.iloc[:7].to_parquet(dataset / ".part-00000.parquet", index=False)  # skipped
+    (dataset / "_SUCCESS").write_text("")
+    pd.testing.assert_frame_equal(read_table(dataset), frame)
+    chunks = list(iter_table(dataset, chunk_rows=64, columns=["bytes", "proto"]))
+    assert max(len(c) for c in chunks) <= 64
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), frame[["bytes", "proto"]])
+    assert count_rows(dataset) == len(frame)
+
+    common = ["--exclude", "flow_id", "--epochs", "2", "--random-state", "0"]
+    single = folder / "flows.parquet"
+    from_file = run("fit", str(single), "--out", str(tmp_path / "f.dagmm"), *common)
+    from_folder = run("fit", str(dataset), "--out", str(tmp_path / "d.dagmm"), *common)
+    assert from_file.returncode == 0 and from_folder.returncode == 0, from_folder.stderr
+    scored = run("score", str(tmp_path / "d.dagmm"), str(dataset), "--out", str(tmp_path / "s.csv"))
+    assert scored.returncode == 0, scored.stderr
+    import dagmm
+
+    expected = dagmm.load(tmp_path / "f.dagmm").decision_function(frame.drop(columns="flow_id"))
+    np.testing.assert_array_equal(dagmm.load(tmp_path / "d.dagmm").decision_scores_, expected)
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "s.csv")["energy"], expected, rtol=1e-12)
+
+    renamed = frame.iloc[:5].rename(columns={"bytes": "octets"})
+    renamed.to_parquet(dataset / "sub" / "part-3.parquet")
+    with pytest.raises(DataFileError, match=r"part-3.parquet: its columns .* differ"):
+        read_table(dataset)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataFileError, match="holding no Parquet files"):
+        read_table(tmp_path / "empty")

@@ -1,4 +1,9 @@
-"""Reading and writing CSV and Parquet tables, in bounded memory, with clear errors."""
+"""Reading and writing CSV and Parquet tables, in bounded memory, with clear errors.
+
+Input is a CSV or Parquet file, or a folder of Parquet files (a dataset written by Spark,
+pandas or pyarrow: its files are read one after another in path order; Hive partition
+keys in folder names are not read as columns). Output is one file.
+"""
 
 from __future__ import annotations
 
@@ -49,11 +54,35 @@ def table_format(path: str | os.PathLike) -> str:
 def _check_readable(path: str | os.PathLike) -> Path:
     target = Path(path)
     if target.is_dir():
-        raise DataFileError(f"{target}: is a directory, expected a data file")
+        _parquet_parts(target)
+        return target
     if not target.exists():
         raise DataFileError(f"{target}: file not found")
     table_format(target)
     return target
+
+
+def _parquet_parts(target: Path) -> list[Path]:
+    """The Parquet files of a folder (a dataset written by Spark, pandas or pyarrow), in
+    path order. Entries whose names start with "." or "_" (``_SUCCESS``, ``.crc``
+    files, ``_temporary``) are skipped, as Spark and Hive skip them."""
+    parts = sorted(
+        path
+        for path in target.rglob("*")
+        if path.name.lower().endswith(_PARQUET_SUFFIXES)
+        and not any(name.startswith((".", "_")) for name in path.relative_to(target).parts)
+        and path.is_file()
+    )
+    if not parts:
+        raise DataFileError(
+            f"{target}: is a directory holding no Parquet files, expected a data file "
+            f"or a folder of Parquet files"
+        )
+    return parts
+
+
+def _input_parts(target: Path) -> list[Path]:
+    return _parquet_parts(target) if target.is_dir() else [target]
 
 
 #: The words pandas reads as missing by default ("NA", "NULL", "None", "nan", ...).
@@ -191,28 +220,8 @@ def iter_table(
         Missing file, directory, unsupported type, malformed CSV, unreadable Parquet.
     """
     target = _check_readable(path)
-    kind = table_format(target)
-    if kind == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        try:
-            handle = pq.ParquetFile(target)
-            if columns is not None:
-                _check_columns(target, handle.schema_arrow.names, columns)
-            if chunk_rows is None:
-                yield handle.read(columns=columns).to_pandas()
-                return
-            # One row group at a time: ParquetFile.iter_batches keeps what it read in
-            # Arrow's memory pool, so its memory grows with the file (measured with
-            # benchmarks/bench_outofcore.py); a row group's table is freed once consumed.
-            for group in range(handle.num_row_groups):
-                table = handle.read_row_group(group, columns=columns)
-                for batch in table.to_batches(max_chunksize=chunk_rows):
-                    yield batch.to_pandas()
-                del table
-        except (pa.ArrowException, OSError) as exc:
-            raise DataFileError(f"{target}: cannot read as Parquet ({_first_line(exc)})") from exc
+    if target.is_dir() or table_format(target) == "parquet":
+        yield from _iter_parquet(target, chunk_rows, columns)
         return
     infer_chunk = infer_missing if text_columns is None and infer else (lambda frame: frame)
     try:
@@ -239,6 +248,46 @@ def iter_table(
         raise DataFileError(f"{target}: cannot parse as CSV ({_first_line(exc)})") from exc
 
 
+def _iter_parquet(
+    target: Path, chunk_rows: int | None, columns: list[str] | None
+) -> Iterator[pd.DataFrame]:
+    """The rows of a Parquet file, or of a folder's Parquet files one after another."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    first_names: list[str] | None = None
+    for part in _input_parts(target):
+        try:
+            handle = pq.ParquetFile(part)
+            names = handle.schema_arrow.names
+            if first_names is None:
+                first_names = names
+                if columns is not None:
+                    _check_columns(target, names, columns)
+            elif names != first_names and (columns is None or any(c not in names for c in columns)):
+                raise DataFileError(
+                    f"{part}: its columns {names} differ from those of the folder's first "
+                    f"Parquet file {first_names}"
+                )
+            if chunk_rows is None:
+                yield handle.read(columns=columns).to_pandas()
+                continue
+            # One row group at a time: ParquetFile.iter_batches keeps what it read in
+            # Arrow's memory pool, so its memory grows with the file (measured with
+            # benchmarks/bench_outofcore.py); a row group's table is freed once consumed.
+            for group in range(handle.num_row_groups):
+                table = handle.read_row_group(group, columns=columns)
+                for batch in table.to_batches(max_chunksize=chunk_rows):
+                    yield batch.to_pandas()
+                del table
+        except DataFileError:
+            raise
+        # A damaged file's pandas metadata (JSON in the schema) fails in to_pandas as
+        # JSON, Unicode or dtype errors: the file is as unreadable as a damaged page.
+        except (pa.ArrowException, OSError, ValueError, TypeError, KeyError) as exc:
+            raise DataFileError(f"{part}: cannot read as Parquet ({_first_line(exc)})") from exc
+
+
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
@@ -252,11 +301,11 @@ def _check_columns(path: Path, available: list[str], wanted: list[str]) -> None:
 def count_rows(path: str | os.PathLike) -> int | None:
     """Number of data rows where cheap to know (Parquet metadata), else None."""
     target = _check_readable(path)
-    if table_format(target) == "parquet":
+    if target.is_dir() or table_format(target) == "parquet":
         import pyarrow.parquet as pq
 
         with contextlib.suppress(Exception):
-            return int(pq.ParquetFile(target).metadata.num_rows)
+            return sum(int(pq.ParquetFile(p).metadata.num_rows) for p in _input_parts(target))
     return None
 
 

@@ -6,8 +6,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
+
+# The default run draws the same examples every time, so that a test run (CI's too) cannot
+# fail on a new random draw; DAGMM_HYPOTHESIS_PROFILE=explore draws afresh (and with
+# DAGMM_FUZZ_EXAMPLES=1000, many more) to look for new failures.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("DAGMM_HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture

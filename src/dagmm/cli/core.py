@@ -144,7 +144,7 @@ def fit(
     sample_rows: int | None,
     **options,
 ) -> None:
-    """Train a model on DATA (CSV or Parquet) and write it to --out."""
+    """Train a model on DATA (CSV or Parquet file, or Parquet folder); write it to --out."""
     from .. import DAGMM
     from .._atomic import check_writable
     from ..exceptions import InvalidInputError

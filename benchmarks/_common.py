@@ -17,6 +17,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 KDD_FILE = "kddcup.data_10_percent.gz"
 
+#: The paper's KDDCUP network and training settings (120-60-30-10-1 and its mirror,
+#: estimation 3-10-4, K=4, batch 1024, Adam lr 1e-4), as ``DAGMM`` keyword arguments.
+PAPER_KDDCUP = {
+    "hidden_sizes": (60, 30, 10),
+    "latent_dim": 1,
+    "n_components": 4,
+    "estimation_hidden_sizes": (10,),
+    "batch_size": 1024,
+    "learning_rate": 1e-4,
+}
+
 
 def set_threads(threads: int) -> None:
     """Pin torch's intra-op pool (and BLAS pools started after this) to ``threads``."""

@@ -28,6 +28,7 @@ import argparse
 import numpy as np
 import torch
 from _common import (
+    PAPER_KDDCUP,
     device_line,
     interleaved,
     kddcup_or_synthetic,
@@ -42,14 +43,7 @@ from dagmm import DAGMM, _kernels
 from dagmm.network import DAGMMNet
 from dagmm.training import TrainingConfig, fit_scaling, train_members
 
-PAPER = {
-    "hidden_sizes": (60, 30, 10),
-    "latent_dim": 1,
-    "n_components": 4,
-    "estimation_hidden_sizes": (10,),
-    "batch_size": 1024,
-    "learning_rate": 1e-4,
-}
+PAPER = PAPER_KDDCUP
 
 
 def ours_fit(data: np.ndarray, epochs: int, seed: int, device: str = "cpu") -> None:

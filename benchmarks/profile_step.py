@@ -15,19 +15,12 @@ import argparse
 import time
 
 import torch
-from _common import device_line, machine_line, set_threads, synthetic
+from _common import PAPER_KDDCUP, device_line, machine_line, set_threads, synthetic
 from torch.profiler import ProfilerActivity, profile
 
 from dagmm import DAGMM
 
-PAPER = {
-    "hidden_sizes": (60, 30, 10),
-    "latent_dim": 1,
-    "n_components": 4,
-    "estimation_hidden_sizes": (10,),
-    "batch_size": 1024,
-    "learning_rate": 1e-4,
-}
+PAPER = PAPER_KDDCUP
 
 
 def main() -> None:

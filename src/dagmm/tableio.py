@@ -8,7 +8,9 @@ keys in folder names are not read as columns). Output is one file.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import sys
 from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
@@ -118,7 +120,14 @@ def _csv_read_options(path: Path) -> dict[str, Any]:
         return options
     try:
         header = pd.read_csv(path, nrows=0, **options).columns
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError):
+    except (
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+        UnicodeDecodeError,
+        OSError,
+        EOFError,
+        ImportError,
+    ):
         return options  # the read proper reports it
     if len(header) == 1:
         for sep in _OTHER_SEPARATORS:
@@ -233,6 +242,10 @@ def iter_table(
         with reader:
             for chunk in reader:
                 yield infer_chunk(chunk)
+    except ImportError as exc:  # pandas reads .csv.zst with zstandard, if installed
+        raise DataFileError(
+            f"{target}: reading it needs a package that is not installed ({_first_line(exc)})"
+        ) from exc
     except (
         pd.errors.ParserError,
         pd.errors.EmptyDataError,
@@ -319,9 +332,11 @@ class TableWriter:
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.kind = table_format(self.path)
+        self._open_text = _text_opener(self.path) if self.kind == "csv" else None
         self._context = atomic_path(self.path)
         self._tmp: Path | None = None
         self._writer: Any = None
+        self._handle: Any = None
         self._first = True
         self.rows = 0
 
@@ -341,23 +356,70 @@ class TableWriter:
                 self._writer = pq.ParquetWriter(self._tmp, table.schema)
             self._writer.write_table(table)
         else:
-            compression = "gzip" if self.path.name.lower().endswith(".gz") else None
-            if compression and not self._first:
-                raise DataFileError("gzip CSV output must be written in one chunk")
-            frame.to_csv(
-                self._tmp,
-                mode="w" if self._first else "a",
-                header=self._first,
-                index=False,
-                compression=compression,
-                **_csv_options(self.path),
-            )
+            if self._handle is None:
+                # one text stream for the whole file, compressed as its name says
+                self._handle = self._open_text(self._tmp)
+            frame.to_csv(self._handle, header=self._first, index=False, **_csv_options(self.path))
         self._first = False
         self.rows += len(frame)
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        if self._writer is not None:
-            self._writer.close()
-        elif self._first and exc_type is None and self._tmp is not None:
-            self._tmp.write_bytes(b"")
+        try:
+            if self._writer is not None:
+                self._writer.close()
+            elif self._handle is not None:
+                self._handle.close()
+            elif self._first and exc_type is None and self._tmp is not None:
+                self._open_text(self._tmp).close()  # no rows: an empty (compressed) file
+        except BaseException:
+            self._context.__exit__(*sys.exc_info())
+            raise
         return bool(self._context.__exit__(exc_type, exc, tb))
+
+
+class _ClosingText(io.TextIOWrapper):
+    """A text stream over a compressor that also closes the file beneath it."""
+
+    def __init__(self, stream: Any, raw: Any) -> None:
+        super().__init__(stream, encoding="utf-8", newline="")
+        self._raw = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
+
+
+def _gzip_text(target: Path, inner_name: str) -> Any:
+    """gzip text output whose header names the final file, not the temporary one, and
+    holds no time stamp (the same rows give the same bytes)."""
+    import gzip
+
+    raw = open(target, "wb")  # closed by the returned stream
+    return _ClosingText(gzip.GzipFile(inner_name, "wb", fileobj=raw, mtime=0), raw)
+
+
+def _text_opener(path: Path) -> Any:
+    """A function opening a file for writing text, compressed as ``path``'s name says."""
+    name = path.name.lower()
+    options = {"mode": "wt", "encoding": "utf-8", "newline": ""}
+    if name.endswith(".gz"):
+        return lambda target: _gzip_text(target, path.name[: -len(".gz")])
+    if name.endswith(".bz2"):
+        import bz2
+
+        return lambda target: bz2.open(target, **options)
+    if name.endswith(".xz"):
+        import lzma
+
+        return lambda target: lzma.open(target, **options)
+    if name.endswith(".zst"):
+        try:
+            import zstandard
+        except ImportError as exc:
+            raise DataFileError(
+                f"{path}: writing .zst needs the zstandard package (pip install zstandard)"
+            ) from exc
+        return lambda target: zstandard.open(target, **options)
+    return lambda target: open(target, **options)

@@ -102,6 +102,8 @@ def test_fit_score_info_end_to_end(table):
         (["fit", "{d}/flows.csv", "--out", "{d}/x.dagmm", "--checkpoint", "{d}/n/c"], "n does"),
         (["score", "{m}", "{d}/flows.csv", "--out", "{d}/nodir/o.csv"], "nodir does not exist"),
         (["score", "{m}", "{d}/flows.csv", "--out", "{d}/o.csv", "--device", "gpu0"], "'gpu0'"),
+        (["score", "{m}", "{d}/flows.csv", "--out", "{d}/o.feather"], "unsupported output"),
+        (["score", "{m}", "{d}/flows.jsonl", "--out", "{d}/o.csv"], "line 2 is not JSON"),
         (
             [
                 "score",
@@ -131,6 +133,7 @@ def test_user_errors_are_one_line(table, args, message):
     bad.loc[250, "bytes"] = "lots"
     bad.to_csv(folder / "bad.csv", index=False)
     (folder / "flows.json").write_text("{}")
+    (folder / "flows.jsonl").write_text('{"bytes": 1.0}\n{"bytes": 2.0,\n')
     (folder / "broken.parquet").write_bytes(b"PAR1 definitely not parquet")
     argv = [a.format(m=model, d=folder) for a in args]
     result = run(*argv)
@@ -356,3 +359,68 @@ def test_compressed_csv_output_is_compressed_and_complete(table, tmp_path):
                  "--chunk-rows", "64")  # fmt: skip
     assert scored.returncode == 0, scored.stderr
     assert len(pd.read_csv(out)) == len(frame)
+
+
+def test_arrow_and_json_lines_files_read_as_tables(table, tmp_path):
+    import gzip
+    import json
+
+    import pyarrow as pa
+
+    from dagmm.tableio import DataFileError, count_rows, iter_table, read_table
+
+    _, frame = table
+    frame.to_feather(tmp_path / "flows.feather")
+    arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    with pa.ipc.new_stream(tmp_path / "stream.arrow", arrow.schema) as writer:
+        writer.write_table(arrow, max_chunksize=70)
+    for name in ("flows.feather", "stream.arrow"):
+        pd.testing.assert_frame_equal(read_table(tmp_path / name), frame)
+        chunks = list(iter_table(tmp_path / name, chunk_rows=64, columns=["proto", "bytes"]))
+        assert max(map(len, chunks)) <= 64
+        pd.testing.assert_frame_equal(
+            pd.concat(chunks, ignore_index=True), frame[["proto", "bytes"]]
+        )
+    assert count_rows(tmp_path / "flows.feather") == len(frame)
+
+    # JSON Lines: nested objects flattened to dotted names, lists kept as JSON text,
+    # an absent key or a null missing
+    lines = []
+    for i, row in enumerate(frame.itertuples(index=False)):
+        record = {"flow_id": row.flow_id, "net": {"bytes": row.bytes, "proto": row.proto},
+                  "duration": row.duration, "tags": ["a", i % 3]}  # fmt: skip
+        if i == 5:
+            del record["net"]["bytes"]
+        if i == 6:
+            record["duration"] = None
+        lines.append(json.dumps(record))
+    text = "\n".join(lines[:100]) + "\n\n" + "\n".join(lines[100:]) + "\n"
+    (tmp_path / "flows.jsonl").write_text(text)
+    with gzip.open(tmp_path / "flows.jsonl.gz", "wt") as handle:
+        handle.write(text)
+    for name in ("flows.jsonl", "flows.jsonl.gz"):
+        read = read_table(tmp_path / name)
+        assert list(read.columns) == ["flow_id", "duration", "tags", "net.bytes", "net.proto"]
+        assert read["tags"].iloc[4] == '["a", 1]'
+        assert np.isnan(read["net.bytes"].iloc[5]) and np.isnan(read["duration"].iloc[6])
+        np.testing.assert_array_equal(read["net.bytes"].drop(index=5), frame["bytes"].drop(5))
+        assert read["net.proto"].tolist() == frame["proto"].tolist()
+    chunks = list(iter_table(tmp_path / "flows.jsonl", chunk_rows=5, columns=["net.bytes"]))
+    assert [len(c) for c in chunks][:2] == [5, 5] and np.isnan(chunks[1]["net.bytes"].iloc[0])
+    (tmp_path / "bad.jsonl").write_text('{"a": 1}\n[1, 2]\n')
+    with pytest.raises(DataFileError, match="line 2 is a JSON list, expected an object"):
+        read_table(tmp_path / "bad.jsonl")
+    with pytest.raises(DataFileError, match=r"missing column\(s\) \['nope'\]"):
+        list(iter_table(tmp_path / "flows.jsonl", columns=["nope"]))
+
+    model = tmp_path / "j.dagmm"
+    fit = run("fit", str(tmp_path / "flows.jsonl"), "--out", str(model), "--exclude", "flow_id",
+              "--exclude", "tags", "--missing", "impute", "--epochs", "2")  # fmt: skip
+    assert fit.returncode == 0, fit.stderr
+    import dagmm
+
+    assert dagmm.load(model).encoder_.columns == ["duration", "net.bytes", "net.proto"]
+    scored = run("score", str(model), str(tmp_path / "flows.jsonl.gz"), "--out",
+                 str(tmp_path / "s.parquet"), "--id-column", "flow_id")  # fmt: skip
+    assert scored.returncode == 0, scored.stderr
+    assert pd.read_parquet(tmp_path / "s.parquet")["flow_id"].tolist() == frame["flow_id"].tolist()

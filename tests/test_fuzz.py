@@ -124,7 +124,10 @@ def test_mutated_document(model_file, data):
 
 
 @FUZZ
-@given(data=st.binary(max_size=1024), suffix=st.sampled_from([".csv", ".tsv", ".parquet"]))
+@given(
+    data=st.binary(max_size=1024),
+    suffix=st.sampled_from([".csv", ".tsv", ".parquet", ".feather", ".arrow", ".jsonl"]),
+)
 def test_table_reader_random_bytes(tmp_path_factory, data, suffix):
     path = tmp_path_factory.mktemp("fuzz") / f"t{suffix}"
     path.write_bytes(data)
@@ -141,12 +144,16 @@ def test_table_reader_random_bytes(tmp_path_factory, data, suffix):
 def test_table_reader_mutated_files(tmp_path_factory, data):
     folder = tmp_path_factory.mktemp("fuzzmut")
     frame = pd.DataFrame({"a": np.arange(20.0), "b": ["x", "y"] * 10})
-    suffix = data.draw(st.sampled_from([".csv", ".parquet"]), label="suffix")
+    suffix = data.draw(st.sampled_from([".csv", ".parquet", ".feather", ".jsonl"]), label="suffix")
     path = folder / f"t{suffix}"
     if suffix == ".csv":
         frame.to_csv(path, index=False)
-    else:
+    elif suffix == ".parquet":
         frame.to_parquet(path, index=False)
+    elif suffix == ".feather":
+        frame.to_feather(path)
+    else:
+        frame.to_json(path, orient="records", lines=True)
     raw = bytearray(path.read_bytes())
     for _ in range(data.draw(st.integers(1, 6), label="flips")):
         pos = data.draw(st.integers(0, len(raw) - 1), label="pos")

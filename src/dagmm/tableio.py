@@ -1,14 +1,16 @@
-"""Reading and writing CSV and Parquet tables, in bounded memory, with clear errors.
+"""Reading and writing tables, in bounded memory, with clear errors.
 
-Input is a CSV or Parquet file, or a folder of Parquet files (a dataset written by Spark,
-pandas or pyarrow: its files are read one after another in path order; Hive partition
-keys in folder names are not read as columns). Output is one file.
+Input is a CSV, Parquet, Arrow IPC (Feather) or JSON Lines file, or a folder of Parquet
+files (a dataset written by Spark, pandas or pyarrow: its files are read one after
+another in path order; Hive partition keys in folder names are not read as columns).
+Output is one CSV or Parquet file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import sys
 from collections.abc import Collection, Iterator
@@ -27,6 +29,7 @@ __all__ = [
     "count_rows",
     "infer_missing",
     "iter_table",
+    "output_format",
     "read_table",
     "table_format",
     "text_columns",
@@ -34,6 +37,14 @@ __all__ = [
 
 _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zst", ".tsv", ".txt")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
+_ARROW_SUFFIXES = (".arrow", ".feather", ".ipc")
+_JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
+_FORMATS = {
+    "parquet": _PARQUET_SUFFIXES,
+    "arrow": _ARROW_SUFFIXES,
+    "jsonl": _JSON_LINES_SUFFIXES,
+    "csv": _CSV_SUFFIXES,
+}
 
 
 class DataFileError(DAGMMError, ValueError):
@@ -41,14 +52,26 @@ class DataFileError(DAGMMError, ValueError):
 
 
 def table_format(path: str | os.PathLike) -> str:
-    """``"csv"`` or ``"parquet"`` from the file name."""
+    """The format of a file to read from its name: ``"csv"``, ``"parquet"``, ``"arrow"``
+    (Arrow IPC / Feather) or ``"jsonl"`` (JSON Lines)."""
+    name = Path(path).name.lower()
+    for kind, suffixes in _FORMATS.items():
+        if name.endswith(suffixes):
+            return kind
+    raise DataFileError(
+        f"{path}: unsupported file type; expected one of {', '.join(sum(_FORMATS.values(), ()))}"
+    )
+
+
+def output_format(path: str | os.PathLike) -> str:
+    """``"csv"`` or ``"parquet"``: the formats written, from the file name."""
     name = Path(path).name.lower()
     if name.endswith(_PARQUET_SUFFIXES):
         return "parquet"
     if name.endswith(_CSV_SUFFIXES):
         return "csv"
     raise DataFileError(
-        f"{path}: unsupported file type; expected one of "
+        f"{path}: unsupported output file type; expected one of "
         f"{', '.join(_CSV_SUFFIXES + _PARQUET_SUFFIXES)}"
     )
 
@@ -229,8 +252,15 @@ def iter_table(
         Missing file, directory, unsupported type, malformed CSV, unreadable Parquet.
     """
     target = _check_readable(path)
-    if target.is_dir() or table_format(target) == "parquet":
+    kind = "parquet" if target.is_dir() else table_format(target)
+    if kind == "parquet":
         yield from _iter_parquet(target, chunk_rows, columns)
+        return
+    if kind == "arrow":
+        yield from _iter_arrow(target, chunk_rows, columns)
+        return
+    if kind == "jsonl":
+        yield from _iter_json_lines(target, chunk_rows, columns)
         return
     infer_chunk = infer_missing if text_columns is None and infer else (lambda frame: frame)
     try:
@@ -301,6 +331,117 @@ def _iter_parquet(
             raise DataFileError(f"{part}: cannot read as Parquet ({_first_line(exc)})") from exc
 
 
+def _iter_arrow(
+    target: Path, chunk_rows: int | None, columns: list[str] | None
+) -> Iterator[pd.DataFrame]:
+    """The rows of an Arrow IPC file (Feather v2) or stream, a record batch at a time from
+    a memory map (Feather v1, an older layout, is read whole)."""
+    import pyarrow as pa
+
+    try:
+        source = pa.memory_map(str(target))
+        try:
+            reader: Any = pa.ipc.open_file(source)
+            batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+            schema = reader.schema
+        except pa.ArrowInvalid:
+            try:
+                source.seek(0)
+                reader = pa.ipc.open_stream(source)
+                batches, schema = iter(reader), reader.schema
+            except pa.ArrowInvalid:
+                import pyarrow.feather as feather
+
+                table = feather.read_table(str(target))
+                batches, schema = iter(table.to_batches()), table.schema
+        if columns is not None:
+            _check_columns(target, schema.names, columns)
+        if chunk_rows is None:
+            table = pa.Table.from_batches(list(batches), schema=schema)
+            yield (table if columns is None else table.select(columns)).to_pandas()
+            return
+        for batch in batches:
+            table = pa.Table.from_batches([batch], schema=schema)
+            if columns is not None:
+                table = table.select(columns)
+            for piece in table.to_batches(max_chunksize=chunk_rows):
+                yield piece.to_pandas()
+    except DataFileError:
+        raise
+    except (pa.ArrowException, OSError, ValueError, TypeError, KeyError) as exc:
+        raise DataFileError(
+            f"{target}: cannot read as Arrow IPC / Feather ({_first_line(exc)})"
+        ) from exc
+
+
+def _json_records_frame(records: list[dict]) -> pd.DataFrame:
+    """Records as a table: nested objects flattened into dotted column names
+    (``{"src": {"port": 80}}`` -> ``src.port``), lists kept as their JSON text."""
+    frame = pd.json_normalize(records, sep=".")
+    for name in frame.columns:
+        column = frame[name]
+        if not pd.api.types.is_object_dtype(column):
+            continue
+        nested = column.map(lambda v: isinstance(v, (list, dict)))
+        if nested.any():
+            frame[name] = column.where(
+                ~nested, column[nested].map(lambda v: json.dumps(v, sort_keys=True))
+            )
+    return frame
+
+
+def _iter_json_lines(
+    target: Path, chunk_rows: int | None, columns: list[str] | None
+) -> Iterator[pd.DataFrame]:
+    """The records of a JSON Lines file (one JSON object per line; empty lines skipped).
+
+    A key absent from a record, or null, is missing. With ``columns``, the first chunk
+    must hold each of them; a later chunk without one gets it as missing.
+    """
+    import gzip
+
+    opener = gzip.open if target.name.lower().endswith(".gz") else open
+    records: list[dict] = []
+    first = True
+
+    def chunk() -> pd.DataFrame:
+        nonlocal first
+        frame = _json_records_frame(records)
+        if columns is not None:
+            if first:
+                _check_columns(target, [str(c) for c in frame.columns], columns)
+            frame = frame.reindex(columns=columns)
+        first = False
+        records.clear()
+        return frame
+
+    try:
+        with opener(target, "rt", encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DataFileError(
+                        f"{target}: line {number} is not JSON ({exc.msg}, column {exc.colno})"
+                    ) from exc
+                except RecursionError as exc:
+                    raise DataFileError(f"{target}: line {number} is nested too deeply") from exc
+                if not isinstance(record, dict):
+                    raise DataFileError(
+                        f"{target}: line {number} is a JSON {type(record).__name__}, "
+                        "expected an object ({...}) per line"
+                    )
+                records.append(record)
+                if chunk_rows is not None and len(records) >= chunk_rows:
+                    yield chunk()
+    except (UnicodeDecodeError, OSError, EOFError) as exc:
+        raise DataFileError(f"{target}: cannot read as JSON Lines ({_first_line(exc)})") from exc
+    if records:
+        yield chunk()
+
+
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
@@ -314,11 +455,17 @@ def _check_columns(path: Path, available: list[str], wanted: list[str]) -> None:
 def count_rows(path: str | os.PathLike) -> int | None:
     """Number of data rows where cheap to know (Parquet metadata), else None."""
     target = _check_readable(path)
-    if target.is_dir() or table_format(target) == "parquet":
-        import pyarrow.parquet as pq
+    kind = "parquet" if target.is_dir() else table_format(target)
+    with contextlib.suppress(Exception):
+        if kind == "parquet":
+            import pyarrow.parquet as pq
 
-        with contextlib.suppress(Exception):
             return sum(int(pq.ParquetFile(p).metadata.num_rows) for p in _input_parts(target))
+        if kind == "arrow":
+            import pyarrow as pa
+
+            reader = pa.ipc.open_file(pa.memory_map(str(target)))
+            return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
     return None
 
 
@@ -331,7 +478,7 @@ class TableWriter:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        self.kind = table_format(self.path)
+        self.kind = output_format(self.path)
         self._open_text = _text_opener(self.path) if self.kind == "csv" else None
         self._context = atomic_path(self.path)
         self._tmp: Path | None = None

@@ -144,7 +144,7 @@ def fit(
     sample_rows: int | None,
     **options,
 ) -> None:
-    """Train a model on DATA (CSV or Parquet file, or Parquet folder); write it to --out."""
+    """Train a model on DATA (CSV, Parquet file or folder, Feather, JSON Lines); write --out."""
     from .. import DAGMM
     from .._atomic import check_writable
     from ..exceptions import InvalidInputError
@@ -300,9 +300,9 @@ def score(
     from .. import load
     from .._atomic import check_writable
     from ..batch import score_file
-    from ..tableio import count_rows, table_format
+    from ..tableio import count_rows, output_format
 
-    table_format(out)
+    output_format(out)
     check_writable(out)
     model = load(model_path, device)
     started = time.perf_counter()

@@ -118,10 +118,10 @@ def explain(
 
     from .. import load
     from ..explain import explain_encoded
-    from ..tableio import TableWriter, table_format
+    from ..tableio import TableWriter, output_format
 
     if out:
-        table_format(out)
+        output_format(out)
     model = load(model_path)
     features, frame = _read(model, data, [id_column])
     encoded = model._encode(features)

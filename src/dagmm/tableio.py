@@ -126,6 +126,16 @@ _BOOLEAN_WORDS = {
 }  # fmt: skip
 
 
+#: What pandas raises on a CSV file it cannot read (besides ValueError's many meanings).
+_CSV_READ_ERRORS = (
+    pd.errors.ParserError,
+    pd.errors.EmptyDataError,
+    UnicodeDecodeError,
+    OSError,
+    EOFError,
+)
+
+
 def _csv_options(path: Path) -> dict[str, Any]:
     return {"sep": "\t" if path.name.lower().endswith(".tsv") else ","}
 
@@ -143,14 +153,7 @@ def _csv_read_options(path: Path) -> dict[str, Any]:
         return options
     try:
         header = pd.read_csv(path, nrows=0, **options).columns
-    except (
-        pd.errors.ParserError,
-        pd.errors.EmptyDataError,
-        UnicodeDecodeError,
-        OSError,
-        EOFError,
-        ImportError,
-    ):
+    except (*_CSV_READ_ERRORS, ImportError):
         return options  # the read proper reports it
     if len(header) == 1:
         for sep in _OTHER_SEPARATORS:
@@ -276,13 +279,7 @@ def iter_table(
         raise DataFileError(
             f"{target}: reading it needs a package that is not installed ({_first_line(exc)})"
         ) from exc
-    except (
-        pd.errors.ParserError,
-        pd.errors.EmptyDataError,
-        UnicodeDecodeError,
-        OSError,
-        EOFError,
-    ) as exc:
+    except _CSV_READ_ERRORS as exc:
         raise DataFileError(f"{target}: cannot parse as CSV ({_first_line(exc)})") from exc
     except ValueError as exc:
         if columns is not None and "Usecols" in str(exc):

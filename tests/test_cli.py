@@ -103,6 +103,7 @@ def test_fit_score_info_end_to_end(table):
         (["score", "{m}", "{d}/flows.csv", "--out", "{d}/nodir/o.csv"], "nodir does not exist"),
         (["score", "{m}", "{d}/flows.csv", "--out", "{d}/o.csv", "--device", "gpu0"], "'gpu0'"),
         (["score", "{m}", "{d}/flows.csv", "--out", "{d}/o.feather"], "unsupported output"),
+        (["fit", "{d}/latin.csv", "--out", "{d}/x.dagmm"], "not UTF-8 text (byte 0xe9"),
         (["score", "{m}", "{d}/flows.jsonl", "--out", "{d}/o.csv"], "line 2 is not JSON"),
         (
             [
@@ -133,6 +134,7 @@ def test_user_errors_are_one_line(table, args, message):
     bad.loc[250, "bytes"] = "lots"
     bad.to_csv(folder / "bad.csv", index=False)
     (folder / "flows.json").write_text("{}")
+    (folder / "latin.csv").write_bytes("city,bytes\nMontr\u00e9al,1\n".encode("cp1252"))
     (folder / "flows.jsonl").write_text('{"bytes": 1.0}\n{"bytes": 2.0,\n')
     (folder / "broken.parquet").write_bytes(b"PAR1 definitely not parquet")
     argv = [a.format(m=model, d=folder) for a in args]

@@ -279,6 +279,12 @@ def iter_table(
         raise DataFileError(
             f"{target}: reading it needs a package that is not installed ({_first_line(exc)})"
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise DataFileError(
+            f"{target}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} cannot be decoded): "
+            "save it as UTF-8 (a spreadsheet's \"CSV UTF-8\"), or convert it, e.g. "
+            "iconv -f cp1252 -t utf-8 (cp1252: Windows' Western European encoding)"
+        ) from exc
     except _CSV_READ_ERRORS as exc:
         raise DataFileError(f"{target}: cannot parse as CSV ({_first_line(exc)})") from exc
     except ValueError as exc:

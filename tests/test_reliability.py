@@ -269,6 +269,26 @@ def test_empty_and_single_row_inputs(case, frame_model):
     assert np.isfinite(model.decision_function(frame.head(1))).all()  # one row scores fine
 
 
+class _LazyFrame:
+    """Stands for a lazy frame (polars.LazyFrame): rows only after ``collect()``."""
+
+    def collect(self):  # pragma: no cover - never called
+        raise AssertionError
+
+
+def test_a_path_or_a_lazy_frame_is_named_with_the_way_out(frame_model):
+    model, _ = frame_model
+    for path in ("flows.csv", Path("flows.csv")):
+        with pytest.raises(InvalidInputError, match=r"got the path 'flows.csv'.*read_table"):
+            DAGMM(**TINY).fit(path)
+        with pytest.raises(InvalidInputError, match=r"got the path 'flows.csv'"):
+            model.decision_function(path)
+    with pytest.raises(InvalidInputError, match=r"got a _LazyFrame \(a lazy frame: .collect"):
+        DAGMM(**TINY).fit(_LazyFrame())
+    with pytest.raises(InvalidInputError, match=r"expected a 2-D table .*got a int"):
+        DAGMM(**TINY).fit(5)
+
+
 def test_too_few_rows_for_the_covariances_warn_with_the_count_needed():
     # z = [z_c (1), distance, cosine]: 3 dimensions, so each of K = 2 full covariances
     # needs 4 rows: 8 in all.

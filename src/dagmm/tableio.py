@@ -281,8 +281,9 @@ def iter_table(
         ) from exc
     except UnicodeDecodeError as exc:
         raise DataFileError(
-            f"{target}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} cannot be decoded): "
-            "save it as UTF-8 (a spreadsheet's \"CSV UTF-8\"), or convert it, e.g. "
+            f"{target}: cannot parse as CSV: not UTF-8 text (byte "
+            f"0x{exc.object[exc.start]:02x} cannot be decoded); if it is text in another "
+            'encoding, save it as UTF-8 (a spreadsheet\'s "CSV UTF-8") or convert it, e.g. '
             "iconv -f cp1252 -t utf-8 (cp1252: Windows' Western European encoding)"
         ) from exc
     except _CSV_READ_ERRORS as exc:

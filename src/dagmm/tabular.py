@@ -12,6 +12,7 @@ how many values were affected.
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -344,10 +345,21 @@ class TabularEncoder:
                 "expected a 2-D table, got a pandas Series; use series.to_frame()"
             )
         X = as_table(X)
+        if isinstance(X, (str, bytes, os.PathLike)):
+            raise InvalidInputError(
+                f"got the path {os.fsdecode(X)!r}, expected a table: read the file first, e.g. "
+                "dagmm.tableio.read_table(path) (CSV, Parquet, Feather, JSON Lines), or train "
+                "from the command line (dagmm fit PATH)"
+            )
         try:
             array = np.asarray(X)
         except Exception as exc:  # ragged lists and the like
             raise InvalidInputError(f"could not read input as a 2-D array: {exc}") from exc
+        if array.ndim == 0:
+            hint = " (a lazy frame: .collect() it first)" if hasattr(X, "collect") else ""
+            raise InvalidInputError(
+                f"expected a 2-D table (array or DataFrame), got a {type(X).__name__}{hint}"
+            )
         if array.ndim != 2:
             raise InvalidInputError(
                 f"expected a 2-D array of shape (n_samples, n_features), got {array.ndim}-D "

@@ -1,7 +1,8 @@
 """CUDA: the same model, reproducible, and portable to a machine without a GPU.
 
 Skipped where CUDA is not available (CI has none); ``benchmarks/gpu_check.sh`` runs
-these on a GPU machine, then the whole suite there with ``device="auto"`` (CUDA).
+these on a GPU machine, then the whole suite there with ``device="auto"`` (CUDA), which
+covers the rest on the GPU (ensembles, resume, explanations, the command line).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from dagmm import DAGMM, fit_ensemble, load
+from dagmm import DAGMM, load
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")
 
@@ -54,16 +55,3 @@ def test_cuda_model_file_scores_on_the_gpu_and_on_the_cpu(blobs, tmp_path):
     np.testing.assert_allclose(
         on_cpu.decision_function(X), model.decision_function(X), rtol=1e-4, atol=1e-4
     )
-
-
-def test_cuda_ensemble_member_equals_single_model():
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(120, 4)).astype(np.float32)
-    rows = [np.arange(0, 100), np.arange(20, 120)]
-    est = DAGMM(n_components=2, epochs=25, batch_size=4096, dropout=0.0, device="cuda")
-    together = fit_ensemble(est, X, [11, 12], rows)
-    for seed, r, model in zip([11, 12], rows, together, strict=True):
-        alone = fit_ensemble(est, X, [seed], [r])[0]
-        np.testing.assert_allclose(
-            model.decision_function(X), alone.decision_function(X), rtol=2e-4, atol=1e-5
-        )

@@ -163,15 +163,19 @@ def _csv_read_options(path: Path) -> dict[str, Any]:
 
 
 def _csv_missing(
-    path: Path, columns: list[str] | None, text_columns: Collection[str] | None
+    path: Path,
+    columns: list[str] | None,
+    text_columns: Collection[str] | None,
+    read_options: dict[str, Any],
 ) -> dict[str, Any]:
     """``read_csv`` options: only empty fields are missing, except in the numeric columns
     of a known layout (``text_columns`` given), where the words pandas reads as missing
-    are missing too (columns found out later go through :func:`infer_missing`)."""
+    are missing too (columns found out later go through :func:`infer_missing`).
+    ``read_options``: the file's separator, from :func:`_csv_read_options`."""
     if text_columns is None:
         return {"keep_default_na": False, "na_values": [""]}
     if columns is None:
-        header = pd.read_csv(path, nrows=0, **_csv_read_options(path)).columns
+        header = pd.read_csv(path, nrows=0, **read_options).columns
         columns = [str(c) for c in header]
     words = ["", *sorted(MISSING_WORDS)]
     return {
@@ -266,8 +270,10 @@ def iter_table(
         yield from _iter_json_lines(target, chunk_rows, columns)
         return
     infer_chunk = infer_missing if text_columns is None and infer else (lambda frame: frame)
+    read_options: dict[str, Any] = _csv_options(target)
     try:
-        options = {**_csv_read_options(target), **_csv_missing(target, columns, text_columns)}
+        read_options = _csv_read_options(target)  # the separator, decided once per file
+        options = {**read_options, **_csv_missing(target, columns, text_columns, read_options)}
         reader = pd.read_csv(target, chunksize=chunk_rows, usecols=columns, **options)
         if chunk_rows is None:
             yield infer_chunk(reader)
@@ -290,7 +296,7 @@ def iter_table(
         raise DataFileError(f"{target}: cannot parse as CSV ({_first_line(exc)})") from exc
     except ValueError as exc:
         if columns is not None and "Usecols" in str(exc):
-            header = pd.read_csv(target, nrows=0, **_csv_read_options(target)).columns
+            header = pd.read_csv(target, nrows=0, **read_options).columns
             _check_columns(target, [str(c) for c in header], columns)
         raise DataFileError(f"{target}: cannot parse as CSV ({_first_line(exc)})") from exc
 

@@ -18,12 +18,15 @@ Usage::
     python benchmarks/bench_train.py --device cuda --rows 198000 --epochs 5 --repeats 3
 
 On a GPU (``--device cuda``) both sides train there: the data moved once (ours) or
-batch by batch (the baseline, as the ports do); the CPU-only variants are skipped.
+batch by batch (the baseline, as the ports do); the CPU-only variants are skipped, and
+our steps replayed from CUDA graphs (the default) are also timed against our eager
+steps (``DAGMM_CUDA_GRAPHS=0``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 
 import numpy as np
 import torch
@@ -50,6 +53,19 @@ def ours_fit(data: np.ndarray, epochs: int, seed: int, device: str = "cpu") -> N
     DAGMM(epochs=epochs, random_state=seed, device=device, **PAPER).fit(data)
 
 
+def ours_fit_eager_steps(data: np.ndarray, epochs: int, seed: int, device: str) -> None:
+    """``ours_fit`` without CUDA graphs, as ``DAGMM_CUDA_GRAPHS=0``."""
+    saved = os.environ.get("DAGMM_CUDA_GRAPHS")
+    os.environ["DAGMM_CUDA_GRAPHS"] = "0"
+    try:
+        ours_fit(data, epochs, seed, device)
+    finally:
+        if saved is None:
+            del os.environ["DAGMM_CUDA_GRAPHS"]
+        else:
+            os.environ["DAGMM_CUDA_GRAPHS"] = saved
+
+
 def ours_fit_numpy_step(data: np.ndarray, epochs: int, seed: int) -> None:
     """``ours_fit`` with the step's compiled kernels switched off, as ``DAGMM_NUMBA=0``."""
     enabled = _kernels.ENABLED
@@ -61,7 +77,12 @@ def ours_fit_numpy_step(data: np.ndarray, epochs: int, seed: int) -> None:
 
 
 def ours_loop(
-    data: np.ndarray, epochs: int, seed: int, fused_step: bool = True, device: str = "cpu"
+    data: np.ndarray,
+    epochs: int,
+    seed: int,
+    fused_step: bool = True,
+    device: str = "cpu",
+    cuda_graphs: bool = True,
 ):
     """Only the training loop: the network and scaling are prepared outside the timer."""
     x = torch.from_numpy(data).to(device)
@@ -73,7 +94,11 @@ def ours_loop(
     net.input_offset.copy_(offset)
     net.input_scale.copy_(scale)
     config = TrainingConfig(
-        epochs=epochs, batch_size=1024, learning_rate=1e-4, fused_step=fused_step
+        epochs=epochs,
+        batch_size=1024,
+        learning_rate=1e-4,
+        fused_step=fused_step,
+        cuda_graphs=cuda_graphs,
     )
     torch.manual_seed(seed)
     return lambda: train_members(net, x, rows, config)
@@ -136,6 +161,8 @@ def main() -> None:
     }
     if _kernels.available() and on_cpu:
         runs["numpy step"] = lambda: ours_fit_numpy_step(data, args.epochs, 0)
+    if not on_cpu:
+        runs["eager steps"] = lambda: ours_fit_eager_steps(data, args.epochs, 0, device)
     times = interleaved(runs, args.repeats)
     ours = rate_line("DAGMM.fit", samples, times["dagmm"], "samples/s")
     port = rate_line("port (Dataset + DataLoader)", samples, times["port"], "samples/s")
@@ -145,6 +172,14 @@ def main() -> None:
             "DAGMM.fit without the compiled kernels", samples, times["numpy step"], "samples/s"
         )
         print(f"  ratio compiled / numpy step kernels: {ours / plain:.2f}x")
+    if "eager steps" in times:
+        eager = rate_line(
+            "DAGMM.fit with eager steps (DAGMM_CUDA_GRAPHS=0)",
+            samples,
+            times["eager steps"],
+            "samples/s",
+        )
+        print(f"  ratio CUDA graphs / eager steps: {ours / eager:.2f}x")
 
     print("training step only:")
     loops = {
@@ -153,8 +188,10 @@ def main() -> None:
     }
     if on_cpu:  # elsewhere the fused step is not used: the autograd step is the loop
         loops["autograd"] = ours_loop(data, args.epochs, 0, fused_step=False)
+    else:
+        loops["eager"] = ours_loop(data, args.epochs, 0, device=device, cuda_graphs=False)
     times = interleaved(loops, args.repeats)
-    step = "fused step" if on_cpu else "autograd step"
+    step = "fused step" if on_cpu else "autograd step in CUDA graphs"
     ours = rate_line(
         f"dagmm training loop (shuffle+gather+{step})", samples, times["dagmm"], "samples/s"
     )
@@ -165,6 +202,9 @@ def main() -> None:
             "dagmm training loop, autograd step", samples, times["autograd"], "samples/s"
         )
         print(f"  ratio fused / autograd step: {ours / autograd:.2f}x")
+    else:
+        eager = rate_line("dagmm training loop, eager steps", samples, times["eager"], "samples/s")
+        print(f"  ratio CUDA graphs / eager steps: {ours / eager:.2f}x")
 
 
 if __name__ == "__main__":

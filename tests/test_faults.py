@@ -240,30 +240,23 @@ def test_checkpoint_has_no_pickle(tmp_path):
 
 def test_divergence_names_term_epoch_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     # Where a too-large learning rate first breaks the weights is chaotic; here a
-    # weight turns non-finite in the first step of epoch 2 (4 steps per epoch), as
-    # an overflowing update would leave it, and everything downstream follows. Both
-    # steps are poisoned: the fused one trains on the CPU, the autograd one elsewhere.
-    from dagmm import fused, training
+    # weight turns non-finite in the first update of epoch 2 (4 steps per epoch), as
+    # an overflowing update would leave it, and everything downstream follows. The
+    # optimizer's update is poisoned: every step ends with it (the fused step on the
+    # CPU, the autograd step, a step replayed from a CUDA graph).
+    from dagmm import adam
 
-    fused_step, autograd_step = fused.FusedStep.__call__, training._train_step
+    update = adam.Adam.step
     calls = []
 
-    def poison(net):
+    def poisoned_update(self):
+        update(self)
         calls.append(1)
         if len(calls) == 5:
             with torch.no_grad():
-                net.encoder[0].weight[0, 0, 0] = float("inf")
+                self.params[0].view(-1)[0] = float("inf")
 
-    def poisoned_fused(self, batch, mask=None):
-        poison(self.net)
-        return fused_step(self, batch, mask)
-
-    def poisoned_autograd(net, *args):
-        poison(net)
-        return autograd_step(net, *args)
-
-    monkeypatch.setattr(fused.FusedStep, "__call__", poisoned_fused)
-    monkeypatch.setattr(training, "_train_step", poisoned_autograd)
+    monkeypatch.setattr(adam.Adam, "step", poisoned_update)
     frame = _table()
     path = tmp_path / "run.ckpt"
     model = DAGMM(**FAST, epochs=5, checkpoint_path=str(path))

@@ -7,12 +7,14 @@ covers the rest on the GPU (ensembles, resume, explanations, the command line).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from dagmm import DAGMM, load
+from dagmm import DAGMM, graphs, load
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available")
 
@@ -55,3 +57,56 @@ def test_cuda_model_file_scores_on_the_gpu_and_on_the_cpu(blobs, tmp_path):
     np.testing.assert_allclose(
         on_cpu.decision_function(X), model.decision_function(X), rtol=1e-4, atol=1e-4
     )
+
+
+def _fit_with_and_without_graphs(X, monkeypatch, **params):
+    """The same fit replayed from CUDA graphs and with eager steps; the number of replays."""
+    replays = []
+    replay = graphs._CUDABackend.replay
+
+    def counted(self, graph):
+        replays.append(1)
+        replay(self, graph)
+
+    monkeypatch.setattr(graphs._CUDABackend, "replay", counted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", graphs.CUDAGraphWarning)  # a refused capture fails here
+        warnings.filterwarnings("error", "The AccumulateGrad node's stream")  # torch's, stream
+        graphed = DAGMM(**params, random_state=0, device="cuda").fit(X)
+    n_graphed = len(replays)
+    monkeypatch.setenv("DAGMM_CUDA_GRAPHS", "0")
+    eager = DAGMM(**params, random_state=0, device="cuda").fit(X)
+    assert len(replays) == n_graphed  # none without graphs
+    return graphed, eager, n_graphed
+
+
+def _report(what, graphed, eager):
+    # shown by ``pytest -rP`` (benchmarks/gpu_check.sh): how far the two runs' scores differ
+    diff = np.abs(graphed - eager).max()
+    print(f"{what}: graphed vs eager scores, max |diff| {diff:.3g}, equal: {diff == 0}")
+
+
+# 600 training rows in batches of 70: 9 batches of 67 or 66 rows per epoch, two shapes
+GRAPHED = {**PARAMS, "batch_size": 70, "epochs": 20}
+
+
+def test_cuda_graphs_are_replayed_and_train_as_eager_steps_do(blobs, monkeypatch):
+    X, y = blobs
+    graphed, eager, replays = _fit_with_and_without_graphs(
+        X[y == 0], monkeypatch, **GRAPHED, dropout=0.0
+    )
+    assert replays == 20 * 9 - 2 * graphs.WARMUP  # every step after each shape's warm-up
+    a, b = graphed.decision_function(X), eager.decision_function(X)
+    _report("dropout 0", a, b)
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(graphed.history_["loss"], eager.history_["loss"], rtol=1e-4)
+
+
+def test_cuda_graphs_with_dropout_detect_as_well(blobs, monkeypatch):
+    X, y = blobs
+    graphed, eager, replays = _fit_with_and_without_graphs(X[y == 0], monkeypatch, **GRAPHED)
+    assert replays == 20 * 9 - 2 * graphs.WARMUP
+    a, b = graphed.decision_function(X), eager.decision_function(X)
+    _report("dropout 0.5", a, b)
+    assert np.isfinite(a).all()
+    assert abs(roc_auc_score(y, a) - roc_auc_score(y, b)) < 0.05

@@ -31,6 +31,7 @@ __all__ = [
     "covariance_penalty",
     "energy_and_penalty",
     "energy_factors",
+    "energy_penalty_and_failure",
     "log_gaussian_density",
     "parameters_from_statistics",
     "regularize_covariances",
@@ -364,24 +365,35 @@ class _EnergyAndPenalty(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, z, gamma_t, weight, shift, reg_covar):  # type: ignore[override]
-        mean_energy, penalty, saved = _energy_penalty_forward(z, gamma_t, weight, shift, reg_covar)
+    def forward(ctx, z, gamma_t, weight, shift, reg_covar, check):  # type: ignore[override]
+        mean_energy, penalty, failed, saved = _energy_penalty_forward(
+            z, gamma_t, weight, shift, reg_covar, check
+        )
         ctx.save_for_backward(*saved)
-        return mean_energy, penalty
+        ctx.mark_non_differentiable(failed)
+        return mean_energy, penalty, failed
 
     @staticmethod
-    def backward(ctx, grad_energy, grad_penalty):  # type: ignore[override]
+    def backward(ctx, grad_energy, grad_penalty, _grad_failed):  # type: ignore[override]
         grad_y, grad_g_t = _energy_penalty_backward(ctx.saved_tensors, grad_energy, grad_penalty)
-        return grad_y, grad_g_t, None, None, None
+        return grad_y, grad_g_t, None, None, None, None
 
 
 def _energy_penalty_forward(
-    z: Tensor, gamma_t: Tensor, weight: Tensor | None, shift: Tensor, reg_covar: float
-) -> tuple[Tensor, Tensor, tuple]:
-    """Forward of :class:`_EnergyAndPenalty`: mean energy, penalty and what the backward needs.
+    z: Tensor,
+    gamma_t: Tensor,
+    weight: Tensor | None,
+    shift: Tensor,
+    reg_covar: float,
+    check: bool = True,
+) -> tuple[Tensor, Tensor, Tensor, tuple]:
+    """Forward of :class:`_EnergyAndPenalty`: mean energy, penalty, failure flag, saved tensors.
 
     ``z`` (..., N, D) and ``gamma_t`` (..., K, N) in float64; ``weight`` (..., N)
     are the row weights (mask / number of rows), None for all rows equal.
+    ``check=True`` raises :class:`CholeskyFallbackNeeded` when a covariance
+    does not factorise; ``check=False`` never waits on the device and returns
+    the 0-d flag ``failed`` instead (the values are then meaningless when it is set).
     """
     y = z - shift.unsqueeze(-2)
     g = gamma_t if weight is None else gamma_t * (weight > 0).to(gamma_t.dtype).unsqueeze(-2)
@@ -400,7 +412,8 @@ def _energy_penalty_forward(
     weights, centred_means, covariances = parameters_from_statistics(stats)
     covariances = regularize_covariances(covariances, reg_covar)
     scale_tril, info = torch.linalg.cholesky_ex(covariances)
-    if bool((info > 0).any()):
+    failed = (info > 0).any()
+    if check and bool(failed):
         raise CholeskyFallbackNeeded
     dim = z.shape[-1]
     eye = torch.eye(dim, dtype=z.dtype, device=z.device)
@@ -425,7 +438,7 @@ def _energy_penalty_forward(
         y, g, weight, stats.sum_gamma, stats.sum_gamma_z, stats.sum_gamma_zz,
         centred_means, covariances, inv_tril, solved, resp_t,
     )  # fmt: skip
-    return mean_energy, penalty, saved
+    return mean_energy, penalty, failed, saved
 
 
 def _energy_penalty_backward(
@@ -522,9 +535,39 @@ def energy_and_penalty(
         When a covariance is not positive definite with ``reg_covar`` alone; the
         caller then uses the autograd composition, which escalates the jitter.
     """
+    mean_energy, penalty, _ = _energy_and_penalty(z, gamma, reg_covar, mask, check=True)
+    return mean_energy, penalty
+
+
+def energy_penalty_and_failure(
+    z: Tensor,
+    gamma: Tensor,
+    reg_covar: float,
+    mask: Tensor | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`energy_and_penalty` that never waits on the device (for CUDA graphs).
+
+    Instead of raising :class:`CholeskyFallbackNeeded` it returns a 0-d bool
+    tensor ``failed``, set when some covariance did not factorise with
+    ``reg_covar`` alone; the energy, penalty and their gradients are then not to
+    be used, and the caller repeats the step with :func:`energy_and_penalty`.
+
+    Returns
+    -------
+    mean_energy, penalty : Tensor, shape (...)
+    failed : Tensor, shape ()
+    """
+    return _energy_and_penalty(z, gamma, reg_covar, mask, check=False)
+
+
+def _energy_and_penalty(
+    z: Tensor, gamma: Tensor, reg_covar: float, mask: Tensor | None, check: bool
+) -> tuple[Tensor, Tensor, Tensor]:
     with torch.no_grad():
         weight, shift = _row_weights_and_centre(z, mask)
-    return _EnergyAndPenalty.apply(z, gamma.transpose(-1, -2), weight, shift, float(reg_covar))
+    return _EnergyAndPenalty.apply(
+        z, gamma.transpose(-1, -2), weight, shift, float(reg_covar), check
+    )
 
 
 def energy_and_penalty_gradients_numpy(

@@ -21,6 +21,7 @@ from . import _kernels
 from .adam import Adam
 from .exceptions import TrainingDivergedError
 from .fused import FusedStep, fused_step_supported
+from .graphs import GraphedStep, gather_rows, graph_backend
 from .inference import (
     cpu_energy,
     cpu_energy_of_representation,
@@ -36,6 +37,7 @@ from .mixture import (
     covariance_penalty,
     energy_and_penalty,
     energy_factors,
+    energy_penalty_and_failure,
     parameters_from_statistics,
     regularize_covariances,
     sample_energy,
@@ -121,6 +123,9 @@ class TrainingConfig:
     #: Use the hand-derived step of :mod:`dagmm.fused` where it applies (tanh
     #: networks on the CPU, one process); False forces the autograd step.
     fused_step: bool = True
+    #: Replay the step's forward and backward pass from CUDA graphs on a CUDA
+    #: device (see :mod:`dagmm.graphs`); False forces eager steps.
+    cuda_graphs: bool = True
     extra: dict = field(default_factory=dict)
 
 
@@ -191,7 +196,7 @@ def _objective(
     reducer: StatisticsReducer | None = None,
 ) -> LossTerms:
     """:func:`dagmm_objective` from the per-row squared reconstruction error."""
-    per_row = squared_error if config.reconstruction_loss == "sum" else squared_error / n_features
+    per_row = _per_row_error(squared_error, n_features, config)
     z64 = z.to(MIXTURE_DTYPE)
     terms = None
     if reducer is None:
@@ -212,10 +217,41 @@ def _objective(
         terms = mean_energy, covariance_penalty(covariances)
     else:
         reconstruction = _masked_mean(per_row, mask)
-    mean_energy = terms[0].to(reconstruction.dtype)
-    penalty = terms[1].to(reconstruction.dtype)
+    return _loss_terms(reconstruction, terms[0], terms[1], config)
+
+
+def _per_row_error(squared_error: Tensor, n_features: int, config: TrainingConfig) -> Tensor:
+    return squared_error if config.reconstruction_loss == "sum" else squared_error / n_features
+
+
+def _loss_terms(
+    reconstruction: Tensor, mean_energy: Tensor, penalty: Tensor, config: TrainingConfig
+) -> LossTerms:
+    mean_energy = mean_energy.to(reconstruction.dtype)
+    penalty = penalty.to(reconstruction.dtype)
     total = reconstruction + config.lambda_energy * mean_energy + config.lambda_cov * penalty
     return LossTerms(total, reconstruction, mean_energy, penalty)
+
+
+def _graphable_objective(
+    squared_error: Tensor,
+    z: Tensor,
+    gamma: Tensor,
+    n_features: int,
+    config: TrainingConfig,
+    mask: Tensor | None = None,
+) -> tuple[LossTerms, Tensor]:
+    """:func:`_objective` (one process) without waiting on the device, for CUDA graphs.
+
+    Returns the loss terms and a 0-d flag set when some covariance did not
+    factorise with ``reg_covar`` alone; the terms are then not to be used (see
+    :func:`~dagmm.mixture.energy_penalty_and_failure`).
+    """
+    per_row = _per_row_error(squared_error, n_features, config)
+    mean_energy, penalty, failed = energy_penalty_and_failure(
+        z.to(MIXTURE_DTYPE), gamma.to(MIXTURE_DTYPE), config.reg_covar, mask
+    )
+    return _loss_terms(_masked_mean(per_row, mask), mean_energy, penalty, config), failed
 
 
 def _global_means(
@@ -490,15 +526,36 @@ def _batch_plan(
     return plan
 
 
-def _gather(x: Tensor, rows: Tensor) -> Tensor:
-    """``x[rows]`` for ``rows`` of shape (S, width): a contiguous (S, width, F) batch."""
-    # index_select copies whole rows; advanced indexing is several times slower on CPU.
-    return x.index_select(0, rows.reshape(-1)).view(*rows.shape, x.shape[-1])
-
-
 def _make_adam(net: DAGMMNet, config: TrainingConfig) -> Adam:
     """Adam with the fused kernel where this torch and device have one (see :mod:`dagmm.adam`)."""
     return Adam(net.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+
+
+def _forward(net: DAGMMNet, batch: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-row squared error (S, N), ``z`` (S, N, D) and ``gamma`` (S, N, K) of a batch."""
+    _, _, z, squared_error = net.represent(batch)
+    return squared_error, z, net.memberships_t(z, MIXTURE_DTYPE).transpose(-1, -2)
+
+
+def _graphed_step(
+    net: DAGMMNet, optimizer: Adam, config: TrainingConfig, x: Tensor, distributed: bool
+) -> GraphedStep | None:
+    """The step replayed from CUDA graphs, where they apply (see :mod:`dagmm.graphs`)."""
+    backend = graph_backend(x.device) if config.cuda_graphs and not distributed else None
+    if backend is None:
+        return None
+
+    def loss(batch: Tensor, mask: Tensor | None) -> tuple[LossTerms, Tensor]:
+        squared_error, z, gamma = _forward(net, batch)
+        return _graphable_objective(squared_error, z, gamma, batch.shape[-1], config, mask)
+
+    return GraphedStep(
+        list(net.parameters()),
+        lambda batch, mask: _train_step(net, optimizer, batch, mask, config, None),
+        loss,
+        optimizer.step,
+        backend,
+    )
 
 
 def _train_step(
@@ -510,8 +567,7 @@ def _train_step(
     reducer: StatisticsReducer | None,
 ) -> LossTerms:
     """One optimizer step on a gathered ``(S, width, F)`` batch; returns the loss terms."""
-    _, _, z, squared_error = net.represent(batch)
-    gamma = net.memberships_t(z, MIXTURE_DTYPE).transpose(-1, -2)
+    squared_error, z, gamma = _forward(net, batch)
     terms = _objective(squared_error, z, gamma, batch.shape[-1], config, mask, reducer)
     optimizer.zero_grad(set_to_none=True)
     terms.total.sum().backward()
@@ -634,20 +690,25 @@ def train_members(
         best_loss = resume.best_loss.to(MIXTURE_DTYPE).clone()
         if config.patience is not None and validation_rows and stale >= config.patience:
             start = config.epochs + 1  # the interrupted run had already stopped early
+    graphed = None
+    if fused is None:
+        graphed = _graphed_step(net, optimizer, config, x, reducer is not None)
     for epoch in range(start, config.epochs + 1):
         net.train()
         sums = torch.zeros(4, n_members, dtype=MIXTURE_DTYPE, device=device)
         for rows, mask in _batch_plan(member_rows, n_batches, generator, device):
-            batch = _gather(x, rows)
             terms = None
-            if fused is not None:
+            if graphed is not None:
+                terms = graphed(x, rows, mask)
+            elif fused is not None:
+                batch = gather_rows(x, rows)
                 try:
                     terms = LossTerms(*fused(batch, mask))
                     optimizer.step()
                 except CholeskyFallbackNeeded:
                     terms = None  # the autograd step escalates the jitter (and warns)
             if terms is None:
-                terms = _train_step(net, optimizer, batch, mask, config, reducer)
+                terms = _train_step(net, optimizer, gather_rows(x, rows), mask, config, reducer)
             steps += 1
             with torch.no_grad():
                 sums += torch.stack(terms)
@@ -801,7 +862,7 @@ def stream_statistics(
     largest = max(int(r.numel()) for r in member_rows)
     n_chunks = max(1, math.ceil(largest / chunk_size))
     chunks = (
-        (*eval_memberships(net, _gather(x, rows)), mask)
+        (*eval_memberships(net, gather_rows(x, rows)), mask)
         for rows, mask in _batch_plan(member_rows, n_chunks, None, x.device)
     )
     total = accumulated_statistics(chunks, centre=reducer is None)

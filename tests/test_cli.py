@@ -426,3 +426,31 @@ def test_arrow_and_json_lines_files_read_as_tables(table, tmp_path):
                  str(tmp_path / "s.parquet"), "--id-column", "flow_id")  # fmt: skip
     assert scored.returncode == 0, scored.stderr
     assert pd.read_parquet(tmp_path / "s.parquet")["flow_id"].tolist() == frame["flow_id"].tolist()
+
+
+def test_info_without_a_model_describes_the_installation(tmp_path, monkeypatch):
+    import json
+
+    import torch
+    from click.testing import CliRunner
+
+    from dagmm import __version__
+    from dagmm.cli.main import cli as main
+
+    (tmp_path / "pima.mat").write_bytes(b"not checked here")
+    (tmp_path / "notes.txt").write_text("not a data set file")
+    monkeypatch.setenv("DAGMM_DATA", str(tmp_path))
+    text = CliRunner().invoke(main, ["info"])
+    assert text.exit_code == 0, text.output
+    assert f"dagmm {__version__}" in text.output and f"torch {torch.__version__}" in text.output
+    assert f"data directory: {tmp_path} (from DAGMM_DATA): 1 data set file(s): pima.mat" in (
+        text.output
+    )
+    result = CliRunner().invoke(main, ["info", "--json"])
+    env = json.loads(result.output)
+    assert env["packages"]["torch"] == torch.__version__
+    assert env["cuda_available"] == torch.cuda.is_available()
+    assert env["data_files"] == ["pima.mat"] and env["data_dir_from"] == "DAGMM_DATA"
+    monkeypatch.setattr("dagmm._kernels.ENABLED", False)
+    off = json.loads(CliRunner().invoke(main, ["info", "--json"]).output)
+    assert off["compiled_cpu_kernels"] is False

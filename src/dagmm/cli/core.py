@@ -318,11 +318,96 @@ def score(
     click.echo(f"scored {n} rows in {elapsed:.1f} s; wrote {out}")
 
 
+#: Packages whose versions `dagmm info` reports (the optional ones may be absent).
+_REPORTED_PACKAGES = (
+    "torch", "numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "safetensors", "numba",
+    "polars", "pyspark",
+)  # fmt: skip
+
+
+def _environment() -> dict:
+    """This installation: versions, threads, devices, the fast paths, the data directory."""
+    import platform
+    from importlib import metadata
+
+    import torch
+
+    from .. import __version__, _kernels, datasets, graphs
+
+    def version(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    cuda = torch.cuda.is_available()
+    directory = datasets.data_dir()
+    return {
+        "dagmm": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": {name: version(name) for name in _REPORTED_PACKAGES},
+        "torch_threads": torch.get_num_threads(),
+        "cuda_available": cuda,
+        "cuda_version": torch.version.cuda,
+        "cuda_devices": [
+            f"cuda:{i} {torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())
+        ]
+        if cuda
+        else [],
+        # ENABLED, not available(): the latter compiles the kernels on a machine's first call
+        "compiled_cpu_kernels": bool(_kernels.ENABLED),
+        "cuda_graphs": cuda and graphs.graphs_enabled(),
+        "data_dir": str(directory),
+        "data_dir_from": "DAGMM_DATA" if os.environ.get("DAGMM_DATA") else "user cache",
+        "data_files": sorted(name for name in datasets.FILES if (directory / name).is_file()),
+    }
+
+
+def _echo_environment(env: dict) -> None:
+    packages = env["packages"]
+    click.echo(f"dagmm {env['dagmm']}, Python {env['python']} on {env['platform']}")
+    click.echo(f"  torch {packages['torch']}, {env['torch_threads']} CPU threads")
+    if env["cuda_available"]:
+        click.echo(f"  CUDA {env['cuda_version']}: {', '.join(env['cuda_devices'])}")
+        graphs = "on" if env["cuda_graphs"] else "off"
+        click.echo(f"  CUDA graphs for training: {graphs} (DAGMM_CUDA_GRAPHS=0 turns them off)")
+    else:
+        click.echo("  CUDA: not available (training and scoring run on the CPU)")
+    kernels = "on" if env["compiled_cpu_kernels"] else "off"
+    numba = packages["numba"] or "not installed"
+    click.echo(
+        f"  compiled CPU step kernels: {kernels} (numba {numba}; DAGMM_NUMBA=0 turns them off)"
+    )
+    others = [
+        f"{name} {packages[name] or 'not installed'}"
+        for name in _REPORTED_PACKAGES
+        if name not in ("torch", "numba")
+    ]
+    click.echo(f"  packages: {', '.join(others)}")
+    files = env["data_files"]
+    click.echo(
+        f"  data directory: {env['data_dir']} (from {env['data_dir_from']}): "
+        + (f"{len(files)} data set file(s): {', '.join(files)}" if files else "no data set files")
+    )
+
+
 @click.command()
-@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=True))
+@click.argument("model_path", metavar="[MODEL]", required=False, type=click.Path(dir_okay=True))
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def info(model_path: str, as_json: bool) -> None:
-    """Describe a saved model: configuration, architecture, mixture, training."""
+def info(model_path: str | None, as_json: bool) -> None:
+    """Describe a saved model: configuration, architecture, mixture, training.
+
+    Without MODEL, describe this installation: versions, CPU threads, GPUs, the
+    fast paths in use and the data directory (for a bug report, say).
+    """
+    if model_path is None:
+        env = _environment()
+        if as_json:
+            click.echo(json.dumps(env, indent=2))
+        else:
+            _echo_environment(env)
+        return
     from .. import load
 
     model = load(model_path)

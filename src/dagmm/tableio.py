@@ -345,9 +345,14 @@ def _iter_arrow(
     target: Path, chunk_rows: int | None, columns: list[str] | None
 ) -> Iterator[pd.DataFrame]:
     """The rows of an Arrow IPC file (Feather v2) or stream, a record batch at a time from
-    a memory map (Feather v1, an older layout, is read whole)."""
+    a memory map (Feather v1, an older layout, is read whole).
+
+    The map is closed when the rows are read or the reader is dropped; the frames
+    already yielded keep their data (Arrow's buffers hold the mapped region).
+    """
     import pyarrow as pa
 
+    source = None
     try:
         source = pa.memory_map(str(target))
         try:
@@ -382,6 +387,9 @@ def _iter_arrow(
         raise DataFileError(
             f"{target}: cannot read as Arrow IPC / Feather ({_first_line(exc)})"
         ) from exc
+    finally:
+        if source is not None:
+            source.close()
 
 
 def _json_records_frame(records: list[dict]) -> pd.DataFrame:
@@ -474,8 +482,9 @@ def count_rows(path: str | os.PathLike) -> int | None:
         if kind == "arrow":
             import pyarrow as pa
 
-            reader = pa.ipc.open_file(pa.memory_map(str(target)))
-            return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+            with pa.memory_map(str(target)) as source:
+                reader = pa.ipc.open_file(source)
+                return sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
     return None
 
 

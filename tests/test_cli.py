@@ -454,3 +454,53 @@ def test_info_without_a_model_describes_the_installation(tmp_path, monkeypatch):
     monkeypatch.setattr("dagmm._kernels.ENABLED", False)
     off = json.loads(CliRunner().invoke(main, ["info", "--json"]).output)
     assert off["compiled_cpu_kernels"] is False
+
+
+def test_score_at_another_alert_rate_or_threshold_without_retraining(table, tmp_path):
+    from click.testing import CliRunner
+
+    import dagmm
+    from dagmm.cli.main import cli
+
+    folder, frame = table
+    features = frame.drop(columns=["flow_id"])
+    model = dagmm.DAGMM(epochs=3, hidden_sizes=(4,), random_state=0, contamination=0.1)
+    model.fit(features)
+    assert model.threshold_at(0.1) == model.threshold_  # the model's own cut, by the same rule
+    path, bare = tmp_path / "m.dagmm", tmp_path / "bare.dagmm"
+    model.save(path)
+    model.save(bare, include_training_scores=False)
+
+    def score(model_path, *options):
+        out = tmp_path / "scores.csv"
+        out.unlink(missing_ok=True)
+        argv = ["score", str(model_path), str(folder / "flows.csv"), "--out", str(out)]
+        result = CliRunner().invoke(cli, [*argv, "--id-column", "flow_id", *options])
+        return result, pd.read_csv(out) if out.exists() else None
+
+    result, scores = score(path)
+    assert result.exit_code == 0, result.output
+    assert scores["is_anomaly"].sum() == 40  # 10 % of the 400 training rows scored again
+    result, fewer = score(path, "--contamination", "0.02")
+    assert result.exit_code == 0, result.output
+    assert "the top 0.02 of the 400 training energies" in result.output
+    cut = model.threshold_at(0.02)
+    assert cut > model.threshold_ and f"{cut:.6g}" in result.output
+    np.testing.assert_array_equal(fewer["is_anomaly"], (fewer["energy"] > cut).astype(int))
+    assert fewer["is_anomaly"].sum() == 8
+    median = float(np.median(scores["energy"]))
+    result, half = score(path, "--threshold", repr(median))
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(half["is_anomaly"], (half["energy"] > median).astype(int))
+    assert half["is_anomaly"].sum() == 200
+    for model_path, options, message in [
+        (path, ["--contamination", "0.02", "--threshold", "1"], "not both"),
+        (path, ["--contamination", "0.7"], "contamination must be in (0, 0.5]"),
+        (path, ["--threshold", "nan"], "finite energy"),
+        (bare, ["--contamination", "0.02"], "holds no training energies"),
+    ]:
+        result, written = score(model_path, *options)
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert written is None  # nothing written
+    result, _ = score(bare, "--threshold", "0")  # a bare model takes an explicit threshold
+    assert result.exit_code == 0, result.output

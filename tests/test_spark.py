@@ -124,6 +124,24 @@ def test_cli_engine_spark_parquet(frame, model, tmp_path: Path, spark) -> None:
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def test_cli_engine_spark_at_another_alert_rate(frame, model, tmp_path: Path, spark) -> None:
+    from click.testing import CliRunner
+
+    from dagmm.cli.main import cli
+
+    data, path, out = tmp_path / "in.parquet", tmp_path / "m.dagmm", tmp_path / "s.parquet"
+    frame.to_parquet(data)
+    model.save(path)
+    argv = ["score", str(path), str(data), "--out", str(out), "--engine", "spark"]
+    result = CliRunner().invoke(cli, [*argv, "--id-column", "row_id", "--contamination", "0.01"])
+    assert result.exit_code == 0, result.output
+    got = pd.read_parquet(out)
+    cut = model.threshold_at(0.01)
+    assert cut > model.threshold_
+    np.testing.assert_array_equal(got["is_anomaly"], (got["energy"] > cut).astype(np.int8))
+    assert 0 < got["is_anomaly"].sum() < 0.05 * len(frame)
+
+
 @pytest.mark.slow
 def test_cli_engine_spark_subprocess(frame, model, tmp_path: Path) -> None:
     data = tmp_path / "in.parquet"

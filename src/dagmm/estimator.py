@@ -485,7 +485,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
         self.seed_ = members.seeds[index]
 
     def _set_threshold(self, train_scores: np.ndarray) -> None:
-        self.threshold_ = float(np.percentile(train_scores, 100.0 * (1.0 - self.contamination)))
+        self.threshold_ = _quantile_threshold(train_scores, float(self.contamination))
         self.labels_ = (train_scores > self.threshold_).astype(int)
         self.score_stats_ = {
             "min": float(np.min(train_scores)),
@@ -559,6 +559,40 @@ class DAGMM(TransformerMixin, BaseEstimator):
         scores = self.decision_function(X)
         labels = (scores > self.threshold_).astype(int)
         return (labels, self._confidence(scores)) if return_confidence else labels
+
+    def threshold_at(self, contamination: float) -> float:
+        """The energy above which a share ``contamination`` of the training rows lies.
+
+        ``threshold_`` is ``threshold_at(self.contamination)``; another share gives
+        the threshold for another alert rate without training again (``dagmm score
+        --contamination``). It is the quantile of ``decision_scores_``, the training
+        energies the model holds: every training row after ``fit``; after an
+        out-of-core fit (``--sample-rows``) those of the sample, and after a
+        distributed fit those of the first process's shard, so there an estimate.
+
+        Parameters
+        ----------
+        contamination : float in (0, 0.5]
+
+        Returns
+        -------
+        float
+        """
+        check_is_fitted(self, "mixture_")
+        try:
+            share = float(contamination)
+        except (TypeError, ValueError):
+            share = math.nan
+        if not 0.0 < share <= 0.5:
+            raise InvalidInputError(f"contamination must be in (0, 0.5], got {contamination!r}")
+        train = getattr(self, "decision_scores_", None)
+        if train is None or len(train) == 0:
+            raise InvalidInputError(
+                "this model holds no training energies (decision_scores_; saved with "
+                "include_training_scores=False, or fitted out of core without a sample), "
+                "so a share of them cannot set a threshold; give the energy threshold itself"
+            )
+        return _quantile_threshold(np.asarray(train, dtype=np.float64), share)
 
     def predict_confidence(self, X: Any) -> np.ndarray:
         """How stable each row's label is, in [0, 1], as PyOD's ``predict_confidence``
@@ -814,6 +848,11 @@ def _training_config(est: DAGMM, epochs: int, batch_size: int) -> TrainingConfig
         patience=int(est.patience) if est.validation_fraction else None,
         weight_decay=float(est.weight_decay),
     )
+
+
+def _quantile_threshold(scores: np.ndarray, contamination: float) -> float:
+    """The energy above which a share ``contamination`` of ``scores`` lies (PyOD's rule)."""
+    return float(np.percentile(scores, 100.0 * (1.0 - contamination)))
 
 
 def _warn_few_rows(est: DAGMM, n_rows: int, latent_dim: int, stacklevel: int) -> None:

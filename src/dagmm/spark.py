@@ -214,7 +214,7 @@ def explain_failure(exc: BaseException) -> str:
 
 
 def score_parquet_spark(
-    model_path: str | os.PathLike,
+    model_path: str | os.PathLike | Any,
     data: str | os.PathLike,
     out: str | os.PathLike,
     id_column: str | None = None,
@@ -225,7 +225,8 @@ def score_parquet_spark(
 
     Writes ``[id,] energy, is_anomaly`` like ``dagmm score``. The output
     appears under its name only when the job succeeded (written beside it,
-    then renamed). Returns the number of rows scored.
+    then renamed). Returns the number of rows scored. ``model_path`` may also
+    be a fitted model (its ``threshold_`` sets ``is_anomaly``).
     """
     source, target = Path(data), Path(out)
     if not source.exists():
@@ -237,7 +238,8 @@ def score_parquet_spark(
     if not target.parent.exists():
         raise InvalidInputError(f"directory {target.parent} does not exist (writing {target})")
     blob = _model_blob(model_path)
-    checked = load_bytes(blob, str(model_path), "cpu")
+    name = str(model_path) if isinstance(model_path, (str, os.PathLike)) else "<model>"
+    checked = load_bytes(blob, name, "cpu")
     spark = spark_session(master)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -251,6 +253,19 @@ def _fit_distributed(data, out, preset, exclude, verbose, options) -> None:
     os._exit(status)
 
 
+def _set_cut(model: Any, contamination: float | None, threshold: float | None) -> None:
+    """Point ``model.threshold_`` (this command's copy) at the cut the user asked for."""
+    if contamination is not None:
+        model.threshold_ = model.threshold_at(contamination)
+        click.echo(
+            f"flagging energies above {model.threshold_:.6g}: the top {contamination:g} of the "
+            f"{len(model.decision_scores_)} training energies the model holds"
+        )
+    elif threshold is not None:
+        model.threshold_ = float(threshold)
+        click.echo(f"flagging energies above {model.threshold_:.6g}")
+
+
 @click.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=True))
 @click.argument("data", type=click.Path(dir_okay=True))
@@ -270,6 +285,17 @@ def _fit_distributed(data, out, preset, exclude, verbose, options) -> None:
     help="cpu, cuda, cuda:1, auto (default: the device the model was trained on when this "
     "machine has it, else cpu; Spark executors score on their CPUs).",
 )
+@click.option(
+    "--contamination",
+    type=float,
+    help="Flag the energies above which this share of the training rows lies, instead of the "
+    "model's own threshold (e.g. 0.01 for fewer alerts); no retraining.",
+)
+@click.option(
+    "--threshold",
+    type=float,
+    help="Flag the energies above this value instead of the model's threshold.",
+)
 def score(
     model_path: str,
     data: str,
@@ -279,19 +305,31 @@ def score(
     engine: str,
     spark_master: str,
     device: str | None,
+    contamination: float | None,
+    threshold: float | None,
 ) -> None:
     """Score DATA with MODEL: writes energy (higher = more anomalous) and is_anomaly (0/1)."""
     from tqdm.auto import tqdm
 
+    from ..exceptions import InvalidInputError
+
+    if contamination is not None and threshold is not None:
+        raise InvalidInputError("give --contamination or --threshold, not both")
+    if threshold is not None and not math.isfinite(threshold):
+        raise InvalidInputError(f"--threshold must be a finite energy, got {threshold}")
     if engine == "spark":
         if device not in (None, "cpu"):
-            from ..exceptions import InvalidInputError
-
             raise InvalidInputError("--engine spark scores on the executors' CPUs: drop --device")
         from ..spark import score_parquet_spark
 
+        model_or_path: Any = model_path
+        if contamination is not None or threshold is not None:
+            from .. import load
+
+            model_or_path = load(model_path, "cpu")
+            _set_cut(model_or_path, contamination, threshold)
         started = time.perf_counter()
-        n = score_parquet_spark(model_path, data, out, id_column, spark_master, chunk_rows)
+        n = score_parquet_spark(model_or_path, data, out, id_column, spark_master, chunk_rows)
         click.echo(
             f"scored {n} rows in {time.perf_counter() - started:.1f} s on Spark; wrote {out}"
         )
@@ -305,6 +343,7 @@ def score(
     output_format(out)
     check_writable(out)
     model = load(model_path, device)
+    _set_cut(model, contamination, threshold)
     started = time.perf_counter()
     with tqdm(
         total=count_rows(data),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import warnings
@@ -16,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 import torch
+from _torchrun import needs_torchrun, torchrun_fit
 
 N_ROWS = 1024
 EPOCHS = 4
@@ -197,41 +196,13 @@ def test_short_training_run_matches_one_process(tmp_path: Path) -> None:
 def _torchrun_fit(
     tmp_path: Path, data: Path, out: Path, *options: str
 ) -> subprocess.CompletedProcess:
-    torchrun = Path(sys.executable).with_name("torchrun")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    return subprocess.run(
-        [
-            str(torchrun if torchrun.exists() else "torchrun"),
-            "--standalone",
-            "--nproc-per-node",
-            "2",
-            "-m",
-            "dagmm.cli.main",
-            "fit",
-            str(data),
-            "--out",
-            str(out),
-            "--epochs",
-            "2",
-            "--device",
-            "cpu",
-            "--random-state",
-            "0",
-            "--distributed",
-            *options,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=tmp_path,
-    )
+    return torchrun_fit(
+        tmp_path, data, out, "--epochs", "2", "--device", "cpu", *options,
+        env={"OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
 
 
-_NEEDS_TORCHRUN = pytest.mark.skipif(
-    shutil.which("torchrun") is None and not Path(sys.executable).with_name("torchrun").exists(),
-    reason="torchrun not installed",
-)
+_NEEDS_TORCHRUN = needs_torchrun
 
 
 @_NEEDS_TORCHRUN

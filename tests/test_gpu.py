@@ -7,17 +7,13 @@ covers the rest on the GPU (ensembles, resume, explanations, the command line).
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _torchrun import needs_torchrun, torchrun_fit
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
@@ -119,49 +115,16 @@ def test_cuda_graphs_with_dropout_detect_as_well(blobs, monkeypatch):
     assert abs(roc_auc_score(y, a) - roc_auc_score(y, b)) < 0.05
 
 
-@pytest.mark.skipif(
-    shutil.which("torchrun") is None and not Path(sys.executable).with_name("torchrun").exists(),
-    reason="torchrun not installed",
-)
+@needs_torchrun
 def test_torchrun_fit_over_nccl_on_one_gpu(blobs, tmp_path):
     """`dagmm fit --distributed --device cuda` under torchrun: NCCL, one process on one GPU."""
     X, y = blobs
     data = tmp_path / "train.csv"
     pd.DataFrame(X[y == 0], columns=[f"f{i}" for i in range(X.shape[1])]).to_csv(data, index=False)
     out = tmp_path / "model.dagmm"
-    torchrun = Path(sys.executable).with_name("torchrun")
-    result = subprocess.run(
-        [
-            str(torchrun if torchrun.exists() else "torchrun"),
-            "--standalone",
-            "--nproc-per-node",
-            "1",
-            "-m",
-            "dagmm.cli.main",
-            "fit",
-            str(data),
-            "--out",
-            str(out),
-            "--epochs",
-            "60",
-            "--hidden-sizes",
-            "8,4",
-            "--latent-dim",
-            "1",
-            "--n-components",
-            "2",
-            "--random-state",
-            "0",
-            "--device",
-            "cuda",
-            "--distributed",
-        ],
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
+    options = ["--epochs", "60", "--hidden-sizes", "8,4", "--latent-dim", "1"]
+    options += ["--n-components", "2", "--device", "cuda"]
+    result = torchrun_fit(tmp_path, data, out, *options, nproc=1)
     assert result.returncode == 0, result.stderr[-3000:]
     model = load(out)
     assert str(model.device_).startswith("cuda") and model.n_iter_ == 60

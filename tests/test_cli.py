@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -82,8 +83,12 @@ def test_fit_score_info_end_to_end(table):
     np.testing.assert_allclose(result["energy"].to_numpy(), expected, rtol=1e-6)
     info = run("info", str(model))
     assert info.returncode == 0 and "mixture weights" in info.stdout
+    assert f"0.01: {loaded.threshold_at(0.01):.6g}" in info.stdout  # other alert rates
     info_json = run("info", str(model), "--json")
     assert '"n_features_in": 3' in info_json.stdout
+    cuts = json.loads(info_json.stdout)["training_energy_thresholds"]
+    assert list(cuts) == ["0.5", "0.1", "0.05", "0.01", "0.001"]
+    assert cuts["0.1"] == loaded.threshold_at(0.1) == loaded.threshold_
 
 
 @pytest.mark.parametrize(
@@ -365,7 +370,6 @@ def test_compressed_csv_output_is_compressed_and_complete(table, tmp_path):
 
 def test_arrow_and_json_lines_files_read_as_tables(table, tmp_path):
     import gzip
-    import json
 
     import pyarrow as pa
 
@@ -429,8 +433,6 @@ def test_arrow_and_json_lines_files_read_as_tables(table, tmp_path):
 
 
 def test_info_without_a_model_describes_the_installation(tmp_path, monkeypatch):
-    import json
-
     import torch
     from click.testing import CliRunner
 

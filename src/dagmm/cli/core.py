@@ -431,6 +431,17 @@ def _echo_environment(env: dict) -> None:
     )
 
 
+#: Shares of the training rows for which `dagmm info` prints the threshold.
+_ALERT_SHARES = (0.5, 0.1, 0.05, 0.01, 0.001)
+
+
+def _alert_thresholds(model: Any) -> dict[str, float]:
+    """``{share: model.threshold_at(share)}``; empty for a model without training energies."""
+    if getattr(model, "decision_scores_", None) is None:
+        return {}
+    return {f"{share:g}": model.threshold_at(share) for share in _ALERT_SHARES}
+
+
 @click.command()
 @click.argument("model_path", metavar="[MODEL]", required=False, type=click.Path(dir_okay=True))
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
@@ -468,6 +479,8 @@ def info(model_path: str | None, as_json: bool) -> None:
         "mixture_weights": [round(float(w), 6) for w in model.weights_],
         "collapsed_components": model.collapsed_components_,
         "final_loss": model.history_["loss"][-1] if model.history_.get("loss") else None,
+        # thresholds for other alert rates (dagmm score --contamination C flags above these)
+        "training_energy_thresholds": _alert_thresholds(model),
         "params": model.get_params(),
     }
     if as_json:
@@ -496,6 +509,12 @@ def info(model_path: str | None, as_json: bool) -> None:
     click.echo(
         f"  threshold: {summary['threshold']:.6g} (contamination {summary['contamination']})"
     )
+    cuts = summary["training_energy_thresholds"]
+    if cuts:
+        click.echo(
+            "  other alert rates (--contamination): "
+            + ", ".join(f"{share}: {cut:.6g}" for share, cut in cuts.items())
+        )
 
 
 COMMANDS = [demo, fit, score, info]

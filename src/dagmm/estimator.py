@@ -567,8 +567,8 @@ class DAGMM(TransformerMixin, BaseEstimator):
         the threshold for another alert rate without training again (``dagmm score
         --contamination``). It is the quantile of ``decision_scores_``, the training
         energies the model holds: every training row after ``fit``; after an
-        out-of-core fit (``--sample-rows``) those of the sample, and after a
-        distributed fit those of the first process's shard, so there an estimate.
+        out-of-core fit (``--sample-rows``) those of the sample, so there an
+        estimate. A model file from ``dagmm fit --distributed`` holds none.
 
         Parameters
         ----------
@@ -588,9 +588,10 @@ class DAGMM(TransformerMixin, BaseEstimator):
         train = getattr(self, "decision_scores_", None)
         if train is None or len(train) == 0:
             raise InvalidInputError(
-                "this model holds no training energies (decision_scores_; saved with "
-                "include_training_scores=False, or fitted out of core without a sample), "
-                "so a share of them cannot set a threshold; give the energy threshold itself"
+                "this model holds no training energies (decision_scores_): it was saved "
+                "with include_training_scores=False (as `dagmm fit --distributed` saves), "
+                "or fitted out of core without a sample; a share of them cannot set a "
+                "threshold, so give the energy threshold itself (--threshold)"
             )
         return _quantile_threshold(np.asarray(train, dtype=np.float64), share)
 

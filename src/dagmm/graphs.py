@@ -95,9 +95,11 @@ class _CUDABackend:
             self._stream = torch.cuda.Stream(self.device)
         current = torch.cuda.current_stream(self.device)
         self._stream.wait_stream(current)
-        with torch.cuda.stream(self._stream):
-            yield
-        current.wait_stream(self._stream)
+        try:
+            with torch.cuda.stream(self._stream):
+                yield
+        finally:  # also when the step raised: later work must not overtake it
+            current.wait_stream(self._stream)
 
 
 def graph_backend(device: torch.device) -> GraphBackend | None:

@@ -378,10 +378,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
             )
         if not 0.0 <= float(self.dropout) < 1.0:
             raise InvalidInputError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if not 0.0 < float(self.contamination) <= 0.5:
-            raise InvalidInputError(
-                f"contamination must be in (0, 0.5], got {self.contamination!r}"
-            )
+        _checked_contamination(self.contamination)
         if self.reconstruction_loss not in ("sum", "mean"):
             raise InvalidInputError(
                 f"reconstruction_loss must be 'sum' or 'mean', got {self.reconstruction_loss!r}"
@@ -579,12 +576,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
         float
         """
         check_is_fitted(self, "mixture_")
-        try:
-            share = float(contamination)
-        except (TypeError, ValueError):
-            share = math.nan
-        if not 0.0 < share <= 0.5:
-            raise InvalidInputError(f"contamination must be in (0, 0.5], got {contamination!r}")
+        share = _checked_contamination(contamination)
         train = getattr(self, "decision_scores_", None)
         if train is None or len(train) == 0:
             raise InvalidInputError(
@@ -849,6 +841,17 @@ def _training_config(est: DAGMM, epochs: int, batch_size: int) -> TrainingConfig
         patience=int(est.patience) if est.validation_fraction else None,
         weight_decay=float(est.weight_decay),
     )
+
+
+def _checked_contamination(contamination: Any) -> float:
+    """``contamination`` as a float in (0, 0.5], else an InvalidInputError."""
+    try:
+        share = float(contamination)
+    except (TypeError, ValueError):
+        share = math.nan
+    if not 0.0 < share <= 0.5:
+        raise InvalidInputError(f"contamination must be in (0, 0.5], got {contamination!r}")
+    return share
 
 
 def _quantile_threshold(scores: np.ndarray, contamination: float) -> float:

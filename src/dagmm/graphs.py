@@ -186,7 +186,7 @@ class GraphedStep:
                 return self._eager(gather_rows(x, rows), mask)
             self._captures[key] = capture
         else:
-            torch.index_select(x, 0, rows.reshape(-1), out=capture.batch.view(-1, x.shape[-1]))
+            gather_rows(x, rows, out=capture.batch)
             if capture.mask is not None:
                 capture.mask.copy_(mask)
         self.backend.replay(capture.graph)
@@ -240,7 +240,12 @@ class GraphedStep:
         )
 
 
-def gather_rows(x: Tensor, rows: Tensor) -> Tensor:
-    """``x[rows]`` for ``rows`` of shape (S, width): a contiguous (S, width, F) batch."""
+def gather_rows(x: Tensor, rows: Tensor, out: Tensor | None = None) -> Tensor:
+    """``x[rows]`` for ``rows`` of shape (S, width): a contiguous (S, width, F) batch,
+    written into ``out`` (of that shape) when given."""
     # index_select copies whole rows; advanced indexing is several times slower on CPU.
-    return x.index_select(0, rows.reshape(-1)).view(*rows.shape, x.shape[-1])
+    flat = rows.reshape(-1)
+    if out is not None:
+        torch.index_select(x, 0, flat, out=out.view(-1, x.shape[-1]))
+        return out
+    return x.index_select(0, flat).view(*rows.shape, x.shape[-1])

@@ -60,6 +60,13 @@ def _model_blob(model: Any) -> bytes:
     return model_bytes(model, include_training_scores=False)
 
 
+def _shipped_model(model: Any) -> tuple[bytes, Any]:
+    """The model file's bytes the executors get, and the model they rebuild, checked here."""
+    blob = _model_blob(model)
+    source = str(model) if isinstance(model, (str, os.PathLike)) else "<model>"
+    return blob, load_bytes(blob, source, "cpu")
+
+
 def _feature_columns(model: Any) -> list[str]:
     names = getattr(model, "feature_names_in_", None)
     if names is None:
@@ -154,9 +161,7 @@ def score_spark(
 
     if batch_rows < 1:
         raise InvalidInputError(f"batch_rows must be >= 1, got {batch_rows}")
-    blob = _model_blob(model)
-    source = str(model) if isinstance(model, (str, os.PathLike)) else "<model>"
-    checked = load_bytes(blob, source, "cpu")
+    blob, checked = _shipped_model(model)
     columns = _feature_columns(checked)
     missing = [c for c in columns if c not in df.columns]
     if missing:
@@ -237,9 +242,7 @@ def score_parquet_spark(
         raise InvalidInputError(f"{target}: --engine spark writes Parquet; name it *.parquet")
     if not target.parent.exists():
         raise InvalidInputError(f"directory {target.parent} does not exist (writing {target})")
-    blob = _model_blob(model_path)
-    name = str(model_path) if isinstance(model_path, (str, os.PathLike)) else "<model>"
-    checked = load_bytes(blob, name, "cpu")
+    blob, checked = _shipped_model(model_path)
     spark = spark_session(master)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:

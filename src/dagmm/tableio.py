@@ -45,6 +45,8 @@ _FORMATS = {
     "jsonl": _JSON_LINES_SUFFIXES,
     "csv": _CSV_SUFFIXES,
 }
+#: The formats written (a subset of those read).
+_OUTPUT_FORMATS = {"csv": _CSV_SUFFIXES, "parquet": _PARQUET_SUFFIXES}
 
 
 class DataFileError(DAGMMError, ValueError):
@@ -54,37 +56,32 @@ class DataFileError(DAGMMError, ValueError):
 def table_format(path: str | os.PathLike) -> str:
     """The format of a file to read from its name: ``"csv"``, ``"parquet"``, ``"arrow"``
     (Arrow IPC / Feather) or ``"jsonl"`` (JSON Lines)."""
-    name = Path(path).name.lower()
-    for kind, suffixes in _FORMATS.items():
-        if name.endswith(suffixes):
-            return kind
-    raise DataFileError(
-        f"{path}: unsupported file type; expected one of {', '.join(sum(_FORMATS.values(), ()))}"
-    )
+    return _format_of(path, _FORMATS, "file type")
 
 
 def output_format(path: str | os.PathLike) -> str:
     """``"csv"`` or ``"parquet"``: the formats written, from the file name."""
+    return _format_of(path, _OUTPUT_FORMATS, "output file type")
+
+
+def _format_of(path: str | os.PathLike, formats: dict[str, tuple[str, ...]], what: str) -> str:
     name = Path(path).name.lower()
-    if name.endswith(_PARQUET_SUFFIXES):
-        return "parquet"
-    if name.endswith(_CSV_SUFFIXES):
-        return "csv"
-    raise DataFileError(
-        f"{path}: unsupported output file type; expected one of "
-        f"{', '.join(_CSV_SUFFIXES + _PARQUET_SUFFIXES)}"
-    )
+    for kind, suffixes in formats.items():
+        if name.endswith(suffixes):
+            return kind
+    expected = ", ".join(sum(formats.values(), ()))
+    raise DataFileError(f"{path}: unsupported {what}; expected one of {expected}")
 
 
-def _check_readable(path: str | os.PathLike) -> Path:
+def _check_readable(path: str | os.PathLike) -> tuple[Path, str]:
+    """The input's path and format (a folder is a Parquet dataset), or a DataFileError."""
     target = Path(path)
     if target.is_dir():
         _parquet_parts(target)
-        return target
+        return target, "parquet"
     if not target.exists():
         raise DataFileError(f"{target}: file not found")
-    table_format(target)
-    return target
+    return target, table_format(target)
 
 
 def _parquet_parts(target: Path) -> list[Path]:
@@ -258,8 +255,7 @@ def iter_table(
     DataFileError
         Missing file, directory, unsupported type, malformed CSV, unreadable Parquet.
     """
-    target = _check_readable(path)
-    kind = "parquet" if target.is_dir() else table_format(target)
+    target, kind = _check_readable(path)
     if kind == "parquet":
         yield from _iter_parquet(target, chunk_rows, columns)
         return
@@ -301,6 +297,12 @@ def iter_table(
         raise DataFileError(f"{target}: cannot parse as CSV ({_first_line(exc)})") from exc
 
 
+#: Besides pyarrow's own errors, what reading a damaged Parquet or Arrow file raises: a
+#: damaged file's pandas metadata (JSON in the schema) fails in to_pandas as JSON,
+#: Unicode or dtype errors, and the file is as unreadable as a damaged page.
+_ARROW_READ_ERRORS = (OSError, ValueError, TypeError, KeyError)
+
+
 def _iter_parquet(
     target: Path, chunk_rows: int | None, columns: list[str] | None
 ) -> Iterator[pd.DataFrame]:
@@ -335,9 +337,7 @@ def _iter_parquet(
                 del table
         except DataFileError:
             raise
-        # A damaged file's pandas metadata (JSON in the schema) fails in to_pandas as
-        # JSON, Unicode or dtype errors: the file is as unreadable as a damaged page.
-        except (pa.ArrowException, OSError, ValueError, TypeError, KeyError) as exc:
+        except (pa.ArrowException, *_ARROW_READ_ERRORS) as exc:
             raise DataFileError(f"{part}: cannot read as Parquet ({_first_line(exc)})") from exc
 
 
@@ -383,7 +383,7 @@ def _iter_arrow(
                 yield piece.to_pandas()
     except DataFileError:
         raise
-    except (pa.ArrowException, OSError, ValueError, TypeError, KeyError) as exc:
+    except (pa.ArrowException, *_ARROW_READ_ERRORS) as exc:
         raise DataFileError(
             f"{target}: cannot read as Arrow IPC / Feather ({_first_line(exc)})"
         ) from exc
@@ -472,8 +472,7 @@ def _check_columns(path: Path, available: list[str], wanted: list[str]) -> None:
 
 def count_rows(path: str | os.PathLike) -> int | None:
     """Number of data rows where cheap to know (Parquet metadata), else None."""
-    target = _check_readable(path)
-    kind = "parquet" if target.is_dir() else table_format(target)
+    target, kind = _check_readable(path)
     with contextlib.suppress(Exception):
         if kind == "parquet":
             import pyarrow.parquet as pq

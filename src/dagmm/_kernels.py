@@ -75,6 +75,14 @@ def _compiled() -> SimpleNamespace | None:
     )
 
 
+def _require() -> SimpleNamespace:
+    """The jitted kernels, for callers that checked :func:`available`."""
+    kernels = _compiled()
+    if kernels is None:
+        raise RuntimeError("the compiled kernels are not available (numba failed to import)")
+    return kernels
+
+
 def available() -> bool:
     """Whether the compiled kernels serve this process (see :data:`ENABLED`)."""
     return ENABLED and _compiled() is not None
@@ -138,7 +146,7 @@ def reconstruction_features(
     n_members, n_rows, latent = z_c.shape
     products = np.empty((4, n_members, n_rows), dtype=np.float32)
     z = np.empty((n_members, n_rows, latent + 2), dtype=np.float32)
-    kernels = _compiled()
+    kernels = _require()
     kernels.row_products(x, x_hat, products)
     kernels.representation(products, z_c, eps, z)
     return products, z
@@ -196,7 +204,7 @@ def reconstruction_gradient(
     """
     grad_x_hat = np.empty_like(x_hat)
     latent = grad_z.shape[-1] - 2
-    _compiled().reconstruction_gradient(
+    _require().reconstruction_gradient(
         x, x_hat, products, grad_z, row_weight, latent, eps, grad_x_hat
     )
     return grad_x_hat
@@ -526,7 +534,7 @@ def mixture_step(
     grad_z = np.empty(z.shape)
     grad_logits_t = np.empty(logits_t.shape, dtype=np.float32)
     masked = mask is not None
-    ok = _compiled().mixture_step(
+    ok = _require().mixture_step(
         z,
         logits_t,
         mask if masked else _NO_MASK,
@@ -607,5 +615,5 @@ def majority_count(data: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]
     candidate = np.empty((half, data.shape[1]), dtype=data.dtype)
     weight = np.empty((half, data.shape[1]), dtype=np.int64)
     count = np.empty(data.shape[1], dtype=np.int64)
-    _compiled().majority_count(data, int(step), candidate, weight, count)
+    _require().majority_count(data, int(step), candidate, weight, count)
     return candidate[0].copy(), count

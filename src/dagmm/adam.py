@@ -122,7 +122,7 @@ class Adam:
             params, steps = [self.params[i] for i in active], [self.steps[i] for i in active]
             exp_avgs = [self.exp_avgs[i] for i in active]
             exp_avg_sqs = [self.exp_avg_sqs[i] for i in active]
-        grads = [p.grad for p in params]
+        grads = [p.grad for p in params if p.grad is not None]  # all of them: see `active`
         beta1, beta2 = self.betas
         if self.fused:
             if self._step_counts is not None and len(active) == len(self.params):

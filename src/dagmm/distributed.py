@@ -173,7 +173,7 @@ class ProcessGroupReducer:
     def __call__(self, stats: MixtureStatistics) -> MixtureStatistics:
         """Sum the statistics (taken about the zero shift) over all processes."""
         count, sum_gamma, sum_gamma_z, sum_gamma_zz = all_reduce_sum(
-            stats.count, stats.sum_gamma, stats.sum_gamma_z, stats.sum_gamma_zz, group=self.group
+            stats.n_rows, stats.sum_gamma, stats.sum_gamma_z, stats.sum_gamma_zz, group=self.group
         )
         return MixtureStatistics(count, sum_gamma, sum_gamma_z, sum_gamma_zz, stats.shift)
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -547,7 +548,17 @@ class DAGMM(TransformerMixin, BaseEstimator):
         """Minus the energy (scikit-learn convention: higher is more normal)."""
         return -self.decision_function(X)
 
-    def predict(self, X: Any, return_confidence: bool = False) -> Any:
+    @overload
+    def predict(self, X: Any, return_confidence: Literal[False] = ...) -> np.ndarray: ...
+
+    @overload
+    def predict(
+        self, X: Any, return_confidence: Literal[True]
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def predict(
+        self, X: Any, return_confidence: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """0 for inliers, 1 for anomalies (energy above ``threshold_``).
 
         With ``return_confidence=True``, ``(labels, confidence)`` as PyOD returns
@@ -635,7 +646,19 @@ class DAGMM(TransformerMixin, BaseEstimator):
         """Fit and return the training labels ``labels_``."""
         return self.fit(X).labels_
 
-    def predict_proba(self, X: Any, method: str = "linear", return_confidence: bool = False) -> Any:
+    @overload
+    def predict_proba(
+        self, X: Any, method: str = ..., return_confidence: Literal[False] = ...
+    ) -> np.ndarray: ...
+
+    @overload
+    def predict_proba(
+        self, X: Any, method: str = ..., *, return_confidence: Literal[True]
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def predict_proba(
+        self, X: Any, method: str = "linear", return_confidence: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Anomaly probability, PyOD style: columns (P(inlier), P(anomaly)).
 
         ``"linear"`` min-max scales energies by the training range; ``"unify"``
@@ -674,7 +697,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
                 parts.append(self.net_(chunk.unsqueeze(0)).z[0].cpu().numpy())
         return np.concatenate(parts, axis=0)
 
-    def explain(self, X: Any, top_k: int | None = None) -> Any:
+    def explain(self, X: Any, top_k: int | None = None) -> pd.DataFrame:
         """Per-row, per-column contributions to the energy, in the original columns.
 
         See :func:`dagmm.explain.explain`; returns a tidy DataFrame with one line
@@ -745,11 +768,22 @@ def _encode_numeric_fast(encoder: TabularEncoder, X: Any) -> np.ndarray | None:
     return out if out.flags.writeable else out.copy()
 
 
+@dataclasses.dataclass
 class _Members:
     """Trained ensemble: network, mixtures and what was resolved for it."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        self.__dict__.update(kwargs)
+    net: DAGMMNet
+    mixture: Any
+    history: list[dict[str, list[float]]]
+    best_epoch: list[int]
+    steps: int
+    hidden_sizes: tuple[int, ...]
+    latent_dim: int
+    epochs: int
+    batch_size: int
+    device: str
+    seeds: list[int]
+    train_energy: list[np.ndarray] | None
 
     @classmethod
     def trained(

@@ -98,7 +98,7 @@ def _candidates(model: Any, name: str, idx: list[int], n_grid: int) -> np.ndarra
 
 def _best_values(
     model: Any, per: dict[str, np.ndarray], n_grid: int
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """For every row and column, the lowest energy over candidate values and its argmin.
 
     Returns
@@ -115,7 +115,7 @@ def _best_values(
     n_rows = xs.shape[0]
     groups = model.encoder_.groups
     best_energy = np.empty((n_rows, len(groups)))
-    best_scaled = []
+    best_scaled: list[np.ndarray] = []
     net.eval()
     for c, (name, idx) in enumerate(groups):
         fixed = _candidates(model, name, idx, n_grid)

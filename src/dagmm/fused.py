@@ -68,7 +68,9 @@ class _Dense(NamedTuple):
 
 
 def _views(layer: EnsembleLinear, single: bool) -> _Dense:
-    tensors = (layer.weight, layer.bias, layer.weight.grad, layer.bias.grad)
+    weight_grad, bias_grad = layer.weight.grad, layer.bias.grad
+    assert weight_grad is not None and bias_grad is not None  # FusedStep allocates them
+    tensors = (layer.weight, layer.bias, weight_grad, bias_grad)
     return _Dense(*(t[0] if single else t for t in tensors))
 
 
@@ -113,8 +115,8 @@ def _mlp_backward(
     for i in range(last, -1, -1):
         layer = layers[i]
         if i < last:
-            if dropped is not None and dropped[i] is not None:
-                grad = grad * dropped[i]
+            if dropped is not None and (multiplier := dropped[i]) is not None:
+                grad = grad * multiplier
             grad = torch.ops.aten.tanh_backward(grad, hidden[i])
         _mm(inputs[i].transpose(-1, -2), grad, out=layer.weight_grad)
         torch.sum(grad, dim=-2, keepdim=True, out=layer.bias_grad)
@@ -214,12 +216,15 @@ class FusedStep:
                 squared_error = products[0]
                 z_np = z_np.reshape(*z_c.shape[:-1], -1)
             else:
-                features = _ReconstructionFeatures(*(t.numpy() for t in row_products(x, x_hat)))
+                se, xx, hh, xh = (t.numpy() for t in row_products(x, x_hat))
+                features = _ReconstructionFeatures(se, xx, hh, xh)
                 squared_error = features.squared_error.reshape(members)
                 z_np = features.representation(z_c.numpy())
             z = torch.from_numpy(z_np)
 
-            est_inputs, est_hidden, est_dropped, h = [z], [], [], z
+            est_inputs, h = [z], z
+            est_hidden: list[Tensor] = []
+            est_dropped: list[Tensor | None] = []
             keep = 1.0 - net.dropout
             for layer in estimation[:-1]:
                 t = _tanh_affine(layer, h)
@@ -275,14 +280,16 @@ class FusedStep:
             total = reconstruction + self.lambda_energy * mean_energy + self.lambda_cov * penalty
 
             # Backward: estimation network, features, decoder, encoder.
-            grad_z_np = _mlp_backward(
+            grad_z = _mlp_backward(
                 estimation,
                 est_inputs,
                 est_hidden,
                 torch.from_numpy(grad_logits_t.reshape(logits_t.shape)).transpose(-1, -2),
                 True,
                 est_dropped,
-            ).numpy()
+            )
+            assert grad_z is not None  # input_grad=True
+            grad_z_np = grad_z.numpy()
             grad_z_np += grad_z64.reshape(grad_z_np.shape).astype(np.float32)
             if compiled:
                 grad_x_hat = torch.from_numpy(
@@ -301,10 +308,12 @@ class FusedStep:
                     grad_z_np[..., latent + 1],
                     row_weight.reshape(features.squared_error.shape),
                 )
+                c_x_hat, c_x = coefficients
                 grad_x_hat = _reconstruction_gradient(
-                    x, x_hat, tuple(torch.from_numpy(c) for c in coefficients)
+                    x, x_hat, (torch.from_numpy(c_x_hat), torch.from_numpy(c_x))
                 )
             grad_z_c = _mlp_backward(decoder, dec_inputs, dec_inputs[1:], grad_x_hat, True)
+            assert grad_z_c is not None
             grad_z_c_np = grad_z_c.numpy()
             grad_z_c_np += grad_z_np[..., :latent]
             _mlp_backward(encoder, enc_inputs, enc_inputs[1:], grad_z_c, False)

@@ -187,7 +187,7 @@ class GraphedStep:
             self._captures[key] = capture
         else:
             gather_rows(x, rows, out=capture.batch)
-            if capture.mask is not None:
+            if capture.mask is not None and mask is not None:  # the key says both or neither
                 capture.mask.copy_(mask)
         self.backend.replay(capture.graph)
         self.replays += 1

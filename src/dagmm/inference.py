@@ -29,7 +29,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -149,7 +149,7 @@ def _chunk_z_unchecked(x: np.ndarray, model: _Member) -> np.ndarray:
     scaled = x * model.scale
     scaled += model.offset
     h = scaled
-    z_c = None
+    z_c = h
     for index, layer in enumerate(model.layers):
         h = h @ layer.weight
         h += layer.bias
@@ -181,7 +181,7 @@ class _BlasLimit:
     """The state behind :func:`_single_threaded_blas`, shared by all threads."""
 
     def __init__(self) -> None:
-        self.controller = None  # threadpoolctl's view of the BLAS libraries, looked up once
+        self.controller: Any = None  # threadpoolctl's view of the BLAS libraries, looked up once
         self.forget_calls()
 
     def forget_calls(self) -> None:
@@ -190,7 +190,7 @@ class _BlasLimit:
         # BLAS keeps whatever limit the parent had at that moment).
         self.lock = threading.Lock()
         self.calls = 0  # scoring calls inside the limit
-        self.limiter = None  # restores the callers' setting when the last call ends
+        self.limiter: Any = None  # restores the callers' setting when the last call ends
 
 
 _BLAS = _BlasLimit()
@@ -265,8 +265,8 @@ def _run_tasks(tasks: Sequence[Callable[[], None]], threads: int | None) -> None
             future.cancel()
         wait(futures)
     for future in futures:
-        if not future.cancelled() and future.exception() is not None:
-            raise future.exception()
+        if not future.cancelled() and (error := future.exception()) is not None:
+            raise error
 
 
 def cpu_energy(
@@ -336,7 +336,7 @@ def cpu_member_representations(
     net: DAGMMNet,
     sources: Sequence[tuple[np.ndarray, np.ndarray | None]],
     threads: int | None = None,
-    out: Sequence[np.ndarray] | None = None,
+    out: Sequence[np.ndarray] | np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """Each member's representation of its own rows, rows along the last axis.
 

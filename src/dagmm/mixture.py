@@ -52,7 +52,7 @@ class MixtureStatistics(NamedTuple):
 
     Attributes
     ----------
-    count : Tensor, shape (...)
+    n_rows : Tensor, shape (...)
         Number (total weight) of samples.
     sum_gamma : Tensor, shape (..., K)
         ``sum_i gamma_ik``.
@@ -66,7 +66,7 @@ class MixtureStatistics(NamedTuple):
         the parameters.
     """
 
-    count: Tensor
+    n_rows: Tensor
     sum_gamma: Tensor
     sum_gamma_z: Tensor
     sum_gamma_zz: Tensor
@@ -118,7 +118,7 @@ def sufficient_statistics(
 def add_statistics(a: MixtureStatistics, b: MixtureStatistics) -> MixtureStatistics:
     """Sum two sets of statistics taken about the same shift."""
     return MixtureStatistics(
-        a.count + b.count,
+        a.n_rows + b.n_rows,
         a.sum_gamma + b.sum_gamma,
         a.sum_gamma_z + b.sum_gamma_z,
         a.sum_gamma_zz + b.sum_gamma_zz,
@@ -138,7 +138,7 @@ def parameters_from_statistics(stats: MixtureStatistics) -> tuple[Tensor, Tensor
         offset and a zero covariance (``reg_covar`` then keeps it factorable).
     """
     tiny = torch.finfo(stats.sum_gamma.dtype).tiny
-    weights = stats.sum_gamma / stats.count.clamp_min(tiny).unsqueeze(-1)
+    weights = stats.sum_gamma / stats.n_rows.clamp_min(tiny).unsqueeze(-1)
     nk = stats.sum_gamma.clamp_min(tiny).unsqueeze(-1)
     centred_means = stats.sum_gamma_z / nk
     second = stats.sum_gamma_zz / nk.unsqueeze(-1)
@@ -308,12 +308,10 @@ def _log_joint(y_t: np.ndarray, factors: EnergyFactors) -> np.ndarray:
 
 def energy_factors(weights: Tensor, means: Tensor, scale_tril: Tensor) -> EnergyFactors:
     """Prepare a fixed mixture ((S, K), (S, K, D), (S, K, D, D)) for :func:`sample_energy_numpy`."""
-    weights, means, scale_tril = (
-        t.detach().cpu().double().numpy() for t in (weights, means, scale_tril)
-    )
-    inv_tril = np.linalg.inv(scale_tril)
-    diag = np.diagonal(scale_tril, axis1=-2, axis2=-1)
-    return EnergyFactors(inv_tril, inv_tril @ means[..., None], _log_const(weights, diag))
+    phi, mu, tril = (t.detach().cpu().double().numpy() for t in (weights, means, scale_tril))
+    inv_tril = np.linalg.inv(tril)
+    diag = np.diagonal(tril, axis1=-2, axis2=-1)
+    return EnergyFactors(inv_tril, inv_tril @ mu[..., None], _log_const(phi, diag))
 
 
 def sample_energy_numpy(z_t: np.ndarray, factors: EnergyFactors) -> np.ndarray:

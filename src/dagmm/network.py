@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, NamedTuple, overload
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-__all__ = ["ACTIVATIONS", "DAGMMNet", "EnsembleLinear", "NetworkOutput", "reconstruction_features"]
+__all__ = [
+    "ACTIVATIONS",
+    "DAGMMNet",
+    "EnsembleLinear",
+    "LayerList",
+    "NetworkOutput",
+    "reconstruction_features",
+]
 
 ACTIVATIONS = {
     "tanh": torch.tanh,
@@ -58,6 +65,26 @@ class EnsembleLinear(nn.Module):
         return torch.baddbmm(self.bias, x, self.weight)
 
 
+class LayerList(nn.ModuleList):
+    """The :class:`EnsembleLinear` layers of one part of the network, in order.
+
+    A plain ``ModuleList`` whose items the type checker knows to be
+    :class:`EnsembleLinear`.
+    """
+
+    if TYPE_CHECKING:
+
+        def __iter__(self) -> Iterator[EnsembleLinear]: ...
+
+        @overload
+        def __getitem__(self, idx: slice) -> LayerList: ...
+
+        @overload
+        def __getitem__(self, idx: int) -> EnsembleLinear: ...
+
+        def __getitem__(self, idx: int | slice) -> EnsembleLinear | LayerList: ...
+
+
 #: Floor of the norms that divide in the reconstruction features, in scaled units
 #: (the paper has none). Scaled rows have norms of order sqrt(n_features); only
 #: rows that are (almost) all zeros reach it. A floor far below float32 resolution
@@ -76,7 +103,9 @@ def _numpy_has_simd_tanh() -> bool:
     try:
         from numpy._core._multiarray_umath import __cpu_features__ as features
     except ImportError:  # numpy < 2
-        from numpy.core._multiarray_umath import __cpu_features__ as features
+        from numpy.core._multiarray_umath import (  # type: ignore[no-redef]
+            __cpu_features__ as features,
+        )
     return any(features.get(name, False) for name in ("AVX512_SKX", "X86_V4"))
 
 
@@ -329,6 +358,9 @@ class DAGMMNet(nn.Module):
     encoder, so members trained on different rows scale them differently.
     """
 
+    input_offset: Tensor
+    input_scale: Tensor
+
     def __init__(
         self,
         n_features: int,
@@ -353,13 +385,13 @@ class DAGMMNet(nn.Module):
         enc = [n_features, *hidden_sizes, latent_dim]
         dec = enc[::-1]
         est = [latent_dim + 2, *estimation_hidden_sizes, n_components]
-        self.encoder = nn.ModuleList(
+        self.encoder = LayerList(
             EnsembleLinear(n_members, a, b) for a, b in itertools.pairwise(enc)
         )
-        self.decoder = nn.ModuleList(
+        self.decoder = LayerList(
             EnsembleLinear(n_members, a, b) for a, b in itertools.pairwise(dec)
         )
-        self.estimation = nn.ModuleList(
+        self.estimation = LayerList(
             EnsembleLinear(n_members, a, b) for a, b in itertools.pairwise(est)
         )
         self.register_buffer("input_offset", torch.zeros(n_members, 1, n_features))
@@ -375,7 +407,7 @@ class DAGMMNet(nn.Module):
             for layer in layers:
                 layer.reset_member(member, generator)
 
-    def _mlp(self, layers: nn.ModuleList, h: Tensor, dropout: float = 0.0) -> Tensor:
+    def _mlp(self, layers: LayerList, h: Tensor, dropout: float = 0.0) -> Tensor:
         for layer in layers[:-1]:
             h = self._hidden(layer, h)
             if dropout > 0.0:

@@ -20,7 +20,7 @@ import json
 import os
 import struct
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -33,6 +33,9 @@ from .exceptions import ModelFileError
 from .network import ACTIVATIONS, DAGMMNet
 from .tabular import TabularEncoder
 from .training import FittedMixture
+
+if TYPE_CHECKING:  # the estimator imports this module
+    from .estimator import DAGMM
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "load_model", "model_bytes", "save_model"]
 
@@ -274,7 +277,7 @@ def scoring_device(trained_on: str, device: str | torch.device | None = None) ->
 
 def load_bytes(
     data: bytes, source: str = "<bytes>", device: str | torch.device | None = None
-) -> Any:
+) -> DAGMM:
     """Rebuild a fitted :class:`~dagmm.DAGMM` from the bytes of a model file.
 
     ``device``: where the model scores (see :func:`scoring_device`; default: the
@@ -376,7 +379,7 @@ def load_bytes(
     return model
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> Any:
+def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> DAGMM:
     """Load a model file written by :meth:`DAGMM.save`.
 
     Parameters

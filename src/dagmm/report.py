@@ -581,7 +581,7 @@ def report_html(model: Any, data: ReportData, figures: dict[str, bytes], title: 
         )
     )
     out.append(_img("mixture", figures["mixture"], "mixture weights and variances"))
-    if data.metrics:
+    if data.metrics and data.labels is not None:
         out.append("<h2>Detection quality</h2>")
         out.append(f"<p>Against the labels: {int(data.labels.sum())} anomalies among {n} rows.</p>")
         out.append(

@@ -497,7 +497,7 @@ class TableWriter:
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.kind = output_format(self.path)
-        self._open_text = _text_opener(self.path) if self.kind == "csv" else None
+        self._open_text = _text_opener(self.path)
         self._context = atomic_path(self.path)
         self._tmp: Path | None = None
         self._writer: Any = None
@@ -568,17 +568,16 @@ def _gzip_text(target: Path, inner_name: str) -> Any:
 def _text_opener(path: Path) -> Any:
     """A function opening a file for writing text, compressed as ``path``'s name says."""
     name = path.name.lower()
-    options = {"mode": "wt", "encoding": "utf-8", "newline": ""}
     if name.endswith(".gz"):
         return lambda target: _gzip_text(target, path.name[: -len(".gz")])
     if name.endswith(".bz2"):
         import bz2
 
-        return lambda target: bz2.open(target, **options)
+        return lambda target: bz2.open(target, "wt", encoding="utf-8", newline="")
     if name.endswith(".xz"):
         import lzma
 
-        return lambda target: lzma.open(target, **options)
+        return lambda target: lzma.open(target, "wt", encoding="utf-8", newline="")
     if name.endswith(".zst"):
         try:
             import zstandard
@@ -586,5 +585,5 @@ def _text_opener(path: Path) -> Any:
             raise DataFileError(
                 f"{path}: writing .zst needs the zstandard package (pip install zstandard)"
             ) from exc
-        return lambda target: zstandard.open(target, **options)
-    return lambda target: open(target, **options)
+        return lambda target: zstandard.open(target, "wt", encoding="utf-8", newline="")
+    return lambda target: open(target, "w", encoding="utf-8", newline="")

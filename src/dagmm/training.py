@@ -11,7 +11,7 @@ import copy
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, cast
 
 import numpy as np
 import torch
@@ -210,7 +210,9 @@ def _objective(
         )
         energy = sample_energy(z64, weights, means, scale_tril)
         if reducer is not None and hasattr(reducer, "sum"):
-            reconstruction, mean_energy = _global_means(reducer, per_row, energy, mask)
+            reconstruction, mean_energy = _global_means(
+                cast(DataParallel, reducer), per_row, energy, mask
+            )
         else:
             reconstruction = _masked_mean(per_row, mask)
             mean_energy = _masked_mean(energy, mask)
@@ -410,7 +412,9 @@ def _every_row(rows: Tensor, n_rows: int) -> bool:
     return rows.numel() == n_rows and bool((rows == torch.arange(n_rows, device=rows.device)).all())
 
 
-def _column_summary(data: Tensor, moments: bool) -> tuple[Tensor | None, ...]:
+def _column_summary(
+    data: Tensor, moments: bool
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
     """Each column's min, max and (with ``moments``) mean and standard deviation, float64.
 
     min and max are exact in the data's dtype; the moments accumulate in float64.
@@ -434,7 +438,12 @@ def _column_summary(data: Tensor, moments: bool) -> tuple[Tensor | None, ...]:
         centred = values[start : start + 8192] - mean
         squares += np.einsum("ij,ij->j", centred, centred)
     std = np.sqrt(squares / len(values))
-    return tuple(torch.from_numpy(a) for a in (low, high, mean, std))
+    return (
+        torch.from_numpy(low),
+        torch.from_numpy(high),
+        torch.from_numpy(mean),
+        torch.from_numpy(std),
+    )
 
 
 def _scaling_of(x: Tensor, rows: Tensor, method: str | None) -> tuple[Tensor, Tensor]:
@@ -446,13 +455,15 @@ def _scaling_of(x: Tensor, rows: Tensor, method: str | None) -> tuple[Tensor, Te
     low, high, mean, std = _column_summary(data, method != "minmax")
     if method == "minmax":
         centre, spread = low, high - low
-    elif method == "standard":
-        centre, spread = mean, std
     else:
-        shares = top_value_share(data.cpu().numpy(), compiled=data.device.type == "cpu")
-        sparse = torch.from_numpy(shares > AUTO_SPARSE_SHARE)
-        centre = torch.where(sparse.to(data.device), low, mean)
-        spread = torch.where(sparse.to(data.device), high - low, std)
+        assert mean is not None and std is not None  # asked for: method != "minmax"
+        if method == "standard":
+            centre, spread = mean, std
+        else:
+            shares = top_value_share(data.cpu().numpy(), compiled=data.device.type == "cpu")
+            sparse = torch.from_numpy(shares > AUTO_SPARSE_SHARE)
+            centre = torch.where(sparse.to(data.device), low, mean)
+            spread = torch.where(sparse.to(data.device), high - low, std)
     scale = torch.from_numpy(scale_from_spread(spread.cpu().numpy())).to(spread.device)
     return -centre * scale, scale
 
@@ -728,8 +739,8 @@ def train_members(
             if bool(improved.any()):
                 best_loss = torch.where(improved, torch.as_tensor(val), best_loss)
                 best_state = _merge_state(best_state, net.state_dict(), improved)
-                for s in np.flatnonzero(improved.numpy()):
-                    best_epoch[s] = epoch
+                for member in np.flatnonzero(improved.numpy()):
+                    best_epoch[int(member)] = epoch
                 stale = 0
             else:
                 stale += 1
@@ -950,7 +961,7 @@ def _stack_padded(parts: Sequence[Tensor]) -> tuple[Tensor, Tensor | None]:
     """Stack (n_s, D) tensors to (S, max n_s, D), zero-padded, with a mask where any is short."""
     width = max(p.shape[0] for p in parts)
     if all(p.shape[0] == width for p in parts):
-        return torch.stack(parts), None
+        return torch.stack(list(parts)), None
     stacked = parts[0].new_zeros(len(parts), width, parts[0].shape[1])
     mask = torch.zeros(len(parts), width, dtype=torch.bool)
     for member, part in enumerate(parts):
@@ -983,8 +994,9 @@ def score_energy(
     """
     net.eval()
     if _cpu_engine_applies(net, x):
-        energy = cpu_energy(net, mixture.weights, mixture.means, mixture.scale_tril, x.numpy())
-        return torch.from_numpy(energy)
+        return torch.from_numpy(
+            cpu_energy(net, mixture.weights, mixture.means, mixture.scale_tril, x.numpy())
+        )
     n_rows = x.shape[0]
     energy = torch.empty(net.n_members, n_rows, dtype=MIXTURE_DTYPE, device=x.device)
     for start in range(0, n_rows, chunk_size):

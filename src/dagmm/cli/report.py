@@ -7,12 +7,12 @@ import time
 import click
 
 
-def _read(model, data: str, extra: list[str]):
-    """The model's feature columns plus ``extra`` (id, labels) from DATA, as a DataFrame."""
+def _read(model, data: str, requested: list[str | None]):
+    """The model's feature columns plus the ``requested`` ones (id, labels) from DATA."""
     from ..exceptions import InvalidInputError
     from ..tableio import read_table, text_columns
 
-    extra = [c for c in dict.fromkeys(extra) if c]
+    extra = [c for c in dict.fromkeys(requested) if c]
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
         features = [str(c) for c in names]

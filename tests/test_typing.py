@@ -1,0 +1,87 @@
+"""The public API's annotations as a user's type checker sees them (PEP 561, ``py.typed``)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mypy")
+
+USER_CODE = """
+import numpy as np
+from dagmm import DAGMM, fit_ensemble, load
+
+X = np.zeros((100, 3))
+model = DAGMM.from_preset("thyroid", epochs=1).fit(X)
+energy: np.ndarray = model.decision_function(X)
+labels, confidence = model.predict(X, return_confidence=True)
+proba, proba_confidence = model.predict_proba(X, return_confidence=True)
+contributions = model.explain(X, top_k=2)
+same: DAGMM = load("model.dagmm")
+reveal_type(model.predict(X))
+reveal_type(model.predict(X, return_confidence=True))
+reveal_type(model.predict_proba(X, "unify"))
+reveal_type(load("model.dagmm"))
+reveal_type(model.threshold_at(0.01))
+members = fit_ensemble(DAGMM(), X, seeds=[0, 1])
+"""
+
+MISUSE = """
+import numpy as np
+from dagmm import DAGMM
+
+DAGMM(n_components="two")
+DAGMM().fit(np.zeros((4, 2)), epochs=3)
+DAGMM().predict(np.zeros((4, 2)), return_confidence=True).shape
+"""
+
+
+def _mypy(tmp_path: Path, code: str) -> list[str]:
+    script = tmp_path / "user.py"
+    script.write_text(textwrap.dedent(code))
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--no-error-summary",
+            "--hide-error-context",
+            "--no-pretty",
+            "--ignore-missing-imports",  # pandas-stubs need not be installed
+            script.name,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert "Traceback" not in run.stderr, run.stderr
+    return [line for line in run.stdout.splitlines() if line.startswith("user.py:")]
+
+
+def test_a_users_type_checker_reads_the_public_annotations(tmp_path: Path) -> None:
+    lines = _mypy(tmp_path, USER_CODE)
+    errors = [line for line in lines if ": error:" in line]
+    assert errors == []
+    revealed = [re.sub(r".*Revealed type is ", "", line) for line in lines if "Revealed" in line]
+    ndarray = r'"numpy\.ndarray\[.*\]"'
+    assert re.fullmatch(ndarray, revealed[0]), revealed[0]
+    assert re.fullmatch(r'"tuple\[numpy\.ndarray\[.*\], numpy\.ndarray\[.*\]\]"', revealed[1])
+    assert re.fullmatch(ndarray, revealed[2]), revealed[2]
+    assert revealed[3] == '"dagmm.estimator.DAGMM"'
+    assert re.fullmatch(r'"(builtins\.)?float"', revealed[4]), revealed[4]
+
+
+def test_a_users_type_checker_flags_misuse(tmp_path: Path) -> None:
+    errors = [line for line in _mypy(tmp_path, MISUSE) if ": error:" in line]
+    assert len(errors) == 3, errors
+    assert 'Argument "n_components" to "DAGMM" has incompatible type "str"' in errors[0]
+    assert 'Unexpected keyword argument "epochs" for "fit"' in errors[1]
+    assert '"tuple[' in errors[2] and '"shape"' in errors[2]

@@ -15,7 +15,33 @@ __all__ = ["score_file", "score_frame"]
 
 
 def score_frame(model, frame: pd.DataFrame, id_column: str | None = None) -> pd.DataFrame:
-    """``[id_column,] energy, is_anomaly`` for the rows of ``frame``."""
+    """``[id_column,] energy, is_anomaly`` for the rows of ``frame``.
+
+    Parameters
+    ----------
+    model : fitted DAGMM
+        Scores the rows (:meth:`~dagmm.DAGMM.decision_function`); its
+        ``threshold_`` sets ``is_anomaly``.
+    frame : DataFrame of shape (n_rows, n_columns)
+        The model's columns, plus ``id_column`` when given.
+    id_column : str, optional
+        A column of ``frame`` that is not a feature: left out of the scoring and
+        copied to the output's first column.
+
+    Returns
+    -------
+    DataFrame of shape (n_rows, 2) or (n_rows, 3)
+        One row per row of ``frame``, in its order, with a fresh 0-based index:
+        ``id_column`` (when given), ``energy`` (float64; higher is more anomalous)
+        and ``is_anomaly`` (int8, 1 where ``energy > model.threshold_``).
+
+    Raises
+    ------
+    InvalidInputError
+        A column is missing or a value cannot be scored (as ``decision_function``).
+    NumericalError
+        A row's energy is not finite.
+    """
     features = frame.drop(columns=[id_column]) if id_column else frame
     energy = model.decision_function(features)
     out = pd.DataFrame(
@@ -36,8 +62,46 @@ def score_file(
 ) -> int:
     """Score ``data_path`` chunk by chunk into ``out_path`` (CSV or Parquet); return the row count.
 
-    Only the model's columns (and ``id_column``) are read. Nothing is left at
-    ``out_path`` if any chunk fails; errors name the file and the row.
+    Only the model's columns (and ``id_column``) are read, when the model was
+    fitted on a DataFrame; otherwise every column is. In a CSV file the model's
+    categorical columns are read as text ("NA" is a category there, not missing).
+    Nothing is left at ``out_path`` if any chunk fails (an existing file there is
+    kept); errors name the file and the row.
+
+    Parameters
+    ----------
+    model : fitted DAGMM
+        Scores the rows; its ``threshold_`` sets ``is_anomaly``.
+    data_path : str or PathLike
+        The rows to score: a CSV (optionally compressed), Parquet, Arrow IPC
+        (Feather) or JSON Lines file, or a folder of Parquet files; the format is
+        taken from the name.
+    out_path : str or PathLike
+        The output file, CSV (``.csv``, ``.csv.gz``, ...) or Parquet (``.parquet``,
+        ``.pq``) by its name, with the columns of :func:`score_frame`, in the
+        input's row order. Written under a temporary name and renamed when complete.
+    id_column : str, optional
+        A column of the input copied to the output's first column (not a feature).
+    chunk_rows : int, default 65536
+        Rows read and scored at once; bounds the memory used.
+    progress : callable, optional
+        Called after each chunk is written with that chunk's number of rows.
+
+    Returns
+    -------
+    int
+        The number of rows scored (and written).
+
+    Raises
+    ------
+    DataFileError
+        The input is missing, of an unsupported type, unreadable, lacks a column
+        (``id_column`` included) or has no rows; the output's type is unsupported.
+    InvalidInputError, NumericalError
+        A row cannot be scored (see :func:`score_frame`); the message names the
+        file and the row's position in it.
+    OSError
+        The output's folder is missing or not writable, or ``out_path`` is a folder.
     """
     columns = None
     names = getattr(model, "feature_names_in_", None)

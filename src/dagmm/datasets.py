@@ -58,7 +58,22 @@ class ChecksumError(DatasetError):
 
 
 class Dataset(NamedTuple):
-    """A loaded data set: features, labels (1 = anomaly), feature names, name."""
+    """A loaded data set: features, labels (1 = anomaly), feature names, name.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_samples, n_features), float32
+        The features, unscaled (:class:`~dagmm.DAGMM` scales them as its ``scaler`` says).
+    y : ndarray of shape (n_samples,), int64
+        1 = anomaly in the paper's sense, 0 = normal; for KDDCUP the ``normal.``
+        traffic is the anomaly.
+    feature_names : list of str
+        Name of each column of ``X``: for KDDCUP the numeric columns' names, then
+        ``column=category`` for the one-hot columns; ``x0``, ``x1``, ... for ODDS.
+    name : str
+        The data set's name as :func:`load_dataset` accepts it (``"kddcup"``,
+        ``"kddcup_rev"``, ``"thyroid"``, ...).
+    """
 
     X: np.ndarray
     y: np.ndarray
@@ -125,7 +140,20 @@ KDDCUP_REV_ANOMALIES = 24319
 
 
 def data_dir(path: str | os.PathLike | None = None) -> Path:
-    """The data directory: ``path``, else ``$DAGMM_DATA``, else the user cache."""
+    """The data directory: ``path``, else ``$DAGMM_DATA``, else the user cache.
+
+    Parameters
+    ----------
+    path : str or PathLike, optional
+        An explicit data directory; returned as is when given.
+
+    Returns
+    -------
+    Path
+        ``path``, else ``$DAGMM_DATA`` when set and not empty, else
+        ``$XDG_CACHE_HOME/dagmm`` (``~/.cache/dagmm`` without ``XDG_CACHE_HOME``).
+        The folder is not created here.
+    """
     if path is not None:
         return Path(path)
     env = os.environ.get("DAGMM_DATA")
@@ -151,18 +179,32 @@ def fetch_file(
 ) -> Path:
     """Path of ``filename`` in the data directory, downloading and verifying it if absent.
 
+    A file already in the data directory is returned as is (its checksum is not
+    checked again). A missing one is downloaded under a temporary name, its
+    sha256 compared with :data:`FILES`, and only then renamed into place; the
+    data directory is created if needed.
+
     Parameters
     ----------
     filename : str
         One of :data:`FILES`.
-    data_dir_ : path, optional
+    data_dir_ : str or PathLike, optional
         Data directory (see :func:`data_dir`).
     base_url : str, optional
         Download ``base_url/filename`` instead of the canonical URL (a mirror);
         defaults to ``$DAGMM_DATA_URL`` when set.
+    timeout : float, default 60.0
+        Timeout in seconds of the connection and of each read of the download.
+
+    Returns
+    -------
+    Path
+        ``data_dir(data_dir_) / filename``, an existing file.
 
     Raises
     ------
+    DatasetError
+        ``filename`` is not in :data:`FILES`, or the data directory cannot be created.
     DownloadError
         The download failed; nothing is left in the data directory.
     ChecksumError
@@ -250,6 +292,31 @@ def load_kddcup(data_dir: str | os.PathLike | None = None, download: bool = True
     118 columns. The paper reports 120 without saying how; the public ports
     produce 118 this way. Rows labelled ``normal.`` (19.69 %) are the anomalies
     in the paper's setting.
+
+    The file is ``kddcup.data_10_percent.gz`` (gzipped CSV, no header, the label
+    last).
+
+    Parameters
+    ----------
+    data_dir : str or PathLike, optional
+        Folder holding the file; default: ``$DAGMM_DATA``, else the user cache
+        (see :func:`data_dir`).
+    download : bool, default True
+        Download the file into that folder if it is missing (see :func:`fetch_file`);
+        with False a missing file raises :class:`DatasetError`.
+
+    Returns
+    -------
+    Dataset
+        ``X`` of shape (494021, 118) float32 and ``y`` of shape (494021,) int64,
+        rows in file order; ``name`` is ``"kddcup"``.
+
+    Raises
+    ------
+    DatasetError
+        The file is missing and ``download`` is False, or it cannot be parsed.
+    DownloadError, ChecksumError
+        Downloading the missing file failed (both are :class:`DatasetError`).
     """
     X, labels, names = _read_kddcup(data_dir, download)
     y = (labels == "normal.").astype(np.int64)
@@ -261,6 +328,27 @@ def kddcup_labels(data_dir: str | os.PathLike | None = None, download: bool = Tr
 
     For reporting which kinds of traffic a model confuses; the rows are those of
     :func:`load_kddcup`.
+
+    Parameters
+    ----------
+    data_dir : str or PathLike, optional
+        Folder holding the file; default: ``$DAGMM_DATA``, else the user cache
+        (see :func:`data_dir`).
+    download : bool, default True
+        Download the file into that folder if it is missing (see :func:`fetch_file`);
+        with False a missing file raises :class:`DatasetError`.
+
+    Returns
+    -------
+    ndarray of shape (494021,), object
+        The label strings as in the file, trailing dot included (``"normal."``).
+
+    Raises
+    ------
+    DatasetError
+        The file is missing and ``download`` is False, or it cannot be parsed.
+    DownloadError, ChecksumError
+        Downloading the missing file failed (both are :class:`DatasetError`).
     """
     return _read_kddcup(data_dir, download)[1]
 
@@ -274,6 +362,32 @@ def load_kddcup_rev(
 
     The attack rows are drawn without replacement with ``random_state`` (the
     paper draws them anew in every run). Rows keep the file's order.
+
+    Parameters
+    ----------
+    random_state : int or None, default 0
+        Seed of the :func:`numpy.random.default_rng` that draws the attack rows;
+        None draws different rows on every call.
+    data_dir : str or PathLike, optional
+        Folder holding the file; default: ``$DAGMM_DATA``, else the user cache
+        (see :func:`data_dir`).
+    download : bool, default True
+        Download the file into that folder if it is missing (see :func:`fetch_file`);
+        with False a missing file raises :class:`DatasetError`.
+
+    Returns
+    -------
+    Dataset
+        ``X`` of shape (121597, 118) float32 (the columns of :func:`load_kddcup`),
+        ``y`` of shape (121597,) int64 with 1 for the attacks (an anomaly ratio of
+        0.2); ``name`` is ``"kddcup_rev"``.
+
+    Raises
+    ------
+    DatasetError
+        The file is missing and ``download`` is False, or it cannot be parsed.
+    DownloadError, ChecksumError
+        Downloading the missing file failed (both are :class:`DatasetError`).
     """
     X, labels, names = _read_kddcup(data_dir, download)
     attack = np.flatnonzero(labels != "normal.")
@@ -290,7 +404,40 @@ def load_odds(
     name: str, data_dir: str | os.PathLike | None = None, download: bool = True
 ) -> Dataset:
     """An ODDS data set (``arrhythmia``, ``cardio``, ``ionosphere``, ``letter``, ``pima``,
-    ``thyroid``): ``X`` as float32 and ``y`` with 1 = anomaly, as ODDS labels them."""
+    ``thyroid``): ``X`` as float32 and ``y`` with 1 = anomaly, as ODDS labels them.
+
+    Thyroid is read from ``thyroid.npz`` (ADBench's packaging, arrays ``X`` and
+    ``y``), the others from ODDS' ``<name>.mat`` files (MATLAB, arrays ``X`` and
+    ``y``).
+
+    Parameters
+    ----------
+    name : str
+        One of the names above, in any case.
+    data_dir : str or PathLike, optional
+        Folder holding the file; default: ``$DAGMM_DATA``, else the user cache
+        (see :func:`data_dir`).
+    download : bool, default True
+        Download the file into that folder if it is missing (see :func:`fetch_file`);
+        with False a missing file raises :class:`DatasetError`.
+
+    Returns
+    -------
+    Dataset
+        ``X`` of shape (n_samples, n_features) float32, ``y`` of shape
+        (n_samples,) int64, ``feature_names`` ``x0``, ``x1``, ... and ``name`` the
+        lower-case name. Sizes: arrhythmia 452 x 274, cardio 1,831 x 21,
+        ionosphere 351 x 33, letter 1,600 x 32, pima 768 x 8, thyroid 3,772 x 6.
+
+    Raises
+    ------
+    DatasetError
+        ``name`` is not an ODDS name; the file is missing and ``download`` is
+        False; or it cannot be read or does not hold ``X`` (n, d) and ``y`` (n,)
+        of 0/1.
+    DownloadError, ChecksumError
+        Downloading the missing file failed (both are :class:`DatasetError`).
+    """
     key = name.lower()
     if key not in ODDS_NAMES:
         raise DatasetError(f"unknown ODDS data set {name!r}; choose one of {list(ODDS_NAMES)}")
@@ -319,12 +466,62 @@ def load_odds(
 
 
 def load_thyroid(data_dir: str | os.PathLike | None = None, download: bool = True) -> Dataset:
-    """ODDS Thyroid: 3,772 x 6, 93 anomalies (the hyperfunction class, 2.47 %)."""
+    """ODDS Thyroid: 3,772 x 6, 93 anomalies (the hyperfunction class, 2.47 %).
+
+    Same as ``load_odds("thyroid", data_dir, download)``.
+
+    Parameters
+    ----------
+    data_dir : str or PathLike, optional
+        Folder holding the file; default: ``$DAGMM_DATA``, else the user cache
+        (see :func:`data_dir`).
+    download : bool, default True
+        Download the file into that folder if it is missing (see :func:`fetch_file`);
+        with False a missing file raises :class:`DatasetError`.
+
+    Returns
+    -------
+    Dataset
+        ``X`` of shape (3772, 6) float32 and ``y`` of shape (3772,) int64;
+        ``name`` is ``"thyroid"``.
+
+    Raises
+    ------
+    DatasetError
+        The file is missing and ``download`` is False, or it cannot be parsed.
+    DownloadError, ChecksumError
+        Downloading the missing file failed (both are :class:`DatasetError`).
+    """
     return load_odds("thyroid", data_dir, download)
 
 
 def load_arrhythmia(data_dir: str | os.PathLike | None = None, download: bool = True) -> Dataset:
-    """ODDS Arrhythmia: 452 x 274, 66 anomalies (14.6 %)."""
+    """ODDS Arrhythmia: 452 x 274, 66 anomalies (14.6 %).
+
+    Same as ``load_odds("arrhythmia", data_dir, download)``.
+
+    Parameters
+    ----------
+    data_dir : str or PathLike, optional
+        Folder holding the file; default: ``$DAGMM_DATA``, else the user cache
+        (see :func:`data_dir`).
+    download : bool, default True
+        Download the file into that folder if it is missing (see :func:`fetch_file`);
+        with False a missing file raises :class:`DatasetError`.
+
+    Returns
+    -------
+    Dataset
+        ``X`` of shape (452, 274) float32 and ``y`` of shape (452,) int64;
+        ``name`` is ``"arrhythmia"``.
+
+    Raises
+    ------
+    DatasetError
+        The file is missing and ``download`` is False, or it cannot be parsed.
+    DownloadError, ChecksumError
+        Downloading the missing file failed (both are :class:`DatasetError`).
+    """
     return load_odds("arrhythmia", data_dir, download)
 
 
@@ -334,7 +531,33 @@ def load_dataset(
     data_dir: str | os.PathLike | None = None,
     download: bool = True,
 ) -> Dataset:
-    """Load any data set by name (``kddcup``, ``kddcup_rev``, or an ODDS name)."""
+    """Load any data set by name (``kddcup``, ``kddcup_rev``, or an ODDS name).
+
+    Parameters
+    ----------
+    name : str
+        ``"kddcup"`` (:func:`load_kddcup`), ``"kddcup_rev"`` (:func:`load_kddcup_rev`)
+        or an ODDS name (:func:`load_odds`); case-insensitive, ``-`` may stand for
+        ``_`` (``"KDDCUP-Rev"``).
+    random_state : int or None, default 0
+        Seed of the attack rows drawn for ``kddcup_rev``; ignored otherwise.
+    data_dir : str or PathLike, optional
+        Folder holding the file; default: ``$DAGMM_DATA``, else the user cache
+        (see :func:`data_dir`).
+    download : bool, default True
+        Download the file into that folder if it is missing (see :func:`fetch_file`);
+        with False a missing file raises :class:`DatasetError`.
+
+    Returns
+    -------
+    Dataset
+        As the loader for ``name`` returns it; ``y = 1`` marks the anomalies.
+
+    Raises
+    ------
+    DatasetError
+        ``name`` is unknown, or as the loader for ``name`` raises.
+    """
     key = name.lower().replace("-", "_")
     if key == "kddcup":
         return load_kddcup(data_dir, download)

@@ -327,19 +327,70 @@ class DAGMM(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------ constructors
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> DAGMM:
-        """The paper's configuration for ``"kddcup"``, ``"kddcup_rev"``, ``"thyroid"``
-        or ``"arrhythmia"``, with keyword ``overrides``."""
+        """The paper's configuration for one of its data sets (PAPER.md, Sec. 4.3).
+
+        Parameters
+        ----------
+        name : {"kddcup", "kddcup_rev", "thyroid", "arrhythmia"}
+            The data set whose architecture, K, epochs, batch size, learning rate
+            and contamination to take (``-`` for ``_`` and case are accepted).
+        **overrides
+            Any :class:`DAGMM` parameter, replacing the preset's value.
+
+        Returns
+        -------
+        DAGMM
+            An unfitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If ``name`` is not one of the four presets.
+        """
         return cls(**preset_params(name, **overrides))
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> DAGMM:
-        """Load a model written by :meth:`save` (see :func:`dagmm.load`)."""
+        """Load a model written by :meth:`save` (see :func:`dagmm.load`).
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The model file.
+        device : str or torch.device, optional
+            Where the model scores ("cpu", "cuda", "auto", ...). Default: the
+            device it was trained on when this machine has it, else the CPU.
+
+        Returns
+        -------
+        DAGMM
+            The fitted model; it scores as it did before it was saved.
+
+        Raises
+        ------
+        dagmm.ModelFileError
+            If the file is missing, truncated, corrupted or not a model file.
+        """
         from .persistence import load_model
 
         return load_model(path, device)
 
     def save(self, path: str | os.PathLike, include_training_scores: bool = True) -> None:
-        """Write the fitted model to one safetensors file (no pickle), atomically."""
+        """Write the fitted model to one safetensors file (no pickle), atomically.
+
+        The file is written under a temporary name and renamed into place, so an
+        interrupted save leaves no partial file and keeps any earlier one.
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The model file to write (conventionally ``*.dagmm``).
+        include_training_scores : bool, default True
+            Also store the training energies ``decision_scores_``, which
+            :meth:`threshold_at`, :meth:`predict_confidence` and
+            ``predict_proba(..., return_confidence=True)`` need (8 bytes a
+            training row).
+        """
         from .persistence import save_model
 
         save_model(self, path, include_training_scores=include_training_scores)
@@ -406,8 +457,13 @@ class DAGMM(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array or DataFrame
-        y : ignored
+        X : array-like of shape (n_samples, n_features), DataFrame or sparse matrix
+            Training rows. Numeric columns are scaled as ``scaler`` says; text or
+            categorical columns of a DataFrame are one-hot encoded (at most
+            ``max_categories`` values each); missing values are handled as
+            ``missing`` says.
+        y : None
+            Ignored; present for the scikit-learn API.
         resume : bool, default False
             Continue from ``checkpoint_path`` if it exists (a missing checkpoint
             starts from epoch 1 with a warning). The checkpoint must come from a
@@ -538,14 +594,42 @@ class DAGMM(TransformerMixin, BaseEstimator):
     def decision_function(self, X: Any) -> np.ndarray:
         """Sample energy of each row: higher is more anomalous.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), DataFrame or sparse matrix
+            Rows with the columns the model was fitted on (a DataFrame's by name,
+            text columns encoded as in :meth:`fit`).
+
         Returns
         -------
         ndarray of shape (n_samples,), float64
+            The energies, in the order of the rows.
+
+        Raises
+        ------
+        dagmm.InvalidInputError
+            If a column is missing or of the wrong type, or a value is NaN/inf
+            (with ``missing="raise"``); the message names the column and row.
+        dagmm.exceptions.NumericalError
+            If a row's energy is not finite (an input near the float32 limit after
+            scaling); the message names the rows (by a DataFrame's index labels).
         """
         return self._energy_numeric(self._encode(X), getattr(X, "index", None))
 
     def score_samples(self, X: Any) -> np.ndarray:
-        """Minus the energy (scikit-learn convention: higher is more normal)."""
+        """Minus the energy (scikit-learn convention: higher is more normal).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), DataFrame or sparse matrix
+            Rows with the columns the model was fitted on (a DataFrame's by name,
+            text columns encoded as in :meth:`fit`).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), float64
+            ``-decision_function(X)``.
+        """
         return -self.decision_function(X)
 
     @overload
@@ -561,8 +645,21 @@ class DAGMM(TransformerMixin, BaseEstimator):
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """0 for inliers, 1 for anomalies (energy above ``threshold_``).
 
-        With ``return_confidence=True``, ``(labels, confidence)`` as PyOD returns
-        them (see :meth:`predict_confidence`).
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), DataFrame or sparse matrix
+            Rows with the columns the model was fitted on (a DataFrame's by name,
+            text columns encoded as in :meth:`fit`).
+        return_confidence : bool, default False
+            Also return each label's confidence, as PyOD does (see
+            :meth:`predict_confidence`).
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), int
+            PyOD's convention: 1 = anomaly, 0 = inlier (not scikit-learn's -1/+1).
+        confidence : ndarray of shape (n_samples,), float64
+            Only with ``return_confidence=True``.
         """
         scores = self.decision_function(X)
         labels = (scores > self.threshold_).astype(int)
@@ -581,10 +678,18 @@ class DAGMM(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         contamination : float in (0, 0.5]
+            The share of training rows whose energy is to lie above the threshold.
 
         Returns
         -------
         float
+            The energy threshold.
+
+        Raises
+        ------
+        dagmm.InvalidInputError
+            If ``contamination`` is outside (0, 0.5], or the model holds no
+            training energies.
         """
         check_is_fitted(self, "mixture_")
         share = _checked_contamination(contamination)
@@ -609,9 +714,16 @@ class DAGMM(TransformerMixin, BaseEstimator):
         Needs the training energies (``decision_scores_``; a model saved with
         ``include_training_scores=False`` has none).
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), DataFrame or sparse matrix
+            Rows with the columns the model was fitted on (a DataFrame's by name,
+            text columns encoded as in :meth:`fit`).
+
         Returns
         -------
         ndarray of shape (n_samples,), float64
+            The confidence in each row's label from :meth:`predict`.
         """
         return self._confidence(self.decision_function(X))
 
@@ -631,19 +743,56 @@ class DAGMM(TransformerMixin, BaseEstimator):
         return np.where(scores > self.threshold_, confidence, 1.0 - confidence)
 
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
-        """Fit, then return :meth:`transform` of the same rows."""
+        """Fit, then return :meth:`transform` of the same rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), DataFrame or sparse matrix
+            Training rows, as for :meth:`fit`.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, latent_dim + 2), float32
+        """
         return self.fit(X).transform(X)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Names of :meth:`transform`'s columns: ``latent_0``, ... ``latent_{d-1}``,
-        ``relative_distance``, ``cosine_similarity`` (``set_output(transform="pandas")``
-        labels them so)."""
+        """Names of :meth:`transform`'s columns.
+
+        ``set_output(transform="pandas")`` labels the columns with them.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored (the output columns do not depend on the input's names).
+
+        Returns
+        -------
+        ndarray of shape (latent_dim + 2,), object
+            ``latent_0``, ... ``latent_{d-1}``, ``relative_distance``,
+            ``cosine_similarity``.
+        """
         check_is_fitted(self, "net_")
         latent = [f"latent_{j}" for j in range(int(self.latent_dim_))]
         return np.asarray([*latent, "relative_distance", "cosine_similarity"], dtype=object)
 
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
-        """Fit and return the training labels ``labels_``."""
+        """Fit and return the training labels ``labels_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), DataFrame or sparse matrix
+            Training rows, as for :meth:`fit`.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), int
+            1 for the training rows above ``threshold_``, else 0.
+        """
         return self.fit(X).labels_
 
     @overload
@@ -661,10 +810,30 @@ class DAGMM(TransformerMixin, BaseEstimator):
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Anomaly probability, PyOD style: columns (P(inlier), P(anomaly)).
 
-        ``"linear"`` min-max scales energies by the training range; ``"unify"``
-        standardises them by the training scores and applies the Gaussian CDF
-        (Kriegel et al., 2011), as PyOD does. With ``return_confidence=True``,
-        ``(proba, confidence)`` (see :meth:`predict_confidence`).
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), DataFrame or sparse matrix
+            Rows with the columns the model was fitted on (a DataFrame's by name,
+            text columns encoded as in :meth:`fit`).
+        method : {"linear", "unify"}, default "linear"
+            ``"linear"`` min-max scales energies by the training range;
+            ``"unify"`` standardises them by the training scores and applies the
+            Gaussian error function (Kriegel et al., 2011), as PyOD does. Both are
+            clipped to [0, 1].
+        return_confidence : bool, default False
+            Also return each row's confidence (see :meth:`predict_confidence`).
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, 2), float64
+            ``[:, 0]`` = 1 - ``[:, 1]``.
+        confidence : ndarray of shape (n_samples,), float64
+            Only with ``return_confidence=True``.
+
+        Raises
+        ------
+        dagmm.InvalidInputError
+            If ``method`` is neither.
         """
         if method not in ("linear", "unify"):
             raise InvalidInputError(f"method must be 'linear' or 'unify', got {method!r}")
@@ -683,9 +852,17 @@ class DAGMM(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         """The representation ``z = [z_c, relative distance, cosine similarity]``.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), DataFrame or sparse matrix
+            Rows with the columns the model was fitted on (a DataFrame's by name,
+            text columns encoded as in :meth:`fit`).
+
         Returns
         -------
         ndarray of shape (n_samples, latent_dim + 2), float32
+            The code ``z_c`` and the two reconstruction features, the space the
+            mixture lives in (column names: :meth:`get_feature_names_out`).
         """
         data = self._encode(X)
         device = self._scoring_device()
@@ -700,9 +877,22 @@ class DAGMM(TransformerMixin, BaseEstimator):
     def explain(self, X: Any, top_k: int | None = None) -> pd.DataFrame:
         """Per-row, per-column contributions to the energy, in the original columns.
 
-        See :func:`dagmm.explain.explain`; returns a tidy DataFrame with one line
-        per (row, column): row, energy, rank, column, value, expected,
-        contribution, gradient, reconstruction_error.
+        See :func:`dagmm.explain.explain` for what each quantity means.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), DataFrame or sparse matrix
+            Rows with the columns the model was fitted on (a DataFrame's by name,
+            text columns encoded as in :meth:`fit`).
+        top_k : int, optional
+            Keep each row's ``top_k`` columns with the largest contribution;
+            default: all columns.
+
+        Returns
+        -------
+        DataFrame
+            Tidy, one line per (row, column): row, energy, rank, column, value,
+            expected, contribution, gradient, reconstruction_error.
         """
         from .explain import explain
 

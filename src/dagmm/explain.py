@@ -154,7 +154,33 @@ def explain_encoded(
     row_labels: np.ndarray | None = None,
     n_grid: int = 21,
 ) -> pd.DataFrame:
-    """Explain rows already encoded by ``model.encoder_`` (see :func:`explain`)."""
+    """Explain rows already encoded by ``model.encoder_`` (see :func:`explain`).
+
+    Parameters
+    ----------
+    model : fitted DAGMM
+        The model whose energy is explained.
+    data : ndarray of shape (n_rows, n_features_out)
+        Rows as the model's encoder outputs them (one-hot groups, before the
+        network's scaling), e.g. ``model._encode(X)``.
+    top_k : int or None, default None
+        Keep the ``top_k`` columns with the largest contribution per row (all when None).
+    row_labels : ndarray of shape (n_rows,), optional
+        Values of the output's ``row`` column (e.g. the rows' positions in a larger
+        table); default: 0 to n_rows - 1.
+    n_grid : int, default 21
+        Number of candidate values tried for a numeric column.
+
+    Returns
+    -------
+    DataFrame
+        As :func:`explain` returns it, ``row`` holding ``row_labels``.
+
+    Raises
+    ------
+    InvalidInputError
+        ``top_k`` is not None or an integer >= 1.
+    """
     if top_k is not None and (isinstance(top_k, bool) or int(top_k) != top_k or top_k < 1):
         raise InvalidInputError(f"top_k must be an integer >= 1 or None, got {top_k!r}")
     encoder = model.encoder_
@@ -224,6 +250,7 @@ def explain(model: Any, X: Any, top_k: int | None = None) -> pd.DataFrame:
     Parameters
     ----------
     model : fitted DAGMM
+        The model whose energy is explained.
     X : array or DataFrame
         Rows to explain, in the layout the model was fitted on.
     top_k : int or None, default None
@@ -231,28 +258,42 @@ def explain(model: Any, X: Any, top_k: int | None = None) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame, one line per (row, column), sorted by row then rank, with columns
+    DataFrame
+        One line per (row, column), sorted by row then rank, with columns
 
-    ``row``
-        Position of the row in ``X`` (0-based).
-    ``energy``
-        The row's energy (as :meth:`DAGMM.decision_function`).
-    ``rank``
-        1 = the column that pushes the energy up the most.
-    ``column``
-        Original column name; a categorical column's one-hot group is summed.
-    ``value``
-        The observed value (the category for categorical columns,
-        ``"<unseen>"`` for a category training never saw). With
-        ``log_inputs=True`` a numeric value is recovered from the float32 log the
-        network sees, so it may differ from the input in the 6th or 7th digit.
-    ``expected``
-        What the model reconstructed: the value in the column's own units, or
-        the most likely category.
-    ``contribution``
-        ``sum_j dE/dx_j * (x_j - x_hat_j)`` over the column's scaled features
-        (see the module docstring for why).
-    ``reconstruction_error``
-        ``sum_j (x_j - x_hat_j)^2`` over the column's scaled features.
+        ``row``
+            Position of the row in ``X`` (0-based).
+        ``energy``
+            The row's energy (as :meth:`DAGMM.decision_function`).
+        ``rank``
+            1 = the column that pushes the energy up the most.
+        ``column``
+            Original column name; a categorical column's one-hot group is summed.
+        ``value``
+            The observed value (the category for categorical columns,
+            ``"<unseen>"`` for a category training never saw). With
+            ``log_inputs=True`` a numeric value is recovered from the float32 log
+            the network sees, so it may differ from the input in the 6th or 7th digit.
+        ``expected``
+            The column's most normal value, in its own units or the category: of
+            the candidates (the training categories, or 21 values for a numeric
+            column; see the module docstring), the one giving the row the lowest
+            energy with the other columns unchanged.
+        ``contribution``
+            How much lower the energy would be with ``expected`` in this column,
+            ``E(x) - min_v E(x with column := v)``, never negative; the ranking
+            score (see the module docstring for why).
+        ``gradient``
+            ``sum_j dE/dx_j * (x_j - x_hat_j)`` over the column's scaled features:
+            the first-order estimate of the energy change from moving the column
+            to its reconstruction.
+        ``reconstruction_error``
+            ``sum_j (x_j - x_hat_j)^2`` over the column's scaled features.
+
+    Raises
+    ------
+    InvalidInputError
+        ``top_k`` is not None or an integer >= 1, or ``X`` cannot be encoded
+        (a column is missing or of the wrong type).
     """
     return explain_encoded(model, model._encode(X), top_k=top_k)

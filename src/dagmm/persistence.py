@@ -62,7 +62,29 @@ def _jsonable(value: Any) -> Any:
 
 
 def model_bytes(model: Any, include_training_scores: bool = True) -> bytes:
-    """Serialise a fitted :class:`~dagmm.DAGMM` to bytes (the file's content)."""
+    """Serialise a fitted :class:`~dagmm.DAGMM` to bytes (the file's content).
+
+    Parameters
+    ----------
+    model : fitted DAGMM
+        The estimator to serialise, on any device (the tensors are copied to the CPU).
+    include_training_scores : bool, default True
+        Also store the training energies ``decision_scores_`` (float64, 8 bytes a
+        training row), which :meth:`~dagmm.DAGMM.threshold_at`,
+        :meth:`~dagmm.DAGMM.predict_confidence` and ``predict_proba(...,
+        return_confidence=True)`` need after loading.
+
+    Returns
+    -------
+    bytes
+        A safetensors file with the metadata described in the module docstring;
+        :func:`load_bytes` reads it back.
+
+    Raises
+    ------
+    NotFittedError
+        ``model`` is not fitted.
+    """
     from sklearn.utils.validation import check_is_fitted
 
     from . import __version__
@@ -118,7 +140,29 @@ def model_bytes(model: Any, include_training_scores: bool = True) -> bytes:
 
 
 def save_model(model: Any, path: str | os.PathLike, include_training_scores: bool = True) -> None:
-    """Write ``model`` to ``path`` atomically (temporary file, fsync, rename)."""
+    """Write ``model`` to ``path`` atomically (temporary file, fsync, rename).
+
+    An interrupted write leaves no partial file and keeps any earlier one.
+
+    Parameters
+    ----------
+    model : fitted DAGMM
+        The estimator to save (see :func:`model_bytes`).
+    path : str or PathLike
+        The model file to write (conventionally ``*.dagmm``); its folder must exist.
+    include_training_scores : bool, default True
+        Also store the training energies ``decision_scores_`` (float64, 8 bytes a
+        training row), which :meth:`~dagmm.DAGMM.threshold_at`,
+        :meth:`~dagmm.DAGMM.predict_confidence` and ``predict_proba(...,
+        return_confidence=True)`` need after loading.
+
+    Raises
+    ------
+    NotFittedError
+        ``model`` is not fitted.
+    OSError
+        The folder is missing or not writable, or ``path`` is a folder.
+    """
     atomic_write_bytes(path, model_bytes(model, include_training_scores))
 
 
@@ -382,13 +426,23 @@ def load_bytes(
 def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> DAGMM:
     """Load a model file written by :meth:`DAGMM.save`.
 
+    The file is fully checked (header, document, tensor shapes, dtypes and
+    checksums) before anything is used, so an untrusted file is safe to load.
+
     Parameters
     ----------
     path : str or PathLike
+        The model file (safetensors, as :meth:`DAGMM.save` writes it).
     device : str or torch.device, optional
         Where the model scores ("cpu", "cuda", "auto", ...). Default: the device it
         was trained on when this machine has it (same scores as before it was
         saved), else the CPU.
+
+    Returns
+    -------
+    DAGMM
+        The fitted estimator, ready to score; it has ``decision_scores_`` and
+        ``labels_`` only when the file holds the training energies.
 
     Raises
     ------

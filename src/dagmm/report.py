@@ -59,7 +59,23 @@ class MissingDependencyError(DAGMMError, ImportError):
 
 
 def require_matplotlib() -> tuple[Any, Any, Any]:
-    """matplotlib, its Figure class and the Agg canvas; a clear error when not installed."""
+    """matplotlib, its Figure class and the Agg canvas; a clear error when not installed.
+
+    Returns
+    -------
+    matplotlib : module
+        The ``matplotlib`` package.
+    Figure : type
+        :class:`matplotlib.figure.Figure`.
+    FigureCanvasAgg : type
+        :class:`matplotlib.backends.backend_agg.FigureCanvasAgg`, to render PNGs
+        without ``pyplot``.
+
+    Raises
+    ------
+    MissingDependencyError
+        matplotlib is not installed (``pip install 'dagmm[plots]'``).
+    """
     try:
         import matplotlib
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -73,7 +89,39 @@ def require_matplotlib() -> tuple[Any, Any, Any]:
 
 @dataclass
 class ReportData:
-    """Everything the report shows, computed once."""
+    """Everything the report shows, computed once.
+
+    Built by :func:`collect`; ``n_rows`` is the number of rows reported on.
+
+    Attributes
+    ----------
+    energy : ndarray of shape (n_rows,), float64
+        Energy of each row (higher is more anomalous).
+    predicted : ndarray of shape (n_rows,), int
+        1 where ``energy > threshold`` (flagged), else 0.
+    z : ndarray of shape (n_rows, latent_dim + 2), float32
+        Each row's representation ``[z_c, relative distance, cosine similarity]``.
+    threshold : float
+        The model's energy threshold ``threshold_``.
+    train_energy : ndarray of shape (n_train,), float64, or None
+        The training energies ``decision_scores_``; None when the model has none
+        (saved with ``include_training_scores=False``).
+    labels : ndarray of shape (n_rows,), int, or None
+        Ground truth, 1 = anomaly; None when no labels were given.
+    ids : ndarray of shape (n_rows,)
+        Row identifiers shown in the top-rows table (row positions by default).
+    explanations : DataFrame
+        :func:`~dagmm.explain.explain` output for the rows of ``top_rows``, whose
+        ``row`` column holds positions in the reported rows.
+    top_rows : ndarray of shape (n_top,), int
+        Positions of the most anomalous rows, highest energy first (ties by position).
+    metrics : dict of str to dict of str to float, default {}
+        With labels: per way of flagging (``"at the model threshold"``, ``"top
+        x% of these rows"`` with x the model's contamination), ``precision``,
+        ``recall``, ``f1``, ``auroc`` and ``auprc``. Empty without labels.
+    source : str, default ""
+        Where the rows came from (e.g. a file name), shown in the report's header.
+    """
 
     energy: np.ndarray
     predicted: np.ndarray
@@ -123,16 +171,31 @@ def collect(
     Parameters
     ----------
     model : fitted DAGMM
+        The model to report on.
     X : array or DataFrame
         Rows to report on (feature columns only).
-    labels : array-like of 0/1, optional
+    labels : array-like of shape (n_rows,) of 0/1 or bool, optional
         Ground truth (1 = anomaly) for the ROC/PR curves and metrics.
-    ids : array-like, optional
+    ids : array-like of shape (n_rows,), optional
         Row identifiers shown in the top-rows table (default: row positions).
-    top : int
-        Number of most anomalous rows to list and explain.
-    top_columns : int
+    top : int, default 20
+        Number of most anomalous rows to list and explain (>= 0).
+    top_columns : int, default 3
         Columns shown per explained row.
+    source : str, default ""
+        Where the rows came from (e.g. a file name), shown in the report's header.
+    label_name : str, default "labels"
+        Name of the labels (e.g. their column) used in error messages.
+
+    Returns
+    -------
+    ReportData
+
+    Raises
+    ------
+    InvalidInputError
+        ``top`` is negative; ``labels`` or ``ids`` do not have one value per row;
+        a label is missing or not 0/1; ``X`` cannot be scored.
     """
     from .metrics import evaluate
 
@@ -185,7 +248,22 @@ def collect(
 
 
 def collapsed_components(model: Any) -> list[tuple[int, str]]:
-    """Components with weight below :data:`COLLAPSED_WEIGHT` or a variance at the floor."""
+    """Components with weight below :data:`COLLAPSED_WEIGHT` or a variance at the floor.
+
+    The floor is :data:`COLLAPSED_VARIANCE_FACTOR` times the model's ``reg_covar``:
+    a diagonal variance below it holds little but the regularisation.
+
+    Parameters
+    ----------
+    model : fitted DAGMM
+        The model whose mixture (``weights_``, ``covariances_``) is checked.
+
+    Returns
+    -------
+    list of (int, str)
+        ``(k, reason)`` for every collapsed component ``k``, in component order;
+        ``reason`` says which weight or variances are too small. Empty when none is.
+    """
     weights = model.weights_
     variances = np.diagonal(model.covariances_, axis1=-2, axis2=-1)
     floor = COLLAPSED_VARIANCE_FACTOR * float(model.reg_covar)
@@ -413,7 +491,27 @@ def _roc_pr_figure(data: ReportData, Figure: Any) -> Any | None:
 
 
 def render_figures(model: Any, data: ReportData) -> dict[str, bytes]:
-    """PNG bytes of each figure of :data:`FIGURES` that applies (ROC/PR only with labels)."""
+    """PNG bytes of each figure of :data:`FIGURES` that applies (ROC/PR only with labels).
+
+    Parameters
+    ----------
+    model : fitted DAGMM
+        The model the report is about (its mixture and training history are drawn).
+    data : ReportData
+        What :func:`collect` computed for the same model.
+
+    Returns
+    -------
+    dict of str to bytes
+        Figure name to PNG content (100 dpi), in the order of :data:`FIGURES`.
+        ``"training"`` is left out when the model has no training history, and
+        ``"roc_pr"`` unless the labels hold both classes.
+
+    Raises
+    ------
+    MissingDependencyError
+        matplotlib is not installed.
+    """
     _, Figure, Canvas = require_matplotlib()
     figures = {
         "energy": _energy_figure(data, Figure),
@@ -507,7 +605,25 @@ def _model_section(model: Any) -> str:
 
 
 def report_html(model: Any, data: ReportData, figures: dict[str, bytes], title: str) -> str:
-    """The report as one HTML document (figures embedded as base64 PNG)."""
+    """The report as one HTML document (figures embedded as base64 PNG).
+
+    Parameters
+    ----------
+    model : fitted DAGMM
+        The model the report is about.
+    data : ReportData
+        What :func:`collect` computed for the same model.
+    figures : dict of str to bytes
+        PNG content by figure name, as :func:`render_figures` returns it;
+        ``"energy"``, ``"z_space"`` and ``"mixture"`` are required.
+    title : str
+        The page's title and heading (HTML-escaped).
+
+    Returns
+    -------
+    str
+        A self-contained HTML5 document (no external files or scripts).
+    """
     n = len(data.energy)
     flagged = int(data.predicted.sum())
     out = [
@@ -646,6 +762,43 @@ def write_report(
     ``fmt="html"`` writes one self-contained HTML file at ``out``;
     ``fmt="png"`` writes one PNG per figure into the directory ``out``
     (created if needed), named after :data:`FIGURES`. Files are written atomically.
+
+    Parameters
+    ----------
+    model : fitted DAGMM
+        The model to report on.
+    X : array or DataFrame
+        Rows to report on (feature columns only).
+    out : str or PathLike
+        The HTML file (``fmt="html"``; its folder must exist) or the folder of PNG
+        files (``fmt="png"``).
+    labels : array-like of shape (n_rows,) of 0/1 or bool, optional
+        Ground truth (1 = anomaly) for the ROC/PR curves and metrics.
+    ids : array-like of shape (n_rows,), optional
+        Row identifiers shown in the top-rows table (default: row positions).
+    top : int, default 20
+        Number of most anomalous rows to list and explain (3 columns each).
+    fmt : {"html", "png"}, default "html"
+        Output format.
+    title : str, optional
+        Title of the HTML report; default "DAGMM anomaly report". Not used for PNG.
+    source : str, default ""
+        Where the rows came from (e.g. a file name), shown in the report's header.
+    label_name : str, default "labels"
+        Name of the labels (e.g. their column) used in error messages.
+
+    Returns
+    -------
+    list of Path
+        The HTML file, or the PNG files written (``<out>/<figure>.png``).
+
+    Raises
+    ------
+    InvalidInputError
+        ``fmt`` is not "html" or "png"; ``out`` exists and is not a folder with
+        ``fmt="png"``; or as :func:`collect` raises.
+    MissingDependencyError
+        matplotlib is not installed (raised before any scoring).
     """
     if fmt not in ("html", "png"):
         raise InvalidInputError(f"format must be 'html' or 'png', got {fmt!r}")

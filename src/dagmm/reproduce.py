@@ -65,7 +65,17 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Split:
-    """Rows of one run: ``train`` are the rows a model is fitted on, ``test`` the scored rows."""
+    """Rows of one run: ``train`` are the rows a model is fitted on, ``test`` the scored rows.
+
+    Attributes
+    ----------
+    seed : int
+        The seed the split was drawn with; the methods also seed their models with it.
+    train : ndarray of int
+        Sorted row indices (into ``X``/``y``) a model is fitted on.
+    test : ndarray of int
+        Sorted row indices that are scored and evaluated.
+    """
 
     seed: int
     train: np.ndarray
@@ -87,8 +97,24 @@ def paper_splits(
     """The paper's splits: per seed a random ``train_fraction`` of the population for
     training, of which only the normal rows (``y == 0``) are kept; the rest is the test set.
 
-    ``populations`` optionally restricts each seed to a subset of rows (KDDCUP-Rev
-    draws its anomalies anew per run); default all rows.
+    The anomalies of the training half are neither trained on nor tested.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        1 = anomaly, 0 = normal.
+    seeds : sequence of int
+        One split per seed, drawn with ``np.random.default_rng(seed)``.
+    populations : sequence of ndarray of int, optional
+        Optionally restricts each seed to a subset of rows, ``populations[i]`` for
+        ``seeds[i]`` (KDDCUP-Rev draws its anomalies anew per run); default all rows.
+    train_fraction : float, default=0.5
+        Share of the population in the training half (rounded down).
+
+    Returns
+    -------
+    list of Split
+        One per seed, in the order of ``seeds``.
     """
     y = np.asarray(y)
     splits = []
@@ -102,7 +128,22 @@ def paper_splits(
 def unsupervised_splits(
     n_rows: int, seeds: Sequence[int], train_fraction: float = 0.7
 ) -> list[Split]:
-    """Per seed a random ``train_fraction`` of all rows, anomalies INCLUDED, for training."""
+    """Per seed a random ``train_fraction`` of all rows, anomalies INCLUDED, for training.
+
+    Parameters
+    ----------
+    n_rows : int
+        Number of rows to split.
+    seeds : sequence of int
+        One split per seed, drawn with ``np.random.default_rng(seed)``.
+    train_fraction : float, default=0.7
+        Share of the rows for training (rounded down); the other rows are the test set.
+
+    Returns
+    -------
+    list of Split
+        One per seed, in the order of ``seeds``.
+    """
     splits = []
     for seed in seeds:
         train, test = _half_split(np.arange(n_rows), np.random.default_rng(seed), train_fraction)
@@ -114,7 +155,34 @@ def contaminated_splits(
     y: np.ndarray, seeds: Sequence[int], contamination: float, train_fraction: float = 0.5
 ) -> list[Split]:
     """The paper's splits with anomalies of the training half mixed into training so that
-    they make up ``contamination`` of the training rows (the robustness study, Table 4)."""
+    they make up ``contamination`` of the training rows (the robustness study, Table 4).
+
+    The halves, and so the test set and the normal training rows, are those of
+    :func:`paper_splits` with the same seed (over all rows).
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        1 = anomaly, 0 = normal.
+    seeds : sequence of int
+        One split per seed; the halves and the anomalies added both follow from it.
+    contamination : float in [0, 1)
+        Share of anomalies among the training rows: ``round(c / (1 - c) * n_normal)``
+        anomalies of the training half are drawn without replacement. 0 gives the
+        paper's splits.
+    train_fraction : float, default=0.5
+        Share of the rows in the training half (rounded down).
+
+    Returns
+    -------
+    list of Split
+        One per seed, in the order of ``seeds``.
+
+    Raises
+    ------
+    ValueError
+        If a seed's training half has fewer anomalies than ``contamination`` needs.
+    """
     y = np.asarray(y)
     splits = []
     for seed in seeds:
@@ -150,7 +218,37 @@ def dagmm_method(
     takes the median of those standardised energies row by row, so that one
     failed restart among three or more is outvoted rather than averaged in.
     None looks at labels.
-    ``info`` (a dict) receives the chosen restart and final training loss per seed.
+
+    Parameters
+    ----------
+    estimator : DAGMM
+        Unfitted configuration; model ``r`` of a split with seed ``s`` is seeded
+        ``s * restarts + r``.
+    restarts : int, default=1
+        Models trained per split.
+    progress : callable, optional
+        Called with a one-line message (str) after each split is scored.
+    info : dict, optional
+        Receives the chosen restart and final training loss per seed, updated in
+        place when the method runs: ``chosen_restart`` (list of int; the
+        lowest-loss restart, also reported with ``combine="mean"`` or
+        ``"median"``), ``final_loss`` (list of float, that restart's loss) and
+        ``epochs`` (int, the resolved ``epochs`` setting, ``epochs_`` of the models).
+    combine : {"best", "mean", "median"}, default="best"
+        How the restarts of one seed are combined, as above.
+
+    Returns
+    -------
+    callable
+        ``method(X, splits) -> list of ndarray``: ``X`` is an ndarray of shape
+        (n_samples, n_features) and each returned array, one per split, holds the
+        scores of that split's ``test`` rows, higher = more anomalous (energies for
+        ``"best"``, standardised energies otherwise).
+
+    Raises
+    ------
+    ValueError
+        If ``combine`` is not one of :data:`COMBINE` (raised here, before any training).
     """
     from .estimator import fit_ensemble
 
@@ -188,7 +286,21 @@ def dagmm_method(
 
 
 def isolation_forest_method(progress: Progress | None = None, **params: Any) -> Method:
-    """scikit-learn IsolationForest fitted per split (seeded by the split's seed)."""
+    """scikit-learn IsolationForest fitted per split (seeded by the split's seed).
+
+    Parameters
+    ----------
+    progress : callable, optional
+        Called with a one-line message (str) once all splits are scored.
+    **params
+        Passed to ``IsolationForest`` (all but ``random_state``, which is the split's seed).
+
+    Returns
+    -------
+    callable
+        ``method(X, splits) -> list of ndarray``: one array per split with the
+        negated ``score_samples`` of its ``test`` rows, higher = more anomalous.
+    """
     from sklearn.ensemble import IsolationForest
 
     def run(X: np.ndarray, splits: Sequence[Split]) -> list[np.ndarray]:
@@ -210,6 +322,24 @@ def oneclass_svm_method(
 
     Training rows beyond ``max_train_rows`` are subsampled (seeded): the kernel
     method is quadratic in the number of rows.
+
+    Parameters
+    ----------
+    progress : callable, optional
+        Called with a one-line message (str) once all splits are scored.
+    max_train_rows : int, default=10000
+        Most training rows per split; larger training sets are subsampled without
+        replacement, seeded by the split's seed.
+    **params
+        Passed to ``OneClassSVM``; they override the defaults ``nu=0.1`` and
+        ``gamma="scale"``.
+
+    Returns
+    -------
+    callable
+        ``method(X, splits) -> list of ndarray``: one array per split with the
+        negated ``decision_function`` of its ``test`` rows (scaled with the training
+        rows' scaler), higher = more anomalous.
     """
     from sklearn.preprocessing import MinMaxScaler
     from sklearn.svm import OneClassSVM
@@ -243,8 +373,34 @@ def score_methods(
 ) -> list[dict[str, Any]]:
     """Run every method on the same splits; one record per (method, seed).
 
-    Each record holds method, seed, precision, recall, f1, auroc, auprc, n_train,
-    n_test, n_test_anomalies and the method's wall time for all seeds (wall_s).
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        All rows; the splits index into it.
+    y : array-like of shape (n_samples,)
+        1 = anomaly, 0 = normal; used for evaluation and the counts only.
+    splits : sequence of Split
+        The splits every method is run on.
+    methods : dict of str to callable
+        Name -> method, as returned by :func:`dagmm_method`,
+        :func:`isolation_forest_method` or :func:`oneclass_svm_method`.
+    ratio : float
+        Share of each test set flagged for precision, recall and F1 (the paper's rho).
+    progress : callable, optional
+        Called with a one-line message (str) before and after each method.
+
+    Returns
+    -------
+    list of dict
+        Method by method, split by split. Each record holds method, seed,
+        precision, recall, f1, auroc, auprc (see :func:`dagmm.metrics.evaluate`),
+        n_train, n_train_anomalies, n_test, n_test_anomalies and the method's wall
+        time for all seeds (wall_s, in seconds, rounded to 0.01).
+
+    Raises
+    ------
+    ValueError
+        If a method returns a different number of score arrays than there are splits.
     """
     y = np.asarray(y)
     records = []
@@ -277,7 +433,24 @@ METRICS = ("precision", "recall", "f1", "auroc", "auprc")
 
 
 def summarize(records: Sequence[dict[str, Any]], by: Sequence[str] = ("method",)) -> list[dict]:
-    """Mean and standard deviation (ddof=0) of each metric per group, in first-seen order."""
+    """Mean and standard deviation (ddof=0) of each metric per group, in first-seen order.
+
+    Parameters
+    ----------
+    records : sequence of dict
+        Records as :func:`score_methods` makes them: each holds the keys in ``by``
+        and precision, recall, f1, auroc and auprc.
+    by : sequence of str, default=("method",)
+        Record keys whose values define a group.
+
+    Returns
+    -------
+    list of dict
+        One per group: the ``by`` keys, ``n_seeds`` (the group's number of records)
+        and ``<metric>_mean`` and ``<metric>_std`` for each metric. A NaN metric in
+        any record of a group (e.g. auroc of a one-class test set) makes that
+        group's mean and std NaN.
+    """
     groups: dict[tuple, list[dict]] = {}
     for rec in records:
         groups.setdefault(tuple(rec[k] for k in by), []).append(rec)
@@ -294,7 +467,22 @@ def summarize(records: Sequence[dict[str, Any]], by: Sequence[str] = ("method",)
 
 
 def format_summary(summary: Sequence[dict], by: Sequence[str] = ("method",)) -> str:
-    """A plain-text table of mean ± std per group."""
+    """A plain-text table of mean ± std per group.
+
+    Parameters
+    ----------
+    summary : sequence of dict
+        Rows from :func:`summarize`.
+    by : sequence of str, default=("method",)
+        The ``by`` that ``summary`` was made with; its values, joined by ``" / "``,
+        label the rows.
+
+    Returns
+    -------
+    str
+        A header line, then one line per group with the number of seeds and each
+        metric to 4 decimals; no trailing newline.
+    """
     width = max([len(" / ".join(str(r[k]) for k in by)) for r in summary] + [10])
     lines = [f"{'':<{width}}  seeds  " + "  ".join(f"{m:>15}" for m in METRICS)]
     for row in summary:
@@ -307,7 +495,21 @@ def format_summary(summary: Sequence[dict], by: Sequence[str] = ("method",)) -> 
 
 
 def format_markdown(summary: Sequence[dict], by: Sequence[str] = ("method",)) -> str:
-    """A Markdown table of mean ± std per group (for the results page)."""
+    """A Markdown table of mean ± std per group (for the results page).
+
+    Parameters
+    ----------
+    summary : sequence of dict
+        Rows from :func:`summarize`.
+    by : sequence of str, default=("method",)
+        The ``by`` that ``summary`` was made with; one column each.
+
+    Returns
+    -------
+    str
+        The table: columns ``by``, seeds, then each metric as mean ± std to 4
+        decimals; no trailing newline.
+    """
     head = [*by, "seeds", *METRICS]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in summary:
@@ -333,7 +535,28 @@ def _machine() -> dict[str, Any]:
 
 
 def write_results(out_dir: Any, stem: str, document: dict[str, Any]) -> tuple[Any, Any]:
-    """Write ``stem.json`` (everything) and ``stem.csv`` (one row per record), atomically."""
+    """Write ``stem.json`` (everything) and ``stem.csv`` (one row per record), atomically.
+
+    Each file is written to a temporary name and renamed into place, so a crash
+    leaves the old file or none, never a partial one.
+
+    Parameters
+    ----------
+    out_dir : str or path-like
+        Directory to write to; created (with its parents) if missing.
+    stem : str
+        File name without extension.
+    document : dict
+        JSON-serialisable results, such as :attr:`Reproduction.document` or the dict
+        :func:`run_benchmark` returns; ``document["records"]`` (list of dict) becomes
+        the CSV, with the first record's keys as columns (empty file when there are
+        no records).
+
+    Returns
+    -------
+    json_path, csv_path : pathlib.Path
+        The paths written.
+    """
     from pathlib import Path
 
     from ._atomic import atomic_write_bytes
@@ -355,7 +578,21 @@ def write_results(out_dir: Any, stem: str, document: dict[str, Any]) -> tuple[An
 # ------------------------------------------------------------------ drivers
 @dataclass
 class Reproduction:
-    """What :func:`run_reproduction` returns."""
+    """What :func:`run_reproduction` returns.
+
+    Attributes
+    ----------
+    dataset : str
+        The data set's name.
+    records : list of dict
+        One per (method, seed), as :func:`score_methods` makes them, plus
+        ``dataset`` (and ``contamination`` when given).
+    summary : list of dict
+        :func:`summarize` of ``records`` by method.
+    document : dict
+        Everything above with the configuration, the machine and the wall time, as
+        JSON-serialisable data for :func:`write_results`.
+    """
 
     dataset: str
     records: list[dict[str, Any]]
@@ -409,16 +646,48 @@ def run_reproduction(
     ----------
     dataset : str
         ``kddcup``, ``kddcup_rev``, ``thyroid``, ``arrhythmia`` (or any loader name
-        with ``ratio`` given); ``X``/``y`` bypass loading (tests, custom data).
+        with ``ratio`` given). For ``kddcup_rev`` each seed draws its own 24,319
+        attacks as anomalies. Also labels the records.
     estimator : DAGMM
         Unfitted configuration; the untrained control is the same with ``epochs=0``.
     seeds : sequence of int
         One run per seed (split, initialisation, shuffling all follow from it).
-    controls : sequence of {"untrained", "iforest", "ocsvm"}
-    restarts : int
+    X : ndarray of shape (n_samples, n_features), optional
+        Data to use instead of loading ``dataset`` (tests, custom data); needs ``y``.
+    y : ndarray of shape (n_samples,), optional
+        Labels of ``X``, 1 = anomaly, 0 = normal; both ``X`` and ``y`` bypass loading.
+    ratio : float, optional
+        Share of each test set flagged (rho); default :data:`PAPER_RHO` of ``dataset``.
+    data_dir : str or path-like, optional
+        Data directory for the loader (default ``$DAGMM_DATA``, else the user cache).
+    controls : sequence of {"untrained", "iforest", "ocsvm"}, default=("untrained", "iforest")
+        Methods scored on the same splits: the untrained DAGMM (one restart),
+        scikit-learn's IsolationForest and OneClassSVM (see
+        :func:`isolation_forest_method`, :func:`oneclass_svm_method`).
+    restarts : int, default=1
         Models per seed, combined as ``combine`` says (see :func:`dagmm_method`).
+    combine : {"best", "mean", "median"}, default="best"
+        How the trained DAGMM's restarts are combined (see :func:`dagmm_method`).
     contamination : float, optional
-        Mix this share of training-half anomalies into training (robustness study).
+        Mix this share of training-half anomalies into training (robustness study,
+        :func:`contaminated_splits`); the splits are then drawn over all rows, also
+        for ``kddcup_rev``. None or 0: the paper's splits.
+    progress : callable, optional
+        Called with one-line status messages (str).
+
+    Returns
+    -------
+    Reproduction
+        The records (one per method and seed), their summary by method, and the JSON
+        document for :func:`write_results`.
+
+    Raises
+    ------
+    ValueError
+        For an unknown control or ``combine``, or a ``contamination`` the training
+        halves lack the anomalies for.
+    KeyError
+        If ``ratio`` is None and ``dataset`` is not in :data:`PAPER_RHO`.
     """
     started = time.perf_counter()
     if X is None or y is None:
@@ -483,7 +752,48 @@ def run_contamination_study(
 ) -> dict[str, Any]:
     """The paper's robustness study: for each level c, the paper's splits with anomalies
     making up c of the training rows. Every (level, seed) model trains in ONE ensemble
-    run; a seed has the same test half at every level."""
+    run; a seed has the same test half at every level.
+
+    Parameters
+    ----------
+    estimator : DAGMM
+        Unfitted configuration; one model per (level, seed).
+    seeds : sequence of int
+        One split per seed and level (see :func:`contaminated_splits`).
+    levels : sequence of float, default=(0.01, 0.02, 0.03, 0.04, 0.05)
+        Shares of anomalies among the training rows.
+    dataset : str, default="kddcup"
+        Name of the data set to load; also labels the records. Splits are drawn over
+        all rows (no per-seed KDDCUP-Rev draw).
+    X : ndarray of shape (n_samples, n_features), optional
+        Data to use instead of loading ``dataset``; needs ``y``.
+    y : ndarray of shape (n_samples,), optional
+        Labels of ``X``, 1 = anomaly, 0 = normal; both ``X`` and ``y`` bypass loading.
+    ratio : float, optional
+        Share of each test set flagged (rho); default :data:`PAPER_RHO` of ``dataset``.
+    data_dir : str or path-like, optional
+        Data directory for the loader (default ``$DAGMM_DATA``, else the user cache).
+    controls : sequence of {"untrained", "iforest"}, default=()
+        Methods scored on the same splits besides the DAGMM.
+    progress : callable, optional
+        Called with one-line status messages (str).
+
+    Returns
+    -------
+    dict
+        JSON-serialisable, for :func:`write_results`: ``dataset``, ``study``,
+        ``levels``, ``ratio``, ``seeds``, ``estimator`` (its parameters),
+        ``summary`` (:func:`summarize` by contamination and method), ``records``
+        (one per method, level and seed, with ``dataset`` and ``contamination``),
+        ``machine``, ``command`` and ``wall_s``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown control, or a level the training halves lack the anomalies for.
+    KeyError
+        If ``ratio`` is None and ``dataset`` is not in :data:`PAPER_RHO`.
+    """
     started = time.perf_counter()
     if X is None or y is None:
         X, y, _ = _load(dataset, data_dir)
@@ -550,6 +860,37 @@ def run_benchmark(
     Protocols: ``"paper"`` (50/50, train on the normal rows of the training half)
     and ``"unsupervised"`` (train on a random 70 % including its anomalies, test
     on the other 30 %). F1 uses each data set's true anomaly ratio as ``rho``.
+
+    Parameters
+    ----------
+    estimator : DAGMM
+        Unfitted configuration.
+    datasets : sequence of str, default=BENCHMARK_DATASETS
+        Names for :func:`dagmm.datasets.load_dataset`.
+    seeds : sequence of int, default=range(5)
+        One split per seed, data set and protocol.
+    protocols : sequence of {"paper", "unsupervised"}, default=("paper", "unsupervised")
+        Protocols to run on each data set.
+    data_dir : str or path-like, optional
+        Data directory for the loader (default ``$DAGMM_DATA``, else the user cache).
+    progress : callable, optional
+        Called with a one-line message (str) before each data set and protocol.
+    loaded : dict of str to (ndarray, ndarray), optional
+        ``name -> (X, y)`` used instead of loading those data sets.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable, for :func:`write_results`: ``benchmark``, ``datasets``,
+        ``protocols``, ``seeds``, ``estimator`` (its parameters), ``summary``
+        (:func:`summarize` by data set, protocol and method), ``records`` (one per
+        data set, protocol, method and seed, with ``dataset`` and ``protocol``),
+        ``machine``, ``command`` and ``wall_s``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown protocol, when it is reached.
     """
     from . import datasets as ds
 

@@ -184,7 +184,29 @@ def score_spark(
 
 
 def spark_session(master: str = "local[*]", app_name: str = "dagmm") -> Any:
-    """The active SparkSession, or a new one on ``master``."""
+    """The active SparkSession, or a new one on ``master``.
+
+    A new session has the Spark UI off and Arrow transfers on. For a local
+    master, ``PYSPARK_PYTHON`` is set to this interpreter when it is not set,
+    so that the workers can import torch and dagmm.
+
+    Parameters
+    ----------
+    master : str, default "local[*]"
+        Spark master URL of a new session (``"local[4]"``, ``"spark://host:7077"``,
+        ...); an already active session is returned as it is.
+    app_name : str, default "dagmm"
+        Application name of a new session.
+
+    Returns
+    -------
+    pyspark.sql.SparkSession
+
+    Raises
+    ------
+    DAGMMError
+        pyspark is not installed, or Spark could not start (e.g. no Java 17).
+    """
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
@@ -230,8 +252,43 @@ def score_parquet_spark(
 
     Writes ``[id,] energy, is_anomaly`` like ``dagmm score``. The output
     appears under its name only when the job succeeded (written beside it,
-    then renamed). Returns the number of rows scored. ``model_path`` may also
-    be a fitted model (its ``threshold_`` sets ``is_anomaly``).
+    then renamed), replacing any file or folder of that name. ``model_path`` may
+    also be a fitted model (its ``threshold_`` sets ``is_anomaly``).
+
+    Parameters
+    ----------
+    model_path : str, PathLike, bytes or fitted DAGMM
+        The model file, its content, or a fitted estimator; it must have been
+        fitted on a DataFrame, as columns are matched by name.
+    data : str or PathLike
+        A Parquet file (``.parquet`` or ``.pq``) or a folder of Parquet files,
+        holding the model's columns (other columns are ignored).
+    out : str or PathLike
+        The Parquet folder to write (Spark writes a folder of part files); its
+        name must end with ``.parquet`` or ``.pq`` and its parent folder exist.
+    id_column : str, optional
+        A column of ``data`` copied to the output's first column.
+    master : str, default "local[*]"
+        Spark master URL, used when no session is active (see :func:`spark_session`).
+    batch_rows : int, default 65536
+        Rows scored at once within a partition (see :func:`score_spark`).
+
+    Returns
+    -------
+    int
+        The number of rows scored (counted in the written output).
+
+    Raises
+    ------
+    InvalidInputError
+        ``data`` is missing or not Parquet, ``out`` is not named ``*.parquet`` or
+        its folder is missing, or a model column or ``id_column`` is missing.
+    ModelFileError
+        The model file is missing or invalid.
+    SparkScoringError
+        The Spark job failed (the message says which partition and row, and why).
+    DAGMMError
+        pyspark is not installed or Spark could not start.
     """
     source, target = Path(data), Path(out)
     if not source.exists():

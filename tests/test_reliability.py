@@ -109,6 +109,16 @@ def test_columns_are_matched_by_name(frame_model):
         np.testing.assert_array_equal(model.decision_function(encoded), scores)
 
 
+def test_an_all_numeric_frame_model_warns_when_scoring_an_array_too():
+    # All-numeric input takes a fast path; it must not skip the positional warning.
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"bytes": rng.normal(size=60), "duration": rng.normal(size=60)})
+    model = DAGMM(**TINY, random_state=0).fit(frame)
+    with pytest.warns(UserWarning, match="matching them by position"):
+        scores = model.decision_function(frame.to_numpy())
+    np.testing.assert_array_equal(scores, model.decision_function(frame))
+
+
 def test_array_feature_count_mismatch():
     X = np.random.default_rng(0).normal(size=(50, 4))
     model = DAGMM(**TINY, random_state=0).fit(X)

@@ -930,6 +930,8 @@ def _encode_numeric_fast(encoder: TabularEncoder, X: Any) -> np.ndarray | None:
     if isinstance(X, np.ndarray):
         if X.ndim != 2 or X.dtype.kind not in "fiub" or X.shape[1] != len(encoder.columns):
             return None
+        if encoder.input_kind == "frame":
+            return None  # matched by position: the general path says so
         values = X
     elif isinstance(X, pd.DataFrame):
         if encoder.input_kind != "frame" or list(map(str, X.columns)) != encoder.columns:

@@ -112,6 +112,8 @@ def test_the_section_parser_reads_numpydoc() -> None:
 def test_every_parameter_and_return_value_is_documented(name: str, obj: Any, is_class: bool):
     doc = inspect.getdoc(obj) or ""
     assert doc.strip(), f"{name} has no docstring"
+    placeholder = re.search(r"^\s*\{\w+\}\s*$", doc, re.MULTILINE)
+    assert placeholder is None, f"{name}: shared section {placeholder} not filled in"
     signature = inspect.signature(obj)
     parameters = [
         p.name

@@ -17,10 +17,12 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import textwrap
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -43,6 +45,34 @@ __all__ = [
     "load_odds",
     "load_thyroid",
 ]
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+#: Docstring sections every file loader shares (see :func:`_shared_doc`).
+_SHARED_DOC = {
+    "{file_parameters}": """\
+data_dir : str or PathLike, optional
+    Folder holding the file; default: ``$DAGMM_DATA``, else the user cache
+    (see :func:`data_dir`).
+download : bool, default True
+    Download the file into that folder if it is missing (see :func:`fetch_file`);
+    with False a missing file raises :class:`DatasetError`.""",
+    "{file_errors}": """\
+DatasetError
+    The file is missing and ``download`` is False, or it cannot be parsed.
+DownloadError, ChecksumError
+    Downloading the missing file failed (both are :class:`DatasetError`).""",
+}
+
+
+def _shared_doc(loader: _F) -> _F:
+    """Write the shared sections into ``loader``'s docstring at their placeholders."""
+    doc = loader.__doc__ or ""  # None under python -OO
+    for placeholder, text in _SHARED_DOC.items():
+        doc = doc.replace(f"    {placeholder}", textwrap.indent(text, "    "))
+    loader.__doc__ = doc
+    return loader
 
 
 class DatasetError(DAGMMError):
@@ -284,6 +314,7 @@ def _read_kddcup(data_dir_: str | os.PathLike | None, download: bool) -> tuple:
     return np.hstack(blocks), labels, names
 
 
+@_shared_doc
 def load_kddcup(data_dir: str | os.PathLike | None = None, download: bool = True) -> Dataset:
     """KDDCUP99 10%: 494,021 rows x 118 features; ``y = 1`` for the ``normal.`` rows.
 
@@ -298,12 +329,7 @@ def load_kddcup(data_dir: str | os.PathLike | None = None, download: bool = True
 
     Parameters
     ----------
-    data_dir : str or PathLike, optional
-        Folder holding the file; default: ``$DAGMM_DATA``, else the user cache
-        (see :func:`data_dir`).
-    download : bool, default True
-        Download the file into that folder if it is missing (see :func:`fetch_file`);
-        with False a missing file raises :class:`DatasetError`.
+    {file_parameters}
 
     Returns
     -------
@@ -313,16 +339,14 @@ def load_kddcup(data_dir: str | os.PathLike | None = None, download: bool = True
 
     Raises
     ------
-    DatasetError
-        The file is missing and ``download`` is False, or it cannot be parsed.
-    DownloadError, ChecksumError
-        Downloading the missing file failed (both are :class:`DatasetError`).
+    {file_errors}
     """
     X, labels, names = _read_kddcup(data_dir, download)
     y = (labels == "normal.").astype(np.int64)
     return Dataset(X, y, names, "kddcup")
 
 
+@_shared_doc
 def kddcup_labels(data_dir: str | os.PathLike | None = None, download: bool = True) -> np.ndarray:
     """The KDDCUP99 10% file's label of every row (``normal.``, ``smurf.``, ...), in file order.
 
@@ -331,12 +355,7 @@ def kddcup_labels(data_dir: str | os.PathLike | None = None, download: bool = Tr
 
     Parameters
     ----------
-    data_dir : str or PathLike, optional
-        Folder holding the file; default: ``$DAGMM_DATA``, else the user cache
-        (see :func:`data_dir`).
-    download : bool, default True
-        Download the file into that folder if it is missing (see :func:`fetch_file`);
-        with False a missing file raises :class:`DatasetError`.
+    {file_parameters}
 
     Returns
     -------
@@ -345,14 +364,12 @@ def kddcup_labels(data_dir: str | os.PathLike | None = None, download: bool = Tr
 
     Raises
     ------
-    DatasetError
-        The file is missing and ``download`` is False, or it cannot be parsed.
-    DownloadError, ChecksumError
-        Downloading the missing file failed (both are :class:`DatasetError`).
+    {file_errors}
     """
     return _read_kddcup(data_dir, download)[1]
 
 
+@_shared_doc
 def load_kddcup_rev(
     random_state: int | None = 0,
     data_dir: str | os.PathLike | None = None,
@@ -368,12 +385,7 @@ def load_kddcup_rev(
     random_state : int or None, default 0
         Seed of the :func:`numpy.random.default_rng` that draws the attack rows;
         None draws different rows on every call.
-    data_dir : str or PathLike, optional
-        Folder holding the file; default: ``$DAGMM_DATA``, else the user cache
-        (see :func:`data_dir`).
-    download : bool, default True
-        Download the file into that folder if it is missing (see :func:`fetch_file`);
-        with False a missing file raises :class:`DatasetError`.
+    {file_parameters}
 
     Returns
     -------
@@ -384,10 +396,7 @@ def load_kddcup_rev(
 
     Raises
     ------
-    DatasetError
-        The file is missing and ``download`` is False, or it cannot be parsed.
-    DownloadError, ChecksumError
-        Downloading the missing file failed (both are :class:`DatasetError`).
+    {file_errors}
     """
     X, labels, names = _read_kddcup(data_dir, download)
     attack = np.flatnonzero(labels != "normal.")
@@ -400,6 +409,7 @@ def load_kddcup_rev(
 
 
 # ---------------------------------------------------------------------- ODDS
+@_shared_doc
 def load_odds(
     name: str, data_dir: str | os.PathLike | None = None, download: bool = True
 ) -> Dataset:
@@ -414,12 +424,7 @@ def load_odds(
     ----------
     name : str
         One of the names above, in any case.
-    data_dir : str or PathLike, optional
-        Folder holding the file; default: ``$DAGMM_DATA``, else the user cache
-        (see :func:`data_dir`).
-    download : bool, default True
-        Download the file into that folder if it is missing (see :func:`fetch_file`);
-        with False a missing file raises :class:`DatasetError`.
+    {file_parameters}
 
     Returns
     -------
@@ -465,6 +470,7 @@ def load_odds(
     return Dataset(X, y, names, key)
 
 
+@_shared_doc
 def load_thyroid(data_dir: str | os.PathLike | None = None, download: bool = True) -> Dataset:
     """ODDS Thyroid: 3,772 x 6, 93 anomalies (the hyperfunction class, 2.47 %).
 
@@ -472,12 +478,7 @@ def load_thyroid(data_dir: str | os.PathLike | None = None, download: bool = Tru
 
     Parameters
     ----------
-    data_dir : str or PathLike, optional
-        Folder holding the file; default: ``$DAGMM_DATA``, else the user cache
-        (see :func:`data_dir`).
-    download : bool, default True
-        Download the file into that folder if it is missing (see :func:`fetch_file`);
-        with False a missing file raises :class:`DatasetError`.
+    {file_parameters}
 
     Returns
     -------
@@ -487,14 +488,12 @@ def load_thyroid(data_dir: str | os.PathLike | None = None, download: bool = Tru
 
     Raises
     ------
-    DatasetError
-        The file is missing and ``download`` is False, or it cannot be parsed.
-    DownloadError, ChecksumError
-        Downloading the missing file failed (both are :class:`DatasetError`).
+    {file_errors}
     """
     return load_odds("thyroid", data_dir, download)
 
 
+@_shared_doc
 def load_arrhythmia(data_dir: str | os.PathLike | None = None, download: bool = True) -> Dataset:
     """ODDS Arrhythmia: 452 x 274, 66 anomalies (14.6 %).
 
@@ -502,12 +501,7 @@ def load_arrhythmia(data_dir: str | os.PathLike | None = None, download: bool = 
 
     Parameters
     ----------
-    data_dir : str or PathLike, optional
-        Folder holding the file; default: ``$DAGMM_DATA``, else the user cache
-        (see :func:`data_dir`).
-    download : bool, default True
-        Download the file into that folder if it is missing (see :func:`fetch_file`);
-        with False a missing file raises :class:`DatasetError`.
+    {file_parameters}
 
     Returns
     -------
@@ -517,14 +511,12 @@ def load_arrhythmia(data_dir: str | os.PathLike | None = None, download: bool = 
 
     Raises
     ------
-    DatasetError
-        The file is missing and ``download`` is False, or it cannot be parsed.
-    DownloadError, ChecksumError
-        Downloading the missing file failed (both are :class:`DatasetError`).
+    {file_errors}
     """
     return load_odds("arrhythmia", data_dir, download)
 
 
+@_shared_doc
 def load_dataset(
     name: str,
     random_state: int | None = 0,
@@ -541,12 +533,7 @@ def load_dataset(
         ``_`` (``"KDDCUP-Rev"``).
     random_state : int or None, default 0
         Seed of the attack rows drawn for ``kddcup_rev``; ignored otherwise.
-    data_dir : str or PathLike, optional
-        Folder holding the file; default: ``$DAGMM_DATA``, else the user cache
-        (see :func:`data_dir`).
-    download : bool, default True
-        Download the file into that folder if it is missing (see :func:`fetch_file`);
-        with False a missing file raises :class:`DatasetError`.
+    {file_parameters}
 
     Returns
     -------

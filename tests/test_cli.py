@@ -506,3 +506,99 @@ def test_score_at_another_alert_rate_or_threshold_without_retraining(table, tmp_
         assert written is None  # nothing written
     result, _ = score(bare, "--threshold", "0")  # a bare model takes an explicit threshold
     assert result.exit_code == 0, result.output
+
+
+def test_score_writes_an_alerts_file_with_kept_columns(table, tmp_path):
+    from click.testing import CliRunner
+
+    import dagmm
+    from dagmm.batch import score_file
+    from dagmm.cli.main import cli
+
+    folder, frame = table
+    model = dagmm.DAGMM(epochs=3, hidden_sizes=(4,), random_state=0, contamination=0.05)
+    model.fit(frame.drop(columns=["flow_id"]))
+    path = tmp_path / "m.dagmm"
+    model.save(path)
+    energy = model.decision_function(frame.drop(columns=["flow_id"]))
+    flagged = np.flatnonzero(energy > model.threshold_)
+    assert 0 < len(flagged) < len(frame)
+
+    out = tmp_path / "alerts.jsonl.gz"
+    argv = ["score", str(path), str(folder / "flows.csv"), "--out", str(out), "--chunk-rows", "64"]
+    options = ["--id-column", "flow_id", "--keep", "proto", "--keep", "bytes", "--only-anomalies"]
+    result = CliRunner().invoke(cli, [*argv, *options])
+    assert result.exit_code == 0, result.output
+    assert "scored 400 rows in" in result.output
+    assert f"flagged {len(flagged)} ({len(flagged) / 400:.2%})" in result.output
+    assert f"({len(flagged)} rows)" in result.output
+    import gzip
+
+    lines = gzip.decompress(out.read_bytes()).decode().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [list(r) for r in records[:1]] == [
+        ["row", "flow_id", "proto", "bytes", "energy", "is_anomaly"]
+    ]
+    assert [r["row"] for r in records] == flagged.tolist()  # positions across chunks
+    assert [r["flow_id"] for r in records] == frame["flow_id"].iloc[flagged].tolist()
+    assert [r["proto"] for r in records] == frame["proto"].iloc[flagged].tolist()
+    # kept features and energies read back as the very same floats (shortest repr)
+    assert [r["bytes"] for r in records] == frame["bytes"].iloc[flagged].tolist()
+    assert [r["energy"] for r in records] == energy[flagged].tolist()
+    assert {r["is_anomaly"] for r in records} == {1}
+
+    # Python: the same counts; every row written without only_anomalies
+    counts = score_file(
+        model, folder / "flows.parquet", tmp_path / "all.csv", keep_columns=["bytes"]
+    )
+    assert counts == (400, len(flagged), 400)
+    written = pd.read_csv(tmp_path / "all.csv")
+    assert list(written.columns) == ["bytes", "energy", "is_anomaly"]
+    np.testing.assert_array_equal(written["energy"].to_numpy(), energy)
+
+    for options, message in [
+        (["--keep", "energy"], "the scores are written as ['energy', 'is_anomaly']"),
+        (["--keep", "row", "--only-anomalies"], "cannot copy column(s) ['row']"),
+        (["--id-column", "flow_id", "--keep", "flow_id"], "named more than once"),
+        (["--keep", "nope"], "missing column(s) ['nope']"),
+    ]:
+        bad = tmp_path / "bad.jsonl"
+        result = CliRunner().invoke(cli, ["score", str(path), str(folder / "flows.csv"),
+                                          "--out", str(bad), *options])  # fmt: skip
+        assert result.exit_code != 0 and message in result.output, (options, result.output)
+        assert not bad.exists() and not list(tmp_path.glob(".bad*"))
+
+
+def test_json_lines_writes_every_type_as_json_reads_it():
+    import math
+
+    from dagmm.tableio import json_lines
+
+    frame = pd.DataFrame(
+        {
+            "text": ['quote " and \\', "ü", None],
+            "float": [190.8, np.nan, np.inf],
+            "energy": [-2.885011169217613, 1e-20, 1.2345678901234567e19],
+            "flag": [True, False, True],
+            "maybe": pd.array([True, None, False], dtype="boolean"),
+            "count": pd.array([1, None, 3], dtype="Int64"),
+            "when": pd.to_datetime(["2024-01-01 10:00", None, "2024-03-01 00:00"]),
+            "category": pd.Categorical(["x", "y", None]),
+            "small": np.array([1, 0, 1], dtype=np.int8),
+        }
+    )
+    lines = json_lines(frame)
+    assert lines.endswith("\n") and lines.count("\n") == 3
+    rows = [json.loads(line) for line in lines.splitlines()]
+    assert [r["text"] for r in rows] == ['quote " and \\', "ü", None]
+    assert rows[0]["float"] == 190.8 and '"float":190.8,' in lines  # no binary artefacts
+    assert rows[1]["float"] is None and rows[2]["float"] is None  # JSON has no NaN or inf
+    assert [r["energy"] for r in rows] == frame["energy"].tolist()  # exact round trip
+    assert [r["flag"] for r in rows] == [True, False, True]
+    assert [r["maybe"] for r in rows] == [True, None, False]
+    assert [r["count"] for r in rows] == [1, None, 3]  # integers, not 1.0
+    assert [r["when"] for r in rows] == ["2024-01-01T10:00:00", None, "2024-03-01T00:00:00"]
+    assert [r["category"] for r in rows] == ["x", "y", None]
+    assert [r["small"] for r in rows] == [1, 0, 1]
+    assert not any(isinstance(v, float) and math.isnan(v) for r in rows for v in r.values())
+    assert json_lines(frame.iloc[:0]) == ""

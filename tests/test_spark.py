@@ -112,7 +112,10 @@ def test_cli_engine_spark_parquet(frame, model, tmp_path: Path, spark) -> None:
 
     # The CLI's code path, in this process so the JVM already running is reused.
     n = score_parquet_spark(path, data, out, id_column="row_id", master="local[2]")
-    assert n == len(frame)
+    assert n.rows == n.written == len(frame)
+    assert n.anomalies == int(
+        (model.decision_function(frame.drop(columns="row_id")) > model.threshold_).sum()
+    )
     got = pd.read_parquet(out).sort_values("row_id")
     assert list(got.columns) == ["row_id", "energy", "is_anomaly"]
     np.testing.assert_allclose(
@@ -122,6 +125,29 @@ def test_cli_engine_spark_parquet(frame, model, tmp_path: Path, spark) -> None:
         atol=1e-4,
     )
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_spark_alerts_only_with_kept_columns(frame, model, tmp_path: Path, spark) -> None:
+    from dagmm.exceptions import InvalidInputError
+    from dagmm.spark import score_parquet_spark
+
+    data, out = tmp_path / "in.parquet", tmp_path / "alerts.parquet"
+    frame.to_parquet(data)
+    energy = model.decision_function(frame.drop(columns="row_id"))
+    flagged = np.flatnonzero(energy > model.threshold_)
+    counts = score_parquet_spark(
+        model, data, out, "row_id", "local[2]", keep_columns=["proto", "a"], only_anomalies=True
+    )
+    assert tuple(counts) == (len(frame), len(flagged), len(flagged))
+    got = pd.read_parquet(out).sort_values("row_id")
+    assert list(got.columns) == ["row_id", "proto", "a", "energy", "is_anomaly"]
+    assert got["row_id"].tolist() == frame["row_id"].iloc[flagged].tolist()
+    assert got["proto"].tolist() == frame["proto"].iloc[flagged].tolist()
+    np.testing.assert_array_equal(got["a"].to_numpy(), frame["a"].iloc[flagged].to_numpy())
+    np.testing.assert_allclose(got["energy"].to_numpy(), energy[flagged], rtol=1e-5, atol=1e-4)
+    with pytest.raises(InvalidInputError, match="needs --id-column or --keep"):
+        score_parquet_spark(model, data, tmp_path / "x.parquet", only_anomalies=True)
+    assert not (tmp_path / "x.parquet").exists()
 
 
 def test_cli_engine_spark_at_another_alert_rate(frame, model, tmp_path: Path, spark) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -11,11 +12,60 @@ import pandas as pd
 from .exceptions import InvalidInputError, NumericalError
 from .tableio import DataFileError, TableWriter, iter_table, text_columns
 
-__all__ = ["score_file", "score_frame"]
+__all__ = ["ScoredRows", "score_file", "score_frame"]
+
+#: The columns the scores are written to.
+SCORE_COLUMNS = ("energy", "is_anomaly")
 
 
-def score_frame(model, frame: pd.DataFrame, id_column: str | None = None) -> pd.DataFrame:
-    """``[id_column,] energy, is_anomaly`` for the rows of ``frame``.
+class ScoredRows(NamedTuple):
+    """What :func:`score_file` scored.
+
+    Attributes
+    ----------
+    rows : int
+        Rows scored (every row of the input).
+    anomalies : int
+        Rows flagged (``is_anomaly`` 1).
+    written : int
+        Rows written to the output: ``rows``, or ``anomalies`` with
+        ``only_anomalies=True``.
+    """
+
+    rows: int
+    anomalies: int
+    written: int
+
+
+def copied_columns(
+    id_column: str | None, keep_columns: Sequence[str], only_anomalies: bool = False
+) -> list[str]:
+    """The input columns copied to the output, checked against each other and the scores."""
+    copied = ([id_column] if id_column else []) + list(keep_columns)
+    reserved = [*SCORE_COLUMNS, *(["row"] if only_anomalies else [])]
+    clash = [c for c in copied if c in reserved]
+    if clash:
+        raise InvalidInputError(
+            f"cannot copy column(s) {clash} to the output: the scores are written as {reserved}"
+        )
+    twice = sorted({c for c in copied if copied.count(c) > 1})
+    if twice:
+        raise InvalidInputError(f"column(s) {twice} named more than once (--id-column, --keep)")
+    return copied
+
+
+def _feature_names(model: Any) -> list[str] | None:
+    names = getattr(model, "feature_names_in_", None)
+    return None if names is None else [str(c) for c in names]
+
+
+def score_frame(
+    model: Any,
+    frame: pd.DataFrame,
+    id_column: str | None = None,
+    keep_columns: Sequence[str] = (),
+) -> pd.DataFrame:
+    """``[id_column,] [keep_columns...,] energy, is_anomaly`` for the rows of ``frame``.
 
     Parameters
     ----------
@@ -23,50 +73,63 @@ def score_frame(model, frame: pd.DataFrame, id_column: str | None = None) -> pd.
         Scores the rows (:meth:`~dagmm.DAGMM.decision_function`); its
         ``threshold_`` sets ``is_anomaly``.
     frame : DataFrame of shape (n_rows, n_columns)
-        The model's columns, plus ``id_column`` when given.
+        The model's columns, plus ``id_column`` and ``keep_columns`` when given.
     id_column : str, optional
         A column of ``frame`` that is not a feature: left out of the scoring and
         copied to the output's first column.
+    keep_columns : sequence of str, default ()
+        More columns of ``frame`` copied to the output, after ``id_column``. A
+        model feature among them is scored as well; for a model fitted on an
+        unnamed array they are not features (left out of the scoring).
 
     Returns
     -------
-    DataFrame of shape (n_rows, 2) or (n_rows, 3)
+    DataFrame of shape (n_rows, n_copied + 2)
         One row per row of ``frame``, in its order, with a fresh 0-based index:
-        ``id_column`` (when given), ``energy`` (float64; higher is more anomalous)
-        and ``is_anomaly`` (int8, 1 where ``energy > model.threshold_``).
+        the copied columns, ``energy`` (float64; higher is more anomalous) and
+        ``is_anomaly`` (int8, 1 where ``energy > model.threshold_``).
 
     Raises
     ------
     InvalidInputError
-        A column is missing or a value cannot be scored (as ``decision_function``).
+        A column is missing, a copied column is named twice or ``energy`` /
+        ``is_anomaly``, or a value cannot be scored (as ``decision_function``).
     NumericalError
         A row's energy is not finite.
     """
-    features = frame.drop(columns=[id_column]) if id_column else frame
-    energy = model.decision_function(features)
+    copied = copied_columns(id_column, keep_columns)
+    features = _feature_names(model)
+    absent = [c for c in copied if c not in frame.columns]
+    if absent:
+        raise InvalidInputError(f"missing column(s) {absent}; the input has {list(frame.columns)}")
+    not_features = [c for c in copied if features is None or c not in features]
+    energy = model.decision_function(frame.drop(columns=not_features) if not_features else frame)
     out = pd.DataFrame(
         {"energy": energy, "is_anomaly": (energy > model.threshold_).astype(np.int8)}
     )
-    if id_column:
-        out.insert(0, id_column, frame[id_column].to_numpy())
+    for position, name in enumerate(copied):
+        out.insert(position, name, frame[name].to_numpy())
     return out
 
 
 def score_file(
-    model,
+    model: Any,
     data_path: str | os.PathLike,
     out_path: str | os.PathLike,
     id_column: str | None = None,
     chunk_rows: int = 65536,
     progress: Callable[[int], None] | None = None,
-) -> int:
-    """Score ``data_path`` chunk by chunk into ``out_path`` (CSV or Parquet); return the row count.
+    keep_columns: Sequence[str] = (),
+    only_anomalies: bool = False,
+) -> ScoredRows:
+    """Score ``data_path`` chunk by chunk into ``out_path``; return the counts.
 
-    Only the model's columns (and ``id_column``) are read, when the model was
+    Only the model's columns (and the copied ones) are read, when the model was
     fitted on a DataFrame; otherwise every column is. In a CSV file the model's
-    categorical columns are read as text ("NA" is a category there, not missing).
-    Nothing is left at ``out_path`` if any chunk fails (an existing file there is
-    kept); errors name the file and the row.
+    categorical columns, and the copied columns that are not features, are read
+    as text ("NA" is a category there, not missing). Nothing is left at
+    ``out_path`` if any chunk fails (an existing file there is kept); errors name
+    the file and the row.
 
     Parameters
     ----------
@@ -77,52 +140,65 @@ def score_file(
         (Feather) or JSON Lines file, or a folder of Parquet files; the format is
         taken from the name.
     out_path : str or PathLike
-        The output file, CSV (``.csv``, ``.csv.gz``, ...) or Parquet (``.parquet``,
-        ``.pq``) by its name, with the columns of :func:`score_frame`, in the
-        input's row order. Written under a temporary name and renamed when complete.
+        The output file, by its name CSV (``.csv``, ``.csv.gz``, ``.tsv``, ...),
+        Parquet (``.parquet``, ``.pq``) or JSON Lines (``.jsonl``, ``.ndjson``,
+        ``.jsonl.gz``), with the columns of :func:`score_frame` in the input's row
+        order. Written under a temporary name and renamed when complete.
     id_column : str, optional
         A column of the input copied to the output's first column (not a feature).
     chunk_rows : int, default 65536
         Rows read and scored at once; bounds the memory used.
     progress : callable, optional
         Called after each chunk is written with that chunk's number of rows.
+    keep_columns : sequence of str, default ()
+        More input columns copied to the output (see :func:`score_frame`).
+    only_anomalies : bool, default False
+        Write only the flagged rows, an alerts file, each with its 0-based
+        position in the input as a first column ``row``.
 
     Returns
     -------
-    int
-        The number of rows scored (and written).
+    ScoredRows
+        Rows scored, rows flagged, rows written.
 
     Raises
     ------
     DataFileError
         The input is missing, of an unsupported type, unreadable, lacks a column
-        (``id_column`` included) or has no rows; the output's type is unsupported.
+        (``id_column`` and ``keep_columns`` included) or has no rows; the output's
+        type is unsupported.
     InvalidInputError, NumericalError
-        A row cannot be scored (see :func:`score_frame`); the message names the
-        file and the row's position in it.
+        A row cannot be scored (see :func:`score_frame`), or a copied column is
+        named twice or as an output column; the message names the file and the
+        row's position in it.
     OSError
         The output's folder is missing or not writable, or ``out_path`` is a folder.
     """
-    columns = None
-    names = getattr(model, "feature_names_in_", None)
-    if names is not None:
-        columns = [str(c) for c in names] + ([id_column] if id_column else [])
-    elif id_column:
-        columns = None
-    text = text_columns(model) + ([id_column] if id_column else [])
-    start = 0
+    copied = copied_columns(id_column, keep_columns, only_anomalies)
+    features = _feature_names(model)
+    columns = None if features is None else list(dict.fromkeys([*features, *copied]))
+    text = text_columns(model) + [c for c in copied if features is None or c not in features]
+    start = flagged = written = 0
     with TableWriter(out_path) as writer:
         for chunk in iter_table(data_path, chunk_rows, columns, text_columns=text):
-            if id_column and id_column not in chunk.columns:
-                raise DataFileError(f"{data_path}: id column {id_column!r} not found")
+            absent = [c for c in copied if c not in chunk.columns]
+            if absent:
+                raise DataFileError(f"{data_path}: column(s) {absent} not found")
             chunk.index = pd.RangeIndex(start, start + len(chunk))
             try:
-                writer.write(score_frame(model, chunk, id_column))
+                scored = score_frame(model, chunk, id_column, keep_columns)
             except (InvalidInputError, NumericalError) as exc:
                 raise type(exc)(f"{data_path}: {exc}") from None
+            alerts = scored["is_anomaly"].to_numpy() == 1
+            if only_anomalies:
+                scored = scored[alerts]
+                scored.insert(0, "row", np.flatnonzero(alerts) + start)
+            writer.write(scored)
             start += len(chunk)
+            flagged += int(alerts.sum())
+            written += len(scored)
             if progress is not None:
                 progress(len(chunk))
         if start == 0:
             raise DataFileError(f"{data_path}: no rows to score")
-    return start
+    return ScoredRows(start, flagged, written)

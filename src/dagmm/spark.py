@@ -25,13 +25,14 @@ import re
 import shutil
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .batch import SCORE_COLUMNS, ScoredRows, copied_columns
 from .exceptions import DAGMMError, InvalidInputError, ModelFileError
 from .persistence import load_bytes, model_bytes
 
@@ -247,10 +248,12 @@ def score_parquet_spark(
     id_column: str | None = None,
     master: str = "local[*]",
     batch_rows: int = DEFAULT_BATCH_ROWS,
-) -> int:
+    keep_columns: Sequence[str] = (),
+    only_anomalies: bool = False,
+) -> ScoredRows:
     """Score a Parquet file or folder with Spark into a Parquet folder ``out``.
 
-    Writes ``[id,] energy, is_anomaly`` like ``dagmm score``. The output
+    Writes ``[id,] [kept columns,] energy, is_anomaly`` like ``dagmm score``. The output
     appears under its name only when the job succeeded (written beside it,
     then renamed), replacing any file or folder of that name. ``model_path`` may
     also be a fitted model (its ``threshold_`` sets ``is_anomaly``).
@@ -272,17 +275,25 @@ def score_parquet_spark(
         Spark master URL, used when no session is active (see :func:`spark_session`).
     batch_rows : int, default 65536
         Rows scored at once within a partition (see :func:`score_spark`).
+    keep_columns : sequence of str, default ()
+        More columns of ``data`` copied to the output, after ``id_column``.
+    only_anomalies : bool, default False
+        Write only the flagged rows (an alerts folder). Spark has no row
+        positions, so this needs ``id_column`` or ``keep_columns`` to name them.
 
     Returns
     -------
-    int
-        The number of rows scored (counted in the written output).
+    dagmm.batch.ScoredRows
+        Rows scored (counted in ``data``), rows flagged, rows written (counted in
+        the written output).
 
     Raises
     ------
     InvalidInputError
         ``data`` is missing or not Parquet, ``out`` is not named ``*.parquet`` or
-        its folder is missing, or a model column or ``id_column`` is missing.
+        its folder is missing, a model column or a copied column is missing, a
+        copied column is named twice or ``energy`` / ``is_anomaly``, or
+        ``only_anomalies`` is asked without a column to name the rows.
     ModelFileError
         The model file is missing or invalid.
     SparkScoringError
@@ -291,6 +302,12 @@ def score_parquet_spark(
         pyspark is not installed or Spark could not start.
     """
     source, target = Path(data), Path(out)
+    copied = copied_columns(id_column, keep_columns)
+    if only_anomalies and not copied:
+        raise InvalidInputError(
+            "--only-anomalies with --engine spark needs --id-column or --keep to name the "
+            "flagged rows (Spark has no row positions)"
+        )
     if not source.exists():
         raise InvalidInputError(f"{source}: not found")
     if not (source.is_dir() or source.name.lower().endswith((".parquet", ".pq"))):
@@ -304,18 +321,21 @@ def score_parquet_spark(
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
         frame = spark.read.parquet(str(source))
-        if id_column and id_column not in frame.columns:
-            raise InvalidInputError(f"{source}: id column {id_column!r} not found")
-        wanted = _feature_columns(checked) + ([id_column] if id_column else [])
+        wanted = _feature_columns(checked) + copied
         missing = [c for c in wanted if c not in frame.columns]
         if missing:
             raise InvalidInputError(
                 f"{source}: missing column(s) {missing}; the file has {frame.columns}"
             )
         scored = score_spark(frame.select(*dict.fromkeys(wanted)), blob, batch_rows=batch_rows)
-        keep = ([id_column] if id_column else []) + ["energy", "is_anomaly"]
-        scored.select(*keep).write.parquet(str(tmp))
-        n_rows = spark.read.parquet(str(tmp)).count()
+        scored = scored.select(*copied, *SCORE_COLUMNS)
+        if only_anomalies:
+            scored = scored.filter("is_anomaly = 1")
+        scored.write.parquet(str(tmp))
+        written = spark.read.parquet(str(tmp))
+        n_written = written.count()
+        n_flagged = n_written if only_anomalies else written.filter("is_anomaly = 1").count()
+        n_rows = frame.count() if only_anomalies else n_written
         if target.is_dir():
             shutil.rmtree(target)
         elif target.exists():
@@ -330,4 +350,4 @@ def score_parquet_spark(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return n_rows
+    return ScoredRows(n_rows, n_flagged, n_written)

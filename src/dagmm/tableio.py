@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import os
 import sys
 from collections.abc import Collection, Iterator
@@ -46,7 +47,11 @@ _FORMATS = {
     "csv": _CSV_SUFFIXES,
 }
 #: The formats written (a subset of those read).
-_OUTPUT_FORMATS = {"csv": _CSV_SUFFIXES, "parquet": _PARQUET_SUFFIXES}
+_OUTPUT_FORMATS = {
+    "csv": _CSV_SUFFIXES,
+    "parquet": _PARQUET_SUFFIXES,
+    "jsonl": _JSON_LINES_SUFFIXES,
+}
 
 
 class DataFileError(DAGMMError, ValueError):
@@ -60,7 +65,7 @@ def table_format(path: str | os.PathLike) -> str:
 
 
 def output_format(path: str | os.PathLike) -> str:
-    """``"csv"`` or ``"parquet"``: the formats written, from the file name."""
+    """``"csv"``, ``"parquet"`` or ``"jsonl"``: the formats written, from the file name."""
     return _format_of(path, _OUTPUT_FORMATS, "output file type")
 
 
@@ -488,7 +493,8 @@ def count_rows(path: str | os.PathLike) -> int | None:
 
 
 class TableWriter:
-    """Write DataFrames chunk by chunk to CSV or Parquet; the file appears only when complete.
+    """Write DataFrames chunk by chunk to CSV, Parquet or JSON Lines; the file appears only
+    when complete.
 
     Use as a context manager: on an exception the partial output is removed and
     any existing file at ``path`` is left as it was.
@@ -524,7 +530,11 @@ class TableWriter:
             if self._handle is None:
                 # one text stream for the whole file, compressed as its name says
                 self._handle = self._open_text(self._tmp)
-            frame.to_csv(self._handle, header=self._first, index=False, **_csv_options(self.path))
+            if self.kind == "csv":
+                options = _csv_options(self.path)
+                frame.to_csv(self._handle, header=self._first, index=False, **options)
+            else:
+                self._handle.write(json_lines(frame))
         self._first = False
         self.rows += len(frame)
 
@@ -540,6 +550,66 @@ class TableWriter:
             self._context.__exit__(*sys.exc_info())
             raise
         return bool(self._context.__exit__(exc_type, exc, tb))
+
+
+def json_lines(frame: pd.DataFrame) -> str:
+    """The rows of ``frame`` as JSON Lines: one object per row, each line ending in ``\\n``.
+
+    Floats are written in their shortest form that reads back as the same number
+    (as CSV does; pandas' own JSON writer rounds to at most 15 decimals or prints
+    binary artefacts such as ``190.800000000000011``); NaN, infinities and missing
+    values as ``null``; times as ISO 8601 strings.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Column names become the keys (as strings), in order.
+
+    Returns
+    -------
+    str
+        Empty for a frame without rows.
+    """
+    import numpy as np
+
+    if len(frame) == 0:
+        return ""
+    fields = []
+    for name, column in frame.items():
+        # pandas' own dtypes (nullable ints, strings, categories) go value by value
+        plain = isinstance(column.dtype, np.dtype)
+        values = column.to_numpy() if plain else column.astype(object).to_numpy()
+        kind = values.dtype.kind
+        if kind == "f":
+            text = values.astype(str).astype(object)
+            text[~np.isfinite(values)] = "null"
+        elif kind in "iu":
+            text = values.astype(str).astype(object)
+        elif kind == "b":
+            text = np.where(values, "true", "false").astype(object)
+        else:
+            # a time column as pandas' Timestamps (NaT included), not numpy's datetime64
+            items = column.astype(object) if kind in "Mm" else values
+            text = np.fromiter((_json_value(v) for v in items), dtype=object, count=len(items))
+        fields.append(json.dumps(str(name)) + ":" + text)
+    return "".join("{" + ",".join(row) + "}\n" for row in zip(*fields, strict=True))
+
+
+def _json_value(value: Any) -> str:
+    """One JSON value; numpy scalars as their Python values, times as ISO 8601."""
+    if isinstance(value, str):
+        return json.dumps(value)
+    if pd.api.types.is_scalar(value) and pd.isna(value):  # None, NaN, NaT, pd.NA
+        return "null"
+    if hasattr(value, "isoformat"):
+        return json.dumps(value.isoformat())
+    if hasattr(value, "item"):  # a numpy scalar
+        value = value.item()
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else "null"
+    if isinstance(value, (bool, int)):
+        return json.dumps(value)
+    return json.dumps(str(value))
 
 
 class _ClosingText(io.TextIOWrapper):

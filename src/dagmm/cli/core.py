@@ -269,8 +269,26 @@ def _set_cut(model: Any, contamination: float | None, threshold: float | None) -
 @click.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=True))
 @click.argument("data", type=click.Path(dir_okay=True))
-@click.option("--out", "out", required=True, type=click.Path(), help="CSV or Parquet to write.")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(),
+    help="CSV, Parquet or JSON Lines (.jsonl) to write.",
+)
 @click.option("--id-column", help="Column copied to the output to identify rows.")
+@click.option(
+    "--keep",
+    "keep_columns",
+    multiple=True,
+    metavar="COLUMN",
+    help="Another column of DATA copied to the output (repeatable: --keep src --keep dst).",
+)
+@click.option(
+    "--only-anomalies",
+    is_flag=True,
+    help="Write only the flagged rows, each with its 0-based position in DATA as `row`.",
+)
 @click.option("--chunk-rows", default=65536, show_default=True, type=click.IntRange(min=1))
 @click.option(
     "--engine",
@@ -301,6 +319,8 @@ def score(
     data: str,
     out: str,
     id_column: str | None,
+    keep_columns: tuple[str, ...],
+    only_anomalies: bool,
     chunk_rows: int,
     engine: str,
     spark_master: str,
@@ -311,7 +331,10 @@ def score(
     """Score DATA with MODEL: writes energy (higher = more anomalous) and is_anomaly (0/1)."""
     from tqdm.auto import tqdm
 
+    from ..batch import copied_columns
     from ..exceptions import InvalidInputError
+
+    copied_columns(id_column, keep_columns, only_anomalies)
 
     if contamination is not None and threshold is not None:
         raise InvalidInputError("give --contamination or --threshold, not both")
@@ -329,10 +352,17 @@ def score(
             model_or_path = load(model_path, "cpu")
             _set_cut(model_or_path, contamination, threshold)
         started = time.perf_counter()
-        n = score_parquet_spark(model_or_path, data, out, id_column, spark_master, chunk_rows)
-        click.echo(
-            f"scored {n} rows in {time.perf_counter() - started:.1f} s on Spark; wrote {out}"
+        counts = score_parquet_spark(
+            model_or_path,
+            data,
+            out,
+            id_column,
+            spark_master,
+            chunk_rows,
+            keep_columns=keep_columns,
+            only_anomalies=only_anomalies,
         )
+        click.echo(_scored_summary(counts, time.perf_counter() - started, out, " on Spark"))
         return
 
     from .. import load
@@ -352,9 +382,25 @@ def score(
         file=sys.stderr,
         disable=not sys.stderr.isatty(),
     ) as bar:
-        n = score_file(model, data, out, id_column, chunk_rows, bar.update)
-    elapsed = time.perf_counter() - started
-    click.echo(f"scored {n} rows in {elapsed:.1f} s; wrote {out}")
+        counts = score_file(
+            model,
+            data,
+            out,
+            id_column,
+            chunk_rows,
+            bar.update,
+            keep_columns=keep_columns,
+            only_anomalies=only_anomalies,
+        )
+    click.echo(_scored_summary(counts, time.perf_counter() - started, out))
+
+
+def _scored_summary(counts: Any, elapsed: float, out: str, where: str = "") -> str:
+    """``scored N rows in T s, flagged K (P %); wrote OUT`` (and how many rows it holds)."""
+    share = counts.anomalies / counts.rows if counts.rows else 0.0
+    line = f"scored {counts.rows} rows in {elapsed:.1f} s{where}, flagged {counts.anomalies} "
+    line += f"({share:.2%}); wrote {out}"
+    return line if counts.written == counts.rows else line + f" ({counts.written} rows)"
 
 
 #: Packages whose versions `dagmm info` reports (the optional ones may be absent).

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,9 @@ def cli_peak_rss(model: Path, data: Path, out: Path, threads: int) -> tuple[floa
 def score_rows(model: DAGMM, port: PortSolver, args: argparse.Namespace) -> None:
     data = synthetic(args.rows, args.features, seed=1)
     print(f"decision_function on {args.rows:,} rows x {args.features} features (numpy array):")
+    # The model was fitted on named columns (part 2 scores a file by name); an array is
+    # matched by position, which is what is meant here.
+    warnings.filterwarnings("ignore", "X has no column names", UserWarning)
     model.decision_function(data[:10_000])  # warm-up
     times = interleaved(
         {"dagmm": lambda: model.decision_function(data), "port": lambda: port.score(data)},

@@ -114,9 +114,20 @@ def test_an_all_numeric_frame_model_warns_when_scoring_an_array_too():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"bytes": rng.normal(size=60), "duration": rng.normal(size=60)})
     model = DAGMM(**TINY, random_state=0).fit(frame)
-    with pytest.warns(UserWarning, match="matching them by position"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         scores = model.decision_function(frame.to_numpy())
+    positional = [w for w in caught if "matching them by position" in str(w.message)]
+    assert len(positional) == 1 and positional[0].filename == __file__  # the caller's line
     np.testing.assert_array_equal(scores, model.decision_function(frame))
+    with warnings.catch_warnings(record=True) as caught:  # the general path: NaN imputed
+        warnings.simplefilter("always")
+        imputing = DAGMM(**TINY, random_state=0, missing="impute").fit(frame)
+        holes = frame.to_numpy().copy()
+        holes[0, 0] = np.nan
+        imputing.decision_function(holes)
+    positional = [w for w in caught if "matching them by position" in str(w.message)]
+    assert len(positional) == 1 and positional[0].filename == __file__
 
 
 def test_array_feature_count_mismatch():

@@ -924,14 +924,14 @@ def _encode_numeric_fast(encoder: TabularEncoder, X: Any) -> np.ndarray | None:
     Returns None whenever the general path could do anything but a plain cast
     (categorical columns, other column sets, non-numeric types, NaN/inf, values
     beyond float32, no rows), so its messages, warnings and imputation apply.
+    An array given to a model fitted on named columns gets the general path's
+    warning here (once the fast path has succeeded, so it is never given twice).
     """
     if encoder.categories:
         return None
     if isinstance(X, np.ndarray):
         if X.ndim != 2 or X.dtype.kind not in "fiub" or X.shape[1] != len(encoder.columns):
             return None
-        if encoder.input_kind == "frame":
-            return None  # matched by position: the general path says so
         values = X
     elif isinstance(X, pd.DataFrame):
         if encoder.input_kind != "frame" or list(map(str, X.columns)) != encoder.columns:
@@ -942,9 +942,18 @@ def _encode_numeric_fast(encoder: TabularEncoder, X: Any) -> np.ndarray | None:
         values = X.to_numpy() if len(set(dtypes)) == 1 else X.to_numpy(dtype=np.float64)
     else:
         return None
+    out = _cast_finite(values, encoder.log_inputs)
+    if out is not None and isinstance(X, np.ndarray) and encoder.input_kind == "frame":
+        encoder.warn_matching_by_position(stacklevel=5)
+    return out
+
+
+def _cast_finite(values: np.ndarray, log_inputs: bool) -> np.ndarray | None:
+    """``values`` as a writeable float32 array as the general path casts them, or None
+    when there are no rows or a value is not finite there."""
     if len(values) == 0:
         return None
-    if encoder.log_inputs:
+    if log_inputs:
         # As the general path: symlog of the float64 values, then one cast.
         values = np.asarray(values, dtype=np.float64)
         if not np.isfinite(values).all():

@@ -376,6 +376,15 @@ class TabularEncoder:
                 frame[name] = self._coerce_numeric(name, frame[name], label="column")
         return frame, "array"
 
+    def warn_matching_by_position(self, stacklevel: int) -> None:
+        """The ``UserWarning`` for unnamed columns given to a model fitted on named ones."""
+        warnings.warn(
+            f"X has no column names, but the model was fitted with named columns "
+            f"{self.columns}: matching them by position",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+
     def _align(self, frame: pd.DataFrame, kind: str) -> pd.DataFrame:
         if kind != self.input_kind and self.input_kind == "frame":
             if frame.shape[1] != len(self.columns):
@@ -383,12 +392,7 @@ class TabularEncoder:
                     f"X has {frame.shape[1]} features, but the model was fitted with "
                     f"{len(self.columns)} named columns {self.columns}"
                 )
-            warnings.warn(
-                f"X has no column names, but the model was fitted with named columns "
-                f"{self.columns}: matching them by position",
-                UserWarning,
-                stacklevel=4,
-            )
+            self.warn_matching_by_position(stacklevel=6)
             return frame.set_axis(self.columns, axis=1)
         if kind == "array" or self.input_kind == "array":
             if frame.shape[1] != len(self.columns):

@@ -104,7 +104,9 @@ def report(
     help="Explain only the N highest-energy rows (default: every row).",
 )
 @click.option("--id-column", help="Column copied to the output to identify rows.")
-@click.option("--out", "out", type=click.Path(), help="CSV or Parquet to write (default: print).")
+@click.option(
+    "--out", "out", type=click.Path(), help="CSV, Parquet or JSON Lines to write (default: print)."
+)
 def explain(
     model_path: str,
     data: str,

@@ -28,6 +28,8 @@ reveal_type(model.predict(X, return_confidence=True))
 reveal_type(model.predict_proba(X, "unify"))
 reveal_type(load("model.dagmm"))
 reveal_type(model.threshold_at(0.01))
+reveal_type(model.threshold_)
+reveal_type(model.history_)
 members = fit_ensemble(DAGMM(), X, seeds=[0, 1])
 """
 
@@ -77,6 +79,11 @@ def test_a_users_type_checker_reads_the_public_annotations(tmp_path: Path) -> No
     assert re.fullmatch(ndarray, revealed[2]), revealed[2]
     assert revealed[3] == '"dagmm.estimator.DAGMM"'
     assert re.fullmatch(r'"(builtins\.)?float"', revealed[4]), revealed[4]
+    assert re.fullmatch(r'"(builtins\.)?float"', revealed[5]), revealed[5]  # fitted attributes
+    assert re.fullmatch(
+        r'"(builtins\.)?dict\[(builtins\.)?str, (builtins\.)?list\[(builtins\.)?float\]\]"',
+        revealed[6],
+    ), revealed[6]
 
 
 def test_a_users_type_checker_flags_misuse(tmp_path: Path) -> None:

@@ -114,8 +114,8 @@ def score_frame(
 
 def score_file(
     model: Any,
-    data_path: str | os.PathLike,
-    out_path: str | os.PathLike,
+    data_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
     id_column: str | None = None,
     chunk_rows: int = 65536,
     progress: Callable[[int], None] | None = None,

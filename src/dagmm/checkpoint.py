@@ -97,7 +97,7 @@ def checkpoint_bytes(snap: LoopSnapshot, fingerprint: str, total_epochs: int) ->
 
 
 def save_checkpoint(
-    path: str | os.PathLike, snap: LoopSnapshot, fingerprint: str, total_epochs: int
+    path: str | os.PathLike[str], snap: LoopSnapshot, fingerprint: str, total_epochs: int
 ) -> None:
     """Write a checkpoint atomically (the previous one stays intact until the rename)."""
     atomic_write_bytes(path, checkpoint_bytes(snap, fingerprint, total_epochs))
@@ -157,7 +157,7 @@ def _validate(doc: Any, source: str) -> None:
         raise _fail(source, "tensors must map names to sha256 strings")
 
 
-def load_checkpoint(path: str | os.PathLike) -> tuple[LoopSnapshot, dict[str, Any]]:
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[LoopSnapshot, dict[str, Any]]:
     """Read and verify a checkpoint.
 
     Returns
@@ -261,7 +261,12 @@ class Checkpointer:
     """The ``checkpoint`` callback of :func:`~dagmm.training.train_members` for one fit."""
 
     def __init__(
-        self, path: str | os.PathLike, every: int, fingerprint: str, total_epochs: int, resume: bool
+        self,
+        path: str | os.PathLike[str],
+        every: int,
+        fingerprint: str,
+        total_epochs: int,
+        resume: bool,
     ) -> None:
         self.path = Path(path)
         self.every = int(every)

@@ -169,7 +169,7 @@ _KDD_CATEGORICAL = ("protocol_type", "service", "flag")
 KDDCUP_REV_ANOMALIES = 24319
 
 
-def data_dir(path: str | os.PathLike | None = None) -> Path:
+def data_dir(path: str | os.PathLike[str] | None = None) -> Path:
     """The data directory: ``path``, else ``$DAGMM_DATA``, else the user cache.
 
     Parameters
@@ -203,7 +203,7 @@ def _sha256(path: Path) -> str:
 
 def fetch_file(
     filename: str,
-    data_dir_: str | os.PathLike | None = None,
+    data_dir_: str | os.PathLike[str] | None = None,
     base_url: str | None = None,
     timeout: float = 60.0,
 ) -> Path:
@@ -278,7 +278,7 @@ def fetch_file(
     return target
 
 
-def _path(filename: str, data_dir_: str | os.PathLike | None, download: bool) -> Path:
+def _path(filename: str, data_dir_: str | os.PathLike[str] | None, download: bool) -> Path:
     path = data_dir(data_dir_) / filename
     if path.is_file():
         return path
@@ -290,7 +290,7 @@ def _path(filename: str, data_dir_: str | os.PathLike | None, download: bool) ->
 
 
 # ----------------------------------------------------------------- KDDCUP99
-def _read_kddcup(data_dir_: str | os.PathLike | None, download: bool) -> tuple:
+def _read_kddcup(data_dir_: str | os.PathLike[str] | None, download: bool) -> tuple:
     import pandas as pd
 
     path = _path("kddcup.data_10_percent.gz", data_dir_, download)
@@ -315,7 +315,7 @@ def _read_kddcup(data_dir_: str | os.PathLike | None, download: bool) -> tuple:
 
 
 @_shared_doc
-def load_kddcup(data_dir: str | os.PathLike | None = None, download: bool = True) -> Dataset:
+def load_kddcup(data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> Dataset:
     """KDDCUP99 10%: 494,021 rows x 118 features; ``y = 1`` for the ``normal.`` rows.
 
     The three categorical columns (protocol_type, service, flag) are one-hot
@@ -347,7 +347,9 @@ def load_kddcup(data_dir: str | os.PathLike | None = None, download: bool = True
 
 
 @_shared_doc
-def kddcup_labels(data_dir: str | os.PathLike | None = None, download: bool = True) -> np.ndarray:
+def kddcup_labels(
+    data_dir: str | os.PathLike[str] | None = None, download: bool = True
+) -> np.ndarray:
     """The KDDCUP99 10% file's label of every row (``normal.``, ``smurf.``, ...), in file order.
 
     For reporting which kinds of traffic a model confuses; the rows are those of
@@ -372,7 +374,7 @@ def kddcup_labels(data_dir: str | os.PathLike | None = None, download: bool = Tr
 @_shared_doc
 def load_kddcup_rev(
     random_state: int | None = 0,
-    data_dir: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
     download: bool = True,
 ) -> Dataset:
     """KDDCUP-Rev: all 97,278 ``normal.`` rows (normal) + 24,319 random attack rows (``y = 1``).
@@ -411,7 +413,7 @@ def load_kddcup_rev(
 # ---------------------------------------------------------------------- ODDS
 @_shared_doc
 def load_odds(
-    name: str, data_dir: str | os.PathLike | None = None, download: bool = True
+    name: str, data_dir: str | os.PathLike[str] | None = None, download: bool = True
 ) -> Dataset:
     """An ODDS data set (``arrhythmia``, ``cardio``, ``ionosphere``, ``letter``, ``pima``,
     ``thyroid``): ``X`` as float32 and ``y`` with 1 = anomaly, as ODDS labels them.
@@ -471,7 +473,7 @@ def load_odds(
 
 
 @_shared_doc
-def load_thyroid(data_dir: str | os.PathLike | None = None, download: bool = True) -> Dataset:
+def load_thyroid(data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> Dataset:
     """ODDS Thyroid: 3,772 x 6, 93 anomalies (the hyperfunction class, 2.47 %).
 
     Same as ``load_odds("thyroid", data_dir, download)``.
@@ -494,7 +496,9 @@ def load_thyroid(data_dir: str | os.PathLike | None = None, download: bool = Tru
 
 
 @_shared_doc
-def load_arrhythmia(data_dir: str | os.PathLike | None = None, download: bool = True) -> Dataset:
+def load_arrhythmia(
+    data_dir: str | os.PathLike[str] | None = None, download: bool = True
+) -> Dataset:
     """ODDS Arrhythmia: 452 x 274, 66 anomalies (14.6 %).
 
     Same as ``load_odds("arrhythmia", data_dir, download)``.
@@ -520,7 +524,7 @@ def load_arrhythmia(data_dir: str | os.PathLike | None = None, download: bool = 
 def load_dataset(
     name: str,
     random_state: int | None = 0,
-    data_dir: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
     download: bool = True,
 ) -> Dataset:
     """Load any data set by name (``kddcup``, ``kddcup_rev``, or an ODDS name).

@@ -436,7 +436,7 @@ def _set_global_threshold(
     }
 
 
-def read_shard(path: str | os.PathLike, rank: int, world_size: int, chunk_rows: int = 65536):
+def read_shard(path: str | os.PathLike[str], rank: int, world_size: int, chunk_rows: int = 65536):
     """Rows ``rank, rank + N, rank + 2N, ...`` of a CSV or Parquet file, streamed.
 
     Each process keeps only its rows, so no process holds the whole file.

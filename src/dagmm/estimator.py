@@ -268,6 +268,28 @@ class DAGMM(TransformerMixin, BaseEstimator):
         :class:`ComponentCollapseWarning` when it is not empty.
     """
 
+    # Fitted attributes, set by fit and by dagmm.load (declared for type checkers;
+    # an unfitted estimator has none of them).
+    encoder_: TabularEncoder
+    net_: DAGMMNet
+    mixture_: FittedMixture
+    n_features_in_: int
+    feature_names_in_: np.ndarray
+    decision_scores_: np.ndarray
+    threshold_: float
+    labels_: np.ndarray
+    score_stats_: dict[str, float]
+    history_: dict[str, list[float]]
+    best_epoch_: int
+    n_iter_: int
+    hidden_sizes_: tuple[int, ...]
+    latent_dim_: int
+    epochs_: int
+    batch_size_: int
+    device_: str
+    seed_: int
+    format_version_: int
+
     def __init__(
         self,
         n_components: int = 2,
@@ -350,7 +372,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
         return cls(**preset_params(name, **overrides))
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> DAGMM:
+    def load(cls, path: str | os.PathLike[str], device: str | torch.device | None = None) -> DAGMM:
         """Load a model written by :meth:`save` (see :func:`dagmm.load`).
 
         Parameters
@@ -375,7 +397,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
 
         return load_model(path, device)
 
-    def save(self, path: str | os.PathLike, include_training_scores: bool = True) -> None:
+    def save(self, path: str | os.PathLike[str], include_training_scores: bool = True) -> None:
         """Write the fitted model to one safetensors file (no pickle), atomically.
 
         The file is written under a temporary name and renamed into place, so an
@@ -898,7 +920,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
 
         return explain(self, X, top_k=top_k)
 
-    def __sklearn_tags__(self):  # pragma: no cover - sklearn >= 1.6 metadata
+    def __sklearn_tags__(self) -> Any:  # pragma: no cover - sklearn >= 1.6 metadata
         from sklearn.utils import TransformerTags
 
         tags = super().__sklearn_tags__()

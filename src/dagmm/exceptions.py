@@ -49,4 +49,4 @@ class TrainingDivergedError(NumericalError):
     def __init__(self, message: str, epoch: int = 0, terms: list[str] | None = None) -> None:
         super().__init__(message)
         self.epoch = epoch
-        self.terms = list(terms or [])
+        self.terms: list[str] = list(terms or [])

@@ -33,7 +33,7 @@ __all__ = ["refit_mixture_on_file", "sample_table", "stream_file_statistics"]
 
 
 def sample_table(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     n_rows: int,
     random_state: int | None = None,
     chunk_rows: int = 65536,
@@ -77,7 +77,9 @@ def sample_table(
     return infer_missing(kept.iloc[order].reset_index(drop=True))
 
 
-def _encoded_chunks(model: Any, path: str | os.PathLike, chunk_rows: int) -> Iterator[np.ndarray]:
+def _encoded_chunks(
+    model: Any, path: str | os.PathLike[str], chunk_rows: int
+) -> Iterator[np.ndarray]:
     names = getattr(model, "feature_names_in_", None)
     columns = [str(c) for c in names] if names is not None else None
     start = 0
@@ -92,7 +94,7 @@ def _encoded_chunks(model: Any, path: str | os.PathLike, chunk_rows: int) -> Ite
 
 @torch.no_grad()
 def stream_file_statistics(
-    model: Any, path: str | os.PathLike, chunk_rows: int = 65536
+    model: Any, path: str | os.PathLike[str], chunk_rows: int = 65536
 ) -> tuple[MixtureStatistics, int]:
     """Exact gamma-weighted statistics of every row of a file under ``model``'s network.
 
@@ -125,10 +127,10 @@ def stream_file_statistics(
 
 def refit_mixture_on_file(
     model: Any,
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     training_rows: Any = None,
     chunk_rows: int = 65536,
-    spill_dir: str | os.PathLike | None = None,
+    spill_dir: str | os.PathLike[str] | None = None,
     quantile_small: int = 1 << 16,
 ) -> int:
     """Replace a fitted model's mixture and threshold with those of the whole file.

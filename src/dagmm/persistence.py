@@ -139,7 +139,9 @@ def model_bytes(model: Any, include_training_scores: bool = True) -> bytes:
     return save_safetensors(tensors, metadata=metadata)
 
 
-def save_model(model: Any, path: str | os.PathLike, include_training_scores: bool = True) -> None:
+def save_model(
+    model: Any, path: str | os.PathLike[str], include_training_scores: bool = True
+) -> None:
     """Write ``model`` to ``path`` atomically (temporary file, fsync, rename).
 
     An interrupted write leaves no partial file and keeps any earlier one.
@@ -423,7 +425,7 @@ def load_bytes(
     return model
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device | None = None) -> DAGMM:
+def load_model(path: str | os.PathLike[str], device: str | torch.device | None = None) -> DAGMM:
     """Load a model file written by :meth:`DAGMM.save`.
 
     The file is fully checked (header, document, tensor shapes, dtypes and

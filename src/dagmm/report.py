@@ -748,7 +748,7 @@ def report_html(model: Any, data: ReportData, figures: dict[str, bytes], title: 
 def write_report(
     model: Any,
     X: Any,
-    out: str | os.PathLike,
+    out: str | os.PathLike[str],
     labels: Any = None,
     ids: Any = None,
     top: int = 20,

@@ -242,9 +242,9 @@ def explain_failure(exc: BaseException) -> str:
 
 
 def score_parquet_spark(
-    model_path: str | os.PathLike | Any,
-    data: str | os.PathLike,
-    out: str | os.PathLike,
+    model_path: str | os.PathLike[str] | Any,
+    data: str | os.PathLike[str],
+    out: str | os.PathLike[str],
     id_column: str | None = None,
     master: str = "local[*]",
     batch_rows: int = DEFAULT_BATCH_ROWS,

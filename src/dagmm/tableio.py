@@ -58,18 +58,18 @@ class DataFileError(DAGMMError, ValueError):
     """A data file is missing, of an unsupported type, or cannot be parsed."""
 
 
-def table_format(path: str | os.PathLike) -> str:
+def table_format(path: str | os.PathLike[str]) -> str:
     """The format of a file to read from its name: ``"csv"``, ``"parquet"``, ``"arrow"``
     (Arrow IPC / Feather) or ``"jsonl"`` (JSON Lines)."""
     return _format_of(path, _FORMATS, "file type")
 
 
-def output_format(path: str | os.PathLike) -> str:
+def output_format(path: str | os.PathLike[str]) -> str:
     """``"csv"``, ``"parquet"`` or ``"jsonl"``: the formats written, from the file name."""
     return _format_of(path, _OUTPUT_FORMATS, "output file type")
 
 
-def _format_of(path: str | os.PathLike, formats: dict[str, tuple[str, ...]], what: str) -> str:
+def _format_of(path: str | os.PathLike[str], formats: dict[str, tuple[str, ...]], what: str) -> str:
     name = Path(path).name.lower()
     for kind, suffixes in formats.items():
         if name.endswith(suffixes):
@@ -78,7 +78,7 @@ def _format_of(path: str | os.PathLike, formats: dict[str, tuple[str, ...]], wha
     raise DataFileError(f"{path}: unsupported {what}; expected one of {expected}")
 
 
-def _check_readable(path: str | os.PathLike) -> tuple[Path, str]:
+def _check_readable(path: str | os.PathLike[str]) -> tuple[Path, str]:
     """The input's path and format (a folder is a Parquet dataset), or a DataFileError."""
     target = Path(path)
     if target.is_dir():
@@ -229,7 +229,7 @@ def infer_missing(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_table(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     columns: list[str] | None = None,
     text_columns: Collection[str] | None = None,
 ) -> pd.DataFrame:
@@ -241,7 +241,7 @@ def read_table(
 
 
 def iter_table(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     chunk_rows: int | None = 65536,
     columns: list[str] | None = None,
     text_columns: Collection[str] | None = None,
@@ -475,7 +475,7 @@ def _check_columns(path: Path, available: list[str], wanted: list[str]) -> None:
         raise DataFileError(f"{path}: missing column(s) {missing}; the file has {available}")
 
 
-def count_rows(path: str | os.PathLike) -> int | None:
+def count_rows(path: str | os.PathLike[str]) -> int | None:
     """Number of data rows where cheap to know (Parquet metadata), else None."""
     target, kind = _check_readable(path)
     with contextlib.suppress(Exception):
@@ -500,7 +500,7 @@ class TableWriter:
     any existing file at ``path`` is left as it was.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.kind = output_format(self.path)
         self._open_text = _text_opener(self.path)

@@ -17,16 +17,15 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import textwrap
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import NamedTuple
 
 import numpy as np
 
 from ._atomic import atomic_path
+from ._docstrings import fill_doc
 from .exceptions import DAGMMError
 
 __all__ = [
@@ -45,34 +44,6 @@ __all__ = [
     "load_odds",
     "load_thyroid",
 ]
-
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-#: Docstring sections every file loader shares (see :func:`_shared_doc`).
-_SHARED_DOC = {
-    "{file_parameters}": """\
-data_dir : str or PathLike, optional
-    Folder holding the file; default: ``$DAGMM_DATA``, else the user cache
-    (see :func:`data_dir`).
-download : bool, default True
-    Download the file into that folder if it is missing (see :func:`fetch_file`);
-    with False a missing file raises :class:`DatasetError`.""",
-    "{file_errors}": """\
-DatasetError
-    The file is missing and ``download`` is False, or it cannot be parsed.
-DownloadError, ChecksumError
-    Downloading the missing file failed (both are :class:`DatasetError`).""",
-}
-
-
-def _shared_doc(loader: _F) -> _F:
-    """Write the shared sections into ``loader``'s docstring at their placeholders."""
-    doc = loader.__doc__ or ""  # None under python -OO
-    for placeholder, text in _SHARED_DOC.items():
-        doc = doc.replace(f"    {placeholder}", textwrap.indent(text, "    "))
-    loader.__doc__ = doc
-    return loader
 
 
 class DatasetError(DAGMMError):
@@ -314,7 +285,7 @@ def _read_kddcup(data_dir_: str | os.PathLike[str] | None, download: bool) -> tu
     return np.hstack(blocks), labels, names
 
 
-@_shared_doc
+@fill_doc
 def load_kddcup(data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> Dataset:
     """KDDCUP99 10%: 494,021 rows x 118 features; ``y = 1`` for the ``normal.`` rows.
 
@@ -346,7 +317,7 @@ def load_kddcup(data_dir: str | os.PathLike[str] | None = None, download: bool =
     return Dataset(X, y, names, "kddcup")
 
 
-@_shared_doc
+@fill_doc
 def kddcup_labels(
     data_dir: str | os.PathLike[str] | None = None, download: bool = True
 ) -> np.ndarray:
@@ -371,7 +342,7 @@ def kddcup_labels(
     return _read_kddcup(data_dir, download)[1]
 
 
-@_shared_doc
+@fill_doc
 def load_kddcup_rev(
     random_state: int | None = 0,
     data_dir: str | os.PathLike[str] | None = None,
@@ -411,7 +382,7 @@ def load_kddcup_rev(
 
 
 # ---------------------------------------------------------------------- ODDS
-@_shared_doc
+@fill_doc
 def load_odds(
     name: str, data_dir: str | os.PathLike[str] | None = None, download: bool = True
 ) -> Dataset:
@@ -472,7 +443,7 @@ def load_odds(
     return Dataset(X, y, names, key)
 
 
-@_shared_doc
+@fill_doc
 def load_thyroid(data_dir: str | os.PathLike[str] | None = None, download: bool = True) -> Dataset:
     """ODDS Thyroid: 3,772 x 6, 93 anomalies (the hyperfunction class, 2.47 %).
 
@@ -495,7 +466,7 @@ def load_thyroid(data_dir: str | os.PathLike[str] | None = None, download: bool 
     return load_odds("thyroid", data_dir, download)
 
 
-@_shared_doc
+@fill_doc
 def load_arrhythmia(
     data_dir: str | os.PathLike[str] | None = None, download: bool = True
 ) -> Dataset:
@@ -520,7 +491,7 @@ def load_arrhythmia(
     return load_odds("arrhythmia", data_dir, download)
 
 
-@_shared_doc
+@fill_doc
 def load_dataset(
     name: str,
     random_state: int | None = 0,

@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ._docstrings import fill_doc
 from .exceptions import InvalidInputError, NumericalError, TrainingDivergedError
 from .network import ACTIVATIONS, DAGMMNet
 from .presets import preset_params
@@ -397,6 +398,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
 
         return load_model(path, device)
 
+    @fill_doc
     def save(self, path: str | os.PathLike[str], include_training_scores: bool = True) -> None:
         """Write the fitted model to one safetensors file (no pickle), atomically.
 
@@ -407,11 +409,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
         ----------
         path : str or PathLike
             The model file to write (conventionally ``*.dagmm``).
-        include_training_scores : bool, default True
-            Also store the training energies ``decision_scores_``, which
-            :meth:`threshold_at`, :meth:`predict_confidence` and
-            ``predict_proba(..., return_confidence=True)`` need (8 bytes a
-            training row).
+        {include_training_scores}
         """
         from .persistence import save_model
 
@@ -613,14 +611,13 @@ class DAGMM(TransformerMixin, BaseEstimator):
                 energy[start : start + len(block)] = scored.cpu().numpy()
         return _checked_energy(energy, index)
 
+    @fill_doc
     def decision_function(self, X: Any) -> np.ndarray:
         """Sample energy of each row: higher is more anomalous.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), DataFrame or sparse matrix
-            Rows with the columns the model was fitted on (a DataFrame's by name,
-            text columns encoded as in :meth:`fit`).
+        {rows}
 
         Returns
         -------
@@ -638,14 +635,13 @@ class DAGMM(TransformerMixin, BaseEstimator):
         """
         return self._energy_numeric(self._encode(X), getattr(X, "index", None))
 
+    @fill_doc
     def score_samples(self, X: Any) -> np.ndarray:
         """Minus the energy (scikit-learn convention: higher is more normal).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), DataFrame or sparse matrix
-            Rows with the columns the model was fitted on (a DataFrame's by name,
-            text columns encoded as in :meth:`fit`).
+        {rows}
 
         Returns
         -------
@@ -662,6 +658,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
         self, X: Any, return_confidence: Literal[True]
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
+    @fill_doc
     def predict(
         self, X: Any, return_confidence: bool = False
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
@@ -669,9 +666,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), DataFrame or sparse matrix
-            Rows with the columns the model was fitted on (a DataFrame's by name,
-            text columns encoded as in :meth:`fit`).
+        {rows}
         return_confidence : bool, default False
             Also return each label's confidence, as PyOD does (see
             :meth:`predict_confidence`).
@@ -725,6 +720,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
             )
         return _quantile_threshold(np.asarray(train, dtype=np.float64), share)
 
+    @fill_doc
     def predict_confidence(self, X: Any) -> np.ndarray:
         """How stable each row's label is, in [0, 1], as PyOD's ``predict_confidence``
         (ExCeeD, Perini et al., 2020).
@@ -738,9 +734,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), DataFrame or sparse matrix
-            Rows with the columns the model was fitted on (a DataFrame's by name,
-            text columns encoded as in :meth:`fit`).
+        {rows}
 
         Returns
         -------
@@ -764,15 +758,13 @@ class DAGMM(TransformerMixin, BaseEstimator):
         confidence = binom.sf(n - int(n * self.contamination), n, outlier_probability)
         return np.where(scores > self.threshold_, confidence, 1.0 - confidence)
 
+    @fill_doc
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit, then return :meth:`transform` of the same rows.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), DataFrame or sparse matrix
-            Training rows, as for :meth:`fit`.
-        y : None
-            Ignored.
+        {training_rows}
 
         Returns
         -------
@@ -800,15 +792,13 @@ class DAGMM(TransformerMixin, BaseEstimator):
         latent = [f"latent_{j}" for j in range(int(self.latent_dim_))]
         return np.asarray([*latent, "relative_distance", "cosine_similarity"], dtype=object)
 
+    @fill_doc
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit and return the training labels ``labels_``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), DataFrame or sparse matrix
-            Training rows, as for :meth:`fit`.
-        y : None
-            Ignored.
+        {training_rows}
 
         Returns
         -------
@@ -827,6 +817,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
         self, X: Any, method: str = ..., *, return_confidence: Literal[True]
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
+    @fill_doc
     def predict_proba(
         self, X: Any, method: str = "linear", return_confidence: bool = False
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
@@ -834,9 +825,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), DataFrame or sparse matrix
-            Rows with the columns the model was fitted on (a DataFrame's by name,
-            text columns encoded as in :meth:`fit`).
+        {rows}
         method : {"linear", "unify"}, default "linear"
             ``"linear"`` min-max scales energies by the training range;
             ``"unify"`` standardises them by the training scores and applies the
@@ -871,14 +860,13 @@ class DAGMM(TransformerMixin, BaseEstimator):
         proba = np.column_stack([1.0 - proba, proba])
         return (proba, self._confidence(scores)) if return_confidence else proba
 
+    @fill_doc
     def transform(self, X: Any) -> np.ndarray:
         """The representation ``z = [z_c, relative distance, cosine similarity]``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), DataFrame or sparse matrix
-            Rows with the columns the model was fitted on (a DataFrame's by name,
-            text columns encoded as in :meth:`fit`).
+        {rows}
 
         Returns
         -------
@@ -896,6 +884,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
                 parts.append(self.net_(chunk.unsqueeze(0)).z[0].cpu().numpy())
         return np.concatenate(parts, axis=0)
 
+    @fill_doc
     def explain(self, X: Any, top_k: int | None = None) -> pd.DataFrame:
         """Per-row, per-column contributions to the energy, in the original columns.
 
@@ -903,9 +892,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), DataFrame or sparse matrix
-            Rows with the columns the model was fitted on (a DataFrame's by name,
-            text columns encoded as in :meth:`fit`).
+        {rows}
         top_k : int, optional
             Keep each row's ``top_k`` columns with the largest contribution;
             default: all columns.

@@ -28,6 +28,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from ._atomic import atomic_write_bytes
+from ._docstrings import fill_doc
 from ._schema import SchemaError, model_document_schema, validate
 from .exceptions import ModelFileError
 from .network import ACTIVATIONS, DAGMMNet
@@ -61,6 +62,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+@fill_doc
 def model_bytes(model: Any, include_training_scores: bool = True) -> bytes:
     """Serialise a fitted :class:`~dagmm.DAGMM` to bytes (the file's content).
 
@@ -68,11 +70,7 @@ def model_bytes(model: Any, include_training_scores: bool = True) -> bytes:
     ----------
     model : fitted DAGMM
         The estimator to serialise, on any device (the tensors are copied to the CPU).
-    include_training_scores : bool, default True
-        Also store the training energies ``decision_scores_`` (float64, 8 bytes a
-        training row), which :meth:`~dagmm.DAGMM.threshold_at`,
-        :meth:`~dagmm.DAGMM.predict_confidence` and ``predict_proba(...,
-        return_confidence=True)`` need after loading.
+    {include_training_scores}
 
     Returns
     -------
@@ -139,6 +137,7 @@ def model_bytes(model: Any, include_training_scores: bool = True) -> bytes:
     return save_safetensors(tensors, metadata=metadata)
 
 
+@fill_doc
 def save_model(
     model: Any, path: str | os.PathLike[str], include_training_scores: bool = True
 ) -> None:
@@ -152,11 +151,7 @@ def save_model(
         The estimator to save (see :func:`model_bytes`).
     path : str or PathLike
         The model file to write (conventionally ``*.dagmm``); its folder must exist.
-    include_training_scores : bool, default True
-        Also store the training energies ``decision_scores_`` (float64, 8 bytes a
-        training row), which :meth:`~dagmm.DAGMM.threshold_at`,
-        :meth:`~dagmm.DAGMM.predict_confidence` and ``predict_proba(...,
-        return_confidence=True)`` need after loading.
+    {include_training_scores}
 
     Raises
     ------

@@ -332,9 +332,9 @@ def score_parquet_spark(
         if only_anomalies:
             scored = scored.filter("is_anomaly = 1")
         scored.write.parquet(str(tmp))
-        written = spark.read.parquet(str(tmp))
-        n_written = written.count()
-        n_flagged = n_written if only_anomalies else written.filter("is_anomaly = 1").count()
+        # one pass over the output counts both its rows and its flags
+        totals = spark.read.parquet(str(tmp)).selectExpr("count(*)", "coalesce(sum(is_anomaly), 0)")
+        n_written, n_flagged = (int(v) for v in totals.first())
         n_rows = frame.count() if only_anomalies else n_written
         if target.is_dir():
             shutil.rmtree(target)

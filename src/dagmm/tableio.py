@@ -18,6 +18,7 @@ from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ._atomic import atomic_path
@@ -570,8 +571,6 @@ def json_lines(frame: pd.DataFrame) -> str:
     str
         Empty for a frame without rows.
     """
-    import numpy as np
-
     if len(frame) == 0:
         return ""
     fields = []

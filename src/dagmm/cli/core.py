@@ -9,13 +9,16 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import numpy as np
 
 from ..presets import PRESETS
 from .params import estimator_options, estimator_params
+
+if TYPE_CHECKING:  # the CLI imports the package's modules when a command runs
+    from ..batch import ScoredRows
 
 _PRESET_CHOICE = click.Choice(sorted(PRESETS))
 
@@ -395,7 +398,7 @@ def score(
     click.echo(_scored_summary(counts, time.perf_counter() - started, out))
 
 
-def _scored_summary(counts: Any, elapsed: float, out: str, where: str = "") -> str:
+def _scored_summary(counts: ScoredRows, elapsed: float, out: str, where: str = "") -> str:
     """``scored N rows in T s, flagged K (P %); wrote OUT`` (and how many rows it holds)."""
     share = counts.anomalies / counts.rows if counts.rows else 0.0
     line = f"scored {counts.rows} rows in {elapsed:.1f} s{where}, flagged {counts.anomalies} "

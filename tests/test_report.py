@@ -228,3 +228,23 @@ def test_demo_writes_a_report(tmp_path):
     page = _parse(out)
     assert len(page.images) == len(FIGURES)
     assert "Detection quality" in page.headings
+
+
+def test_report_of_a_model_with_restarts(tmp_path):
+    from dagmm.report import collect
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(rng.normal(size=(300, 4)), columns=list("abcd"))
+    frame.loc[:14, "a"] += 6.0
+    y = (np.arange(300) < 15).astype(int)
+    model = DAGMM(epochs=5, random_state=0, n_restarts=3, hidden_sizes=(6,), latent_dim=2)
+    model.fit(frame)
+    data = collect(model, frame, labels=y, top=4)
+    # the combined score is reported; the z space is the first restart's own
+    np.testing.assert_array_equal(data.energy, model.decision_function(frame))
+    np.testing.assert_array_equal(data.z, model.transform(frame)[:, :4])
+    out = tmp_path / "r.html"
+    write_report(model, frame, out, labels=y, top=4)
+    html = out.read_text(encoding="utf-8")
+    assert "The model combines 3 restarts (mean of their standardised energies" in html
+    assert html.count("<tr>") > 4

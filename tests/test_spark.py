@@ -214,3 +214,14 @@ def test_engine_spark_bad_rows_end_in_a_dagmm_error_and_no_output(spark, frame, 
     with pytest.raises(DAGMMError, match=r"bad\.parquet: .*column 'c' has 1 non-finite value"):
         score_parquet_spark(path, data, out, master="local[2]")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.parquet", "m.dagmm"]
+
+
+def test_a_model_with_restarts_scores_on_spark_as_locally(spark, frame) -> None:
+    features = frame.drop(columns="row_id")
+    several = DAGMM(epochs=3, random_state=0, n_restarts=3, device="cpu").fit(features)
+    df = spark.createDataFrame(frame).repartition(2)
+    scored = score_spark(df, several, batch_rows=300).toPandas().sort_values("row_id")
+    np.testing.assert_allclose(
+        scored["energy"].to_numpy(), several.decision_function(features), rtol=1e-5, atol=1e-5
+    )
+    np.testing.assert_array_equal(scored["is_anomaly"].to_numpy(), several.predict(features))

@@ -165,7 +165,11 @@ SCALAR = AnyOf((Null(), Bool(), Int(-(2**63), 2**63 - 1), Num(), Str(4096)))
 
 
 def model_document_schema(activations: tuple[str, ...], other_params: tuple[str, ...] = ()) -> Obj:
-    """Schema of the JSON document in a model file's header (format version 1).
+    """Schema of the JSON document in a model file's header (format versions 1 and 2).
+
+    Version 2 adds nothing but ``fitted.n_members`` above 1 (a model that keeps
+    several restarts, whose tensors have a leading member axis); a single-network
+    model is still written as version 1.
 
     ``other_params`` are estimator parameters not described here (newer
     additions to :class:`~dagmm.DAGMM`): accepted as optional scalars or lists of scalars.
@@ -206,6 +210,8 @@ def model_document_schema(activations: tuple[str, ...], other_params: tuple[str,
             "checkpoint_every": Int(1, 10**9),
             "log_inputs": Bool(),
             "max_categories": AnyOf((Null(), Int(1, 2**62))),
+            "n_restarts": Int(1, 10_000),
+            "restart_combine": Str(choices=("mean", "median", "best")),
             **{k: AnyOf((SCALAR, List(SCALAR, max_items=1024))) for k in other_params},
         },
     )
@@ -237,7 +243,21 @@ def model_document_schema(activations: tuple[str, ...], other_params: tuple[str,
             "threshold": Num(),
             "score_stats": Obj(required={k: Num() for k in ("min", "max", "mean", "std")}),
             "history": Map(List(Num(), max_items=10**9), max_items=64),
-        }
+        },
+        # added with restarts (n_restarts): absent in older files
+        optional={
+            "n_members": Int(1, 10_000),
+            "restarts": Obj(
+                required={
+                    "seeds": List(Int(0, 2**63 - 1), max_items=10_000, min_items=1),
+                    "losses": List(AnyOf((Null(), Num())), max_items=10_000, min_items=1),
+                },
+                optional={
+                    "offsets": List(Num(), max_items=10_000, min_items=1),
+                    "scales": List(Num(0.0, low_open=True), max_items=10_000, min_items=1),
+                },
+            ),
+        },
     )
     tensor = Obj(
         required={

@@ -288,7 +288,10 @@ class Checkpointer:
     ) -> Checkpointer:
         """Checkpointer for ``est``'s fit of ``data``."""
         params = {**est.get_params(), "epochs": int(total_epochs)}
-        params.pop("random_state", None)  # the drawn seeds stand for it
+        # The drawn seeds stand for random_state and n_restarts; how restarts are combined
+        # after training does not change training, so a run may resume with another.
+        for name in ("random_state", "n_restarts", "restart_combine"):
+            params.pop(name, None)
         print_ = fingerprint(params, data, member_rows, validation_rows, seeds)
         return cls(est.checkpoint_path, est.checkpoint_every, print_, total_epochs, resume)
 

@@ -50,6 +50,7 @@ from .estimator import (
     _warn_few_rows,
     auto_epochs,
     resolve_device,
+    restart_loss,
 )
 from .exceptions import DAGMMError, InvalidInputError
 from .mixture import MixtureStatistics
@@ -334,7 +335,8 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
     ----------
     estimator : DAGMM
         ``batch_size`` is the batch of each process (the global batch is
-        ``world_size x batch_size``); ``validation_fraction`` is not supported.
+        ``world_size x batch_size``); ``validation_fraction`` and ``n_restarts``
+        above 1 are not supported.
     X : array or DataFrame
         This process's rows (at least one).
     group : ProcessGroup, optional
@@ -353,6 +355,12 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
     est._validate_params()
     if est.validation_fraction:
         raise InvalidInputError("validation_fraction is not supported with distributed training")
+    if est.n_restarts != 1:
+        raise InvalidInputError(
+            f"n_restarts={est.n_restarts!r} is not supported with distributed training "
+            "(it trains one network); train the restarts in one process, or one "
+            "distributed run per seed"
+        )
     reducer = ProcessGroupReducer(group)
 
     def fit_local() -> TabularEncoder:
@@ -403,6 +411,7 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
         net, mixture, result, architecture, epochs, batch_size, device, [seed]
     )
     est._set_fitted(encoder, members, 0)
+    est.restart_seeds_, est.restart_losses_ = [seed], [restart_loss(result.history[0])]
     energy = est._energy_numeric(data)
     est.decision_scores_ = energy
     _set_global_threshold(est, reducer, energy, n_total)

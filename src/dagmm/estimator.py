@@ -34,12 +34,16 @@ from .training import (
 
 __all__ = [
     "DAGMM",
+    "RESTART_COMBINE",
     "ComponentCollapseWarning",
     "auto_architecture",
     "auto_epochs",
+    "best_restart",
     "collapsed_components",
+    "combine_restart_energies",
     "fit_ensemble",
     "resolve_device",
+    "restart_loss",
 ]
 
 #: Rows sent to the scoring device at a time: a GPU's memory bounds the block, not the
@@ -114,6 +118,76 @@ def collapsed_components(
 AUTO_TARGET_STEPS = 2000
 AUTO_MIN_EPOCHS = 10
 AUTO_MAX_EPOCHS = 2000
+
+
+#: How :class:`DAGMM` combines its restarts (``restart_combine``).
+RESTART_COMBINE = ("mean", "median", "best")
+
+
+def restart_loss(history: dict[str, list[float]]) -> float:
+    """The unsupervised criterion a restart is judged by (lower is better).
+
+    Parameters
+    ----------
+    history : dict of str to list of float
+        The restart's ``history_``.
+
+    Returns
+    -------
+    float
+        Its lowest held-out objective (``val_loss``) when it had a validation
+        split, else its final training objective; NaN when it did not train.
+    """
+    if history.get("val_loss"):
+        return float(np.nanmin(history["val_loss"]))
+    return float(history["loss"][-1]) if history.get("loss") else math.nan
+
+
+def best_restart(losses: Sequence[float]) -> int:
+    """Which restart ``restart_combine="best"`` keeps.
+
+    Parameters
+    ----------
+    losses : sequence of float
+        Each restart's :func:`restart_loss`.
+
+    Returns
+    -------
+    int
+        Index of the lowest finite loss; 0 when none is finite.
+    """
+    values = np.asarray(losses, dtype=np.float64)
+    return int(np.nanargmin(values)) if np.isfinite(values).any() else 0
+
+
+def combine_restart_energies(
+    energies: np.ndarray, offsets: np.ndarray, scales: np.ndarray, how: str = "mean"
+) -> np.ndarray:
+    """Scores of rows from the energies several restarts give them.
+
+    Each restart's energies are standardised by its own training energies
+    (``(E_r - offsets[r]) / scales[r]``), which puts restarts whose energies live
+    on different scales on one; then the mean, or the median, over restarts.
+
+    Parameters
+    ----------
+    energies : ndarray of shape (n_restarts, n_rows)
+    offsets, scales : ndarray of shape (n_restarts,)
+        Mean and standard deviation (> 0) of each restart's training energies.
+    how : {"mean", "median"}, default "mean"
+
+    Returns
+    -------
+    ndarray of shape (n_rows,), float64
+    """
+    standardised = (np.asarray(energies, dtype=np.float64) - np.asarray(offsets)[:, None]) / (
+        np.asarray(scales)[:, None]
+    )
+    if how == "mean":
+        return standardised.mean(axis=0)
+    if how == "median":
+        return np.median(standardised, axis=0)
+    raise ValueError(f"how must be 'mean' or 'median', got {how!r}")
 
 
 def auto_architecture(n_features: int) -> tuple[tuple[int, ...], int]:
@@ -244,23 +318,55 @@ class DAGMM(TransformerMixin, BaseEstimator):
         continues from it with the same result as an uninterrupted run.
     checkpoint_every : int, default 1
         Epochs between checkpoints.
+    n_restarts : int, default 1
+        Train this many models from different seeds (drawn from
+        ``random_state``) on the same rows, together in one vectorised run,
+        and combine them as ``restart_combine`` says. Restarts steady DAGMM's
+        seed-to-seed spread; averaging 3 to 10 of them gave the best results on
+        the paper's data sets (docs/results.md).
+    restart_combine : {"mean", "median", "best"}, default "mean"
+        How restarts are combined. ``"mean"`` (``"median"``): the score is the
+        mean (median) over restarts of each restart's energy standardised by
+        the mean and standard deviation of its own training energies
+        (``restart_offsets_``, ``restart_scales_``), so the model keeps every
+        restart and scores in standard-deviation units instead of raw energy;
+        the median outvotes one failed restart among three or more.
+        ``"best"``: keep only the restart with the lowest final training
+        objective (the lowest held-out objective with ``validation_fraction``);
+        the model is then a single network that scores raw energy. No choice
+        looks at labels.
 
     Attributes
     ----------
     decision_scores_ : ndarray of shape (n_samples,)
-        Energies of the training rows.
+        Energies of the training rows (with restarts combined by mean or
+        median, their combined standardised energies; so for every "energy"
+        below).
     threshold_ : float
         Energy above which a row is labelled an anomaly.
     labels_ : ndarray of shape (n_samples,)
         0/1 labels of the training rows.
     weights_, means_, covariances_ : ndarray
-        Test-time mixture: shapes (K,), (K, D), (K, D, D), with D = latent_dim + 2.
+        Test-time mixture: shapes (K,), (K, D), (K, D, D), with D = latent_dim + 2;
+        with restarts combined by mean or median, a leading axis of length
+        ``n_restarts`` (one mixture per restart).
+    restart_seeds_ : list of int
+        The seed of each restart (one entry without restarts).
+    restart_losses_ : list of float
+        Each restart's final training objective (held-out objective with
+        ``validation_fraction``), the criterion of ``restart_combine="best"``;
+        NaN for an untrained restart.
+    restart_offsets_, restart_scales_ : ndarray of shape (n_restarts,)
+        Mean and standard deviation of each restart's training energies, which
+        standardise its energies before they are combined; only with restarts
+        combined by mean or median.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when fitted on a DataFrame.
     history_ : dict of str to list of float
         Per-epoch loss terms ("loss", "reconstruction", "energy", "penalty", and
-        "val_loss" with a validation split).
+        "val_loss" with a validation split); with restarts combined by mean or
+        median, their mean over restarts.
     n_iter_ : int
         Optimizer steps taken.
     collapsed_components_ : list of dict
@@ -290,6 +396,10 @@ class DAGMM(TransformerMixin, BaseEstimator):
     device_: str
     seed_: int
     format_version_: int
+    restart_seeds_: list[int]
+    restart_losses_: list[float]
+    restart_offsets_: np.ndarray
+    restart_scales_: np.ndarray
 
     def __init__(
         self,
@@ -319,6 +429,8 @@ class DAGMM(TransformerMixin, BaseEstimator):
         verbose: int = 0,
         checkpoint_path: str | None = None,
         checkpoint_every: int = 1,
+        n_restarts: int = 1,
+        restart_combine: str = "mean",
     ) -> None:
         self.n_components = n_components
         self.hidden_sizes = hidden_sizes
@@ -346,6 +458,8 @@ class DAGMM(TransformerMixin, BaseEstimator):
         self.verbose = verbose
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
+        self.n_restarts = n_restarts
+        self.restart_combine = restart_combine
 
     # ------------------------------------------------------------ constructors
     @classmethod
@@ -427,6 +541,11 @@ class DAGMM(TransformerMixin, BaseEstimator):
         positive_int("batch_size", self.batch_size)
         positive_int("patience", self.patience)
         positive_int("checkpoint_every", self.checkpoint_every)
+        positive_int("n_restarts", self.n_restarts)
+        if self.restart_combine not in RESTART_COMBINE:
+            raise InvalidInputError(
+                f"restart_combine must be one of {RESTART_COMBINE}, got {self.restart_combine!r}"
+            )
         if self.max_categories is not None:
             positive_int("max_categories", self.max_categories)
         if self.checkpoint_path is not None and not isinstance(
@@ -504,59 +623,144 @@ class DAGMM(TransformerMixin, BaseEstimator):
         if n_rows < 2:
             raise InvalidInputError(f"need at least 2 rows to fit, got n_samples = {n_rows}")
         rng = check_random_state(self.random_state)
-        seed = int(rng.randint(0, 2**31 - 1))
+        # One draw per restart: without restarts the seed is the one it always was.
+        seeds = [int(rng.randint(0, 2**31 - 1)) for _ in range(int(self.n_restarts))]
         rows = np.arange(n_rows)
         val_rows = None
         if resume and self.checkpoint_path is None:
             raise InvalidInputError("resume=True needs checkpoint_path")
         if self.validation_fraction:
             rows, held_out = _hold_out(rows, self.validation_fraction, rng)
-            val_rows = [held_out]
-        members = _fit_members(self, data, [rows], val_rows, [seed], resume=resume)
-        self._set_fitted(encoder, members, 0)
-        if members.train_energy is not None and val_rows is None:
-            self.decision_scores_ = _checked_energy(members.train_energy[0])
-        else:
-            self.decision_scores_ = self._energy_numeric(data)
-        self._set_threshold(self.decision_scores_)
+            val_rows = [held_out] * len(seeds)
+        members = _fit_members(self, data, [rows] * len(seeds), val_rows, seeds, resume=resume)
+        # Without a validation split the mixture pass scored every training row already.
+        train_energy = members.train_energy if val_rows is None else None
+        self._set_fitted_restarts(encoder, members, data, train_energy)
         self._warn_collapse()
         return self
 
+    def _set_fitted_restarts(
+        self,
+        encoder: TabularEncoder,
+        members: _Members,
+        data: np.ndarray,
+        train_energy: Sequence[np.ndarray] | None,
+    ) -> None:
+        """Keep the restarts ``members`` as ``restart_combine`` says; score ``data``'s rows.
+
+        ``train_energy``: each member's energies of all of ``data``'s rows when
+        already computed, else None (they are computed here).
+        """
+        self.restart_seeds_ = list(members.seeds)
+        self.restart_losses_ = [restart_loss(h) for h in members.history]
+        for name in ("restart_offsets_", "restart_scales_"):
+            if hasattr(self, name):
+                delattr(self, name)
+        if len(members.seeds) == 1 or self.restart_combine == "best":
+            index = best_restart(self.restart_losses_)
+            self._set_fitted(encoder, members, index)
+            if train_energy is not None:
+                self.decision_scores_ = _checked_energy(train_energy[index])
+            else:
+                self.decision_scores_ = self._energy_numeric(data)
+        else:
+            self._set_fitted(encoder, members, None)
+            energies = (
+                np.stack([_checked_energy(e) for e in train_energy])
+                if train_energy is not None
+                else self._member_energies(data)
+            )
+            self.restart_offsets_ = energies.mean(axis=1)
+            spread = energies.std(axis=1)
+            self.restart_scales_ = np.where(spread > 0, spread, 1.0)
+            self.decision_scores_ = self._combined(energies)
+        self._set_threshold(self.decision_scores_)
+
     @property
     def collapsed_components_(self) -> list[dict[str, Any]]:
-        """Collapsed mixture components (see :func:`collapsed_components`)."""
+        """Collapsed mixture components (see :func:`collapsed_components`); with
+        several restarts kept, each entry also names its ``restart``."""
         check_is_fitted(self, "mixture_")
-        return collapsed_components(self.weights_, self.means_, self.covariances_)
+        if self.n_members_ == 1:
+            return collapsed_components(self.weights_, self.means_, self.covariances_)
+        found = []
+        for r, parts in enumerate(zip(self.weights_, self.means_, self.covariances_, strict=True)):
+            found += [{"restart": r, **c} for c in collapsed_components(*parts)]
+        return found
 
     def _warn_collapse(self) -> None:
         collapsed = self.collapsed_components_
         if collapsed:
-            detail = ", ".join(f"{c['component']} ({c['reason']})" for c in collapsed)
+            detail = ", ".join(
+                ("" if "restart" not in c else f"restart {c['restart']} ")
+                + f"{c['component']} ({c['reason']})"
+                for c in collapsed
+            )
+            total = len(self.weights_) if self.n_members_ == 1 else self.weights_.size
             warnings.warn(
-                f"{len(collapsed)} of {len(self.weights_)} mixture components collapsed: "
+                f"{len(collapsed)} of {total} mixture components collapsed: "
                 f"{detail}; consider fewer n_components or a larger reg_covar",
                 ComponentCollapseWarning,
                 stacklevel=3,
             )
 
-    def _set_fitted(self, encoder: TabularEncoder, members: _Members, index: int) -> None:
+    @property
+    def n_members_(self) -> int:
+        """Networks the fitted model scores with: ``n_restarts`` when restarts are
+        combined by mean or median, else 1."""
+        check_is_fitted(self, "net_")
+        return int(self.net_.n_members)
+
+    def _restart_view(self, index: int) -> DAGMM:
+        """Restart ``index`` of a model keeping several, as a single-network model for
+        inspecting its ``transform`` and mixture (``dagmm report`` draws one). It has
+        no threshold or training scores, so it cannot ``predict``."""
+        view = self.__class__(**{**self.get_params(), "n_restarts": 1})
+        for name in ("encoder_", "n_features_in_", "feature_names_in_", "hidden_sizes_"):
+            if hasattr(self, name):
+                setattr(view, name, getattr(self, name))
+        for name in ("latent_dim_", "epochs_", "batch_size_", "device_", "n_iter_"):
+            setattr(view, name, getattr(self, name))
+        view.net_ = self.net_.member(index)
+        view.mixture_ = FittedMixture(*(t[index].clone() for t in self.mixture_))
+        view.seed_ = self.restart_seeds_[index]
+        view.restart_seeds_ = [view.seed_]
+        view.restart_losses_ = [self.restart_losses_[index]]
+        view.history_, view.best_epoch_ = {}, self.best_epoch_
+        return view
+
+    def _set_fitted(self, encoder: TabularEncoder, members: _Members, index: int | None) -> None:
+        """Take member ``index`` of ``members`` as the fitted model (None: all of them)."""
         self.encoder_ = encoder
         self.n_features_in_ = len(encoder.columns)
         if encoder.input_kind == "frame":
             self.feature_names_in_ = np.asarray(encoder.columns, dtype=object)
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
-        self.net_ = members.net.member(index)
-        self.mixture_ = FittedMixture(*(t[index] for t in members.mixture))
-        self.history_ = members.history[index]
-        self.best_epoch_ = members.best_epoch[index]
+        if index is None:
+            self.net_ = members.net.eval()
+            for parameter in self.net_.parameters():
+                parameter.grad = None  # training's buffers: the fitted model needs none
+            self.mixture_ = FittedMixture(*members.mixture)
+            terms = members.history[0].keys()
+            self.history_ = {
+                k: [float(v) for v in np.mean([h[k] for h in members.history], axis=0)]
+                for k in terms
+            }
+            self.best_epoch_ = max(members.best_epoch)
+            self.seed_ = members.seeds[0]
+        else:
+            self.net_ = members.net.member(index)
+            self.mixture_ = FittedMixture(*(t[index] for t in members.mixture))
+            self.history_ = members.history[index]
+            self.best_epoch_ = members.best_epoch[index]
+            self.seed_ = members.seeds[index]
         self.n_iter_ = members.steps
         self.hidden_sizes_ = members.hidden_sizes
         self.latent_dim_ = members.latent_dim
         self.epochs_ = members.epochs
         self.batch_size_ = members.batch_size
         self.device_ = members.device
-        self.seed_ = members.seeds[index]
 
     def _set_threshold(self, train_scores: np.ndarray) -> None:
         self.threshold_ = _quantile_threshold(train_scores, float(self.contamination))
@@ -599,17 +803,39 @@ class DAGMM(TransformerMixin, BaseEstimator):
             device = torch.device("cpu")
         return device
 
-    def _energy_numeric(self, data: np.ndarray, index: Any = None) -> np.ndarray:
+    def _batched_mixture(self, device: torch.device) -> FittedMixture:
+        """The mixture with a leading member axis, on ``device``."""
+        if self.n_members_ == 1:
+            return FittedMixture(*(t.to(device).unsqueeze(0) for t in self.mixture_))
+        return FittedMixture(*(t.to(device) for t in self.mixture_))
+
+    def _member_energies(self, data: np.ndarray) -> np.ndarray:
+        """Each member's energies of encoded rows, shape (n_members, n), float64."""
         device = self._scoring_device()
         rows = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
-        mixture = FittedMixture(*(t.to(device).unsqueeze(0) for t in self.mixture_))
-        energy = np.empty(len(rows), dtype=np.float64)
+        mixture = self._batched_mixture(device)
+        energy = np.empty((self.n_members_, len(rows)), dtype=np.float64)
         with torch.inference_mode():
             for start in range(0, len(rows), SCORE_BLOCK_ROWS):
                 block = rows[start : start + SCORE_BLOCK_ROWS].to(device)
-                scored = score_energy(self.net_, mixture, block)[0]
-                energy[start : start + len(block)] = scored.cpu().numpy()
-        return _checked_energy(energy, index)
+                scored = score_energy(self.net_, mixture, block)
+                energy[:, start : start + len(block)] = scored.cpu().numpy()
+        return energy
+
+    def _combined(self, energies: np.ndarray) -> np.ndarray:
+        """The score of rows whose members' energies are ``energies`` (n_members, n)."""
+        if len(energies) == 1:
+            return energies[0]
+        return combine_restart_energies(
+            energies, self.restart_offsets_, self.restart_scales_, self.restart_combine
+        )
+
+    def _energy_numeric(self, data: np.ndarray, index: Any = None) -> np.ndarray:
+        """The score of encoded rows (``index``: their labels, for error messages)."""
+        energies = self._member_energies(data)
+        for member in energies:
+            _checked_energy(member, index)
+        return self._combined(energies)
 
     @fill_doc
     def decision_function(self, X: Any) -> np.ndarray:
@@ -786,11 +1012,15 @@ class DAGMM(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (latent_dim + 2,), object
             ``latent_0``, ... ``latent_{d-1}``, ``relative_distance``,
-            ``cosine_similarity``.
+            ``cosine_similarity``; with several restarts kept, each restart's
+            names prefixed ``restart_{r}_``.
         """
         check_is_fitted(self, "net_")
         latent = [f"latent_{j}" for j in range(int(self.latent_dim_))]
-        return np.asarray([*latent, "relative_distance", "cosine_similarity"], dtype=object)
+        names = [*latent, "relative_distance", "cosine_similarity"]
+        if self.n_members_ > 1:
+            names = [f"restart_{r}_{name}" for r in range(self.n_members_) for name in names]
+        return np.asarray(names, dtype=object)
 
     @fill_doc
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
@@ -872,16 +1102,22 @@ class DAGMM(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples, latent_dim + 2), float32
             The code ``z_c`` and the two reconstruction features, the space the
-            mixture lives in (column names: :meth:`get_feature_names_out`).
+            mixture lives in (column names: :meth:`get_feature_names_out`). With
+            restarts combined by mean or median, each restart's ``latent_dim + 2``
+            columns side by side, ``n_restarts`` times as many.
         """
         data = self._encode(X)
         device = self._scoring_device()
         self.net_.eval()
+        members = self.n_members_
         parts = []
         with torch.inference_mode():
             for start in range(0, len(data), 65536):
                 chunk = torch.from_numpy(data[start : start + 65536]).to(device)
-                parts.append(self.net_(chunk.unsqueeze(0)).z[0].cpu().numpy())
+                z = self.net_(chunk.unsqueeze(0).expand(members, -1, -1)).z
+                # (members, n, D) -> (n, members * D): each restart's columns side by side
+                z = z[0] if members == 1 else z.transpose(0, 1).reshape(len(chunk), -1)
+                parts.append(z.cpu().numpy())
         return np.concatenate(parts, axis=0)
 
     @fill_doc
@@ -1259,6 +1495,12 @@ def fit_ensemble(
     each model's own rows (its held-out rows included, as :meth:`DAGMM.fit` does).
     """
     estimator._validate_params()
+    if estimator.n_restarts != 1:
+        raise InvalidInputError(
+            "fit_ensemble trains one model per seed and takes n_restarts=1; give each "
+            "model's restarts seeds of their own (as `dagmm reproduce --restarts` does), "
+            f"or fit one DAGMM(n_restarts={estimator.n_restarts!r})"
+        )
     X = as_table(X)
     if rows is None:
         # Every model on every row: the encoder learns from X itself, no union to build.
@@ -1290,6 +1532,8 @@ def fit_ensemble(
     for index, seed in enumerate(seeds):
         model = estimator.__class__(**{**estimator.get_params(), "random_state": int(seed)})
         model._set_fitted(encoder, members, index)
+        model.restart_seeds_ = [int(seed)]
+        model.restart_losses_ = [restart_loss(members.history[index])]
         if members.train_energy is not None and val_rows is None:
             model.decision_scores_ = _checked_energy(members.train_energy[index])
         else:

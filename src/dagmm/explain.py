@@ -61,28 +61,45 @@ UNSEEN_CATEGORY = "<unseen>"
 _CHUNK_ROWS = 4096
 
 
+def _scores(model: Any, z: torch.Tensor, mixture: list[torch.Tensor]) -> torch.Tensor:
+    """The model's score of rows whose members' representations are ``z`` (S, n, D):
+    the energy, or with several restarts kept their combined standardised energies
+    (as :func:`dagmm.estimator.combine_restart_energies`)."""
+    weights, means, _, scale_tril = mixture
+    energy = sample_energy(z.to(MIXTURE_DTYPE), weights, means, scale_tril)
+    if energy.shape[0] == 1:
+        return energy[0]
+    offsets = torch.as_tensor(model.restart_offsets_, dtype=energy.dtype, device=energy.device)
+    scales = torch.as_tensor(model.restart_scales_, dtype=energy.dtype, device=energy.device)
+    standardised = (energy - offsets[:, None]) / scales[:, None]
+    if model.restart_combine == "median":
+        return torch.quantile(standardised, 0.5, dim=0)  # the mean of the middle two, as numpy
+    return standardised.mean(dim=0)
+
+
 def _per_feature(model: Any, data: np.ndarray) -> dict[str, np.ndarray]:
-    """Energy, scaled input, reconstruction and dE/dx (scaled) for every encoded feature."""
+    """Score, scaled input, each member's reconstruction and d score/dx (scaled)."""
     net = model.net_
     device = model._scoring_device()
-    mixture = [t.to(device).unsqueeze(0) for t in model.mixture_]
-    weights, means, _, scale_tril = mixture
+    mixture = list(model._batched_mixture(device))
+    members = net.n_members
     net.eval()
     parts: dict[str, list[np.ndarray]] = {"energy": [], "x": [], "x_hat": [], "grad": []}
     for start in range(0, len(data), _CHUNK_ROWS):
         chunk = torch.from_numpy(np.ascontiguousarray(data[start : start + _CHUNK_ROWS]))
-        raw = chunk.to(device=device, dtype=torch.float32).unsqueeze(0).requires_grad_(True)
+        raw = chunk.to(device=device, dtype=torch.float32).unsqueeze(0)
+        raw = raw.expand(members, -1, -1).clone().requires_grad_(True)
         with torch.enable_grad():
             out = net(raw)
-            energy = sample_energy(out.z.to(MIXTURE_DTYPE), weights, means, scale_tril)
+            score = _scores(model, out.z, mixture)
             # Rows do not interact in eval mode under a fixed mixture, so the gradient
             # of the sum holds every row's own gradient.
-            (grad,) = torch.autograd.grad(energy.sum(), out.x)
-        parts["energy"].append(energy[0].detach().cpu().numpy())
+            (grad,) = torch.autograd.grad(score.sum(), out.x)
+        parts["energy"].append(score.detach().cpu().numpy())
         parts["x"].append(out.x[0].detach().cpu().numpy())
-        parts["x_hat"].append(out.x_hat[0].detach().cpu().numpy())
-        parts["grad"].append(grad[0].detach().cpu().numpy())
-    return {k: np.concatenate(v, axis=0) for k, v in parts.items()}
+        parts["x_hat"].append(out.x_hat.detach().cpu().numpy())
+        parts["grad"].append(grad.detach().cpu().numpy())
+    return {k: np.concatenate(v, axis=1 if k in ("x_hat", "grad") else 0) for k, v in parts.items()}
 
 
 def _candidates(model: Any, name: str, idx: list[int], n_grid: int) -> np.ndarray | None:
@@ -108,7 +125,7 @@ def _best_values(
     """
     net = model.net_
     device = model._scoring_device()
-    weights, means, _, scale_tril = (t.to(device).unsqueeze(0) for t in model.mixture_)
+    mixture = list(model._batched_mixture(device))
     offset = net.input_offset[0, 0].detach().cpu().numpy()
     scale = net.input_scale[0, 0].detach().cpu().numpy()
     xs = per["x"]
@@ -128,7 +145,7 @@ def _best_values(
                 cand = np.broadcast_to(fixed, (n, *fixed.shape))
             else:
                 # Unscaled columns: a grid around the reconstruction, at least one unit wide.
-                centre = per["x_hat"][start : start + n, idx[0]]
+                centre = per["x_hat"][:, start : start + n, idx[0]].mean(axis=0)
                 width = np.maximum(np.abs(block[:, idx[0]] - centre), 1.0)
                 cand = (centre[:, None] + np.linspace(-1, 1, n_grid) * width[:, None])[..., None]
             m = cand.shape[1]
@@ -137,8 +154,8 @@ def _best_values(
             raw = (trial.reshape(n * m, -1) - offset) / scale
             with torch.no_grad():
                 x = torch.from_numpy(raw.astype(np.float32)).to(device).unsqueeze(0)
-                z = net(x).z.to(MIXTURE_DTYPE)
-                energy = sample_energy(z, weights, means, scale_tril)[0].cpu().numpy()
+                z = net(x.expand(net.n_members, -1, -1)).z
+                energy = _scores(model, z, mixture).cpu().numpy()
             energy = energy.reshape(n, m)
             arg = energy.argmin(axis=1)
             best_energy[start : start + n, c] = energy[np.arange(n), arg]
@@ -189,7 +206,7 @@ def explain_encoded(
     # Reported as decision_function reports it (the CPU engine's round-off); the
     # contributions compare energies of one engine, the autograd composition.
     energy = model._energy_numeric(data)
-    deviation = per["x"] - per["x_hat"]
+    deviation = per["x"][None] - per["x_hat"]  # (members, rows, features)
     offset = model.net_.input_offset[0, 0].detach().cpu().numpy().astype(np.float64)
     scale = model.net_.input_scale[0, 0].detach().cpu().numpy().astype(np.float64)
     best_energy, best_scaled = _best_values(model, per, n_grid)
@@ -204,8 +221,10 @@ def explain_encoded(
     value_matrix = np.empty((n_rows, n_cols), dtype=object)
     expected_matrix = np.empty((n_rows, n_cols), dtype=object)
     for c, (name, idx) in enumerate(groups):
-        gradient[:, c] = (per["grad"][:, idx] * deviation[:, idx]).sum(axis=1)
-        recon[:, c] = np.square(deviation[:, idx]).sum(axis=1)
+        # With several restarts: the first-order change summed over their inputs, and
+        # their mean squared reconstruction error.
+        gradient[:, c] = (per["grad"][..., idx] * deviation[..., idx]).sum(axis=(0, 2))
+        recon[:, c] = np.square(deviation[..., idx]).sum(axis=2).mean(axis=0)
         if name in encoder.categories:
             cats = np.asarray([*encoder.categories[name], UNSEEN_CATEGORY], dtype=object)
             block = data[:, idx]

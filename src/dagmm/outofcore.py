@@ -147,6 +147,13 @@ def refit_mixture_on_file(
     int
         Rows in the file.
     """
+    if model.n_members_ > 1:
+        raise InvalidInputError(
+            f"a model keeping {model.n_members_} restarts (restart_combine="
+            f"{model.restart_combine!r}) cannot have its mixture refitted on a file: each "
+            "restart's energies would need standardising over the whole file first; use "
+            "restart_combine='best' (one network) or train on all rows"
+        )
     stats, n_rows = stream_file_statistics(model, path, chunk_rows)
     fitted = fitted_mixture(stats, float(model.reg_covar))
     model.mixture_ = FittedMixture(*(t[0] for t in fitted))

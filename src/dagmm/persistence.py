@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import os
 import struct
 from pathlib import Path
@@ -41,7 +42,10 @@ if TYPE_CHECKING:  # the estimator imports this module
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "load_model", "model_bytes", "save_model"]
 
 FORMAT_NAME = "dagmm"
-FORMAT_VERSION = 1
+#: The newest format this version reads and writes. A model that keeps one network
+#: is still written as version 1, so that older releases read it; only a model
+#: keeping several restarts (tensors with a leading member axis) needs version 2.
+FORMAT_VERSION = 2
 _MAX_HEADER = 100 * 1024 * 1024
 _MIXTURE_KEYS = ("weights", "means", "covariances", "scale_tril")
 
@@ -96,9 +100,11 @@ def model_bytes(model: Any, include_training_scores: bool = True) -> bytes:
         tensors[f"mixture.{key}"] = getattr(model.mixture_, key).detach().to("cpu").contiguous()
     if include_training_scores and getattr(model, "decision_scores_", None) is not None:
         tensors["decision_scores"] = torch.from_numpy(np.asarray(model.decision_scores_, float))
+    n_members = int(model.net_.n_members)
+    version = 1 if n_members == 1 else 2
     document = {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": version,
         "dagmm_version": __version__,
         "params": {k: _jsonable(v) for k, v in model.get_params().items()},
         "encoder": model.encoder_.to_dict(),
@@ -119,6 +125,7 @@ def model_bytes(model: Any, include_training_scores: bool = True) -> bytes:
             "threshold": float(model.threshold_),
             "score_stats": dict(model.score_stats_),
             "history": {k: [float(x) for x in v] for k, v in model.history_.items()},
+            **_restarts_document(model),
         },
         "tensors": {
             name: {
@@ -131,10 +138,27 @@ def model_bytes(model: Any, include_training_scores: bool = True) -> bytes:
     }
     metadata = {
         "format": FORMAT_NAME,
-        "format_version": str(FORMAT_VERSION),
+        "format_version": str(version),
         "document": json.dumps(document, allow_nan=False),
     }
     return save_safetensors(tensors, metadata=metadata)
+
+
+def _restarts_document(model: Any) -> dict[str, Any]:
+    """The ``fitted`` entries of a model trained with restarts (none without)."""
+    seeds = getattr(model, "restart_seeds_", None)
+    if seeds is None or len(seeds) == 1:
+        return {}
+    restarts: dict[str, Any] = {
+        "seeds": [int(s) for s in seeds],
+        "losses": [float(x) if np.isfinite(x) else None for x in model.restart_losses_],
+    }
+    out: dict[str, Any] = {"restarts": restarts}
+    if int(model.net_.n_members) > 1:
+        out["n_members"] = int(model.net_.n_members)
+        restarts["offsets"] = [float(x) for x in model.restart_offsets_]
+        restarts["scales"] = [float(x) for x in model.restart_scales_]
+    return out
 
 
 @fill_doc
@@ -203,7 +227,7 @@ def _parse_document(header: dict[str, Any], source: str) -> dict[str, Any]:
         document = json.loads(meta["document"])
     except (KeyError, TypeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelFileError(f"{source}: model document missing or not valid JSON ({exc})") from exc
-    _validate_document(document, source)
+    _validate_document(document, source, version)
     return document
 
 
@@ -218,7 +242,7 @@ def _params_known_to_schema() -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(sorted(ACTIVATIONS)), tuple(n for n in names if n not in listed)
 
 
-def _validate_document(doc: Any, source: str) -> None:
+def _validate_document(doc: Any, source: str, version: int) -> None:
     """Schema check of the JSON document (see :mod:`dagmm._schema`), then cross-field checks."""
     activations, others = _params_known_to_schema()
     try:
@@ -239,8 +263,27 @@ def _validate_document(doc: Any, source: str) -> None:
     fitted = doc["fitted"]
     if fitted["n_components"] != doc["params"]["n_components"]:
         problems.append("fitted.n_components differs from params.n_components")
-    if doc["format_version"] != FORMAT_VERSION:
+    if doc["format_version"] != version:
         problems.append(f"format_version {doc['format_version']} differs from the header's")
+    n_members = fitted.get("n_members", 1)
+    restarts = fitted.get("restarts")
+    if n_members > 1 and version < 2:
+        problems.append("fitted.n_members above 1 needs format_version 2")
+    if restarts is not None:
+        seeds = restarts["seeds"]
+        if len(restarts["losses"]) != len(seeds):
+            problems.append("fitted.restarts.losses and seeds differ in length")
+        if doc["params"].get("n_restarts") != len(seeds):
+            problems.append("fitted.restarts.seeds differs in length from params.n_restarts")
+    if n_members > 1:
+        if restarts is None or any(
+            len(restarts.get(key, ())) != n_members for key in ("seeds", "offsets", "scales")
+        ):
+            problems.append(
+                "fitted.n_members above 1 needs restarts.seeds, offsets and scales of that length"
+            )
+        if doc["params"].get("restart_combine") not in ("mean", "median"):
+            problems.append("fitted.n_members above 1 needs params.restart_combine mean or median")
     if problems:
         raise ModelFileError(f"{source}: invalid model document: {'; '.join(problems)}")
 
@@ -257,7 +300,8 @@ def _parameter_count(fitted: dict[str, Any]) -> int:
         *fitted["estimation_hidden_sizes"],
         fitted["n_components"],
     ]
-    return 2 * dense(encoder) + dense(estimation) + 2 * fitted["n_features"]
+    members = fitted.get("n_members", 1)
+    return members * (2 * dense(encoder) + dense(estimation) + 2 * fitted["n_features"])
 
 
 def _network(fitted: dict[str, Any]) -> DAGMMNet:
@@ -270,6 +314,7 @@ def _network(fitted: dict[str, Any]) -> DAGMMNet:
         fitted["n_components"],
         fitted["activation"],
         fitted["dropout"],
+        n_members=fitted.get("n_members", 1),
     )
 
 
@@ -277,12 +322,14 @@ def _expected_shapes(fitted: dict[str, Any], n_cat_features: int) -> dict[str, t
     net = _network(fitted)
     shapes = {f"net.{k}": tuple(v.shape) for k, v in net.state_dict().items()}
     k, d = fitted["n_components"], fitted["latent_dim"] + 2
+    members = fitted.get("n_members", 1)
+    lead = () if members == 1 else (members,)
     shapes.update(
         {
-            "mixture.weights": (k,),
-            "mixture.means": (k, d),
-            "mixture.covariances": (k, d, d),
-            "mixture.scale_tril": (k, d, d),
+            "mixture.weights": (*lead, k),
+            "mixture.means": (*lead, k, d),
+            "mixture.covariances": (*lead, k, d, d),
+            "mixture.scale_tril": (*lead, k, d, d),
         }
     )
     return shapes
@@ -324,7 +371,7 @@ def load_bytes(
     ``device``: where the model scores (see :func:`scoring_device`; default: the
     device it was trained on when this machine has it, else the CPU).
     """
-    from .estimator import DAGMM
+    from .estimator import DAGMM, restart_loss
 
     header = _read_header(data, source)
     document = _parse_document(header, source)
@@ -416,6 +463,16 @@ def load_bytes(
     if "decision_scores" in tensors:
         model.decision_scores_ = tensors["decision_scores"].numpy()
         model.labels_ = (model.decision_scores_ > model.threshold_).astype(int)
+    restarts = fitted.get("restarts")
+    if restarts is None:
+        model.restart_seeds_ = [int(fitted["seed"])]
+        model.restart_losses_ = [restart_loss(model.history_)]
+    else:
+        model.restart_seeds_ = [int(s) for s in restarts["seeds"]]
+        model.restart_losses_ = [math.nan if x is None else float(x) for x in restarts["losses"]]
+        if "offsets" in restarts and net.n_members > 1:
+            model.restart_offsets_ = np.asarray(restarts["offsets"], dtype=np.float64)
+            model.restart_scales_ = np.asarray(restarts["scales"], dtype=np.float64)
     model.format_version_ = int(document["format_version"])
     return model
 

@@ -208,7 +208,7 @@ def collect(
     id_values = np.arange(n_rows) if ids is None else np.asarray(ids)
     if len(id_values) != n_rows:
         raise InvalidInputError(f"got {len(id_values)} ids for {n_rows} rows")
-    z = model.transform(X)
+    z = shown_restart(model).transform(X)
     predicted = (energy > model.threshold_).astype(int)
     # Highest energy first; ties broken by row position for a reproducible list.
     order = np.lexsort((np.arange(n_rows), -energy))[: int(top)]
@@ -245,6 +245,12 @@ def collect(
         metrics=metrics,
         source=source,
     )
+
+
+def shown_restart(model: Any) -> Any:
+    """The model whose z space and mixture a report draws: ``model`` itself, or the
+    first restart of a model that keeps several (each has its own z space)."""
+    return model._restart_view(0) if model.n_members_ > 1 else model
 
 
 def collapsed_components(model: Any) -> list[tuple[int, str]]:
@@ -515,9 +521,9 @@ def render_figures(model: Any, data: ReportData) -> dict[str, bytes]:
     _, Figure, Canvas = require_matplotlib()
     figures = {
         "energy": _energy_figure(data, Figure),
-        "z_space": _z_figure(model, data, Figure),
+        "z_space": _z_figure(shown_restart(model), data, Figure),
         "training": _training_figure(model, Figure),
-        "mixture": _mixture_figure(model, Figure),
+        "mixture": _mixture_figure(shown_restart(model), Figure),
         "roc_pr": _roc_pr_figure(data, Figure),
     }
     return {name: _png(fig, Canvas) for name, fig in figures.items() if fig is not None}
@@ -678,12 +684,20 @@ def report_html(model: Any, data: ReportData, figures: dict[str, bytes], title: 
     else:
         out.append("<p>No training history (the model was trained for 0 epochs).</p>")
     out.append("<h2>Mixture</h2>")
-    collapsed = collapsed_components(model)
+    shown = shown_restart(model)
+    if shown is not model:
+        out.append(
+            f"<p>The model combines {model.n_members_} restarts "
+            f"({_e(model.restart_combine)} of their standardised energies, which are the "
+            "energies shown above); the z space above and the mixture below are the first "
+            "restart's.</p>"
+        )
+    collapsed = collapsed_components(shown)
     for k, reason in collapsed:
         out.append(f'<p class="warn">Component {k} looks collapsed: {_e(reason)}.</p>')
-    names = _z_names(model)
-    weights, means = model.weights_, model.means_
-    variances = np.diagonal(model.covariances_, axis1=-2, axis2=-1)
+    names = _z_names(shown)
+    weights, means = shown.weights_, shown.means_
+    variances = np.diagonal(shown.covariances_, axis1=-2, axis2=-1)
     rows = [
         [k, float(weights[k])]
         + [f"{means[k, j]:.4g} / {variances[k, j]:.3g}" for j in range(means.shape[1])]

@@ -223,7 +223,8 @@ def dagmm_method(
     ----------
     estimator : DAGMM
         Unfitted configuration; model ``r`` of a split with seed ``s`` is seeded
-        ``s * restarts + r``.
+        ``s * restarts + r``. With ``n_restarts`` above 1 it brings its own
+        ``restarts`` and ``combine`` (its ``restart_combine``).
     restarts : int, default=1
         Models trained per split.
     progress : callable, optional
@@ -248,10 +249,23 @@ def dagmm_method(
     Raises
     ------
     ValueError
-        If ``combine`` is not one of :data:`COMBINE` (raised here, before any training).
+        If ``combine`` is not one of :data:`COMBINE`, or restarts are given both as
+        ``restarts`` and as the estimator's ``n_restarts`` (raised here, before any
+        training).
     """
-    from .estimator import fit_ensemble
+    from .estimator import combine_restart_energies, fit_ensemble
 
+    if getattr(estimator, "n_restarts", 1) > 1:
+        # A DAGMM configured with restarts: its own count and rule, trained as here.
+        if restarts != 1:
+            raise ValueError(
+                f"restarts={restarts} given for an estimator with n_restarts="
+                f"{estimator.n_restarts}; give one of them"
+            )
+        from sklearn.base import clone
+
+        restarts, combine = int(estimator.n_restarts), estimator.restart_combine
+        estimator = clone(estimator).set_params(n_restarts=1)
     if combine not in COMBINE:
         raise ValueError(f"combine must be one of {COMBINE}, got {combine!r}")
 
@@ -269,13 +283,15 @@ def dagmm_method(
             if combine == "best":
                 scores.append(group[pick].decision_function(X[split.test]))
             else:
-                standardised = [
-                    (m.decision_function(X[split.test]) - m.score_stats_["mean"])
-                    / (m.score_stats_["std"] or 1.0)
-                    for m in group
-                ]
-                pool = np.mean if combine == "mean" else np.median
-                scores.append(pool(standardised, axis=0))
+                # As DAGMM(n_restarts=..., restart_combine=combine) scores its restarts.
+                scores.append(
+                    combine_restart_energies(
+                        np.stack([m.decision_function(X[split.test]) for m in group]),
+                        np.asarray([m.score_stats_["mean"] for m in group]),
+                        np.asarray([m.score_stats_["std"] or 1.0 for m in group]),
+                        combine,
+                    )
+                )
             if progress is not None:
                 progress(f"scored seed {split.seed} ({i + 1}/{len(splits)})")
         if info is not None:

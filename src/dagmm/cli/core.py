@@ -15,7 +15,7 @@ import click
 import numpy as np
 
 from ..presets import PRESETS
-from .params import estimator_options, estimator_params
+from .params import estimator_options, estimator_params, restart_options
 
 if TYPE_CHECKING:  # the CLI imports the package's modules when a command runs
     from ..batch import ScoredRows
@@ -138,6 +138,7 @@ def demo(
     help="Train on a uniform random sample of this many rows; the mixture and the "
     "threshold are then computed over the whole file, streamed.",
 )
+@restart_options
 def fit(
     data: str,
     out: str,
@@ -157,6 +158,14 @@ def fit(
 
     if distributed and sample_rows:
         raise InvalidInputError("--distributed and --sample-rows cannot be combined")
+    several = (options.get("n_restarts") or 1) > 1
+    if distributed and several:
+        raise InvalidInputError("--restarts above 1 is not supported with --distributed")
+    if sample_rows and several and options.get("restart_combine") != "best":
+        raise InvalidInputError(
+            "--sample-rows with --restarts above 1 needs --restart-combine best: each "
+            "restart's energies would need standardising over the whole file"
+        )
     if resume and not options.get("checkpoint_path"):
         raise InvalidInputError("--resume needs --checkpoint PATH")
     if distributed and (resume or options.get("checkpoint_path")):
@@ -525,9 +534,10 @@ def info(model_path: str | None, as_json: bool) -> None:
         "trained_on": model.device_,
         "threshold": model.threshold_,
         "contamination": model.contamination,
-        "mixture_weights": [round(float(w), 6) for w in model.weights_],
+        "mixture_weights": np.round(model.weights_, 6).tolist(),
         "collapsed_components": model.collapsed_components_,
         "final_loss": model.history_["loss"][-1] if model.history_.get("loss") else None,
+        "restarts": _restarts_summary(model),
         # thresholds for other alert rates (dagmm score --contamination C flags above these)
         "training_energy_thresholds": _alert_thresholds(model),
         "params": model.get_params(),
@@ -552,9 +562,19 @@ def info(model_path: str | None, as_json: bool) -> None:
     )
     if summary["final_loss"] is not None:
         click.echo(f"  final loss: {summary['final_loss']:.5g}")
+    restarts = summary["restarts"]
+    if restarts is not None:
+        losses = ", ".join(f"{x:.5g}" for x in restarts["losses"])
+        kept = (
+            f"restart {restarts['kept']} kept (lowest loss)"
+            if restarts["combine"] == "best"
+            else f"{restarts['combine']} of their standardised energies"
+        )
+        click.echo(f"  restarts: {len(restarts['seeds'])} ({kept}); final losses {losses}")
     click.echo(f"  mixture weights: {summary['mixture_weights']}")
     for comp in summary["collapsed_components"]:
-        click.echo(f"  warning: component {comp['component']} collapsed ({comp['reason']})")
+        where = f"restart {comp['restart']} " if "restart" in comp else ""
+        click.echo(f"  warning: {where}component {comp['component']} collapsed ({comp['reason']})")
     click.echo(
         f"  threshold: {summary['threshold']:.6g} (contamination {summary['contamination']})"
     )
@@ -564,6 +584,22 @@ def info(model_path: str | None, as_json: bool) -> None:
             "  other alert rates (--contamination): "
             + ", ".join(f"{share}: {cut:.6g}" for share, cut in cuts.items())
         )
+
+
+def _restarts_summary(model: Any) -> dict[str, Any] | None:
+    """What ``dagmm info`` says of a model's restarts (None without restarts)."""
+    from ..estimator import best_restart
+
+    seeds = model.restart_seeds_
+    if len(seeds) == 1:
+        return None
+    combine = model.restart_combine
+    return {
+        "seeds": seeds,
+        "losses": model.restart_losses_,
+        "combine": combine,
+        "kept": best_restart(model.restart_losses_) if combine == "best" else None,
+    }
 
 
 COMMANDS = [demo, fit, score, info]

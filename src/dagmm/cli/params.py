@@ -49,6 +49,32 @@ ESTIMATOR_OPTIONS = (
 )
 
 
+#: Restarts of one model (``DAGMM``'s ``n_restarts`` and ``restart_combine``), for the
+#: commands that train one model per run (fit) or per split (benchmark).
+RESTART_OPTIONS = (
+    click.option(
+        "--restarts",
+        "n_restarts",
+        type=click.IntRange(min=1),
+        help="Train this many networks from different seeds, together, and combine them "
+        "(default 1; 3-5 steady the results, see docs/results.md).",
+    ),
+    click.option(
+        "--restart-combine",
+        type=click.Choice(["mean", "median", "best"]),
+        help="mean (default) or median of the restarts' standardised energies, or keep the "
+        "restart with the lowest training loss.",
+    ),
+)
+
+
+def restart_options(func):
+    """Decorate a click command with :data:`RESTART_OPTIONS`."""
+    for option in reversed(RESTART_OPTIONS):
+        func = option(func)
+    return func
+
+
 def estimator_options(func):
     """Decorate a click command with :data:`ESTIMATOR_OPTIONS`."""
     for option in reversed(ESTIMATOR_OPTIONS):

@@ -8,7 +8,7 @@ import time
 import click
 
 from ..presets import PRESETS
-from .params import estimator_options, estimator_params
+from .params import estimator_options, estimator_params, restart_options
 
 _DATASETS = ("kddcup", "kddcup_rev", "thyroid", "arrhythmia")
 #: ``--preset`` value for ``DAGMM()``'s own defaults instead of a paper configuration.
@@ -78,11 +78,13 @@ def _set_threads(threads: int | None) -> None:
 )
 @click.option(
     "--combine",
+    "--restart-combine",
+    "combine",
     type=click.Choice(["best", "mean", "median"]),
     default="best",
     show_default=True,
     help="With restarts: keep the lowest training loss, or the mean or the row-wise median "
-    "of their standardised energies.",
+    "of their standardised energies (here the default is best, as in every earlier run).",
 )
 @click.option(
     "--controls",
@@ -196,6 +198,7 @@ def reproduce(
     help="Comma list of ODDS data sets.",
 )
 @click.option("--tag", default="", help="Suffix of the output file names.")
+@restart_options
 @_model_options
 def benchmark(
     seeds: int,

@@ -103,6 +103,10 @@ def _worker(mode: str, out: Path, rank: int) -> None:
             if rank == 0:
                 model.save(out / "model.dagmm", include_training_scores=False)
             np.savez(out / f"fit{rank}.npz", scores=model.decision_scores_)
+            several = fit_distributed(DAGMM(**_model_params(), n_restarts=2), _rows().iloc[shard])
+            if rank == 0:
+                several.save(out / "restarts.dagmm", include_training_scores=False)
+            np.savez(out / f"restarts{rank}.npz", scores=several.decision_scores_)
             # A bad row in one shard must fail every process, not leave the others waiting.
             bad = _rows().iloc[shard].reset_index(drop=True)
             if rank == 1:
@@ -188,6 +192,20 @@ def test_short_training_run_matches_one_process(tmp_path: Path) -> None:
             message
         )
         assert "row(s) 3" in message
+    # Two restarts: each network and its standardisation as in one process, over all rows.
+    several = DAGMM(**_model_params(), n_restarts=2).fit(_rows())
+    dist_several = load(tmp_path / "restarts.dagmm")
+    assert dist_several.n_members_ == 2 and dist_several.restart_seeds_ == several.restart_seeds_
+    np.testing.assert_allclose(dist_several.weights_, several.weights_, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        dist_several.restart_offsets_, several.restart_offsets_, rtol=1e-4, atol=1e-4
+    )
+    np.testing.assert_allclose(
+        dist_several.restart_scales_, several.restart_scales_, rtol=1e-3, atol=1e-5
+    )
+    scores = np.concatenate([np.load(tmp_path / f"restarts{r}.npz")["scores"] for r in range(2)])
+    np.testing.assert_allclose(scores, several.decision_scores_, rtol=1e-3, atol=1e-4)
+    assert dist_several.threshold_ == np.percentile(scores, 90.0)
     few = [json.loads((tmp_path / f"few{rank}.json").read_text()) for rank in range(2)]
     assert len(few[0]) == 1 and few[0][0].startswith("6 training rows for 2 mixture"), few
     assert few[1] == [], few

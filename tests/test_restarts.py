@@ -202,17 +202,66 @@ def test_bad_restart_parameters_are_named(params, message):
         DAGMM(**SMALL, **params).fit(_frame())
 
 
-def test_fit_ensemble_refuses_restarts_and_a_file_refit_refuses_several_networks(tmp_path):
-    frame = _frame()
+def test_fit_ensemble_refuses_restarts():
     with pytest.raises(InvalidInputError, match="fit_ensemble trains one model per seed"):
-        fit_ensemble(DAGMM(**SMALL, n_restarts=2), frame, [1, 2])
-    model = DAGMM(**SMALL, n_restarts=2, random_state=0).fit(frame)
+        fit_ensemble(DAGMM(**SMALL, n_restarts=2), _frame(), [1, 2])
+
+
+@pytest.mark.parametrize("how", ["mean", "median"])
+def test_a_file_refit_of_restarts_equals_the_fit_on_the_same_rows(tmp_path, how):
+    # Refitting on a file holding exactly the training rows must give back what the fit
+    # computed in memory: each network's mixture, its standardisation and the threshold.
+    frame = _frame(700)
+    model = DAGMM(**SMALL, n_restarts=3, restart_combine=how, random_state=0).fit(frame)
+    before = {
+        "offsets": model.restart_offsets_.copy(),
+        "scales": model.restart_scales_.copy(),
+        "threshold": model.threshold_,
+        "scores": model.decision_function(frame),
+        "weights": model.weights_.copy(),
+    }
     path = tmp_path / "d.csv"
     frame.to_csv(path, index=False)
-    before = model.decision_function(frame)
-    with pytest.raises(InvalidInputError, match="cannot have its mixture refitted"):
-        refit_mixture_on_file(model, path)
-    np.testing.assert_array_equal(model.decision_function(frame), before)
+    n_rows = refit_mixture_on_file(model, path, training_rows=frame, chunk_rows=128)
+    assert n_rows == len(frame)
+    np.testing.assert_allclose(model.weights_, before["weights"], rtol=1e-6)
+    np.testing.assert_allclose(model.restart_offsets_, before["offsets"], rtol=1e-6)
+    np.testing.assert_allclose(model.restart_scales_, before["scales"], rtol=1e-6)
+    assert model.threshold_ == pytest.approx(before["threshold"], rel=1e-5, abs=1e-6)
+    np.testing.assert_allclose(model.decision_function(frame), before["scores"], atol=1e-5)
+    np.testing.assert_array_equal(model.decision_scores_, model.decision_function(frame))
+
+
+def test_cli_fit_sample_rows_with_restarts(tmp_path):
+    frame = _frame(900)
+    data = tmp_path / "d.csv"
+    frame.to_csv(data, index=False)
+    out = tmp_path / "m.dagmm"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "fit",
+            str(data),
+            "--out",
+            str(out),
+            "--restarts",
+            "2",
+            "--sample-rows",
+            "300",
+            "--epochs",
+            "3",
+            "--random-state",
+            "0",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "mixture and threshold computed over all 900 rows" in result.output
+    model = load(out)
+    assert model.n_members_ == 2
+    scores = model.decision_function(frame)
+    # the standardisation is over the whole file: its scores have mean 0 there
+    assert abs(float(scores.mean())) < 1e-6
+    assert model.threshold_ == pytest.approx(np.percentile(scores, 90.0), rel=1e-4)
 
 
 def test_combine_restart_energies_by_hand():
@@ -281,24 +330,6 @@ def test_cli_fit_score_info_with_restarts(tmp_path):
     summary = json.loads(runner.invoke(cli, ["info", str(model_path), "--json"]).output)
     assert summary["restarts"]["seeds"] == model.restart_seeds_
     assert np.asarray(summary["mixture_weights"]).shape == (3, 2)
-
-
-@pytest.mark.parametrize(
-    ("extra", "message"),
-    [
-        (["--sample-rows", "100"], "--sample-rows with --restarts above 1 needs"),
-        (["--distributed"], "--restarts above 1 is not supported with --distributed"),
-    ],
-)
-def test_cli_refuses_restarts_where_they_cannot_work_before_training(tmp_path, extra, message):
-    data = tmp_path / "d.csv"
-    _frame().to_csv(data, index=False)
-    out = tmp_path / "m.dagmm"
-    result = CliRunner().invoke(
-        cli, ["fit", str(data), "--out", str(out), "--restarts", "2", *extra]
-    )
-    assert result.exit_code != 0 and message in result.output
-    assert not out.exists()
 
 
 def test_resume_with_restarts_equals_an_uninterrupted_run(tmp_path, monkeypatch):

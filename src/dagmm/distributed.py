@@ -42,6 +42,7 @@ from torch import Tensor
 from .estimator import (
     DAGMM,
     _architecture,
+    _checked_energy,
     _Members,
     _network,
     _new_encoder,
@@ -49,6 +50,7 @@ from .estimator import (
     _training_config,
     _warn_few_rows,
     auto_epochs,
+    best_restart,
     resolve_device,
     restart_loss,
 )
@@ -335,8 +337,9 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
     ----------
     estimator : DAGMM
         ``batch_size`` is the batch of each process (the global batch is
-        ``world_size x batch_size``); ``validation_fraction`` and ``n_restarts``
-        above 1 are not supported.
+        ``world_size x batch_size``); ``validation_fraction`` is not supported.
+        With ``n_restarts`` the restarts train together, as in :meth:`DAGMM.fit`,
+        and each network's standardisation is over every process's rows.
     X : array or DataFrame
         This process's rows (at least one).
     group : ProcessGroup, optional
@@ -355,12 +358,6 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
     est._validate_params()
     if est.validation_fraction:
         raise InvalidInputError("validation_fraction is not supported with distributed training")
-    if est.n_restarts != 1:
-        raise InvalidInputError(
-            f"n_restarts={est.n_restarts!r} is not supported with distributed training "
-            "(it trains one network); train the restarts in one process, or one "
-            "distributed run per seed"
-        )
     reducer = ProcessGroupReducer(group)
 
     def fit_local() -> TabularEncoder:
@@ -376,7 +373,9 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
     n_total = int(reducer.reduce_scalar(n_local))
     if n_total < 2:
         raise InvalidInputError(f"need at least 2 rows to fit, got n_samples = {n_total}")
-    seed = reducer.broadcast_int(int(check_random_state(est.random_state).randint(0, 2**31 - 1)))
+    rng = check_random_state(est.random_state)
+    # As DAGMM.fit draws them (one per restart), rank 0's everywhere.
+    seeds = [reducer.broadcast_int(int(rng.randint(0, 2**31 - 1))) for _ in range(est.n_restarts)]
 
     n_features = data.shape[1]
     architecture = _architecture(est, n_features)
@@ -396,23 +395,40 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
     fork_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         # Same weights everywhere; dropout and shuffling draw per process.
-        torch.manual_seed(seed + 7919 * reducer.rank)
-        net = _network(est, n_features, architecture, [seed])
+        torch.manual_seed(seeds[0] + 7919 * reducer.rank)
+        net = _network(est, n_features, architecture, seeds)
         x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(device)
         offset, scale = _global_scaling(reducer, x, est.scaler)
         net.input_offset.copy_(offset)
         net.input_scale.copy_(scale)
         net.to(device)
-        rows = [torch.arange(n_local)]
+        rows = [torch.arange(n_local)] * len(seeds)
         progress = _progress_callback(est, epochs) if reducer.rank == 0 else None
         result = train_members(net, x, rows, config, None, progress, reducer)
         mixture = fitted_mixture(stream_statistics(net, x, rows, reducer=reducer), config.reg_covar)
     members = _Members.trained(
-        net, mixture, result, architecture, epochs, batch_size, device, [seed]
+        net, mixture, result, architecture, epochs, batch_size, device, seeds
     )
-    est._set_fitted(encoder, members, 0)
-    est.restart_seeds_, est.restart_losses_ = [seed], [restart_loss(result.history[0])]
-    energy = est._energy_numeric(data)
+    est.restart_seeds_ = seeds
+    est.restart_losses_ = [restart_loss(h) for h in result.history]
+    for name in ("restart_offsets_", "restart_scales_"):
+        if hasattr(est, name):
+            delattr(est, name)
+    if len(seeds) == 1 or est.restart_combine == "best":
+        # Every process keeps the same network: rank 0's choice.
+        est._set_fitted(encoder, members, reducer.broadcast_int(best_restart(est.restart_losses_)))
+        energy = est._energy_numeric(data)
+    else:
+        est._set_fitted(encoder, members, None)
+        energies = est._member_energies(data)
+        for member in energies:
+            _checked_energy(member)
+        # Each network's standardisation over the energies of every process's rows.
+        offsets = reducer.reduce_array(energies.sum(axis=1)) / n_total
+        squares = reducer.reduce_array(((energies - offsets[:, None]) ** 2).sum(axis=1))
+        scales = np.sqrt(squares / n_total)
+        est.restart_offsets_, est.restart_scales_ = offsets, np.where(scales > 0, scales, 1.0)
+        energy = est._combined(energies)
     est.decision_scores_ = energy
     _set_global_threshold(est, reducer, energy, n_total)
     return est

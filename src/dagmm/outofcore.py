@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .estimator import _checked_energy
 from .exceptions import InvalidInputError
 from .mixture import MixtureStatistics
 from .quantile import exact_quantile
@@ -103,7 +104,7 @@ def stream_file_statistics(
 
     Returns
     -------
-    statistics (leading member dimension 1), number of rows
+    statistics (leading member dimension: the model's networks), number of rows
     """
     net = model.net_
     net.eval()
@@ -115,7 +116,7 @@ def stream_file_statistics(
         for data in _encoded_chunks(model, path, chunk_rows):
             x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(device)
             n_rows += len(data)
-            yield (*eval_memberships(net, x.unsqueeze(0)), None)
+            yield (*eval_memberships(net, x.unsqueeze(0).expand(net.n_members, -1, -1)), None)
 
     remaining = chunks()
     first = next(remaining, None)
@@ -138,7 +139,11 @@ def refit_mixture_on_file(
     Two streaming passes: the exact mixture from every row's statistics, then
     every row's energy (spilled to a temporary float64 file in ``spill_dir``,
     default the system temp folder) for the exact ``1 - contamination``
-    quantile and the score statistics. Only the model's columns are read.
+    quantile and the score statistics. A model keeping several restarts
+    (``n_members_`` above 1) gets each network's mixture from the file, and each
+    network's standardisation (``restart_offsets_``, ``restart_scales_``) from
+    the energies of every row, spilled the same way, before they are combined.
+    Only the model's columns are read.
     ``decision_scores_`` become the energies of ``training_rows`` (the sample
     the network was trained on) under the new mixture, or are removed.
 
@@ -147,22 +152,37 @@ def refit_mixture_on_file(
     int
         Rows in the file.
     """
-    if model.n_members_ > 1:
-        raise InvalidInputError(
-            f"a model keeping {model.n_members_} restarts (restart_combine="
-            f"{model.restart_combine!r}) cannot have its mixture refitted on a file: each "
-            "restart's energies would need standardising over the whole file first; use "
-            "restart_combine='best' (one network) or train on all rows"
-        )
     stats, n_rows = stream_file_statistics(model, path, chunk_rows)
     fitted = fitted_mixture(stats, float(model.reg_covar))
-    model.mixture_ = FittedMixture(*(t[0] for t in fitted))
+    members = model.n_members_
+    model.mixture_ = FittedMixture(*(t[0] if members == 1 else t for t in fitted))
     with tempfile.TemporaryDirectory(dir=spill_dir, prefix="dagmm-energies-") as tmp:
+        if members > 1:
+            # Each network's energies are standardised by their mean and spread over the
+            # whole file before they are combined: those come first, from a spill of them.
+            restart_spill = Path(tmp) / "restart-energies.f64"
+            _spill_energies(model, path, chunk_rows, restart_spill, n_rows, members)
+            offsets, scales = _column_moments(restart_spill, n_rows, members, chunk_rows)
+            model.restart_offsets_, model.restart_scales_ = (
+                offsets,
+                np.where(scales > 0, scales, 1.0),
+            )
+
+            def scores() -> Iterator[np.ndarray]:
+                rows = np.memmap(restart_spill, dtype=np.float64, mode="r", shape=(n_rows, members))
+                step = max(1, chunk_rows)
+                for start in range(0, n_rows, step):
+                    yield model._combined(np.asarray(rows[start : start + step]).T)
+
+            score_chunks: Iterable[np.ndarray] = scores()
+        else:
+            score_chunks = (
+                model._energy_numeric(d) for d in _encoded_chunks(model, path, chunk_rows)
+            )
         spill = Path(tmp) / "energies.f64"
         total, total_sq, low, high, written = 0.0, 0.0, np.inf, -np.inf, 0
         with open(spill, "wb") as handle:
-            for data in _encoded_chunks(model, path, chunk_rows):
-                energy = model._energy_numeric(data)
+            for energy in score_chunks:
                 handle.write(energy.tobytes())
                 total += float(energy.sum())
                 low, high = min(low, float(energy.min())), max(high, float(energy.max()))
@@ -198,3 +218,35 @@ def refit_mixture_on_file(
             if hasattr(model, name):
                 delattr(model, name)
     return n_rows
+
+
+def _spill_energies(
+    model: Any, path: Any, chunk_rows: int, spill: Path, n_rows: int, members: int
+) -> None:
+    """Write every network's energy of every row of ``path`` to ``spill``, (rows, networks)."""
+    written = 0
+    with open(spill, "wb") as handle:
+        for data in _encoded_chunks(model, path, chunk_rows):
+            energies = model._member_energies(data)
+            for member in energies:
+                _checked_energy(member)
+            handle.write(np.ascontiguousarray(energies.T).tobytes())
+            written += len(data)
+    if written != n_rows:
+        raise DataFileError(f"{path}: changed while it was read ({n_rows} then {written} rows)")
+
+
+def _column_moments(
+    spill: Path, n_rows: int, members: int, chunk_rows: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation (ddof 0) of each column of a (rows, networks) spill."""
+    rows = np.memmap(spill, dtype=np.float64, mode="r", shape=(n_rows, members))
+    step = max(1, chunk_rows) * 16
+    total = np.zeros(members)
+    for start in range(0, n_rows, step):
+        total += np.asarray(rows[start : start + step]).sum(axis=0)
+    mean = total / n_rows
+    squares = np.zeros(members)
+    for start in range(0, n_rows, step):
+        squares += ((np.asarray(rows[start : start + step]) - mean) ** 2).sum(axis=0)
+    return mean, np.sqrt(squares / n_rows)

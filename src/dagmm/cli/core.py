@@ -158,14 +158,7 @@ def fit(
 
     if distributed and sample_rows:
         raise InvalidInputError("--distributed and --sample-rows cannot be combined")
-    several = (options.get("n_restarts") or 1) > 1
-    if distributed and several:
-        raise InvalidInputError("--restarts above 1 is not supported with --distributed")
-    if sample_rows and several and options.get("restart_combine") != "best":
-        raise InvalidInputError(
-            "--sample-rows with --restarts above 1 needs --restart-combine best: each "
-            "restart's energies would need standardising over the whole file"
-        )
+
     if resume and not options.get("checkpoint_path"):
         raise InvalidInputError("--resume needs --checkpoint PATH")
     if distributed and (resume or options.get("checkpoint_path")):

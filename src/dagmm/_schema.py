@@ -253,6 +253,7 @@ def model_document_schema(activations: tuple[str, ...], other_params: tuple[str,
                     "losses": List(AnyOf((Null(), Num())), max_items=10_000, min_items=1),
                 },
                 optional={
+                    "combine": Str(choices=("mean", "median", "best")),
                     "offsets": List(Num(), max_items=10_000, min_items=1),
                     "scales": List(Num(0.0, low_open=True), max_items=10_000, min_items=1),
                 },

@@ -411,6 +411,7 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
     )
     est.restart_seeds_ = seeds
     est.restart_losses_ = [restart_loss(h) for h in result.history]
+    est.restart_combine_ = None if len(seeds) == 1 else est.restart_combine
     for name in ("restart_offsets_", "restart_scales_"):
         if hasattr(est, name):
             delattr(est, name)

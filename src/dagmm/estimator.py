@@ -356,6 +356,10 @@ class DAGMM(TransformerMixin, BaseEstimator):
         Each restart's final training objective (held-out objective with
         ``validation_fraction``), the criterion of ``restart_combine="best"``;
         NaN for an untrained restart.
+    restart_combine_ : str or None
+        The rule the fitted model applies ("mean", "median" or "best"; None with
+        one restart): ``restart_combine`` at fit time, which a later
+        ``set_params`` does not change.
     restart_offsets_, restart_scales_ : ndarray of shape (n_restarts,)
         Mean and standard deviation of each restart's training energies, which
         standardise its energies before they are combined; only with restarts
@@ -398,6 +402,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
     format_version_: int
     restart_seeds_: list[int]
     restart_losses_: list[float]
+    restart_combine_: str | None
     restart_offsets_: np.ndarray
     restart_scales_: np.ndarray
 
@@ -653,6 +658,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
         """
         self.restart_seeds_ = list(members.seeds)
         self.restart_losses_ = [restart_loss(h) for h in members.history]
+        self.restart_combine_ = None if len(members.seeds) == 1 else self.restart_combine
         for name in ("restart_offsets_", "restart_scales_"):
             if hasattr(self, name):
                 delattr(self, name)
@@ -726,6 +732,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
         view.seed_ = self.restart_seeds_[index]
         view.restart_seeds_ = [view.seed_]
         view.restart_losses_ = [self.restart_losses_[index]]
+        view.restart_combine_ = None
         view.history_, view.best_epoch_ = {}, self.best_epoch_
         return view
 
@@ -827,7 +834,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
         if len(energies) == 1:
             return energies[0]
         return combine_restart_energies(
-            energies, self.restart_offsets_, self.restart_scales_, self.restart_combine
+            energies, self.restart_offsets_, self.restart_scales_, str(self.restart_combine_)
         )
 
     def _energy_numeric(self, data: np.ndarray, index: Any = None) -> np.ndarray:
@@ -1534,6 +1541,7 @@ def fit_ensemble(
         model._set_fitted(encoder, members, index)
         model.restart_seeds_ = [int(seed)]
         model.restart_losses_ = [restart_loss(members.history[index])]
+        model.restart_combine_ = None
         if members.train_energy is not None and val_rows is None:
             model.decision_scores_ = _checked_energy(members.train_energy[index])
         else:

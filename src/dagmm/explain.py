@@ -72,7 +72,7 @@ def _scores(model: Any, z: torch.Tensor, mixture: list[torch.Tensor]) -> torch.T
     offsets = torch.as_tensor(model.restart_offsets_, dtype=energy.dtype, device=energy.device)
     scales = torch.as_tensor(model.restart_scales_, dtype=energy.dtype, device=energy.device)
     standardised = (energy - offsets[:, None]) / scales[:, None]
-    if model.restart_combine == "median":
+    if model.restart_combine_ == "median":
         return torch.quantile(standardised, 0.5, dim=0)  # the mean of the middle two, as numpy
     return standardised.mean(dim=0)
 

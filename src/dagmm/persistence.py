@@ -150,6 +150,7 @@ def _restarts_document(model: Any) -> dict[str, Any]:
     if seeds is None or len(seeds) == 1:
         return {}
     restarts: dict[str, Any] = {
+        "combine": str(model.restart_combine_),
         "seeds": [int(s) for s in seeds],
         "losses": [float(x) if np.isfinite(x) else None for x in model.restart_losses_],
     }
@@ -282,8 +283,9 @@ def _validate_document(doc: Any, source: str, version: int) -> None:
             problems.append(
                 "fitted.n_members above 1 needs restarts.seeds, offsets and scales of that length"
             )
-        if doc["params"].get("restart_combine") not in ("mean", "median"):
-            problems.append("fitted.n_members above 1 needs params.restart_combine mean or median")
+        combine = (restarts or {}).get("combine", doc["params"].get("restart_combine"))
+        if combine not in ("mean", "median"):
+            problems.append("fitted.n_members above 1 needs restarts.combine mean or median")
     if problems:
         raise ModelFileError(f"{source}: invalid model document: {'; '.join(problems)}")
 
@@ -467,7 +469,9 @@ def load_bytes(
     if restarts is None:
         model.restart_seeds_ = [int(fitted["seed"])]
         model.restart_losses_ = [restart_loss(model.history_)]
+        model.restart_combine_ = None
     else:
+        model.restart_combine_ = restarts.get("combine", model.restart_combine)
         model.restart_seeds_ = [int(s) for s in restarts["seeds"]]
         model.restart_losses_ = [math.nan if x is None else float(x) for x in restarts["losses"]]
         if "offsets" in restarts and net.n_members > 1:

@@ -688,7 +688,7 @@ def report_html(model: Any, data: ReportData, figures: dict[str, bytes], title: 
     if shown is not model:
         out.append(
             f"<p>The model combines {model.n_members_} restarts "
-            f"({_e(model.restart_combine)} of their standardised energies, which are the "
+            f"({_e(str(model.restart_combine_))} of their standardised energies, which are the "
             "energies shown above); the z space above and the mixture below are the first "
             "restart's.</p>"
         )

@@ -586,7 +586,7 @@ def _restarts_summary(model: Any) -> dict[str, Any] | None:
     seeds = model.restart_seeds_
     if len(seeds) == 1:
         return None
-    combine = model.restart_combine
+    combine = model.restart_combine_
     return {
         "seeds": seeds,
         "losses": model.restart_losses_,

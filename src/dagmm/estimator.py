@@ -1485,7 +1485,8 @@ def fit_ensemble(
     Parameters
     ----------
     estimator : DAGMM
-        Unfitted configuration (``random_state`` is ignored). With
+        Unfitted configuration (``random_state`` is ignored; ``n_restarts`` must
+        be 1: give each model's restarts seeds of their own). With
         ``validation_fraction``, each model holds out that share of its rows
         (drawn with its seed), and training stops once no model has improved its
         validation objective for ``patience`` epochs; each keeps its best weights.

@@ -161,7 +161,8 @@ def refit_mixture_on_file(
             # Each network's energies are standardised by their mean and spread over the
             # whole file before they are combined: those come first, from a spill of them.
             restart_spill = Path(tmp) / "restart-energies.f64"
-            _spill_energies(model, path, chunk_rows, restart_spill, n_rows, members)
+            with open(restart_spill, "wb") as handle:
+                _spill_energies(model, path, chunk_rows, handle, n_rows)
             offsets, scales = _column_moments(restart_spill, n_rows, members, chunk_rows)
             model.restart_offsets_, model.restart_scales_ = (
                 offsets,
@@ -220,18 +221,15 @@ def refit_mixture_on_file(
     return n_rows
 
 
-def _spill_energies(
-    model: Any, path: Any, chunk_rows: int, spill: Path, n_rows: int, members: int
-) -> None:
-    """Write every network's energy of every row of ``path`` to ``spill``, (rows, networks)."""
+def _spill_energies(model: Any, path: Any, chunk_rows: int, handle: Any, n_rows: int) -> None:
+    """Write every network's energy of every row of ``path`` to ``handle``, (rows, networks)."""
     written = 0
-    with open(spill, "wb") as handle:
-        for data in _encoded_chunks(model, path, chunk_rows):
-            energies = model._member_energies(data)
-            for member in energies:
-                _checked_energy(member)
-            handle.write(np.ascontiguousarray(energies.T).tobytes())
-            written += len(data)
+    for data in _encoded_chunks(model, path, chunk_rows):
+        energies = model._member_energies(data)
+        for member in energies:
+            _checked_energy(member)
+        handle.write(np.ascontiguousarray(energies.T).tobytes())
+        written += len(data)
     if written != n_rows:
         raise DataFileError(f"{path}: changed while it was read ({n_rows} then {written} rows)")
 

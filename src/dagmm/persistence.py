@@ -274,8 +274,6 @@ def _validate_document(doc: Any, source: str, version: int) -> None:
         seeds = restarts["seeds"]
         if len(restarts["losses"]) != len(seeds):
             problems.append("fitted.restarts.losses and seeds differ in length")
-        if doc["params"].get("n_restarts") != len(seeds):
-            problems.append("fitted.restarts.seeds differs in length from params.n_restarts")
     if n_members > 1:
         if restarts is None or any(
             len(restarts.get(key, ())) != n_members for key in ("seeds", "offsets", "scales")

@@ -317,6 +317,7 @@ def test_cli_fit_score_info_with_restarts(tmp_path):
         ],
     )
     assert result.exit_code == 0, result.output
+    assert "(4 steps, 3 restarts (mean));" in result.output
     model = load(model_path)
     assert model.n_members_ == 3 and model.restart_combine == "mean"
     out = tmp_path / "s.csv"

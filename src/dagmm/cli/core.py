@@ -193,9 +193,15 @@ def fit(
     model.save(out)
     click.echo(
         f"trained on {len(frame)} rows x {frame.shape[1]} columns in "
-        f"{time.perf_counter() - started:.1f} s ({model.n_iter_} steps); "
+        f"{time.perf_counter() - started:.1f} s ({model.n_iter_} steps{_restarts_note(model)}); "
         f"threshold {model.threshold_:.4g}; model written to {out}"
     )
+
+
+def _restarts_note(model: Any) -> str:
+    """``, 3 restarts (mean)`` for a model trained with restarts, else nothing."""
+    count = len(model.restart_seeds_)
+    return "" if count == 1 else f", {count} restarts ({model.restart_combine_})"
 
 
 def _model_params(verbose: int, options: dict) -> dict:
@@ -231,7 +237,8 @@ def _fit_distributed(data, out, preset, exclude, verbose, options) -> None:
             model.save(out, include_training_scores=False)
             click.echo(
                 f"trained on {world} processes x ~{len(frame)} rows in "
-                f"{time.perf_counter() - started:.1f} s ({model.n_iter_} steps); "
+                f"{time.perf_counter() - started:.1f} s "
+                f"({model.n_iter_} steps{_restarts_note(model)}); "
                 f"threshold {model.threshold_:.4g}; model written to {out}"
             )
         # Leave together: a rank that tears gloo down while another still uses it can abort.

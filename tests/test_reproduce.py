@@ -331,3 +331,35 @@ def test_contamination_study_one_ensemble_run(blobs) -> None:
     # a seed keeps its test half at every level
     assert records[0]["n_test"] == records[2]["n_test"]
     assert [row["contamination"] for row in doc["summary"]] == [0.01, 0.03]
+
+
+def test_compare_results_pairs_records_by_dataset_protocol_and_seed(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def document(aurocs: dict) -> dict:
+        records = [
+            {"dataset": d, "protocol": "paper", "method": m, "seed": s, "auroc": a, "f1": a / 2}
+            for (d, s), a in aurocs.items()
+            for m in ("dagmm", "iforest")
+        ]
+        return {"records": records}
+
+    before = {("a", 0): 0.5, ("a", 1): 0.7, ("b", 0): 0.9}
+    after = {("a", 0): 0.6, ("a", 1): 0.6, ("b", 0): 0.95, ("b", 7): 0.1}  # b/7: no partner
+    paths = []
+    for name, aurocs in (("before", before), ("after", after)):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(document(aurocs)))
+        paths.append(str(path))
+    script = Path(__file__).parents[1] / "benchmarks" / "compare_results.py"
+    out = subprocess.run(
+        [sys.executable, str(script), *paths], capture_output=True, text=True, check=True
+    ).stdout
+    lines = out.splitlines()
+    # a: 0.6 before (mean of 0.5, 0.7) and after; +0.1 and -0.1 pair to 0; one seed up
+    assert lines[1].split()[2:6] == ["0.6000", "0.6000", "+0.0000", "1/2"]
+    assert lines[2].split()[2:6] == ["0.9000", "0.9500", "+0.0500", "1/1"]
+    assert lines[-1] == "all 3 pairs: mean AUROC 0.7000 -> 0.7167, paired +0.0167, 2 up"

@@ -42,7 +42,6 @@ from torch import Tensor
 from .estimator import (
     DAGMM,
     _architecture,
-    _checked_energy,
     _Members,
     _network,
     _new_encoder,
@@ -52,7 +51,6 @@ from .estimator import (
     auto_epochs,
     best_restart,
     resolve_device,
-    restart_loss,
 )
 from .exceptions import DAGMMError, InvalidInputError
 from .mixture import MixtureStatistics
@@ -409,12 +407,7 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
     members = _Members.trained(
         net, mixture, result, architecture, epochs, batch_size, device, seeds
     )
-    est.restart_seeds_ = seeds
-    est.restart_losses_ = [restart_loss(h) for h in result.history]
-    est.restart_combine_ = None if len(seeds) == 1 else est.restart_combine
-    for name in ("restart_offsets_", "restart_scales_"):
-        if hasattr(est, name):
-            delattr(est, name)
+    est._record_restarts(members)
     if len(seeds) == 1 or est.restart_combine == "best":
         # Every process keeps the same network: rank 0's choice.
         est._set_fitted(encoder, members, reducer.broadcast_int(best_restart(est.restart_losses_)))
@@ -422,13 +415,10 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
     else:
         est._set_fitted(encoder, members, None)
         energies = est._member_energies(data)
-        for member in energies:
-            _checked_energy(member)
         # Each network's standardisation over the energies of every process's rows.
         offsets = reducer.reduce_array(energies.sum(axis=1)) / n_total
         squares = reducer.reduce_array(((energies - offsets[:, None]) ** 2).sum(axis=1))
-        scales = np.sqrt(squares / n_total)
-        est.restart_offsets_, est.restart_scales_ = offsets, np.where(scales > 0, scales, 1.0)
+        est._set_standardisation(offsets, np.sqrt(squares / n_total))
         energy = est._combined(energies)
     est.decision_scores_ = energy
     _set_global_threshold(est, reducer, energy, n_total)

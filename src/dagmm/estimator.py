@@ -656,12 +656,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
         ``train_energy``: each member's energies of all of ``data``'s rows when
         already computed, else None (they are computed here).
         """
-        self.restart_seeds_ = list(members.seeds)
-        self.restart_losses_ = [restart_loss(h) for h in members.history]
-        self.restart_combine_ = None if len(members.seeds) == 1 else self.restart_combine
-        for name in ("restart_offsets_", "restart_scales_"):
-            if hasattr(self, name):
-                delattr(self, name)
+        self._record_restarts(members)
         if len(members.seeds) == 1 or self.restart_combine == "best":
             index = best_restart(self.restart_losses_)
             self._set_fitted(encoder, members, index)
@@ -676,11 +671,25 @@ class DAGMM(TransformerMixin, BaseEstimator):
                 if train_energy is not None
                 else self._member_energies(data)
             )
-            self.restart_offsets_ = energies.mean(axis=1)
-            spread = energies.std(axis=1)
-            self.restart_scales_ = np.where(spread > 0, spread, 1.0)
+            self._set_standardisation(energies.mean(axis=1), energies.std(axis=1))
             self.decision_scores_ = self._combined(energies)
         self._set_threshold(self.decision_scores_)
+
+    def _record_restarts(self, members: _Members) -> None:
+        """Each restart's seed and loss and the rule applied; forget an earlier fit's
+        standardisation (set again by :meth:`_set_standardisation` when it applies)."""
+        self.restart_seeds_ = list(members.seeds)
+        self.restart_losses_ = [restart_loss(h) for h in members.history]
+        self.restart_combine_ = None if len(members.seeds) == 1 else self.restart_combine
+        for name in ("restart_offsets_", "restart_scales_"):
+            if hasattr(self, name):
+                delattr(self, name)
+
+    def _set_standardisation(self, offsets: np.ndarray, spread: np.ndarray) -> None:
+        """Each restart's training-energy mean and standard deviation (a spread of 0,
+        energies all equal, divides by 1 instead)."""
+        self.restart_offsets_ = np.asarray(offsets, dtype=np.float64)
+        self.restart_scales_ = np.where(spread > 0, spread, 1.0)
 
     @property
     def collapsed_components_(self) -> list[dict[str, Any]]:
@@ -816,8 +825,9 @@ class DAGMM(TransformerMixin, BaseEstimator):
             return FittedMixture(*(t.to(device).unsqueeze(0) for t in self.mixture_))
         return FittedMixture(*(t.to(device) for t in self.mixture_))
 
-    def _member_energies(self, data: np.ndarray) -> np.ndarray:
-        """Each member's energies of encoded rows, shape (n_members, n), float64."""
+    def _member_energies(self, data: np.ndarray, index: Any = None) -> np.ndarray:
+        """Each member's energies of encoded rows, shape (n_members, n), float64, or
+        :class:`NumericalError` naming the rows (by ``index``) where one is not finite."""
         device = self._scoring_device()
         rows = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
         mixture = self._batched_mixture(device)
@@ -827,6 +837,8 @@ class DAGMM(TransformerMixin, BaseEstimator):
                 block = rows[start : start + SCORE_BLOCK_ROWS].to(device)
                 scored = score_energy(self.net_, mixture, block)
                 energy[:, start : start + len(block)] = scored.cpu().numpy()
+        for member in energy:
+            _checked_energy(member, index)
         return energy
 
     def _combined(self, energies: np.ndarray) -> np.ndarray:
@@ -839,10 +851,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
 
     def _energy_numeric(self, data: np.ndarray, index: Any = None) -> np.ndarray:
         """The score of encoded rows (``index``: their labels, for error messages)."""
-        energies = self._member_energies(data)
-        for member in energies:
-            _checked_energy(member, index)
-        return self._combined(energies)
+        return self._combined(self._member_energies(data, index))
 
     @fill_doc
     def decision_function(self, X: Any) -> np.ndarray:

@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .estimator import _checked_energy
 from .exceptions import InvalidInputError
 from .mixture import MixtureStatistics
 from .quantile import exact_quantile
@@ -163,11 +162,7 @@ def refit_mixture_on_file(
             restart_spill = Path(tmp) / "restart-energies.f64"
             with open(restart_spill, "wb") as handle:
                 _spill_energies(model, path, chunk_rows, handle, n_rows)
-            offsets, scales = _column_moments(restart_spill, n_rows, members, chunk_rows)
-            model.restart_offsets_, model.restart_scales_ = (
-                offsets,
-                np.where(scales > 0, scales, 1.0),
-            )
+            model._set_standardisation(*_column_moments(restart_spill, n_rows, members, chunk_rows))
 
             def scores() -> Iterator[np.ndarray]:
                 rows = np.memmap(restart_spill, dtype=np.float64, mode="r", shape=(n_rows, members))
@@ -226,8 +221,6 @@ def _spill_energies(model: Any, path: Any, chunk_rows: int, handle: Any, n_rows:
     written = 0
     for data in _encoded_chunks(model, path, chunk_rows):
         energies = model._member_energies(data)
-        for member in energies:
-            _checked_energy(member)
         handle.write(np.ascontiguousarray(energies.T).tobytes())
         written += len(data)
     if written != n_rows:

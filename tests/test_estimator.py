@@ -186,6 +186,21 @@ def test_invalid_params_are_clear_errors():
         ({"activation": "swish"}, "activation"),
         ({"dropout": 1.0}, "dropout"),
         ({"epochs": -1}, "epochs"),
+        # Text that float() reads trained, then the saved model failed to load (its file's
+        # schema wants numbers); other text, None and lists failed deep inside with a bare
+        # ValueError or TypeError; an infinite reg_covar or lambda_cov diverged in training.
+        ({"contamination": "0.1"}, "contamination"),
+        ({"learning_rate": "0.01"}, "learning_rate must be a finite real number"),
+        ({"learning_rate": None}, "learning_rate must be a finite real number"),
+        ({"dropout": "x"}, "dropout must be a finite real number"),
+        ({"reg_covar": float("inf")}, "reg_covar must be a finite real number"),
+        ({"lambda_cov": float("inf")}, "lambda_cov must be a finite real number"),
+        ({"validation_fraction": "0.2"}, "validation_fraction must be a finite real number"),
+        ({"hidden_sizes": 8}, "hidden_sizes must be a sequence of integers"),
+        ({"estimation_hidden_sizes": None}, "estimation_hidden_sizes must be a sequence"),
+        ({"verbose": -1}, "verbose must be an integer >= 0"),
+        ({"random_state": -1}, r"random_state must be an int in \[0, 2\*\*32 - 1\]"),
+        ({"random_state": np.random.default_rng(0)}, "Generator.*rng.integers"),
     ]:
         with pytest.raises(InvalidInputError, match=match):
             DAGMM(**kwargs).fit(X)

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from _modelfile import rewrite_document
 
 import dagmm
@@ -73,6 +74,29 @@ def test_a_loaded_model_scores_where_it_was_trained_when_this_machine_has_it(
     assert scoring_device("cuda:1") == torch.device("cuda", 1)
     assert scoring_device("cuda") == torch.device("cuda")
     assert scoring_device("cuda:2") == cpu  # a GPU this machine lacks
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"checkpoint_path": "PATH"},
+        {"log_inputs": np.bool_(True)},
+        {"hidden_sizes": np.array([6, 3]), "estimation_hidden_sizes": np.array([5])},
+        {"device": torch.device("cpu")},
+    ],
+    ids=["pathlib-checkpoint", "numpy-bool", "numpy-sizes", "torch-device"],
+)
+def test_every_parameter_fit_accepts_saves_and_loads(params, tmp_path):
+    # Each of these trained, then save failed: "Object of type PosixPath / bool_ / ndarray /
+    # device is not JSON serializable", the trained model lost.
+    if params.get("checkpoint_path") == "PATH":
+        params = {"checkpoint_path": tmp_path / "run.ckpt"}
+    X = np.random.default_rng(0).normal(size=(64, 4))
+    model = DAGMM(epochs=2, batch_size=32, random_state=0, **params).fit(X)
+    model.save(tmp_path / "m.dagmm")
+    loaded = dagmm.load(tmp_path / "m.dagmm")
+    np.testing.assert_array_equal(loaded.decision_function(X), model.decision_function(X))
+    assert loaded.hidden_sizes_ == model.hidden_sizes_ and loaded.log_inputs == model.log_inputs
 
 
 def test_save_without_training_scores(fitted, tmp_path):

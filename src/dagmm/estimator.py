@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -542,6 +543,20 @@ class DAGMM(TransformerMixin, BaseEstimator):
                 bound = ">= 0" if allow_zero else ">= 1"
                 raise InvalidInputError(f"{name} must be an integer {bound}, got {value!r}")
 
+        def finite_number(name: str, value: Any) -> float:
+            # float() would take "0.1" too, and training would run; but the parameter is
+            # saved as given, and a model file holding text there is refused on load.
+            real = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+            if not real or not math.isfinite(float(value)):
+                raise InvalidInputError(f"{name} must be a finite real number, got {value!r}")
+            return float(value)
+
+        def sizes(name: str, value: Any) -> None:
+            if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+                raise InvalidInputError(f"{name} must be a sequence of integers, got {value!r}")
+            for size in value:
+                positive_int(f"every entry of {name}", size)
+
         positive_int("n_components", self.n_components)
         positive_int("batch_size", self.batch_size)
         positive_int("patience", self.patience)
@@ -563,16 +578,14 @@ class DAGMM(TransformerMixin, BaseEstimator):
             positive_int("epochs", self.epochs, allow_zero=True)
         if self.latent_dim is not None:
             positive_int("latent_dim", self.latent_dim)
-        for name in ("hidden_sizes", "estimation_hidden_sizes"):
-            sizes = getattr(self, name)
-            if sizes is not None:
-                for size in sizes:
-                    positive_int(f"every entry of {name}", size)
+        if self.hidden_sizes is not None:
+            sizes("hidden_sizes", self.hidden_sizes)
+        sizes("estimation_hidden_sizes", self.estimation_hidden_sizes)
         if self.activation not in ACTIVATIONS:
             raise InvalidInputError(
                 f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}"
             )
-        if not 0.0 <= float(self.dropout) < 1.0:
+        if not 0.0 <= finite_number("dropout", self.dropout) < 1.0:
             raise InvalidInputError(f"dropout must be in [0, 1), got {self.dropout!r}")
         _checked_contamination(self.contamination)
         if self.reconstruction_loss not in ("sum", "mean"):
@@ -586,15 +599,20 @@ class DAGMM(TransformerMixin, BaseEstimator):
         if not isinstance(self.log_inputs, (bool, np.bool_)):
             raise InvalidInputError(f"log_inputs must be True or False, got {self.log_inputs!r}")
         for name in ("learning_rate", "reg_covar"):
-            if not float(getattr(self, name)) > 0.0:
+            if not finite_number(name, getattr(self, name)) > 0.0:
                 raise InvalidInputError(f"{name} must be > 0, got {getattr(self, name)!r}")
         for name in ("lambda_energy", "lambda_cov", "weight_decay"):
-            if not float(getattr(self, name)) >= 0.0:
+            if not finite_number(name, getattr(self, name)) >= 0.0:
                 raise InvalidInputError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        if self.validation_fraction is not None and not 0.0 < self.validation_fraction < 1.0:
+        if self.validation_fraction is not None and not (
+            0.0 < finite_number("validation_fraction", self.validation_fraction) < 1.0
+        ):
             raise InvalidInputError(
                 f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}"
             )
+        if not isinstance(self.verbose, (bool, np.bool_)):
+            positive_int("verbose", self.verbose, allow_zero=True)
+        _checked_random_state(self.random_state)
 
     def fit(self, X: Any, y: Any = None, resume: bool = False) -> DAGMM:
         """Train on ``X`` (array or DataFrame; ``y`` is ignored) and fit the test-time mixture.
@@ -627,7 +645,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
         n_rows = data.shape[0]
         if n_rows < 2:
             raise InvalidInputError(f"need at least 2 rows to fit, got n_samples = {n_rows}")
-        rng = check_random_state(self.random_state)
+        rng = _checked_random_state(self.random_state)
         # One draw per restart: without restarts the seed is the one it always was.
         seeds = [int(rng.randint(0, 2**31 - 1)) for _ in range(int(self.n_restarts))]
         rows = np.arange(n_rows)
@@ -1340,14 +1358,36 @@ def _training_config(est: DAGMM, epochs: int, batch_size: int) -> TrainingConfig
 
 
 def _checked_contamination(contamination: Any) -> float:
-    """``contamination`` as a float in (0, 0.5], else an InvalidInputError."""
-    try:
-        share = float(contamination)
-    except (TypeError, ValueError):
-        share = math.nan
+    """``contamination`` as a float in (0, 0.5], else an InvalidInputError.
+
+    Only real numbers: text such as ``"0.1"`` would convert, but a model fitted with it
+    saves the text, which its file's schema then refuses on load.
+    """
+    real = isinstance(contamination, numbers.Real) and not isinstance(
+        contamination, (bool, np.bool_)
+    )
+    share = float(contamination) if real else math.nan
     if not 0.0 < share <= 0.5:
         raise InvalidInputError(f"contamination must be in (0, 0.5], got {contamination!r}")
     return share
+
+
+def _checked_random_state(random_state: Any) -> np.random.RandomState:
+    """scikit-learn's ``check_random_state``, with an :class:`InvalidInputError` naming the
+    parameter (and the way from a numpy ``Generator``) instead of numpy's bare ValueError."""
+    if isinstance(random_state, np.random.Generator):
+        raise InvalidInputError(
+            "random_state must be an int in [0, 2**32 - 1], a numpy RandomState or None, "
+            f"got a numpy Generator ({random_state!r}); draw a seed from it: "
+            "random_state=int(rng.integers(2**32))"
+        )
+    try:
+        return check_random_state(random_state)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"random_state must be an int in [0, 2**32 - 1], a numpy RandomState or None, "
+            f"got {random_state!r} ({exc})"
+        ) from None
 
 
 def _quantile_threshold(scores: np.ndarray, contamination: float) -> float:

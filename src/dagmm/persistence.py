@@ -55,14 +55,26 @@ def _sha256(tensor: torch.Tensor) -> str:
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, (tuple, list)):
+    """A parameter as the JSON the document's schema reads back.
+
+    Every value ``DAGMM.fit`` accepts must come out here as plain JSON: a numpy
+    array of sizes, a numpy bool, a ``pathlib.Path`` or a ``torch.device`` once
+    trained and then failed to save.
+    """
+    if isinstance(value, (tuple, list, np.ndarray)):
         return [_jsonable(v) for v in value]
+    if isinstance(value, np.bool_):
+        return bool(value)
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, np.floating):
         return float(value)
     if isinstance(value, np.random.RandomState):
         return None
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, torch.device):
+        return str(value)
     return value
 
 

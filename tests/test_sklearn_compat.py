@@ -69,6 +69,20 @@ def test_frame_with_integer_column_labels_fits_and_scores_like_the_array():
         _small().fit(pd.DataFrame(X[:, :2], columns=[1, "1"]))
 
 
+def test_a_frame_scored_by_a_model_fitted_without_names_warns_as_sklearn_does():
+    # Fitted on an array, scored with a named frame: its columns were matched by position
+    # silently, so a frame in another column order scored wrong without a word.
+    X = _rows()
+    model = _small().fit(X)
+    named = pd.DataFrame(X, columns=list("abcd"))
+    with pytest.warns(UserWarning, match="X has feature names, but DAGMM was fitted without"):
+        scores = model.decision_function(named)
+    np.testing.assert_array_equal(scores, model.decision_function(X))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pd.DataFrame(X)'s 0, 1, ... are the array's positions
+        np.testing.assert_array_equal(model.decision_function(pd.DataFrame(X)), scores)
+
+
 def test_sparse_input_scores_as_dense():
     from scipy import sparse
 

@@ -400,6 +400,15 @@ class TabularEncoder:
                     f"X has {frame.shape[1]} features, but DAGMM is expecting "
                     f"{len(self.columns)} features as input"
                 )
+            if kind == "frame" and list(frame.columns) != self.columns:
+                # scikit-learn's warning: named columns are not matched by name here, so a
+                # frame whose columns come in another order would be scored silently wrong.
+                warnings.warn(
+                    f"X has feature names, but DAGMM was fitted without feature names: "
+                    f"matching columns {list(frame.columns)[:10]} by position",
+                    UserWarning,
+                    stacklevel=5,
+                )
             return frame.set_axis(self.columns, axis=1)
         names = [str(c) for c in frame.columns]
         missing = [c for c in self.columns if c not in names]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,12 @@ from click.testing import CliRunner
 
 from dagmm import DAGMM, InvalidInputError, ModelFileError, fit_ensemble, load
 from dagmm.cli.main import cli
-from dagmm.estimator import best_restart, combine_restart_energies, restart_loss
+from dagmm.estimator import (
+    best_restart,
+    combine_restart_energies,
+    restart_loss,
+    restart_scales,
+)
 from dagmm.outofcore import refit_mixture_on_file
 from dagmm.persistence import load_bytes, model_bytes
 
@@ -277,6 +283,27 @@ def test_combine_restart_energies_by_hand():
     with pytest.raises(ValueError, match="how must be"):
         combine_restart_energies(energies, offsets, scales, "best")
     assert best_restart([3.0, math.nan, 1.0]) == 2 and best_restart([math.nan] * 2) == 0
+
+
+def test_restarts_on_equal_training_energies_divide_by_one_not_by_round_off():
+    # All rows alike: each restart's training energies are equal, yet np.std of them was
+    # 3.6e-15, not 0; dividing by it scored the training rows 0.67 (not 0) and any other
+    # row about 1e20.
+    same = np.ones((50, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # collapsed components: expected here
+        model = DAGMM(epochs=2, n_restarts=3, random_state=0).fit(same)
+    np.testing.assert_array_equal(model.restart_scales_, 1.0)
+    np.testing.assert_allclose(model.decision_scores_, 0.0, atol=1e-9)
+    other = np.random.default_rng(0).normal(size=(5, 3))
+    # With a scale of 1 the score is the mean raw energy difference from the training rows.
+    energies = model._member_energies(other.astype(np.float32))
+    expected = (energies - model.restart_offsets_[:, None]).mean(axis=0)
+    np.testing.assert_allclose(model.decision_function(other), expected)
+    assert np.abs(model.decision_function(other)).max() < 1e12
+    np.testing.assert_array_equal(
+        restart_scales([-30.0, 5.0, 0.0, -30.0], [3.6e-15, 0.2, 0.0, 1e-9]), [1.0, 0.2, 1.0, 1e-9]
+    )
 
 
 def test_explain_with_restarts_explains_the_combined_score():

@@ -45,6 +45,7 @@ __all__ = [
     "fit_ensemble",
     "resolve_device",
     "restart_loss",
+    "restart_scales",
 ]
 
 #: Rows sent to the scoring device at a time: a GPU's memory bounds the block, not the
@@ -159,6 +160,35 @@ def best_restart(losses: Sequence[float]) -> int:
     """
     values = np.asarray(losses, dtype=np.float64)
     return int(np.nanargmin(values)) if np.isfinite(values).any() else 0
+
+
+#: A spread of training energies no larger than this fraction of their mean's magnitude
+#: is the round-off of equal energies, not a spread: ``np.std`` of 50 equal energies of
+#: about -30 is 3.6e-15, and dividing by it turned equal energies into scores of +-1 and
+#: the energy of any other row into 1e20. Distinct rows' energies (from float32
+#: representations) differ by far more.
+ENERGY_SPREAD_RTOL = 1e-12
+
+
+def restart_scales(offsets: Any, spreads: Any) -> np.ndarray:
+    """The divisors that standardise each restart's energies (``restart_scales_``).
+
+    Parameters
+    ----------
+    offsets, spreads : array-like of shape (n_restarts,)
+        Mean and standard deviation of each restart's training energies.
+
+    Returns
+    -------
+    ndarray of shape (n_restarts,), float64
+        ``spreads``, except 1 where a restart's training energies are all equal: a
+        spread of 0, or of at most :data:`ENERGY_SPREAD_RTOL` times ``|offset|``
+        (the round-off of computing the standard deviation of equal values).
+    """
+    offsets = np.asarray(offsets, dtype=np.float64)
+    spreads = np.asarray(spreads, dtype=np.float64)
+    spread_out = spreads > ENERGY_SPREAD_RTOL * np.abs(offsets)
+    return np.where(spread_out & (spreads > 0), spreads, 1.0)
 
 
 def combine_restart_energies(
@@ -704,10 +734,10 @@ class DAGMM(TransformerMixin, BaseEstimator):
                 delattr(self, name)
 
     def _set_standardisation(self, offsets: np.ndarray, spread: np.ndarray) -> None:
-        """Each restart's training-energy mean and standard deviation (a spread of 0,
-        energies all equal, divides by 1 instead)."""
+        """Each restart's training-energy mean and standard deviation (energies all
+        equal divide by 1 instead, see :func:`restart_scales`)."""
         self.restart_offsets_ = np.asarray(offsets, dtype=np.float64)
-        self.restart_scales_ = np.where(spread > 0, spread, 1.0)
+        self.restart_scales_ = restart_scales(offsets, spread)
 
     @property
     def collapsed_components_(self) -> list[dict[str, Any]]:

@@ -253,7 +253,7 @@ def dagmm_method(
         ``restarts`` and as the estimator's ``n_restarts`` (raised here, before any
         training).
     """
-    from .estimator import combine_restart_energies, fit_ensemble
+    from .estimator import combine_restart_energies, fit_ensemble, restart_scales
 
     if getattr(estimator, "n_restarts", 1) > 1:
         # A DAGMM configured with restarts: its own count and rule, trained as here.
@@ -288,7 +288,10 @@ def dagmm_method(
                     combine_restart_energies(
                         np.stack([m.decision_function(X[split.test]) for m in group]),
                         np.asarray([m.score_stats_["mean"] for m in group]),
-                        np.asarray([m.score_stats_["std"] or 1.0 for m in group]),
+                        restart_scales(
+                            [m.score_stats_["mean"] for m in group],
+                            [m.score_stats_["std"] for m in group],
+                        ),
                         combine,
                     )
                 )

@@ -333,6 +333,28 @@ def test_ensemble_early_stopping_holds_out_rows_per_seed(blobs):
         DAGMM(validation_fraction=0.5).fit(X[:3])
 
 
+def test_ensemble_seeds_and_rows_are_checked_and_masks_taken():
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    est = DAGMM(epochs=1, batch_size=16)
+    # Each used to fail deep inside (min() of an empty sequence, numpy's or torch's
+    # IndexError), or (seed -1, 2**40) to train models whose files then failed to load.
+    for seeds, rows, match in [
+        ([], None, "seeds is empty"),
+        ([-1], None, r"seed must be an int in \[0, 2\*\*32 - 1\], got -1"),
+        ([2**40], None, "seed must be an int"),
+        ([0], [np.array([0, 1, 40])], r"rows\[0\] holds position\(s\) outside \[0, 40\)"),
+        ([0], [np.array([0, 1, -1])], "outside"),
+        ([0], [np.array([0.0, 1.0, 2.0])], r"rows\[0\] must be a 1-D array of row positions"),
+    ]:
+        with pytest.raises(InvalidInputError, match=match):
+            fit_ensemble(est, X, seeds, rows)
+    mask = np.arange(40) % 2 == 0
+    by_mask = fit_ensemble(est, X, [3], [mask])[0]
+    by_index = fit_ensemble(est, X, [3], [np.flatnonzero(mask)])[0]
+    np.testing.assert_array_equal(by_mask.decision_scores_, by_index.decision_scores_)
+    assert by_mask.decision_scores_.shape == (20,)
+
+
 def test_ensemble_member_equals_single_model():
     # Full-batch and no dropout: shuffling and dropout draws do not matter, so an
     # ensemble member must match a model trained alone with its seed.

@@ -1573,8 +1573,9 @@ def fit_ensemble(
         All data; each model trains on ``X[rows[s]]``.
     seeds : sequence of int
         One seed per model.
-    rows : sequence of integer arrays, optional
-        Training rows of each model (default: all rows for every model).
+    rows : sequence of integer arrays or boolean masks, optional
+        Training rows of each model, as positions in ``X`` or a boolean mask over
+        its rows (default: all rows for every model).
 
     Returns
     -------
@@ -1588,6 +1589,7 @@ def fit_ensemble(
             "model's restarts seeds of their own (as `dagmm reproduce --restarts` does), "
             f"or fit one DAGMM(n_restarts={estimator.n_restarts!r})"
         )
+    seeds = _checked_seeds(seeds)
     X = as_table(X)
     if rows is None:
         # Every model on every row: the encoder learns from X itself, no union to build.
@@ -1596,6 +1598,7 @@ def fit_ensemble(
     elif len(rows) != len(seeds):
         raise InvalidInputError(f"got {len(rows)} row sets for {len(seeds)} seeds")
     else:
+        rows = [_checked_rows(r, len(X), i) for i, r in enumerate(rows)]
         union = np.unique(np.concatenate([np.asarray(r) for r in rows]))
         subset = X.iloc[union] if hasattr(X, "iloc") else np.asarray(X)[union]
     encoder = _new_encoder(estimator).fit(subset)
@@ -1629,3 +1632,36 @@ def fit_ensemble(
         model._set_threshold(model.decision_scores_)
         models.append(model)
     return models
+
+
+def _checked_seeds(seeds: Sequence[int]) -> list[int]:
+    """``seeds`` as ints, each a valid ``random_state`` (the models keep them as theirs, and
+    a model file holds one in [0, 2**32 - 1]), else an :class:`InvalidInputError`."""
+    values = list(seeds)
+    if not values:
+        raise InvalidInputError("seeds is empty: give at least one seed")
+    for seed in values:
+        ok = isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_))
+        if not ok or not 0 <= seed <= 2**32 - 1:
+            raise InvalidInputError(f"every seed must be an int in [0, 2**32 - 1], got {seed!r}")
+    return [int(s) for s in values]
+
+
+def _checked_rows(rows: Any, n_rows: int, which: int) -> np.ndarray:
+    """One model's training rows as sorted-as-given int64 positions in ``[0, n_rows)``;
+    a boolean mask over the ``n_rows`` rows becomes the positions it selects."""
+    values = np.asarray(rows)
+    if values.dtype.kind == "b" and values.shape == (n_rows,):
+        return np.flatnonzero(values)
+    if values.ndim != 1 or (values.size and values.dtype.kind not in "iu"):
+        raise InvalidInputError(
+            f"rows[{which}] must be a 1-D array of row positions (integers) or a boolean mask "
+            f"of length {n_rows}, got {values.dtype} of shape {values.shape}"
+        )
+    values = values.astype(np.int64)
+    outside = values[(values < 0) | (values >= n_rows)]
+    if len(outside):
+        raise InvalidInputError(
+            f"rows[{which}] holds position(s) outside [0, {n_rows}) such as {int(outside[0])}"
+        )
+    return values

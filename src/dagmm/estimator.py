@@ -920,8 +920,9 @@ class DAGMM(TransformerMixin, BaseEstimator):
             If a column is missing or of the wrong type, or a value is NaN/inf
             (with ``missing="raise"``); the message names the column and row.
         dagmm.exceptions.NumericalError
-            If a row's energy is not finite (an input near the float32 limit after
-            scaling); the message names the rows (by a DataFrame's index labels).
+            If a row's energy is not finite (a scaled input beyond about 1e19,
+            where float32 overflows); the message names the rows (by a DataFrame's
+            index labels).
         """
         return self._energy_numeric(self._encode(X), getattr(X, "index", None))
 
@@ -1521,7 +1522,9 @@ def _checked_energy(energy: np.ndarray, index: Any = None) -> np.ndarray:
         raise NumericalError(
             f"non-finite energy for {len(bad)} row(s) (row(s) "
             f"{', '.join(map(str, labels))}{more}): the input is far outside the range the "
-            "model can represent (|x| near the float32 limit after scaling)"
+            "model can represent in float32 (a scaled value beyond about 1e19 overflows the "
+            "reconstruction features); such rows are anomalous by any measure: clip or "
+            "remove them"
         )
     return energy
 

@@ -169,6 +169,66 @@ def test_a_mistyped_out_fails_before_training(table, monkeypatch, distributed):
     assert not (folder / "nodir").exists()
 
 
+def invoke(*args):
+    """Run the command line in this process (no interpreter start-up): the exit code and
+    what it printed, stdout and stderr together."""
+    from click.testing import CliRunner
+
+    from dagmm.cli.main import cli
+
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["fit", "{data}", "--out", "{data}"], "same file as DATA"),
+        (["fit", "{data}", "--out", "{d}/x.dagmm", "--checkpoint", "{data}"], "--checkpoint"),
+        (["fit", "{data}", "--out", "{d}/m", "--checkpoint", "{d}/m"], "same file as --out"),
+        (["score", "{m}", "{data}", "--out", "{data}"], "--out"),
+        (["score", "{m}", "{data}", "--out", "{link}"], "--out"),  # the data by another name
+        (["explain", "{m}", "{data}", "--out", "{data}"], "--out"),
+        (["report", "{m}", "{data}", "--out", "{data}"], "--out"),
+    ],
+)
+def test_out_onto_an_input_is_refused_and_the_input_kept(table, tmp_path, args, named):
+    pytest.importorskip("matplotlib")  # dagmm report needs it before it looks at --out
+    folder, _ = table
+    model = folder / "err_model.dagmm"
+    if not model.exists():
+        assert fit_flows(folder, model, 2).returncode == 0
+    data = tmp_path / "flows.csv"
+    data.write_bytes((folder / "flows.csv").read_bytes())
+    (tmp_path / "link.csv").symlink_to(data)
+    argv = [a.format(m=model, d=tmp_path, data=data, link=tmp_path / "link.csv") for a in args]
+    code, output = invoke(*argv)
+    # the atomic rename used to put the output (scores, a model, a report) in the
+    # data's place: the command succeeded and the data were gone
+    assert code == 2, output
+    assert output.startswith("dagmm: error: ") and output.count("\n") == 1
+    assert named in output and "same file as" in output and "choose another path" in output
+    assert data.read_bytes() == (folder / "flows.csv").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flows.csv", "link.csv"]
+
+
+@pytest.mark.parametrize("command", ["explain", "report"])
+def test_explain_and_report_check_out_before_any_work(table, monkeypatch, command):
+    pytest.importorskip("matplotlib")
+    import dagmm
+
+    folder, _ = table
+    model = folder / "err_model.dagmm"
+    if not model.exists():
+        assert fit_flows(folder, model, 2).returncode == 0
+    monkeypatch.setattr(dagmm.DAGMM, "_encode", lambda *a, **k: pytest.fail("scored first"))
+    out = folder / "nodir" / ("e.csv" if command == "explain" else "r.html")
+    code, output = invoke(command, model, folder / "flows.csv", "--out", out)
+    assert code == 2 and output == f"dagmm: error: directory {out.parent} does not exist " + (
+        f"(writing {out})\n"
+    )
+
+
 def test_fit_takes_the_loss_weights(table):
     import dagmm
 

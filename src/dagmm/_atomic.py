@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_bytes", "check_writable"]
+from .exceptions import InvalidInputError
+
+__all__ = ["atomic_path", "atomic_write_bytes", "check_not_an_input", "check_writable"]
 
 
 def check_writable(path: str | os.PathLike[str]) -> Path:
@@ -32,6 +34,50 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise PermissionError(f"directory {parent} is not writable (writing {target})")
     return target
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same path, or one file by two names (a
+    link, another spelling of a folder); False when either does not exist yet."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_not_an_input(
+    path: str | os.PathLike[str], option: str, inputs: Mapping[str, str | os.PathLike[str] | None]
+) -> None:
+    """Raise :class:`~dagmm.exceptions.InvalidInputError` if ``path`` is one of ``inputs``.
+
+    The rename that makes a write atomic would replace the file a command reads (its
+    data, its model), or another file it writes, with this output: the input would be
+    lost for good.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file to be written.
+    option : str
+        How the user named ``path`` (``--out``), for the message.
+    inputs : mapping of str to path or None
+        The other files of the command, by how the user named them (``DATA``,
+        ``MODEL``, ``--out``); None is skipped.
+
+    Raises
+    ------
+    InvalidInputError
+        ``path`` names the same file as one of ``inputs``.
+    """
+    target = Path(path)
+    for name, source in inputs.items():
+        if source is not None and _same_file(target, Path(source)):
+            raise InvalidInputError(
+                f"{option} {path} is the same file as {name} ({source}): writing it would "
+                f"replace that file; choose another path"
+            )
 
 
 @contextlib.contextmanager

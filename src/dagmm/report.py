@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from ._atomic import atomic_write_bytes
+from ._atomic import atomic_write_bytes, check_writable
 from .exceptions import DAGMMError, InvalidInputError
 from .explain import explain_encoded
 
@@ -35,6 +35,7 @@ __all__ = [
     "FIGURES",
     "MissingDependencyError",
     "ReportData",
+    "check_report_target",
     "collapsed_components",
     "collect",
     "render_figures",
@@ -759,6 +760,38 @@ def report_html(model: Any, data: ReportData, figures: dict[str, bytes], title: 
     return "\n".join(out)
 
 
+def check_report_target(out: str | os.PathLike[str], fmt: str) -> Path:
+    """Raise what writing a report of format ``fmt`` to ``out`` would, before any work.
+
+    Parameters
+    ----------
+    out : str or PathLike
+        The HTML file, or the folder of PNG files.
+    fmt : {"html", "png"}
+        The report's format.
+
+    Returns
+    -------
+    Path
+        ``out``.
+
+    Raises
+    ------
+    InvalidInputError
+        ``fmt`` is neither "html" nor "png", or ``out`` is a file with ``fmt="png"``.
+    OSError
+        The HTML file's folder is missing or not writable, or ``out`` is a folder.
+    """
+    if fmt not in ("html", "png"):
+        raise InvalidInputError(f"format must be 'html' or 'png', got {fmt!r}")
+    target = Path(out)
+    if fmt == "html":
+        check_writable(target)
+    elif target.exists() and not target.is_dir():
+        raise InvalidInputError(f"{target} exists and is not a directory (--format png)")
+    return target
+
+
 def write_report(
     model: Any,
     X: Any,
@@ -811,18 +844,17 @@ def write_report(
     InvalidInputError
         ``fmt`` is not "html" or "png"; ``out`` exists and is not a folder with
         ``fmt="png"``; or as :func:`collect` raises.
+    OSError
+        The HTML file's folder is missing or not writable, or ``out`` is a folder
+        (raised before any scoring).
     MissingDependencyError
         matplotlib is not installed (raised before any scoring).
     """
-    if fmt not in ("html", "png"):
-        raise InvalidInputError(f"format must be 'html' or 'png', got {fmt!r}")
-    require_matplotlib()  # fail before any scoring when matplotlib is missing
+    target = check_report_target(out, fmt)  # before any scoring, as is what follows
+    require_matplotlib()
     data = collect(model, X, labels=labels, ids=ids, top=top, source=source, label_name=label_name)
     figures = render_figures(model, data)
-    target = Path(out)
     if fmt == "png":
-        if target.exists() and not target.is_dir():
-            raise InvalidInputError(f"{target} exists and is not a directory (--format png)")
         target.mkdir(parents=True, exist_ok=True)
         written = []
         for name, png in figures.items():

@@ -152,7 +152,7 @@ def fit(
 ) -> None:
     """Train a model on DATA (CSV, Parquet file or folder, Feather, JSON Lines); write --out."""
     from .. import DAGMM
-    from .._atomic import check_writable
+    from .._atomic import check_not_an_input, check_writable
     from ..exceptions import InvalidInputError
     from ..tableio import read_table
 
@@ -167,8 +167,11 @@ def fit(
     # only rank 0 writes (torchrun stops the other ranks when it exits).
     if not distributed or os.environ.get("RANK", "0") == "0":
         check_writable(out)
+    check_not_an_input(out, "--out", {"DATA": data})
     if options.get("checkpoint_path"):
         check_writable(options["checkpoint_path"])
+        # the checkpoint is rewritten during training, the model at its end
+        check_not_an_input(options["checkpoint_path"], "--checkpoint", {"DATA": data, "--out": out})
     if distributed:
         return _fit_distributed(data, out, preset, exclude, verbose, options)
     if sample_rows:
@@ -378,12 +381,13 @@ def score(
         return
 
     from .. import load
-    from .._atomic import check_writable
+    from .._atomic import check_not_an_input, check_writable
     from ..batch import score_file
     from ..tableio import count_rows, output_format
 
     output_format(out)
     check_writable(out)
+    check_not_an_input(out, "--out", {"DATA": data, "MODEL": model_path})
     model = load(model_path, device)
     _set_cut(model, contamination, threshold)
     started = time.perf_counter()

@@ -58,10 +58,13 @@ def report(
 ) -> None:
     """Write a report on DATA scored by MODEL: energies, z space, training, mixture, top rows."""
     from .. import load
+    from .._atomic import check_not_an_input
     from ..exceptions import InvalidInputError
-    from ..report import require_matplotlib, write_report
+    from ..report import check_report_target, require_matplotlib, write_report
 
     require_matplotlib()
+    check_report_target(out, fmt)  # before any scoring: a mistyped --out must not cost it
+    check_not_an_input(out, "--out", {"DATA": data, "MODEL": model_path})
     model = load(model_path)
     started = time.perf_counter()
     features, frame = _read(model, data, [id_column, labels])
@@ -119,11 +122,14 @@ def explain(
     import numpy as np
 
     from .. import load
+    from .._atomic import check_not_an_input, check_writable
     from ..explain import explain_encoded
     from ..tableio import TableWriter, output_format
 
     if out:
         output_format(out)
+        check_writable(out)
+        check_not_an_input(out, "--out", {"DATA": data, "MODEL": model_path})
     model = load(model_path)
     features, frame = _read(model, data, [id_column])
     encoded = model._encode(features)

@@ -492,6 +492,40 @@ def test_arrow_and_json_lines_files_read_as_tables(table, tmp_path):
     assert pd.read_parquet(tmp_path / "s.parquet")["flow_id"].tolist() == frame["flow_id"].tolist()
 
 
+@pytest.mark.parametrize("suffix", [".parquet", ".feather"])
+def test_decimal_columns_read_as_numbers(tmp_path, suffix):
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.feather as feather
+    import pyarrow.parquet as pq
+
+    from dagmm.tableio import iter_table, read_table
+    from dagmm.tabular import TabularEncoder
+
+    amounts = [decimal.Decimal(f"{i * 1.37:.2f}") for i in range(1200)] + [None]
+    table = pa.table(
+        {
+            "amount": pa.array(amounts, pa.decimal128(10, 2)),
+            "code": pa.array([decimal.Decimal(i % 3) for i in range(1201)], pa.decimal128(3, 0)),
+        }
+    )
+    path = tmp_path / f"money{suffix}"
+    pq.write_table(table, path) if suffix == ".parquet" else feather.write_feather(table, path)
+    frame = read_table(path)
+    # pyarrow gives decimal.Decimal objects: the amounts were read as text, and fit
+    # refused them as a column of 1,200 categories ("more than max_categories")
+    assert frame["amount"].dtype == np.float64 and frame["amount"].iloc[1] == 1.37
+    assert np.isnan(frame["amount"].iloc[-1])
+    assert TabularEncoder().fit(frame.fillna(0.0)).categories == {}
+    chunks = list(iter_table(path, chunk_rows=500))
+    assert [c["amount"].dtype for c in chunks] == [np.float64] * 3
+    # a model fitted on them as categories (before) reads them as it saw them
+    kept = next(iter_table(path, chunk_rows=10, text_columns=["code"]))
+    assert kept["code"].tolist()[:3] == [decimal.Decimal(i) for i in range(3)]
+    assert kept["amount"].dtype == np.float64
+
+
 def test_info_without_a_model_describes_the_installation(tmp_path, monkeypatch):
     import torch
     from click.testing import CliRunner

@@ -255,6 +255,8 @@ def iter_table(
     columns only: in ``text_columns`` (a model's categorical columns) they are
     values. Without ``text_columns`` each chunk goes through :func:`infer_missing`;
     ``infer=False`` leaves that to the caller (to apply once to chunks concatenated).
+    In a Parquet or Arrow file a decimal column is read as float64 numbers, except in
+    ``text_columns``.
 
     Raises
     ------
@@ -263,10 +265,10 @@ def iter_table(
     """
     target, kind = _check_readable(path)
     if kind == "parquet":
-        yield from _iter_parquet(target, chunk_rows, columns)
+        yield from _iter_parquet(target, chunk_rows, columns, text_columns)
         return
     if kind == "arrow":
-        yield from _iter_arrow(target, chunk_rows, columns)
+        yield from _iter_arrow(target, chunk_rows, columns, text_columns)
         return
     if kind == "jsonl":
         yield from _iter_json_lines(target, chunk_rows, columns)
@@ -303,6 +305,24 @@ def iter_table(
         raise DataFileError(f"{target}: cannot parse as CSV ({_first_line(exc)})") from exc
 
 
+def _to_pandas(data: Any, text_columns: Collection[str] | None) -> pd.DataFrame:
+    """An Arrow table or record batch as a DataFrame, its decimal columns as float64.
+
+    pyarrow turns a decimal column (a database's or Spark's ``DECIMAL(10, 2)``, money
+    say) into ``decimal.Decimal`` objects, which the model reads as text: each amount
+    would be a category of its own. A model's categorical column (``text_columns``)
+    keeps them, as the model saw them when it was fitted.
+    """
+    import pyarrow as pa
+
+    keep = text_columns or ()
+    for index, column in enumerate(data.schema):
+        if pa.types.is_decimal(column.type) and column.name not in keep:
+            values = data.column(index).cast(pa.float64())
+            data = data.set_column(index, pa.field(column.name, pa.float64()), values)
+    return data.to_pandas()
+
+
 #: Besides pyarrow's own errors, what reading a damaged Parquet or Arrow file raises: a
 #: damaged file's pandas metadata (JSON in the schema) fails in to_pandas as JSON,
 #: Unicode or dtype errors, and the file is as unreadable as a damaged page.
@@ -310,9 +330,13 @@ _ARROW_READ_ERRORS = (OSError, ValueError, TypeError, KeyError)
 
 
 def _iter_parquet(
-    target: Path, chunk_rows: int | None, columns: list[str] | None
+    target: Path,
+    chunk_rows: int | None,
+    columns: list[str] | None,
+    text_columns: Collection[str] | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """The rows of a Parquet file, or of a folder's Parquet files one after another."""
+    """The rows of a Parquet file, or of a folder's Parquet files one after another
+    (decimal columns as numbers, except ``text_columns``: see :func:`_to_pandas`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -331,7 +355,7 @@ def _iter_parquet(
                     f"Parquet file {first_names}"
                 )
             if chunk_rows is None:
-                yield handle.read(columns=columns).to_pandas()
+                yield _to_pandas(handle.read(columns=columns), text_columns)
                 continue
             # One row group at a time: ParquetFile.iter_batches keeps what it read in
             # Arrow's memory pool, so its memory grows with the file (measured with
@@ -339,7 +363,7 @@ def _iter_parquet(
             for group in range(handle.num_row_groups):
                 table = handle.read_row_group(group, columns=columns)
                 for batch in table.to_batches(max_chunksize=chunk_rows):
-                    yield batch.to_pandas()
+                    yield _to_pandas(batch, text_columns)
                 del table
         except DataFileError:
             raise
@@ -348,10 +372,14 @@ def _iter_parquet(
 
 
 def _iter_arrow(
-    target: Path, chunk_rows: int | None, columns: list[str] | None
+    target: Path,
+    chunk_rows: int | None,
+    columns: list[str] | None,
+    text_columns: Collection[str] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """The rows of an Arrow IPC file (Feather v2) or stream, a record batch at a time from
-    a memory map (Feather v1, an older layout, is read whole).
+    a memory map (Feather v1, an older layout, is read whole); decimal columns as numbers,
+    except ``text_columns`` (see :func:`_to_pandas`).
 
     The map is closed when the rows are read or the reader is dropped; the frames
     already yielded keep their data (Arrow's buffers hold the mapped region).
@@ -379,14 +407,14 @@ def _iter_arrow(
             _check_columns(target, schema.names, columns)
         if chunk_rows is None:
             table = pa.Table.from_batches(list(batches), schema=schema)
-            yield (table if columns is None else table.select(columns)).to_pandas()
+            yield _to_pandas(table if columns is None else table.select(columns), text_columns)
             return
         for batch in batches:
             table = pa.Table.from_batches([batch], schema=schema)
             if columns is not None:
                 table = table.select(columns)
             for piece in table.to_batches(max_chunksize=chunk_rows):
-                yield piece.to_pandas()
+                yield _to_pandas(piece, text_columns)
     except DataFileError:
         raise
     except (pa.ArrowException, *_ARROW_READ_ERRORS) as exc:

@@ -465,6 +465,36 @@ def test_cli_unseen_category_warns_and_scores(cli_files):
     assert np.isfinite(pd.read_csv(out)["energy"]).all()
 
 
+def test_unseen_categories_warn_once_per_file_with_the_total(tmp_path):
+    import warnings
+
+    from dagmm.batch import score_file
+    from dagmm.outofcore import refit_mixture_on_file
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=120), "proto": rng.choice(["tcp", "udp"], 120)})
+    model = DAGMM(epochs=1, random_state=0).fit(frame)
+    frame.loc[[3, 4, 50, 51, 52, 119], "proto"] = "sctp"  # in 4 of 12 chunks
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        score_file(model, tmp_path / "new.csv", tmp_path / "s.csv", chunk_rows=10)
+        refit_mixture_on_file(model, tmp_path / "new.csv", chunk_rows=10)
+    unseen = [w.message for w in caught if w.category is UnseenCategoryWarning]
+    # one warning per chunk (4, each with its own count, none with the total), and the
+    # refit's passes over the file warned again
+    assert [str(m) for m in unseen] == [
+        f"{tmp_path / 'new.csv'}: categorical values never seen in training were encoded "
+        "as all-zero one-hot groups ('proto': 6 value(s))"
+    ] * 2
+    assert [m.counts for m in unseen] == [{"proto": 6}] * 2
+    with warnings.catch_warnings():  # the caller's filters still decide
+        warnings.simplefilter("error", UnseenCategoryWarning)
+        with pytest.raises(UnseenCategoryWarning, match="'proto': 6"):
+            score_file(model, tmp_path / "new.csv", tmp_path / "t.csv", chunk_rows=10)
+    assert not (tmp_path / "t.csv").exists()
+
+
 # --------------------------------------------------------- model files from strangers
 def _split(raw: bytes) -> tuple[dict, dict, bytes]:
     (length,) = struct.unpack("<Q", raw[:8])

@@ -11,6 +11,7 @@ import pandas as pd
 
 from .exceptions import InvalidInputError, NumericalError
 from .tableio import DataFileError, TableWriter, iter_table, text_columns
+from .tabular import summed_unseen_categories
 
 __all__ = ["ScoredRows", "score_file", "score_frame"]
 
@@ -127,7 +128,9 @@ def score_file(
     Only the model's columns (and the copied ones) are read, when the model was
     fitted on a DataFrame; otherwise every column is. In a CSV file the model's
     categorical columns, and the copied columns that are not features, are read
-    as text ("NA" is a category there, not missing). Nothing is left at
+    as text ("NA" is a category there, not missing). Categorical values training
+    never saw are counted over the whole file, in one
+    :class:`~dagmm.tabular.UnseenCategoryWarning` at the end. Nothing is left at
     ``out_path`` if any chunk fails (an existing file there is kept); errors name
     the file and the row.
 
@@ -179,7 +182,10 @@ def score_file(
     columns = None if features is None else list(dict.fromkeys([*features, *copied]))
     text = text_columns(model) + [c for c in copied if features is None or c not in features]
     start = flagged = written = 0
-    with TableWriter(out_path) as writer:
+    with (
+        TableWriter(out_path) as writer,
+        summed_unseen_categories(f"{data_path}: "),
+    ):
         for chunk in iter_table(data_path, chunk_rows, columns, text_columns=text):
             absent = [c for c in copied if c not in chunk.columns]
             if absent:

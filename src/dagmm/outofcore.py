@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from .exceptions import InvalidInputError
 from .mixture import MixtureStatistics
 from .quantile import exact_quantile
 from .tableio import DataFileError, infer_missing, iter_table, text_columns
+from .tabular import UnseenCategoryWarning, summed_unseen_categories
 from .training import FittedMixture, accumulated_statistics, eval_memberships, fitted_mixture
 
 __all__ = ["refit_mixture_on_file", "sample_table", "stream_file_statistics"]
@@ -151,7 +153,28 @@ def refit_mixture_on_file(
     int
         Rows in the file.
     """
-    stats, n_rows = stream_file_statistics(model, path, chunk_rows)
+    # Rows beyond the training sample can hold categories it lacked: counted over the file
+    # once, on the first pass; the later passes read the same rows again.
+    with summed_unseen_categories(f"{path}: "):
+        stats, n_rows = stream_file_statistics(model, path, chunk_rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnseenCategoryWarning)
+        return _refit_from_statistics(
+            model, path, stats, n_rows, training_rows, chunk_rows, spill_dir, quantile_small
+        )
+
+
+def _refit_from_statistics(
+    model: Any,
+    path: str | os.PathLike[str],
+    stats: MixtureStatistics,
+    n_rows: int,
+    training_rows: Any,
+    chunk_rows: int,
+    spill_dir: str | os.PathLike[str] | None,
+    quantile_small: int,
+) -> int:
+    """:func:`refit_mixture_on_file` after its first pass (``stats`` of ``n_rows`` rows)."""
     fitted = fitted_mixture(stats, float(model.reg_covar))
     members = model.n_members_
     model.mixture_ = FittedMixture(*(t[0] if members == 1 else t for t in fitted))

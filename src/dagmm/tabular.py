@@ -12,9 +12,11 @@ how many values were affected.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,7 @@ __all__ = [
     "TabularEncoder",
     "UnseenCategoryWarning",
     "check_category_count",
+    "summed_unseen_categories",
     "symexp",
     "symlog",
 ]
@@ -36,7 +39,67 @@ _MISSING_POLICIES = ("raise", "impute")
 
 
 class UnseenCategoryWarning(UserWarning):
-    """Scoring data holds categorical values that training never saw."""
+    """Scoring data holds categorical values that training never saw.
+
+    Attributes
+    ----------
+    counts : dict of str to int
+        For each categorical column, how many of its values training never saw.
+    """
+
+    def __init__(self, message: str, counts: dict[str, int] | None = None) -> None:
+        super().__init__(message)
+        self.counts: dict[str, int] = dict(counts or {})
+
+
+def _unseen_message(counts: dict[str, int], where: str = "") -> str:
+    detail = ", ".join(f"{k!r}: {v}" for k, v in counts.items())
+    return (
+        f"{where}categorical values never seen in training were encoded as all-zero "
+        f"one-hot groups ({detail} value(s))"
+    )
+
+
+@contextlib.contextmanager
+def summed_unseen_categories(where: str = "", stacklevel: int = 3) -> Iterator[dict[str, int]]:
+    """Hold back the :class:`UnseenCategoryWarning` of everything encoded inside; on
+    leaving without an error, warn once with the counts summed per column.
+
+    For a file scored chunk by chunk: a warning per chunk buried the total (and a
+    large file printed hundreds of them). Other warnings pass through as they come.
+
+    Parameters
+    ----------
+    where : str, default ""
+        Put before the message (a file name and ": ").
+    stacklevel : int, default 3
+        The warning's ``stacklevel`` (3: the line of the ``with`` statement).
+
+    Yields
+    ------
+    dict of str to int
+        The counts so far, per column.
+    """
+    totals: dict[str, int] = {}
+    with warnings.catch_warnings():
+        # every chunk's warning must reach the count, repeated messages included
+        warnings.simplefilter("always", UnseenCategoryWarning)
+        show = warnings.showwarning
+
+        def hold(message, category, filename, lineno, file=None, line=None) -> None:
+            if isinstance(message, UnseenCategoryWarning):
+                for name, count in message.counts.items():
+                    totals[name] = totals.get(name, 0) + count
+            else:
+                show(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = hold
+        yield totals
+    if totals:
+        # outside catch_warnings: the caller's filters ("error", "ignore") apply to it
+        warnings.warn(
+            UnseenCategoryWarning(_unseen_message(totals, where), totals), stacklevel=stacklevel
+        )
 
 
 class IdentifierColumnWarning(UserWarning):
@@ -306,13 +369,7 @@ class TabularEncoder:
                 values = self._numeric(name, col)
                 blocks.append((symlog(values) if self.log_inputs else values)[:, None])
         if unseen:
-            detail = ", ".join(f"{k!r}: {v}" for k, v in unseen.items())
-            warnings.warn(
-                f"categorical values never seen in training were encoded as all-zero "
-                f"one-hot groups ({detail} value(s))",
-                UnseenCategoryWarning,
-                stacklevel=3,
-            )
+            warnings.warn(UnseenCategoryWarning(_unseen_message(unseen), unseen), stacklevel=3)
         matrix = np.hstack(blocks) if blocks else np.zeros((len(frame), 0))
         with np.errstate(over="ignore"):
             out = matrix.astype(np.float32)

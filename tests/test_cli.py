@@ -229,6 +229,23 @@ def test_explain_and_report_check_out_before_any_work(table, monkeypatch, comman
     )
 
 
+def test_a_reader_that_leaves_ends_the_command_quietly(table):
+    folder, _ = table
+    model = folder / "err_model.dagmm"
+    if not model.exists():
+        assert fit_flows(folder, model, 2).returncode == 0
+    # `dagmm info MODEL | head -1`: the reader is gone before the command prints
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dagmm.cli.main", "info", str(model)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    # it printed "dagmm: error: Broken pipe" and exited with 2, as for a mistake
+    assert process.wait(timeout=120) == 141 and stderr == ""
+
+
 def test_fit_takes_the_loss_weights(table):
     import dagmm
 

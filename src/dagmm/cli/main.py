@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 
@@ -11,6 +12,9 @@ from .. import __version__
 from ..exceptions import DAGMMError
 
 EXIT_USER_ERROR = 2
+#: The status of a command whose reader left (``dagmm info m | head -1``): a shell's
+#: for a process ended by SIGPIPE (128 + 13), as other command-line tools end then.
+EXIT_BROKEN_PIPE = 141
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -37,8 +41,23 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            _stdout_to_devnull()
+            raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
         except USER_ERRORS as exc:
             raise _fail(user_message(exc)) from None
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at nothing: the reader of what the command printed has gone, which is
+    no error to report, and the interpreter's flush of stdout at exit must not fail again."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (a test's capture)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, descriptor)
+    os.close(devnull)
 
 
 def _fail(message: str) -> click.exceptions.Exit:

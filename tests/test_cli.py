@@ -110,6 +110,8 @@ def test_fit_score_info_end_to_end(table):
         (["score", "{m}", "{d}/flows.csv", "--out", "{d}/o.feather"], "unsupported output"),
         (["fit", "{d}/latin.csv", "--out", "{d}/x.dagmm"], "not UTF-8 text (byte 0xe9"),
         (["score", "{m}", "{d}/flows.jsonl", "--out", "{d}/o.csv"], "line 2 is not JSON"),
+        # pandas read the second "bytes" as "bytes.1", and fit trained on it silently
+        (["fit", "{d}/twice.csv", "--out", "{d}/x.dagmm"], "column(s) ['bytes'] more than once"),
         (
             [
                 "score",
@@ -142,6 +144,8 @@ def test_user_errors_are_one_line(table, args, message):
     (folder / "latin.csv").write_bytes("city,bytes\nMontr\u00e9al,1\n".encode("cp1252"))
     (folder / "flows.jsonl").write_text('{"bytes": 1.0}\n{"bytes": 2.0,\n')
     (folder / "broken.parquet").write_bytes(b"PAR1 definitely not parquet")
+    twice = frame[["bytes", "duration", "bytes"]].to_csv(index=False)
+    (folder / "twice.csv").write_text(twice)
     argv = [a.format(m=model, d=folder) for a in args]
     result = run(*argv)
     assert result.returncode == 2, result.stderr

@@ -165,6 +165,26 @@ def _csv_read_options(path: Path) -> dict[str, Any]:
     return options
 
 
+def _check_unique_header(path: Path, read_options: dict[str, Any]) -> None:
+    """Raise a DataFileError if two columns of the CSV file's header share a name.
+
+    pandas would rename the second ``a`` to ``a.1`` without a word: the model would
+    train on a column the file does not name, ``--exclude a`` would leave its twin
+    in, and ``--keep a`` copy either. (Empty names are pandas' ``Unnamed: N``, each
+    its own.)
+    """
+    header = pd.read_csv(
+        path, header=None, nrows=1, dtype=str, keep_default_na=False, **read_options
+    )
+    names = [str(name) for name in header.iloc[0]] if len(header) else []
+    twice = sorted({name for name in names if name and names.count(name) > 1})
+    if twice:
+        raise DataFileError(
+            f"{path}: the header names column(s) {twice} more than once; give each column "
+            "a name of its own"
+        )
+
+
 def _csv_missing(
     path: Path,
     columns: list[str] | None,
@@ -277,6 +297,7 @@ def iter_table(
     read_options: dict[str, Any] = _csv_options(target)
     try:
         read_options = _csv_read_options(target)  # the separator, decided once per file
+        _check_unique_header(target, read_options)
         options = {**read_options, **_csv_missing(target, columns, text_columns, read_options)}
         reader = pd.read_csv(target, chunksize=chunk_rows, usecols=columns, **options)
         if chunk_rows is None:
@@ -285,6 +306,8 @@ def iter_table(
         with reader:
             for chunk in reader:
                 yield infer_chunk(chunk)
+    except DataFileError:
+        raise
     except ImportError as exc:  # pandas reads .csv.zst with zstandard, if installed
         raise DataFileError(
             f"{target}: reading it needs a package that is not installed ({_first_line(exc)})"

@@ -717,3 +717,51 @@ def test_json_lines_writes_every_type_as_json_reads_it():
     assert [r["small"] for r in rows] == [1, 0, 1]
     assert not any(isinstance(v, float) and math.isnan(v) for r in rows for v in r.values())
     assert json_lines(frame.iloc[:0]) == ""
+
+
+def test_a_trailing_delimiter_keeps_every_column_in_place(tmp_path):
+    # Rows one field longer than the header made pandas take the first column for the
+    # index: every value one column to the left, and a last column of NaN.
+    header = "a,b,c\n"
+    rows = "".join(f"{i % 7},{10 + i % 5},{100 + i % 3},\n" for i in range(60))
+    (tmp_path / "rows.csv").write_text(header + rows)
+    # A header that ends in the delimiter too leaves an empty, nameless column.
+    (tmp_path / "both.csv").write_text("a,b,c,\n" + rows)
+    from dagmm.tableio import read_table
+
+    frame = read_table(tmp_path / "rows.csv")
+    assert list(frame.columns) == ["a", "b", "c"]
+    assert frame["a"].tolist()[:3] == [0, 1, 2] and frame["c"].tolist()[:3] == [100, 101, 102]
+    for name in ("rows.csv", "both.csv"):
+        code, output = invoke(
+            "fit", tmp_path / name, "--out", tmp_path / f"{name}.dagmm", "--epochs", "1"
+        )
+        assert code == 0, output
+        assert "3 columns" in output
+    assert "left out column(s) ['Unnamed: 3']" in output
+
+
+def test_values_beyond_the_header_are_refused_naming_the_line(tmp_path):
+    # pandas dropped them with index_col=False (and before, shifted every column).
+    rows = [f"{i % 7},{10 + i % 5},{100 + i % 3}," for i in range(60)]
+    rows[41] = "1,2,3,4"
+    (tmp_path / "extra.csv").write_text("a,b,c\n" + "\n".join(rows) + "\n")
+    code, output = invoke("fit", tmp_path / "extra.csv", "--out", tmp_path / "m", "--epochs", "1")
+    assert code == 2
+    assert "line 43 holds more fields than the header names" in output
+    assert not (tmp_path / "m").exists()
+
+
+def test_dates_as_text_are_refused_as_time_columns_are(tmp_path):
+    rng = np.random.default_rng(0)
+    times = pd.date_range("2024-01-01", periods=80, freq="h").astype(str)
+    frame = pd.DataFrame({"ts": times, "x": rng.normal(size=80)})
+    frame.to_csv(tmp_path / "times.csv", index=False)
+    code, output = invoke("fit", tmp_path / "times.csv", "--out", tmp_path / "m", "--epochs", "1")
+    assert code == 2
+    assert "column 'ts' holds dates or times as text" in output and "--exclude ts" in output
+    # A few dates repeated over the rows are labels, as before.
+    frame["ts"] = np.array(["2024-01-01", "2024-01-02", "2024/01/03"])[np.arange(80) % 3]
+    frame.to_csv(tmp_path / "days.csv", index=False)
+    code, output = invoke("fit", tmp_path / "days.csv", "--out", tmp_path / "m", "--epochs", "1")
+    assert code == 0, output

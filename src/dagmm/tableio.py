@@ -13,7 +13,9 @@ import io
 import json
 import math
 import os
+import re
 import sys
+import warnings
 from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ __all__ = [
     "DataFileError",
     "TableWriter",
     "count_rows",
+    "drop_empty_unnamed",
     "infer_missing",
     "iter_table",
     "output_format",
@@ -185,6 +188,58 @@ def _check_unique_header(path: Path, read_options: dict[str, Any]) -> None:
         )
 
 
+@contextlib.contextmanager
+def _extra_fields_refused(path: Path, read_options: dict[str, Any]) -> Iterator[None]:
+    """Raise a DataFileError where pandas drops values beyond the header's last column.
+
+    With ``index_col=False`` pandas reads a row with more fields than the header
+    names by dropping the extra ones, with only a ``ParserWarning``: values lost, and
+    quite likely a header that lacks a name. Empty extra fields (a trailing delimiter
+    on every row) raise nothing.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "error", message="Length of header or names", category=pd.errors.ParserWarning
+        )
+        try:
+            yield
+        except pd.errors.ParserWarning:
+            raise DataFileError(
+                f"{path}: {_first_long_row(path, read_options)} holds more fields than the "
+                "header names: the values beyond the last named column would be lost; name "
+                "every column in the header, or remove the extra fields"
+            ) from None
+
+
+def _first_long_row(path: Path, read_options: dict[str, Any]) -> str:
+    """Where in a CSV file a row first holds a value beyond the header's columns (its
+    line, the header being line 1), for the message of :func:`_extra_fields_refused`."""
+    width = len(pd.read_csv(path, nrows=0, **read_options).columns)
+    spare = 256
+    try:
+        chunks = pd.read_csv(
+            path,
+            header=None,
+            skiprows=1,
+            names=list(range(width + spare)),
+            dtype=str,
+            keep_default_na=False,
+            chunksize=65536,
+            **read_options,
+        )
+        start = 0
+        with chunks:
+            for chunk in chunks:
+                extra = chunk.iloc[:, width:]
+                long_rows = np.flatnonzero((extra.notna() & (extra != "")).any(axis=1))
+                if len(long_rows):
+                    return f"line {start + int(long_rows[0]) + 2}"
+                start += len(chunk)
+    except (*_CSV_READ_ERRORS, ValueError):
+        pass  # more than `spare` extra fields, or a row pandas cannot split
+    return "a row"
+
+
 def _csv_missing(
     path: Path,
     columns: list[str] | None,
@@ -261,6 +316,28 @@ def read_table(
     return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
 
 
+def drop_empty_unnamed(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """``frame`` without the columns a header left unnamed and no row fills.
+
+    pandas names an empty header field ``Unnamed: N``; one with no value in any row
+    is what a trailing delimiter on every line leaves (``a,b,c,``), which holds
+    nothing to train on and would otherwise fail the fit as an all-NaN column.
+
+    Returns
+    -------
+    frame : DataFrame
+        Without those columns.
+    dropped : list of str
+        Their names.
+    """
+    dropped = [
+        str(name)
+        for name in frame.columns
+        if re.fullmatch(r"Unnamed: \d+", str(name)) and frame[name].isna().all()
+    ]
+    return (frame.drop(columns=dropped) if dropped else frame), dropped
+
+
 def iter_table(
     path: str | os.PathLike[str],
     chunk_rows: int | None = 65536,
@@ -299,12 +376,21 @@ def iter_table(
         read_options = _csv_read_options(target)  # the separator, decided once per file
         _check_unique_header(target, read_options)
         options = {**read_options, **_csv_missing(target, columns, text_columns, read_options)}
-        reader = pd.read_csv(target, chunksize=chunk_rows, usecols=columns, **options)
+        # index_col=False: rows one field longer than the header (a trailing delimiter)
+        # would otherwise make the first column the index, every value one column left.
+        with _extra_fields_refused(target, read_options):
+            reader = pd.read_csv(
+                target, chunksize=chunk_rows, usecols=columns, index_col=False, **options
+            )
         if chunk_rows is None:
             yield infer_chunk(reader)
             return
         with reader:
-            for chunk in reader:
+            while True:
+                with _extra_fields_refused(target, read_options):
+                    chunk = next(reader, None)
+                if chunk is None:
+                    return
                 yield infer_chunk(chunk)
     except DataFileError:
         raise

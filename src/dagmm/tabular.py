@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import warnings
 from collections.abc import Iterator
@@ -165,6 +166,32 @@ def _check_not_temporal(name: str, col: pd.Series) -> None:
         )
 
 
+#: ISO 8601 dates and times as text (``2024-03-01``, ``2024/03/01 12:30``,
+#: ``2024-03-01T12:30:00.5+01:00``): how a CSV file, which has no time type, holds them.
+_ISO_TIME_TEXT = re.compile(
+    r"\d{4}[-/]\d{1,2}[-/]\d{1,2}"
+    r"([T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?)?"
+)
+#: More distinct dates than this in a text column are times, not a few labels.
+TIME_TEXT_MAX_LABELS = 20
+
+
+def _check_not_time_text(name: str, categories: list[str]) -> None:
+    """Refuse a text column of dates or times (a CSV file's timestamp column), as
+    :func:`_check_not_temporal` refuses a time-typed one; a few distinct dates
+    (:data:`TIME_TEXT_MAX_LABELS` or fewer) pass as labels."""
+    if len(categories) <= TIME_TEXT_MAX_LABELS:
+        return
+    if all(_ISO_TIME_TEXT.fullmatch(value.strip()) for value in categories):
+        raise InvalidInputError(
+            f"column {name!r} holds dates or times as text (such as {categories[0]!r}, "
+            f"{len(categories)} distinct): DAGMM reads numbers and categories, and as "
+            f"categories times never match a new row's. Derive numeric features from it "
+            f"(hour of day, weekday, seconds since an event) or exclude it "
+            f"(dagmm fit --exclude {name})"
+        )
+
+
 def symlog(values: np.ndarray) -> np.ndarray:
     """``sign(x) * log(1 + |x|)``, elementwise: heavy tails compressed, order and sign kept.
 
@@ -252,7 +279,9 @@ class TabularEncoder:
     max_categories : int or None
         At fit, a categorical column with more distinct values is an
         :class:`~dagmm.exceptions.InvalidInputError` (None: no limit). Datetime,
-        timedelta, period and interval columns are refused at fit whatever it is.
+        timedelta, period and interval columns are refused at fit whatever it is, and
+        so is a text column of more than :data:`TIME_TEXT_MAX_LABELS` distinct ISO
+        8601 dates or times (a CSV file's timestamps).
     log_inputs : bool
         Pass every numeric column through :func:`symlog` (after imputation).
     """
@@ -302,6 +331,7 @@ class TabularEncoder:
                 if self.missing == "raise":
                     self._check_no_missing_categorical(name, col)
                 self.categories[name] = sorted(values.unique().tolist())
+                _check_not_time_text(name, self.categories[name])
                 check_category_count(name, self.categories[name], self.max_categories)
                 if len(values) >= IDENTIFIER_MIN_ROWS and len(self.categories[name]) == len(values):
                     warnings.warn(

@@ -154,7 +154,7 @@ def fit(
     from .. import DAGMM
     from .._atomic import check_not_an_input, check_writable
     from ..exceptions import InvalidInputError
-    from ..tableio import read_table
+    from ..tableio import drop_empty_unnamed, read_table
 
     if distributed and sample_rows:
         raise InvalidInputError("--distributed and --sample-rows cannot be combined")
@@ -180,6 +180,13 @@ def fit(
         frame = sample_table(data, sample_rows, options.get("random_state"))
     else:
         frame = read_table(data)
+    frame, unnamed = drop_empty_unnamed(frame)
+    if unnamed:
+        click.echo(
+            f"dagmm: note: {data}: left out column(s) {unnamed}: no name in the header and "
+            "no value in any row (a trailing delimiter)",
+            err=True,
+        )
     missing = [c for c in exclude if c not in frame.columns]
     if missing:
         raise InvalidInputError(f"{data}: --exclude column(s) {missing} not in the file")

@@ -363,3 +363,79 @@ def test_compare_results_pairs_records_by_dataset_protocol_and_seed(tmp_path):
     assert lines[1].split()[2:6] == ["0.6000", "0.6000", "+0.0000", "1/2"]
     assert lines[2].split()[2:6] == ["0.9000", "0.9500", "+0.0500", "1/1"]
     assert lines[-1] == "all 3 pairs: mean AUROC 0.7000 -> 0.7167, paired +0.0167, 2 up"
+
+
+def _invoke(*args: str, env: dict | None = None):
+    from click.testing import CliRunner
+
+    from dagmm.cli.main import cli
+
+    return CliRunner().invoke(cli, list(args), env=env)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--controls", "iforest,nosuch"], "unknown control(s) ['nosuch']"),
+        (["--first-seed", "-1"], "-1 is not in the range x>=0"),
+        (["--contamination-study", "--restarts", "2"], "drop --restarts"),
+        (["--contamination-study", "--contamination", "0.02"], "drop --contamination"),
+        (["--out", "{file}/results"], "is a file, not a directory"),
+        (["--out", "{file}"], "is a file, not a directory"),
+    ],
+    ids=["control", "seed", "study_restarts", "study_contamination", "out_under_file", "out_file"],
+)
+def test_cli_reproduce_mistakes_end_before_the_data_is_loaded(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    """Until 2026-12-05 an unknown control and a negative seed ended in a traceback after
+    loading the data, ``--out`` onto a file failed only when the results were written at
+    the end of the run, and the study silently ignored --restarts and --contamination."""
+    (tmp_path / "file").write_text("not a folder")
+    args = [a.replace("{file}", str(tmp_path / "file")) for a in args]
+    # An empty data folder and a closed port: loading the data would fail another way.
+    empty = tmp_path / "data"
+    result = _invoke(
+        "reproduce", "thyroid", "--seeds", "1", "--epochs", "1", "--data-dir", str(empty),
+        *(["--out", str(tmp_path / "res")] if "--out" not in args else []), *args,
+        env={"DAGMM_DATA_URL": "http://127.0.0.1:9"},
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert "downloading" not in result.output and not empty.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_cli_reproduce_contamination_beyond_the_data_is_one_line(
+    datasets_dir: Path, tmp_path: Path
+) -> None:
+    if not (datasets_dir / "thyroid.npz").is_file():
+        pytest.skip("thyroid.npz not available")
+    result = _invoke(
+        "reproduce", "thyroid", "--seeds", "1", "--contamination", "0.2",
+        "--data-dir", str(datasets_dir), "--out", str(tmp_path / "res"),
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "contamination 0.2 needs 460 anomalies in the training half of seed 0, which has 48" in (
+        result.output
+    )
+    assert "Traceback" not in result.output and "seed(s)" not in result.output  # none trained
+    assert not (tmp_path / "res").exists()
+
+
+def test_cli_benchmark_loads_every_data_set_before_training(
+    datasets_dir: Path, tmp_path: Path
+) -> None:
+    """Until 2026-12-05 a mistyped name after the first ended the run once the earlier
+    data sets had trained, losing their results."""
+    if not (datasets_dir / "pima.mat").is_file():
+        pytest.skip("pima.mat not available")
+    result = _invoke(
+        "benchmark", "--datasets", "pima,nosuch", "--seeds", "1", "--epochs", "1",
+        "--data-dir", str(datasets_dir), "--out", str(tmp_path),
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "unknown ODDS data set 'nosuch'" in result.output
+    assert "protocol" not in result.output  # no data set was trained on
+    empty = _invoke("benchmark", "--datasets", ",", "--out", str(tmp_path))
+    assert empty.exit_code == 2 and "no data set to benchmark" in empty.output

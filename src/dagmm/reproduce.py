@@ -17,23 +17,28 @@ import csv
 import io
 import json
 import math
+import os
 import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .exceptions import InvalidInputError
 from .metrics import evaluate
 
 __all__ = [
     "BENCHMARK_DATASETS",
     "COMBINE",
+    "CONTROLS",
     "PAPER_F1",
     "PAPER_RHO",
     "Split",
+    "check_output_dir",
     "contaminated_splits",
     "dagmm_method",
     "format_markdown",
@@ -56,6 +61,8 @@ PAPER_RHO = {"kddcup": 0.2, "kddcup_rev": 0.2, "thyroid": 0.025, "arrhythmia": 0
 PAPER_F1 = {"kddcup": 0.9369, "kddcup_rev": 0.9380, "thyroid": 0.4782, "arrhythmia": 0.4983}
 #: How ``dagmm_method`` combines the restarts of one seed.
 COMBINE = ("best", "mean", "median")
+#: Control methods scored on the same splits as the DAGMM.
+CONTROLS = ("untrained", "iforest", "ocsvm")
 #: ODDS sets for the default-configuration benchmark.
 BENCHMARK_DATASETS = ("cardio", "ionosphere", "letter", "pima")
 
@@ -180,8 +187,9 @@ def contaminated_splits(
 
     Raises
     ------
-    ValueError
-        If a seed's training half has fewer anomalies than ``contamination`` needs.
+    InvalidInputError
+        If a seed's training half has fewer anomalies than ``contamination`` needs
+        (a ``ValueError``, raised before anything is trained).
     """
     y = np.asarray(y)
     splits = []
@@ -191,9 +199,11 @@ def contaminated_splits(
         normal, anomalous = train[y[train] == 0], train[y[train] == 1]
         n_add = round(contamination / (1.0 - contamination) * len(normal))
         if n_add > len(anomalous):
-            raise ValueError(
-                f"contamination {contamination} needs {n_add} anomalies, "
-                f"the training half has {len(anomalous)}"
+            # The most a training half can hold: all its anomalies among its normal rows.
+            most = len(anomalous) / (len(anomalous) + len(normal))
+            raise InvalidInputError(
+                f"contamination {contamination} needs {n_add} anomalies in the training half "
+                f"of seed {seed}, which has {len(anomalous)} (at most {most:.4f} is possible)"
             )
         added = rng.choice(anomalous, size=n_add, replace=False)
         splits.append(Split(int(seed), np.sort(np.concatenate([normal, added])), test))
@@ -539,8 +549,6 @@ def format_markdown(summary: Sequence[dict], by: Sequence[str] = ("method",)) ->
 
 
 def _machine() -> dict[str, Any]:
-    import os
-
     import torch
 
     return {
@@ -551,6 +559,39 @@ def _machine() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
+
+
+def check_output_dir(out_dir: Any) -> Path:
+    """Raise what :func:`write_results` would raise for ``out_dir``, before a long run.
+
+    Parameters
+    ----------
+    out_dir : str or path-like
+        The results directory: an existing, writable directory, or a path whose
+        nearest existing ancestor is a writable directory (it is created at the end).
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_dir`` as a path; nothing is created.
+
+    Raises
+    ------
+    NotADirectoryError
+        ``out_dir``, or the ancestor it would be created in, is a file.
+    PermissionError
+        That directory is not writable.
+    """
+    out = Path(out_dir)
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "" if existing == out else f" (the results directory is {out})"
+        raise NotADirectoryError(f"{existing} is a file, not a directory{where}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"directory {existing} is not writable (writing results to {out})")
+    return out
 
 
 def write_results(out_dir: Any, stem: str, document: dict[str, Any]) -> tuple[Any, Any]:
@@ -575,12 +616,15 @@ def write_results(out_dir: Any, stem: str, document: dict[str, Any]) -> tuple[An
     -------
     json_path, csv_path : pathlib.Path
         The paths written.
-    """
-    from pathlib import Path
 
+    Raises
+    ------
+    NotADirectoryError, PermissionError
+        As :func:`check_output_dir` raises for ``out_dir``.
+    """
     from ._atomic import atomic_write_bytes
 
-    out = Path(out_dir)
+    out = check_output_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path, csv_path = out / f"{stem}.json", out / f"{stem}.csv"
     atomic_write_bytes(json_path, json.dumps(document, indent=1).encode() + b"\n")
@@ -702,35 +746,32 @@ def run_reproduction(
 
     Raises
     ------
+    InvalidInputError
+        For an unknown control or a negative seed (before the data is loaded), or a
+        ``contamination`` the training halves lack the anomalies for (before any
+        training); both are ``ValueError``.
     ValueError
-        For an unknown control or ``combine``, or a ``contamination`` the training
-        halves lack the anomalies for.
+        For an unknown ``combine``.
     KeyError
         If ``ratio`` is None and ``dataset`` is not in :data:`PAPER_RHO`.
     """
     started = time.perf_counter()
-    if X is None or y is None:
-        X, y, _ = _load(dataset, data_dir)
+    # Every mistake in the arguments is reported before the data is loaded (KDDCUP: seconds).
+    _check_seeds(seeds)
     if ratio is None:
         ratio = PAPER_RHO[dataset]
+    info: dict[str, Any] = {}
+    methods: dict[str, Method] = {
+        "dagmm": dagmm_method(estimator, restarts, progress, info, combine),
+        **_control_methods(estimator, controls, progress),
+    }
+    if X is None or y is None:
+        X, y, _ = _load(dataset, data_dir)
     if contamination:
         splits = contaminated_splits(y, seeds, contamination)
     else:
         pops = _rev_populations(y, seeds) if dataset == "kddcup_rev" else None
         splits = paper_splits(y, seeds, pops)
-    info: dict[str, Any] = {}
-    methods: dict[str, Method] = {
-        "dagmm": dagmm_method(estimator, restarts, progress, info, combine)
-    }
-    for control in controls:
-        if control == "untrained":
-            methods["untrained"] = dagmm_method(_untrained(estimator))
-        elif control == "iforest":
-            methods["iforest"] = isolation_forest_method(progress)
-        elif control == "ocsvm":
-            methods["ocsvm"] = oneclass_svm_method(progress)
-        else:
-            raise ValueError(f"unknown control {control!r}; use untrained, iforest or ocsvm")
     records = score_methods(X, y, splits, methods, ratio, progress)
     for rec in records:
         rec["dataset"] = dataset
@@ -792,8 +833,8 @@ def run_contamination_study(
         Share of each test set flagged (rho); default :data:`PAPER_RHO` of ``dataset``.
     data_dir : str or path-like, optional
         Data directory for the loader (default ``$DAGMM_DATA``, else the user cache).
-    controls : sequence of {"untrained", "iforest"}, default=()
-        Methods scored on the same splits besides the DAGMM.
+    controls : sequence of {"untrained", "iforest", "ocsvm"}, default=()
+        Methods scored on the same splits besides the DAGMM (see :func:`run_reproduction`).
     progress : callable, optional
         Called with one-line status messages (str).
 
@@ -808,28 +849,27 @@ def run_contamination_study(
 
     Raises
     ------
-    ValueError
-        For an unknown control, or a level the training halves lack the anomalies for.
+    InvalidInputError
+        For an unknown control or a negative seed (before the data is loaded), or a
+        level the training halves lack the anomalies for (before any training); both
+        are ``ValueError``.
     KeyError
         If ``ratio`` is None and ``dataset`` is not in :data:`PAPER_RHO`.
     """
     started = time.perf_counter()
+    _check_seeds(seeds)
+    ratio = PAPER_RHO[dataset] if ratio is None else ratio
+    methods: dict[str, Method] = {
+        "dagmm": dagmm_method(estimator, progress=progress),
+        **_control_methods(estimator, controls, progress),
+    }
     if X is None or y is None:
         X, y, _ = _load(dataset, data_dir)
-    ratio = PAPER_RHO[dataset] if ratio is None else ratio
     splits, tags = [], []
     for level in levels:
         for split in contaminated_splits(y, seeds, level):
             splits.append(split)
             tags.append(float(level))
-    methods: dict[str, Method] = {"dagmm": dagmm_method(estimator, progress=progress)}
-    for control in controls:
-        if control == "untrained":
-            methods["untrained"] = dagmm_method(_untrained(estimator))
-        elif control == "iforest":
-            methods["iforest"] = isolation_forest_method(progress)
-        else:
-            raise ValueError(f"unknown control {control!r}; use untrained or iforest")
     records = score_methods(X, y, splits, methods, ratio, progress)
     for index, rec in enumerate(records):
         rec["dataset"] = dataset
@@ -847,6 +887,30 @@ def run_contamination_study(
         "command": " ".join(sys.argv),
         "wall_s": round(time.perf_counter() - started, 1),
     }
+
+
+def _check_seeds(seeds: Sequence[int]) -> None:
+    negative = [int(s) for s in seeds if int(s) < 0]
+    if negative:
+        # numpy's generators take no negative seed: say so before anything is loaded.
+        raise InvalidInputError(f"seeds must be >= 0, got {negative}")
+
+
+def _control_methods(
+    estimator: Any, controls: Sequence[str], progress: Progress | None
+) -> dict[str, Method]:
+    """The methods of ``controls`` (names in :data:`CONTROLS`), or an InvalidInputError."""
+    unknown = [c for c in controls if c not in CONTROLS]
+    if unknown:
+        raise InvalidInputError(
+            f"unknown control(s) {unknown}; choose from {', '.join(CONTROLS)} (or none)"
+        )
+    makers: dict[str, Callable[[], Method]] = {
+        "untrained": lambda: dagmm_method(_untrained(estimator)),
+        "iforest": lambda: isolation_forest_method(progress),
+        "ocsvm": lambda: oneclass_svm_method(progress),
+    }
+    return {control: makers[control]() for control in controls}
 
 
 def _untrained(estimator: Any) -> Any:
@@ -908,27 +972,41 @@ def run_benchmark(
 
     Raises
     ------
-    ValueError
-        For an unknown protocol, when it is reached.
+    InvalidInputError
+        For no data set, an unknown protocol or a negative seed (a ``ValueError``).
+    DatasetError
+        A data set cannot be loaded.
+
+    Notes
+    -----
+    Every data set is loaded before the first model trains, so that a mistyped
+    name or a missing file ends the run at once, not after the others have trained.
     """
     from . import datasets as ds
 
     started = time.perf_counter()
-    records = []
+    if not datasets:
+        raise InvalidInputError("no data set to benchmark")
+    unknown = [p for p in protocols if p not in ("paper", "unsupervised")]
+    if unknown:
+        raise InvalidInputError(f"unknown protocol(s) {unknown}; use paper or unsupervised")
+    _check_seeds(seeds)
+    data_sets = {}
     for name in datasets:
         if loaded and name in loaded:
-            X, y = loaded[name]
+            data_sets[name] = loaded[name]
         else:
             data = ds.load_dataset(name, data_dir=data_dir)
-            X, y = data.X, data.y
+            data_sets[name] = (data.X, data.y)
+    records = []
+    for name in datasets:
+        X, y = data_sets[name]
         ratio = float(np.mean(y))
         for protocol in protocols:
             if protocol == "paper":
                 splits = paper_splits(y, seeds)
-            elif protocol == "unsupervised":
-                splits = unsupervised_splits(len(y), seeds)
             else:
-                raise ValueError(f"unknown protocol {protocol!r}")
+                splits = unsupervised_splits(len(y), seeds)
             if progress is not None:
                 progress(f"{name} ({X.shape[0]} x {X.shape[1]}), {protocol} protocol")
             methods = {

@@ -60,7 +60,7 @@ def _set_threads(threads: int | None) -> None:
 @click.command()
 @click.argument("dataset", type=click.Choice(_DATASETS))
 @click.option("--seeds", default=20, show_default=True, type=click.IntRange(min=1))
-@click.option("--first-seed", default=0, show_default=True, type=int)
+@click.option("--first-seed", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option("--out", "out_dir", default="results", show_default=True, type=click.Path())
 @click.option(
     "--preset",
@@ -128,13 +128,33 @@ def reproduce(
     Prints mean ± std and writes every seed to OUT/DATASET[-TAG].json and .csv.
     """
     from .. import DAGMM
+    from ..exceptions import InvalidInputError
     from ..reproduce import (
+        check_output_dir,
         format_summary,
         run_contamination_study,
         run_reproduction,
         write_results,
     )
 
+    # Mistakes that would otherwise surface only when the results are written, or be
+    # silently ignored, end the command before any data is loaded.
+    check_output_dir(out_dir)
+    if contamination_study:
+        ignored = [
+            name
+            for name, given in (
+                ("--contamination", contamination is not None),
+                ("--restarts", restarts != 1),
+                ("--combine", combine != "best"),
+            )
+            if given
+        ]
+        if ignored:
+            raise InvalidInputError(
+                f"--contamination-study runs its own levels with one model per seed; "
+                f"drop {', '.join(ignored)}"
+            )
     _set_threads(threads)
     started = time.perf_counter()
     progress = _progress(started)
@@ -217,8 +237,9 @@ def benchmark(
     its anomalies, test on the other 30 %). Options override single defaults.
     """
     from .. import DAGMM
-    from ..reproduce import format_summary, run_benchmark, write_results
+    from ..reproduce import check_output_dir, format_summary, run_benchmark, write_results
 
+    check_output_dir(out_dir)
     _set_threads(threads)
     started = time.perf_counter()
     estimator = DAGMM(verbose=_verbosity(verbose), **estimator_params(model_options))

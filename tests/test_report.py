@@ -248,3 +248,56 @@ def test_report_of_a_model_with_restarts(tmp_path):
     html = out.read_text(encoding="utf-8")
     assert "The model combines 3 restarts (mean of their standardised energies" in html
     assert html.count("<tr>") > 4
+
+
+@pytest.mark.parametrize(
+    "command, out, message",
+    [
+        (["report"], "missing/r.html", "does not exist"),
+        (["report"], "{file}/r.html", "is not a directory"),
+        (["report", "--format", "png"], "{file}/figs", "is a file, not a directory"),
+        (["explain"], "missing/why.csv", "does not exist"),
+    ],
+    ids=["report_missing_folder", "report_under_file", "png_under_file", "explain_missing"],
+)
+def test_cli_report_and_explain_check_out_before_reading_the_model(
+    fitted, tmp_path, monkeypatch, command, out, message
+):
+    """Until 2026-12-05 a mistyped --out was found only after the model and the data
+    were read and scored (``explain``: every row explained), the work then lost."""
+    from click.testing import CliRunner
+
+    import dagmm
+    from dagmm.cli.main import cli
+
+    _, _test, _, folder = fitted
+    (tmp_path / "file").write_text("a file")
+
+    def must_not_load(path):
+        raise AssertionError("the model was loaded before --out was checked")
+
+    monkeypatch.setattr(dagmm, "load", must_not_load)
+    target = str(tmp_path / out.replace("{file}", "file"))
+    result = CliRunner().invoke(
+        cli, [command[0], str(folder / "model.dagmm"), str(folder / "test.csv"),
+              *command[1:], "--out", target]
+    )  # fmt: skip
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert message in result.output and result.output.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_write_report_checks_out_before_scoring(fitted, tmp_path, monkeypatch):
+    model, test, _, _ = fitted
+
+    def must_not_score(*args, **kwargs):
+        raise AssertionError("scored before out was checked")
+
+    monkeypatch.setattr("dagmm.report.collect", must_not_score)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        write_report(model, test, tmp_path / "missing" / "r.html")
+    with pytest.raises(IsADirectoryError):
+        write_report(model, test, tmp_path)
+    (tmp_path / "file").write_text("a file")
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        write_report(model, test, tmp_path / "file" / "figs", fmt="png")

@@ -10,7 +10,13 @@ from pathlib import Path
 
 from .exceptions import InvalidInputError
 
-__all__ = ["atomic_path", "atomic_write_bytes", "check_not_an_input", "check_writable"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "check_folder_writable",
+    "check_not_an_input",
+    "check_writable",
+]
 
 
 def check_writable(path: str | os.PathLike[str]) -> Path:
@@ -78,6 +84,28 @@ def check_not_an_input(
                 f"{option} {path} is the same file as {name} ({source}): writing it would "
                 f"replace that file; choose another path"
             )
+
+
+def check_folder_writable(path: str | os.PathLike[str]) -> Path:
+    """Raise what writing files into the folder ``path`` would raise, before any work.
+
+    The folder may be missing (it is created, with its parents, when written to):
+    then its nearest existing ancestor must be a writable directory.
+
+    Raises
+    ------
+    NotADirectoryError, PermissionError
+    """
+    folder = Path(path)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "" if existing == folder else f" (writing into {folder})"
+        raise NotADirectoryError(f"{existing} is a file, not a directory{where}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"directory {existing} is not writable (writing into {folder})")
+    return folder
 
 
 @contextlib.contextmanager

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from ._atomic import atomic_write_bytes, check_writable
+from ._atomic import atomic_write_bytes, check_folder_writable, check_writable
 from .exceptions import DAGMMError, InvalidInputError
 from .explain import explain_encoded
 
@@ -766,30 +766,32 @@ def check_report_target(out: str | os.PathLike[str], fmt: str) -> Path:
     Parameters
     ----------
     out : str or PathLike
-        The HTML file, or the folder of PNG files.
+        The HTML file (``fmt="html"``) or the folder of PNG files (``fmt="png"``).
     fmt : {"html", "png"}
-        The report's format.
+        The output format.
 
     Returns
     -------
     Path
-        ``out``.
+        ``out``; nothing is created.
 
     Raises
     ------
     InvalidInputError
         ``fmt`` is neither "html" nor "png", or ``out`` is a file with ``fmt="png"``.
-    OSError
-        The HTML file's folder is missing or not writable, or ``out`` is a folder.
+    FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError
+        ``out`` cannot be written: its folder is missing or read-only, or, with
+        ``fmt="html"``, ``out`` is a folder.
     """
     if fmt not in ("html", "png"):
         raise InvalidInputError(f"format must be 'html' or 'png', got {fmt!r}")
     target = Path(out)
     if fmt == "html":
-        check_writable(target)
-    elif target.exists() and not target.is_dir():
+        return check_writable(target)
+    if target.exists() and not target.is_dir():
         raise InvalidInputError(f"{target} exists and is not a directory (--format png)")
-    return target
+    # The folder is created only once the figures exist; where it would be must allow that.
+    return check_folder_writable(target)
 
 
 def write_report(
@@ -844,9 +846,9 @@ def write_report(
     InvalidInputError
         ``fmt`` is not "html" or "png"; ``out`` exists and is not a folder with
         ``fmt="png"``; or as :func:`collect` raises.
-    OSError
-        The HTML file's folder is missing or not writable, or ``out`` is a folder
-        (raised before any scoring).
+    FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError
+        ``out`` cannot be written (its folder is missing or read-only, or, with
+        ``fmt="html"``, ``out`` is a folder); raised before any scoring.
     MissingDependencyError
         matplotlib is not installed (raised before any scoring).
     """

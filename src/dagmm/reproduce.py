@@ -582,16 +582,9 @@ def check_output_dir(out_dir: Any) -> Path:
     PermissionError
         That directory is not writable.
     """
-    out = Path(out_dir)
-    existing = out
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        where = "" if existing == out else f" (the results directory is {out})"
-        raise NotADirectoryError(f"{existing} is a file, not a directory{where}")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise PermissionError(f"directory {existing} is not writable (writing results to {out})")
-    return out
+    from ._atomic import check_folder_writable
+
+    return check_folder_writable(out_dir)
 
 
 def write_results(out_dir: Any, stem: str, document: dict[str, Any]) -> tuple[Any, Any]:

@@ -207,3 +207,44 @@ def test_kddcup_labels_line_up_with_the_rows(datasets_dir: Path) -> None:
     np.testing.assert_array_equal(data.y, (labels == "normal.").astype(np.int64))
     kinds, counts = np.unique(labels, return_counts=True)
     assert dict(zip(kinds, counts, strict=True))["neptune."] == 107_201
+
+
+def test_failed_download_removes_the_folders_it_made(tmp_path: Path) -> None:
+    """Until 2026-12-05 a mistyped DAGMM_DATA was left behind as an empty folder."""
+    served = tmp_path / "served"
+    served.mkdir()
+    with _serve(served) as url, pytest.raises(DownloadError, match=r"cardio\.mat"):
+        datasets.fetch_file("cardio.mat", tmp_path / "typo" / "data", base_url=url)  # 404
+    assert not (tmp_path / "typo").exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    with _serve(served) as url, pytest.raises(DownloadError):
+        datasets.fetch_file("cardio.mat", kept, base_url=url)
+    assert kept.is_dir()  # a folder that was there stays
+
+
+def test_data_dir_that_is_a_file_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    afile = tmp_path / "datasets.txt"
+    afile.write_text("not a folder")
+    monkeypatch.setenv("DAGMM_DATA", str(afile))
+    with pytest.raises(
+        DatasetError, match=r"\(from DAGMM_DATA\): .*datasets\.txt is not a directory"
+    ):
+        datasets.load_odds("pima")
+
+
+@pytest.mark.parametrize("filename", ["pima.mat", "thyroid.npz", "kddcup.data_10_percent.gz"])
+def test_damaged_cached_file_names_its_checksum_and_the_way_out(
+    datasets_dir: Path, tmp_path: Path, filename: str
+) -> None:
+    """A cached file cut short (copied while downloading, a full disk): the error names
+    the file, its sha256 against the canonical one, and what to do."""
+    _require(datasets_dir, filename)
+    (tmp_path / filename).write_bytes((datasets_dir / filename).read_bytes()[:5000])
+    name = {"pima.mat": "pima", "thyroid.npz": "thyroid"}.get(filename, "kddcup")
+    expected = datasets.FILES[filename].sha256
+    with pytest.raises(DatasetError) as caught:
+        datasets.load_dataset(name, data_dir=tmp_path, download=False)
+    message = str(caught.value)
+    assert str(tmp_path / filename) in message and f"not the canonical {expected}" in message
+    assert "delete it and it is downloaded again" in message

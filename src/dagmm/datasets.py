@@ -14,6 +14,7 @@ corrupted download never leaves a file behind.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -164,6 +165,33 @@ def data_dir(path: str | os.PathLike[str] | None = None) -> Path:
     return Path(cache) / "dagmm"
 
 
+def _origin(path: str | os.PathLike[str] | None) -> str:
+    """Where :func:`data_dir` took the data directory from, for error messages."""
+    if path is not None:
+        return "given as data_dir"
+    if os.environ.get("DAGMM_DATA"):
+        return "from DAGMM_DATA"
+    return "the user cache; set DAGMM_DATA to use another folder"
+
+
+def _damaged(path: Path, what: str, exc: object) -> DatasetError:
+    """The error for a data file that cannot be read: says whether its bytes are the
+    canonical file's, and how to get those (a download interrupted outside dagmm, a
+    copy from elsewhere)."""
+    expected = FILES[path.name].sha256
+    try:
+        actual = _sha256(path)
+    except OSError:
+        actual = "unreadable"
+    verdict = (
+        "its sha256 is that of the canonical file"
+        if actual == expected
+        else f"its sha256 is {actual}, not the canonical {expected}: delete it and it "
+        "is downloaded again, or replace it with the canonical file"
+    )
+    return DatasetError(f"cannot read {path} as {what}: {exc}; {verdict}")
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -207,7 +235,8 @@ def fetch_file(
     DatasetError
         ``filename`` is not in :data:`FILES`, or the data directory cannot be created.
     DownloadError
-        The download failed; nothing is left in the data directory.
+        The download failed; nothing is left in the data directory, and the folders
+        created for it are removed again.
     ChecksumError
         The downloaded bytes do not have the expected sha256; nothing is kept.
     """
@@ -220,10 +249,38 @@ def fetch_file(
         return target
     base_url = base_url or os.environ.get("DAGMM_DATA_URL") or None
     url = f"{base_url.rstrip('/')}/{filename}" if base_url else source.url
+    created = _make_folder(folder, _origin(data_dir_))
+    try:
+        _download(url, target, source.sha256, timeout)
+    except BaseException:
+        # A failed download leaves no trace: not even the folders made for it (a
+        # mistyped DAGMM_DATA would otherwise appear as an empty folder).
+        for made in created:
+            with contextlib.suppress(OSError):
+                made.rmdir()
+        raise
+    return target
+
+
+def _make_folder(folder: Path, origin: str) -> list[Path]:
+    """Create ``folder`` with its parents; the folders created, innermost first."""
+    missing = []
+    parent = folder
+    while not parent.exists() and parent != parent.parent:
+        missing.append(parent)
+        parent = parent.parent
+    if not parent.is_dir():
+        raise DatasetError(f"data directory {folder} ({origin}): {parent} is not a directory")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DatasetError(f"cannot create data directory {folder}: {exc}") from exc
+        raise DatasetError(f"cannot create data directory {folder} ({origin}): {exc}") from exc
+    return missing
+
+
+def _download(url: str, target: Path, sha256: str, timeout: float) -> None:
+    """Download ``url`` to ``target`` if its bytes have ``sha256``; else raise, keeping nothing."""
+    filename, folder = target.name, target.parent
     # Downloaded to a temporary name and renamed only once its checksum matches.
     with atomic_path(target) as tmp:
         try:
@@ -241,12 +298,11 @@ def fetch_file(
         if tmp.stat().st_size == 0:
             raise DownloadError(f"downloading {filename} from {url} gave an empty file")
         actual = _sha256(tmp)
-        if actual != source.sha256:
+        if actual != sha256:
             raise ChecksumError(
                 f"{filename} downloaded from {url} has sha256 {actual}, expected "
-                f"{source.sha256}; the file was not kept"
+                f"{sha256}; the file was not kept"
             )
-    return target
 
 
 def _path(filename: str, data_dir_: str | os.PathLike[str] | None, download: bool) -> Path:
@@ -255,7 +311,8 @@ def _path(filename: str, data_dir_: str | os.PathLike[str] | None, download: boo
         return path
     if not download:
         raise DatasetError(
-            f"{path} not found (download=False); set DAGMM_DATA to a folder holding {filename}"
+            f"{path} not found (data directory {_origin(data_dir_)}; download=False): "
+            f"set DAGMM_DATA to a folder holding {filename}"
         )
     return fetch_file(filename, data_dir_)
 
@@ -268,9 +325,9 @@ def _read_kddcup(data_dir_: str | os.PathLike[str] | None, download: bool) -> tu
     try:
         frame = pd.read_csv(path, header=None, names=[*_KDD_COLUMNS, "label"])
     except Exception as exc:  # parse errors of a damaged file
-        raise DatasetError(f"cannot read {path} as the KDDCUP99 CSV: {exc}") from exc
+        raise _damaged(path, "the KDDCUP99 CSV", exc) from exc
     if frame.shape[1] != 42 or pd.api.types.is_numeric_dtype(frame["label"]):
-        raise DatasetError(f"{path}: expected 42 columns with a text label last")
+        raise _damaged(path, "the KDDCUP99 CSV", "expected 42 columns with a text label last")
     labels = frame.pop("label").to_numpy()
     # One-hot only the three categorical columns, with categories in sorted order
     # so the columns are the same on every machine: 38 numeric + 3 + 66 + 11 = 118.
@@ -425,7 +482,7 @@ def load_odds(
             with np.load(path, allow_pickle=False) as archive:
                 X, y = archive["X"], archive["y"]
         except Exception as exc:
-            raise DatasetError(f"cannot read {path} as an .npz with arrays X and y: {exc}") from exc
+            raise _damaged(path, "an .npz with arrays X and y", exc) from exc
     else:
         from scipy.io import loadmat
 
@@ -434,11 +491,15 @@ def load_odds(
             mat = loadmat(path)
             X, y = mat["X"], mat["y"]
         except Exception as exc:
-            raise DatasetError(f"cannot read {path} as a .mat with X and y: {exc}") from exc
+            raise _damaged(path, "a .mat with X and y", exc) from exc
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y).ravel().astype(np.int64)
     if X.ndim != 2 or len(X) != len(y) or not set(np.unique(y)) <= {0, 1}:
-        raise DatasetError(f"{path}: expected X (n, d) and y (n,) of 0/1, got {X.shape}, {y.shape}")
+        raise _damaged(
+            path,
+            "an ODDS data set",
+            f"expected X (n, d) and y (n,) of 0/1, got {X.shape}, {y.shape}",
+        )
     names = [f"x{i}" for i in range(X.shape[1])]
     return Dataset(X, y, names, key)
 

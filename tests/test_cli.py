@@ -571,6 +571,11 @@ def test_info_without_a_model_describes_the_installation(tmp_path, monkeypatch):
     monkeypatch.setattr("dagmm._kernels.ENABLED", False)
     off = json.loads(CliRunner().invoke(main, ["info", "--json"]).output)
     assert off["compiled_cpu_kernels"] is False
+    # A mistyped DAGMM_DATA is named as such, not as an empty folder (until 2026-12-05).
+    monkeypatch.setenv("DAGMM_DATA", str(tmp_path / "typo"))
+    assert "typo (from DAGMM_DATA): does not exist" in CliRunner().invoke(main, ["info"]).output
+    monkeypatch.setenv("DAGMM_DATA", str(tmp_path / "notes.txt"))
+    assert "(from DAGMM_DATA): is not a directory" in CliRunner().invoke(main, ["info"]).output
 
 
 def test_score_at_another_alert_rate_or_threshold_without_retraining(table, tmp_path):

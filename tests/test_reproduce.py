@@ -439,3 +439,18 @@ def test_cli_benchmark_loads_every_data_set_before_training(
     assert "protocol" not in result.output  # no data set was trained on
     empty = _invoke("benchmark", "--datasets", ",", "--out", str(tmp_path))
     assert empty.exit_code == 2 and "no data set to benchmark" in empty.output
+
+
+def test_one_seed_shows_no_spread() -> None:
+    """Until 2026-12-05 one seed printed "0.1875 ± 0.0000", a spread of zero it never measured."""
+    records = [{"method": m, "precision": 0.1875, "recall": 0.2, "f1": 0.19, "auroc": 0.6,
+                "auprc": 0.1} for m in ("a", "b", "b")]  # fmt: skip
+    summary = summarize(records)
+    text = format_summary(summary)
+    line_a, line_b = text.splitlines()[1:3]
+    assert "0.1875" in line_a and "±" not in line_a
+    assert "0.1875 ± 0.0000" in line_b  # two seeds: a measured spread of 0
+    assert text.splitlines()[-1].startswith("(one seed: no ± std")
+    assert len(line_a) == len(line_b)  # the columns stay aligned
+    table = format_markdown(summary).splitlines()
+    assert "| a | 1 | 0.1875 | 0.2000 |" in table[2] and "±" in table[3]

@@ -510,17 +510,24 @@ def format_summary(summary: Sequence[dict], by: Sequence[str] = ("method",)) -> 
     -------
     str
         A header line, then one line per group with the number of seeds and each
-        metric to 4 decimals; no trailing newline.
+        metric to 4 decimals, as mean ± std; a group of one seed shows its value
+        alone (the std of one value says nothing about the spread over seeds), and
+        a last line says so. No trailing newline.
     """
     width = max([len(" / ".join(str(r[k]) for k in by)) for r in summary] + [10])
     lines = [f"{'':<{width}}  seeds  " + "  ".join(f"{m:>15}" for m in METRICS)]
     for row in summary:
         label = " / ".join(str(row[k]) for k in by)
-        cells = "  ".join(
-            f"{row[f'{m}_mean']:.4f} ± {row[f'{m}_std']:.4f}".rjust(15) for m in METRICS
-        )
+        cells = "  ".join(_mean_std(row, m).rjust(15) for m in METRICS)
         lines.append(f"{label:<{width}}  {row['n_seeds']:>5}  {cells}")
+    if any(row["n_seeds"] == 1 for row in summary):
+        lines.append("(one seed: no ± std; run more seeds to see the spread)")
     return "\n".join(lines)
+
+
+def _mean_std(row: dict, metric: str) -> str:
+    mean = f"{row[f'{metric}_mean']:.4f}"
+    return f"{mean}         " if row["n_seeds"] == 1 else f"{mean} ± {row[f'{metric}_std']:.4f}"
 
 
 def format_markdown(summary: Sequence[dict], by: Sequence[str] = ("method",)) -> str:
@@ -537,13 +544,13 @@ def format_markdown(summary: Sequence[dict], by: Sequence[str] = ("method",)) ->
     -------
     str
         The table: columns ``by``, seeds, then each metric as mean ± std to 4
-        decimals; no trailing newline.
+        decimals (the value alone for a group of one seed); no trailing newline.
     """
     head = [*by, "seeds", *METRICS]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in summary:
         cells = [str(row[k]) for k in by] + [str(row["n_seeds"])]
-        cells += [f"{row[f'{m}_mean']:.4f} ± {row[f'{m}_std']:.4f}" for m in METRICS]
+        cells += [_mean_std(row, m).rstrip() for m in METRICS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

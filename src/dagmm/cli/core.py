@@ -494,10 +494,17 @@ def _echo_environment(env: dict) -> None:
     ]
     click.echo(f"  packages: {', '.join(others)}")
     files = env["data_files"]
-    click.echo(
-        f"  data directory: {env['data_dir']} (from {env['data_dir_from']}): "
-        + (f"{len(files)} data set file(s): {', '.join(files)}" if files else "no data set files")
-    )
+    folder = Path(env["data_dir"])
+    # A mistyped DAGMM_DATA is what a user asking "why does it download?" needs to see.
+    if not folder.exists():
+        state = "does not exist (data sets are downloaded into it when first loaded)"
+    elif not folder.is_dir():
+        state = "is not a directory"
+    else:
+        state = (
+            f"{len(files)} data set file(s): {', '.join(files)}" if files else "no data set files"
+        )
+    click.echo(f"  data directory: {env['data_dir']} (from {env['data_dir_from']}): {state}")
 
 
 #: Shares of the training rows for which `dagmm info` prints the threshold.

@@ -24,8 +24,11 @@ import numpy as np
 def _records(path: str) -> dict[tuple, dict]:
     with open(path, encoding="utf-8") as handle:
         document = json.load(handle)
+    # an undefined metric is null in the file (NaN in files of before 2026-12-05)
     return {
-        (r.get("dataset", ""), r.get("protocol", ""), r["seed"]): r
+        (r.get("dataset", ""), r.get("protocol", ""), r["seed"]): {
+            k: float("nan") if v is None else v for k, v in r.items()
+        }
         for r in document["records"]
         if r["method"] == "dagmm"
     }

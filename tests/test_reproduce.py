@@ -165,6 +165,19 @@ def test_write_results_atomic(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x.csv", "x.json"]
 
 
+def test_write_results_writes_undefined_metrics_as_null(tmp_path: Path) -> None:
+    # The AUROC of a test half without anomalies is NaN; bare NaN is not JSON, and
+    # strict readers (JavaScript, jq, Spark) refuse the whole file.
+    doc = {"records": [{"seed": 0, "auroc": float("nan"), "f1": np.float64(np.inf)}], "n": 1.5}
+    json_path, _ = write_results(tmp_path, "x", doc)
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    read = json.loads(json_path.read_text(), parse_constant=refuse)
+    assert read == {"records": [{"seed": 0, "auroc": None, "f1": None}], "n": 1.5}
+
+
 def test_dagmm_method_restarts_pick_lowest_training_loss(blobs) -> None:
     X, y = blobs
     splits = paper_splits(y, [0, 1])

@@ -594,6 +594,19 @@ def check_output_dir(out_dir: Any) -> Path:
     return check_folder_writable(out_dir)
 
 
+def _strict_json(value: Any) -> Any:
+    """``value`` with every non-finite float as None: a metric that is undefined (the
+    AUROC of a test half without anomalies) is ``null``, which every JSON reader takes,
+    where Python's default ``NaN`` is refused by strict ones (JavaScript, jq, Spark)."""
+    if isinstance(value, dict):
+        return {key: _strict_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict_json(item) for item in value]
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        return None
+    return value
+
+
 def write_results(out_dir: Any, stem: str, document: dict[str, Any]) -> tuple[Any, Any]:
     """Write ``stem.json`` (everything) and ``stem.csv`` (one row per record), atomically.
 
@@ -607,10 +620,10 @@ def write_results(out_dir: Any, stem: str, document: dict[str, Any]) -> tuple[An
     stem : str
         File name without extension.
     document : dict
-        JSON-serialisable results, such as :attr:`Reproduction.document` or the dict
-        :func:`run_benchmark` returns; ``document["records"]`` (list of dict) becomes
-        the CSV, with the first record's keys as columns (empty file when there are
-        no records).
+        JSON-serialisable results (a non-finite float is written as ``null``), such
+        as :attr:`Reproduction.document` or the dict :func:`run_benchmark` returns;
+        ``document["records"]`` (list of dict) becomes the CSV, with the first
+        record's keys as columns (empty file when there are no records).
 
     Returns
     -------
@@ -627,7 +640,8 @@ def write_results(out_dir: Any, stem: str, document: dict[str, Any]) -> tuple[An
     out = check_output_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path, csv_path = out / f"{stem}.json", out / f"{stem}.csv"
-    atomic_write_bytes(json_path, json.dumps(document, indent=1).encode() + b"\n")
+    text = json.dumps(_strict_json(document), indent=1, allow_nan=False)
+    atomic_write_bytes(json_path, text.encode() + b"\n")
     records = document["records"]
     buffer = io.StringIO()
     if records:

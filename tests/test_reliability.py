@@ -152,6 +152,33 @@ def test_unseen_category_is_counted_and_documented(frame_model):
     assert (all_zero == 0).all()  # documented: unseen -> all-zero one-hot group
 
 
+def test_numbers_held_as_objects_train_as_numbers():
+    # A database driver's NUMERIC column arrives as decimal.Decimal objects; astype(object)
+    # or records with None leave floats as objects. Each number was a one-hot column.
+    from decimal import Decimal
+
+    frame = _frame()
+    as_objects = frame.assign(
+        bytes=[Decimal(str(round(v, 3))) for v in frame["bytes"]],
+        duration=frame["duration"].astype(object),
+    )
+    as_floats = as_objects.assign(bytes=as_objects["bytes"].astype(float)).astype(
+        {"duration": float}
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IdentifierColumnWarning)
+        model = DAGMM(**TINY, random_state=0).fit(as_objects)
+    assert set(model.encoder_.categories) == {"proto"}
+    reference = DAGMM(**TINY, random_state=0).fit(as_floats)
+    np.testing.assert_array_equal(
+        model.decision_function(as_objects), reference.decision_function(as_floats)
+    )
+    # Text among them is still a category (and mixed text and numbers too).
+    mixed = as_objects.assign(duration=["x", *as_objects["duration"][1:]])
+    with pytest.warns(IdentifierColumnWarning, match="'duration'"):
+        assert "duration" in DAGMM(**TINY, random_state=0).fit(mixed).encoder_.categories
+
+
 def test_identifier_and_free_text_columns_are_refused_with_the_way_out():
     frame = _frame(1500)
     frame["flow_id"] = [f"f{i:05d}" for i in range(len(frame))]

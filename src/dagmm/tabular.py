@@ -209,8 +209,21 @@ def symexp(values: np.ndarray) -> np.ndarray:
         return np.sign(values) * np.expm1(np.abs(values))
 
 
+#: What :func:`pandas.api.types.infer_dtype` calls a column of Python numbers (or
+#: booleans) held as objects: numbers, though the column's dtype is ``object``.
+_NUMBERS_AS_OBJECTS = ("integer", "floating", "mixed-integer-float", "decimal", "boolean")
+
+
 def _is_categorical(series: pd.Series) -> bool:
-    return not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series))
+    """Whether a training column is a category: not numeric or boolean, by its dtype or,
+    for an ``object`` column, by its values. A database driver gives a NUMERIC column as
+    ``decimal.Decimal`` objects, ``astype(object)`` or records with None give floats as
+    objects: as categories each number would be a one-hot column of its own."""
+    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        return False
+    if series.dtype == object and series.notna().any():
+        return pd.api.types.infer_dtype(series, skipna=True) not in _NUMBERS_AS_OBJECTS
+    return True
 
 
 def _describe_rows(rows: np.ndarray, limit: int = 5, index: pd.Index | None = None) -> str:

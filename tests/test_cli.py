@@ -401,6 +401,15 @@ def test_a_folder_of_parquet_files_reads_as_its_files_in_order(table, tmp_path):
     np.testing.assert_array_equal(dagmm.load(tmp_path / "d.dagmm").decision_scores_, expected)
     np.testing.assert_allclose(pd.read_csv(tmp_path / "s.csv")["energy"], expected, rtol=1e-12)
 
+    # Part files whose writers ordered the columns differently are matched by name.
+    reordered = tmp_path / "reordered"
+    reordered.mkdir()
+    frame.iloc[:100].to_parquet(reordered / "part-0.parquet", index=False)
+    frame.iloc[100:][frame.columns[::-1]].to_parquet(reordered / "part-1.parquet", index=False)
+    pd.testing.assert_frame_equal(read_table(reordered), frame)
+    chunks = list(iter_table(reordered, chunk_rows=64))
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), frame)
+
     renamed = frame.iloc[:5].rename(columns={"bytes": "octets"})
     renamed.to_parquet(dataset / "sub" / "part-3.parquet")
     with pytest.raises(DataFileError, match=r"part-3.parquet: its columns .* differ"):

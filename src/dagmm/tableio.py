@@ -454,23 +454,28 @@ def _iter_parquet(
         try:
             handle = pq.ParquetFile(part)
             names = handle.schema_arrow.names
+            wanted = columns
             if first_names is None:
                 first_names = names
                 if columns is not None:
                     _check_columns(target, names, columns)
+            elif columns is None and sorted(names) == sorted(first_names):
+                # Writers need not keep one column order across a folder's files: the
+                # columns are matched by name, in the first file's order.
+                wanted = first_names
             elif names != first_names and (columns is None or any(c not in names for c in columns)):
                 raise DataFileError(
                     f"{part}: its columns {names} differ from those of the folder's first "
                     f"Parquet file {first_names}"
                 )
             if chunk_rows is None:
-                yield _to_pandas(handle.read(columns=columns), text_columns)
+                yield _to_pandas(handle.read(columns=wanted), text_columns)
                 continue
             # One row group at a time: ParquetFile.iter_batches keeps what it read in
             # Arrow's memory pool, so its memory grows with the file (measured with
             # benchmarks/bench_outofcore.py); a row group's table is freed once consumed.
             for group in range(handle.num_row_groups):
-                table = handle.read_row_group(group, columns=columns)
+                table = handle.read_row_group(group, columns=wanted)
                 for batch in table.to_batches(max_chunksize=chunk_rows):
                     yield _to_pandas(batch, text_columns)
                 del table

@@ -225,3 +225,23 @@ def test_a_model_with_restarts_scores_on_spark_as_locally(spark, frame) -> None:
         scored["energy"].to_numpy(), several.decision_function(features), rtol=1e-5, atol=1e-5
     )
     np.testing.assert_array_equal(scored["is_anomaly"].to_numpy(), several.predict(features))
+
+
+def test_engine_spark_out_onto_the_data_is_refused_and_the_data_kept(frame, model, tmp_path):
+    from dagmm.exceptions import InvalidInputError
+    from dagmm.spark import score_parquet_spark
+
+    # The output replaces what --out names, folders included: until 2026-12-05 `dagmm score
+    # m flows.parquet --out flows.parquet --engine spark` put the scores in the data's place.
+    data = tmp_path / "flows.parquet"
+    frame.to_parquet(data)
+    folder = tmp_path / "dataset.parquet"  # a Spark-style folder of part files
+    folder.mkdir()
+    frame.to_parquet(folder / "part-0.parquet")
+    path = tmp_path / "m.dagmm"
+    model.save(path)
+    for source, out in ((data, data), (folder, folder), (folder / "part-0.parquet", folder)):
+        with pytest.raises(InvalidInputError, match=r"--out .* DATA .*choose another path"):
+            score_parquet_spark(path, source, out, master="local[2]")
+    pd.testing.assert_frame_equal(pd.read_parquet(data), frame)
+    pd.testing.assert_frame_equal(pd.read_parquet(folder / "part-0.parquet"), frame)

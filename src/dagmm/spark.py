@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._atomic import check_not_an_input
 from .batch import SCORE_COLUMNS, ScoredRows, copied_columns
 from .exceptions import DAGMMError, InvalidInputError, ModelFileError
 from .persistence import load_bytes, model_bytes
@@ -241,6 +242,25 @@ def explain_failure(exc: BaseException) -> str:
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
+def _check_out_spares_inputs(target: Path, source: Path, model: Any) -> None:
+    """Refuse an ``out`` whose replacement would delete the data or the model being read.
+
+    The finished output replaces whatever ``out`` names, a whole folder included:
+    ``out`` naming the data (or a folder holding it) would delete the input for good.
+    """
+    inputs: dict[str, str | os.PathLike[str]] = {"DATA": source}
+    if isinstance(model, (str, os.PathLike)):
+        inputs["MODEL"] = model
+    check_not_an_input(target, "--out", inputs)
+    if target.is_dir():
+        for name, path in inputs.items():
+            if Path(path).resolve().is_relative_to(target.resolve()):
+                raise InvalidInputError(
+                    f"--out {target} is a folder holding {name} ({path}): writing it would "
+                    "delete that file; choose another path"
+                )
+
+
 def score_parquet_spark(
     model_path: str | os.PathLike[str] | Any,
     data: str | os.PathLike[str],
@@ -292,8 +312,10 @@ def score_parquet_spark(
     InvalidInputError
         ``data`` is missing or not Parquet, ``out`` is not named ``*.parquet`` or
         its folder is missing, a model column or a copied column is missing, a
-        copied column is named twice or ``energy`` / ``is_anomaly``, or
-        ``only_anomalies`` is asked without a column to name the rows.
+        copied column is named twice or ``energy`` / ``is_anomaly``,
+        ``only_anomalies`` is asked without a column to name the rows, or ``out``
+        names ``data`` or the model file (or a folder holding either), which
+        writing it would delete.
     ModelFileError
         The model file is missing or invalid.
     SparkScoringError
@@ -316,6 +338,7 @@ def score_parquet_spark(
         raise InvalidInputError(f"{target}: --engine spark writes Parquet; name it *.parquet")
     if not target.parent.exists():
         raise InvalidInputError(f"directory {target.parent} does not exist (writing {target})")
+    _check_out_spares_inputs(target, source, model_path)
     blob, checked = _shipped_model(model_path)
     spark = spark_session(master)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")

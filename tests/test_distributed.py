@@ -250,6 +250,20 @@ if __name__ == "__main__":
     os._exit(0)
 
 
+def test_shard_rows_are_indexed_by_their_rows_in_the_file(tmp_path: Path) -> None:
+    from dagmm.distributed import read_shard
+
+    # An error in a shard names the row by its index: until 2026-12-05 the shard's own
+    # count (row 75 of rank 1 for the file's row 151), which is no row a user can find.
+    data = tmp_path / "t.csv"
+    frame = _rows().head(23)
+    frame.to_csv(data, index=False)
+    for rank in range(3):
+        shard = read_shard(data, rank, 3, chunk_rows=4)  # chunks that do not divide by 3
+        assert shard.index.tolist() == list(range(rank, 23, 3))
+        pd.testing.assert_frame_equal(shard, frame.iloc[rank::3], check_exact=False)
+
+
 def test_cli_distributed_without_torchrun_says_how_to_launch(tmp_path, monkeypatch) -> None:
     from click.testing import CliRunner
 
@@ -279,6 +293,7 @@ def test_torchrun_cli_bad_row_in_one_shard_fails_every_rank_cleanly(tmp_path: Pa
     errors = [line for line in result.stderr.splitlines() if line.startswith("dagmm: error:")]
     assert len(errors) == 2, result.stderr  # one line from each rank, the same one
     assert "rank 1: InvalidInputError: column 'f2' has 1 non-finite" in errors[0], errors[0]
+    assert f"row(s) {N_ROWS - 3})" in errors[0], errors[0]  # the file's row, not the shard's
     assert errors[0] == errors[1]
     # both ranks ended with the user-error status, not gloo's abort at exit
     assert "terminate called" not in result.stderr, result.stderr

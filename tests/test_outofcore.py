@@ -36,8 +36,8 @@ def test_sample_is_a_reproducible_uniform_subset(table) -> None:
     frame, csv, parquet = table
     a = sample_table(csv, 200, random_state=1, chunk_rows=128)
     assert len(a) == 200 and a["row"].is_unique and a["row"].is_monotonic_increasing
-    # Rows are the file's rows, unchanged.
-    pd.testing.assert_frame_equal(a, frame.iloc[a["row"].to_numpy()].reset_index(drop=True))
+    # Rows are the file's rows, unchanged, indexed by their positions in the file.
+    pd.testing.assert_frame_equal(a, frame.iloc[a["row"].to_numpy()])
     # Same seed, same sample, whatever the format or the chunking.
     b = sample_table(parquet, 200, random_state=1, chunk_rows=128)
     np.testing.assert_array_equal(a["row"], b["row"])
@@ -157,6 +157,25 @@ def test_cli_sample_rows_bad_row_names_file_and_row(table, tmp_path: Path) -> No
     # The sample leaves row 1400 out; the whole-file pass finds it and names file, column, row.
     assert result.returncode == 2
     assert "bad.csv" in result.stderr and "'b'" in result.stderr and "row(s) 1400" in result.stderr
+    assert not (tmp_path / "m.dagmm").exists()
+
+
+def test_cli_sample_rows_bad_row_in_the_sample_names_the_file_row(table, tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from dagmm.cli.main import cli
+
+    frame, _, _ = table
+    bad = frame.copy()
+    bad.loc[1400, "b"] = np.nan
+    path = tmp_path / "bad.csv"
+    bad.to_csv(path, index=False)
+    argv = ["fit", str(path), "--out", str(tmp_path / "m.dagmm"), "--sample-rows", "1499"]
+    result = CliRunner().invoke(cli, [*argv, "--epochs", "1", "--random-state", "0"])
+    # Row 1400 is in the sample: fit names it as the file's row 1400. Until 2026-12-05 it
+    # named its position in the sample (row 1399 here), which is no row of the file.
+    assert result.exit_code == 2, result.output
+    assert "column 'b' has 1 non-finite value(s) (NaN; row(s) 1400)" in result.output
     assert not (tmp_path / "m.dagmm").exists()
 
 

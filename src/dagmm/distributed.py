@@ -455,7 +455,9 @@ def _set_global_threshold(
 def read_shard(path: str | os.PathLike[str], rank: int, world_size: int, chunk_rows: int = 65536):
     """Rows ``rank, rank + N, rank + 2N, ...`` of a CSV or Parquet file, streamed.
 
-    Each process keeps only its rows, so no process holds the whole file.
+    Each process keeps only its rows, so no process holds the whole file. The
+    rows are indexed by their 0-based positions in the file, so that an error
+    in this shard (a missing value, say) names the file's row.
     """
     import pandas as pd
 
@@ -464,8 +466,10 @@ def read_shard(path: str | os.PathLike[str], rank: int, world_size: int, chunk_r
     parts, start = [], 0
     for chunk in iter_table(path, chunk_rows=chunk_rows, infer=False):
         first = (rank - start) % world_size
-        parts.append(chunk.iloc[first::world_size])
+        part = chunk.iloc[first::world_size]
+        part.index = pd.RangeIndex(start + first, start + len(chunk), world_size)
+        parts.append(part)
         start += len(chunk)
     if not parts or start == 0:
         raise DataFileError(f"{path}: no rows")
-    return infer_missing(pd.concat(parts, ignore_index=True))
+    return infer_missing(pd.concat(parts))

@@ -45,8 +45,10 @@ def sample_table(
 
     One streaming pass: every row draws a uniform key and the ``n_rows`` rows
     with the smallest keys are kept (a reservoir), so memory holds the sample
-    and one chunk. The sample keeps the file's row order; the same seed gives
-    the same sample. A file with fewer rows is returned whole.
+    and one chunk. The sample keeps the file's row order and is indexed by each
+    row's 0-based position in the file, so that an error in it (a missing value,
+    say) names the file's row; the same seed gives the same sample. A file with
+    fewer rows is returned whole.
     """
     if n_rows < 1:
         raise InvalidInputError(f"sample size must be >= 1, got {n_rows}")
@@ -76,7 +78,9 @@ def sample_table(
     if kept is None or start == 0:
         raise DataFileError(f"{path}: no rows")
     order = np.argsort(kept_pos, kind="stable")
-    return infer_missing(kept.iloc[order].reset_index(drop=True))
+    sample = kept.iloc[order]
+    sample.index = pd.Index(kept_pos[order])
+    return infer_missing(sample)
 
 
 def _encoded_chunks(

@@ -313,3 +313,24 @@ def test_torchrun_cli_category_limit_counts_the_union_of_shards(tmp_path: Path) 
     assert len(errors) == 2, result.stderr
     assert "column 'proto' has 3 distinct values" in errors[0], errors[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.csv"]
+
+
+@_NEEDS_TORCHRUN
+def test_torchrun_cli_leaves_out_an_empty_nameless_column_as_one_process_does(
+    tmp_path: Path,
+) -> None:
+    # Every line ends in the delimiter, the header too (`f0,...,proto,`): `dagmm fit` leaves
+    # the nameless, empty column out with a note. Until 2026-12-05 `--distributed` kept it
+    # and failed on every rank ("column 'Unnamed: 6' has 512 non-finite value(s)").
+    data = tmp_path / "train.csv"
+    frame = _rows().head(64)
+    lines = [",".join(frame.columns) + ","]
+    lines += [",".join(map(str, row)) + "," for row in frame.itertuples(index=False)]
+    data.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "model.dagmm"
+    result = _torchrun_fit(tmp_path, data, out)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("left out column(s) ['Unnamed: 6']") == 1, result.stderr  # rank 0
+    from dagmm import load
+
+    assert list(load(out).feature_names_in_) == list(frame.columns)

@@ -68,6 +68,7 @@ from .training import (
 __all__ = [
     "ProcessGroupReducer",
     "all_reduce_sum",
+    "drop_empty_unnamed_everywhere",
     "fit_distributed",
     "init_process_group",
     "is_distributed",
@@ -450,6 +451,29 @@ def _set_global_threshold(
         "mean": float(mean),
         "std": float(np.sqrt(var)),
     }
+
+
+def drop_empty_unnamed_everywhere(frame: Any, group: Any = None) -> tuple[Any, list[str]]:
+    """:func:`dagmm.tableio.drop_empty_unnamed` over the rows of every process.
+
+    A nameless column (a trailing delimiter) is left out only where no process's
+    shard holds a value in it, so every process keeps the same columns, and the
+    same ones as a fit of the whole file in one process.
+
+    Returns
+    -------
+    frame : DataFrame
+        This process's shard without those columns.
+    dropped : list of str
+        Their names, the same on every process.
+    """
+    from .tableio import drop_empty_unnamed
+
+    _, local = drop_empty_unnamed(frame)
+    reducer = ProcessGroupReducer(group)
+    found = [json.loads(b) for b in reducer.gather_bytes(json.dumps(local).encode())]
+    dropped = [name for name in found[0] if all(name in names for names in found)]
+    return frame.drop(columns=dropped), dropped
 
 
 def read_shard(path: str | os.PathLike[str], rank: int, world_size: int, chunk_rows: int = 65536):

@@ -182,11 +182,7 @@ def fit(
         frame = read_table(data)
     frame, unnamed = drop_empty_unnamed(frame)
     if unnamed:
-        click.echo(
-            f"dagmm: note: {data}: left out column(s) {unnamed}: no name in the header and "
-            "no value in any row (a trailing delimiter)",
-            err=True,
-        )
+        _note_unnamed(data, unnamed)
     missing = [c for c in exclude if c not in frame.columns]
     if missing:
         raise InvalidInputError(f"{data}: --exclude column(s) {missing} not in the file")
@@ -208,6 +204,15 @@ def fit(
     )
 
 
+def _note_unnamed(data: str, unnamed: list[str]) -> None:
+    """Say which nameless, empty columns fit leaves out."""
+    click.echo(
+        f"dagmm: note: {data}: left out column(s) {unnamed}: no name in the header and "
+        "no value in any row (a trailing delimiter)",
+        err=True,
+    )
+
+
 def _restarts_note(model: Any) -> str:
     """``, 3 restarts (mean)`` for a model trained with restarts, else nothing."""
     count = len(model.restart_seeds_)
@@ -224,7 +229,12 @@ def _fit_distributed(data, out, preset, exclude, verbose, options) -> None:
     import torch.distributed as dist
 
     from .. import DAGMM
-    from ..distributed import fit_distributed, init_process_group, read_shard
+    from ..distributed import (
+        drop_empty_unnamed_everywhere,
+        fit_distributed,
+        init_process_group,
+        read_shard,
+    )
     from ..exceptions import InvalidInputError
 
     params = _model_params(verbose, options)
@@ -233,6 +243,10 @@ def _fit_distributed(data, out, preset, exclude, verbose, options) -> None:
     try:
         rank, world = dist.get_rank(), dist.get_world_size()
         frame = read_shard(data, rank, world)
+        # as fit without --distributed does, decided over every shard's rows
+        frame, unnamed = drop_empty_unnamed_everywhere(frame)
+        if unnamed and rank == 0:
+            _note_unnamed(data, unnamed)
         missing = [c for c in exclude if c not in frame.columns]
         if missing:
             raise InvalidInputError(f"{data}: --exclude column(s) {missing} not in the file")

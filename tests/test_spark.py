@@ -245,3 +245,24 @@ def test_engine_spark_out_onto_the_data_is_refused_and_the_data_kept(frame, mode
             score_parquet_spark(path, source, out, master="local[2]")
     pd.testing.assert_frame_equal(pd.read_parquet(data), frame)
     pd.testing.assert_frame_equal(pd.read_parquet(folder / "part-0.parquet"), frame)
+
+
+def test_columns_with_dots_in_their_names_score_as_locally(spark, frame, tmp_path) -> None:
+    from dagmm.spark import score_parquet_spark
+
+    # dagmm flattens JSON Lines into names like `src.port`; Spark reads a dot in a column
+    # reference as a struct field. Until 2026-12-05 both entry points failed here
+    # ("A column ... with name `src`.`a` cannot be resolved").
+    dotted = frame.rename(columns={"a": "src.a", "row_id": "flow.id"})
+    features = dotted.drop(columns="flow.id")
+    model = DAGMM(epochs=1, random_state=0, device="cpu").fit(features)
+    expected = model.decision_function(features)
+    scored = score_spark(spark.createDataFrame(dotted), model).toPandas().sort_values("flow.id")
+    assert list(scored.columns) == [*dotted.columns, "energy", "is_anomaly"]
+    np.testing.assert_allclose(scored["energy"].to_numpy(), expected, rtol=1e-5, atol=1e-5)
+    data, out = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    dotted.to_parquet(data)
+    score_parquet_spark(model, data, out, id_column="flow.id", keep_columns=["src.a"])
+    got = pd.read_parquet(out).sort_values("flow.id")
+    assert list(got.columns) == ["flow.id", "src.a", "energy", "is_anomaly"]
+    np.testing.assert_allclose(got["energy"].to_numpy(), expected, rtol=1e-5, atol=1e-5)

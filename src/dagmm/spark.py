@@ -79,7 +79,19 @@ def _feature_columns(model: Any) -> list[str]:
     return [str(c) for c in names]
 
 
-def _scorer(blob_broadcast: Any, key: str, columns: list[str], batch_rows: int, threads: int):
+def _quoted(name: str) -> str:
+    """``name`` as a Spark column reference that is read literally (``a.b`` is no field b of a)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _scorer(
+    blob_broadcast: Any,
+    key: str,
+    columns: list[str],
+    batch_rows: int,
+    threads: int,
+    names: list[str],
+):
     def score_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         import torch
         from pyspark import TaskContext
@@ -99,6 +111,9 @@ def _scorer(blob_broadcast: Any, key: str, columns: list[str], batch_rows: int, 
             nonlocal start
             frame = pending[0] if len(pending) == 1 else pd.concat(pending, ignore_index=True)
             pending.clear()
+            # the columns arrive under the placeholder names score_spark gave them
+            placeholders = list(frame.columns)
+            frame.columns = names
             # Row labels count within the partition, so an error points at the row.
             frame.index = pd.RangeIndex(start, start + len(frame))
             try:
@@ -115,6 +130,7 @@ def _scorer(blob_broadcast: Any, key: str, columns: list[str], batch_rows: int, 
                 # pandas -> Arrow conversion rejects; plain objects convert everywhere.
                 if isinstance(dtype, (pd.StringDtype, pd.ArrowDtype)):
                     out[name] = out[name].astype(object)
+            out.columns = placeholders
             out["energy"] = energy
             out["is_anomaly"] = (energy > model.threshold_).astype(np.int8)
             return out
@@ -175,14 +191,21 @@ def score_spark(
             raise InvalidInputError(f"DataFrame already has a column named {name!r}")
     key = hashlib.sha256(blob).hexdigest()
     shipped = df.sparkSession.sparkContext.broadcast(blob)
+    # PySpark's mapInPandas looks each column up by its name, which fails for a name with
+    # a dot (`src.port`, as dagmm flattens JSON): the columns travel under placeholder
+    # names (renamed by position) and get their own names back, on both sides.
+    names = list(df.columns)
+    placeholders = [f"_dagmm_{i}" for i in range(len(names))]
+    renamed = df.toDF(*placeholders)
     schema = StructType(
         [
-            *df.schema.fields,
+            *renamed.schema.fields,
             StructField("energy", DoubleType(), False),
             StructField("is_anomaly", ByteType(), False),
         ]
     )
-    return df.mapInPandas(_scorer(shipped, key, columns, batch_rows, torch_threads), schema)
+    scorer = _scorer(shipped, key, columns, batch_rows, torch_threads, names)
+    return renamed.mapInPandas(scorer, schema).toDF(*names, "energy", "is_anomaly")
 
 
 def spark_session(master: str = "local[*]", app_name: str = "dagmm") -> Any:
@@ -350,8 +373,9 @@ def score_parquet_spark(
             raise InvalidInputError(
                 f"{source}: missing column(s) {missing}; the file has {frame.columns}"
             )
-        scored = score_spark(frame.select(*dict.fromkeys(wanted)), blob, batch_rows=batch_rows)
-        scored = scored.select(*copied, *SCORE_COLUMNS)
+        wanted_columns = [_quoted(name) for name in dict.fromkeys(wanted)]
+        scored = score_spark(frame.select(*wanted_columns), blob, batch_rows=batch_rows)
+        scored = scored.select(*(_quoted(name) for name in [*copied, *SCORE_COLUMNS]))
         if only_anomalies:
             scored = scored.filter("is_anomaly = 1")
         scored.write.parquet(str(tmp))

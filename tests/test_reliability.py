@@ -471,6 +471,10 @@ CLI_CASES = {
         ["fit", "{d}/good.csv", "--out", "{d}/o.dagmm", "--resume"],
         "--checkpoint",
     ),
+    "checkpoint_every_without_checkpoint": (
+        ["fit", "{d}/good.csv", "--out", "{d}/o.dagmm", "--checkpoint-every", "5"],
+        "--checkpoint-every needs --checkpoint PATH",
+    ),
 }
 
 

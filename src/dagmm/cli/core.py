@@ -161,6 +161,9 @@ def fit(
 
     if resume and not options.get("checkpoint_path"):
         raise InvalidInputError("--resume needs --checkpoint PATH")
+    if options.get("checkpoint_every") is not None and not options.get("checkpoint_path"):
+        # else no checkpoint at all is written, found only when there is one to resume from
+        raise InvalidInputError("--checkpoint-every needs --checkpoint PATH (where to write them)")
     if distributed and (resume or options.get("checkpoint_path")):
         raise InvalidInputError("--checkpoint/--resume are not supported with --distributed")
     # before any training: a mistyped --out must not cost the run. With --distributed

@@ -313,6 +313,25 @@ def test_cli_checkpoint_survives_sigkill_and_resume_matches(tmp_path):
     assert result.history_ == reference.history_
 
 
+def test_cli_fit_interrupted_names_the_checkpoint_to_resume_from(tmp_path):
+    _table(200).to_csv(tmp_path / "t.csv", index=False)
+    ckpt = tmp_path / "run.ckpt"
+    argv = [sys.executable, "-m", "dagmm.cli.main", "fit", str(tmp_path / "t.csv"), "--out",
+            str(tmp_path / "m.dagmm"), "--epochs", "100000", "--checkpoint", str(ckpt)]  # fmt: skip
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
+    )
+    _wait_for(ckpt.exists, proc)
+    proc.send_signal(signal.SIGINT)  # Ctrl-C
+    _, stderr = proc.communicate(timeout=60)
+    # Until 2026-12-05: "Aborted!" and status 1, not a word of the checkpoint.
+    assert proc.returncode == 130, stderr
+    assert stderr.startswith(f"dagmm: interrupted; the checkpoint {ckpt} holds epoch "), stderr
+    assert "of 100000: rerun the same command with --resume" in stderr, stderr
+    assert len(stderr.splitlines()) == 1 and not (tmp_path / "m.dagmm").exists()
+    load_checkpoint(ckpt)  # whole
+
+
 def test_component_collapse_is_reported(tmp_path):
     weights = np.array([0.5, 0.4999, 0.0001])
     means = np.array([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]])

@@ -193,7 +193,12 @@ def fit(
     params = _model_params(verbose, options)
     model = DAGMM.from_preset(preset, **params) if preset else DAGMM(**params)
     started = time.perf_counter()
-    model.fit(frame, resume=resume)
+    try:
+        model.fit(frame, resume=resume)
+    except KeyboardInterrupt:
+        if not options.get("checkpoint_path"):
+            raise
+        raise _interrupted(options["checkpoint_path"]) from None
     if sample_rows:
         from ..outofcore import refit_mixture_on_file
 
@@ -205,6 +210,29 @@ def fit(
         f"{time.perf_counter() - started:.1f} s ({model.n_iter_} steps{_restarts_note(model)}); "
         f"threshold {model.threshold_:.4g}; model written to {out}"
     )
+
+
+#: A shell's status for a command ended by Ctrl-C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
+
+
+def _interrupted(checkpoint: str) -> click.exceptions.Exit:
+    """Say where an interrupted fit can continue from (the checkpoint, written atomically,
+    is the last complete one) and end with the status of an interrupted command."""
+    from ..checkpoint import load_checkpoint
+    from ..exceptions import CheckpointError
+
+    try:
+        document = load_checkpoint(checkpoint)[1]
+    except (CheckpointError, OSError):
+        where = f"no checkpoint was written to {checkpoint} yet"
+    else:
+        where = (
+            f"the checkpoint {checkpoint} holds epoch {document['epoch']} of "
+            f"{document['total_epochs']}: rerun the same command with --resume to continue"
+        )
+    click.echo(f"dagmm: interrupted; {where}", err=True)
+    return click.exceptions.Exit(EXIT_INTERRUPTED)
 
 
 def _note_unnamed(data: str, unnamed: list[str]) -> None:

@@ -130,6 +130,11 @@ def test_fit_score_info_end_to_end(table):
         (["fit", "{d}/flows.csv", "--out", "{d}/x.dagmm", "--hidden-sizes", "6,x"], "60,30,10"),
         (["reproduce", "thyroid", "--hidden-sizes", "6,x", "--data-dir", "{d}"], "60,30,10"),
         (["benchmark", "--hidden-sizes", "6,", "--data-dir", "{d}"], "60,30,10"),
+        # click's own usage errors too (they were four lines: usage, hint, blank, error)
+        (["fit", "{d}/flows.csv", "--out", "{d}/x", "--sample-rows", "0"], "x>=2. (see 'dagmm fit"),
+        (["fit", "{d}/flows.csv", "--out", "{d}/x", "--epoch", "3"], "No such option '--epoch'"),
+        (["score", "{m}", "{d}/flows.csv"], "Missing option '--out'"),
+        (["scores", "{m}"], "No such command 'scores'"),
     ],
 )
 def test_user_errors_are_one_line(table, args, message):

@@ -46,6 +46,11 @@ class _Group(click.Group):
             raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
         except USER_ERRORS as exc:
             raise _fail(user_message(exc)) from None
+        except click.UsageError as exc:
+            # an option's value, a missing argument, an unknown option or command: one
+            # line like every other mistake, with where to read the command's usage
+            where = exc.ctx.command_path if exc.ctx is not None else "dagmm"
+            raise _fail(f"{exc.format_message()} (see '{where} -h')") from None
 
 
 def _stdout_to_devnull() -> None:

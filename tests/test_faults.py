@@ -19,7 +19,7 @@ import torch
 import dagmm
 import dagmm.checkpoint as checkpoint_module
 from dagmm import DAGMM
-from dagmm.checkpoint import load_checkpoint
+from dagmm.checkpoint import load_checkpoint, save_checkpoint
 from dagmm.estimator import ComponentCollapseWarning, collapsed_components
 from dagmm.exceptions import CheckpointError, InvalidInputError, TrainingDivergedError
 
@@ -181,19 +181,55 @@ def test_resume_after_interrupt_equals_uninterrupted_run(tmp_path, monkeypatch):
     )
 
 
+def test_a_fit_without_random_state_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    # Its seeds were drawn anew by every run, so the rerun command was always refused
+    # ("another fit: the seeds drawn from random_state"): the draw is kept in checkpoints.
+    frame = _table()
+    kwargs = {**FAST, "random_state": None, "epochs": 4, "validation_fraction": 0.2}
+    path = tmp_path / "run.ckpt"
+    real_save = checkpoint_module.save_checkpoint
+
+    def save_then_crash(*args, **kw):
+        real_save(*args, **kw)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint_module, "save_checkpoint", save_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        DAGMM(**kwargs, checkpoint_path=str(path), checkpoint_every=2).fit(frame)
+    monkeypatch.setattr(checkpoint_module, "save_checkpoint", real_save)
+    drawn = load_checkpoint(path)[1]["inputs"]["drawn_seed"]
+    resumed = DAGMM(**kwargs, checkpoint_path=str(path)).fit(frame, resume=True)
+    # the uninterrupted fit of the same draw: seeds, validation rows, weights, scores
+    reference = DAGMM(**{**kwargs, "random_state": drawn}).fit(frame)
+    np.testing.assert_array_equal(
+        resumed.decision_function(frame), reference.decision_function(frame)
+    )
+    assert resumed.history_ == reference.history_
+
+
 def test_resume_refuses_a_checkpoint_of_another_fit(tmp_path):
     frame = _table()
     path = tmp_path / "run.ckpt"
     DAGMM(**FAST, epochs=2, checkpoint_path=str(path)).fit(frame)
-    for other, data in (
-        ({"learning_rate": 0.01}, frame),
-        ({"random_state": 1}, frame),
-        ({}, frame.assign(x=frame["x"] + 1)),
-        ({"epochs": 3}, frame),
+    # the refusal names what differs (the checkpoint keeps what its fit digested)
+    for other, data, named in (
+        ({"learning_rate": 0.01}, frame, r"another fit: learning_rate \(.* then, 0.01 now\)"),
+        ({"random_state": 1}, frame, "the seeds drawn from random_state"),
+        ({}, frame.assign(x=frame["x"] + 1), "another fit: the training data;"),
+        ({"epochs": 3}, frame, r"another fit: epochs \(2 then, 3 now\);"),
     ):
         params = {**FAST, "epochs": 2, **other}
-        with pytest.raises(CheckpointError, match="other data, parameters or random_state"):
+        with pytest.raises(CheckpointError, match=named):
             DAGMM(**params, checkpoint_path=str(path)).fit(data, resume=True)
+    # a checkpoint written before 2026-12-05 (no "inputs") still resumes, or is refused
+    snap, document = load_checkpoint(path)
+    save_checkpoint(path, snap, document["fingerprint"], document["total_epochs"])
+    assert "inputs" not in load_checkpoint(path)[1]
+    with pytest.raises(CheckpointError, match="other data, parameters or random_state"):
+        DAGMM(**FAST, epochs=2, learning_rate=0.01, checkpoint_path=str(path)).fit(
+            frame, resume=True
+        )
+    DAGMM(**FAST, epochs=2, checkpoint_path=str(path)).fit(frame, resume=True)
     with pytest.raises(InvalidInputError, match="checkpoint_path"):
         DAGMM(**FAST, epochs=2).fit(frame, resume=True)
     with pytest.warns(UserWarning, match="no checkpoint"):

@@ -29,7 +29,14 @@ from .exceptions import CheckpointError, TrainingDivergedError
 from .persistence import _read_header, _sha256, read_file
 from .training import LoopSnapshot
 
-__all__ = ["CHECKPOINT_FORMAT", "fingerprint", "load_checkpoint", "save_checkpoint"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "drawn_seed",
+    "fingerprint",
+    "fit_inputs",
+    "load_checkpoint",
+    "save_checkpoint",
+]
 
 CHECKPOINT_FORMAT = "dagmm-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -56,7 +63,55 @@ def fingerprint(
     return digest.hexdigest()
 
 
-def checkpoint_bytes(snap: LoopSnapshot, fingerprint: str, total_epochs: int) -> bytes:
+def fit_inputs(
+    params: dict[str, Any],
+    data: np.ndarray,
+    member_rows: Sequence[np.ndarray],
+    validation_rows: Sequence[np.ndarray] | None,
+    seeds: Sequence[int],
+) -> dict[str, Any]:
+    """What :func:`fingerprint` digests, part by part, for a checkpoint to keep: a resume
+    that differs is told which part (a parameter by name, the data, the rows, the seeds)."""
+    relevant = {k: v for k, v in sorted(params.items()) if k not in _IGNORED_PARAMS}
+    rows = hashlib.sha256()
+    for member in (*member_rows, *(validation_rows or [])):
+        rows.update(b"|" + np.ascontiguousarray(member, dtype=np.int64).tobytes())
+    return {
+        "params": json.loads(json.dumps(relevant, default=str, sort_keys=True)),
+        "seeds": [int(s) for s in seeds],
+        "data": hashlib.sha256(np.ascontiguousarray(data, dtype=np.float32).tobytes()).hexdigest(),
+        "rows": rows.hexdigest(),
+    }
+
+
+def _differences(then: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """How the fit that wrote a checkpoint (``then``, from its file) differs from this one."""
+    found = []
+    names = sorted(set(then["params"]) | set(now["params"]))
+    for name in names:
+        old, new = then["params"].get(name), now["params"].get(name)
+        if old != new:
+            found.append(f"{name} ({_short(old)} then, {_short(new)} now)")
+    if then["seeds"] != now["seeds"]:
+        found.append("the seeds drawn from random_state (another random_state or n_restarts)")
+    if then["data"] != now["data"]:
+        found.append("the training data")
+    elif then["rows"] != now["rows"]:
+        found.append("the rows each network trains on (the validation split)")
+    return found
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def checkpoint_bytes(
+    snap: LoopSnapshot,
+    fingerprint: str,
+    total_epochs: int,
+    inputs: dict[str, Any] | None = None,
+) -> bytes:
     """Serialise a :class:`~dagmm.training.LoopSnapshot` (the file's content)."""
     tensors: dict[str, torch.Tensor] = {}
 
@@ -89,6 +144,8 @@ def checkpoint_bytes(snap: LoopSnapshot, fingerprint: str, total_epochs: int) ->
         "history": [{k: [float(x) for x in v] for k, v in h.items()} for h in snap.history],
         "tensors": {name: _sha256(t) for name, t in tensors.items()},
     }
+    if inputs is not None:
+        document["inputs"] = inputs
     metadata = {
         "format": CHECKPOINT_FORMAT,
         "document": json.dumps(document),  # NaN never reaches here: checked every epoch
@@ -97,10 +154,14 @@ def checkpoint_bytes(snap: LoopSnapshot, fingerprint: str, total_epochs: int) ->
 
 
 def save_checkpoint(
-    path: str | os.PathLike[str], snap: LoopSnapshot, fingerprint: str, total_epochs: int
+    path: str | os.PathLike[str],
+    snap: LoopSnapshot,
+    fingerprint: str,
+    total_epochs: int,
+    inputs: dict[str, Any] | None = None,
 ) -> None:
     """Write a checkpoint atomically (the previous one stays intact until the rename)."""
-    atomic_write_bytes(path, checkpoint_bytes(snap, fingerprint, total_epochs))
+    atomic_write_bytes(path, checkpoint_bytes(snap, fingerprint, total_epochs, inputs))
 
 
 def _fail(source: str, what: str) -> CheckpointError:
@@ -125,8 +186,10 @@ def _validate(doc: Any, source: str) -> None:
         "history",
         "tensors",
     }
-    if set(doc) != expected:
-        raise _fail(source, f"keys {sorted(set(doc) ^ expected)} missing or unknown")
+    if set(doc) - {"inputs"} != expected:  # "inputs" since 2026-12-05
+        raise _fail(source, f"keys {sorted((set(doc) - {'inputs'}) ^ expected)} missing or unknown")
+    if "inputs" in doc and not _valid_inputs(doc["inputs"]):
+        raise _fail(source, "inputs must hold params, seeds, data and rows")
     if doc["format_version"] != CHECKPOINT_VERSION:
         raise _fail(source, f"format_version {doc['format_version']!r} not supported")
     for key in ("epoch", "total_epochs", "steps", "stale"):
@@ -155,6 +218,32 @@ def _validate(doc: Any, source: str) -> None:
     tensors = doc["tensors"]
     if not (isinstance(tensors, dict) and all(isinstance(v, str) for v in tensors.values())):
         raise _fail(source, "tensors must map names to sha256 strings")
+
+
+def _valid_inputs(inputs: Any) -> bool:
+    drawn = inputs.get("drawn_seed", 0) if isinstance(inputs, dict) else None
+    return (
+        isinstance(inputs, dict)
+        and set(inputs) - {"drawn_seed"} == {"params", "seeds", "data", "rows"}
+        and isinstance(drawn, int)
+        and not isinstance(drawn, bool)
+        and 0 <= drawn < 2**32
+        and isinstance(inputs["params"], dict)
+        and isinstance(inputs["seeds"], list)
+        and all(isinstance(s, int) and not isinstance(s, bool) for s in inputs["seeds"])
+        and isinstance(inputs["data"], str)
+        and isinstance(inputs["rows"], str)
+    )
+
+
+def drawn_seed(path: str | os.PathLike[str]) -> int | None:
+    """The seed a fit without ``random_state`` drew, from its checkpoint at ``path``; None
+    when there is no checkpoint or it holds none (the resume then refuses or starts over,
+    as it would have)."""
+    if not Path(path).is_file():
+        return None
+    inputs = load_checkpoint(path)[1].get("inputs") or {}
+    return inputs.get("drawn_seed")
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> tuple[LoopSnapshot, dict[str, Any]]:
@@ -267,10 +356,12 @@ class Checkpointer:
         fingerprint: str,
         total_epochs: int,
         resume: bool,
+        inputs: dict[str, Any] | None = None,
     ) -> None:
         self.path = Path(path)
         self.every = int(every)
         self.fingerprint = fingerprint
+        self.inputs = inputs
         self.total_epochs = int(total_epochs)
         self.resume = resume
         self.last_saved: int | None = None
@@ -285,15 +376,20 @@ class Checkpointer:
         seeds: Sequence[int],
         total_epochs: int,
         resume: bool,
+        drawn_seed: int | None = None,
     ) -> Checkpointer:
-        """Checkpointer for ``est``'s fit of ``data``."""
+        """Checkpointer for ``est``'s fit of ``data`` (``drawn_seed``: the seed drawn for a
+        fit without ``random_state``, kept so that resuming it draws the same again)."""
         params = {**est.get_params(), "epochs": int(total_epochs)}
         # The drawn seeds stand for random_state and n_restarts; how restarts are combined
         # after training does not change training, so a run may resume with another.
         for name in ("random_state", "n_restarts", "restart_combine"):
             params.pop(name, None)
         print_ = fingerprint(params, data, member_rows, validation_rows, seeds)
-        return cls(est.checkpoint_path, est.checkpoint_every, print_, total_epochs, resume)
+        inputs = fit_inputs(params, data, member_rows, validation_rows, seeds)
+        if drawn_seed is not None:
+            inputs["drawn_seed"] = int(drawn_seed)
+        return cls(est.checkpoint_path, est.checkpoint_every, print_, total_epochs, resume, inputs)
 
     def __call__(self, snap: LoopSnapshot) -> None:
         if snap.epoch % self.every == 0 or snap.epoch == self.total_epochs:
@@ -306,7 +402,7 @@ class Checkpointer:
                     epoch=snap.epoch,
                     terms=["weights"],
                 )
-            save_checkpoint(self.path, snap, self.fingerprint, self.total_epochs)
+            save_checkpoint(self.path, snap, self.fingerprint, self.total_epochs, self.inputs)
             self.last_saved = snap.epoch
 
     def resume_snapshot(self, net: torch.nn.Module) -> LoopSnapshot | None:
@@ -324,9 +420,19 @@ class Checkpointer:
             return None
         snap, document = load_checkpoint(self.path)
         if document["fingerprint"] != self.fingerprint:
+            found = (
+                _differences(document["inputs"], self.inputs)
+                if "inputs" in document and self.inputs is not None
+                else []
+            )
+            what = (
+                "another fit: " + "; ".join(found)
+                if found
+                else "a fit of other data, parameters or random_state"
+            )
             raise CheckpointError(
-                f"{self.path}: checkpoint was written by a fit of other data, parameters or "
-                "random_state; refusing to resume from it (delete it to start over)"
+                f"{self.path}: checkpoint was written by {what}; refusing to resume from it "
+                "(delete it to start over)"
             )
         check_against(snap, net, str(self.path))
         self.last_saved = snap.epoch

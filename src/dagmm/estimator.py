@@ -675,17 +675,19 @@ class DAGMM(TransformerMixin, BaseEstimator):
         n_rows = data.shape[0]
         if n_rows < 2:
             raise InvalidInputError(f"need at least 2 rows to fit, got n_samples = {n_rows}")
-        rng = _checked_random_state(self.random_state)
+        if resume and self.checkpoint_path is None:
+            raise InvalidInputError("resume=True needs checkpoint_path")
+        rng, drawn = self._training_rng(resume)
         # One draw per restart: without restarts the seed is the one it always was.
         seeds = [int(rng.randint(0, 2**31 - 1)) for _ in range(int(self.n_restarts))]
         rows = np.arange(n_rows)
         val_rows = None
-        if resume and self.checkpoint_path is None:
-            raise InvalidInputError("resume=True needs checkpoint_path")
         if self.validation_fraction:
             rows, held_out = _hold_out(rows, self.validation_fraction, rng)
             val_rows = [held_out] * len(seeds)
-        members = _fit_members(self, data, [rows] * len(seeds), val_rows, seeds, resume=resume)
+        members = _fit_members(
+            self, data, [rows] * len(seeds), val_rows, seeds, resume=resume, drawn_seed=drawn
+        )
         # Without a validation split the mixture pass scored every training row already.
         train_energy = members.train_energy if val_rows is None else None
         self._set_fitted_restarts(encoder, members, data, train_energy)
@@ -732,6 +734,25 @@ class DAGMM(TransformerMixin, BaseEstimator):
         for name in ("restart_offsets_", "restart_scales_"):
             if hasattr(self, name):
                 delattr(self, name)
+
+    def _training_rng(self, resume: bool) -> tuple[np.random.RandomState, int | None]:
+        """The generator of a fit's seeds and validation split, and the seed drawn for it
+        when ``random_state`` is None and the fit writes checkpoints (else None).
+
+        Such a fit keeps that draw in its checkpoints, and resuming it draws the same
+        seeds and rows again: rerunning the same command resumes, though nothing fixed
+        the seed.
+        """
+        if self.random_state is not None or self.checkpoint_path is None:
+            return _checked_random_state(self.random_state), None
+        drawn = None
+        if resume:
+            from .checkpoint import drawn_seed  # an edge (files): imported only when used
+
+            drawn = drawn_seed(self.checkpoint_path)
+        if drawn is None:
+            drawn = int(check_random_state(None).randint(0, 2**31 - 1))
+        return np.random.RandomState(drawn), drawn
 
     def _set_standardisation(self, offsets: np.ndarray, spread: np.ndarray) -> None:
         """Each restart's training-energy mean and standard deviation (energies all
@@ -1448,8 +1469,10 @@ def _fit_members(
     validation_rows: Sequence[np.ndarray] | None,
     seeds: Sequence[int],
     resume: bool = False,
+    drawn_seed: int | None = None,
 ) -> _Members:
-    """Train ``len(seeds)`` independent models of ``est``'s configuration together."""
+    """Train ``len(seeds)`` independent models of ``est``'s configuration together
+    (``drawn_seed``: what a fit without ``random_state`` drew, kept in checkpoints)."""
     n_features = data.shape[1]
     architecture = _architecture(est, n_features)
     smallest = min(len(r) for r in member_rows)
@@ -1481,7 +1504,7 @@ def _fit_members(
             from .checkpoint import Checkpointer  # an edge (files): imported only when used
 
             checkpointer = Checkpointer.for_fit(
-                est, data, member_rows, validation_rows, seeds, epochs, resume
+                est, data, member_rows, validation_rows, seeds, epochs, resume, drawn_seed
             )
         try:
             result = train_members(

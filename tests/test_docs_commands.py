@@ -157,3 +157,29 @@ def test_every_documented_benchmark_option_exists() -> None:
         known = set(re.findall(r"--[a-z][a-z0-9-]*", shown.stdout))
         problems += [f"{script}: no option {o}" for o in sorted(options - known)]
     assert not problems, "\n".join(problems)
+
+
+def _python_blocks(path: Path) -> list[str]:
+    """The ```python blocks of a markdown file."""
+    return re.findall(r"^```python\n(.*?)^```", path.read_text(encoding="utf-8"), re.M | re.S)
+
+
+def test_the_readme_quickstart_and_the_explain_snippet_run(tmp_path, monkeypatch) -> None:
+    # The first code a user copies: it must run as printed, given a flows.csv and new rows.
+    import numpy as np
+
+    from dagmm.synthetic import make_tabular_anomalies
+
+    (quickstart,) = _python_blocks(ROOT / "README.md")
+    (explain,) = _python_blocks(ROOT / "docs/report.md")
+    frame, _ = make_tabular_anomalies(300, random_state=0)
+    monkeypatch.chdir(tmp_path)
+    frame.to_csv("flows.csv", index=False)
+    namespace: dict = {"new_rows": frame.tail(40), "rows": frame.tail(3)}
+    exec(compile(quickstart, "README.md", "exec"), namespace)
+    exec(compile(explain, "docs/report.md", "exec"), namespace)
+    model, same = namespace["model"], namespace["same"]
+    np.testing.assert_array_equal(same.decision_function(frame), model.decision_function(frame))
+    assert namespace["energy"].shape == (40,) and set(namespace["labels"]) <= {0, 1}
+    assert namespace["proba"].shape == (40, 2) and namespace["steady"].n_members_ == 5
+    assert set(namespace["why"]["row"]) == {0, 1, 2}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,22 @@ _OPTIM_KEYS = ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 _IGNORED_PARAMS = ("verbose", "checkpoint_path", "checkpoint_every", "device")
 
 
+def _digested(
+    params: dict[str, Any],
+    data: np.ndarray,
+    member_rows: Sequence[np.ndarray],
+    validation_rows: Sequence[np.ndarray] | None,
+    seeds: Sequence[int],
+) -> Iterator[tuple[str, Any]]:
+    """What a fit's fingerprint digests, in order: ``(part, bytes)`` pairs."""
+    relevant = {k: v for k, v in sorted(params.items()) if k not in _IGNORED_PARAMS}
+    yield "params", json.dumps(relevant, default=str, sort_keys=True).encode()
+    yield "seeds", json.dumps([int(s) for s in seeds]).encode()
+    yield "data", np.ascontiguousarray(data, dtype=np.float32)
+    for rows in (*member_rows, *(validation_rows or [])):
+        yield "rows", b"|" + np.ascontiguousarray(rows, dtype=np.int64).tobytes()
+
+
 def fingerprint(
     params: dict[str, Any],
     data: np.ndarray,
@@ -54,12 +70,8 @@ def fingerprint(
 ) -> str:
     """sha256 of everything a resumed run must share with the interrupted one."""
     digest = hashlib.sha256()
-    relevant = {k: v for k, v in sorted(params.items()) if k not in _IGNORED_PARAMS}
-    digest.update(json.dumps(relevant, default=str, sort_keys=True).encode())
-    digest.update(json.dumps([int(s) for s in seeds]).encode())
-    digest.update(np.ascontiguousarray(data, dtype=np.float32).tobytes())
-    for rows in (*member_rows, *(validation_rows or [])):
-        digest.update(b"|" + np.ascontiguousarray(rows, dtype=np.int64).tobytes())
+    for _, piece in _digested(params, data, member_rows, validation_rows, seeds):
+        digest.update(piece)
     return digest.hexdigest()
 
 
@@ -72,15 +84,16 @@ def fit_inputs(
 ) -> dict[str, Any]:
     """What :func:`fingerprint` digests, part by part, for a checkpoint to keep: a resume
     that differs is told which part (a parameter by name, the data, the rows, the seeds)."""
-    relevant = {k: v for k, v in sorted(params.items()) if k not in _IGNORED_PARAMS}
-    rows = hashlib.sha256()
-    for member in (*member_rows, *(validation_rows or [])):
-        rows.update(b"|" + np.ascontiguousarray(member, dtype=np.int64).tobytes())
+    relevant = {k: v for k, v in params.items() if k not in _IGNORED_PARAMS}
+    digests = {"data": hashlib.sha256(), "rows": hashlib.sha256()}
+    for part, piece in _digested(params, data, member_rows, validation_rows, seeds):
+        if part in digests:
+            digests[part].update(piece)
     return {
         "params": json.loads(json.dumps(relevant, default=str, sort_keys=True)),
         "seeds": [int(s) for s in seeds],
-        "data": hashlib.sha256(np.ascontiguousarray(data, dtype=np.float32).tobytes()).hexdigest(),
-        "rows": rows.hexdigest(),
+        "data": digests["data"].hexdigest(),
+        "rows": digests["rows"].hexdigest(),
     }
 
 

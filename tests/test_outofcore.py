@@ -126,6 +126,41 @@ def test_cli_fit_sample_rows(table, tmp_path: Path) -> None:
     assert len(model.decision_scores_) == 400
 
 
+def test_cli_after_sample_rows_the_models_own_share_is_its_exact_threshold(
+    table, tmp_path: Path
+) -> None:
+    """`dagmm info` and `score --contamination` at the model's own share use its
+    whole-file threshold_ (README: "the model's own threshold_ is
+    threshold_at(contamination)"), not the sample's estimate of it."""
+    import json
+
+    from click.testing import CliRunner
+
+    from dagmm.cli.main import cli
+
+    _, csv, parquet = table
+    out = tmp_path / "m.dagmm"
+    argv = ["fit", str(parquet), "--out", str(out), "--sample-rows", "300", "--epochs", "2"]
+    fitted = CliRunner().invoke(cli, [*argv, "--exclude", "row", "--random-state", "0"])
+    assert fitted.exit_code == 0, fitted.output
+    model = load(out)
+    assert model.contamination == 0.1
+    assert model.threshold_at(0.1) != model.threshold_  # the sample's estimate differs
+    info = CliRunner().invoke(cli, ["info", str(out), "--json"])
+    cuts = json.loads(info.output)["training_energy_thresholds"]
+    assert cuts["0.1"] == model.threshold_
+    assert cuts["0.01"] == model.threshold_at(0.01)
+
+    def flagged(*options: str) -> np.ndarray:
+        scores = tmp_path / "s.csv"
+        argv = ["score", str(out), str(csv), "--out", str(scores), *options]
+        result = CliRunner().invoke(cli, argv)
+        assert result.exit_code == 0, result.output
+        return pd.read_csv(scores)["is_anomaly"].to_numpy()
+
+    np.testing.assert_array_equal(flagged("--contamination", "0.1"), flagged())
+
+
 def test_cli_sample_rows_bad_row_names_file_and_row(table, tmp_path: Path) -> None:
     frame, _, _ = table
     bad = frame.copy()

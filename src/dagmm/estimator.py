@@ -1002,7 +1002,9 @@ class DAGMM(TransformerMixin, BaseEstimator):
         --contamination``). It is the quantile of ``decision_scores_``, the training
         energies the model holds: every training row after ``fit``; after an
         out-of-core fit (``--sample-rows``) those of the sample, so there an
-        estimate. A model file from ``dagmm fit --distributed`` holds none.
+        estimate (while ``threshold_`` itself is the exact quantile over the whole
+        file, which ``dagmm score`` and ``dagmm info`` use for the model's own
+        share). A model file from ``dagmm fit --distributed`` holds none.
 
         Parameters
         ----------

@@ -321,8 +321,18 @@ def _fit_distributed(data, out, preset, exclude, verbose, options) -> None:
 
 
 def _set_cut(model: Any, contamination: float | None, threshold: float | None) -> None:
-    """Point ``model.threshold_`` (this command's copy) at the cut the user asked for."""
-    if contamination is not None:
+    """Point ``model.threshold_`` (this command's copy) at the cut the user asked for.
+
+    The model's own contamination keeps the model's own ``threshold_``: after ``fit
+    --sample-rows`` that is the exact quantile over the whole file, while
+    ``threshold_at`` can only estimate it from the sample's energies.
+    """
+    if contamination is not None and contamination == getattr(model, "contamination", None):
+        click.echo(
+            f"flagging energies above {model.threshold_:.6g}: the model's own threshold "
+            f"(contamination {contamination:g})"
+        )
+    elif contamination is not None:
         model.threshold_ = model.threshold_at(contamination)
         click.echo(
             f"flagging energies above {model.threshold_:.6g}: the top {contamination:g} of the "
@@ -557,10 +567,19 @@ _ALERT_SHARES = (0.5, 0.1, 0.05, 0.01, 0.001)
 
 
 def _alert_thresholds(model: Any) -> dict[str, float]:
-    """``{share: model.threshold_at(share)}``; empty for a model without training energies."""
+    """``{share: model.threshold_at(share)}``; empty for a model without training energies.
+
+    The model's own contamination maps to its own ``threshold_`` (after ``fit
+    --sample-rows`` the exact whole-file quantile, not the sample's estimate).
+    """
     if getattr(model, "decision_scores_", None) is None:
         return {}
-    return {f"{share:g}": model.threshold_at(share) for share in _ALERT_SHARES}
+    return {
+        f"{share:g}": (
+            float(model.threshold_) if share == model.contamination else model.threshold_at(share)
+        )
+        for share in _ALERT_SHARES
+    }
 
 
 @click.command()

@@ -290,9 +290,10 @@ def explain(model: Any, X: Any, top_k: int | None = None) -> pd.DataFrame:
             Original column name; a categorical column's one-hot group is summed.
         ``value``
             The observed value (the category for categorical columns,
-            ``"<unseen>"`` for a category training never saw). With
-            ``log_inputs=True`` a numeric value is recovered from the float32 log
-            the network sees, so it may differ from the input in the 6th or 7th digit.
+            ``"<unseen>"`` for a category training never saw). A numeric value is
+            the float32 the network reads (the input to about 7 significant
+            digits); with ``log_inputs=True`` it is recovered from the
+            float32 log the network sees, so it may differ in the 6th or 7th digit.
         ``expected``
             The column's most normal value, in its own units or the category: of
             the candidates (the training categories, or 21 values for a numeric

@@ -784,3 +784,21 @@ def test_dates_as_text_are_refused_as_time_columns_are(tmp_path):
     frame.to_csv(tmp_path / "days.csv", index=False)
     code, output = invoke("fit", tmp_path / "days.csv", "--out", tmp_path / "m", "--epochs", "1")
     assert code == 0, output
+
+
+def test_a_missing_value_at_scoring_points_at_the_fit_option(tmp_path):
+    # The policy is the model's, chosen at fit: "pass missing='impute'" named nothing a
+    # user of `dagmm score` could pass.
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=80), "b": rng.normal(size=80)})
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    frame.loc[5, "b"] = np.nan
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    code, output = invoke("fit", tmp_path / "train.csv", "--out", tmp_path / "m", "--epochs", "1")
+    assert code == 0, output
+    code, output = invoke(
+        "score", tmp_path / "m", tmp_path / "new.csv", "--out", tmp_path / "s.csv"
+    )
+    assert code == 2
+    assert "column 'b' has 1 non-finite value(s) (NaN; row(s) 5)" in output
+    assert "train with missing='impute' (dagmm fit --missing impute)" in output

@@ -532,7 +532,7 @@ class TabularEncoder:
             raise InvalidInputError(
                 f"column {name!r} has {len(bad)} missing value(s) "
                 f"({_describe_rows(bad, index=col.index)}); "
-                "clean them or pass missing='impute'"
+                "clean them, or train with missing='impute' (dagmm fit --missing impute)"
             )
 
     def _coerce_numeric(self, name: str, col: pd.Series, label: str = "column") -> pd.Series:
@@ -561,7 +561,8 @@ class TabularEncoder:
                 kinds = sorted({"NaN" if np.isnan(v) else "inf" for v in values[rows[:1000]]})
                 raise InvalidInputError(
                     f"column {name!r} has {len(rows)} non-finite value(s) ({'/'.join(kinds)}; "
-                    f"{_describe_rows(rows, index=col.index)}); clean them or pass missing='impute'"
+                    f"{_describe_rows(rows, index=col.index)}); clean them, or train with "
+                    "missing='impute' (dagmm fit --missing impute)"
                 )
         return values
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,6 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "drawn_seed",
     "fingerprint",
-    "fit_inputs",
     "load_checkpoint",
     "save_checkpoint",
 ]
@@ -45,56 +44,44 @@ _OPTIM_KEYS = ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 _IGNORED_PARAMS = ("verbose", "checkpoint_path", "checkpoint_every", "device")
 
 
-def _digested(
-    params: dict[str, Any],
-    data: np.ndarray,
-    member_rows: Sequence[np.ndarray],
-    validation_rows: Sequence[np.ndarray] | None,
-    seeds: Sequence[int],
-) -> Iterator[tuple[str, Any]]:
-    """What a fit's fingerprint digests, in order: ``(part, bytes)`` pairs."""
-    relevant = {k: v for k, v in sorted(params.items()) if k not in _IGNORED_PARAMS}
-    yield "params", json.dumps(relevant, default=str, sort_keys=True).encode()
-    yield "seeds", json.dumps([int(s) for s in seeds]).encode()
-    yield "data", np.ascontiguousarray(data, dtype=np.float32)
-    for rows in (*member_rows, *(validation_rows or [])):
-        yield "rows", b"|" + np.ascontiguousarray(rows, dtype=np.int64).tobytes()
-
-
 def fingerprint(
     params: dict[str, Any],
     data: np.ndarray,
     member_rows: Sequence[np.ndarray],
     validation_rows: Sequence[np.ndarray] | None,
     seeds: Sequence[int],
-) -> str:
-    """sha256 of everything a resumed run must share with the interrupted one."""
-    digest = hashlib.sha256()
-    for _, piece in _digested(params, data, member_rows, validation_rows, seeds):
-        digest.update(piece)
-    return digest.hexdigest()
+) -> tuple[str, dict[str, Any]]:
+    """sha256 of everything a resumed run must share with the interrupted one, and the
+    same part by part, for a checkpoint to keep: a resume that differs is told which
+    part (a parameter by name, the data, the rows, the seeds).
 
-
-def fit_inputs(
-    params: dict[str, Any],
-    data: np.ndarray,
-    member_rows: Sequence[np.ndarray],
-    validation_rows: Sequence[np.ndarray] | None,
-    seeds: Sequence[int],
-) -> dict[str, Any]:
-    """What :func:`fingerprint` digests, part by part, for a checkpoint to keep: a resume
-    that differs is told which part (a parameter by name, the data, the rows, the seeds)."""
-    relevant = {k: v for k, v in params.items() if k not in _IGNORED_PARAMS}
-    digests = {"data": hashlib.sha256(), "rows": hashlib.sha256()}
-    for part, piece in _digested(params, data, member_rows, validation_rows, seeds):
-        if part in digests:
-            digests[part].update(piece)
-    return {
-        "params": json.loads(json.dumps(relevant, default=str, sort_keys=True)),
-        "seeds": [int(s) for s in seeds],
-        "data": digests["data"].hexdigest(),
-        "rows": digests["rows"].hexdigest(),
+    Returns
+    -------
+    digest : str
+        sha256 hex digest of the parameters, seeds, data and rows, in that order.
+    inputs : dict
+        ``params`` (JSON), ``seeds``, and the sha256 of ``data`` and of ``rows``.
+    """
+    relevant = {k: v for k, v in sorted(params.items()) if k not in _IGNORED_PARAMS}
+    params_json = json.dumps(relevant, default=str, sort_keys=True)
+    seeds = [int(s) for s in seeds]
+    whole, data_digest, rows_digest = hashlib.sha256(), hashlib.sha256(), hashlib.sha256()
+    whole.update(params_json.encode())
+    whole.update(json.dumps(seeds).encode())
+    values = np.ascontiguousarray(data, dtype=np.float32)
+    whole.update(values)
+    data_digest.update(values)
+    for rows in (*member_rows, *(validation_rows or [])):
+        piece = b"|" + np.ascontiguousarray(rows, dtype=np.int64).tobytes()
+        whole.update(piece)
+        rows_digest.update(piece)
+    inputs = {
+        "params": json.loads(params_json),
+        "seeds": seeds,
+        "data": data_digest.hexdigest(),
+        "rows": rows_digest.hexdigest(),
     }
+    return whole.hexdigest(), inputs
 
 
 def _differences(then: dict[str, Any], now: dict[str, Any]) -> list[str]:
@@ -398,8 +385,7 @@ class Checkpointer:
         # after training does not change training, so a run may resume with another.
         for name in ("random_state", "n_restarts", "restart_combine"):
             params.pop(name, None)
-        print_ = fingerprint(params, data, member_rows, validation_rows, seeds)
-        inputs = fit_inputs(params, data, member_rows, validation_rows, seeds)
+        print_, inputs = fingerprint(params, data, member_rows, validation_rows, seeds)
         if drawn_seed is not None:
             inputs["drawn_seed"] = int(drawn_seed)
         return cls(est.checkpoint_path, est.checkpoint_every, print_, total_epochs, resume, inputs)

@@ -68,7 +68,7 @@ def fingerprint(
     whole, data_digest, rows_digest = hashlib.sha256(), hashlib.sha256(), hashlib.sha256()
     whole.update(params_json.encode())
     whole.update(json.dumps(seeds).encode())
-    values = np.ascontiguousarray(data, dtype=np.float32)
+    values = np.ascontiguousarray(data, dtype=np.float32).data  # its bytes, not a copy
     whole.update(values)
     data_digest.update(values)
     for rows in (*member_rows, *(validation_rows or [])):

@@ -568,16 +568,12 @@ class DAGMM(TransformerMixin, BaseEstimator):
     # ----------------------------------------------------------------- fitting
     def _validate_params(self) -> None:
         def positive_int(name: str, value: Any, allow_zero: bool = False) -> None:
-            ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-            if not ok or value < (0 if allow_zero else 1):
+            if not _is_int(value) or value < (0 if allow_zero else 1):
                 bound = ">= 0" if allow_zero else ">= 1"
                 raise InvalidInputError(f"{name} must be an integer {bound}, got {value!r}")
 
         def finite_number(name: str, value: Any) -> float:
-            # float() would take "0.1" too, and training would run; but the parameter is
-            # saved as given, and a model file holding text there is refused on load.
-            real = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-            if not real or not math.isfinite(float(value)):
+            if not _is_real(value) or not math.isfinite(float(value)):
                 raise InvalidInputError(f"{name} must be a finite real number, got {value!r}")
             return float(value)
 
@@ -1411,16 +1407,21 @@ def _training_config(est: DAGMM, epochs: int, batch_size: int) -> TrainingConfig
     )
 
 
-def _checked_contamination(contamination: Any) -> float:
-    """``contamination`` as a float in (0, 0.5], else an InvalidInputError.
+def _is_int(value: Any) -> bool:
+    """An integer parameter's value: a Python or numpy int, not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
-    Only real numbers: text such as ``"0.1"`` would convert, but a model fitted with it
-    saves the text, which its file's schema then refuses on load.
-    """
-    real = isinstance(contamination, numbers.Real) and not isinstance(
-        contamination, (bool, np.bool_)
-    )
-    share = float(contamination) if real else math.nan
+
+def _is_real(value: Any) -> bool:
+    """A number parameter's value: a real number, not a bool nor text that converts (a
+    model fitted with text saves it, and its file's schema refuses it on load)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _checked_contamination(contamination: Any) -> float:
+    """``contamination`` as a float in (0, 0.5] (a real number, see :func:`_is_real`),
+    else an InvalidInputError."""
+    share = float(contamination) if _is_real(contamination) else math.nan
     if not 0.0 < share <= 0.5:
         raise InvalidInputError(f"contamination must be in (0, 0.5], got {contamination!r}")
     return share
@@ -1669,8 +1670,7 @@ def _checked_seeds(seeds: Sequence[int]) -> list[int]:
     if not values:
         raise InvalidInputError("seeds is empty: give at least one seed")
     for seed in values:
-        ok = isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_))
-        if not ok or not 0 <= seed <= 2**32 - 1:
+        if not _is_int(seed) or not 0 <= seed <= 2**32 - 1:
             raise InvalidInputError(f"every seed must be an int in [0, 2**32 - 1], got {seed!r}")
     return [int(s) for s in values]
 

@@ -187,8 +187,8 @@ def restart_scales(offsets: Any, spreads: Any) -> np.ndarray:
     """
     offsets = np.asarray(offsets, dtype=np.float64)
     spreads = np.asarray(spreads, dtype=np.float64)
-    spread_out = spreads > ENERGY_SPREAD_RTOL * np.abs(offsets)
-    return np.where(spread_out & (spreads > 0), spreads, 1.0)
+    # (a spread above a non-negative bound is above 0; NaN compares False)
+    return np.where(spreads > ENERGY_SPREAD_RTOL * np.abs(offsets), spreads, 1.0)
 
 
 def combine_restart_energies(

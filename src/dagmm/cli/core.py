@@ -320,14 +320,19 @@ def _fit_distributed(data, out, preset, exclude, verbose, options) -> None:
     os._exit(status)
 
 
-def _set_cut(model: Any, contamination: float | None, threshold: float | None) -> None:
-    """Point ``model.threshold_`` (this command's copy) at the cut the user asked for.
+def _is_own_share(model: Any, share: float) -> bool:
+    """Whether ``share`` is the contamination a loaded model was fitted with: its cut is
+    then the model's own ``threshold_``. After ``fit --sample-rows`` that is the exact
+    quantile over the whole file, which ``threshold_at`` can only estimate from the
+    sample's energies. (Not in ``threshold_at`` itself: there ``set_params`` or a
+    ``threshold_`` set by hand could have parted the two.)"""
+    return share == model.contamination
 
-    The model's own contamination keeps the model's own ``threshold_``: after ``fit
-    --sample-rows`` that is the exact quantile over the whole file, while
-    ``threshold_at`` can only estimate it from the sample's energies.
-    """
-    if contamination is not None and contamination == getattr(model, "contamination", None):
+
+def _set_cut(model: Any, contamination: float | None, threshold: float | None) -> None:
+    """Point ``model.threshold_`` (this command's copy) at the cut the user asked for
+    (the model's own share keeps its own ``threshold_``, see :func:`_is_own_share`)."""
+    if contamination is not None and _is_own_share(model, contamination):
         click.echo(
             f"flagging energies above {model.threshold_:.6g}: the model's own threshold "
             f"(contamination {contamination:g})"
@@ -567,16 +572,13 @@ _ALERT_SHARES = (0.5, 0.1, 0.05, 0.01, 0.001)
 
 
 def _alert_thresholds(model: Any) -> dict[str, float]:
-    """``{share: model.threshold_at(share)}``; empty for a model without training energies.
-
-    The model's own contamination maps to its own ``threshold_`` (after ``fit
-    --sample-rows`` the exact whole-file quantile, not the sample's estimate).
-    """
+    """``{share: model.threshold_at(share)}``, the model's own share mapped to its own
+    ``threshold_`` (:func:`_is_own_share`); empty for a model without training energies."""
     if getattr(model, "decision_scores_", None) is None:
         return {}
     return {
         f"{share:g}": (
-            float(model.threshold_) if share == model.contamination else model.threshold_at(share)
+            float(model.threshold_) if _is_own_share(model, share) else model.threshold_at(share)
         )
         for share in _ALERT_SHARES
     }

@@ -318,6 +318,19 @@ def test_explain_with_restarts_explains_the_combined_score():
     assert (table["column"] == "c2").sum() >= 8
 
 
+@pytest.mark.parametrize("combine", ["mean", "median"])
+def test_explain_differentiates_the_score_decision_function_gives(combine):
+    # explain's contributions and gradients come from a torch twin of
+    # combine_restart_energies (it must be differentiable); both must give one score.
+    from dagmm.explain import _per_feature
+
+    frame = _frame()
+    model = DAGMM(**SMALL, n_restarts=4, restart_combine=combine, random_state=0).fit(frame)
+    rows = frame.iloc[:40]
+    explained = _per_feature(model, model._encode(rows))["energy"]
+    np.testing.assert_allclose(explained, model.decision_function(rows), rtol=1e-5, atol=1e-5)
+
+
 def test_cli_fit_score_info_with_restarts(tmp_path):
     frame = _frame()
     data = tmp_path / "d.csv"

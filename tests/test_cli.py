@@ -91,6 +91,36 @@ def test_fit_score_info_end_to_end(table):
     assert cuts["0.1"] == loaded.threshold_at(0.1) == loaded.threshold_
 
 
+def test_a_model_saved_after_set_params_contamination_scores_each_share_at_its_own_cut(
+    table, tmp_path
+):
+    # set_params(contamination=0.05) after a fit at 0.1, then save: `score --contamination
+    # 0.05` took the file's threshold (0.1's) as "the model's own threshold (contamination
+    # 0.05)" and flagged 10 %, and `info` printed it as the 0.05 cut.
+    from click.testing import CliRunner
+
+    import dagmm
+    from dagmm.cli.main import cli
+
+    folder, frame = table
+    model = dagmm.DAGMM(epochs=3, hidden_sizes=(4,), random_state=0, contamination=0.1)
+    model.fit(frame.drop(columns=["flow_id"])).set_params(contamination=0.05)
+    path, out = tmp_path / "m.dagmm", tmp_path / "scores.csv"
+    model.save(path)
+    argv = ["score", str(path), str(folder / "flows.csv"), "--out", str(out)]
+    result = CliRunner().invoke(cli, [*argv, "--id-column", "flow_id", "--contamination", "0.05"])
+    assert result.exit_code == 0, result.output
+    assert "the top 0.05 of the 400 training energies" in result.output
+    assert pd.read_csv(out)["is_anomaly"].sum() == 20  # 5 % of the 400 training rows
+    result = CliRunner().invoke(cli, [*argv, "--id-column", "flow_id", "--contamination", "0.1"])
+    assert "the model's own threshold (contamination 0.1)" in result.output
+    assert pd.read_csv(out)["is_anomaly"].sum() == 40
+    info = json.loads(CliRunner().invoke(cli, ["info", str(path), "--json"]).output)
+    assert info["contamination"] == 0.1 and info["threshold"] == model.threshold_
+    cuts = info["training_energy_thresholds"]
+    assert cuts["0.1"] == model.threshold_ and cuts["0.05"] == model.threshold_at(0.05)
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -102,7 +102,11 @@ def _worker(mode: str, out: Path, rank: int) -> None:
             model = fit_distributed(DAGMM(**_model_params()), _rows().iloc[shard])
             if rank == 0:
                 model.save(out / "model.dagmm", include_training_scores=False)
-            np.savez(out / f"fit{rank}.npz", scores=model.decision_scores_)
+            np.savez(
+                out / f"fit{rank}.npz",
+                scores=model.decision_scores_,
+                contamination=model.contamination_,  # the share the global threshold flags
+            )
             several = fit_distributed(DAGMM(**_model_params(), n_restarts=2), _rows().iloc[shard])
             if rank == 0:
                 several.save(out / "restarts.dagmm", include_training_scores=False)
@@ -186,6 +190,8 @@ def test_short_training_run_matches_one_process(tmp_path: Path) -> None:
     np.testing.assert_allclose(scores, single.decision_scores_, rtol=1e-4, atol=5e-5)
     assert dist_model.threshold_ == np.percentile(scores, 90.0)
     np.testing.assert_allclose(dist_model.threshold_, single.threshold_, rtol=1e-5, atol=1e-5)
+    for rank in range(2):
+        assert np.load(tmp_path / f"fit{rank}.npz")["contamination"] == 0.1
     for rank in range(2):
         message = (tmp_path / f"error{rank}.txt").read_text()
         assert message.startswith("rank 1: InvalidInputError: column 'f0' has 1 non-finite"), (

@@ -56,9 +56,12 @@ def test_refit_gives_the_exact_whole_file_mixture_and_threshold(table) -> None:
     frame, csv, _ = table
     features = frame.drop(columns="row")
     sample = sample_table(csv, 300, random_state=0, chunk_rows=256).drop(columns="row")
-    model = DAGMM(epochs=3, random_state=0, contamination=0.1, device="cpu").fit(sample)
+    model = DAGMM(epochs=3, random_state=0, contamination=0.2, device="cpu").fit(sample)
     sample_threshold = model.threshold_
+    # a share changed after fit takes effect at the refit, which sets the threshold
+    model.set_params(contamination=0.1)
     n = refit_mixture_on_file(model, csv, training_rows=sample, chunk_rows=100, quantile_small=50)
+    assert model.contamination_ == 0.1  # the share the new threshold flags
     assert n == len(frame)
     # Reference: the in-memory exact pass over all rows with the trained network.
     x = torch.from_numpy(model.encoder_.transform(features))

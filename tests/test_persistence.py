@@ -99,6 +99,31 @@ def test_every_parameter_fit_accepts_saves_and_loads(params, tmp_path):
     assert loaded.hidden_sizes_ == model.hidden_sizes_ and loaded.log_inputs == model.log_inputs
 
 
+def test_a_model_saved_after_set_params_contamination_keeps_its_fitted_cut(fitted):
+    # The file held the new contamination beside the old threshold, so the loaded model
+    # (and `dagmm score --contamination`, `dagmm info`, reports) read the old cut as the
+    # new share's; the fitted share is now written beside the threshold when they differ.
+    from _modelfile import read_document
+
+    from dagmm.persistence import load_bytes
+
+    model, frame = fitted
+    raw = model_bytes(model)
+    assert "contamination" not in read_document(raw)["fitted"]  # older releases read it
+    changed = load_bytes(raw).set_params(contamination=0.25)
+    raw = model_bytes(changed)
+    assert read_document(raw)["fitted"]["contamination"] == 0.1
+    loaded = load_bytes(raw)
+    assert loaded.contamination == 0.25 and loaded.contamination_ == 0.1
+    assert loaded.threshold_ == model.threshold_
+    with pytest.warns(UserWarning, match="fitted with contamination=0.1"):
+        np.testing.assert_array_equal(
+            loaded.predict_confidence(frame), model.predict_confidence(frame)
+        )
+    older = rewrite_document(raw, lambda _, doc: doc["fitted"].pop("contamination"))
+    assert load_bytes(older).contamination_ == 0.25  # a file without it: its parameter
+
+
 def test_save_without_training_scores(fitted, tmp_path):
     model, frame = fitted
     model.save(tmp_path / "small.dagmm", include_training_scores=False)

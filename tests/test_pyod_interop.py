@@ -79,3 +79,85 @@ def test_pyod_score_combination_of_dagmm_seeds(pyod_data):
     combined = average(standardizer(scores))
     assert combined.shape == (len(X_test),)
     assert roc_auc_score(y_test, combined) > 0.85
+
+
+def _pyod_reference(model: DAGMM, contamination: float):
+    """PyOD's own ``BaseDetector`` code run on a fitted DAGMM's energies: its threshold,
+    labels, probabilities and confidence, to hold ours to (not a copy of its formulas)."""
+    from pyod.models.base import BaseDetector
+
+    class Reference(BaseDetector):
+        def __init__(self, contamination=0.1):
+            super().__init__(contamination=contamination)
+
+        def fit(self, X, y=None):
+            self._set_n_classes(y)
+            self.decision_scores_ = model.decision_scores_.copy()
+            self._process_decision_scores()
+            return self
+
+        def decision_function(self, X):
+            return model.decision_function(X)
+
+    return Reference(contamination).fit(None)
+
+
+def test_outputs_are_pyod_base_detector_outputs(pyod_data):
+    X_train, X_test, _ = pyod_data
+    model = DAGMM(random_state=0, **FAST).fit(X_train)
+    reference = _pyod_reference(model, 0.1)
+    assert model.threshold_ == reference.threshold_ and model.contamination_ == 0.1
+    np.testing.assert_array_equal(model.labels_, reference.labels_)
+    np.testing.assert_array_equal(model.predict(X_test), reference.predict(X_test))
+    for method in ("linear", "unify"):
+        np.testing.assert_allclose(
+            model.predict_proba(X_test, method=method),
+            reference.predict_proba(X_test, method=method),
+            rtol=0,
+            atol=1e-12,
+        )
+    confidence = reference.predict_confidence(X_test)
+    assert np.ptp(confidence) > 0.1  # rows on both sides of the cut, some near it
+    np.testing.assert_allclose(model.predict_confidence(X_test), confidence, rtol=0, atol=1e-12)
+    labels, same = model.predict(X_test, return_confidence=True)
+    np.testing.assert_array_equal(labels, reference.predict(X_test))
+    np.testing.assert_allclose(same, confidence, rtol=0, atol=1e-12)
+
+
+def test_set_params_contamination_keeps_the_fitted_cut_until_fit_and_says_so(pyod_data):
+    # PyOD recomputes nothing on set_params: its predict keeps threshold_, but its
+    # predict_confidence read the new contamination against the old threshold_, so a
+    # row flagged at the 10 % cut got the confidence of a 30 % cut. Here every
+    # threshold-derived output keeps the fitted share (contamination_), with a warning.
+    X_train, X_test, _ = pyod_data
+    model = DAGMM(random_state=0, **FAST).fit(X_train)
+    threshold, labels_ = model.threshold_, model.labels_.copy()
+    labels, confidence = model.predict(X_test, return_confidence=True)
+    model.set_params(contamination=0.3)
+    said = r"fitted with contamination=0.1: threshold_, labels_, .* threshold_at\(0.3\)"
+    with pytest.warns(UserWarning, match=said):
+        again, confidence_again = model.predict(X_test, return_confidence=True)
+    with pytest.warns(UserWarning, match=said):
+        np.testing.assert_array_equal(model.predict_confidence(X_test), confidence)
+    with pytest.warns(UserWarning, match=said):
+        _, proba_confidence = model.predict_proba(X_test, return_confidence=True)
+    np.testing.assert_array_equal(again, labels)
+    np.testing.assert_array_equal(confidence_again, confidence)
+    np.testing.assert_array_equal(proba_confidence, confidence)
+    assert model.threshold_ == threshold and model.contamination_ == 0.1
+    np.testing.assert_array_equal(model.labels_, labels_)
+    # the share does not enter predict_proba: no warning there
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.predict_proba(X_test)
+    # the documented way to another share without training again
+    assert (model.decision_scores_ > model.threshold_at(0.3)).mean() == pytest.approx(0.3)
+    model.fit(X_train)  # fitting again takes the new share everywhere
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        labels, confidence = model.predict(X_test, return_confidence=True)
+    reference = _pyod_reference(model, 0.3)
+    assert model.contamination_ == 0.3 and model.threshold_ == reference.threshold_
+    assert model.labels_.mean() == pytest.approx(0.3)
+    np.testing.assert_array_equal(labels, reference.predict(X_test))
+    np.testing.assert_allclose(confidence, reference.predict_confidence(X_test), atol=1e-12)

@@ -301,3 +301,20 @@ def test_write_report_checks_out_before_scoring(fitted, tmp_path, monkeypatch):
     (tmp_path / "file").write_text("a file")
     with pytest.raises(NotADirectoryError, match="is a file"):
         write_report(model, test, tmp_path / "file" / "figs", fmt="png")
+
+
+def test_report_names_the_share_its_threshold_flags_after_set_params(fitted, tmp_path):
+    # After set_params(contamination=0.2) without fitting again the report printed
+    # "contamination 0.2" and "the 80.0% quantile" beside the 5 % model's threshold.
+    from dagmm.persistence import load_bytes, model_bytes
+    from dagmm.report import collect
+
+    model, test, y, _ = fitted
+    changed = load_bytes(model_bytes(model)).set_params(contamination=0.2)
+    data = collect(changed, test, labels=y, top=3)
+    assert list(data.metrics) == ["at the model threshold", "top 5.0% of these rows"]
+    assert data.threshold == model.threshold_
+    out = tmp_path / "r.html"
+    write_report(changed, test, out, labels=y, top=3)
+    html = out.read_text(encoding="utf-8")
+    assert "contamination<b>0.05</b>" in html and "(the 95.0% quantile" in html

@@ -244,8 +244,11 @@ def model_document_schema(activations: tuple[str, ...], other_params: tuple[str,
             "score_stats": Obj(required={k: Num() for k in ("min", "max", "mean", "std")}),
             "history": Map(List(Num(), max_items=10**9), max_items=64),
         },
-        # added with restarts (n_restarts): absent in older files
+        # added with restarts (n_restarts), and contamination (the share threshold
+        # flags, written when set_params changed the parameter after fit): absent in
+        # older files
         optional={
+            "contamination": Num(0.0, 0.5, low_open=True),
             "n_members": Int(1, 10_000),
             "restarts": Obj(
                 required={

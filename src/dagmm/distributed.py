@@ -444,6 +444,7 @@ def _set_global_threshold(
     mean = total / n_total
     var = reducer.reduce_scalar(float(((energy - mean) ** 2).sum())) / n_total
     est.threshold_ = float(threshold)
+    est.contamination_ = float(est.contamination)
     est.labels_ = (energy > est.threshold_).astype(int)
     est.score_stats_ = {
         "min": reducer.reduce_scalar(float(energy.min()), dist.ReduceOp.MIN),

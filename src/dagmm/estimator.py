@@ -327,7 +327,13 @@ class DAGMM(TransformerMixin, BaseEstimator):
     patience : int, default 10
         Early-stopping patience in epochs (used with ``validation_fraction``).
     contamination : float, default 0.1
-        Expected fraction of anomalies; sets ``threshold_`` from the training scores.
+        Expected fraction of anomalies; sets ``threshold_`` from the training
+        scores when the model is fitted. As every parameter, it takes effect at
+        the next :meth:`fit`: ``set_params(contamination=...)`` on a fitted
+        model changes none of ``threshold_``, ``labels_``, :meth:`predict` or
+        :meth:`predict_confidence` (as in scikit-learn and PyOD), which warn
+        that they still use ``contamination_``; :meth:`threshold_at` gives the
+        threshold of another share without training again.
     missing : {"raise", "impute"}, default "raise"
         NaN/inf handling (see :class:`dagmm.tabular.TabularEncoder`).
     max_categories : int or None, default 1000
@@ -374,7 +380,11 @@ class DAGMM(TransformerMixin, BaseEstimator):
         median, their combined standardised energies; so for every "energy"
         below).
     threshold_ : float
-        Energy above which a row is labelled an anomaly.
+        Energy above which a row is labelled an anomaly: the ``1 -
+        contamination_`` quantile of the training energies.
+    contamination_ : float
+        The ``contamination`` the model was fitted with, the share of training
+        rows ``threshold_`` flags; :meth:`predict_confidence` uses it too.
     labels_ : ndarray of shape (n_samples,)
         0/1 labels of the training rows.
     weights_, means_, covariances_ : ndarray
@@ -419,6 +429,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
     feature_names_in_: np.ndarray
     decision_scores_: np.ndarray
     threshold_: float
+    contamination_: float
     labels_: np.ndarray
     score_stats_: dict[str, float]
     history_: dict[str, list[float]]
@@ -844,7 +855,8 @@ class DAGMM(TransformerMixin, BaseEstimator):
         self.device_ = members.device
 
     def _set_threshold(self, train_scores: np.ndarray) -> None:
-        self.threshold_ = _quantile_threshold(train_scores, float(self.contamination))
+        self.contamination_ = float(self.contamination)
+        self.threshold_ = _quantile_threshold(train_scores, self.contamination_)
         self.labels_ = (train_scores > self.threshold_).astype(int)
         self.score_stats_ = {
             "min": float(np.min(train_scores)),
@@ -986,14 +998,34 @@ class DAGMM(TransformerMixin, BaseEstimator):
         confidence : ndarray of shape (n_samples,), float64
             Only with ``return_confidence=True``.
         """
+        self._warn_contamination_changed()
         scores = self.decision_function(X)
         labels = (scores > self.threshold_).astype(int)
         return (labels, self._confidence(scores)) if return_confidence else labels
 
+    def _warn_contamination_changed(self) -> None:
+        """Warn when ``contamination`` was changed after fit (``set_params``) without
+        fitting again: the cut still flags ``contamination_`` of the training rows."""
+        check_is_fitted(self, "mixture_")
+        fitted, share = self.contamination_, self.contamination
+        valid = _is_real(share) and 0.0 < float(share) <= 0.5
+        if valid and float(share) == fitted:
+            return
+        other = f"threshold_at({float(share):g})" if valid else "threshold_at(share)"
+        warnings.warn(
+            f"contamination is {share!r}, but this model was fitted with "
+            f"contamination={fitted:g}: threshold_, labels_, predict and predict_confidence "
+            f"flag the top {fitted:g} of the training energies until fit runs again "
+            "(set_params changes no fitted attribute); to flag another share without "
+            f"training again, compare decision_function(X) with {other}",
+            UserWarning,
+            stacklevel=3,
+        )
+
     def threshold_at(self, contamination: float) -> float:
         """The energy above which a share ``contamination`` of the training rows lies.
 
-        ``threshold_`` is ``threshold_at(self.contamination)``; another share gives
+        ``threshold_`` is ``threshold_at(self.contamination_)``; another share gives
         the threshold for another alert rate without training again (``dagmm score
         --contamination``). It is the quantile of ``decision_scores_``, the training
         energies the model holds: every training row after ``fit``; after an
@@ -1038,8 +1070,9 @@ class DAGMM(TransformerMixin, BaseEstimator):
         A row whose energy exceeds ``k`` of the ``n`` training energies is an
         anomaly with probability ``p = (1 + k) / (2 + n)``; its confidence is the
         chance that, of ``n`` rows each an anomaly with probability ``p``, more than
-        ``n - floor(n * contamination)`` are (for a predicted inlier: one minus that).
-        Needs the training energies (``decision_scores_``; a model saved with
+        ``n - floor(n * contamination_)`` are (for a predicted inlier: one minus that),
+        with ``contamination_`` the share the model was fitted with, which
+        ``threshold_`` flags. Needs the training energies (``decision_scores_``; a model saved with
         ``include_training_scores=False`` has none).
 
         Parameters
@@ -1051,6 +1084,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples,), float64
             The confidence in each row's label from :meth:`predict`.
         """
+        self._warn_contamination_changed()
         return self._confidence(self.decision_function(X))
 
     def _confidence(self, scores: np.ndarray) -> np.ndarray:
@@ -1065,7 +1099,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
         n = len(train)
         below = np.searchsorted(np.sort(train), scores, side="right")  # training energies <= score
         outlier_probability = (1.0 + below) / (2.0 + n)
-        confidence = binom.sf(n - int(n * self.contamination), n, outlier_probability)
+        confidence = binom.sf(n - int(n * self.contamination_), n, outlier_probability)
         return np.where(scores > self.threshold_, confidence, 1.0 - confidence)
 
     @fill_doc
@@ -1162,6 +1196,8 @@ class DAGMM(TransformerMixin, BaseEstimator):
         """
         if method not in ("linear", "unify"):
             raise InvalidInputError(f"method must be 'linear' or 'unify', got {method!r}")
+        if return_confidence:
+            self._warn_contamination_changed()
         scores = self.decision_function(X)
         stats = self.score_stats_
         if method == "linear":

@@ -226,6 +226,7 @@ def _refit_from_statistics(
             chunks, 1.0 - float(model.contamination), n_rows, small=quantile_small
         )
     model.threshold_ = float(threshold)
+    model.contamination_ = float(model.contamination)
     model.score_stats_ = {
         "min": low,
         "max": high,

@@ -135,6 +135,7 @@ def model_bytes(model: Any, include_training_scores: bool = True) -> bytes:
             "seed": int(model.seed_),
             "trained_on": str(model.device_),
             "threshold": float(model.threshold_),
+            **_contamination_document(model),
             "score_stats": dict(model.score_stats_),
             "history": {k: [float(x) for x in v] for k, v in model.history_.items()},
             **_restarts_document(model),
@@ -154,6 +155,15 @@ def model_bytes(model: Any, include_training_scores: bool = True) -> bytes:
         "document": json.dumps(document, allow_nan=False),
     }
     return save_safetensors(tensors, metadata=metadata)
+
+
+def _contamination_document(model: Any) -> dict[str, Any]:
+    """The ``fitted`` entry of the share ``threshold_`` flags (``contamination_``), written
+    only when it differs from the ``contamination`` parameter (``set_params`` after fit
+    without fitting again): a file without it reads as fitted with its parameter, as
+    every file of older releases does, and they read such files."""
+    fitted = float(model.contamination_)
+    return {} if fitted == float(model.contamination) else {"contamination": fitted}
 
 
 def _restarts_document(model: Any) -> dict[str, Any]:
@@ -470,6 +480,7 @@ def load_bytes(
     model.seed_ = fitted["seed"]
     model.device_ = str(fitted.get("trained_on", "cpu"))
     model.threshold_ = float(fitted["threshold"])
+    model.contamination_ = float(fitted.get("contamination", model.contamination))
     model.score_stats_ = {k: float(v) for k, v in fitted["score_stats"].items()}
     model.history_ = {k: [float(x) for x in v] for k, v in fitted["history"].items()}
     if "decision_scores" in tensors:

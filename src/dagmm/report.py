@@ -223,7 +223,7 @@ def collect(
         precision = tp / max(int(predicted.sum()), 1)
         recall = tp / max(int(y.sum()), 1)
         f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
-        ranked = evaluate(y, energy, float(model.contamination))
+        ranked = evaluate(y, energy, float(model.contamination_))
         metrics["at the model threshold"] = {
             "precision": precision,
             "recall": recall,
@@ -231,7 +231,7 @@ def collect(
             "auroc": ranked["auroc"],
             "auprc": ranked["auprc"],
         }
-        metrics[f"top {float(model.contamination):.1%} of these rows"] = ranked
+        metrics[f"top {float(model.contamination_):.1%} of these rows"] = ranked
     train = getattr(model, "decision_scores_", None)
     return ReportData(
         energy=energy,
@@ -647,14 +647,14 @@ def report_html(model: Any, data: ReportData, figures: dict[str, bytes], title: 
         f'<div class="card">rows scored<b>{n}</b></div>',
         f'<div class="card">flagged<b class="anom">{flagged} ({flagged / max(n, 1):.1%})</b></div>',
         f'<div class="card">threshold<b id="threshold">{data.threshold:.6g}</b></div>',
-        f'<div class="card">contamination<b>{float(model.contamination):g}</b></div>',
+        f'<div class="card">contamination<b>{float(model.contamination_):g}</b></div>',
         f'<div class="card">columns<b>{len(model.encoder_.columns)}</b></div>',
         "</div>",
         _model_section(model),
         "<h2>Energy distribution</h2>",
         "<p>Energy is minus the log-density of a row's representation under the mixture "
         "fitted on the training rows. Rows above the threshold (the "
-        f"{1 - float(model.contamination):.1%} quantile of the training energies) are "
+        f"{1 - float(model.contamination_):.1%} quantile of the training energies) are "
         "flagged.</p>",
         _img("energy", figures["energy"], "energy histogram"),
     ]

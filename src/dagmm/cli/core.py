@@ -321,12 +321,14 @@ def _fit_distributed(data, out, preset, exclude, verbose, options) -> None:
 
 
 def _is_own_share(model: Any, share: float) -> bool:
-    """Whether ``share`` is the contamination a loaded model was fitted with: its cut is
-    then the model's own ``threshold_``. After ``fit --sample-rows`` that is the exact
-    quantile over the whole file, which ``threshold_at`` can only estimate from the
-    sample's energies. (Not in ``threshold_at`` itself: there ``set_params`` or a
-    ``threshold_`` set by hand could have parted the two.)"""
-    return share == model.contamination
+    """Whether ``share`` is the contamination a loaded model was fitted with
+    (``contamination_``, which its ``contamination`` parameter need not be after
+    ``set_params``): its cut is then the model's own ``threshold_``. After ``fit
+    --sample-rows`` that is the exact quantile over the whole file, which
+    ``threshold_at`` can only estimate from the sample's energies. (Not in
+    ``threshold_at`` itself: there a ``threshold_`` set by hand could have parted the
+    two.)"""
+    return share == model.contamination_
 
 
 def _set_cut(model: Any, contamination: float | None, threshold: float | None) -> None:
@@ -339,6 +341,7 @@ def _set_cut(model: Any, contamination: float | None, threshold: float | None) -
         )
     elif contamination is not None:
         model.threshold_ = model.threshold_at(contamination)
+        model.contamination_ = float(contamination)
         click.echo(
             f"flagging energies above {model.threshold_:.6g}: the top {contamination:g} of the "
             f"{len(model.decision_scores_)} training energies the model holds"
@@ -617,7 +620,7 @@ def info(model_path: str | None, as_json: bool) -> None:
         "steps": model.n_iter_,
         "trained_on": model.device_,
         "threshold": model.threshold_,
-        "contamination": model.contamination,
+        "contamination": model.contamination_,
         "mixture_weights": np.round(model.weights_, 6).tolist(),
         "collapsed_components": model.collapsed_components_,
         "final_loss": model.history_["loss"][-1] if model.history_.get("loss") else None,

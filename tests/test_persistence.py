@@ -124,6 +124,29 @@ def test_a_model_saved_after_set_params_contamination_keeps_its_fitted_cut(fitte
     assert load_bytes(older).contamination_ == 0.25  # a file without it: its parameter
 
 
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"contamination": 0.9}, r"contamination must be in \(0, 0.5\], got 0.9"),
+        ({"learning_rate": "0.01"}, "learning_rate must be a finite real number"),
+        ({"activation": "swish"}, "activation must be one of"),
+        ({"verbose": 500}, r"params.verbose: .*500 outside \[0, 100\]"),  # fit takes it
+    ],
+)
+def test_save_refuses_parameters_that_would_not_load_back(fitted, tmp_path, change, words):
+    # set_params after fit, then save: the file was written, and only loading it (later,
+    # elsewhere) failed with "invalid model document: .params.contamination: 0.9 ...".
+    from dagmm import InvalidInputError
+    from dagmm.persistence import load_bytes
+
+    model, _ = fitted
+    changed = load_bytes(model_bytes(model)).set_params(**change)
+    path = tmp_path / "m.dagmm"
+    with pytest.raises(InvalidInputError, match="cannot save this model: .*" + words):
+        changed.save(path)
+    assert not path.exists()
+
+
 def test_save_without_training_scores(fitted, tmp_path):
     model, frame = fitted
     model.save(tmp_path / "small.dagmm", include_training_scores=False)

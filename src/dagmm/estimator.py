@@ -571,6 +571,12 @@ class DAGMM(TransformerMixin, BaseEstimator):
         path : str or PathLike
             The model file to write (conventionally ``*.dagmm``).
         {include_training_scores}
+
+        Raises
+        ------
+        dagmm.InvalidInputError
+            A parameter is invalid (set by ``set_params`` after fit): the file
+            would not load back, so nothing is written; the message names it.
         """
         from .persistence import save_model
 

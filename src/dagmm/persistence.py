@@ -98,12 +98,23 @@ def model_bytes(model: Any, include_training_scores: bool = True) -> bytes:
     ------
     NotFittedError
         ``model`` is not fitted.
+    dagmm.InvalidInputError
+        A parameter is invalid (set by ``set_params`` after fit): the file would
+        not load back. The message names the parameter.
     """
     from sklearn.utils.validation import check_is_fitted
 
     from . import __version__
+    from .exceptions import InvalidInputError
 
     check_is_fitted(model, "net_")
+    try:
+        model._validate_params()
+    except InvalidInputError as exc:
+        raise InvalidInputError(
+            f"cannot save this model: {exc} (a parameter set after fit; a file holding it "
+            "would not load back)"
+        ) from None
     tensors: dict[str, torch.Tensor] = {
         f"net.{k}": v.detach().to("cpu", torch.float32).contiguous()
         for k, v in model.net_.state_dict().items()
@@ -149,6 +160,10 @@ def model_bytes(model: Any, include_training_scores: bool = True) -> bytes:
             for name, t in tensors.items()
         },
     }
+    try:  # what is written must load back: the same checks as loading
+        _validate_document(document, "the model to save", version)
+    except ModelFileError as exc:
+        raise InvalidInputError(f"cannot save this model: {exc}") from None
     metadata = {
         "format": FORMAT_NAME,
         "format_version": str(version),
@@ -204,6 +219,8 @@ def save_model(
     ------
     NotFittedError
         ``model`` is not fitted.
+    dagmm.InvalidInputError
+        A parameter is invalid (set by ``set_params`` after fit); nothing is written.
     OSError
         The folder is missing or not writable, or ``path`` is a folder.
     """

@@ -191,3 +191,30 @@ def test_a_fitted_model_pickles_in_memory_for_joblib_and_multiprocessing():
     )
     for part, scored in zip(parts, scores, strict=True):
         np.testing.assert_array_equal(scored, model.decision_function(part))
+
+
+def test_model_selection_scores_with_anomaly_labels():
+    # cross_val_score and GridSearchCV score DAGMM on decision_function ("roc_auc",
+    # "average_precision") or predict ("f1"), with PyOD's labels: 1 = anomaly.
+    # scikit-learn 1.3 to 1.5 tell an outlier detector by _estimator_type (1.6 on: by
+    # __sklearn_tags__); without it their scorers took DAGMM for a regressor and every
+    # score was NaN ("Got a regressor with response_method=decision_function").
+    from sklearn.base import is_outlier_detector
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
+
+    assert getattr(DAGMM(), "_estimator_type", None) == "outlier_detector"
+    assert is_outlier_detector(DAGMM())
+    X, y = _rows(120), (np.arange(120) < 12).astype(int)
+    X[y == 1] += 6.0
+    cv = StratifiedKFold(2, shuffle=True, random_state=0)
+    scores = cross_val_score(_small(), X, y, scoring="roc_auc", cv=cv, error_score="raise")
+    by_hand = [
+        roc_auc_score(y[test], _small().fit(X[train]).decision_function(X[test]))
+        for train, test in cv.split(X, y)
+    ]
+    np.testing.assert_allclose(scores, by_hand)
+    grid = {"contamination": [0.05, 0.2]}
+    search = GridSearchCV(_small(), grid, scoring="f1", cv=cv, error_score="raise").fit(X, y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert search.best_estimator_.contamination_ == search.best_params_["contamination"]

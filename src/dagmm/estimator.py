@@ -420,6 +420,11 @@ class DAGMM(TransformerMixin, BaseEstimator):
         :class:`ComponentCollapseWarning` when it is not empty.
     """
 
+    # How scikit-learn 1.3 to 1.5 tell an outlier detector (is_outlier_detector, and so
+    # the scorers: without it, scoring="roc_auc" took DAGMM for a regressor and failed);
+    # from 1.6 on, __sklearn_tags__ says it.
+    _estimator_type = "outlier_detector"
+
     # Fitted attributes, set by fit and by dagmm.load (declared for type checkers;
     # an unfitted estimator has none of them).
     encoder_: TabularEncoder

@@ -161,3 +161,20 @@ def test_set_params_contamination_keeps_the_fitted_cut_until_fit_and_says_so(pyo
     assert model.labels_.mean() == pytest.approx(0.3)
     np.testing.assert_array_equal(labels, reference.predict(X_test))
     np.testing.assert_allclose(confidence, reference.predict_confidence(X_test), atol=1e-12)
+
+
+def test_pyod_feature_bagging_fits_dagmm_on_feature_subsets(pyod_data):
+    from pyod.models.feature_bagging import FeatureBagging
+
+    X_train, X_test, y_test = pyod_data
+    bagging = FeatureBagging(
+        base_estimator=DAGMM(random_state=0, **FAST), n_estimators=3, random_state=0
+    ).fit(X_train)
+    fitted = bagging.estimators_
+    # each a clone with its own seed, fitted on its own columns
+    assert all(isinstance(e, DAGMM) and hasattr(e, "mixture_") for e in fitted)
+    assert len({e.random_state for e in fitted}) == 3
+    widths = [e.n_features_in_ for e in fitted]
+    assert widths == [len(f) for f in bagging.estimators_features_]
+    scores = bagging.decision_function(X_test)
+    assert np.isfinite(scores).all() and roc_auc_score(y_test, scores) > 0.85

@@ -225,3 +225,24 @@ def test_model_selection_scores_with_anomaly_labels():
     search = GridSearchCV(_small(), grid, scoring="f1", cv=cv, error_score="raise").fit(X, y)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
     assert search.best_estimator_.contamination_ == search.best_params_["contamination"]
+
+
+def test_after_a_column_transformer_with_pandas_output():
+    from sklearn.compose import make_column_transformer
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(_rows(), columns=list("abcd")).assign(proto=rng.choice(["tcp", "udp"], 64))
+    columns = make_column_transformer(
+        (StandardScaler(), list("abcd")), (OneHotEncoder(sparse_output=False), ["proto"])
+    )
+    pipeline = make_pipeline(columns, _small()).set_output(transform="pandas").fit(frame)
+    model = pipeline[-1]
+    names = list(pipeline[0].get_feature_names_out())
+    assert list(model.feature_names_in_) == names and model.n_features_in_ == 6
+    scores = pipeline.decision_function(frame)
+    # the model reads the transformer's frame by its column names
+    np.testing.assert_array_equal(scores, model.decision_function(pipeline[0].transform(frame)))
+    shuffled = frame[["proto", *"dcba"]]
+    np.testing.assert_array_equal(pipeline.decision_function(shuffled), scores)
+    np.testing.assert_array_equal(pipeline.predict(frame), (scores > model.threshold_).astype(int))

@@ -13,6 +13,13 @@ Usage::
     python benchmarks/bench_ensemble.py --threads 2 --seeds 10 --shape kddcup --epochs 20
     python benchmarks/bench_ensemble.py --device cuda --seeds 20 --epochs 20 --repeats 2
     python benchmarks/bench_ensemble.py --threads 2 --seeds 5 --shape thyroid --restarts
+    python benchmarks/bench_ensemble.py --threads 2 --seeds 20 --shape kddcup --step-split
+
+``--step-split`` times the fused training step alone instead (no data, no Adam),
+one model against ``--seeds`` members in one batched step, and splits each into
+its matrix products and the rest (torch's profiler). The products of S members
+cost S single products or more, so ``one model's step / one member's products``
+bounds what batching members can gain per step.
 """
 
 from __future__ import annotations
@@ -21,9 +28,12 @@ import argparse
 import time
 
 import numpy as np
+import torch
 from _common import device_line, interleaved, machine_line, rate_line, set_threads, synthetic
 
 from dagmm import DAGMM, estimator, fit_ensemble
+from dagmm.fused import FusedStep
+from dagmm.network import DAGMMNet
 
 #: Seconds spent in ``train_members`` during the current run.
 _LOOP_SECONDS = [0.0]
@@ -55,6 +65,68 @@ SHAPES = {
 }
 
 
+#: The ops that hold a step's matrix products (a batched product's bias copy included).
+_PRODUCT_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
+
+
+def _step_split(shape: dict, members: int, repeats: int) -> tuple[float, float]:
+    """Seconds per member of one fused step, and of its matrix products (medians)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    params = shape["params"]
+    net = DAGMMNet(
+        shape["features"],
+        params["hidden_sizes"],
+        params["latent_dim"],
+        (10,),
+        params["n_components"],
+        n_members=members,
+    )
+    net.reset_parameters(list(range(members)))
+    net.train()
+    step = FusedStep(net, 0.1, 0.005, 1e-6)
+    generator = torch.Generator().manual_seed(0)
+    batch = torch.rand(members, 1024, shape["features"], generator=generator)
+    calls = max(10, 400 // members)
+    for _ in range(calls):  # warm-up: compiled kernels, allocator, thread pool
+        step(batch)
+    walls, products = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            step(batch)
+        walls.append((time.perf_counter() - start) / calls / members)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(calls):
+                step(batch)
+        micros = sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in _PRODUCT_OPS)
+        products.append(micros * 1e-6 / calls / members)
+    return float(np.median(walls)), float(np.median(products))
+
+
+def step_split(args: argparse.Namespace) -> None:
+    """Print the fused step's split into products and the rest, 1 member and S members."""
+    for name, shape in SHAPES.items():
+        if args.shape not in (name, "both"):
+            continue
+        print(f"{name}: the fused step alone, 1024-row batches, {args.repeats} repeats (medians)")
+        single_wall, single_products = _step_split(shape, 1, args.repeats)
+        wall, products = _step_split(shape, args.seeds, args.repeats)
+        for label, w, p in (
+            ("one model", single_wall, single_products),
+            (f"{args.seeds} members, per member", wall, products),
+        ):
+            print(
+                f"  {label}: step {w * 1e3:.3f} ms, matrix products {p * 1e3:.3f} ms, "
+                f"the rest {(w - p) * 1e3:.3f} ms"
+            )
+        print(f"  step gain of batching: {single_wall / wall:.2f}x")
+        print(
+            "  bound on that gain if all but the products were free: "
+            f"{single_wall / products:.2f}x (one model's step / one member's products)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -74,9 +146,18 @@ def main() -> None:
         help="Time one DAGMM(n_restarts=SEEDS).fit (restarts of one model, combined) instead "
         "of fit_ensemble's independent models; the same training, plus the combination.",
     )
+    parser.add_argument(
+        "--step-split",
+        action="store_true",
+        help="Time the fused training step alone (CPU), one model against SEEDS members, "
+        "split into matrix products and the rest; see the module docstring.",
+    )
     args = parser.parse_args()
     set_threads(args.threads)
     print(machine_line())
+    if args.step_split:
+        step_split(args)
+        return
     print(device_line(args.device))
     estimator.train_members = _timed_train_members
     seeds = list(range(args.seeds))

@@ -467,3 +467,88 @@ def test_one_seed_shows_no_spread() -> None:
     assert len(line_a) == len(line_b)  # the columns stay aligned
     table = format_markdown(summary).splitlines()
     assert "| a | 1 | 0.1875 | 0.2000 |" in table[2] and "±" in table[3]
+
+
+@pytest.mark.parametrize(
+    "args, stem",
+    [
+        (["reproduce", "thyroid"], "thyroid"),
+        (["reproduce", "thyroid", "--tag", "gpu"], "thyroid-gpu"),
+        (["reproduce", "thyroid", "--contamination-study"], "thyroid-contamination"),
+        (["benchmark", "--datasets", "pima"], "benchmark"),
+    ],
+    ids=["reproduce", "tag", "study", "benchmark"],
+)
+@pytest.mark.parametrize("kept", [".json", ".csv"])
+def test_cli_refuses_to_replace_an_earlier_run_before_it_starts(
+    tmp_path: Path, args: list[str], stem: str, kept: str
+) -> None:
+    """Until 2026-12-06 a repeat of a run with the same --out and --tag silently replaced
+    the earlier run's results (hours of work) when it ended."""
+    out = tmp_path / "res"
+    out.mkdir()
+    (out / f"{stem}{kept}").write_text("an earlier run's results")
+    empty = tmp_path / "data"  # loading the data would fail another way
+    result = _invoke(
+        *args, "--seeds", "1", "--epochs", "1", "--data-dir", str(empty), "--out", str(out),
+        env={"DAGMM_DATA_URL": "http://127.0.0.1:9"},
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert f"{out / stem}{kept} already hold(s) the results of an earlier run" in result.output
+    assert "--overwrite to replace them" in result.output and "downloading" not in result.output
+    assert (out / f"{stem}{kept}").read_text() == "an earlier run's results"
+    assert sorted(p.name for p in out.iterdir()) == [f"{stem}{kept}"] and not empty.exists()
+    # --overwrite lets the run start: it then fails on the missing data instead
+    again = _invoke(
+        *args, "--seeds", "1", "--epochs", "1", "--data-dir", str(empty), "--out", str(out),
+        "--overwrite", env={"DAGMM_DATA_URL": "http://127.0.0.1:9"},
+    )  # fmt: skip
+    assert again.exit_code == 2 and "already hold" not in again.output, again.output
+    assert "127.0.0.1:9" in again.output
+
+
+def _fake_benchmark(writes_meanwhile: list[Path]):
+    """A stand-in for run_benchmark that writes ``writes_meanwhile`` (another run finishing
+    during this one) and returns a one-record document."""
+
+    def run(estimator, datasets, seeds, **kwargs):
+        for path in writes_meanwhile:
+            path.write_text("another run's results")
+        metrics = dict.fromkeys(("precision", "recall", "f1", "auroc", "auprc"), 0.5)
+        records = [{"dataset": "pima", "protocol": "paper", "method": "dagmm", "seed": 0}]
+        records[0].update(metrics)
+        summary = summarize(records, ("dataset", "protocol", "method"))
+        return {"records": records, "summary": summary}
+
+    return run
+
+
+def test_cli_benchmark_overwrite_replaces_and_a_late_twin_is_kept(tmp_path, monkeypatch) -> None:
+    from dagmm import reproduce
+
+    (tmp_path / "benchmark.json").write_text("an earlier run's results")
+    monkeypatch.setattr(reproduce, "run_benchmark", _fake_benchmark([]))
+    result = _invoke("benchmark", "--out", str(tmp_path), "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "benchmark.json").read_text())["records"][0]["seed"] == 0
+    # Results of the same name written by another run while this one ran are kept:
+    # these go to the next free name, with a warning.
+    twin = [tmp_path / "benchmark-x.csv"]
+    monkeypatch.setattr(reproduce, "run_benchmark", _fake_benchmark(twin))
+    result = _invoke("benchmark", "--out", str(tmp_path), "--tag", "x")
+    assert result.exit_code == 0, result.output
+    assert twin[0].read_text() == "another run's results"
+    assert "writing these as benchmark-x.2 instead" in result.output
+    assert f"results: {tmp_path / 'benchmark-x.2.json'}" in result.output
+    assert json.loads((tmp_path / "benchmark-x.2.json").read_text())["records"][0]["f1"] == 0.5
+    assert not (tmp_path / "benchmark-x.json").exists()
+
+
+def test_unused_stem_skips_names_either_file_holds(tmp_path: Path) -> None:
+    from dagmm.reproduce import result_paths, unused_stem
+
+    assert unused_stem(tmp_path / "missing", "x") == "x"
+    assert result_paths(tmp_path, "x") == (tmp_path / "x.json", tmp_path / "x.csv")
+    (tmp_path / "x.csv").write_text("")
+    (tmp_path / "x.2.json").write_text("")
+    assert unused_stem(tmp_path, "x") == "x.3"

@@ -46,12 +46,14 @@ __all__ = [
     "isolation_forest_method",
     "oneclass_svm_method",
     "paper_splits",
+    "result_paths",
     "run_benchmark",
     "run_contamination_study",
     "run_reproduction",
     "score_methods",
     "summarize",
     "unsupervised_splits",
+    "unused_stem",
     "write_results",
 ]
 
@@ -594,6 +596,48 @@ def check_output_dir(out_dir: Any) -> Path:
     return check_folder_writable(out_dir)
 
 
+def result_paths(out_dir: Any, stem: str) -> tuple[Path, Path]:
+    """The files :func:`write_results` writes for ``stem``: ``out_dir/stem.json`` and ``.csv``.
+
+    Parameters
+    ----------
+    out_dir : str or path-like
+        The results directory.
+    stem : str
+        File name without extension.
+
+    Returns
+    -------
+    json_path, csv_path : pathlib.Path
+        Whether they exist or not.
+    """
+    out = Path(out_dir)
+    return out / f"{stem}.json", out / f"{stem}.csv"
+
+
+def unused_stem(out_dir: Any, stem: str) -> str:
+    """``stem`` if neither of its :func:`result_paths` exists, else the first free
+    ``stem.2``, ``stem.3``, ...: where results that must not replace earlier ones go.
+
+    Parameters
+    ----------
+    out_dir : str or path-like
+        The results directory (it may not exist yet).
+    stem : str
+        File name without extension.
+
+    Returns
+    -------
+    str
+        A stem whose JSON and CSV files both do not exist.
+    """
+    candidate, number = stem, 1
+    while any(path.exists() for path in result_paths(out_dir, candidate)):
+        number += 1
+        candidate = f"{stem}.{number}"
+    return candidate
+
+
 def _strict_json(value: Any) -> Any:
     """``value`` with every non-finite float as None: a metric that is undefined (the
     AUROC of a test half without anomalies) is ``null``, which every JSON reader takes,
@@ -611,7 +655,10 @@ def write_results(out_dir: Any, stem: str, document: dict[str, Any]) -> tuple[An
     """Write ``stem.json`` (everything) and ``stem.csv`` (one row per record), atomically.
 
     Each file is written to a temporary name and renamed into place, so a crash
-    leaves the old file or none, never a partial one.
+    leaves the old file or none, never a partial one. Files of the same names are
+    replaced: to keep earlier results, pass :func:`unused_stem` ``(out_dir, stem)``
+    (``dagmm reproduce`` and ``benchmark`` refuse such a ``--tag`` before the run,
+    unless given ``--overwrite``).
 
     Parameters
     ----------
@@ -639,7 +686,7 @@ def write_results(out_dir: Any, stem: str, document: dict[str, Any]) -> tuple[An
 
     out = check_output_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    json_path, csv_path = out / f"{stem}.json", out / f"{stem}.csv"
+    json_path, csv_path = result_paths(out, stem)
     text = json.dumps(_strict_json(document), indent=1, allow_nan=False)
     atomic_write_bytes(json_path, text.encode() + b"\n")
     records = document["records"]

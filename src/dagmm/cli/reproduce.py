@@ -42,6 +42,44 @@ def _model_options(func):
     return estimator_options(func)
 
 
+#: Earlier results of the same name are kept unless this is given (a run can take hours).
+_OVERWRITE = click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace the results of an earlier run with the same --out and --tag "
+    "(default: refuse, before the run starts).",
+)
+
+
+def _check_no_earlier_results(out_dir: str, stem: str, overwrite: bool) -> None:
+    """Refuse, before the run, to replace an earlier run's results without --overwrite."""
+    from ..exceptions import InvalidInputError
+    from ..reproduce import result_paths
+
+    existing = [str(path) for path in result_paths(out_dir, stem) if path.exists()]
+    if existing and not overwrite:
+        raise InvalidInputError(
+            f"{' and '.join(existing)} already hold(s) the results of an earlier run; "
+            "give another --tag (or --out), or --overwrite to replace them"
+        )
+
+
+def _write_results(out_dir: str, stem: str, document: dict, overwrite: bool) -> None:
+    """Write the results; files of the same name that appeared during the run (another
+    run with the same --tag) are kept, these results going to the next free name."""
+    from ..reproduce import unused_stem, write_results
+
+    final = stem if overwrite else unused_stem(out_dir, stem)
+    if final != stem:
+        click.echo(
+            f"dagmm: warning: results named {stem} were written to {out_dir} by another run "
+            f"while this one ran; writing these as {final} instead",
+            err=True,
+        )
+    json_path, csv_path = write_results(out_dir, final, document)
+    click.echo(f"results: {json_path}, {csv_path}")
+
+
 def _verbosity(count: int) -> int:
     return min(count, 2) if count else int(sys.stderr.isatty())
 
@@ -103,6 +141,7 @@ def _set_threads(threads: int | None) -> None:
     help="Run c = 1%,...,5% (the paper's Table 4) instead of one protocol run.",
 )
 @click.option("--tag", default="", help="Suffix of the output file names.")
+@_OVERWRITE
 @_model_options
 def reproduce(
     dataset: str,
@@ -116,6 +155,7 @@ def reproduce(
     contamination: float | None,
     contamination_study: bool,
     tag: str,
+    overwrite: bool,
     threads: int | None,
     data_dir: str | None,
     verbose: int,
@@ -125,7 +165,8 @@ def reproduce(
 
     Per seed: a random 50/50 split, training on the normal rows of the training
     half only, scoring the whole test half, flagging the top rho of energies.
-    Prints mean ± std and writes every seed to OUT/DATASET[-TAG].json and .csv.
+    Prints mean ± std and writes every seed to OUT/DATASET[-TAG].json and .csv
+    (refusing, before the run, to replace an earlier run's without --overwrite).
     """
     from .. import DAGMM
     from ..exceptions import InvalidInputError
@@ -134,12 +175,13 @@ def reproduce(
         format_summary,
         run_contamination_study,
         run_reproduction,
-        write_results,
     )
 
     # Mistakes that would otherwise surface only when the results are written, or be
     # silently ignored, end the command before any data is loaded.
     check_output_dir(out_dir)
+    stem = f"{dataset}{'-contamination' if contamination_study else ''}{f'-{tag}' if tag else ''}"
+    _check_no_earlier_results(out_dir, stem, overwrite)
     if contamination_study:
         ignored = [
             name
@@ -165,7 +207,6 @@ def reproduce(
         estimator = DAGMM.from_preset(preset or dataset, **params)
     control_list = [] if controls == "none" else [c.strip() for c in controls.split(",") if c]
     seed_list = list(range(first_seed, first_seed + seeds))
-    stem = f"{dataset}{'-contamination' if contamination_study else ''}{f'-{tag}' if tag else ''}"
     if contamination_study:
         document = run_contamination_study(
             estimator,
@@ -203,8 +244,7 @@ def reproduce(
         if document.get("paper_f1") and not contamination:
             click.echo(f"paper's DAGMM F1: {document['paper_f1']}")
     document["total_wall_s"] = round(time.perf_counter() - started, 1)
-    json_path, csv_path = write_results(out_dir, stem, document)
-    click.echo(f"results: {json_path}, {csv_path}")
+    _write_results(out_dir, stem, document, overwrite)
     click.echo(f"total wall time {time.perf_counter() - started:.1f} s")
 
 
@@ -218,6 +258,7 @@ def reproduce(
     help="Comma list of ODDS data sets.",
 )
 @click.option("--tag", default="", help="Suffix of the output file names.")
+@_OVERWRITE
 @restart_options
 @_model_options
 def benchmark(
@@ -225,6 +266,7 @@ def benchmark(
     out_dir: str,
     datasets: str,
     tag: str,
+    overwrite: bool,
     threads: int | None,
     data_dir: str | None,
     verbose: int,
@@ -235,11 +277,15 @@ def benchmark(
     Two protocols on the same splits per seed: "paper" (train on the normal
     rows of a random half) and "unsupervised" (train on a random 70 % including
     its anomalies, test on the other 30 %). Options override single defaults.
+    Writes OUT/benchmark[-TAG].json and .csv (refusing, before the run, to replace
+    an earlier run's without --overwrite).
     """
     from .. import DAGMM
-    from ..reproduce import check_output_dir, format_summary, run_benchmark, write_results
+    from ..reproduce import check_output_dir, format_summary, run_benchmark
 
     check_output_dir(out_dir)
+    stem = f"benchmark{f'-{tag}' if tag else ''}"
+    _check_no_earlier_results(out_dir, stem, overwrite)
     _set_threads(threads)
     started = time.perf_counter()
     estimator = DAGMM(verbose=_verbosity(verbose), **estimator_params(model_options))
@@ -251,8 +297,7 @@ def benchmark(
         progress=_progress(started),
     )
     click.echo(format_summary(document["summary"], by=("dataset", "protocol", "method")))
-    json_path, csv_path = write_results(out_dir, f"benchmark{f'-{tag}' if tag else ''}", document)
-    click.echo(f"results: {json_path}, {csv_path}")
+    _write_results(out_dir, stem, document, overwrite)
     click.echo(f"total wall time {time.perf_counter() - started:.1f} s")
 
 

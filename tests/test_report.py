@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -318,3 +319,41 @@ def test_report_names_the_share_its_threshold_flags_after_set_params(fitted, tmp
     write_report(changed, test, out, labels=y, top=3)
     html = out.read_text(encoding="utf-8")
     assert "contamination<b>0.05</b>" in html and "(the 95.0% quantile" in html
+
+
+def test_png_report_into_an_earlier_ones_folder_leaves_one_report(fitted, tmp_path, monkeypatch):
+    """Until 2026-12-06 a report without labels into the folder of one with them left the
+    earlier ROC/PR figure beside the new figures, as if it were theirs."""
+    model, test, y, _ = fitted
+    out = tmp_path / "figures"
+    out.mkdir()
+    (out / "notes.txt").write_text("the user's")
+    (out / "logo.png").write_bytes(PNG_MAGIC)
+    (out / "roc_pr.png.d").mkdir()  # not a report file either, though near one's name
+    first = write_report(model, test, out, labels=y, fmt="png")
+    assert (out / "roc_pr.png") in first
+    before = {path.name: path.read_bytes() for path in first}
+    second = write_report(model, test.head(300), out, fmt="png")  # no labels: no ROC/PR
+    assert sorted(p.name for p in second) == sorted(f"{n}.png" for n in FIGURES if n != "roc_pr")
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [p.name for p in second] + ["logo.png", "notes.txt", "roc_pr.png.d"]
+    )
+    assert (out / "notes.txt").read_text() == "the user's"
+    assert (out / "energy.png").read_bytes() != before["energy.png"]  # the new report's
+    # a failure while the figures are written leaves the earlier report's, every one
+    third = {path.name: path.read_bytes() for path in second}
+
+    real_write, calls = Path.write_bytes, []
+
+    def full_disk(self, data):  # the third figure finds the disk full
+        calls.append(self)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        write_report(model, test, out, labels=y, fmt="png")
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in out.glob("*.png") if p.name != "logo.png"} == third
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]

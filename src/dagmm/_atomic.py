@@ -13,6 +13,7 @@ from .exceptions import InvalidInputError
 __all__ = [
     "atomic_path",
     "atomic_write_bytes",
+    "atomic_write_files",
     "check_folder_writable",
     "check_not_an_input",
     "check_writable",
@@ -130,3 +131,26 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def atomic_write_files(files: Mapping[Path, bytes]) -> list[Path]:
+    """Write several files as one: each to a temporary name, and only once all of them
+    are written and fsynced, each renamed into place.
+
+    A failure while writing (a full disk, a crash) leaves every target as it was;
+    only the renames, in a row at the end, are not one step.
+
+    Parameters
+    ----------
+    files : mapping of Path to bytes
+        Each target path and its contents.
+
+    Returns
+    -------
+    list of Path
+        The paths written, in the order of ``files``.
+    """
+    with contextlib.ExitStack() as stack:
+        for path, data in files.items():
+            stack.enter_context(atomic_path(path)).write_bytes(data)
+    return list(files)

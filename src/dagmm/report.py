@@ -14,6 +14,7 @@ string (column names, categories, ids) is HTML-escaped.
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import io
 import math
@@ -27,7 +28,12 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from ._atomic import atomic_write_bytes, check_folder_writable, check_writable
+from ._atomic import (
+    atomic_write_bytes,
+    atomic_write_files,
+    check_folder_writable,
+    check_writable,
+)
 from .exceptions import DAGMMError, InvalidInputError
 from .explain import explain_encoded
 
@@ -810,7 +816,11 @@ def write_report(
 
     ``fmt="html"`` writes one self-contained HTML file at ``out``;
     ``fmt="png"`` writes one PNG per figure into the directory ``out``
-    (created if needed), named after :data:`FIGURES`. Files are written atomically.
+    (created if needed), named after :data:`FIGURES`, and removes the files of
+    :data:`FIGURES` that this report has not (left by an earlier report there:
+    ROC/PR without labels, training curves of an untrained model); other files
+    in ``out`` are left alone. Files are written atomically: every figure to a
+    temporary name first, then all renamed into place.
 
     Parameters
     ----------
@@ -858,10 +868,14 @@ def write_report(
     figures = render_figures(model, data)
     if fmt == "png":
         target.mkdir(parents=True, exist_ok=True)
-        written = []
-        for name, png in figures.items():
-            atomic_write_bytes(target / f"{name}.png", png)
-            written.append(target / f"{name}.png")
+        written = atomic_write_files({target / f"{name}.png": png for name, png in figures.items()})
+        # An earlier report's figures that this one has not (ROC/PR without labels, the
+        # training curves of an untrained model) would stand beside it as if they were
+        # its own; other files in the folder are not the report's and stay.
+        for stale in (target / f"{name}.png" for name in FIGURES if name not in figures):
+            if not stale.is_dir():
+                with contextlib.suppress(FileNotFoundError):
+                    stale.unlink()
         return written
     document = report_html(model, data, figures, title or "DAGMM anomaly report")
     atomic_write_bytes(target, document.encode("utf-8"))

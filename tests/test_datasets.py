@@ -248,3 +248,41 @@ def test_damaged_cached_file_names_its_checksum_and_the_way_out(
     message = str(caught.value)
     assert str(tmp_path / filename) in message and f"not the canonical {expected}" in message
     assert "delete it and it is downloaded again" in message
+
+
+def _flip_header_byte(data: bytes) -> bytes:
+    """A byte of a .mat file's free-text header changed: the file still parses."""
+    return data[:20] + bytes([data[20] ^ 0x01]) + data[21:]
+
+
+@pytest.mark.parametrize(
+    "source, damage",
+    [("pima.mat", _flip_header_byte), ("cardio.mat", lambda data: data)],
+    ids=["flipped_byte", "another_data_set"],
+)
+def test_a_cached_file_that_parses_but_is_not_the_canonical_one_is_refused(
+    datasets_dir: Path, tmp_path: Path, source: str, damage
+) -> None:
+    """Until 2026-12-06 a file in the data directory was verified only when downloaded: one
+    damaged later, or another data set's file under its name, loaded silently."""
+    _require(datasets_dir, "pima.mat")
+    _require(datasets_dir, source)
+    bad = damage((datasets_dir / source).read_bytes())
+    (tmp_path / "pima.mat").write_bytes(bad)
+    actual = hashlib.sha256(bad).hexdigest()
+    expected = datasets.FILES["pima.mat"].sha256
+    for load in (
+        lambda: datasets.load_odds("pima", data_dir=tmp_path, download=False),
+        lambda: datasets.load_dataset("pima", data_dir=tmp_path),
+        lambda: datasets.fetch_file("pima.mat", tmp_path, base_url="http://127.0.0.1:9"),
+    ):
+        with pytest.raises(ChecksumError) as caught:
+            load()
+        message = str(caught.value)
+        assert str(tmp_path / "pima.mat") in message
+        assert f"its sha256 is {actual}, not the canonical {expected}" in message
+        assert "delete it and it is downloaded again" in message
+    assert (tmp_path / "pima.mat").read_bytes() == bad  # the user's file is left as it is
+    # the canonical file loads as before
+    shutil.copy(datasets_dir / "pima.mat", tmp_path / "pima.mat")
+    assert datasets.load_odds("pima", data_dir=tmp_path, download=False).X.shape == (768, 8)

@@ -41,8 +41,11 @@ download : bool, default True
     "file_errors": """\
 DatasetError
     The file is missing and ``download`` is False, or it cannot be parsed.
-DownloadError, ChecksumError
-    Downloading the missing file failed (both are :class:`DatasetError`).""",
+ChecksumError
+    The file in the data directory, or the one downloaded, is not the
+    canonical file: its sha256 differs (a :class:`DatasetError`).
+DownloadError
+    Downloading the missing file failed (a :class:`DatasetError`).""",
 }
 
 _PLACEHOLDER = re.compile(r"^( *)\{(\w+)\}$", re.MULTILINE)

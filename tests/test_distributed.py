@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from _torchrun import needs_torchrun, torchrun_fit
 
@@ -297,12 +299,44 @@ def test_torchrun_cli_bad_row_in_one_shard_fails_every_rank_cleanly(tmp_path: Pa
     result = _torchrun_fit(tmp_path, data, out)
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("dagmm: error:")]
-    assert len(errors) == 2, result.stderr  # one line from each rank, the same one
+    assert len(errors) == 1, result.stderr  # from rank 0 alone (until 2026-12-06 one per rank)
     assert "rank 1: InvalidInputError: column 'f2' has 1 non-finite" in errors[0], errors[0]
     assert f"row(s) {N_ROWS - 3})" in errors[0], errors[0]  # the file's row, not the shard's
-    assert errors[0] == errors[1]
+    _assert_every_rank_failed(result, 2)
     # both ranks ended with the user-error status, not gloo's abort at exit
     assert "terminate called" not in result.stderr, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.csv"]
+
+
+def _assert_every_rank_failed(result: subprocess.CompletedProcess, nproc: int) -> None:
+    """torchrun's failure summary lists each rank's exit status: every one non-zero."""
+    statuses = re.findall(r"^\s+exitcode\s*:\s*(-?\d+)", result.stderr, re.MULTILINE)
+    assert len(statuses) == nproc and all(int(s) != 0 for s in statuses), result.stderr
+
+
+@_NEEDS_TORCHRUN
+@pytest.mark.parametrize(
+    "data, options, message",
+    [
+        ("nosuch.csv", [], "nosuch.csv: file not found"),
+        ("train.csv", ["--exclude", "nosuch"], "--exclude column(s) ['nosuch'] not in the file"),
+        ("train.csv", ["--hidden-sizes", "6,x"], "--hidden-sizes must be integers"),
+        ("train.csv", ["--epochs", "-1"], "Invalid value for '--epochs'"),
+    ],
+    ids=["missing_file", "exclude", "hidden_sizes", "usage"],
+)
+def test_torchrun_cli_input_error_is_printed_once(
+    tmp_path: Path, data: str, options: list[str], message: str
+) -> None:
+    """Until 2026-12-06 an input error under torchrun was printed by every rank: N identical
+    lines. Now rank 0 prints it, and every rank still ends with a non-zero status."""
+    _rows().head(64).to_csv(tmp_path / "train.csv", index=False)
+    result = _torchrun_fit(tmp_path, tmp_path / data, tmp_path / "model.dagmm", *options)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("dagmm: error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+    assert not re.search(r"\branks? \d", errors[0])  # all failed alike: said as one process
+    _assert_every_rank_failed(result, 2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.csv"]
 
 
@@ -316,7 +350,7 @@ def test_torchrun_cli_category_limit_counts_the_union_of_shards(tmp_path: Path) 
     result = _torchrun_fit(tmp_path, data, tmp_path / "model.dagmm", "--max-categories", "2")
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("dagmm: error:")]
-    assert len(errors) == 2, result.stderr
+    assert len(errors) == 1, result.stderr
     assert "column 'proto' has 3 distinct values" in errors[0], errors[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.csv"]
 

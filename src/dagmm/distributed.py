@@ -52,7 +52,7 @@ from .estimator import (
     best_restart,
     resolve_device,
 )
-from .exceptions import DAGMMError, InvalidInputError
+from .exceptions import DAGMMError, DistributedInputError, InvalidInputError
 from .mixture import MixtureStatistics
 from .quantile import exact_quantile
 from .tabular import TabularEncoder, check_category_count
@@ -66,7 +66,9 @@ from .training import (
 )
 
 __all__ = [
+    "DistributedInputError",
     "ProcessGroupReducer",
+    "agree",
     "all_reduce_sum",
     "drop_empty_unnamed_everywhere",
     "fit_distributed",
@@ -249,17 +251,18 @@ def shard_indices(n_rows: int, rank: int, world_size: int) -> slice:
 
 # ------------------------------------------------------------------- training
 def _merge_encoders(reducer: ProcessGroupReducer, local: TabularEncoder) -> TabularEncoder:
+    # every process compares every process's encoder: a mismatch fails all alike
     states = [json.loads(b) for b in reducer.gather_bytes(json.dumps(local.to_dict()).encode())]
     first = states[0]
     for rank, state in enumerate(states):
         if state["columns"] != first["columns"] or state["input_kind"] != first["input_kind"]:
-            raise InvalidInputError(
+            raise DistributedInputError(
                 f"rank {rank} has columns {state['columns']} but rank 0 has {first['columns']}; "
                 "every shard must have the same columns"
             )
         categorical = set(state["categories"])
         if categorical != set(first["categories"]):
-            raise InvalidInputError(
+            raise DistributedInputError(
                 f"rank {rank} reads columns {sorted(categorical ^ set(first['categories']))} "
                 "as categorical and rank 0 does not (or the reverse); give every shard the "
                 "same column types"
@@ -272,23 +275,70 @@ def _merge_encoders(reducer: ProcessGroupReducer, local: TabularEncoder) -> Tabu
     return TabularEncoder.from_dict(merged)
 
 
-def _agreed(reducer: ProcessGroupReducer, step: Any) -> Any:
-    """Run ``step`` on every process; if it fails anywhere, fail everywhere with that message.
+#: What :func:`agree` reports from every process instead of raising on one only.
+_AGREED_ERRORS = (DAGMMError, ValueError, OSError, MemoryError)
 
-    Without this a bad shard would leave the other processes waiting in the next
-    collective until the timeout.
+
+def _describe(exc: BaseException) -> str:
+    """One process's failure, in one line: its type and message."""
+    if isinstance(exc, MemoryError):
+        text = "out of memory"
+    elif isinstance(exc, OSError) and exc.filename:
+        text = f"{exc.filename}: {exc.strerror or exc}"
+    else:
+        text = str(exc)
+    return f"{type(exc).__name__}: {text}"
+
+
+def agree(step: Any, group: Any = None) -> Any:
+    """Run ``step()`` on every process; if it fails on any, fail on every one alike.
+
+    Without this a bad shard (or a file one process cannot read) would leave the
+    other processes waiting in the next collective until the timeout, or report the
+    error once per process.
+
+    Parameters
+    ----------
+    step : callable
+        Called with no arguments on every process; it must not use collectives.
+    group : ProcessGroup, optional
+
+    Returns
+    -------
+    object
+        What ``step()`` returned on this process.
+
+    Raises
+    ------
+    DistributedInputError
+        On every process, when ``step`` raised one of the package's errors, a
+        ``ValueError``, ``OSError`` or ``MemoryError`` on any: the same message
+        everywhere, naming each failing rank and its error, or only the error
+        when every rank failed alike (a missing file).
     """
+    return _agreed(ProcessGroupReducer(group), step)
+
+
+def _agreed(reducer: ProcessGroupReducer, step: Any) -> Any:
+    """:func:`agree` with the reducer of the caller's group."""
     try:
         result, message = step(), ""
-    except (DAGMMError, ValueError) as exc:
-        result, message = None, f"{type(exc).__name__}: {exc}"
+    except _AGREED_ERRORS as exc:
+        result, message = None, _describe(exc)
     if reducer.reduce_scalar(1.0 if message else 0.0) > 0:
-        failures = [
-            f"rank {rank}: {text.decode()}"
-            for rank, text in enumerate(reducer.gather_bytes(message.encode()))
-            if text
-        ]
-        raise InvalidInputError("; ".join(failures))
+        texts = [text.decode() for text in reducer.gather_bytes(message.encode())]
+        if all(text == texts[0] for text in texts):  # every rank alike: as one process says it
+            raise DistributedInputError(texts[0].split(": ", 1)[1])
+        ranks: dict[str, list[int]] = {}
+        for rank, text in enumerate(texts):
+            if text:
+                ranks.setdefault(text, []).append(rank)
+        raise DistributedInputError(
+            "; ".join(
+                f"rank{'s' if len(found) > 1 else ''} {', '.join(map(str, found))}: {text}"
+                for text, found in ranks.items()
+            )
+        )
     return result
 
 
@@ -348,30 +398,45 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
     DAGMM
         ``estimator``, fitted. ``decision_scores_`` and ``labels_`` hold this
         process's rows; ``threshold_`` and the score statistics are over all rows.
+
+    Raises
+    ------
+    DistributedInputError
+        On every process alike, for a bad parameter or a bad shard on any of them
+        (a value that is not a number, too many categories in all, columns that
+        differ between shards, fewer than 2 rows in all): one process (rank 0)
+        reporting it is enough.
+    InvalidInputError
+        No process group is initialised.
     """
     if not is_distributed():
         raise InvalidInputError(
             "fit_distributed needs an initialised process group (init_process_group())"
         )
     est = estimator
-    est._validate_params()
-    if est.validation_fraction:
-        raise InvalidInputError("validation_fraction is not supported with distributed training")
     reducer = ProcessGroupReducer(group)
 
     def fit_local() -> TabularEncoder:
+        est._validate_params()
+        if est.validation_fraction:
+            raise InvalidInputError(
+                "validation_fraction is not supported with distributed training"
+            )
         if len(X) == 0:
             raise InvalidInputError("no rows to train on")
         return _new_encoder(est).fit(X)
 
     encoder = _merge_encoders(reducer, _agreed(reducer, fit_local))
-    for name, values in encoder.categories.items():  # every rank holds the same union
-        check_category_count(name, values, est.max_categories)
+    try:
+        for name, values in encoder.categories.items():
+            check_category_count(name, values, est.max_categories)
+    except InvalidInputError as exc:  # every rank holds the same union: fails alike
+        raise DistributedInputError(str(exc)) from None
     data = _agreed(reducer, lambda: encoder.transform(X))
     n_local = data.shape[0]
     n_total = int(reducer.reduce_scalar(n_local))
     if n_total < 2:
-        raise InvalidInputError(f"need at least 2 rows to fit, got n_samples = {n_total}")
+        raise DistributedInputError(f"need at least 2 rows to fit, got n_samples = {n_total}")
     rng = check_random_state(est.random_state)
     # As DAGMM.fit draws them (one per restart), rank 0's everywhere.
     seeds = [reducer.broadcast_int(int(rng.randint(0, 2**31 - 1))) for _ in range(est.n_restarts)]

@@ -7,6 +7,7 @@ from sklearn.exceptions import NotFittedError
 __all__ = [
     "CheckpointError",
     "DAGMMError",
+    "DistributedInputError",
     "InvalidInputError",
     "ModelFileError",
     "NotFittedError",
@@ -21,6 +22,16 @@ class DAGMMError(Exception):
 
 class InvalidInputError(DAGMMError, ValueError):
     """Input data has the wrong shape, type, columns or values."""
+
+
+class DistributedInputError(InvalidInputError):
+    """An input error that every process of a distributed fit raises alike, with one message.
+
+    One process's bad shard fails every process (:func:`dagmm.distributed.agree`),
+    and a mistake in the command line is the same on every process, so one process
+    (rank 0) reporting it is enough: ``dagmm fit --distributed`` prints it there only,
+    while every process ends with the error status.
+    """
 
 
 class ModelFileError(DAGMMError, ValueError):

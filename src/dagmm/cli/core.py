@@ -152,29 +152,16 @@ def fit(
 ) -> None:
     """Train a model on DATA (CSV, Parquet file or folder, Feather, JSON Lines); write --out."""
     from .. import DAGMM
-    from .._atomic import check_not_an_input, check_writable
-    from ..exceptions import InvalidInputError
+    from ..exceptions import DistributedInputError, InvalidInputError
     from ..tableio import drop_empty_unnamed, read_table
 
-    if distributed and sample_rows:
-        raise InvalidInputError("--distributed and --sample-rows cannot be combined")
-
-    if resume and not options.get("checkpoint_path"):
-        raise InvalidInputError("--resume needs --checkpoint PATH")
-    if options.get("checkpoint_every") is not None and not options.get("checkpoint_path"):
-        # else no checkpoint at all is written, found only when there is one to resume from
-        raise InvalidInputError("--checkpoint-every needs --checkpoint PATH (where to write them)")
-    if distributed and (resume or options.get("checkpoint_path")):
-        raise InvalidInputError("--checkpoint/--resume are not supported with --distributed")
-    # before any training: a mistyped --out must not cost the run. With --distributed
-    # only rank 0 writes (torchrun stops the other ranks when it exits).
-    if not distributed or os.environ.get("RANK", "0") == "0":
-        check_writable(out)
-    check_not_an_input(out, "--out", {"DATA": data})
-    if options.get("checkpoint_path"):
-        check_writable(options["checkpoint_path"])
-        # the checkpoint is rewritten during training, the model at its end
-        check_not_an_input(options["checkpoint_path"], "--checkpoint", {"DATA": data, "--out": out})
+    try:
+        _check_fit_options(data, out, distributed, resume, sample_rows, options)
+    except InvalidInputError as exc:
+        if not distributed:
+            raise
+        # every process checks the same command line: rank 0 alone says what is wrong
+        raise DistributedInputError(str(exc)) from None
     if distributed:
         return _fit_distributed(data, out, preset, exclude, verbose, options)
     if sample_rows:
@@ -210,6 +197,33 @@ def fit(
         f"{time.perf_counter() - started:.1f} s ({model.n_iter_} steps{_restarts_note(model)}); "
         f"threshold {model.threshold_:.4g}; model written to {out}"
     )
+
+
+def _check_fit_options(
+    data: str, out: str, distributed: bool, resume: bool, sample_rows: int | None, options: dict
+) -> None:
+    """The mistakes in ``dagmm fit``'s options and output paths, found before any work."""
+    from .._atomic import check_not_an_input, check_writable
+    from ..exceptions import InvalidInputError
+
+    if distributed and sample_rows:
+        raise InvalidInputError("--distributed and --sample-rows cannot be combined")
+    if resume and not options.get("checkpoint_path"):
+        raise InvalidInputError("--resume needs --checkpoint PATH")
+    if options.get("checkpoint_every") is not None and not options.get("checkpoint_path"):
+        # else no checkpoint at all is written, found only when there is one to resume from
+        raise InvalidInputError("--checkpoint-every needs --checkpoint PATH (where to write them)")
+    if distributed and (resume or options.get("checkpoint_path")):
+        raise InvalidInputError("--checkpoint/--resume are not supported with --distributed")
+    # before any training: a mistyped --out must not cost the run. With --distributed
+    # only rank 0 writes (torchrun stops the other ranks when it exits).
+    if not distributed or os.environ.get("RANK", "0") == "0":
+        check_writable(out)
+    check_not_an_input(out, "--out", {"DATA": data})
+    if options.get("checkpoint_path"):
+        check_writable(options["checkpoint_path"])
+        # the checkpoint is rewritten during training, the model at its end
+        check_not_an_input(options["checkpoint_path"], "--checkpoint", {"DATA": data, "--out": out})
 
 
 #: A shell's status for a command ended by Ctrl-C (128 + SIGINT).
@@ -261,27 +275,36 @@ def _fit_distributed(data, out, preset, exclude, verbose, options) -> None:
 
     from .. import DAGMM
     from ..distributed import (
+        agree,
         drop_empty_unnamed_everywhere,
         fit_distributed,
         init_process_group,
         read_shard,
     )
-    from ..exceptions import InvalidInputError
+    from ..exceptions import DistributedInputError, InvalidInputError
 
-    params = _model_params(verbose, options)
+    try:
+        params = _model_params(verbose, options)
+    except InvalidInputError as exc:  # the same command line on every process
+        raise DistributedInputError(str(exc)) from None
     init_process_group(params.get("device", "auto"))
     status = 0
     try:
         rank, world = dist.get_rank(), dist.get_world_size()
-        frame = read_shard(data, rank, world)
+        # a file one process cannot read fails every process, with one message
+        frame = agree(lambda: read_shard(data, rank, world))
         # as fit without --distributed does, decided over every shard's rows
         frame, unnamed = drop_empty_unnamed_everywhere(frame)
         if unnamed and rank == 0:
             _note_unnamed(data, unnamed)
-        missing = [c for c in exclude if c not in frame.columns]
-        if missing:
-            raise InvalidInputError(f"{data}: --exclude column(s) {missing} not in the file")
-        frame = frame.drop(columns=list(exclude))
+
+        def excluded() -> Any:
+            missing = [c for c in exclude if c not in frame.columns]
+            if missing:
+                raise InvalidInputError(f"{data}: --exclude column(s) {missing} not in the file")
+            return frame.drop(columns=list(exclude))
+
+        frame = agree(excluded)
         if rank != 0:
             params["verbose"] = 0
         model = DAGMM.from_preset(preset, **params) if preset else DAGMM(**params)
@@ -299,12 +322,15 @@ def _fit_distributed(data, out, preset, exclude, verbose, options) -> None:
         # Leave together: a rank that tears gloo down while another still uses it can abort.
         dist.barrier()
     except Exception as exc:  # reported here: the process ends below
-        from .main import EXIT_USER_ERROR, USER_ERRORS, _fail, user_message
+        from .main import EXIT_USER_ERROR, USER_ERRORS, _fail, reported_by_rank_0, user_message
 
-        # the package's errors are the same on every rank (fit_distributed agrees on
-        # failures); others (a failed save on rank 0) reach the rest as a broken barrier
+        # an input error the processes agreed on (DistributedInputError) is printed by
+        # rank 0 alone, every process ending with the error status; any other error is
+        # reported by the process that met it (a failed save on rank 0 reaches the rest
+        # as a broken barrier)
         if isinstance(exc, USER_ERRORS):
-            _fail(user_message(exc))
+            if not reported_by_rank_0(exc):
+                _fail(user_message(exc))
             status = EXIT_USER_ERROR
         else:
             traceback.print_exc()

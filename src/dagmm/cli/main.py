@@ -9,7 +9,7 @@ import warnings
 import click
 
 from .. import __version__
-from ..exceptions import DAGMMError
+from ..exceptions import DAGMMError, DistributedInputError
 
 EXIT_USER_ERROR = 2
 #: The status of a command whose reader left (``dagmm info m | head -1``): a shell's
@@ -35,6 +35,27 @@ def user_message(exc: BaseException) -> str:
     return str(exc)
 
 
+def torchrun_rank() -> int | None:
+    """This process's rank when torchrun started it (``RANK``, ``WORLD_SIZE``,
+    ``MASTER_ADDR`` and ``MASTER_PORT`` all set), else None."""
+    names = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+    if not all(os.environ.get(name) for name in names):
+        return None
+    try:
+        return int(os.environ["RANK"])
+    except ValueError:
+        return None
+
+
+def reported_by_rank_0(exc: BaseException) -> bool:
+    """Whether this process leaves ``exc`` to rank 0 to report: torchrun started it as
+    another rank, and ``exc`` is an error every process raises alike (one they agreed
+    on, or a mistake in the command line, which every process parses the same)."""
+    if not isinstance(exc, (DistributedInputError, click.UsageError)):
+        return False
+    return torchrun_rank() not in (None, 0)
+
+
 class _Group(click.Group):
     """Turns the package's own errors and OS errors into one-line messages."""
 
@@ -44,9 +65,12 @@ class _Group(click.Group):
         except BrokenPipeError:
             _stdout_to_devnull()
             raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
-        except USER_ERRORS as exc:
-            raise _fail(user_message(exc)) from None
-        except click.UsageError as exc:
+        except (*USER_ERRORS, click.UsageError) as exc:
+            if reported_by_rank_0(exc):  # under torchrun: one message, not one per process
+                raise click.exceptions.Exit(EXIT_USER_ERROR) from None
+            if isinstance(exc, USER_ERRORS):
+                raise _fail(user_message(exc)) from None
+            assert isinstance(exc, click.UsageError)
             # an option's value, a missing argument, an unknown option or command: one
             # line like every other mistake, with where to read the command's usage
             where = exc.ctx.command_path if exc.ctx is not None else "dagmm"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -9,13 +10,13 @@ import pandas as pd
 import pytest
 
 
-def run(*args, cwd=None):
+def run(*args, cwd=None, timeout=900):
     return subprocess.run(
         [sys.executable, "-m", "dagmm.cli.main", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
-        timeout=900,
+        timeout=timeout,
     )
 
 
@@ -832,3 +833,46 @@ def test_a_missing_value_at_scoring_points_at_the_fit_option(tmp_path):
     assert code == 2
     assert "column 'b' has 1 non-finite value(s) (NaN; row(s) 5)" in output
     assert "train with missing='impute' (dagmm fit --missing impute)" in output
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_pipe_as_data_is_refused_instead_of_hanging(tmp_path):
+    """A named pipe with a data file's name (mkfifo flows.csv; also what <(zcat ...) and
+    /dev/stdin are) is consumed by the first read of its header: until 2026-12-06 the
+    next open waited for a writer for ever. It is now one line before anything is read."""
+    fifo = tmp_path / "flows.csv"
+    os.mkfifo(fifo)
+    try:
+        result = run("fit", str(fifo), "--out", str(tmp_path / "m.dagmm"), timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("dagmm fit waited on the pipe")
+    assert result.returncode == 2, result.stderr
+    assert f"{fifo}: is a pipe; dagmm reads a data file more than once" in result.stderr
+    assert "write the data to a file and give that" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flows.csv"]
+
+
+def test_a_csv_file_is_read_twice_its_first_line_then_its_rows(tmp_path, monkeypatch):
+    """Until 2026-12-06 the header was read by three separate opens of the file (separator,
+    names given twice, the missing-value words' columns) before the rows."""
+    from dagmm import tableio
+
+    comma, semicolon = tmp_path / "a.csv", tmp_path / "b.csv"
+    comma.write_text("a,b,kind\n1,2,x\n3,4,NA\n")
+    semicolon.write_text("a;b;kind\n1;2;x\n3;4;NA\n")
+    real, opened = pd.read_csv, []
+
+    def counting(path, *args, **kwargs):
+        opened.append(path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(pd, "read_csv", counting)
+    for text_columns in (None, ["kind"]):
+        opened.clear()
+        frame = tableio.read_table(comma, text_columns=text_columns)
+        assert opened == [comma, comma]
+        assert frame["kind"].tolist() == ["x", "NA"]  # a category in a text column
+    opened.clear()
+    frame = tableio.read_table(semicolon)
+    assert opened == [semicolon] * 3  # the first line again, split by ";"
+    assert list(frame.columns) == ["a", "b", "kind"]

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import stat
 import sys
 import warnings
 from collections.abc import Collection, Iterator
@@ -90,6 +91,16 @@ def _check_readable(path: str | os.PathLike[str]) -> tuple[Path, str]:
         return target, "parquet"
     if not target.exists():
         raise DataFileError(f"{target}: file not found")
+    mode = target.stat().st_mode
+    if not stat.S_ISREG(mode):
+        # a named pipe (mkfifo, <(...), /dev/stdin) would be consumed by the first read
+        # and block the next open for ever
+        what = "a pipe" if stat.S_ISFIFO(mode) else "not a regular file (a device or socket)"
+        raise DataFileError(
+            f"{target}: is {what}; dagmm reads a data file more than once (a CSV file's "
+            "header, then its rows; fit --sample-rows the whole file twice), so write the "
+            "data to a file and give that"
+        )
     return target, table_format(target)
 
 
@@ -150,42 +161,52 @@ def _csv_options(path: Path) -> dict[str, Any]:
 _OTHER_SEPARATORS = (";", "\t", "|")
 
 
-def _csv_read_options(path: Path) -> dict[str, Any]:
-    """The extension's separator, unless a ``.csv`` header is a single comma-separated
-    field that ``;``, a tab or ``|`` splits (a spreadsheet's export in many locales):
-    then that one, so that the columns are not read as one text column."""
-    options = _csv_options(path)
-    if options["sep"] != ",":
-        return options
-    try:
-        header = pd.read_csv(path, nrows=0, **options).columns
-    except (*_CSV_READ_ERRORS, ImportError):
-        return options  # the read proper reports it
-    if len(header) == 1:
-        for sep in _OTHER_SEPARATORS:
-            if sep in str(header[0]):
-                return {"sep": sep}
-    return options
+def _csv_header(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """The file's separator and its columns' names, from one read of its first line.
 
+    The separator is the extension's, unless a ``.csv`` header is a single
+    comma-separated field that ``;``, a tab or ``|`` splits (a spreadsheet's export
+    in many locales): then that one (the line read again with it), so that the
+    columns are not read as one text column.
 
-def _check_unique_header(path: Path, read_options: dict[str, Any]) -> None:
-    """Raise a DataFileError if two columns of the CSV file's header share a name.
+    Returns
+    -------
+    read_options : dict
+        ``read_csv``'s ``sep``.
+    names : list of str
+        The columns' names as pandas reads them: an empty one as ``Unnamed: N``.
 
-    pandas would rename the second ``a`` to ``a.1`` without a word: the model would
-    train on a column the file does not name, ``--exclude a`` would leave its twin
-    in, and ``--keep a`` copy either. (Empty names are pandas' ``Unnamed: N``, each
-    its own.)
+    Raises
+    ------
+    DataFileError
+        Two columns of the header share a name: pandas would rename the second ``a``
+        to ``a.1`` without a word, so the model would train on a column the file does
+        not name, ``--exclude a`` would leave its twin in, and ``--keep a`` copy
+        either. (Empty names are pandas' ``Unnamed: N``, each its own.)
     """
-    header = pd.read_csv(
-        path, header=None, nrows=1, dtype=str, keep_default_na=False, **read_options
-    )
-    names = [str(name) for name in header.iloc[0]] if len(header) else []
+    options = _csv_options(path)
+    names = _header_names(path, options)
+    if options["sep"] == "," and len(names) == 1:
+        for sep in _OTHER_SEPARATORS:
+            if sep in names[0]:
+                options = {"sep": sep}
+                names = _header_names(path, options)
+                break
     twice = sorted({name for name in names if name and names.count(name) > 1})
     if twice:
         raise DataFileError(
             f"{path}: the header names column(s) {twice} more than once; give each column "
             "a name of its own"
         )
+    return options, [name or f"Unnamed: {i}" for i, name in enumerate(names)]
+
+
+def _header_names(path: Path, read_options: dict[str, Any]) -> list[str]:
+    """The names in the CSV file's first line, as written (an empty name as "")."""
+    header = pd.read_csv(
+        path, header=None, nrows=1, dtype=str, keep_default_na=False, **read_options
+    )
+    return [str(name) for name in header.iloc[0]] if len(header) else []
 
 
 @contextlib.contextmanager
@@ -241,20 +262,16 @@ def _first_long_row(path: Path, read_options: dict[str, Any]) -> str:
 
 
 def _csv_missing(
-    path: Path,
-    columns: list[str] | None,
-    text_columns: Collection[str] | None,
-    read_options: dict[str, Any],
+    columns: list[str] | None, text_columns: Collection[str] | None, header: list[str]
 ) -> dict[str, Any]:
     """``read_csv`` options: only empty fields are missing, except in the numeric columns
     of a known layout (``text_columns`` given), where the words pandas reads as missing
     are missing too (columns found out later go through :func:`infer_missing`).
-    ``read_options``: the file's separator, from :func:`_csv_read_options`."""
+    ``header``: the file's column names, from :func:`_csv_header`."""
     if text_columns is None:
         return {"keep_default_na": False, "na_values": [""]}
     if columns is None:
-        header = pd.read_csv(path, nrows=0, **read_options).columns
-        columns = [str(c) for c in header]
+        columns = header
     words = ["", *sorted(MISSING_WORDS)]
     return {
         "keep_default_na": False,
@@ -358,7 +375,9 @@ def iter_table(
     Raises
     ------
     DataFileError
-        Missing file, directory, unsupported type, malformed CSV, unreadable Parquet.
+        Missing file, directory, a pipe or device (read more than once, a CSV file's
+        first line and then its rows), unsupported type, malformed CSV, unreadable
+        Parquet.
     """
     target, kind = _check_readable(path)
     if kind == "parquet":
@@ -372,10 +391,12 @@ def iter_table(
         return
     infer_chunk = infer_missing if text_columns is None and infer else (lambda frame: frame)
     read_options: dict[str, Any] = _csv_options(target)
+    header: list[str] | None = None
     try:
-        read_options = _csv_read_options(target)  # the separator, decided once per file
-        _check_unique_header(target, read_options)
-        options = {**read_options, **_csv_missing(target, columns, text_columns, read_options)}
+        # the separator and the names, from one read of the first line: the file is
+        # opened twice in all (then for the rows), not once per decision about it
+        read_options, header = _csv_header(target)
+        options = {**read_options, **_csv_missing(columns, text_columns, header)}
         # index_col=False: rows one field longer than the header (a trailing delimiter)
         # would otherwise make the first column the index, every value one column left.
         with _extra_fields_refused(target, read_options):
@@ -408,9 +429,8 @@ def iter_table(
     except _CSV_READ_ERRORS as exc:
         raise DataFileError(f"{target}: cannot parse as CSV ({_first_line(exc)})") from exc
     except ValueError as exc:
-        if columns is not None and "Usecols" in str(exc):
-            header = pd.read_csv(target, nrows=0, **read_options).columns
-            _check_columns(target, [str(c) for c in header], columns)
+        if columns is not None and header is not None and "Usecols" in str(exc):
+            _check_columns(target, header, columns)
         raise DataFileError(f"{target}: cannot parse as CSV ({_first_line(exc)})") from exc
 
 

@@ -838,7 +838,7 @@ def test_a_missing_value_at_scoring_points_at_the_fit_option(tmp_path):
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
 def test_a_pipe_as_data_is_refused_instead_of_hanging(tmp_path):
     """A named pipe with a data file's name (mkfifo flows.csv; also what <(zcat ...) and
-    /dev/stdin are) is consumed by the first read of its header: until 2026-12-06 the
+    /dev/stdin are) is consumed by the first read of its header: until 2026-12-05 the
     next open waited for a writer for ever. It is now one line before anything is read."""
     fifo = tmp_path / "flows.csv"
     os.mkfifo(fifo)
@@ -853,7 +853,7 @@ def test_a_pipe_as_data_is_refused_instead_of_hanging(tmp_path):
 
 
 def test_a_csv_file_is_read_twice_its_first_line_then_its_rows(tmp_path, monkeypatch):
-    """Until 2026-12-06 the header was read by three separate opens of the file (separator,
+    """Until 2026-12-05 the header was read by three separate opens of the file (separator,
     names given twice, the missing-value words' columns) before the rows."""
     from dagmm import tableio
 

@@ -263,7 +263,7 @@ def _flip_header_byte(data: bytes) -> bytes:
 def test_a_cached_file_that_parses_but_is_not_the_canonical_one_is_refused(
     datasets_dir: Path, tmp_path: Path, source: str, damage
 ) -> None:
-    """Until 2026-12-06 a file in the data directory was verified only when downloaded: one
+    """Until 2026-12-05 a file in the data directory was verified only when downloaded: one
     damaged later, or another data set's file under its name, loaded silently."""
     _require(datasets_dir, "pima.mat")
     _require(datasets_dir, source)

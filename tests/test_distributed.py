@@ -299,7 +299,7 @@ def test_torchrun_cli_bad_row_in_one_shard_fails_every_rank_cleanly(tmp_path: Pa
     result = _torchrun_fit(tmp_path, data, out)
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("dagmm: error:")]
-    assert len(errors) == 1, result.stderr  # from rank 0 alone (until 2026-12-06 one per rank)
+    assert len(errors) == 1, result.stderr  # from rank 0 alone (until 2026-12-05 one per rank)
     assert "rank 1: InvalidInputError: column 'f2' has 1 non-finite" in errors[0], errors[0]
     assert f"row(s) {N_ROWS - 3})" in errors[0], errors[0]  # the file's row, not the shard's
     _assert_every_rank_failed(result, 2)
@@ -328,7 +328,7 @@ def _assert_every_rank_failed(result: subprocess.CompletedProcess, nproc: int) -
 def test_torchrun_cli_input_error_is_printed_once(
     tmp_path: Path, data: str, options: list[str], message: str
 ) -> None:
-    """Until 2026-12-06 an input error under torchrun was printed by every rank: N identical
+    """Until 2026-12-05 an input error under torchrun was printed by every rank: N identical
     lines. Now rank 0 prints it, and every rank still ends with a non-zero status."""
     _rows().head(64).to_csv(tmp_path / "train.csv", index=False)
     result = _torchrun_fit(tmp_path, tmp_path / data, tmp_path / "model.dagmm", *options)

@@ -322,7 +322,7 @@ def test_report_names_the_share_its_threshold_flags_after_set_params(fitted, tmp
 
 
 def test_png_report_into_an_earlier_ones_folder_leaves_one_report(fitted, tmp_path, monkeypatch):
-    """Until 2026-12-06 a report without labels into the folder of one with them left the
+    """Until 2026-12-05 a report without labels into the folder of one with them left the
     earlier ROC/PR figure beside the new figures, as if it were theirs."""
     model, test, y, _ = fitted
     out = tmp_path / "figures"

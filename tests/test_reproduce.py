@@ -483,7 +483,7 @@ def test_one_seed_shows_no_spread() -> None:
 def test_cli_refuses_to_replace_an_earlier_run_before_it_starts(
     tmp_path: Path, args: list[str], stem: str, kept: str
 ) -> None:
-    """Until 2026-12-06 a repeat of a run with the same --out and --tag silently replaced
+    """Until 2026-12-05 a repeat of a run with the same --out and --tag silently replaced
     the earlier run's results (hours of work) when it ended."""
     out = tmp_path / "res"
     out.mkdir()

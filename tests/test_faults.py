@@ -85,13 +85,13 @@ def test_model_save_killed_mid_write_leaves_a_whole_file(tmp_path):
         if attempt == 0:  # first round: killed before any save completed -> no file at all
             _wait_for(lambda: any(p.suffix == ".tmp" for p in tmp_path.iterdir()), proc)
             proc.send_signal(signal.SIGKILL)
-            proc.wait()
+            proc.communicate()  # also closes the pipes
             assert not target.exists()
             continue
         proc.stdout.readline()  # at least one complete save
         time.sleep(0.05 * attempt)  # then kill at some point of a later write
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.communicate()
         loaded = dagmm.load(target)  # whole and verified, never partial
         assert loaded.decision_scores_.shape == (2_000_000,)
     # leftovers are hidden temporary names only, never the target name
@@ -131,7 +131,7 @@ def test_score_output_killed_mid_write_keeps_the_old_file(tmp_path):
 
     _wait_for(partial_written, proc)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.communicate()
     assert out.read_text() == "old content\n"
 
 
@@ -339,7 +339,7 @@ def test_cli_checkpoint_survives_sigkill_and_resume_matches(tmp_path):
     )
     _wait_for(ckpt.exists, proc)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.communicate()
     epoch = load_checkpoint(ckpt)[1]["epoch"]
     assert 2 <= epoch < 12 and not (tmp_path / "m.dagmm").exists()
     resumed = subprocess.run([*argv, "--resume"], capture_output=True, text=True, env=_env())

@@ -160,7 +160,8 @@ def test_write_results_atomic(tmp_path: Path) -> None:
     doc = {"records": [{"method": "a", "seed": 0, "f1": 0.5}, {"method": "a", "seed": 1, "f1": 1}]}
     json_path, csv_path = write_results(tmp_path / "out", "x", doc)
     assert json.loads(json_path.read_text()) == doc
-    rows = list(csv.DictReader(csv_path.open()))
+    with csv_path.open() as handle:
+        rows = list(csv.DictReader(handle))
     assert [r["seed"] for r in rows] == ["0", "1"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x.csv", "x.json"]
 
@@ -234,7 +235,8 @@ def test_cli_reproduce_end_to_end(datasets_dir: Path, tmp_path: Path) -> None:
     doc = json.loads((out / "thyroid.json").read_text())
     assert doc["seeds"] == [0, 1] and doc["ratio"] == 0.025
     assert doc["estimator"]["epochs"] == 3 and doc["estimator"]["learning_rate"] == 1e-4
-    rows = list(csv.DictReader((out / "thyroid.csv").open()))
+    with (out / "thyroid.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
     assert len(rows) == 6
     for row in rows:
         assert int(row["n_train_anomalies"]) == 0
@@ -268,7 +270,8 @@ def test_cli_benchmark_end_to_end(datasets_dir: Path, tmp_path: Path) -> None:
         str(tmp_path), "--data-dir", str(datasets_dir), "--threads", "1",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    rows = list(csv.DictReader((tmp_path / "benchmark.csv").open()))
+    with (tmp_path / "benchmark.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
     assert len(rows) == 2 * 2 * 2  # protocols x methods x seeds
     unsup = [r for r in rows if r["protocol"] == "unsupervised"]
     assert {int(r["n_train"]) for r in unsup} == {537}  # floor(0.7 * 768)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ from _modelfile import rewrite_document
 
 import dagmm
 from dagmm import DAGMM, ModelFileError
-from dagmm.persistence import FORMAT_VERSION, model_bytes
+from dagmm.persistence import FORMAT_VERSION, load_bytes, model_bytes
 
 PACKAGE = Path(dagmm.__file__).parent
 
@@ -105,8 +106,6 @@ def test_a_model_saved_after_set_params_contamination_keeps_its_fitted_cut(fitte
     # new share's; the fitted share is now written beside the threshold when they differ.
     from _modelfile import read_document
 
-    from dagmm.persistence import load_bytes
-
     model, frame = fitted
     raw = model_bytes(model)
     assert "contamination" not in read_document(raw)["fitted"]  # older releases read it
@@ -181,6 +180,52 @@ def test_newer_format_version_is_refused(fitted, tmp_path):
     path.write_bytes(rewrite_document(model_bytes(fitted[0]), newer))
     with pytest.raises(ModelFileError, match="newer"):
         dagmm.load(path)
+
+
+def test_a_document_with_unknown_keys_names_the_release_that_wrote_it(fitted):
+    # A newer release may add a key under the same format version; the error named
+    # only the key, not which dagmm wrote the file nor what to do about it.
+    def newer(header, doc):
+        doc["dagmm_version"] = "9.1.0"
+        doc["fitted"]["calibration"] = {"kind": "isotonic"}
+
+    with pytest.raises(ModelFileError) as caught:
+        load_bytes(rewrite_document(model_bytes(fitted[0]), newer), "m.dagmm")
+    message = str(caught.value)
+    assert "unknown key(s) ['calibration']" in message
+    assert f"written by dagmm 9.1.0 as format version 1; this is dagmm {dagmm.__version__}" in (
+        message
+    )
+    assert f"reads format versions 1 to {FORMAT_VERSION}" in message
+    assert "\n" not in message
+
+
+MODEL_FILES = Path(__file__).parent / "model_files"
+
+
+@pytest.mark.parametrize(
+    "name", sorted(json.loads((MODEL_FILES / "expected.json").read_text())["files"])
+)
+def test_model_files_of_older_versions_load_and_score_as_they_did(name):
+    """Files written by earlier commits of this package (``expected.json`` names each
+    commit): a tiny model, ``DAGMM(n_components=2, hidden_sizes=(4,), latent_dim=1,
+    estimation_hidden_sizes=(3,), epochs=2, batch_size=32, random_state=0, device="cpu")``
+    (the v2 file with ``n_restarts=2, restart_combine="mean"``), fitted on
+    ``np.random.default_rng(0).normal(size=(64, 3))`` and saved there; ``scores`` are
+    that commit's ``decision_function`` of the first 8 rows before saving.
+
+    The first commit's energies differ from today's in the 6th digit (float32 network
+    arithmetic reordered since); later files score digit for digit.
+    """
+    expected = json.loads((MODEL_FILES / "expected.json").read_text())
+    model = dagmm.load(MODEL_FILES / name, device="cpu")
+    assert model.format_version_ == int(name[1])
+    np.testing.assert_allclose(
+        model.decision_function(np.asarray(expected["rows"])),
+        expected["files"][name]["scores"],
+        rtol=1e-4,
+    )
+    assert len(model.decision_scores_) == 64 and model.labels_.sum() > 0
 
 
 def test_tampered_document_is_refused(fitted, tmp_path):

@@ -267,8 +267,41 @@ def _parse_document(header: dict[str, Any], source: str) -> dict[str, Any]:
         document = json.loads(meta["document"])
     except (KeyError, TypeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelFileError(f"{source}: model document missing or not valid JSON ({exc})") from exc
-    _validate_document(document, source, version)
+    try:
+        _validate_document(document, source, version)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{exc}{_writer_hint(document, version)}") from None
     return document
+
+
+def _writer_hint(document: Any, version: int) -> str:
+    """Which dagmm wrote a model document this one refuses, and what to do.
+
+    A key this version does not know most likely comes from a newer release that
+    added it under the same format version; the message names both releases.
+
+    Parameters
+    ----------
+    document : Any
+        The parsed JSON document of the file.
+    version : int
+        The format version its header declares.
+
+    Returns
+    -------
+    str
+        Text to append to the error message (empty when the document names no writer).
+    """
+    from . import __version__
+
+    written = document.get("dagmm_version") if isinstance(document, dict) else None
+    if not isinstance(written, str):
+        return ""
+    return (
+        f" (written by dagmm {written[:40]} as format version {version}; this is dagmm "
+        f"{__version__}, which reads format versions 1 to {FORMAT_VERSION}: a file written "
+        "by a newer dagmm loads with that release or later)"
+    )
 
 
 def _params_known_to_schema() -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -107,6 +107,80 @@ def test_sklearn_clone_and_params():
     assert not hasattr(model, "net_")
 
 
+def _process_state():
+    import logging
+    import os
+    import random
+
+    root = logging.getLogger()
+    return {
+        "numpy rng": repr(np.random.get_state()),  # noqa: NPY002 - the global one
+        "python rng": random.getstate(),
+        "torch rng": torch.get_rng_state().tolist(),
+        "torch threads": torch.get_num_threads(),
+        "default dtype": torch.get_default_dtype(),
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
+        "grad enabled": torch.is_grad_enabled(),
+        "warnings filters": list(warnings.filters),
+        "root logger": (root.level, list(root.handlers)),
+        "environment": dict(os.environ),
+        "cwd": (os.getcwd(), sorted(os.listdir("."))),
+    }
+
+
+def test_fit_score_save_load_explain_leave_the_process_as_they_found_it(
+    blobs, tmp_path, monkeypatch
+):
+    import dagmm
+
+    X, _ = blobs
+    monkeypatch.chdir(tmp_path)
+    params = {"n_components": 2, "epochs": 2, "batch_size": 256, "random_state": 0}
+    model = DAGMM(**params).fit(X[:200])  # imports and one-time set-up done
+    before = _process_state()
+    model = DAGMM(**params).fit(X[:200])
+    model.decision_function(X)
+    fit_ensemble(DAGMM(**{**params, "random_state": None}), X[:200], [1, 2])
+    model.save(tmp_path / "m.dagmm")
+    dagmm.load(tmp_path / "m.dagmm").explain(X[:5])
+    DAGMM(**{**params, "n_restarts": 2, "validation_fraction": 0.2}).fit(X[:200])
+    after = _process_state()
+    after["cwd"] = (after["cwd"][0], [n for n in after["cwd"][1] if n != "m.dagmm"])
+    assert [k for k in before if before[k] != after[k]] == []
+
+
+def test_random_state_none_draws_from_numpy_global_rng_as_documented(blobs):
+    # sklearn's convention: np.random.seed makes a fit without random_state repeatable;
+    # torch's global RNG is still left alone.
+    X, _ = blobs
+    params = {"n_components": 2, "epochs": 2, "batch_size": 256}
+    torch_state = torch.get_rng_state()
+    np.random.seed(7)  # noqa: NPY002 - the global RNG is the subject
+    a = DAGMM(**params).fit(X[:200]).decision_function(X)
+    np.random.seed(7)  # noqa: NPY002 - the global RNG is the subject
+    b = DAGMM(**params).fit(X[:200]).decision_function(X)
+    np.testing.assert_array_equal(a, b)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+
+
+def test_a_verbose_fit_leaves_no_thread_behind(blobs, capsys):
+    # tqdm started its monitor thread (a daemon waking every 10 s) with the progress
+    # bar, and it outlived the fit for the life of the process.
+    import threading
+
+    import tqdm
+    import tqdm.auto
+
+    for cls in {tqdm.tqdm, tqdm.auto.tqdm}:  # a monitor another test's bar left running
+        if cls.monitor is not None:
+            cls.monitor.exit()
+            cls.monitor = None
+    threads = {t.ident for t in threading.enumerate()}
+    DAGMM(n_components=2, epochs=3, batch_size=256, random_state=0, verbose=1).fit(blobs[0])
+    assert "dagmm fit" in capsys.readouterr().err
+    assert [t.name for t in threading.enumerate() if t.ident not in threads] == []
+
+
 def test_not_fitted_and_feature_mismatch(blobs):
     X, _ = blobs
     with pytest.raises(NotFittedError):

@@ -341,7 +341,10 @@ class DAGMM(TransformerMixin, BaseEstimator):
         error naming it (each value becomes an input column of its own; an
         identifier or free text would silently make thousands). None: no limit.
     random_state : int, RandomState or None, default None
-        Seed for initialisation, shuffling and dropout. Global RNG state is left untouched.
+        Seed for initialisation, shuffling and dropout. None draws the seeds from numpy's
+        global RNG, as scikit-learn does (``np.random.seed`` then makes a fit repeatable),
+        and so advances it; an int or RandomState leaves numpy's global RNG untouched.
+        torch's and Python's global RNGs are never touched.
     device : str, default "auto"
         "auto" picks CUDA, then MPS, then CPU. A model trained on a GPU scores on a CPU.
         On CUDA each training step is replayed from a CUDA graph (:mod:`dagmm.graphs`;
@@ -1614,7 +1617,12 @@ def _progress_callback(est: DAGMM, epochs: int):
         return log_line
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=epochs, desc="dagmm fit", unit="epoch", file=sys.stderr)
+    class _Bar(tqdm):
+        # tqdm's monitor thread would outlive the fit (a daemon thread left in the
+        # user's process, waking every 10 s); an epoch bar needs none.
+        monitor_interval = 0
+
+    bar = _Bar(total=epochs, desc="dagmm fit", unit="epoch", file=sys.stderr)
 
     def advance(epoch: int, terms: dict[str, np.ndarray]) -> None:
         bar.update(epoch - bar.n)

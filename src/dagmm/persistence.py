@@ -290,13 +290,14 @@ def _writer_hint(document: Any, version: int) -> str:
     Returns
     -------
     str
-        Text to append to the error message (empty when the document names no writer).
+        Text to append to the error message (empty when the document names no writer,
+        or this release).
     """
     from . import __version__
 
     written = document.get("dagmm_version") if isinstance(document, dict) else None
-    if not isinstance(written, str):
-        return ""
+    if not isinstance(written, str) or written == __version__:
+        return ""  # this release's own file: damaged or edited, not newer
     return (
         f" (written by dagmm {written[:40]} as format version {version}; this is dagmm "
         f"{__version__}, which reads format versions 1 to {FORMAT_VERSION}: a file written "

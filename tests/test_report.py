@@ -357,3 +357,126 @@ def test_png_report_into_an_earlier_ones_folder_leaves_one_report(fitted, tmp_pa
     monkeypatch.undo()
     assert {p.name: p.read_bytes() for p in out.glob("*.png") if p.name != "logo.png"} == third
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+
+
+# --- report and explain on files read chunk by chunk (big inputs) -------------------
+
+
+def _cli(*args):
+    from click.testing import CliRunner
+
+    from dagmm.cli.main import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_collect_file_in_small_chunks_equals_collect_on_the_whole_table(fitted):
+    from dagmm.report import collect, collect_file
+
+    model, test, y, folder = fitted
+    ids = np.array([f"id-{i}" for i in range(len(test))], dtype=object)
+    whole = collect(model, test, labels=y, ids=ids, top=7)
+    chunked = collect_file(
+        model, folder / "test.csv", labels="label", id_column="flow_id", top=7, chunk_rows=37
+    )
+    np.testing.assert_allclose(chunked.energy, whole.energy, rtol=1e-12)
+    np.testing.assert_array_equal(chunked.top_rows, whole.top_rows)
+    np.testing.assert_array_equal(chunked.labels, whole.labels)
+    np.testing.assert_array_equal(chunked.predicted, whole.predicted)
+    np.testing.assert_allclose(chunked.z, whole.z, rtol=1e-6)
+    # the ids of the listed rows are kept, not those of every row
+    assert list(chunked.ids[chunked.top_rows]) == list(whole.ids[whole.top_rows])
+    pd.testing.assert_frame_equal(chunked.explanations, whole.explanations)
+    assert chunked.metrics.keys() == whole.metrics.keys()
+    for way, values in whole.metrics.items():
+        assert chunked.metrics[way] == pytest.approx(values)
+
+
+def test_top_rows_kept_across_chunks_are_the_global_top_with_ties_by_position():
+    from dagmm.report import TopRows
+
+    energy = np.array([1.0, 5.0, 3.0, 5.0, 2.0, 5.0, 0.5, 4.0])
+    data = np.arange(len(energy), dtype=np.float32)[:, None]
+    best = TopRows(4)
+    for start in range(0, len(energy), 3):
+        best.add(energy[start : start + 3], data[start : start + 3], start)
+    expected = np.lexsort((np.arange(len(energy)), -energy))[:4]
+    np.testing.assert_array_equal(best.positions, expected)  # [1, 3, 5, 7]
+    np.testing.assert_array_equal(best.data[:, 0], expected)
+
+
+def test_cli_report_and_explain_stream_the_file(fitted, tmp_path, monkeypatch):
+    """Neither command reads the whole table at once (a 5-million-row file would be
+    several GB in memory): chunks of --chunk-rows rows."""
+    import dagmm.tableio
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("read the whole table")
+
+    monkeypatch.setattr(dagmm.tableio, "read_table", refuse)
+    _, _, _, folder = fitted
+    model, data = folder / "model.dagmm", folder / "test.csv"
+    out = tmp_path / "r.html"
+    result = _cli("report", model, data, "--labels", "label", "--chunk-rows", 50, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "report on 600 rows" in result.output
+
+    one, many = tmp_path / "one.csv", tmp_path / "many.csv"
+    for path, chunk in ((one, 100000), (many, 13)):
+        result = _cli(
+            "explain", model, data, "--rows", 9, "--id-column", "flow_id",
+            "--chunk-rows", chunk, "--out", path,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+    pd.testing.assert_frame_equal(pd.read_csv(one), pd.read_csv(many))
+    assert len(pd.read_csv(many)) == 9 * 3
+
+    # every row, written chunk by chunk: the same lines as in one chunk
+    for path, chunk in ((one, 100000), (many, 13)):
+        result = _cli("explain", model, data, "--chunk-rows", chunk, "--out", path)
+        assert result.exit_code == 0, result.output
+        assert "explained 600 rows" in result.output
+    # the same up to float32 round-off (the gradients of a batch of another size)
+    pd.testing.assert_frame_equal(pd.read_csv(one), pd.read_csv(many), rtol=1e-4, atol=1e-5)
+
+
+def test_cli_explain_refuses_to_print_every_row_of_a_big_file(fitted, tmp_path, monkeypatch):
+    import dagmm.cli.report
+
+    _, _, _, folder = fitted
+    model, data = folder / "model.dagmm", folder / "test.csv"
+    monkeypatch.setattr(dagmm.cli.report, "PRINT_LIMIT", 100)
+    result = _cli("explain", model, data)
+    assert result.exit_code == 2
+    assert "--rows N" in result.output and "--out FILE" in result.output
+    assert "contribution" not in result.output  # nothing half-printed
+    # the way out the message names works
+    result = _cli("explain", model, data, "--rows", 3)
+    assert result.exit_code == 0 and "contribution" in result.output
+
+
+def test_cli_report_names_the_files_row_of_a_bad_label_in_a_later_chunk(fitted, tmp_path):
+    _, test, y, folder = fitted
+    bad = test.assign(label=y)
+    bad.loc[123, "label"] = 7
+    data = tmp_path / "bad.csv"
+    bad.to_csv(data, index=False)
+    out = tmp_path / "r.html"
+    result = _cli("report", folder / "model.dagmm", data, "--labels", "label", "--chunk-rows", 50,
+                  "--out", out)  # fmt: skip
+    assert result.exit_code == 2
+    assert "row 123" in result.output and str(data) in result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["score", "report", "explain", "info"])
+def test_every_option_of_the_scoring_commands_says_what_it_does(name):
+    import click
+
+    from dagmm.cli.main import cli
+
+    command = cli.commands[name]
+    silent = [
+        p.name for p in command.params if isinstance(p, click.Option) and not (p.help or "").strip()
+    ]
+    assert not silent, f"dagmm {name}: options without help: {silent}"

@@ -19,6 +19,7 @@ import html
 import io
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,20 +35,25 @@ from ._atomic import (
     check_folder_writable,
     check_writable,
 )
-from .exceptions import DAGMMError, InvalidInputError
+from .exceptions import DAGMMError, InvalidInputError, NumericalError
 from .explain import explain_encoded
+from .tableio import DataFileError, iter_table, text_columns
 
 __all__ = [
     "FIGURES",
     "MissingDependencyError",
     "ReportData",
+    "TopRows",
     "check_report_target",
     "collapsed_components",
     "collect",
+    "collect_file",
+    "read_chunks",
     "render_figures",
     "report_html",
     "require_matplotlib",
     "write_report",
+    "write_report_file",
 ]
 
 #: Figure names, in report order (also the PNG file stems in ``--format png``).
@@ -143,13 +149,14 @@ class ReportData:
     source: str = ""
 
 
-def _check_labels(labels: Any, n_rows: int, name: str) -> np.ndarray:
+def _check_labels(labels: Any, n_rows: int, name: str, start: int = 0) -> np.ndarray:
+    """``labels`` as 0/1 ints; ``start``: the first row's position, for error messages."""
     values = pd.Series(np.asarray(labels).ravel())
     if len(values) != n_rows:
         raise InvalidInputError(f"labels {name!r} have {len(values)} values for {n_rows} rows")
     if values.isna().any():
         row = int(np.flatnonzero(values.isna().to_numpy())[0])
-        raise InvalidInputError(f"labels {name!r} have a missing value at row {row}")
+        raise InvalidInputError(f"labels {name!r} have a missing value at row {row + start}")
     if pd.api.types.is_bool_dtype(values):
         return values.astype(int).to_numpy()
     numeric = pd.to_numeric(values, errors="coerce")
@@ -157,7 +164,7 @@ def _check_labels(labels: Any, n_rows: int, name: str) -> np.ndarray:
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise InvalidInputError(
-            f"labels {name!r} must be 0 (normal) or 1 (anomaly); row {row} holds "
+            f"labels {name!r} must be 0 (normal) or 1 (anomaly); row {row + start} holds "
             f"{values.iloc[row]!r}"
         )
     return numeric.astype(int).to_numpy()
@@ -204,8 +211,6 @@ def collect(
         ``top`` is negative; ``labels`` or ``ids`` do not have one value per row;
         a label is missing or not 0/1; ``X`` cannot be scored.
     """
-    from .metrics import evaluate
-
     if int(top) < 0:
         raise InvalidInputError(f"top must be >= 0, got {top!r}")
     data = model._encode(X)
@@ -216,11 +221,29 @@ def collect(
     if len(id_values) != n_rows:
         raise InvalidInputError(f"got {len(id_values)} ids for {n_rows} rows")
     z = shown_restart(model).transform(X)
-    predicted = (energy > model.threshold_).astype(int)
     # Highest energy first; ties broken by row position for a reproducible list.
     order = np.lexsort((np.arange(n_rows), -energy))[: int(top)]
+    return _report_data(model, energy, z, y, id_values, data[order], order, top_columns, source)
+
+
+def _report_data(
+    model: Any,
+    energy: np.ndarray,
+    z: np.ndarray,
+    y: np.ndarray | None,
+    id_values: np.ndarray,
+    top_data: np.ndarray,
+    order: np.ndarray,
+    top_columns: int,
+    source: str,
+) -> ReportData:
+    """The report's data once every row is scored: the top rows (``order``, their
+    encoded rows ``top_data``) explained, the metrics against ``y``."""
+    from .metrics import evaluate
+
+    predicted = (energy > model.threshold_).astype(int)
     if len(order):
-        explanations = explain_encoded(model, data[order], top_k=top_columns, row_labels=order)
+        explanations = explain_encoded(model, top_data, top_k=top_columns, row_labels=order)
     else:
         explanations = pd.DataFrame(columns=["row", "rank", "column"])
     metrics: dict[str, dict[str, float]] = {}
@@ -251,6 +274,212 @@ def collect(
         top_rows=order,
         metrics=metrics,
         source=source,
+    )
+
+
+class TopRows:
+    """The ``n`` highest-energy rows seen so far of a table scored chunk by chunk.
+
+    Highest energy first, ties by position: the order of
+    ``np.lexsort((positions, -energy))[:n]`` over all the rows at once.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows to keep (>= 0).
+
+    Attributes
+    ----------
+    positions : ndarray of shape (n_kept,), int64
+        The kept rows' 0-based positions in the table, in that order.
+    energy : ndarray of shape (n_kept,), float64
+        Their energies.
+    data : ndarray of shape (n_kept, n_features_out) or None
+        Their encoded rows (None before the first chunk).
+    ids : ndarray of shape (n_kept,), object, or None
+        Their identifiers, when chunks came with ids.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = int(n)
+        self.positions = np.zeros(0, dtype=np.int64)
+        self.energy = np.zeros(0)
+        self.data: np.ndarray | None = None
+        self.ids: np.ndarray | None = None
+
+    def add(self, energy: np.ndarray, data: np.ndarray, start: int, ids: Any = None) -> None:
+        """Offer a chunk's rows; keep the ``n`` highest-energy rows of all offered.
+
+        Parameters
+        ----------
+        energy : ndarray of shape (n_chunk,)
+            The chunk's energies.
+        data : ndarray of shape (n_chunk, n_features_out)
+            The chunk's encoded rows.
+        start : int
+            Position of the chunk's first row in the table.
+        ids : array-like of shape (n_chunk,), optional
+            The chunk's row identifiers.
+        """
+        positions = np.arange(start, start + len(energy), dtype=np.int64)
+        # the chunk's own top n first: the pool never holds more than 2 n rows
+        best = np.lexsort((positions, -energy))[: self.n]
+        pool_energy = np.concatenate([self.energy, energy[best]])
+        pool_positions = np.concatenate([self.positions, positions[best]])
+        chunk_data = data[best]
+        pool_data = chunk_data if self.data is None else np.concatenate([self.data, chunk_data])
+        keep = np.lexsort((pool_positions, -pool_energy))[: self.n]
+        self.energy, self.positions, self.data = (
+            pool_energy[keep],
+            pool_positions[keep],
+            pool_data[keep],
+        )
+        if ids is not None:
+            chunk_ids = np.asarray(ids, dtype=object)[best]
+            pool_ids = chunk_ids if self.ids is None else np.concatenate([self.ids, chunk_ids])
+            self.ids = pool_ids[keep]
+
+
+def read_chunks(
+    model: Any,
+    path: str | os.PathLike[str],
+    extra: list[str | None],
+    chunk_rows: int = 65536,
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """``(features, frame)`` chunk by chunk: the model's columns, and those plus the
+    ``extra`` ones (id, labels; read as text), indexed by position in the file.
+
+    Parameters
+    ----------
+    model : fitted DAGMM
+        The model whose columns are read.
+    path : str or PathLike
+        A CSV, Parquet, Arrow or JSON Lines file or a folder of Parquet files.
+    extra : list of str or None
+        More columns to read (None entries are skipped).
+    chunk_rows : int, default 65536
+        Rows per chunk.
+
+    Yields
+    ------
+    features : DataFrame
+        The chunk's model columns.
+    frame : DataFrame
+        Those and the ``extra`` columns.
+
+    Raises
+    ------
+    InvalidInputError
+        An ``extra`` column is a model feature, or (a model of an array) not in the file.
+    DataFileError
+        As :func:`dagmm.tableio.iter_table`; the file has no rows.
+    """
+    wanted = [c for c in dict.fromkeys(extra) if c]
+    names = getattr(model, "feature_names_in_", None)
+    features = None if names is None else [str(c) for c in names]
+    if features is not None:
+        clash = [c for c in wanted if c in features]
+        if clash:
+            raise InvalidInputError(
+                f"{path}: column(s) {clash} are model features and cannot be used as id/labels"
+            )
+        chunks = iter_table(path, chunk_rows, features + wanted, text_columns(model) + wanted)
+    else:  # a model of an array: the numeric columns
+        chunks = iter_table(path, chunk_rows, text_columns=wanted)
+    start = 0
+    for frame in chunks:
+        frame.index = pd.RangeIndex(start, start + len(frame))
+        if features is not None:
+            yield frame[features], frame
+        else:
+            missing = [c for c in wanted if c not in frame.columns]
+            if missing:
+                raise InvalidInputError(f"{path}: column(s) {missing} not in the file")
+            yield frame.drop(columns=wanted), frame
+        start += len(frame)
+    if start == 0:
+        raise DataFileError(f"{path}: no rows")
+
+
+def collect_file(
+    model: Any,
+    path: str | os.PathLike[str],
+    labels: str | None = None,
+    id_column: str | None = None,
+    top: int = 20,
+    top_columns: int = 3,
+    chunk_rows: int = 65536,
+    source: str = "",
+) -> ReportData:
+    """:func:`collect` of a file's rows, read and scored chunk by chunk.
+
+    Memory holds one chunk, each row's energy and ``z`` and label, and the ``top``
+    rows; the result is :func:`collect`'s on the whole table, except that ``ids``
+    holds the identifiers of the ``top`` rows only (None elsewhere).
+
+    Parameters
+    ----------
+    model : fitted DAGMM
+        The model to report on.
+    path : str or PathLike
+        A CSV, Parquet, Arrow or JSON Lines file or a folder of Parquet files.
+    labels : str, optional
+        The 0/1 ground-truth column (1 = anomaly).
+    id_column : str, optional
+        The column identifying rows in the top-rows table (default: positions).
+    top : int, default 20
+        Number of most anomalous rows to list and explain (>= 0).
+    top_columns : int, default 3
+        Columns shown per explained row.
+    chunk_rows : int, default 65536
+        Rows read and scored at once.
+    source : str, default ""
+        Shown in the report's header.
+
+    Returns
+    -------
+    ReportData
+
+    Raises
+    ------
+    InvalidInputError
+        As :func:`collect` and :func:`read_chunks`; messages name the file and the
+        row's position in it.
+    DataFileError
+        The file cannot be read, lacks a column or has no rows.
+    """
+    if int(top) < 0:
+        raise InvalidInputError(f"top must be >= 0, got {top!r}")
+    view = shown_restart(model)
+    best = TopRows(int(top))
+    energies: list[np.ndarray] = []
+    zs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    for features, frame in read_chunks(model, path, [id_column, labels], chunk_rows):
+        start = int(frame.index[0])
+        try:
+            data = model._encode(features)
+            energy = model._energy_numeric(data, features.index)
+            if labels:
+                ys.append(_check_labels(frame[labels].to_numpy(), len(frame), labels, start))
+            zs.append(view.transform(features))
+        except (InvalidInputError, NumericalError) as exc:
+            raise type(exc)(f"{path}: {exc}") from None
+        energies.append(energy)
+        ids = frame[id_column].to_numpy() if id_column else None
+        best.add(energy, data, start, ids)
+    energy = np.concatenate(energies)
+    order = best.positions
+    if id_column:
+        id_values = np.full(len(energy), None, dtype=object)
+        if best.ids is not None:
+            id_values[order] = best.ids
+    else:
+        id_values = np.arange(len(energy))
+    top_data = best.data if best.data is not None else np.zeros((0, 0), dtype=np.float32)
+    y = np.concatenate(ys) if labels else None
+    return _report_data(
+        model, energy, np.concatenate(zs), y, id_values, top_data, order, top_columns, source
     )
 
 
@@ -865,6 +1094,68 @@ def write_report(
     target = check_report_target(out, fmt)  # before any scoring, as is what follows
     require_matplotlib()
     data = collect(model, X, labels=labels, ids=ids, top=top, source=source, label_name=label_name)
+    return _write(model, data, target, fmt, title)
+
+
+def write_report_file(
+    model: Any,
+    path: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    labels: str | None = None,
+    id_column: str | None = None,
+    top: int = 20,
+    fmt: str = "html",
+    title: str | None = None,
+    chunk_rows: int = 65536,
+) -> tuple[list[Path], int]:
+    """:func:`write_report` on the rows of the file ``path``, read chunk by chunk.
+
+    What ``dagmm report`` runs: memory holds one chunk of rows, each row's energy,
+    ``z`` and label, and the ``top`` rows (:func:`collect_file`), not the table.
+
+    Parameters
+    ----------
+    model : fitted DAGMM
+        The model to report on.
+    path : str or PathLike
+        The rows: a CSV, Parquet, Arrow or JSON Lines file or a folder of Parquet files.
+    out : str or PathLike
+        As :func:`write_report`.
+    labels : str, optional
+        The 0/1 ground-truth column (1 = anomaly) for ROC/PR.
+    id_column : str, optional
+        The column identifying rows in the top-rows table.
+    top : int, default 20
+        Number of most anomalous rows to list and explain.
+    fmt : {"html", "png"}, default "html"
+        Output format.
+    title : str, optional
+        Title of the HTML report.
+    chunk_rows : int, default 65536
+        Rows read and scored at once.
+
+    Returns
+    -------
+    written : list of Path
+        As :func:`write_report`.
+    n_rows : int
+        Rows reported on.
+
+    Raises
+    ------
+    InvalidInputError, DataFileError
+        As :func:`collect_file`; as :func:`write_report` for ``out`` and ``fmt``.
+    """
+    target = check_report_target(out, fmt)
+    require_matplotlib()
+    data = collect_file(
+        model, path, labels, id_column, top, chunk_rows=chunk_rows, source=str(path)
+    )
+    return _write(model, data, target, fmt, title), len(data.energy)
+
+
+def _write(model: Any, data: ReportData, target: Path, fmt: str, title: str | None) -> list[Path]:
+    """Render ``data`` and write it to ``target`` (checked by :func:`check_report_target`)."""
     figures = render_figures(model, data)
     if fmt == "png":
         target.mkdir(parents=True, exist_ok=True)

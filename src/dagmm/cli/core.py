@@ -400,7 +400,13 @@ def _set_cut(model: Any, contamination: float | None, threshold: float | None) -
     is_flag=True,
     help="Write only the flagged rows, each with its 0-based position in DATA as `row`.",
 )
-@click.option("--chunk-rows", default=65536, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--chunk-rows",
+    default=65536,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Rows read and scored at once; bounds the memory used.",
+)
 @click.option(
     "--engine",
     type=click.Choice(["local", "spark"]),

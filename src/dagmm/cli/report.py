@@ -6,36 +6,34 @@ import time
 
 import click
 
+#: Most rows ``dagmm explain`` prints without --rows (beyond: --rows N or --out FILE).
+PRINT_LIMIT = 10_000
 
-def _read(model, data: str, requested: list[str | None]):
-    """The model's feature columns plus the ``requested`` ones (id, labels) from DATA."""
-    from ..exceptions import InvalidInputError
-    from ..tableio import read_table, text_columns
-
-    extra = [c for c in dict.fromkeys(requested) if c]
-    names = getattr(model, "feature_names_in_", None)
-    if names is not None:
-        features = [str(c) for c in names]
-        clash = [c for c in extra if c in features]
-        if clash:
-            raise InvalidInputError(
-                f"{data}: column(s) {clash} are model features and cannot be used as id/labels"
-            )
-        frame = read_table(data, features + extra, text_columns(model) + extra)
-        return frame[features], frame
-    frame = read_table(data, text_columns=extra)  # a model of an array: numeric columns
-    missing = [c for c in extra if c not in frame.columns]
-    if missing:
-        raise InvalidInputError(f"{data}: column(s) {missing} not in the file")
-    return frame.drop(columns=extra), frame
+_CHUNK_ROWS = click.option(
+    "--chunk-rows",
+    default=65536,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Rows read and scored at once; bounds the memory used.",
+)
 
 
 @click.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=True))
 @click.argument("data", type=click.Path(dir_okay=True))
-@click.option("--out", "out", required=True, type=click.Path(), help="HTML file (or PNG folder).")
-@click.option("--labels", "labels", help="0/1 ground-truth column (1 = anomaly) for ROC/PR.")
-@click.option("--id-column", help="Column identifying rows in the top-rows table.")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(),
+    help="HTML file (a PNG folder with --format png).",
+)
+@click.option(
+    "--labels", "labels", help="0/1 ground-truth column (1 = anomaly) for ROC/PR (default: none)."
+)
+@click.option(
+    "--id-column", help="Column identifying rows in the top-rows table (default: row positions)."
+)
 @click.option(
     "--format",
     "fmt",
@@ -44,8 +42,15 @@ def _read(model, data: str, requested: list[str | None]):
     show_default=True,
     help="One self-contained HTML file, or one PNG per figure in the --out folder.",
 )
-@click.option("--top", default=20, show_default=True, type=click.IntRange(min=0), help="Rows.")
-@click.option("--title", help="Report title.")
+@click.option(
+    "--top",
+    default=20,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Most anomalous rows listed and explained in the report.",
+)
+@click.option("--title", help="Report title (default: DAGMM anomaly report).")
+@_CHUNK_ROWS
 def report(
     model_path: str,
     data: str,
@@ -55,38 +60,36 @@ def report(
     fmt: str,
     top: int,
     title: str | None,
+    chunk_rows: int,
 ) -> None:
-    """Write a report on DATA scored by MODEL: energies, z space, training, mixture, top rows."""
+    """Write a report on DATA scored by MODEL: energies, z space, training, mixture, top rows.
+
+    DATA is read in chunks: memory holds one chunk, each row's energy and z, and the
+    --top rows.
+    """
     from .. import load
     from .._atomic import check_not_an_input
-    from ..exceptions import InvalidInputError
-    from ..report import check_report_target, require_matplotlib, write_report
+    from ..report import check_report_target, require_matplotlib, write_report_file
 
     require_matplotlib()
     check_report_target(out, fmt)  # before any scoring: a mistyped --out must not cost it
     check_not_an_input(out, "--out", {"DATA": data, "MODEL": model_path})
     model = load(model_path)
     started = time.perf_counter()
-    features, frame = _read(model, data, [id_column, labels])
-    try:
-        written = write_report(
-            model,
-            features,
-            out,
-            labels=frame[labels].to_numpy() if labels else None,
-            ids=frame[id_column].to_numpy() if id_column else None,
-            top=top,
-            fmt=fmt,
-            title=title,
-            source=data,
-            label_name=labels or "labels",
-        )
-    except InvalidInputError as exc:
-        raise InvalidInputError(f"{data}: {exc}") from None
-    what = written[0] if fmt == "html" else f"{len(written)} PNG files in {out}"
-    click.echo(
-        f"report on {len(frame)} rows written to {what} ({time.perf_counter() - started:.1f} s)"
+    # streamed: memory holds a chunk, each row's energy and z, and the --top rows
+    written, n_rows = write_report_file(
+        model,
+        data,
+        out,
+        labels=labels,
+        id_column=id_column,
+        top=top,
+        fmt=fmt,
+        title=title,
+        chunk_rows=chunk_rows,
     )
+    what = written[0] if fmt == "html" else f"{len(written)} PNG files in {out}"
+    click.echo(f"report on {n_rows} rows written to {what} ({time.perf_counter() - started:.1f} s)")
 
 
 @click.command()
@@ -98,18 +101,21 @@ def report(
     default=3,
     show_default=True,
     type=click.IntRange(min=1),
-    help="Columns per row.",
+    help="Columns listed per row: those whose most normal value lowers its energy the most.",
 )
 @click.option(
     "--rows",
     "max_rows",
     type=click.IntRange(min=1),
-    help="Explain only the N highest-energy rows (default: every row).",
+    help="Explain only the N highest-energy rows, found in one streamed pass over DATA "
+    "(default: every row, explained chunk by chunk; without --out at most "
+    f"{PRINT_LIMIT:,} rows are printed).",
 )
 @click.option("--id-column", help="Column copied to the output to identify rows.")
 @click.option(
     "--out", "out", type=click.Path(), help="CSV, Parquet or JSON Lines to write (default: print)."
 )
+@_CHUNK_ROWS
 def explain(
     model_path: str,
     data: str,
@@ -117,13 +123,20 @@ def explain(
     max_rows: int | None,
     id_column: str | None,
     out: str | None,
+    chunk_rows: int,
 ) -> None:
-    """Explain DATA's rows: the columns that drive each row's energy, and their normal values."""
+    """Explain DATA's rows: the columns that drive each row's energy, and their normal values.
+
+    DATA is read in chunks: with --rows N memory holds one chunk and the N rows,
+    without it every row is explained and written as its chunk is read.
+    """
     import numpy as np
+    import pandas as pd
 
     from .. import load
     from .._atomic import check_not_an_input, check_writable
-    from ..explain import explain_encoded
+    from ..exceptions import InvalidInputError, NumericalError
+    from ..report import TopRows, read_chunks
     from ..tableio import TableWriter, output_format
 
     if out:
@@ -131,23 +144,60 @@ def explain(
         check_writable(out)
         check_not_an_input(out, "--out", {"DATA": data, "MODEL": model_path})
     model = load(model_path)
-    features, frame = _read(model, data, [id_column])
-    encoded = model._encode(features)
-    rows = np.arange(len(encoded))
-    if max_rows is not None:
-        energy = model._energy_numeric(encoded)
-        rows = np.lexsort((rows, -energy))[:max_rows]
-    table = explain_encoded(model, encoded[rows], top_k=top_k, row_labels=rows)
+
+    def scored():
+        for features, frame in read_chunks(model, data, [id_column], chunk_rows):
+            try:
+                encoded = model._encode(features)
+                energy = model._energy_numeric(encoded, features.index) if max_rows else None
+            except (InvalidInputError, NumericalError) as exc:
+                raise type(exc)(f"{data}: {exc}") from None
+            ids = frame[id_column].to_numpy() if id_column else None
+            yield int(frame.index[0]), encoded, energy, ids
+
+    def tables():
+        if max_rows is not None:
+            best = TopRows(max_rows)
+            for start, encoded, energy, ids in scored():
+                best.add(energy, encoded, start, ids)
+            assert best.data is not None  # read_chunks raises on a file without rows
+            yield _explained(model, best.data, best.positions, top_k, id_column, best.ids)
+            return
+        for start, encoded, _, ids in scored():
+            if not out and start + len(encoded) > PRINT_LIMIT:
+                raise InvalidInputError(
+                    f"{data} has more than {PRINT_LIMIT:,} rows, too many to print: give "
+                    "--rows N to explain the N highest-energy rows, or --out FILE to "
+                    "explain every row into a file"
+                )
+            positions = np.arange(start, start + len(encoded))
+            yield _explained(model, encoded, positions, top_k, id_column, ids)
+
+    n_rows = 0
+    if out:
+        with TableWriter(out) as writer:
+            for table in tables():
+                writer.write(table)
+                n_rows += table["row"].nunique()
+        click.echo(f"explained {n_rows} rows; wrote {out}")
+    else:
+        table = pd.concat(list(tables()), ignore_index=True)
+        click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+
+
+def _explained(model, encoded, positions, top_k: int, id_column: str | None, ids):
+    """The explanation table of encoded rows at ``positions``, as ``dagmm explain`` writes it."""
+    import numpy as np
+
+    from ..explain import explain_encoded
+
+    table = explain_encoded(model, encoded, top_k=top_k, row_labels=positions)
     for name in ("value", "expected"):
         table[name] = [f"{v:.6g}" if isinstance(v, float) else str(v) for v in table[name]]
     if id_column:
-        table.insert(1, id_column, frame[id_column].to_numpy()[table["row"].to_numpy()])
-    if out:
-        with TableWriter(out) as writer:
-            writer.write(table)
-        click.echo(f"explained {len(rows)} rows; wrote {out}")
-    else:
-        click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        per_row = len(table) // len(positions)  # min(top_k, columns) lines per row
+        table.insert(1, id_column, np.repeat(np.asarray(ids), per_row))
+    return table
 
 
 COMMANDS = [report, explain]

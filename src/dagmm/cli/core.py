@@ -15,7 +15,7 @@ import click
 import numpy as np
 
 from ..presets import PRESETS
-from .params import estimator_options, estimator_params, restart_options
+from .params import CHUNK_ROWS_OPTION, estimator_options, estimator_params, restart_options
 
 if TYPE_CHECKING:  # the CLI imports the package's modules when a command runs
     from ..batch import ScoredRows
@@ -400,13 +400,7 @@ def _set_cut(model: Any, contamination: float | None, threshold: float | None) -
     is_flag=True,
     help="Write only the flagged rows, each with its 0-based position in DATA as `row`.",
 )
-@click.option(
-    "--chunk-rows",
-    default=65536,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Rows read and scored at once; bounds the memory used.",
-)
+@CHUNK_ROWS_OPTION
 @click.option(
     "--engine",
     type=click.Choice(["local", "spark"]),

@@ -1,6 +1,7 @@
-"""The estimator's parameters as options of every command that trains (fit, reproduce, benchmark).
+"""Options shared by several commands: the estimator's parameters (every command that
+trains: fit, reproduce, benchmark) and the chunk size (every command that scores a file).
 
-One declaration per parameter, so that the commands accept the same spelling,
+One declaration per option, so that the commands accept the same spelling,
 range and help, and one conversion of the given values into ``DAGMM`` keyword
 arguments.
 """
@@ -12,6 +13,15 @@ from typing import Any
 import click
 
 from ..exceptions import InvalidInputError
+
+#: Rows read and scored at once by score, report and explain.
+CHUNK_ROWS_OPTION = click.option(
+    "--chunk-rows",
+    default=65536,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Rows read and scored at once; bounds the memory used.",
+)
 
 #: ``DAGMM`` parameters settable from every command that trains, in ``--help`` order.
 ESTIMATOR_OPTIONS = (

@@ -6,16 +6,10 @@ import time
 
 import click
 
+from .params import CHUNK_ROWS_OPTION
+
 #: Most rows ``dagmm explain`` prints without --rows (beyond: --rows N or --out FILE).
 PRINT_LIMIT = 10_000
-
-_CHUNK_ROWS = click.option(
-    "--chunk-rows",
-    default=65536,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Rows read and scored at once; bounds the memory used.",
-)
 
 
 @click.command()
@@ -50,7 +44,7 @@ _CHUNK_ROWS = click.option(
     help="Most anomalous rows listed and explained in the report.",
 )
 @click.option("--title", help="Report title (default: DAGMM anomaly report).")
-@_CHUNK_ROWS
+@CHUNK_ROWS_OPTION
 def report(
     model_path: str,
     data: str,
@@ -115,7 +109,7 @@ def report(
 @click.option(
     "--out", "out", type=click.Path(), help="CSV, Parquet or JSON Lines to write (default: print)."
 )
-@_CHUNK_ROWS
+@CHUNK_ROWS_OPTION
 def explain(
     model_path: str,
     data: str,

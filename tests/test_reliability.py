@@ -502,6 +502,7 @@ def test_unseen_categories_warn_once_per_file_with_the_total(tmp_path):
 
     from dagmm.batch import score_file
     from dagmm.outofcore import refit_mixture_on_file
+    from dagmm.report import collect_file, encoded_chunks
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=120), "proto": rng.choice(["tcp", "udp"], 120)})
@@ -512,14 +513,18 @@ def test_unseen_categories_warn_once_per_file_with_the_total(tmp_path):
         warnings.simplefilter("always")
         score_file(model, tmp_path / "new.csv", tmp_path / "s.csv", chunk_rows=10)
         refit_mixture_on_file(model, tmp_path / "new.csv", chunk_rows=10)
+        # dagmm report and dagmm explain read the file as score does
+        collect_file(model, tmp_path / "new.csv", top=3, chunk_rows=10)
+        for _ in encoded_chunks(model, tmp_path / "new.csv", [], chunk_rows=10, energy=False):
+            pass
     unseen = [w.message for w in caught if w.category is UnseenCategoryWarning]
     # one warning per chunk (4, each with its own count, none with the total), and the
-    # refit's passes over the file warned again
+    # refit's passes over the file warned again; report's once more per chunk for z
     assert [str(m) for m in unseen] == [
         f"{tmp_path / 'new.csv'}: categorical values never seen in training were encoded "
         "as all-zero one-hot groups ('proto': 6 value(s))"
-    ] * 2
-    assert [m.counts for m in unseen] == [{"proto": 6}] * 2
+    ] * 4
+    assert [m.counts for m in unseen] == [{"proto": 6}] * 4
     with warnings.catch_warnings():  # the caller's filters still decide
         warnings.simplefilter("error", UnseenCategoryWarning)
         with pytest.raises(UnseenCategoryWarning, match="'proto': 6"):

@@ -1240,7 +1240,10 @@ class DAGMM(TransformerMixin, BaseEstimator):
             restarts combined by mean or median, each restart's ``latent_dim + 2``
             columns side by side, ``n_restarts`` times as many.
         """
-        data = self._encode(X)
+        return self._transform_encoded(self._encode(X))
+
+    def _transform_encoded(self, data: np.ndarray) -> np.ndarray:
+        """:meth:`transform` of rows already encoded (``_encode``): (n, F) float32."""
         device = self._scoring_device()
         self.net_.eval()
         members = self.n_members_

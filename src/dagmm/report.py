@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -38,9 +38,11 @@ from ._atomic import (
 from .exceptions import DAGMMError, InvalidInputError, NumericalError
 from .explain import explain_encoded
 from .tableio import DataFileError, iter_table, text_columns
+from .tabular import summed_unseen_categories
 
 __all__ = [
     "FIGURES",
+    "EncodedChunk",
     "MissingDependencyError",
     "ReportData",
     "TopRows",
@@ -48,7 +50,7 @@ __all__ = [
     "collapsed_components",
     "collect",
     "collect_file",
-    "read_chunks",
+    "encoded_chunks",
     "render_figures",
     "report_html",
     "require_matplotlib",
@@ -220,7 +222,7 @@ def collect(
     id_values = np.arange(n_rows) if ids is None else np.asarray(ids)
     if len(id_values) != n_rows:
         raise InvalidInputError(f"got {len(id_values)} ids for {n_rows} rows")
-    z = shown_restart(model).transform(X)
+    z = shown_restart(model)._transform_encoded(data)
     # Highest energy first; ties broken by row position for a reproducible list.
     order = np.lexsort((np.arange(n_rows), -energy))[: int(top)]
     return _report_data(model, energy, z, y, id_values, data[order], order, top_columns, source)
@@ -340,37 +342,64 @@ class TopRows:
             self.ids = pool_ids[keep]
 
 
-def read_chunks(
+class EncodedChunk(NamedTuple):
+    """One chunk of a file, read and encoded by :func:`encoded_chunks`.
+
+    Attributes
+    ----------
+    start : int
+        Position of the chunk's first row in the file.
+    frame : DataFrame
+        The chunk's rows: the model's columns and the extra ones, indexed by position.
+    encoded : ndarray of shape (n_rows, n_features_out), float32
+        The model's encoding of the rows.
+    energy : ndarray of shape (n_rows,) or None
+        Their energies (``decision_function``), or None when not asked for.
+    """
+
+    start: int
+    frame: pd.DataFrame
+    encoded: np.ndarray
+    energy: np.ndarray | None
+
+
+def encoded_chunks(
     model: Any,
     path: str | os.PathLike[str],
     extra: list[str | None],
     chunk_rows: int = 65536,
-) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    """``(features, frame)`` chunk by chunk: the model's columns, and those plus the
-    ``extra`` ones (id, labels; read as text), indexed by position in the file.
+    energy: bool = True,
+) -> Iterator[EncodedChunk]:
+    """A file's rows chunk by chunk, encoded (and scored) by ``model``.
+
+    As ``dagmm score`` reads a file: the categories training never saw are
+    warned about once, summed over the file, and an error names the file and the
+    row's position in it.
 
     Parameters
     ----------
     model : fitted DAGMM
-        The model whose columns are read.
+        The model whose columns are read and which encodes them.
     path : str or PathLike
         A CSV, Parquet, Arrow or JSON Lines file or a folder of Parquet files.
     extra : list of str or None
-        More columns to read (None entries are skipped).
+        More columns to read as text, e.g. an id or labels (None entries are skipped).
     chunk_rows : int, default 65536
         Rows per chunk.
+    energy : bool, default True
+        Score the rows too.
 
     Yields
     ------
-    features : DataFrame
-        The chunk's model columns.
-    frame : DataFrame
-        Those and the ``extra`` columns.
+    EncodedChunk
 
     Raises
     ------
     InvalidInputError
-        An ``extra`` column is a model feature, or (a model of an array) not in the file.
+        An ``extra`` column is a model feature, or (a model of an array) not in the
+        file; a row cannot be encoded.
+    NumericalError
+        A row's energy is not finite.
     DataFileError
         As :func:`dagmm.tableio.iter_table`; the file has no rows.
     """
@@ -387,16 +416,21 @@ def read_chunks(
     else:  # a model of an array: the numeric columns
         chunks = iter_table(path, chunk_rows, text_columns=wanted)
     start = 0
-    for frame in chunks:
-        frame.index = pd.RangeIndex(start, start + len(frame))
-        if features is not None:
-            yield frame[features], frame
-        else:
-            missing = [c for c in wanted if c not in frame.columns]
-            if missing:
-                raise InvalidInputError(f"{path}: column(s) {missing} not in the file")
-            yield frame.drop(columns=wanted), frame
-        start += len(frame)
+    with summed_unseen_categories(f"{path}: "):
+        for frame in chunks:
+            frame.index = pd.RangeIndex(start, start + len(frame))
+            if features is None:
+                missing = [c for c in wanted if c not in frame.columns]
+                if missing:
+                    raise InvalidInputError(f"{path}: column(s) {missing} not in the file")
+            rows = frame[features] if features is not None else frame.drop(columns=wanted)
+            try:
+                encoded = model._encode(rows)
+                scores = model._energy_numeric(encoded, rows.index) if energy else None
+            except (InvalidInputError, NumericalError) as exc:
+                raise type(exc)(f"{path}: {exc}") from None
+            yield EncodedChunk(start, frame, encoded, scores)
+            start += len(frame)
     if start == 0:
         raise DataFileError(f"{path}: no rows")
 
@@ -443,7 +477,7 @@ def collect_file(
     Raises
     ------
     InvalidInputError
-        As :func:`collect` and :func:`read_chunks`; messages name the file and the
+        As :func:`collect` and :func:`encoded_chunks`; messages name the file and the
         row's position in it.
     DataFileError
         The file cannot be read, lacks a column or has no rows.
@@ -455,16 +489,15 @@ def collect_file(
     energies: list[np.ndarray] = []
     zs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
-    for features, frame in read_chunks(model, path, [id_column, labels], chunk_rows):
-        start = int(frame.index[0])
-        try:
-            data = model._encode(features)
-            energy = model._energy_numeric(data, features.index)
-            if labels:
+    for chunk in encoded_chunks(model, path, [id_column, labels], chunk_rows):
+        start, frame, data, energy = chunk
+        assert energy is not None  # asked for
+        if labels:
+            try:
                 ys.append(_check_labels(frame[labels].to_numpy(), len(frame), labels, start))
-            zs.append(view.transform(features))
-        except (InvalidInputError, NumericalError) as exc:
-            raise type(exc)(f"{path}: {exc}") from None
+            except InvalidInputError as exc:
+                raise InvalidInputError(f"{path}: {exc}") from None
+        zs.append(view._transform_encoded(data))
         energies.append(energy)
         ids = frame[id_column].to_numpy() if id_column else None
         best.add(energy, data, start, ids)

@@ -129,8 +129,8 @@ def explain(
 
     from .. import load
     from .._atomic import check_not_an_input, check_writable
-    from ..exceptions import InvalidInputError, NumericalError
-    from ..report import TopRows, read_chunks
+    from ..exceptions import InvalidInputError
+    from ..report import TopRows, encoded_chunks
     from ..tableio import TableWriter, output_format
 
     if out:
@@ -140,21 +140,18 @@ def explain(
     model = load(model_path)
 
     def scored():
-        for features, frame in read_chunks(model, data, [id_column], chunk_rows):
-            try:
-                encoded = model._encode(features)
-                energy = model._energy_numeric(encoded, features.index) if max_rows else None
-            except (InvalidInputError, NumericalError) as exc:
-                raise type(exc)(f"{data}: {exc}") from None
+        # energies only to find the --rows highest
+        chunks = encoded_chunks(model, data, [id_column], chunk_rows, energy=max_rows is not None)
+        for start, frame, encoded, energy in chunks:
             ids = frame[id_column].to_numpy() if id_column else None
-            yield int(frame.index[0]), encoded, energy, ids
+            yield start, encoded, energy, ids
 
     def tables():
         if max_rows is not None:
             best = TopRows(max_rows)
             for start, encoded, energy, ids in scored():
                 best.add(energy, encoded, start, ids)
-            assert best.data is not None  # read_chunks raises on a file without rows
+            assert best.data is not None  # encoded_chunks raises on a file without rows
             yield _explained(model, best.data, best.positions, top_k, id_column, best.ids)
             return
         for start, encoded, _, ids in scored():

@@ -1021,13 +1021,16 @@ class DAGMM(TransformerMixin, BaseEstimator):
         """Warn when ``contamination`` was changed after fit (``set_params``) without
         fitting again: the cut still flags ``contamination_`` of the training rows."""
         check_is_fitted(self, "mixture_")
-        fitted, share = self.contamination_, self.contamination
-        valid = _is_real(share) and 0.0 < float(share) <= 0.5
-        if valid and float(share) == fitted:
+        fitted = self.contamination_
+        try:
+            share: float | None = _checked_contamination(self.contamination)
+        except InvalidInputError:  # set_params takes anything; fit would refuse it
+            share = None
+        if share == fitted:
             return
-        other = f"threshold_at({float(share):g})" if valid else "threshold_at(share)"
+        other = f"threshold_at({share:g})" if share is not None else "threshold_at(share)"
         warnings.warn(
-            f"contamination is {share!r}, but this model was fitted with "
+            f"contamination is {self.contamination!r}, but this model was fitted with "
             f"contamination={fitted:g}: threshold_, labels_, predict and predict_confidence "
             f"flag the top {fitted:g} of the training energies until fit runs again "
             "(set_params changes no fitted attribute); to flag another share without "

@@ -73,18 +73,18 @@ def _step_split(shape: dict, members: int, repeats: int) -> tuple[float, float]:
     """Seconds per member of one fused step, and of its matrix products (medians)."""
     from torch.profiler import ProfilerActivity, profile
 
-    params = shape["params"]
+    est = DAGMM(**shape["params"])  # the network and loss the ensemble runs train
     net = DAGMMNet(
         shape["features"],
-        params["hidden_sizes"],
-        params["latent_dim"],
-        (10,),
-        params["n_components"],
+        est.hidden_sizes,
+        est.latent_dim,
+        est.estimation_hidden_sizes,
+        est.n_components,
         n_members=members,
     )
     net.reset_parameters(list(range(members)))
     net.train()
-    step = FusedStep(net, 0.1, 0.005, 1e-6)
+    step = FusedStep(net, est.lambda_energy, est.lambda_cov, est.reg_covar)
     generator = torch.Generator().manual_seed(0)
     batch = torch.rand(members, 1024, shape["features"], generator=generator)
     calls = max(10, 400 // members)

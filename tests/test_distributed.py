@@ -340,6 +340,51 @@ def test_torchrun_cli_input_error_is_printed_once(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.csv"]
 
 
+#: Loaded by every Python process of a torchrun whose PYTHONPATH starts with its folder:
+#: rank 0 prints its error lines 3 s late, as a process slowed by a loaded machine can.
+_SLOW_RANK_0 = """
+import os, time
+import click
+if os.environ.get("RANK") == "0":
+    _echo = click.echo
+    def _late_echo(*args, **kwargs):
+        if kwargs.get("err"):
+            time.sleep(3)
+        return _echo(*args, **kwargs)
+    click.echo = _late_echo
+"""
+
+
+@_NEEDS_TORCHRUN
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--epochs", "-1"], "Invalid value for '--epochs'"),  # click's: no process group yet
+        (["--exclude", "nosuch"], "--exclude column(s) ['nosuch'] not in the file"),  # agreed
+    ],
+    ids=["usage", "agreed"],
+)
+def test_torchrun_cli_input_error_waits_for_a_slow_rank_0(
+    tmp_path: Path, options: list[str], message: str
+) -> None:
+    """Until 2026-12-05 the other ranks left an error to rank 0 and exited at once; torchrun
+    then stopped rank 0 before it had printed, and the command failed without a word (seen
+    once in CI, under load). They now wait until rank 0 has printed it."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_SLOW_RANK_0)
+    _rows().head(64).to_csv(tmp_path / "train.csv", index=False)
+    path = os.pathsep.join([str(hooks), *sys.path])
+    result = torchrun_fit(
+        tmp_path, tmp_path / "train.csv", tmp_path / "model.dagmm", "--epochs", "2",
+        "--device", "cpu", *options, env={"OMP_NUM_THREADS": "1", "PYTHONPATH": path},
+    )  # fmt: skip
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("dagmm: error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+    _assert_every_rank_failed(result, 2)
+
+
 @_NEEDS_TORCHRUN
 def test_torchrun_cli_category_limit_counts_the_union_of_shards(tmp_path: Path) -> None:
     data = tmp_path / "train.csv"

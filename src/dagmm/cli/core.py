@@ -322,15 +322,14 @@ def _fit_distributed(data, out, preset, exclude, verbose, options) -> None:
         # Leave together: a rank that tears gloo down while another still uses it can abort.
         dist.barrier()
     except Exception as exc:  # reported here: the process ends below
-        from .main import EXIT_USER_ERROR, USER_ERRORS, _fail, reported_by_rank_0, user_message
+        from .main import EXIT_USER_ERROR, USER_ERRORS, report_user_error
 
         # an input error the processes agreed on (DistributedInputError) is printed by
         # rank 0 alone, every process ending with the error status; any other error is
         # reported by the process that met it (a failed save on rank 0 reaches the rest
         # as a broken barrier)
         if isinstance(exc, USER_ERRORS):
-            if not reported_by_rank_0(exc):
-                _fail(user_message(exc))
+            report_user_error(exc)
             status = EXIT_USER_ERROR
         else:
             traceback.print_exc()

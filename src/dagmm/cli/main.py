@@ -47,13 +47,82 @@ def torchrun_rank() -> int | None:
         return None
 
 
+#: The longest another rank waits for rank 0 to print an error they share (seconds).
+RANK_0_REPORT_WAIT_S = 60.0
+
+
 def reported_by_rank_0(exc: BaseException) -> bool:
     """Whether this process leaves ``exc`` to rank 0 to report: torchrun started it as
     another rank, and ``exc`` is an error every process raises alike (one they agreed
     on, or a mistake in the command line, which every process parses the same)."""
-    if not isinstance(exc, (DistributedInputError, click.UsageError)):
-        return False
-    return torchrun_rank() not in (None, 0)
+    return _shared_under_torchrun(exc) and torchrun_rank() != 0
+
+
+def _shared_under_torchrun(exc: BaseException) -> bool:
+    shared = isinstance(exc, (DistributedInputError, click.UsageError))
+    return shared and torchrun_rank() is not None
+
+
+def report_user_error(exc: BaseException) -> click.exceptions.Exit:
+    """Print one of :data:`USER_ERRORS` or a usage error in one line; return the exit.
+
+    Under torchrun an error every process shares (:func:`reported_by_rank_0`) is
+    printed by rank 0 alone, and the other ranks end only once it has been printed:
+    torchrun stops every process as soon as one has ended, so a rank ending first
+    could stop rank 0 before it had said why (seen under load).
+    """
+    if reported_by_rank_0(exc):
+        _await_rank_0_report()
+        return click.exceptions.Exit(EXIT_USER_ERROR)
+    if isinstance(exc, click.UsageError):
+        # an option's value, a missing argument, an unknown option or command: one
+        # line like every other mistake, with where to read the command's usage
+        where = exc.ctx.command_path if exc.ctx is not None else "dagmm"
+        status = _fail(f"{exc.format_message()} (see '{where} -h')")
+    else:
+        status = _fail(user_message(exc))
+    if _shared_under_torchrun(exc):
+        _announce_rank_0_report()
+    return status
+
+
+def _report_key() -> str:
+    # torchrun restarts every worker after a failure when --max-restarts allows it
+    return f"dagmm/error-printed/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"
+
+
+def _torchrun_store(timeout_s: float):
+    """A client of the key-value store torchrun's agent keeps for its workers (at
+    ``MASTER_ADDR:MASTER_PORT``), or None where no agent started this process: then no
+    agent stops the other processes either."""
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    from datetime import timedelta
+
+    from torch.distributed import TCPStore
+
+    return TCPStore(
+        os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+        timeout=timedelta(seconds=timeout_s),
+    )  # fmt: skip
+
+
+def _announce_rank_0_report() -> None:
+    try:
+        store = _torchrun_store(RANK_0_REPORT_WAIT_S)
+        if store is not None:
+            store.set(_report_key(), "1")
+    except Exception:  # the error is printed; the others end at their wait's end
+        pass
+
+
+def _await_rank_0_report() -> None:
+    try:
+        store = _torchrun_store(RANK_0_REPORT_WAIT_S)
+        if store is not None:
+            store.wait([_report_key()])
+    except Exception:  # a rank 0 that never printed: end all the same
+        pass
 
 
 class _Group(click.Group):
@@ -66,15 +135,7 @@ class _Group(click.Group):
             _stdout_to_devnull()
             raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
         except (*USER_ERRORS, click.UsageError) as exc:
-            if reported_by_rank_0(exc):  # under torchrun: one message, not one per process
-                raise click.exceptions.Exit(EXIT_USER_ERROR) from None
-            if isinstance(exc, USER_ERRORS):
-                raise _fail(user_message(exc)) from None
-            assert isinstance(exc, click.UsageError)
-            # an option's value, a missing argument, an unknown option or command: one
-            # line like every other mistake, with where to read the command's usage
-            where = exc.ctx.command_path if exc.ctx is not None else "dagmm"
-            raise _fail(f"{exc.format_message()} (see '{where} -h')") from None
+            raise report_user_error(exc) from None
 
 
 def _stdout_to_devnull() -> None:

@@ -504,6 +504,19 @@ def test_figures_and_commands_are_those_of_the_records(page: str) -> None:
     assert not check.problems, "\n".join(check.problems)
 
 
+def test_every_record_is_cited() -> None:
+    """A record in docs/results/ that no page links or names is a run nobody can find (until
+    2026-12-05 benchmark-k1.json was one); its CSV twin goes with it."""
+    cited: set[str] = set()
+    for page in PAGES:
+        text = _read(page)
+        cited |= _check(page, text).stems | named_records(text)
+    records = {path.stem for path in RESULTS.glob("*.json")}
+    assert not records - cited, sorted(records - cited)
+    tables_without_record = {p.stem for p in RESULTS.glob("*.csv")} - records
+    assert not tables_without_record, sorted(tables_without_record)
+
+
 def test_the_check_sees_the_tables() -> None:
     # It must not pass by reading nothing: the tables cite records and hold many figures.
     results, readme = _check("docs/results.md"), _check("README.md")

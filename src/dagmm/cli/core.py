@@ -205,6 +205,7 @@ def _check_fit_options(
     """The mistakes in ``dagmm fit``'s options and output paths, found before any work."""
     from .._atomic import check_not_an_input, check_writable
     from ..exceptions import InvalidInputError
+    from .main import torchrun_rank
 
     if distributed and sample_rows:
         raise InvalidInputError("--distributed and --sample-rows cannot be combined")
@@ -217,7 +218,7 @@ def _check_fit_options(
         raise InvalidInputError("--checkpoint/--resume are not supported with --distributed")
     # before any training: a mistyped --out must not cost the run. With --distributed
     # only rank 0 writes (torchrun stops the other ranks when it exits).
-    if not distributed or os.environ.get("RANK", "0") == "0":
+    if not distributed or torchrun_rank() in (None, 0):
         check_writable(out)
     check_not_an_input(out, "--out", {"DATA": data})
     if options.get("checkpoint_path"):

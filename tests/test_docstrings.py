@@ -22,6 +22,7 @@ PUBLIC_MODULES = (
     "dagmm.explain",
     "dagmm.metrics",
     "dagmm.persistence",
+    "dagmm.rejection",
     "dagmm.report",
     "dagmm.reproduce",
     "dagmm.spark",

@@ -16,6 +16,7 @@ CORE = (
     "estimator.py",
     "tabular.py",
     "presets.py",
+    "rejection.py",
 )
 EDGES = (
     "persistence",

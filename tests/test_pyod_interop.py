@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -178,3 +179,67 @@ def test_pyod_feature_bagging_fits_dagmm_on_feature_subsets(pyod_data):
     assert widths == [len(f) for f in bagging.estimators_features_]
     scores = bagging.decision_function(X_test)
     assert np.isfinite(scores).all() and roc_auc_score(y_test, scores) > 0.85
+
+
+@pytest.mark.parametrize("T", [0.5, 2.0, 32])
+def test_predict_with_rejection_is_pyod_base_detector_output(pyod_data, T):
+    X_train, X_test, _ = pyod_data
+    model = DAGMM(random_state=0, **FAST).fit(X_train)
+    reference = _pyod_reference(model, 0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # PyOD's sqrt of a negative: nan
+        expected, expected_stats = reference.predict_with_rejection(
+            X_test, T=T, return_stats=True, c_r=0.1
+        )
+    labels, stats = model.predict_with_rejection(X_test, T=T, return_stats=True)
+    np.testing.assert_array_equal(labels, expected)
+    np.testing.assert_allclose(stats, expected_stats, rtol=1e-12, atol=1e-12)
+    if T == 2.0:  # some labels withheld, some given: the comparison sees both
+        assert 0 < (labels == -2).sum() < len(labels)
+    np.testing.assert_array_equal(model.predict_with_rejection(X_test, T=T), expected)
+    costs = {"c_fp": 2.0, "c_fn": 0.5, "c_r": 0.3}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # PyOD's sqrt of a negative: nan
+        reference_stats = reference.compute_rejection_stats(T=T, delta=0.05, **costs)
+    np.testing.assert_allclose(
+        model.compute_rejection_stats(T=T, delta=0.05, **costs), reference_stats, rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"T": 0}, "T must be a positive number, got 0"),
+        ({"delta": 1.0}, "delta must be in (0, 1), got 1.0"),
+        ({"c_r": -1}, "c_r must be a non-negative number, got -1"),  # PyOD's "use the share"
+        ({"c_fp": float("nan")}, "c_fp must be a non-negative number, got nan"),
+    ],
+)
+def test_rejection_arguments_out_of_range_are_refused_not_replaced(pyod_data, arguments, message):
+    # PyOD replaces each of these by its default with a warning; the stats then describe
+    # arguments nobody asked for.
+    X_train, X_test, _ = pyod_data
+    model = DAGMM(random_state=0, **FAST).fit(X_train)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        model.predict_with_rejection(X_test, return_stats=True, **arguments)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        model.compute_rejection_stats(**arguments)
+    assert not hasattr(model, "rejection_threshold_")  # nothing stored by a prediction
+
+
+def test_rejection_needs_the_training_energies_and_a_fitted_model(pyod_data, tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    from dagmm import load
+    from dagmm.exceptions import InvalidInputError
+
+    X_train, X_test, _ = pyod_data
+    with pytest.raises(NotFittedError):
+        DAGMM().predict_with_rejection(X_test)
+    model = DAGMM(random_state=0, **FAST).fit(X_train)
+    model.save(tmp_path / "m.dagmm", include_training_scores=False)
+    bare = load(tmp_path / "m.dagmm")
+    with pytest.raises(InvalidInputError, match="needs the training energies"):
+        bare.predict_with_rejection(X_test)
+    with pytest.raises(InvalidInputError, match="rejection statistics needs the training"):
+        bare.compute_rejection_stats()

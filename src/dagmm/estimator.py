@@ -23,6 +23,7 @@ from ._docstrings import fill_doc
 from .exceptions import InvalidInputError, NumericalError, TrainingDivergedError
 from .network import ACTIVATIONS, DAGMMNet
 from .presets import preset_params
+from .rejection import REJECTED, RejectionStats, check_rejection_args, rejected, rejection_stats
 from .tabular import TabularEncoder, as_table, symlog
 from .training import (
     FittedMixture,
@@ -1104,15 +1105,114 @@ class DAGMM(TransformerMixin, BaseEstimator):
         self._warn_contamination_changed()
         return self._confidence(self.decision_function(X))
 
-    def _confidence(self, scores: np.ndarray) -> np.ndarray:
-        from scipy.stats import binom
+    @fill_doc
+    def predict_with_rejection(
+        self,
+        X: Any,
+        T: float = 32,
+        return_stats: bool = False,
+        delta: float = 0.1,
+        c_fp: float = 1.0,
+        c_fn: float = 1.0,
+        c_r: float | None = None,
+    ) -> np.ndarray | tuple[np.ndarray, RejectionStats]:
+        """Labels as :meth:`predict`, withholding the unstable ones (-2), as PyOD's.
 
+        A label is withheld when its confidence (:meth:`predict_confidence`) is
+        within ``1 - 2 exp(-T)`` of a coin toss, scaled to [0, 1] (Perini et al.,
+        2023). Unlike PyOD's, an argument out of its range is refused, not replaced
+        by its default with a warning, and nothing is stored on the model.
+
+        Parameters
+        ----------
+        {rows}
+        T : float, default 32
+            Positive: the larger, the more labels are withheld.
+        return_stats : bool, default False
+            Also return :meth:`compute_rejection_stats` for these arguments.
+        delta : float, default 0.1
+            In (0, 1); see :meth:`compute_rejection_stats`.
+        c_fp, c_fn : float, default 1.0
+            The costs of a false positive and of a false negative.
+        c_r : float, optional
+            The cost of a rejection; by default ``contamination_`` (PyOD's default).
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), int
+            1 = anomaly, 0 = inlier, -2 = withheld.
+        stats : RejectionStats
+            Only with ``return_stats=True``: the expected and bounded rejection
+            rates and the bounded cost (a tuple, as PyOD's list of three).
+        """
+        check_is_fitted(self, "mixture_")
+        costs = {"c_fp": c_fp, "c_fn": c_fn, "c_r": self.contamination_ if c_r is None else c_r}
+        check_rejection_args(T, delta, costs)
+        self._warn_contamination_changed()
+        scores = self.decision_function(X)
+        labels = (scores > self.threshold_).astype(int)
+        labels[rejected(self._confidence(scores), T)] = REJECTED
+        if not return_stats:
+            return labels
+        return labels, self.compute_rejection_stats(T, delta, c_fp, c_fn, c_r)
+
+    def compute_rejection_stats(
+        self,
+        T: float = 32,
+        delta: float = 0.1,
+        c_fp: float = 1.0,
+        c_fn: float = 1.0,
+        c_r: float | None = None,
+        verbose: bool = False,
+    ) -> RejectionStats:
+        """What rejecting at ``T`` costs, bounded from the training energies (PyOD's).
+
+        Parameters
+        ----------
+        T : float, default 32
+            The rejection parameter of :meth:`predict_with_rejection`.
+        delta : float, default 0.1
+            In (0, 1): the upper bound on the rejection rate holds with probability
+            ``1 - delta``.
+        c_fp, c_fn : float, default 1.0
+            The costs of a false positive and of a false negative.
+        c_r : float, optional
+            The cost of a rejection; by default ``contamination_``.
+        verbose : bool, default False
+            Also print the three figures.
+
+        Returns
+        -------
+        RejectionStats
+            ``(expected_rejection_rate, upper_bound_rejection_rate,
+            upper_bound_cost)``.
+        """
+        check_is_fitted(self, "mixture_")
+        costs = {"c_fp": c_fp, "c_fn": c_fn, "c_r": self.contamination_ if c_r is None else c_r}
+        check_rejection_args(T, delta, costs)
+        train = self._training_energies("rejection statistics")
+        stats = rejection_stats(len(train), self.contamination_, T, delta, **costs)
+        if verbose:
+            print(
+                f"expected rejection rate {stats.expected_rejection_rate:.4g}, upper bound "
+                f"{stats.upper_bound_rejection_rate:.4g} (probability {1 - delta:g}); "
+                f"upper bound of the cost {stats.upper_bound_cost:.4g}"
+            )
+        return stats
+
+    def _training_energies(self, what: str) -> np.ndarray:
         train = getattr(self, "decision_scores_", None)
         if train is None:
             raise InvalidInputError(
-                "confidence needs the training energies (decision_scores_); this model "
+                f"{what} needs the training energies (decision_scores_); this model "
                 "was saved without them (include_training_scores=False)"
             )
+        return np.asarray(train)
+
+    def _confidence(self, scores: np.ndarray) -> np.ndarray:
+        from scipy.stats import binom
+
+        train = self._training_energies("confidence")
         n = len(train)
         below = np.searchsorted(np.sort(train), scores, side="right")  # training energies <= score
         outlier_probability = (1.0 + below) / (2.0 + n)

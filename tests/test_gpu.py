@@ -7,6 +7,7 @@ covers the rest on the GPU (ensembles, resume, explanations, the command line).
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -60,6 +61,35 @@ def test_cuda_model_file_scores_on_the_gpu_and_on_the_cpu(blobs, tmp_path):
     np.testing.assert_allclose(
         on_cpu.decision_function(X), model.decision_function(X), rtol=1e-4, atol=1e-4
     )
+
+
+def test_cuda_model_pickles_for_a_machine_without_a_gpu(blobs, tmp_path):
+    # joblib/pickle of a GPU model: back on the GPU here, and on the CPU in a process
+    # that sees no GPU (until 2026-12-05 it could not be unpickled there at all)
+    import pickle
+    import subprocess
+    import sys
+
+    X, y = blobs
+    model = DAGMM(**PARAMS, random_state=0, device="cuda").fit(X[y == 0])
+    data = pickle.dumps(model)
+    here = pickle.loads(data)
+    assert here.net_.input_scale.device.type == "cuda"
+    assert model.net_.input_scale.device.type == "cuda"  # pickling moved no tensor of it
+    np.testing.assert_array_equal(here.decision_function(X), model.decision_function(X))
+    (tmp_path / "model.pkl").write_bytes(data)
+    np.save(tmp_path / "X.npy", X)
+    script = (
+        "import pickle, sys, numpy as np; "
+        "m = pickle.loads(open(sys.argv[1], 'rb').read()); "
+        "assert m.net_.input_scale.device.type == 'cpu'; "
+        "np.save(sys.argv[3], m.decision_function(np.load(sys.argv[2])))"
+    )
+    out = tmp_path / "scores.npy"
+    arguments = [str(tmp_path / name) for name in ("model.pkl", "X.npy", "scores.npy")]
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    subprocess.run([sys.executable, "-c", script, *arguments], check=True, env=env, timeout=300)
+    np.testing.assert_allclose(np.load(out), model.decision_function(X), rtol=1e-4, atol=1e-4)
 
 
 def _fit_with_and_without_graphs(X, monkeypatch, **params):

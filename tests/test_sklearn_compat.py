@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sklearn
+import torch
 from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
@@ -154,6 +155,33 @@ def test_bad_input_messages_use_the_words_sklearn_users_know(bad, words):
     model = _small().fit(_rows())
     with pytest.raises(InvalidInputError, match="X has 3 features, but DAGMM is expecting 4"):
         model.decision_function(_rows()[:, :3])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine without CUDA")
+def test_a_model_pickled_on_a_gpu_unpickles_and_scores_on_a_machine_without_one():
+    # Until 2026-12-05 a model fitted on a GPU pickled its CUDA tensors as such:
+    # joblib.load on a machine without CUDA failed ("Attempting to deserialize object on
+    # a CUDA device"). Its state now carries CPU tensors and the device they were on
+    # (tests/test_gpu.py pickles a real CUDA model); here, such a state comes back on
+    # the CPU, as load() puts a GPU model file.
+    import pickle
+
+    model = DAGMM(epochs=2, hidden_sizes=(4,), random_state=0).fit(_rows(96))
+    assert "_pickled_on_device" not in model.__getstate__()  # a CPU model: as it was
+    state = model.__getstate__()
+    state["_pickled_on_device"] = "cuda:0"
+    copied = DAGMM.__new__(DAGMM)
+    copied.__setstate__(state)
+    assert "_pickled_on_device" not in vars(copied)
+    assert copied.net_.input_scale.device.type == "cpu"
+    assert all(t.device.type == "cpu" for t in copied.mixture_)
+    np.testing.assert_array_equal(
+        copied.decision_function(_rows(96)), model.decision_function(_rows(96))
+    )
+    again = pickle.loads(pickle.dumps(copied))
+    np.testing.assert_array_equal(
+        again.decision_function(_rows(96)), model.decision_function(_rows(96))
+    )
 
 
 def test_a_fitted_model_pickles_in_memory_for_joblib_and_multiprocessing():

@@ -1383,6 +1383,30 @@ class DAGMM(TransformerMixin, BaseEstimator):
 
         return explain(self, X, top_k=top_k)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # pickle (joblib, multiprocessing, GridSearchCV(n_jobs=...)) records each tensor's
+        # device: a model fitted on a GPU would need CUDA to be unpickled at all. Its
+        # tensors travel on the CPU, beside the device they were on.
+        state = super().__getstate__()
+        device = _net_device(state.get("net_"))
+        if device is None or device.type == "cpu":
+            return state
+        state = {name: _on_cpu(value) for name, value in state.items()}
+        state[_PICKLED_ON] = str(device)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        pickled_on = state.pop(_PICKLED_ON, None)
+        super().__setstate__(state)
+        if pickled_on is not None:
+            # back on that device where this machine has it, else on the CPU, as load does
+            from .persistence import scoring_device
+
+            device = scoring_device(pickled_on)
+            self.net_.to(device)
+            self.mixture_ = FittedMixture(*(t.to(device) for t in self.mixture_))
+
     def __sklearn_tags__(self) -> Any:  # pragma: no cover - sklearn >= 1.6 metadata
         from sklearn.utils import TransformerTags
 
@@ -1394,6 +1418,31 @@ class DAGMM(TransformerMixin, BaseEstimator):
         tags.input_tags.categorical = True
         tags.input_tags.string = True
         return tags
+
+
+#: The state key of the device a pickled model's tensors were on (absent: the CPU).
+_PICKLED_ON = "_pickled_on_device"
+
+
+def _net_device(net: Any) -> torch.device | None:
+    """The device of a fitted network's tensors, None for no network."""
+    if not isinstance(net, torch.nn.Module):
+        return None
+    tensor = next(iter([*net.buffers(), *net.parameters()]), None)
+    return None if tensor is None else tensor.device
+
+
+def _on_cpu(value: Any) -> Any:
+    """``value`` with its tensors on the CPU: a copy where one is elsewhere."""
+    if isinstance(value, torch.nn.Module):
+        import copy
+
+        return copy.deepcopy(value).cpu()
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, FittedMixture):
+        return FittedMixture(*(t.cpu() for t in value))
+    return value
 
 
 def _new_encoder(est: DAGMM) -> TabularEncoder:

@@ -181,6 +181,26 @@ def test_a_verbose_fit_leaves_no_thread_behind(blobs, capsys):
     assert [t.name for t in threading.enumerate() if t.ident not in threads] == []
 
 
+def test_the_command_line_bars_start_no_monitor_thread_either():
+    # `dagmm score`'s row bar (on a terminal) was a plain tqdm, monitor and all; it and
+    # the fit's epoch bar now come from one factory
+    import io
+    import threading
+
+    import tqdm.auto
+
+    from dagmm._progress import progress_bar
+
+    if tqdm.auto.tqdm.monitor is not None:
+        tqdm.auto.tqdm.monitor.exit()
+        tqdm.auto.tqdm.monitor = None
+    threads = {t.ident for t in threading.enumerate()}
+    with progress_bar(total=3, desc="dagmm score", file=io.StringIO()) as bar:
+        bar.update(3)
+    assert [t.name for t in threading.enumerate() if t.ident not in threads] == []
+    assert isinstance(bar, tqdm.auto.tqdm) and bar.n == 3
+
+
 def test_not_fitted_and_feature_mismatch(blobs):
     X, _ = blobs
     with pytest.raises(NotFittedError):

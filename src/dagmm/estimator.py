@@ -1770,14 +1770,9 @@ def _progress_callback(est: DAGMM, epochs: int):
             print(f"epoch {epoch}/{epochs} {parts}", file=sys.stderr, flush=True)
 
         return log_line
-    from tqdm.auto import tqdm
+    from ._progress import progress_bar
 
-    class _Bar(tqdm):
-        # tqdm's monitor thread would outlive the fit (a daemon thread left in the
-        # user's process, waking every 10 s); an epoch bar needs none.
-        monitor_interval = 0
-
-    bar = _Bar(total=epochs, desc="dagmm fit", unit="epoch", file=sys.stderr)
+    bar = progress_bar(total=epochs, desc="dagmm fit", unit="epoch", file=sys.stderr)
 
     def advance(epoch: int, terms: dict[str, np.ndarray]) -> None:
         bar.update(epoch - bar.n)

@@ -440,8 +440,7 @@ def score(
     threshold: float | None,
 ) -> None:
     """Score DATA with MODEL: writes energy (higher = more anomalous) and is_anomaly (0/1)."""
-    from tqdm.auto import tqdm
-
+    from .._progress import progress_bar
     from ..batch import copied_columns
     from ..exceptions import InvalidInputError
 
@@ -487,7 +486,7 @@ def score(
     model = load(model_path, device)
     _set_cut(model, contamination, threshold)
     started = time.perf_counter()
-    with tqdm(
+    with progress_bar(
         total=count_rows(data),
         unit="row",
         desc="dagmm score",

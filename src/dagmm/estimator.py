@@ -1384,7 +1384,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
         return explain(self, X, top_k=top_k)
 
     def __getstate__(self) -> dict[str, Any]:
-        # pickle (joblib, multiprocessing, GridSearchCV(n_jobs=...)) records each tensor's
+        # pickle (parallel workers, multiprocessing, GridSearchCV(n_jobs=...)) records each tensor's
         # device: a model fitted on a GPU would need CUDA to be unpickled at all. Its
         # tensors travel on the CPU, beside the device they were on.
         state = super().__getstate__()

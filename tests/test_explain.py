@@ -169,3 +169,49 @@ def test_other_scalers_give_finite_counterfactuals(scaler):
     changed[0, int(first["column"])] = float(first["expected"])
     drop = model.decision_function(rows[[0]])[0] - model.decision_function(changed)[0]
     assert first["contribution"] == pytest.approx(max(drop, 0.0), rel=1e-3, abs=1e-3)
+
+
+@pytest.mark.parametrize("command", ["explain", "score"])
+def test_cli_parquet_out_with_ids_missing_in_the_whole_first_chunk(tmp_path, command):
+    """Until 2026-12-05 an --id-column missing in every row of the first chunk made the
+    Parquet file's id column Arrow's null type, and the next chunk's ids failed the
+    writer with a traceback (schema mismatch); now the column is text."""
+    from click.testing import CliRunner
+
+    from dagmm.cli.main import cli
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(60, 2)), columns=["a", "b"])
+    frame["id"] = [None] * 20 + [f"r{i}" for i in range(20, 60)]
+    data, model_path = tmp_path / "data.parquet", tmp_path / "model.dagmm"
+    frame.to_parquet(data)
+    DAGMM(epochs=1, random_state=0).fit(frame[["a", "b"]]).save(model_path)
+    out = tmp_path / "out.parquet"
+    result = CliRunner().invoke(
+        cli, [command, str(model_path), str(data), "--id-column", "id", "--chunk-rows", "20",
+              "--out", str(out)]
+    )  # fmt: skip
+    assert result.exit_code == 0, (result.output, result.exception)
+    ids = pd.read_parquet(out)["id"]
+    assert ids.isna().sum() == len(ids) // 3
+    assert set(ids.dropna()) == {f"r{i}" for i in range(20, 60)}
+
+
+def test_parquet_writer_casts_later_chunks_or_names_the_column(tmp_path):
+    from dagmm.tableio import DataFileError, TableWriter
+
+    out = tmp_path / "t.parquet"
+    with TableWriter(out) as writer:
+        writer.write(pd.DataFrame({"n": [1.5, 2.5], "id": [None, None]}))
+        writer.write(pd.DataFrame({"n": [3, 4], "id": ["c", None]}))  # ints fit the floats
+    back = pd.read_parquet(out)
+    assert back["n"].tolist() == [1.5, 2.5, 3.0, 4.0]
+    assert back["id"].iloc[2] == "c" and back["id"].isna().sum() == 3
+
+    out.write_bytes(b"kept")
+    with pytest.raises(DataFileError, match="'n' \\(double, was int64\\)"):
+        with TableWriter(out) as writer:
+            writer.write(pd.DataFrame({"n": [1, 2]}))
+            writer.write(pd.DataFrame({"n": [0.5, 2.0]}))  # 0.5 is no int64
+    assert out.read_bytes() == b"kept"
+    assert [p.name for p in tmp_path.iterdir()] == ["t.parquet"]

@@ -687,7 +687,10 @@ class TableWriter:
 
             table = pa.Table.from_pandas(frame, preserve_index=False)
             if self._writer is None:
-                self._writer = pq.ParquetWriter(self._tmp, table.schema)
+                self._writer = pq.ParquetWriter(self._tmp, _file_schema(table.schema))
+            if not table.schema.equals(self._writer.schema, check_metadata=False):
+                # the file's schema is the first chunk's: a later chunk's column must fit it
+                table = _cast_chunk(table, self._writer.schema, self.path)
             self._writer.write_table(table)
         else:
             if self._handle is None:
@@ -713,6 +716,42 @@ class TableWriter:
             self._context.__exit__(*sys.exc_info())
             raise
         return bool(self._context.__exit__(exc_type, exc, tb))
+
+
+def _file_schema(schema: Any) -> Any:
+    """The schema of a Parquet file written chunk by chunk, from its first chunk's.
+
+    A column missing in every row of the first chunk (an id column, text copied
+    with --keep) has Arrow's null type, which no later chunk's values would fit:
+    it is written as text, the only type such a column is read as.
+    """
+    import pyarrow as pa
+
+    fields = [
+        field.with_type(pa.large_string()) if pa.types.is_null(field.type) else field
+        for field in schema
+    ]
+    return pa.schema(fields, metadata=schema.metadata)
+
+
+def _cast_chunk(table: Any, schema: Any, path: Path) -> Any:
+    """``table`` cast to the Parquet file's ``schema`` (a later chunk's column all
+    missing, or ints where the first chunk had floats), or a DataFileError naming the
+    columns whose values do not fit."""
+    import pyarrow as pa
+
+    try:
+        return table.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        changed = [
+            f"{field.name!r} ({field.type}, was {schema.field(field.name).type})"
+            for field in table.schema
+            if field.type != schema.field(field.name).type
+        ]
+        raise DataFileError(
+            f"{path}: a later chunk's column(s) {', '.join(changed)} do not fit the types "
+            "the file was started with"
+        ) from None
 
 
 def json_lines(frame: pd.DataFrame) -> str:

@@ -215,3 +215,39 @@ def test_parquet_writer_casts_later_chunks_or_names_the_column(tmp_path):
             writer.write(pd.DataFrame({"n": [0.5, 2.0]}))  # 0.5 is no int64
     assert out.read_bytes() == b"kept"
     assert [p.name for p in tmp_path.iterdir()] == ["t.parquet"]
+
+
+def test_imputed_values_are_shown_missing_not_as_the_value_the_network_saw(tmp_path):
+    """Until 2026-12-05 a model with missing="impute" reported a missing value as the
+    training median (or most frequent category) that replaced it, as if the row held it;
+    now it is "<missing>", in DAGMM.explain and in every dagmm explain path."""
+    from click.testing import CliRunner
+
+    from dagmm.cli.main import cli
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(90, 2)), columns=["a", "b"])
+    frame["c"] = rng.choice(["x", "y"], size=90)
+    model = DAGMM(epochs=1, missing="impute", random_state=0).fit(frame)
+    holes = frame.astype(object)
+    holes.loc[5, "a"], holes.loc[40, "b"], holes.loc[70, "c"] = np.nan, np.inf, None
+    expected = {(5, "a"), (40, "b"), (70, "c")}
+
+    def missing_cells(table):
+        shown = table[table["value"] == "<missing>"]
+        return set(zip(shown["row"].astype(int), shown["column"], strict=True))
+
+    assert missing_cells(model.explain(holes)) == expected
+    assert "<missing>" not in set(model.explain(frame)["value"])
+
+    data, model_path = tmp_path / "holes.csv", tmp_path / "m.dagmm"
+    holes.to_csv(data, index=False)
+    model.save(model_path)
+    for rows in ([], ["--rows", "90"]):
+        out = tmp_path / "why.csv"
+        result = CliRunner().invoke(
+            cli, ["explain", str(model_path), str(data), "--chunk-rows", "32", *rows,
+                  "--out", str(out)]
+        )  # fmt: skip
+        assert result.exit_code == 0, (result.output, result.exception)
+        assert missing_cells(pd.read_csv(out, keep_default_na=False)) == expected, rows

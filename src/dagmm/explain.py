@@ -50,13 +50,17 @@ import torch
 
 from .exceptions import InvalidInputError
 from .mixture import sample_energy
-from .tabular import symexp
+from .tabular import as_table, symexp
 from .training import MIXTURE_DTYPE
 
-__all__ = ["UNSEEN_CATEGORY", "explain", "explain_encoded"]
+__all__ = ["MISSING_VALUE", "UNSEEN_CATEGORY", "explain", "explain_encoded"]
 
 #: Shown as the value of a categorical column whose category training never saw.
 UNSEEN_CATEGORY = "<unseen>"
+#: Shown as the value of a column whose value was missing (or, numeric, not finite) and
+#: imputed (``missing="impute"``): the network saw the training median or most frequent
+#: category, which the row does not hold.
+MISSING_VALUE = "<missing>"
 
 _CHUNK_ROWS = 4096
 
@@ -170,6 +174,7 @@ def explain_encoded(
     top_k: int | None = None,
     row_labels: np.ndarray | None = None,
     n_grid: int = 21,
+    imputed: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Explain rows already encoded by ``model.encoder_`` (see :func:`explain`).
 
@@ -187,6 +192,9 @@ def explain_encoded(
         table); default: 0 to n_rows - 1.
     n_grid : int, default 21
         Number of candidate values tried for a numeric column.
+    imputed : ndarray of shape (n_rows, n_columns), bool, optional
+        The values the encoder imputed (``model.encoder_.imputed(X)``), shown as
+        ``"<missing>"``; default: none.
 
     Returns
     -------
@@ -241,6 +249,10 @@ def explain_encoded(
             value_matrix[:, c] = value
             expected_matrix[:, c] = expected
 
+    if imputed is not None:
+        # the row does not hold the value the network saw in its place
+        value_matrix[np.asarray(imputed, dtype=bool)] = MISSING_VALUE
+
     k = n_cols if top_k is None else min(int(top_k), n_cols)
     # Stable descending order; ties keep the column order of the table.
     order = np.argsort(-contribution, axis=1, kind="stable")[:, :k]
@@ -290,7 +302,9 @@ def explain(model: Any, X: Any, top_k: int | None = None) -> pd.DataFrame:
             Original column name; a categorical column's one-hot group is summed.
         ``value``
             The observed value (the category for categorical columns,
-            ``"<unseen>"`` for a category training never saw). A numeric value is
+            ``"<unseen>"`` for a category training never saw, ``"<missing>"`` for a
+            value missing or, numeric, not finite, that ``missing="impute"``
+            replaced). A numeric value is
             the float32 the network reads (the input to about 7 significant
             digits); with ``log_inputs=True`` it is recovered from the
             float32 log the network sees, so it may differ in the 6th or 7th digit.
@@ -316,4 +330,6 @@ def explain(model: Any, X: Any, top_k: int | None = None) -> pd.DataFrame:
         ``top_k`` is not None or an integer >= 1, or ``X`` cannot be encoded
         (a column is missing or of the wrong type).
     """
-    return explain_encoded(model, model._encode(X), top_k=top_k)
+    encoded = model._encode(X)
+    imputed = model.encoder_.imputed(as_table(X))
+    return explain_encoded(model, encoded, top_k=top_k, imputed=imputed)

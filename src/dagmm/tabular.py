@@ -428,6 +428,38 @@ class TabularEncoder:
         """Fit, then transform the same data."""
         return self.fit(X).transform(X)
 
+    def imputed(self, X: Any) -> np.ndarray | None:
+        """Which of ``X``'s values :meth:`transform` replaces under ``missing="impute"``.
+
+        Parameters
+        ----------
+        X : array or DataFrame
+            Rows as :meth:`transform` takes them (already checked by it: errors and
+            warnings are its).
+
+        Returns
+        -------
+        ndarray of shape (n_rows, len(columns)), bool, or None
+            True where a numeric value is missing or not finite, or a categorical one
+            missing: the training median or most frequent category stands in its
+            place. None when nothing is imputed (``missing="raise"``).
+        """
+        if self.missing != "impute":
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # transform has given them
+            frame, kind = self._as_frame(X, fitting=False)
+            frame = self._align(frame, kind)
+        mask = np.zeros((len(frame), len(self.columns)), dtype=bool)
+        for c, name in enumerate(self.columns):
+            col = frame[name]
+            if name in self.categories:
+                mask[:, c] = col.isna().to_numpy()
+            else:
+                values = self._coerce_numeric(name, col).to_numpy(dtype=float, na_value=np.nan)
+                mask[:, c] = ~np.isfinite(values)
+        return mask
+
     # --------------------------------------------------------------- internals
     def _as_frame(self, X: Any, fitting: bool) -> tuple[pd.DataFrame, str]:
         if isinstance(X, pd.DataFrame):

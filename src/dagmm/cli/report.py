@@ -144,17 +144,24 @@ def explain(
         chunks = encoded_chunks(model, data, [id_column], chunk_rows, energy=max_rows is not None)
         for start, frame, encoded, energy in chunks:
             ids = frame[id_column].to_numpy() if id_column else None
-            yield start, encoded, energy, ids
+            # the values the encoder imputed: the rows do not hold what the network saw
+            imputed = model.encoder_.imputed(frame.drop(columns=[id_column] if id_column else []))
+            yield start, encoded, energy, ids, imputed
 
     def tables():
         if max_rows is not None:
             best = TopRows(max_rows)
-            for start, encoded, energy, ids in scored():
+            width = len(model.encoder_.feature_names_out)
+            for start, encoded, energy, ids, imputed in scored():
+                if imputed is not None:  # kept beside the rows, for the rows kept
+                    encoded = np.hstack([encoded, imputed.astype(encoded.dtype)])
                 best.add(energy, encoded, start, ids)
             assert best.data is not None  # encoded_chunks raises on a file without rows
-            yield _explained(model, best.data, best.positions, top_k, id_column, best.ids)
+            kept, marks = best.data[:, :width], best.data[:, width:] > 0.5
+            imputed = marks if marks.shape[1] else None
+            yield _explained(model, kept, best.positions, top_k, id_column, best.ids, imputed)
             return
-        for start, encoded, _, ids in scored():
+        for start, encoded, _, ids, imputed in scored():
             if not out and start + len(encoded) > PRINT_LIMIT:
                 raise InvalidInputError(
                     f"{data} has more than {PRINT_LIMIT:,} rows, too many to print: give "
@@ -162,7 +169,7 @@ def explain(
                     "explain every row into a file"
                 )
             positions = np.arange(start, start + len(encoded))
-            yield _explained(model, encoded, positions, top_k, id_column, ids)
+            yield _explained(model, encoded, positions, top_k, id_column, ids, imputed)
 
     n_rows = 0
     if out:
@@ -176,13 +183,13 @@ def explain(
         click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 
-def _explained(model, encoded, positions, top_k: int, id_column: str | None, ids):
+def _explained(model, encoded, positions, top_k: int, id_column: str | None, ids, imputed=None):
     """The explanation table of encoded rows at ``positions``, as ``dagmm explain`` writes it."""
     import numpy as np
 
     from ..explain import explain_encoded
 
-    table = explain_encoded(model, encoded, top_k=top_k, row_labels=positions)
+    table = explain_encoded(model, encoded, top_k=top_k, row_labels=positions, imputed=imputed)
     for name in ("value", "expected"):
         table[name] = [f"{v:.6g}" if isinstance(v, float) else str(v) for v in table[name]]
     if id_column:

@@ -266,3 +266,33 @@ def test_columns_with_dots_in_their_names_score_as_locally(spark, frame, tmp_pat
     got = pd.read_parquet(out).sort_values("flow.id")
     assert list(got.columns) == ["flow.id", "src.a", "energy", "is_anomaly"]
     np.testing.assert_allclose(got["energy"].to_numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_engine_spark_refuses_a_folder_whose_file_lacks_a_model_column(frame, tmp_path):
+    from dagmm.exceptions import InvalidInputError
+    from dagmm.spark import score_parquet_spark
+
+    # Spark reads a folder with one file's columns and gives another file's rows nulls for
+    # a column that file lacks: until 2026-12-05 a missing="impute" model scored those rows
+    # with the training medians and the job succeeded (the local engine refuses the folder).
+    features = frame.drop(columns="row_id")
+    model = DAGMM(epochs=1, random_state=0, missing="impute", device="cpu").fit(features)
+    folder = tmp_path / "flows 2024.parquet"  # a space: Spark lists the files as URIs
+    folder.mkdir()
+    frame.iloc[:600].to_parquet(folder / "part-0.parquet")
+    frame.iloc[600:].drop(columns="c").to_parquet(folder / "part-1.parquet")
+    out = tmp_path / "scores.parquet"
+    out.write_bytes(b"an earlier output")
+    with pytest.raises(InvalidInputError, match=r"part-1\.parquet: missing column\(s\) \['c'\]"):
+        score_parquet_spark(model, folder, out, id_column="row_id", master="local[2]")
+    assert out.read_bytes() == b"an earlier output"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flows 2024.parquet", "scores.parquet"]
+    # A folder whose files all hold the model's columns (in any order) scores as before.
+    (folder / "part-1.parquet").unlink()
+    frame.iloc[600:][["c", *frame.columns.drop("c")]].to_parquet(folder / "part-1.parquet")
+    counts = score_parquet_spark(model, folder, out, id_column="row_id", master="local[2]")
+    assert counts.rows == len(frame)
+    got = pd.read_parquet(out).sort_values("row_id")
+    np.testing.assert_allclose(
+        got["energy"].to_numpy(), model.decision_function(features), rtol=1e-5, atol=1e-5
+    )

@@ -28,6 +28,8 @@ import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import numpy as np
 import pandas as pd
@@ -284,6 +286,37 @@ def _check_out_spares_inputs(target: Path, source: Path, model: Any) -> None:
                 )
 
 
+def _file_path(uri: str) -> str:
+    """The local path of a ``file:`` URI as Spark lists it (``file:/a%20b/x.parquet``)."""
+    parsed = urlparse(uri)
+    return url2pathname(parsed.path) if parsed.scheme in ("", "file") else uri
+
+
+def _check_files_hold(frame: Any, wanted: Sequence[str]) -> None:
+    """Refuse input whose Parquet files do not all hold the ``wanted`` columns.
+
+    Spark reads a folder with the columns of one of its files, and a file lacking one
+    of them yields nulls there: a ``missing="impute"`` model scored such rows with the
+    training medians, silently (the local engine refuses such a folder). The footers
+    are read on the driver, before any job runs.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for uri in frame.inputFiles():
+        path = _file_path(uri)
+        try:
+            names = pq.read_schema(path).names
+        except (pa.ArrowException, OSError) as exc:
+            raise InvalidInputError(f"{path}: cannot read as Parquet ({exc})") from None
+        missing = [c for c in wanted if c not in names]
+        if missing:
+            raise InvalidInputError(
+                f"{path}: missing column(s) {missing}, which Spark would read as nulls "
+                f"(the file has {names})"
+            )
+
+
 def score_parquet_spark(
     model_path: str | os.PathLike[str] | Any,
     data: str | os.PathLike[str],
@@ -334,7 +367,8 @@ def score_parquet_spark(
     ------
     InvalidInputError
         ``data`` is missing or not Parquet, ``out`` is not named ``*.parquet`` or
-        its folder is missing, a model column or a copied column is missing, a
+        its folder is missing, a model column or a copied column is missing (from
+        any of the files of a folder, which Spark would read as nulls), a
         copied column is named twice or ``energy`` / ``is_anomaly``,
         ``only_anomalies`` is asked without a column to name the rows, or ``out``
         names ``data`` or the model file (or a folder holding either), which
@@ -373,6 +407,7 @@ def score_parquet_spark(
             raise InvalidInputError(
                 f"{source}: missing column(s) {missing}; the file has {frame.columns}"
             )
+        _check_files_hold(frame, wanted)
         wanted_columns = [_quoted(name) for name in dict.fromkeys(wanted)]
         scored = score_spark(frame.select(*wanted_columns), blob, batch_rows=batch_rows)
         scored = scored.select(*(_quoted(name) for name in [*copied, *SCORE_COLUMNS]))

@@ -296,3 +296,24 @@ def test_engine_spark_refuses_a_folder_whose_file_lacks_a_model_column(frame, tm
     np.testing.assert_allclose(
         got["energy"].to_numpy(), model.decision_function(features), rtol=1e-5, atol=1e-5
     )
+
+
+def test_engine_spark_warns_once_of_unseen_categories_with_the_total(frame, model, tmp_path):
+    from dagmm.spark import score_parquet_spark
+    from dagmm.tabular import UnseenCategoryWarning
+
+    # The executors' warnings stay on their stderr (an executor log on a cluster): until
+    # 2026-12-05 the caller of score --engine spark learnt nothing of categories training never
+    # saw, which the local engine counts over the file in one warning.
+    data, out = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    unseen = frame.copy()
+    unseen.loc[[3, 500, 1100], "proto"] = "sctp"
+    unseen.to_parquet(data)
+    with pytest.warns(UnseenCategoryWarning, match=r"in\.parquet: .*\('proto': 3 value") as seen:
+        counts = score_parquet_spark(model, data, out, "row_id", "local[2]", batch_rows=250)
+    assert [w.message.counts for w in seen if w.category is UnseenCategoryWarning] == [{"proto": 3}]
+    assert counts.rows == len(frame)
+    with pytest.warns(UnseenCategoryWarning):
+        expected = model.decision_function(unseen.drop(columns="row_id"))
+    got = pd.read_parquet(out).sort_values("row_id")
+    np.testing.assert_allclose(got["energy"].to_numpy(), expected, rtol=1e-5, atol=1e-4)

@@ -25,6 +25,7 @@ import re
 import shutil
 import sys
 import uuid
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from ._atomic import check_not_an_input
 from .batch import SCORE_COLUMNS, ScoredRows, copied_columns
 from .exceptions import DAGMMError, InvalidInputError, ModelFileError
 from .persistence import load_bytes, model_bytes
+from .tabular import UnseenCategoryWarning, _unseen_message
 
 __all__ = ["SparkScoringError", "score_parquet_spark", "score_spark", "spark_session"]
 
@@ -50,6 +52,39 @@ _MODELS: dict[str, Any] = {}
 
 class SparkScoringError(DAGMMError, RuntimeError):
     """A Spark job scoring with a dagmm model failed (the message says which partition and why)."""
+
+
+class _CountsParam:
+    """Spark accumulator of per-column counts (``{column: n}``), summed over the tasks."""
+
+    def zero(self, value: dict[str, int]) -> dict[str, int]:
+        return {}
+
+    def addInPlace(self, total: dict[str, int], more: dict[str, int]) -> dict[str, int]:
+        for name, count in more.items():
+            total[name] = total.get(name, 0) + count
+        return total
+
+
+def _scored_counting_unseen(model: Any, frame: pd.DataFrame, unseen: Any) -> np.ndarray:
+    """``model.decision_function(frame)``; with an accumulator ``unseen``, the unseen
+    categories' :class:`UnseenCategoryWarning` goes to it instead of the worker's stderr
+    (other warnings pass), for the driver to warn once with the counts of the whole job."""
+    if unseen is None:
+        return model.decision_function(frame)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnseenCategoryWarning)
+        energy = model.decision_function(frame)
+    counts: dict[str, int] = {}
+    for entry in caught:
+        if isinstance(entry.message, UnseenCategoryWarning):
+            for name, count in entry.message.counts.items():
+                counts[name] = counts.get(name, 0) + count
+        else:
+            warnings.warn_explicit(entry.message, entry.category, entry.filename, entry.lineno)
+    if counts:
+        unseen.add(counts)
+    return energy
 
 
 def _model_blob(model: Any) -> bytes:
@@ -93,6 +128,7 @@ def _scorer(
     batch_rows: int,
     threads: int,
     names: list[str],
+    unseen: Any = None,
 ):
     def score_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         import torch
@@ -119,7 +155,7 @@ def _scorer(
             # Row labels count within the partition, so an error points at the row.
             frame.index = pd.RangeIndex(start, start + len(frame))
             try:
-                energy = model.decision_function(frame[columns])
+                energy = _scored_counting_unseen(model, frame[columns], unseen)
             except (DAGMMError, FloatingPointError) as exc:
                 raise SparkScoringError(
                     f"partition {partition} (rows {start}-{start + len(frame) - 1} of the "
@@ -177,6 +213,14 @@ def score_spark(
         score fails the job with a :class:`SparkScoringError` message naming the
         partition, the row within it and the column.
     """
+    return _with_scores(df, model, batch_rows, torch_threads)
+
+
+def _with_scores(
+    df: Any, model: Any, batch_rows: int, torch_threads: int, unseen: Any = None
+) -> Any:
+    """:func:`score_spark`, the unseen categories counted in the accumulator ``unseen``
+    (None: each worker warns of its batches' own, on its stderr)."""
     from pyspark.sql.types import ByteType, DoubleType, StructField, StructType
 
     if batch_rows < 1:
@@ -206,7 +250,7 @@ def score_spark(
             StructField("is_anomaly", ByteType(), False),
         ]
     )
-    scorer = _scorer(shipped, key, columns, batch_rows, torch_threads, names)
+    scorer = _scorer(shipped, key, columns, batch_rows, torch_threads, names, unseen)
     return renamed.mapInPandas(scorer, schema).toDF(*names, "energy", "is_anomaly")
 
 
@@ -379,6 +423,13 @@ def score_parquet_spark(
         The Spark job failed (the message says which partition and row, and why).
     DAGMMError
         pyspark is not installed or Spark could not start.
+
+    Warns
+    -----
+    UnseenCategoryWarning
+        Rows hold categories training never saw: one warning, with the count per
+        column over the whole input (counted by the executors), before the output
+        is put in place.
     """
     source, target = Path(data), Path(out)
     copied = copied_columns(id_column, keep_columns)
@@ -409,7 +460,10 @@ def score_parquet_spark(
             )
         _check_files_hold(frame, wanted)
         wanted_columns = [_quoted(name) for name in dict.fromkeys(wanted)]
-        scored = score_spark(frame.select(*wanted_columns), blob, batch_rows=batch_rows)
+        # A warning on an executor's stderr never reaches the user: the counts come back
+        # in an accumulator (a retried task may add its batches' twice).
+        unseen = spark.sparkContext.accumulator({}, _CountsParam())
+        scored = _with_scores(frame.select(*wanted_columns), blob, batch_rows, 1, unseen)
         scored = scored.select(*(_quoted(name) for name in [*copied, *SCORE_COLUMNS]))
         if only_anomalies:
             scored = scored.filter("is_anomaly = 1")
@@ -418,6 +472,13 @@ def score_parquet_spark(
         totals = spark.read.parquet(str(tmp)).selectExpr("count(*)", "coalesce(sum(is_anomaly), 0)")
         n_written, n_flagged = (int(v) for v in totals.first())
         n_rows = frame.count() if only_anomalies else n_written
+        if unseen.value:
+            # as the local engine: one warning for the whole input, prefixed by its name, before
+            # the output is in place (a warning made an error leaves none, as there)
+            counts = dict(unseen.value)
+            warnings.warn(
+                UnseenCategoryWarning(_unseen_message(counts, f"{source}: "), counts), stacklevel=2
+            )
         if target.is_dir():
             shutil.rmtree(target)
         elif target.exists():

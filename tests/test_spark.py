@@ -317,3 +317,21 @@ def test_engine_spark_warns_once_of_unseen_categories_with_the_total(frame, mode
         expected = model.decision_function(unseen.drop(columns="row_id"))
     got = pd.read_parquet(out).sort_values("row_id")
     np.testing.assert_allclose(got["energy"].to_numpy(), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_engine_spark_reads_a_name_with_glob_characters_as_it_is(frame, model, tmp_path):
+    from dagmm.spark import score_parquet_spark
+
+    # Spark reads a path as a Hadoop glob: until 2026-12-05 `flows[eu].parquet` scored the
+    # file flowse.parquet beside it instead, and an --out named so lost the finished job
+    # when its output was read back to be counted.
+    data, other = tmp_path / "flows[eu].parquet", tmp_path / "flowse.parquet"
+    frame.to_parquet(data)
+    frame.head(10).to_parquet(other)
+    expected = model.decision_function(frame.drop(columns="row_id"))
+    for out in (tmp_path / "scores.parquet", tmp_path / "scores{1}[eu].parquet"):
+        counts = score_parquet_spark(model, data, out, "row_id", "local[2]")
+        assert (counts.rows, counts.written) == (len(frame), len(frame))
+        got = pd.read_parquet(out).sort_values("row_id")
+        assert got["row_id"].tolist() == frame["row_id"].tolist()
+        np.testing.assert_allclose(got["energy"].to_numpy(), expected, rtol=1e-5, atol=1e-4)

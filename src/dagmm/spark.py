@@ -330,6 +330,16 @@ def _check_out_spares_inputs(target: Path, source: Path, model: Any) -> None:
                 )
 
 
+def _literal(path: Path) -> str:
+    """``path`` for Spark's readers, its glob characters escaped.
+
+    Spark reads a path as a Hadoop glob: ``flows[eu].parquet`` named the files
+    ``flowse.parquet`` and ``flowsu.parquet``, not itself (its writer takes names as
+    they are, so only reads need this).
+    """
+    return re.sub(r"([\\\[\]{}*?])", r"\\\1", str(path))
+
+
 def _file_path(uri: str) -> str:
     """The local path of a ``file:`` URI as Spark lists it (``file:/a%20b/x.parquet``)."""
     parsed = urlparse(uri)
@@ -451,7 +461,7 @@ def score_parquet_spark(
     spark = spark_session(master)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
-        frame = spark.read.parquet(str(source))
+        frame = spark.read.parquet(_literal(source))
         wanted = _feature_columns(checked) + copied
         missing = [c for c in wanted if c not in frame.columns]
         if missing:
@@ -469,7 +479,9 @@ def score_parquet_spark(
             scored = scored.filter("is_anomaly = 1")
         scored.write.parquet(str(tmp))
         # one pass over the output counts both its rows and its flags
-        totals = spark.read.parquet(str(tmp)).selectExpr("count(*)", "coalesce(sum(is_anomaly), 0)")
+        totals = spark.read.parquet(_literal(tmp)).selectExpr(
+            "count(*)", "coalesce(sum(is_anomaly), 0)"
+        )
         n_written, n_flagged = (int(v) for v in totals.first())
         n_rows = frame.count() if only_anomalies else n_written
         if unseen.value:

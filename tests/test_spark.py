@@ -335,3 +335,21 @@ def test_engine_spark_reads_a_name_with_glob_characters_as_it_is(frame, model, t
         got = pd.read_parquet(out).sort_values("row_id")
         assert got["row_id"].tolist() == frame["row_id"].tolist()
         np.testing.assert_allclose(got["energy"].to_numpy(), expected, rtol=1e-5, atol=1e-4)
+
+
+def test_engine_spark_refuses_an_input_without_rows_and_keeps_the_output(frame, model, tmp_path):
+    from dagmm.spark import score_parquet_spark
+    from dagmm.tableio import DataFileError
+
+    # As the local engine (batch.score_file): until 2026-12-05 an empty Parquet file scored
+    # "0 rows" and replaced the output named by --out with an empty folder, exit status 0.
+    data, out = tmp_path / "empty.parquet", tmp_path / "scores.parquet"
+    frame.head(0).to_parquet(data)
+    out.write_bytes(b"an earlier output")
+    for only_anomalies in (False, True):
+        with pytest.raises(DataFileError, match=r"empty\.parquet: no rows to score"):
+            score_parquet_spark(
+                model, data, out, "row_id", "local[2]", only_anomalies=only_anomalies
+            )
+        assert out.read_bytes() == b"an earlier output"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.parquet", "scores.parquet"]

@@ -39,6 +39,7 @@ from ._atomic import check_not_an_input
 from .batch import SCORE_COLUMNS, ScoredRows, copied_columns
 from .exceptions import DAGMMError, InvalidInputError, ModelFileError
 from .persistence import load_bytes, model_bytes
+from .tableio import DataFileError
 from .tabular import UnseenCategoryWarning, _unseen_message
 
 __all__ = ["SparkScoringError", "score_parquet_spark", "score_spark", "spark_session"]
@@ -429,6 +430,8 @@ def score_parquet_spark(
         writing it would delete.
     ModelFileError
         The model file is missing or invalid.
+    DataFileError
+        ``data`` holds no rows (nothing is written, as by ``dagmm score``).
     SparkScoringError
         The Spark job failed (the message says which partition and row, and why).
     DAGMMError
@@ -484,6 +487,10 @@ def score_parquet_spark(
         )
         n_written, n_flagged = (int(v) for v in totals.first())
         n_rows = frame.count() if only_anomalies else n_written
+        if n_rows == 0:
+            # as the local engine: an empty input is an upstream failure to report, not an
+            # empty output to put in place of an earlier one
+            raise DataFileError(f"{source}: no rows to score")
         if unseen.value:
             # as the local engine: one warning for the whole input, prefixed by its name, before
             # the output is in place (a warning made an error leaves none, as there)

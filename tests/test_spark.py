@@ -353,3 +353,24 @@ def test_engine_spark_refuses_an_input_without_rows_and_keeps_the_output(frame, 
             )
         assert out.read_bytes() == b"an earlier output"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.parquet", "scores.parquet"]
+
+
+def test_engine_spark_with_another_cut_spares_the_model_too(frame, model, tmp_path):
+    from click.testing import CliRunner
+
+    from dagmm.cli.main import cli
+
+    # With --contamination or --threshold the CLI hands score_parquet_spark the loaded model,
+    # not its file: until 2026-12-05 an --out folder holding the MODEL was then replaced by
+    # the scores, the model deleted (refused without those options).
+    data, folder = tmp_path / "in.parquet", tmp_path / "run.parquet"
+    frame.to_parquet(data)
+    folder.mkdir()
+    path = folder / "m.dagmm"
+    model.save(path)
+    for cut in (["--contamination", "0.01"], ["--threshold", "3"]):
+        argv = ["score", str(path), str(data), "--out", str(folder), "--engine", "spark", *cut]
+        result = CliRunner().invoke(cli, argv)
+        assert result.exit_code != 0
+        assert "is a folder holding MODEL" in result.output
+        assert path.is_file()

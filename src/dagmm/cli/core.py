@@ -453,12 +453,14 @@ def score(
     if engine == "spark":
         if device not in (None, "cpu"):
             raise InvalidInputError("--engine spark scores on the executors' CPUs: drop --device")
-        from ..spark import score_parquet_spark
+        from ..spark import _check_out_spares_inputs, score_parquet_spark
 
         model_or_path: Any = model_path
         if contamination is not None or threshold is not None:
             from .. import load
 
+            # score_parquet_spark gets the model itself then, not its file to spare
+            _check_out_spares_inputs(Path(out), Path(data), model_path)
             model_or_path = load(model_path, "cpu")
             _set_cut(model_or_path, contamination, threshold)
         started = time.perf_counter()

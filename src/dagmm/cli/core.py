@@ -154,6 +154,7 @@ def fit(
     from .. import DAGMM
     from ..exceptions import DistributedInputError, InvalidInputError
     from ..tableio import drop_empty_unnamed, read_table
+    from .main import Terminated
 
     try:
         _check_fit_options(data, out, distributed, resume, sample_rows, options)
@@ -182,10 +183,13 @@ def fit(
     started = time.perf_counter()
     try:
         model.fit(frame, resume=resume)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as exc:
         if not options.get("checkpoint_path"):
             raise
-        raise _interrupted(options["checkpoint_path"]) from None
+        stop = _interrupted(options["checkpoint_path"])
+        if isinstance(exc, Terminated):
+            raise  # main() ends the process by the signal
+        raise stop from None
     if sample_rows:
         from ..outofcore import refit_mixture_on_file
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import warnings
 
@@ -179,10 +180,39 @@ def _register() -> None:
 _register()
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived (``kill``, ``docker stop``, a batch scheduler's time limit).
+
+    Raised in the main thread, it unwinds the command as Ctrl-C does, so each file
+    being written removes its temporary (an earlier output is kept, as ever); the
+    process then ends by SIGTERM, as it would have without the handler. A
+    ``BaseException``: no ``except Exception`` of the package or its libraries takes
+    it for an error to report.
+    """
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main() -> None:
     """Console-script entry point."""
-    cli(prog_name="dagmm")
+    # Not under torchrun, which stops its workers with SIGTERM when one fails: they may
+    # be waiting in a collective, and rank 0 alone writes, after the last one.
+    if torchrun_rank() is None:
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        cli(prog_name="dagmm")
+    except Terminated:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    # `python -m dagmm.cli.main` (torchrun, the tests) runs this file as __main__, a second
+    # copy of the module: run the package's own, whose Terminated the commands catch
+    from dagmm.cli.main import main as package_main
+
+    package_main()

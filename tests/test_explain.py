@@ -251,3 +251,30 @@ def test_imputed_values_are_shown_missing_not_as_the_value_the_network_saw(tmp_p
         )  # fmt: skip
         assert result.exit_code == 0, (result.output, result.exception)
         assert missing_cells(pd.read_csv(out, keep_default_na=False)) == expected, rows
+
+
+def test_cli_writes_each_value_as_the_float32_the_network_saw(tmp_path):
+    """Until 2026-12-05 ``dagmm explain`` wrote numbers to 6 significant digits: a byte
+    count of 1234567 read 1.23457e+06. Now each is the shortest text of its float32."""
+    from click.testing import CliRunner
+
+    from dagmm.cli.main import cli
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"bytes": rng.integers(1_000_000, 9_000_000, size=80), "ratio": rng.random(80).round(3)}
+    )
+    frame.loc[7, ["bytes", "ratio"]] = [1234567, 0.1]
+    model = DAGMM(epochs=1, random_state=0).fit(frame)
+    data, model_path, out = tmp_path / "flows.csv", tmp_path / "m.dagmm", tmp_path / "why.csv"
+    frame.to_csv(data, index=False)
+    model.save(model_path)
+    result = CliRunner().invoke(cli, ["explain", str(model_path), str(data), "--out", str(out)])
+    assert result.exit_code == 0, (result.output, result.exception)
+    table = pd.read_csv(out, dtype={"value": str, "expected": str})
+    shown = table[table["row"] == 7].set_index("column")["value"]
+    assert shown["bytes"] == "1234567" and shown["ratio"] == "0.1"
+    # every numeric value reads back as the file's number (the counts are exact in float32)
+    counts = table[table["column"] == "bytes"]
+    np.testing.assert_array_equal(counts["value"].astype(np.int64), frame["bytes"][counts["row"]])
+    assert all(np.float32(float(text)) == np.float32(float(text)) for text in table["expected"])

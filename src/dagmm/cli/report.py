@@ -183,6 +183,18 @@ def explain(
         click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 
+def _number_text(value: float) -> str:
+    """The shortest text that reads back as the float32 the network saw: every digit of a
+    count such as 1234567 (6 significant digits gave ``1.23457e+06`` until 2026-12-05),
+    no float64 noise (``0.1``, not ``0.10000000149011612``)."""
+    import numpy as np
+
+    number = np.float32(value)
+    if number == 0 or 1e-4 <= abs(number) < 1e16:
+        return np.format_float_positional(number, unique=True, trim="-")
+    return np.format_float_scientific(number, unique=True, trim="-")
+
+
 def _explained(model, encoded, positions, top_k: int, id_column: str | None, ids, imputed=None):
     """The explanation table of encoded rows at ``positions``, as ``dagmm explain`` writes it."""
     import numpy as np
@@ -191,7 +203,7 @@ def _explained(model, encoded, positions, top_k: int, id_column: str | None, ids
 
     table = explain_encoded(model, encoded, top_k=top_k, row_labels=positions, imputed=imputed)
     for name in ("value", "expected"):
-        table[name] = [f"{v:.6g}" if isinstance(v, float) else str(v) for v in table[name]]
+        table[name] = [_number_text(v) if isinstance(v, float) else str(v) for v in table[name]]
     if id_column:
         per_row = len(table) // len(positions)  # min(top_k, columns) lines per row
         table.insert(1, id_column, np.repeat(np.asarray(ids), per_row))

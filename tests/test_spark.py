@@ -374,3 +374,16 @@ def test_engine_spark_with_another_cut_spares_the_model_too(frame, model, tmp_pa
         assert result.exit_code != 0
         assert "is a folder holding MODEL" in result.output
         assert path.is_file()
+
+
+def test_engine_spark_names_a_file_spark_would_skip_as_hidden(frame, model, tmp_path):
+    # Spark's reader skips names starting with "." or "_": until 2026-12-05 such a DATA
+    # failed with Spark's own "Unable to infer schema", not naming why
+    from dagmm.exceptions import InvalidInputError
+    from dagmm.spark import score_parquet_spark
+
+    data = tmp_path / "_flows.parquet"
+    frame.to_parquet(data)
+    with pytest.raises(InvalidInputError, match=r"_flows\.parquet: Spark skips files whose"):
+        score_parquet_spark(model, data, tmp_path / "s.parquet", master="local[2]")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["_flows.parquet"]

@@ -455,6 +455,12 @@ def score_parquet_spark(
         raise InvalidInputError(f"{source}: not found")
     if not (source.is_dir() or source.name.lower().endswith((".parquet", ".pq"))):
         raise InvalidInputError(f"{source}: --engine spark reads Parquet (a file or a folder)")
+    if source.is_file() and source.name.startswith((".", "_")):
+        # Spark's reader skips such names as hidden, then fails "Unable to infer schema"
+        raise InvalidInputError(
+            f"{source}: Spark skips files whose names start with '.' or '_' as hidden; "
+            "rename it, or score it without --engine spark"
+        )
     if not target.name.lower().endswith((".parquet", ".pq")):
         raise InvalidInputError(f"{target}: --engine spark writes Parquet; name it *.parquet")
     if not target.parent.exists():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -16,6 +17,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 KDD_FILE = "kddcup.data_10_percent.gz"
+
+# Runs the command in argv in a grandchild and prints the grandchild's peak RSS (KiB):
+# this small intermediate process waits for the command alone, so RUSAGE_CHILDREN is the
+# command's own high-water mark, not the benchmark process's image copied by fork.
+_PEAK = (
+    "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)"
+)
 
 #: The paper's KDDCUP network and training settings (120-60-30-10-1 and its mirror,
 #: estimation 3-10-4, K=4, batch 1024, Adam lr 1e-4), as ``DAGMM`` keyword arguments.
@@ -47,6 +56,29 @@ def machine_line() -> str:
         f"{torch.get_num_threads()} threads, python {platform.python_version()}, "
         f"load average {load:.1f} at start; training-step kernels: {kernels}"
     )
+
+
+def peak_mb(args: list[str], cwd: str | Path | None = None) -> tuple[float, float]:
+    """Peak RSS (MiB) and wall seconds of ``dagmm ARGS`` run in a fresh child process.
+
+    The peak is the child's ``getrusage(RUSAGE_CHILDREN).ru_maxrss``, read in an
+    intermediate process that runs nothing else; the project's ``src`` is put first on
+    the child's ``PYTHONPATH``. A failing command stops the benchmark with its stderr.
+    """
+    env = dict(os.environ)
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", _PEAK, sys.executable, "-m", "dagmm.cli.main", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+    )
+    if result.returncode != 0:
+        raise SystemExit(result.stderr)
+    return int(result.stdout.strip().splitlines()[-1]) / 1024, time.perf_counter() - started
 
 
 def kddcup_or_synthetic(

@@ -13,21 +13,14 @@ optimizer steps), which needs the same memory as training and minutes less.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-_PEAK = (
-    "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)"
-)
+from _common import peak_mb
 
 
 def write(path: Path, rows: int) -> None:
@@ -49,18 +42,6 @@ def write(path: Path, rows: int) -> None:
         with pq.ParquetWriter(path, pa.Schema.from_pandas(parts[0], preserve_index=False)) as w:
             for frame in parts:
                 w.write_table(pa.Table.from_pandas(frame, preserve_index=False))
-
-
-def peak_mb(args: list[str]) -> tuple[float, float]:
-    started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-c", _PEAK, sys.executable, "-m", "dagmm.cli.main", *args],
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        raise SystemExit(result.stderr)
-    return int(result.stdout.strip().splitlines()[-1]) / 1024, time.perf_counter() - started
 
 
 def main() -> None:

@@ -376,6 +376,31 @@ def test_csv_words_like_na_are_categories_in_text_columns(tmp_path):
     assert "column 'bytes'" in failed.stderr and "row(s) 2" in failed.stderr, failed.stderr
 
 
+def test_a_category_that_looks_like_numbers_is_text_in_every_chunk(tmp_path):
+    # Codes with leading zeros ("01", "02") beside text ("A7") make a categorical
+    # column; a chunk holding only "01" and "02" must not be read as the numbers 1, 2
+    # (categories training never saw), so that a row's score does not depend on its chunk.
+    import warnings
+
+    from dagmm import DAGMM
+    from dagmm.batch import score_file
+    from dagmm.tableio import read_table
+
+    rng = np.random.default_rng(2)
+    n = 60
+    train = pd.DataFrame({"x": rng.normal(size=n), "code": rng.choice(["01", "02", "A7"], n)})
+    train.to_csv(tmp_path / "train.csv", index=False)
+    model = DAGMM(n_components=2, epochs=2, random_state=0).fit(read_table(tmp_path / "train.csv"))
+    assert model.encoder_.categories == {"code": ["01", "02", "A7"]}
+    rows = pd.DataFrame({"x": [0.1, 0.2, 0.3, 0.4], "code": ["01", "02", "01", "A7"]})
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    expected = model.decision_function(rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no UnseenCategoryWarning
+        score_file(model, tmp_path / "rows.csv", tmp_path / "scores.csv", chunk_rows=2)
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "scores.csv")["energy"], expected, rtol=1e-5)
+
+
 @pytest.mark.parametrize("sep", [";", "\t", "|"])
 def test_csv_separated_otherwise_is_read_by_its_separator(tmp_path, sep):
     # A spreadsheet's ".csv" export is ';'-separated in many locales: read with ',' it

@@ -367,7 +367,8 @@ def iter_table(
     In a CSV file an empty field is missing. The words pandas reads as missing
     (:data:`MISSING_WORDS`: "NA", "NULL", "None", "nan", ...) are missing in numeric
     columns only: in ``text_columns`` (a model's categorical columns) they are
-    values. Without ``text_columns`` each chunk goes through :func:`infer_missing`;
+    values, and read as text in every chunk (``01`` stays ``01``). Without
+    ``text_columns`` each chunk goes through :func:`infer_missing`;
     ``infer=False`` leaves that to the caller (to apply once to chunks concatenated).
     In a Parquet or Arrow file a decimal column is read as float64 numbers, except in
     ``text_columns``.
@@ -397,6 +398,11 @@ def iter_table(
         # opened twice in all (then for the rows), not once per decision about it
         read_options, header = _csv_header(target)
         options = {**read_options, **_csv_missing(columns, text_columns, header)}
+        if text_columns:
+            # A model's categorical column is text in every chunk: a chunk holding only
+            # "01" and "02" would else be read as the numbers 1 and 2, categories
+            # training never saw, so a row's score would depend on its chunk.
+            options["dtype"] = {c: str for c in header if c in text_columns}
         # index_col=False: rows one field longer than the header (a trailing delimiter)
         # would otherwise make the first column the index, every value one column left.
         with _extra_fields_refused(target, read_options):

@@ -583,6 +583,19 @@ def test_arrow_and_json_lines_files_read_as_tables(table, tmp_path):
     assert pd.read_parquet(tmp_path / "s.parquet")["flow_id"].tolist() == frame["flow_id"].tolist()
 
 
+def test_json_lines_with_a_byte_order_mark_reads_as_without(tmp_path):
+    # Windows PowerShell's Out-File writes UTF-8 with a byte-order mark
+    from dagmm.tableio import read_table
+
+    text = '{"bytes": 1.5, "proto": "tcp"}\n{"bytes": 2.5, "proto": "udp"}\n'
+    (tmp_path / "plain.jsonl").write_text(text, encoding="utf-8")
+    (tmp_path / "bom.jsonl").write_text(text, encoding="utf-8-sig")
+    pd.testing.assert_frame_equal(
+        read_table(tmp_path / "bom.jsonl"), read_table(tmp_path / "plain.jsonl")
+    )
+    assert list(read_table(tmp_path / "bom.jsonl").columns) == ["bytes", "proto"]
+
+
 @pytest.mark.parametrize("suffix", [".parquet", ".feather"])
 def test_decimal_columns_read_as_numbers(tmp_path, suffix):
     import decimal

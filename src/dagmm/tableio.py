@@ -608,7 +608,9 @@ def _iter_json_lines(
         return frame
 
     try:
-        with opener(target, "rt", encoding="utf-8") as handle:
+        # utf-8-sig: a byte-order mark before the first record (Windows PowerShell's
+        # Out-File and Set-Content write one) is not part of the JSON
+        with opener(target, "rt", encoding="utf-8-sig") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue

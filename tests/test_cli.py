@@ -393,12 +393,15 @@ def test_a_category_that_looks_like_numbers_is_text_in_every_chunk(tmp_path):
     model = DAGMM(n_components=2, epochs=2, random_state=0).fit(read_table(tmp_path / "train.csv"))
     assert model.encoder_.categories == {"code": ["01", "02", "A7"]}
     rows = pd.DataFrame({"x": [0.1, 0.2, 0.3, 0.4], "code": ["01", "02", "01", "A7"]})
-    rows.to_csv(tmp_path / "rows.csv", index=False)
     expected = model.decision_function(rows)
+    rows.assign(n=[7, 8, 9, 10]).to_csv(tmp_path / "rows.csv", index=False)
+    out = tmp_path / "scores.parquet"
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no UnseenCategoryWarning
-        score_file(model, tmp_path / "rows.csv", tmp_path / "scores.csv", chunk_rows=2)
-    np.testing.assert_allclose(pd.read_csv(tmp_path / "scores.csv")["energy"], expected, rtol=1e-5)
+        score_file(model, tmp_path / "rows.csv", out, id_column="n", chunk_rows=2)
+    scored = pd.read_parquet(out)
+    np.testing.assert_allclose(scored["energy"], expected, rtol=1e-5)
+    assert scored["n"].tolist() == [7, 8, 9, 10]  # a numeric id column stays numeric
 
 
 @pytest.mark.parametrize("sep", [";", "\t", "|"])

@@ -186,7 +186,9 @@ def score_file(
         TableWriter(out_path) as writer,
         summed_unseen_categories(f"{data_path}: "),
     ):
-        for chunk in iter_table(data_path, chunk_rows, columns, text_columns=text):
+        for chunk in iter_table(
+            data_path, chunk_rows, columns, text_columns=text, categories=text_columns(model)
+        ):
             absent = [c for c in copied if c not in chunk.columns]
             if absent:
                 raise DataFileError(f"{data_path}: column(s) {absent} not found")

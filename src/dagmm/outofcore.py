@@ -89,7 +89,9 @@ def _encoded_chunks(
     names = getattr(model, "feature_names_in_", None)
     columns = [str(c) for c in names] if names is not None else None
     start = 0
-    for chunk in iter_table(path, chunk_rows, columns, text_columns=text_columns(model)):
+    for chunk in iter_table(
+        path, chunk_rows, columns, text_columns=text_columns(model), categories=text_columns(model)
+    ):
         chunk.index = pd.RangeIndex(start, start + len(chunk))
         try:
             yield model.encoder_.transform(chunk)

@@ -412,7 +412,13 @@ def encoded_chunks(
             raise InvalidInputError(
                 f"{path}: column(s) {clash} are model features and cannot be used as id/labels"
             )
-        chunks = iter_table(path, chunk_rows, features + wanted, text_columns(model) + wanted)
+        chunks = iter_table(
+            path,
+            chunk_rows,
+            features + wanted,
+            text_columns(model) + wanted,
+            categories=text_columns(model),
+        )
     else:  # a model of an array: the numeric columns
         chunks = iter_table(path, chunk_rows, text_columns=wanted)
     start = 0

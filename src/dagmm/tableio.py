@@ -361,13 +361,15 @@ def iter_table(
     columns: list[str] | None = None,
     text_columns: Collection[str] | None = None,
     infer: bool = True,
+    categories: Collection[str] = (),
 ) -> Iterator[pd.DataFrame]:
     """Yield the file's rows in DataFrames of at most ``chunk_rows`` rows (None: all at once).
 
     In a CSV file an empty field is missing. The words pandas reads as missing
     (:data:`MISSING_WORDS`: "NA", "NULL", "None", "nan", ...) are missing in numeric
     columns only: in ``text_columns`` (a model's categorical columns) they are
-    values, and read as text in every chunk (``01`` stays ``01``). Without
+    values. In a CSV file ``categories`` (a model's categorical columns) are read as
+    text in every chunk, whatever their values (``01`` stays ``01``). Without
     ``text_columns`` each chunk goes through :func:`infer_missing`;
     ``infer=False`` leaves that to the caller (to apply once to chunks concatenated).
     In a Parquet or Arrow file a decimal column is read as float64 numbers, except in
@@ -398,11 +400,11 @@ def iter_table(
         # opened twice in all (then for the rows), not once per decision about it
         read_options, header = _csv_header(target)
         options = {**read_options, **_csv_missing(columns, text_columns, header)}
-        if text_columns:
+        if categories:
             # A model's categorical column is text in every chunk: a chunk holding only
             # "01" and "02" would else be read as the numbers 1 and 2, categories
             # training never saw, so a row's score would depend on its chunk.
-            options["dtype"] = {c: str for c in header if c in text_columns}
+            options["dtype"] = {c: str for c in header if c in categories}
         # index_col=False: rows one field longer than the header (a trailing delimiter)
         # would otherwise make the first column the index, every value one column left.
         with _extra_fields_refused(target, read_options):

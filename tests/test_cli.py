@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -402,6 +403,26 @@ def test_a_category_that_looks_like_numbers_is_text_in_every_chunk(tmp_path):
     scored = pd.read_parquet(out)
     np.testing.assert_allclose(scored["energy"], expected, rtol=1e-5)
     assert scored["n"].tolist() == [7, 8, 9, 10]  # a numeric id column stays numeric
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_a_quoted_name_holding_a_comma_does_not_hide_the_separator(tmp_path, sep):
+    # R's write.csv2 and many database exports quote every text field: until 2026-12-05
+    # `"id";"amount, EUR";"x"` read with "," was two columns, every row's values in the
+    # first as one text value, without an error.
+    from dagmm.tableio import read_table
+
+    frame = pd.DataFrame(
+        {"id": ["a1", "a2", "a3"], "amount, EUR": [12.5, 3.0, 7.25], "x": [3, 4, 5]}
+    )
+    frame.to_csv(tmp_path / "export.csv", index=False, sep=sep, quoting=csv.QUOTE_NONNUMERIC)
+    assert '"amount, EUR"' in (tmp_path / "export.csv").read_text()
+    pd.testing.assert_frame_equal(read_table(tmp_path / "export.csv"), frame)
+    # a comma file whose quoted name holds the other separator stays a comma file
+    frame.rename(columns={"amount, EUR": f"amount{sep} EUR"}).to_csv(
+        tmp_path / "comma.csv", index=False
+    )
+    assert list(read_table(tmp_path / "comma.csv")) == ["id", f"amount{sep} EUR", "x"]
 
 
 @pytest.mark.parametrize("sep", [";", "\t", "|"])

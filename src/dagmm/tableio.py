@@ -166,8 +166,10 @@ def _csv_header(path: Path) -> tuple[dict[str, Any], list[str]]:
 
     The separator is the extension's, unless a ``.csv`` header is a single
     comma-separated field that ``;``, a tab or ``|`` splits (a spreadsheet's export
-    in many locales): then that one (the line read again with it), so that the
-    columns are not read as one text column.
+    in many locales), or one whose comma-separated names hold a quote mark that such a
+    separator splits into more names without any (a quoted name holding a comma):
+    then that one (the line read again with it), so that the columns are not read as
+    one text column.
 
     Returns
     -------
@@ -186,11 +188,16 @@ def _csv_header(path: Path) -> tuple[dict[str, Any], list[str]]:
     """
     options = _csv_options(path)
     names = _header_names(path, options)
-    if options["sep"] == "," and len(names) == 1:
+    # A quote mark inside a comma-split name is a quoted field the comma cut open:
+    # `id;"amount, EUR";x` read with "," is two columns, every row's values in the first.
+    cut_open = any('"' in name for name in names)
+    if options["sep"] == "," and (len(names) == 1 or cut_open):
         for sep in _OTHER_SEPARATORS:
-            if sep in names[0]:
-                options = {"sep": sep}
-                names = _header_names(path, options)
+            if not any(sep in name for name in names):
+                continue
+            other = _header_names(path, {"sep": sep})
+            if len(names) == 1 or (len(other) > len(names) and not any('"' in n for n in other)):
+                options, names = {"sep": sep}, other
                 break
     twice = sorted({name for name in names if name and names.count(name) > 1})
     if twice:

@@ -257,3 +257,36 @@ def test_words_like_na_read_the_same_in_every_chunk(tmp_path: Path) -> None:
     chunks = list(iter_table(tmp_path / "t.csv", 2, text_columns=["region"]))
     assert chunks[2]["region"].tolist() == ["NA", "NA"]
     assert chunks[2]["x"].isna().tolist() == [True, True]
+
+
+def test_a_sample_and_a_shard_type_each_column_as_the_whole_file_does(tmp_path):
+    """Until 2026-12-05 `fit --sample-rows` and `fit --distributed` typed each chunk of a
+    CSV alone: a chunk holding only the codes 01 and 02 of a column that also holds A7 read
+    them as the numbers 1 and 2, so the model learnt the categories "1" and "01" for one
+    value (and scoring, which reads the column as text, never saw "1")."""
+    from dagmm.distributed import read_shard
+    from dagmm.outofcore import sample_table
+    from dagmm.tableio import read_table
+
+    rng = np.random.default_rng(0)
+    n = 240
+    code = np.where(np.arange(n) < 120, rng.choice(["01", "02"], n), rng.choice(["01", "A7"], n))
+    frame = pd.DataFrame(
+        {
+            "code": code,
+            "x": rng.normal(size=n).round(4),
+            "count": rng.integers(0, 9, n),
+            "flag": rng.choice(["true", "false"], n),
+            "level": np.where(np.arange(n) % 7 == 0, "NA", rng.integers(0, 5, n).astype(str)),
+        }
+    )
+    data = tmp_path / "flows.csv"
+    frame.to_csv(data, index=False)
+    whole = read_table(data)
+    assert whole["code"].map(type).eq(str).all() and whole["level"].dtype == float  # NA: missing
+    sample = sample_table(data, n, random_state=0, chunk_rows=50)
+    pd.testing.assert_frame_equal(sample, whole)
+    shard = read_shard(data, 1, 2, chunk_rows=50)
+    pd.testing.assert_frame_equal(shard, whole.iloc[1::2])
+    model = DAGMM(epochs=1, random_state=0, missing="impute").fit(sample)
+    assert model.encoder_.categories["code"] == ["01", "02", "A7"]

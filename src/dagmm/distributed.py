@@ -551,7 +551,7 @@ def read_shard(path: str | os.PathLike[str], rank: int, world_size: int, chunk_r
     """
     import pandas as pd
 
-    from .tableio import DataFileError, infer_missing, iter_table
+    from .tableio import DataFileError, iter_table, typed_once
 
     parts, start = [], 0
     for chunk in iter_table(path, chunk_rows=chunk_rows, infer=False):
@@ -562,4 +562,4 @@ def read_shard(path: str | os.PathLike[str], rank: int, world_size: int, chunk_r
         start += len(chunk)
     if not parts or start == 0:
         raise DataFileError(f"{path}: no rows")
-    return infer_missing(pd.concat(parts))
+    return typed_once(path, pd.concat(parts))

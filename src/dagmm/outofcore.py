@@ -27,7 +27,7 @@ import torch
 from .exceptions import InvalidInputError
 from .mixture import MixtureStatistics
 from .quantile import exact_quantile
-from .tableio import DataFileError, infer_missing, iter_table, text_columns
+from .tableio import DataFileError, iter_table, text_columns, typed_once
 from .tabular import UnseenCategoryWarning, summed_unseen_categories
 from .training import FittedMixture, accumulated_statistics, eval_memberships, fitted_mixture
 
@@ -80,7 +80,7 @@ def sample_table(
     order = np.argsort(kept_pos, kind="stable")
     sample = kept.iloc[order]
     sample.index = pd.Index(kept_pos[order])
-    return infer_missing(sample)
+    return typed_once(path, sample)
 
 
 def _encoded_chunks(

@@ -328,6 +328,38 @@ def infer_missing(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def typed_once(path: str | os.PathLike[str], frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows read chunk by chunk with ``iter_table(path, ..., infer=False)`` and
+    concatenated, typed once as a read of the whole file types them.
+
+    A CSV file's columns, read as text, are parsed by pandas as one table (numbers,
+    booleans, text), then the missing-value words go through :func:`infer_missing`.
+    Until 2026-12-05 each chunk was typed alone, so a chunk holding only ``01`` and
+    ``02`` of a column that also holds ``A7`` gave the numbers 1 and 2: categories
+    ``"1"`` and ``"01"`` for one value, unlike a read of the whole file.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file the rows were read from (its kind decides whether they are text).
+    frame : DataFrame
+        The rows, indexed as the caller wants them kept.
+
+    Returns
+    -------
+    DataFrame
+        The same rows and index, typed.
+    """
+    target = Path(path)
+    if not target.is_dir() and table_format(target) == "csv" and len(frame.columns):
+        text = frame.to_csv(index=False)
+        typed = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""], index_col=False)
+        typed.columns = frame.columns
+        typed.index = frame.index
+        frame = typed
+    return infer_missing(frame)
+
+
 def read_table(
     path: str | os.PathLike[str],
     columns: list[str] | None = None,
@@ -378,7 +410,9 @@ def iter_table(
     values. In a CSV file ``categories`` (a model's categorical columns) are read as
     text in every chunk, whatever their values (``01`` stays ``01``). Without
     ``text_columns`` each chunk goes through :func:`infer_missing`;
-    ``infer=False`` leaves that to the caller (to apply once to chunks concatenated).
+    ``infer=False`` leaves typing to the caller: a CSV file's every column is read as
+    text, for :func:`typed_once` to type the chunks concatenated as a read of the whole
+    file would (a chunk typed alone reads ``01`` as 1 where the file's column is text).
     In a Parquet or Arrow file a decimal column is read as float64 numbers, except in
     ``text_columns``.
 
@@ -407,7 +441,9 @@ def iter_table(
         # opened twice in all (then for the rows), not once per decision about it
         read_options, header = _csv_header(target)
         options = {**read_options, **_csv_missing(columns, text_columns, header)}
-        if categories:
+        if not infer:
+            options["dtype"] = str
+        elif categories:
             # A model's categorical column is text in every chunk: a chunk holding only
             # "01" and "02" would else be read as the numbers 1 and 2, categories
             # training never saw, so a row's score would depend on its chunk.

@@ -330,20 +330,22 @@ def infer_missing(frame: pd.DataFrame) -> pd.DataFrame:
 
 def typed_once(path: str | os.PathLike[str], frame: pd.DataFrame) -> pd.DataFrame:
     """Rows read chunk by chunk with ``iter_table(path, ..., infer=False)`` and
-    concatenated, typed once as a read of the whole file types them.
+    concatenated, indexed by their 0-based positions in the file, typed as a read of
+    the whole file types them.
 
-    A CSV file's columns, read as text, are parsed by pandas as one table (numbers,
-    booleans, text), then the missing-value words go through :func:`infer_missing`.
-    Until 2026-12-05 each chunk was typed alone, so a chunk holding only ``01`` and
-    ``02`` of a column that also holds ``A7`` gave the numbers 1 and 2: categories
-    ``"1"`` and ``"01"`` for one value, unlike a read of the whole file.
+    pandas types each chunk of a CSV file alone: a chunk holding only ``01`` and
+    ``02`` of a column that also holds ``A7`` gives the numbers 1 and 2, so the
+    concatenation holds 1 beside ``"01"`` for one value (until 2026-12-05 the model
+    learnt both as categories). Such a column, numbers or booleans beside text, is
+    read again from the file as text, for these rows only, and typed once; then the
+    missing-value words go through :func:`infer_missing`.
 
     Parameters
     ----------
     path : str or PathLike
-        The file the rows were read from (its kind decides whether they are text).
+        The file the rows were read from.
     frame : DataFrame
-        The rows, indexed as the caller wants them kept.
+        The rows, indexed by their positions in the file.
 
     Returns
     -------
@@ -351,13 +353,38 @@ def typed_once(path: str | os.PathLike[str], frame: pd.DataFrame) -> pd.DataFram
         The same rows and index, typed.
     """
     target = Path(path)
-    if not target.is_dir() and table_format(target) == "csv" and len(frame.columns):
-        text = frame.to_csv(index=False)
-        typed = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""], index_col=False)
-        typed.columns = frame.columns
-        typed.index = frame.index
-        frame = typed
+    if not target.is_dir() and table_format(target) == "csv":
+        mixed = [
+            name
+            for name in frame.columns
+            if pd.api.types.is_object_dtype(frame[name])
+            and not frame[name].dropna().map(lambda v: isinstance(v, str)).all()
+        ]
+        if mixed:
+            text = _csv_text(target, mixed, frame.index)
+            typed = pd.read_csv(
+                io.StringIO(text.to_csv(index=False)), keep_default_na=False, na_values=[""]
+            )
+            frame = frame.copy()
+            for i, name in enumerate(mixed):
+                frame[name] = typed.iloc[:, i].to_numpy()
     return infer_missing(frame)
+
+
+def _csv_text(target: Path, names: list[str], positions: pd.Index) -> pd.DataFrame:
+    """Columns ``names`` of a CSV file as text, at the rows ``positions`` (0-based)."""
+    read_options, _ = _csv_header(target)
+    wanted = pd.Index(positions)
+    parts, start = [], 0
+    with pd.read_csv(
+        target, usecols=names, dtype=str, keep_default_na=False, na_values=[""],
+        index_col=False, chunksize=65536, **read_options,
+    ) as reader:  # fmt: skip
+        for chunk in reader:
+            chunk.index = pd.RangeIndex(start, start + len(chunk))
+            start += len(chunk)
+            parts.append(chunk.loc[chunk.index.intersection(wanted), names])
+    return pd.concat(parts).loc[wanted]
 
 
 def read_table(
@@ -410,9 +437,8 @@ def iter_table(
     values. In a CSV file ``categories`` (a model's categorical columns) are read as
     text in every chunk, whatever their values (``01`` stays ``01``). Without
     ``text_columns`` each chunk goes through :func:`infer_missing`;
-    ``infer=False`` leaves typing to the caller: a CSV file's every column is read as
-    text, for :func:`typed_once` to type the chunks concatenated as a read of the whole
-    file would (a chunk typed alone reads ``01`` as 1 where the file's column is text).
+    ``infer=False`` leaves that to the caller: :func:`typed_once` on the chunks
+    concatenated.
     In a Parquet or Arrow file a decimal column is read as float64 numbers, except in
     ``text_columns``.
 
@@ -441,9 +467,7 @@ def iter_table(
         # opened twice in all (then for the rows), not once per decision about it
         read_options, header = _csv_header(target)
         options = {**read_options, **_csv_missing(columns, text_columns, header)}
-        if not infer:
-            options["dtype"] = str
-        elif categories:
+        if categories:
             # A model's categorical column is text in every chunk: a chunk holding only
             # "01" and "02" would else be read as the numbers 1 and 2, categories
             # training never saw, so a row's score would depend on its chunk.

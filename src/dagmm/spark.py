@@ -25,7 +25,6 @@ import re
 import shutil
 import sys
 import uuid
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,7 @@ from .batch import SCORE_COLUMNS, ScoredRows, copied_columns
 from .exceptions import DAGMMError, InvalidInputError, ModelFileError
 from .persistence import load_bytes, model_bytes
 from .tableio import DataFileError
-from .tabular import UnseenCategoryWarning, _unseen_message
+from .tabular import held_unseen_categories, warn_unseen_categories
 
 __all__ = ["SparkScoringError", "score_parquet_spark", "score_spark", "spark_session"]
 
@@ -69,20 +68,12 @@ class _CountsParam:
 
 def _scored_counting_unseen(model: Any, frame: pd.DataFrame, unseen: Any) -> np.ndarray:
     """``model.decision_function(frame)``; with an accumulator ``unseen``, the unseen
-    categories' :class:`UnseenCategoryWarning` goes to it instead of the worker's stderr
-    (other warnings pass), for the driver to warn once with the counts of the whole job."""
+    categories' counts go to it instead of a warning on the worker's stderr, for the
+    driver to warn once with the counts of the whole job."""
     if unseen is None:
         return model.decision_function(frame)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UnseenCategoryWarning)
+    with held_unseen_categories() as counts:
         energy = model.decision_function(frame)
-    counts: dict[str, int] = {}
-    for entry in caught:
-        if isinstance(entry.message, UnseenCategoryWarning):
-            for name, count in entry.message.counts.items():
-                counts[name] = counts.get(name, 0) + count
-        else:
-            warnings.warn_explicit(entry.message, entry.category, entry.filename, entry.lineno)
     if counts:
         unseen.add(counts)
     return energy
@@ -500,10 +491,7 @@ def score_parquet_spark(
         if unseen.value:
             # as the local engine: one warning for the whole input, prefixed by its name, before
             # the output is in place (a warning made an error leaves none, as there)
-            counts = dict(unseen.value)
-            warnings.warn(
-                UnseenCategoryWarning(_unseen_message(counts, f"{source}: "), counts), stacklevel=2
-            )
+            warn_unseen_categories(dict(unseen.value), f"{source}: ", stacklevel=2)
         if target.is_dir():
             shutil.rmtree(target)
         elif target.exists():

@@ -31,9 +31,11 @@ __all__ = [
     "TabularEncoder",
     "UnseenCategoryWarning",
     "check_category_count",
+    "held_unseen_categories",
     "summed_unseen_categories",
     "symexp",
     "symlog",
+    "warn_unseen_categories",
 ]
 
 _MISSING_POLICIES = ("raise", "impute")
@@ -62,6 +64,52 @@ def _unseen_message(counts: dict[str, int], where: str = "") -> str:
 
 
 @contextlib.contextmanager
+def held_unseen_categories() -> Iterator[dict[str, int]]:
+    """Hold back the :class:`UnseenCategoryWarning` of everything encoded inside,
+    counting its values per column; other warnings pass through as they come.
+
+    Yields
+    ------
+    dict of str to int
+        The counts so far, per column (complete on leaving).
+    """
+    totals: dict[str, int] = {}
+    with warnings.catch_warnings():
+        # every chunk's warning must reach the count, repeated messages included
+        warnings.simplefilter("always", UnseenCategoryWarning)
+        show = warnings.showwarning
+
+        def hold(message, category, filename, lineno, file=None, line=None) -> None:
+            if isinstance(message, UnseenCategoryWarning):
+                for name, count in message.counts.items():
+                    totals[name] = totals.get(name, 0) + count
+            else:
+                show(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = hold
+        yield totals
+
+
+def warn_unseen_categories(totals: dict[str, int], where: str = "", stacklevel: int = 2) -> None:
+    """One :class:`UnseenCategoryWarning` for the counts ``totals`` (none if empty).
+
+    Parameters
+    ----------
+    totals : dict of str to int
+        Values never seen in training, per column.
+    where : str, default ""
+        Put before the message (a file name and ": ").
+    stacklevel : int, default 2
+        As ``warnings.warn``'s, counted from the caller of this function.
+    """
+    if totals:
+        warnings.warn(
+            UnseenCategoryWarning(_unseen_message(totals, where), dict(totals)),
+            stacklevel=stacklevel + 1,
+        )
+
+
+@contextlib.contextmanager
 def summed_unseen_categories(where: str = "", stacklevel: int = 3) -> Iterator[dict[str, int]]:
     """Hold back the :class:`UnseenCategoryWarning` of everything encoded inside; on
     leaving without an error, warn once with the counts summed per column.
@@ -81,26 +129,10 @@ def summed_unseen_categories(where: str = "", stacklevel: int = 3) -> Iterator[d
     dict of str to int
         The counts so far, per column.
     """
-    totals: dict[str, int] = {}
-    with warnings.catch_warnings():
-        # every chunk's warning must reach the count, repeated messages included
-        warnings.simplefilter("always", UnseenCategoryWarning)
-        show = warnings.showwarning
-
-        def hold(message, category, filename, lineno, file=None, line=None) -> None:
-            if isinstance(message, UnseenCategoryWarning):
-                for name, count in message.counts.items():
-                    totals[name] = totals.get(name, 0) + count
-            else:
-                show(message, category, filename, lineno, file, line)
-
-        warnings.showwarning = hold
+    with held_unseen_categories() as totals:
         yield totals
-    if totals:
-        # outside catch_warnings: the caller's filters ("error", "ignore") apply to it
-        warnings.warn(
-            UnseenCategoryWarning(_unseen_message(totals, where), totals), stacklevel=stacklevel
-        )
+    # outside the hold: the caller's filters ("error", "ignore") apply to it
+    warn_unseen_categories(totals, where, stacklevel)
 
 
 class IdentifierColumnWarning(UserWarning):

@@ -1145,16 +1145,12 @@ class DAGMM(TransformerMixin, BaseEstimator):
             Only with ``return_stats=True``: the expected and bounded rejection
             rates and the bounded cost (a tuple, as PyOD's list of three).
         """
-        check_is_fitted(self, "mixture_")
-        costs = {"c_fp": c_fp, "c_fn": c_fn, "c_r": self.contamination_ if c_r is None else c_r}
-        check_rejection_args(T, delta, costs)
-        self._warn_contamination_changed()
-        scores = self.decision_function(X)
-        labels = (scores > self.threshold_).astype(int)
-        labels[rejected(self._confidence(scores), T)] = REJECTED
+        costs = self._rejection_costs(T, delta, c_fp, c_fn, c_r)
+        labels, confidence = self.predict(X, return_confidence=True)
+        labels[rejected(confidence, T)] = REJECTED
         if not return_stats:
             return labels
-        return labels, self.compute_rejection_stats(T, delta, c_fp, c_fn, c_r)
+        return labels, self._rejection_stats(T, delta, costs)
 
     def compute_rejection_stats(
         self,
@@ -1187,11 +1183,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
             ``(expected_rejection_rate, upper_bound_rejection_rate,
             upper_bound_cost)``.
         """
-        check_is_fitted(self, "mixture_")
-        costs = {"c_fp": c_fp, "c_fn": c_fn, "c_r": self.contamination_ if c_r is None else c_r}
-        check_rejection_args(T, delta, costs)
-        train = self._training_energies("rejection statistics")
-        stats = rejection_stats(len(train), self.contamination_, T, delta, **costs)
+        stats = self._rejection_stats(T, delta, self._rejection_costs(T, delta, c_fp, c_fn, c_r))
         if verbose:
             print(
                 f"expected rejection rate {stats.expected_rejection_rate:.4g}, upper bound "
@@ -1199,6 +1191,19 @@ class DAGMM(TransformerMixin, BaseEstimator):
                 f"upper bound of the cost {stats.upper_bound_cost:.4g}"
             )
         return stats
+
+    def _rejection_costs(
+        self, T: float, delta: float, c_fp: float, c_fn: float, c_r: float | None
+    ) -> dict[str, float]:
+        """The three costs (``c_r`` by default ``contamination_``), the arguments checked."""
+        check_is_fitted(self, "mixture_")
+        costs = {"c_fp": c_fp, "c_fn": c_fn, "c_r": self.contamination_ if c_r is None else c_r}
+        check_rejection_args(T, delta, costs)
+        return costs
+
+    def _rejection_stats(self, T: float, delta: float, costs: dict[str, float]) -> RejectionStats:
+        train = self._training_energies("rejection statistics")
+        return rejection_stats(len(train), self.contamination_, T, delta, **costs)
 
     def _training_energies(self, what: str) -> np.ndarray:
         train = getattr(self, "decision_scores_", None)
@@ -1388,11 +1393,11 @@ class DAGMM(TransformerMixin, BaseEstimator):
         # device: a model fitted on a GPU would need CUDA to be unpickled at all. Its
         # tensors travel on the CPU, beside the device they were on.
         state = super().__getstate__()
-        device = _net_device(state.get("net_"))
-        if device is None or device.type == "cpu":
+        net = state.get("net_")
+        if net is None or net.input_scale.device.type == "cpu":
             return state
         state = {name: _on_cpu(value) for name, value in state.items()}
-        state[_PICKLED_ON] = str(device)
+        state[_PICKLED_ON] = str(net.input_scale.device)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -1422,14 +1427,6 @@ class DAGMM(TransformerMixin, BaseEstimator):
 
 #: The state key of the device a pickled model's tensors were on (absent: the CPU).
 _PICKLED_ON = "_pickled_on_device"
-
-
-def _net_device(net: Any) -> torch.device | None:
-    """The device of a fitted network's tensors, None for no network."""
-    if not isinstance(net, torch.nn.Module):
-        return None
-    tensor = next(iter([*net.buffers(), *net.parameters()]), None)
-    return None if tensor is None else tensor.device
 
 
 def _on_cpu(value: Any) -> Any:

@@ -358,7 +358,7 @@ def typed_once(path: str | os.PathLike[str], frame: pd.DataFrame) -> pd.DataFram
             name
             for name in frame.columns
             if pd.api.types.is_object_dtype(frame[name])
-            and not frame[name].dropna().map(lambda v: isinstance(v, str)).all()
+            and pd.api.types.infer_dtype(frame[name], skipna=True) not in ("string", "empty")
         ]
         if mixed:
             text = _csv_text(target, mixed, frame.index)

@@ -419,3 +419,19 @@ def test_torchrun_cli_leaves_out_an_empty_nameless_column_as_one_process_does(
     from dagmm import load
 
     assert list(load(out).feature_names_in_) == list(frame.columns)
+
+
+@_NEEDS_TORCHRUN
+def test_torchrun_cli_numbers_as_text_are_found_in_the_union_of_shards(tmp_path: Path) -> None:
+    data = tmp_path / "train.csv"
+    frame = _rows()
+    row = np.arange(N_ROWS)  # process r reads rows r, r + 2, ...: one number in each shard
+    frame["load"] = np.where(row % 2 == 0, "1.5", "2")
+    frame.loc[6, "load"] = "-"  # alone, shard 0 holds one number and a marker: too little
+    frame.to_csv(data, index=False)
+    result = _torchrun_fit(tmp_path, data, tmp_path / "model.dagmm")
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("dagmm: error:")]
+    assert len(errors) == 1, result.stderr
+    assert "with '-' in place of missing numbers (1 of 1024 rows, the first in row 6)" in errors[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.csv"]

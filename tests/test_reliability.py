@@ -204,6 +204,106 @@ def test_identifier_and_free_text_columns_are_refused_with_the_way_out():
         DAGMM(max_categories=0).fit(_frame())
 
 
+def _with_text(values: list[str], n: int = 120) -> pd.DataFrame:
+    """_frame(n) with a column "load" of ``values`` repeated to n rows, as text."""
+    return _frame(n).assign(load=[values[i % len(values)] for i in range(n)])
+
+
+def _with_markers(markers: list[str], n: int = 120) -> pd.DataFrame:
+    """_frame(n) with a column "load" of numbers as text, its 3 ``markers`` in rows 7, 40 and 90"""
+    load = [f"{v:.2f}" for v in _frame(n)["duration"]]
+    for row, marker in zip((7, 40, 90), markers, strict=True):
+        load[row] = marker
+    return _frame(n).assign(load=load)
+
+
+@pytest.mark.parametrize(
+    ("frame", "found", "way_out"),
+    [
+        (
+            _with_text(["2,5", "-0,75", "1.234,5", "3"]),
+            r"numbers written with decimal commas \(such as '-0,75', '1.234,5', '2,5'\)",
+            r"dagmm fit --decimal , --thousands \.; pandas.read_csv\(\.\.\., decimal=',', "
+            r"thousands='\.'\)\) or convert the column",
+        ),
+        (
+            _with_text(["1,234,567", "12,345", "7", "8,000.5"]),
+            r"numbers written with thousands separators \(such as '1,234,567', '8,000.5'",
+            r"dagmm fit --thousands ,; pandas.read_csv\(\.\.\., thousands=','\)",
+        ),
+        (
+            _with_text(["12 345", "1 000", "7"]),
+            r"thousands separators \(such as '1 000', '12 345'\)",
+            r"dagmm fit --thousands ' '; pandas.read_csv\(\.\.\., thousands=' '\)",
+        ),
+        (
+            _with_markers(["-", "?", "-"]),
+            r"numbers \(such as .*\), with '-', '\?' in place of missing numbers "
+            r"\(3 of 120 rows, the first in row 7\)",
+            r"dagmm fit --na-values - --na-values '\?'; pandas.read_csv\(\.\.\., "
+            r"na_values=\['-', '\?'\]\)\), then train with missing='impute' \(dagmm fit "
+            r"--missing impute\) or fix those rows",
+        ),
+        (
+            _with_markers(["#DIV/0!", "#VALUE!", "--"]),
+            r"with '#DIV/0!', '#VALUE!', '--' in place of missing numbers \(3 of 120 rows, "
+            r"the first in row 7\)",
+            r"--na-values '#DIV/0!' --na-values '#VALUE!' --na-values --",
+        ),
+        (  # the words a CSV file's numeric column reads as missing, given as text
+            _with_markers([".", "NA", "null"]),
+            r"with '\.', 'NA', 'null' in place of missing numbers",
+            r"--na-values \. --na-values NA --na-values null",
+        ),
+    ],
+    ids=["decimal_comma", "thousands_comma", "thousands_space", "markers", "errors", "words"],
+)
+def test_numbers_written_as_text_are_refused_with_the_way_out(frame, found, way_out):
+    with pytest.raises(InvalidInputError) as caught:
+        DAGMM(**TINY, random_state=0).fit(frame)
+    message = str(caught.value)
+    assert message.startswith("column 'load' would be a category, though its values look like")
+    assert re.search(found, message), message
+    assert re.search(way_out, message), message
+    assert message.endswith("if it truly is a category, exclude it (dagmm fit --exclude load)")
+
+
+def test_cli_refuses_numbers_written_as_text_in_one_line(tmp_path):
+    data, out = tmp_path / "flows.csv", tmp_path / "model.dagmm"
+    _with_markers(["-", "-", "?"]).to_csv(data, index=False)
+    line = _one_error_line(_cli("fit", str(data), "--out", str(out), "--epochs", "1"))
+    assert line.startswith("dagmm: error: column 'load' would be a category, though its values ")
+    assert "with '-', '?' in place of missing numbers (3 of 120 rows, the first in row 7)" in line
+    assert "dagmm fit --na-values - --na-values '?'" in line
+    assert "--exclude load" in line
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["tcp", "udp", "icmp"],
+        ["A7", "B12", "C3"],  # codes
+        ["01", "02", "17"],  # leading zeros: codes
+        ["02139", "10001", "94103", "-"],  # zip codes, one unknown
+        ["10001", "60601", "94103"],  # plain numbers alone may be codes
+        ["3-4", "5-6", "1-2"],  # ranges
+        ["1.2.3", "1.10.0", "2.0.1"],  # versions
+        ["1", "2", "three", "four", "five", "six"],  # a few numbers among words
+        ["yes", "no"],
+        ["True", "False"],
+        ["1", "2", "3", "X"],  # a letter may be a category of its own
+        ["1", "2", "-", "-", "-"],  # a marker this common is likelier a category
+        ["1,2", "3,4,5", "6,7"],  # lists
+        ["2,5", "1,234,567"],  # commas both ways: not one number format
+        ["2,5"],  # one number is no evidence
+    ],
+)
+def test_text_that_only_looks_numeric_still_trains_as_categories(values):
+    model = DAGMM(**TINY, random_state=0).fit(_with_text(values))
+    assert sorted(model.encoder_.categories["load"]) == sorted(set(values))
+
+
 def test_a_saved_index_read_back_as_a_column_is_named_as_a_row_number(tmp_path):
     _frame(200).to_csv(tmp_path / "with_index.csv")  # index=True: pandas' default
     frame = pd.read_csv(tmp_path / "with_index.csv")

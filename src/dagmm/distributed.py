@@ -28,6 +28,7 @@ values.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Sequence
@@ -55,7 +56,7 @@ from .estimator import (
 from .exceptions import DAGMMError, DistributedInputError, InvalidInputError
 from .mixture import MixtureStatistics
 from .quantile import exact_quantile
-from .tabular import TabularEncoder, check_category_count
+from .tabular import NumbersAsText, TabularEncoder, check_category_count, find_numbers_as_text
 from .training import (
     AUTO_SPARSE_SHARE,
     fitted_mixture,
@@ -275,6 +276,39 @@ def _merge_encoders(reducer: ProcessGroupReducer, local: TabularEncoder) -> Tabu
     return TabularEncoder.from_dict(merged)
 
 
+def _check_numbers_as_text(
+    reducer: ProcessGroupReducer, encoder: TabularEncoder, X: Any, name: str
+) -> None:
+    """:func:`~dagmm.tabular.check_numbers_as_text` on the union of the shards' values
+    of categorical column ``name``, as one process would check the whole: one shard may
+    hold too few numbers or only markers, another the word that makes it a category. The
+    rows holding markers are counted over every shard, and the first named by its row in
+    the shard's index (the file's row when the CLI reads the shards)."""
+    found = find_numbers_as_text(encoder.categories[name])
+    if found is None:
+        return
+    marked = np.zeros(2)
+    first: Any = None
+    if found.markers:  # every rank reaches this alike: the union is the same everywhere
+        local = _agreed(reducer, functools.partial(_marker_rows, encoder, X, name, found))
+        marked = reducer.reduce_array(local[:2])
+        lowest = reducer.reduce_array(local[2:], dist.ReduceOp.MIN)[0]
+        first = int(lowest) if np.isfinite(lowest) else None
+    error = found.error(name, int(marked[0]), int(marked[1]), first)
+    if error is not None:
+        raise error
+
+
+def _marker_rows(encoder: TabularEncoder, X: Any, name: str, found: NumbersAsText) -> np.ndarray:
+    """This shard's rows holding ``found``'s markers in column ``name``, its rows with a
+    value there, and the first marker's row if an integer (else inf), as float64."""
+    rows = encoder.category_text(X, name)
+    hits = np.flatnonzero(rows.isin(found.markers).to_numpy())
+    label = rows.index[hits[0]] if len(hits) else None
+    first = float(label) if isinstance(label, (int, np.integer)) else np.inf
+    return np.array([len(hits), len(rows), first], dtype=np.float64)
+
+
 #: What :func:`agree` reports from every process instead of raising on one only.
 _AGREED_ERRORS = (DAGMMError, ValueError, OSError, MemoryError)
 
@@ -424,11 +458,14 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
             )
         if len(X) == 0:
             raise InvalidInputError("no rows to train on")
-        return _new_encoder(est).fit(X)
+        local = _new_encoder(est)
+        local.check_numbers = False  # a shard's values tell less than all of them: below
+        return local.fit(X)
 
     encoder = _merge_encoders(reducer, _agreed(reducer, fit_local))
     try:
         for name, values in encoder.categories.items():
+            _check_numbers_as_text(reducer, encoder, X, name)
             check_category_count(name, values, est.max_categories)
     except InvalidInputError as exc:  # every rank holds the same union: fails alike
         raise DistributedInputError(str(exc)) from None

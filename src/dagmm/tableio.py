@@ -26,6 +26,7 @@ import pandas as pd
 
 from ._atomic import atomic_path
 from .exceptions import DAGMMError
+from .tabular import MISSING_WORDS
 
 __all__ = [
     "MISSING_WORDS",
@@ -127,17 +128,6 @@ def _input_parts(target: Path) -> list[Path]:
     return _parquet_parts(target) if target.is_dir() else [target]
 
 
-#: The words pandas reads as missing by default ("NA", "NULL", "None", "nan", ...).
-#: In a CSV file they mean "missing" only in numeric columns: in a text column
-#: (a category such as the region "NA" or the service "None") they are values.
-#: An empty field is missing in every column.
-MISSING_WORDS = frozenset(
-    # pandas.read_csv's default na_values (its documentation lists them), less ""
-    (
-        "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
-        "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
-    )
-)  # fmt: skip
 _BOOLEAN_WORDS = {
     "True": True, "TRUE": True, "true": True, "False": False, "FALSE": False, "false": False
 }  # fmt: skip

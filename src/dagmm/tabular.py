@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import sys
 import warnings
 from collections.abc import Iterator
@@ -27,10 +28,15 @@ import pandas as pd
 from .exceptions import InvalidInputError
 
 __all__ = [
+    "MARKERS_MAX_SHARE",
+    "MISSING_WORDS",
     "IdentifierColumnWarning",
+    "NumbersAsText",
     "TabularEncoder",
     "UnseenCategoryWarning",
     "check_category_count",
+    "check_numbers_as_text",
+    "find_numbers_as_text",
     "held_unseen_categories",
     "summed_unseen_categories",
     "symexp",
@@ -39,6 +45,18 @@ __all__ = [
 ]
 
 _MISSING_POLICIES = ("raise", "impute")
+
+#: The words pandas reads as missing by default ("NA", "NULL", "None", "nan", ...).
+#: In a CSV file they mean "missing" only in numeric columns: in a text column
+#: (a category such as the region "NA" or the service "None") they are values.
+#: An empty field is missing in every column.
+MISSING_WORDS = frozenset(
+    # pandas.read_csv's default na_values (its documentation lists them), less ""
+    (
+        "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+        "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+    )
+)  # fmt: skip
 
 
 class UnseenCategoryWarning(UserWarning):
@@ -151,23 +169,231 @@ def check_category_count(name: str, values: list[str], max_categories: int | Non
     if max_categories is None or len(values) <= max_categories:
         return
     examples = ", ".join(repr(v) for v in values[:3])
-    sample = pd.Series(values[:100], dtype=object).str.replace(",", ".", regex=False)
-    decimal_commas = any("," in v for v in values[:100]) and bool(
-        pd.to_numeric(sample, errors="coerce").notna().all()
-    )
-    hint = (
-        "its values look like numbers written with decimal commas: read them as numbers "
-        "(pandas.read_csv(..., decimal=','))"
-        if decimal_commas
-        else f"an identifier or free text carries nothing a new row can match: exclude it "
-        f"(dagmm fit --exclude {name}); if it holds numbers, make it numeric; else raise "
-        f"max_categories (--max-categories)"
-    )
+    # numbers as text are refused before this, by check_numbers_as_text, with their way out
     raise InvalidInputError(
         f"column {name!r} has {len(values)} distinct values (such as {examples}), more than "
         f"max_categories={max_categories}: as a category each value would become an input "
-        f"column of its own; {hint}"
+        f"column of its own; an identifier or free text carries nothing a new row can "
+        f"match: exclude it (dagmm fit --exclude {name}); if it holds numbers, make it "
+        f"numeric; else raise max_categories (--max-categories)"
     )
+
+
+#: At most this share of a column's rows may hold markers ("-", "?", "#DIV/0!") for the
+#: column to be taken for numbers with missing values when nothing else says so: a
+#: marker more common than that is likelier a category of its own ("-": not applicable).
+MARKERS_MAX_SHARE = 0.2
+
+#: A number as Python and pandas read it: ``7``, ``-0.75``, ``.5``, ``1e-3``.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+#: A number with a decimal comma, its thousands grouped or not: ``2,5``, ``-0,75``,
+#: ``1234,5``, ``1.234,5``, ``12 345,5`` (spaces, no-break spaces, apostrophes group too).
+_DECIMAL_COMMA = re.compile(
+    r"[+-]?(?:\d{1,3}(?P<group>[. \u00a0\u202f'’])\d{3}(?:(?P=group)\d{3})*|\d+),\d+"
+)
+#: A number with thousands separators and maybe a decimal point: ``1,234,567``,
+#: ``12 345``, ``1'234.5``. A group never starts with 0 (``0,123`` is a decimal comma).
+_THOUSANDS = re.compile(
+    r"[+-]?[1-9]\d{0,2}(?P<sep>[, \u00a0\u202f'’])\d{3}(?:(?P=sep)\d{3})*(?:\.\d+)?"
+)
+#: A spreadsheet's error value in place of a number: ``#DIV/0!``, ``#VALUE!``, ``#NAME?``.
+_SPREADSHEET_ERROR = re.compile(r"#[A-Za-z][A-Za-z0-9/_]*[!?]")
+#: An integer written with a leading zero (``01``, ``007``, ``02139``): a code.
+_LEADING_ZERO = re.compile(r"[+-]?0\d")
+
+
+def _is_marker(value: str) -> bool:
+    """Whether ``value`` (stripped) stands for a missing number: a word of
+    :data:`MISSING_WORDS`, a spreadsheet error or punctuation only (``-``, ``?``, ``.``,
+    ``--``, ``*``, or nothing at all). A letter or a digit makes it a possible category."""
+    return (
+        value in MISSING_WORDS
+        or not any(ch.isalnum() for ch in value)
+        or _SPREADSHEET_ERROR.fullmatch(value) is not None
+    )
+
+
+@dataclass(frozen=True)
+class NumbersAsText:
+    """A categorical column's distinct values that are numbers written as text.
+
+    Found by :func:`find_numbers_as_text`; :meth:`error` is the refusal.
+
+    Attributes
+    ----------
+    decimal : list of str
+        Values with a decimal comma only (``2,5``, ``1.234,5``).
+    thousands : list of str
+        Values with thousands separators only (``1,234,567``, ``12 345``).
+    either : list of str
+        Values that read either way (``1,234``).
+    numbers : list of str
+        Every value that is a number (these three and plain ones like ``7``).
+    markers : list of str
+        Values standing for a missing number (``-``, ``?``, ``#DIV/0!``).
+    groups : list of str
+        The separators grouping the thousands, for reading the file.
+    """
+
+    decimal: list[str]
+    thousands: list[str]
+    either: list[str]
+    numbers: list[str]
+    markers: list[str]
+    groups: list[str]
+
+    @property
+    def has_separators(self) -> bool:
+        """Whether commas or grouped thousands, not markers alone, give the numbers away."""
+        return bool(self.decimal or self.thousands or self.either)
+
+    def error(
+        self, name: str, marker_rows: int = 0, rows: int = 0, first_marker: Any = None
+    ) -> InvalidInputError | None:
+        """The refusal of column ``name``, or None where markers are its only sign and
+        more than :data:`MARKERS_MAX_SHARE` of its rows hold them (or it has none).
+
+        Parameters
+        ----------
+        name : str
+            The column.
+        marker_rows, rows : int
+            Its rows holding a marker, and its rows with a value.
+        first_marker : optional
+            The first row holding a marker (its index label), when known.
+        """
+        if not self.has_separators and (not self.markers or marker_rows > MARKERS_MAX_SHARE * rows):
+            return None
+        # the values that read either way ("1,234") go with the unambiguous ones
+        if self.decimal:
+            kind, examples = "numbers written with decimal commas", self.decimal + self.either
+        elif self.thousands:
+            kind, examples = (
+                "numbers written with thousands separators",
+                self.thousands + self.either,
+            )
+        elif self.either:
+            kind = "numbers written with decimal commas or thousands separators"
+            examples = self.either
+        else:
+            kind, examples = "numbers", self.numbers
+        shown = ", ".join(repr(v) for v in examples[:3])
+        found = f"its values look like {kind} (such as {shown})"
+        ways = []
+        if self.decimal or (self.either and not self.thousands):
+            group = self.groups[0] if len(self.groups) == 1 else ""
+            cli = f" --thousands {shlex.quote(group)}" if group else ""
+            py = f", thousands={group!r}" if group else ""
+            ways.append(
+                f"{'if the commas are decimal marks, ' if not self.decimal else ''}read the "
+                f"file with a decimal comma (dagmm fit --decimal ,{cli}; "
+                f"pandas.read_csv(..., decimal=','{py})) or convert the column to numbers"
+            )
+        if self.thousands or (self.either and not self.decimal):
+            group = self.groups[0] if len(self.groups) == 1 else ","
+            ways.append(
+                f"{'if they separate thousands, ' if not self.thousands else ''}read it with "
+                f"its thousands separator (dagmm fit --thousands {shlex.quote(group)}; "
+                f"pandas.read_csv(..., thousands={group!r}))"
+            )
+        if self.markers:
+            where = f", the first in row {first_marker}" if first_marker is not None else ""
+            found += (
+                f", with {', '.join(repr(v) for v in self.markers[:3])} in place of missing "
+                f"numbers ({marker_rows} of {rows} rows{where})"
+            )
+            options = " ".join(f"--na-values {shlex.quote(v)}" for v in self.markers)
+            ways.append(
+                f"mark them missing (dagmm fit {options}; pandas.read_csv(..., "
+                f"na_values={self.markers!r})), then train with missing='impute' "
+                f"(dagmm fit --missing impute) or fix those rows"
+            )
+        ways.append(f"if it truly is a category, exclude it (dagmm fit --exclude {name})")
+        return InvalidInputError(
+            f"column {name!r} would be a category, though {found}: as a category each "
+            f"value would become an input column of its own and the model could not "
+            f"compare their sizes; {'; '.join(ways)}"
+        )
+
+
+def find_numbers_as_text(categories: list[str]) -> NumbersAsText | None:
+    """What makes a categorical column's distinct values ``categories`` numbers written
+    as text, or None where they are not: a column is numbers only when
+
+    * each value (spaces around it aside) is a number (:data:`_PLAIN_NUMBER`), a number
+      with a decimal comma (:data:`_DECIMAL_COMMA`) or thousands separators
+      (:data:`_THOUSANDS`), or a marker of a missing number (:func:`_is_marker`): one
+      other value (``A7``, ``3-4``, ``1.2.3``, ``X``, ``yes``, a date) makes it a category;
+    * at least 2 distinct values are numbers;
+    * no number has a leading zero (``01``, ``02139``: codes);
+    * the commas are used one way: decimal commas beside thousands separated by commas
+      (or numbers with a decimal point) are a list, not a number format;
+    * something gives it away: a decimal comma, a thousands separator or a marker. Plain
+      numbers alone (``1``, ``2``, ``3`` or zip codes) may be codes, and pass.
+
+    Whether markers alone are enough depends on how many rows hold them: see
+    :meth:`NumbersAsText.error`. The values are read one by one until one is not a
+    number, which for a text column is the first: it is cheap on any column.
+    """
+    decimal: list[str] = []
+    thousands: list[str] = []
+    either: list[str] = []
+    numbers: list[str] = []
+    markers: list[str] = []
+    groups: set[str] = set()
+    for value in categories:
+        text = value.strip()
+        if _is_marker(text):
+            markers.append(value)
+            continue
+        if _PLAIN_NUMBER.fullmatch(text):
+            if _LEADING_ZERO.match(text):
+                return None
+            numbers.append(value)
+            continue
+        comma = _DECIMAL_COMMA.fullmatch(text)
+        grouped = _THOUSANDS.fullmatch(text)
+        if comma is None and grouped is None:
+            return None
+        if comma is not None and comma["group"]:
+            groups.add(comma["group"])
+        if grouped is not None:
+            groups.add(grouped["sep"])
+        (either if comma and grouped else decimal if comma else thousands).append(value)
+        numbers.append(value)
+    if len(numbers) < 2 or not (decimal or thousands or either or markers):
+        return None
+    if decimal and any("," in v or "." in v for v in thousands):
+        return None
+    if decimal or (either and not thousands):
+        groups.discard(",")  # a decimal comma's, not a thousands separator
+    return NumbersAsText(decimal, thousands, either, numbers, markers, sorted(groups))
+
+
+def check_numbers_as_text(name: str, categories: list[str], rows: pd.Series) -> None:
+    """Raise :class:`InvalidInputError` if categorical column ``name`` is numbers written
+    as text (:func:`find_numbers_as_text`): with decimal commas, thousands separators or
+    markers of missing values ("-", "?", "#DIV/0!"), each distinct number would become a
+    one-hot input column and the model could not compare them.
+
+    Parameters
+    ----------
+    name : str
+        The column.
+    categories : list of str
+        Its distinct training values.
+    rows : Series of str
+        Its training values, missing ones left out, indexed by row: the rows holding
+        markers are counted and the first is named.
+    """
+    found = find_numbers_as_text(categories)
+    if found is None:
+        return
+    marked = np.flatnonzero(rows.isin(found.markers).to_numpy())
+    first = rows.index[marked[0]] if len(marked) else None
+    error = found.error(name, len(marked), len(rows), first)
+    if error is not None:
+        raise error
 
 
 def _counts_rows(col: pd.Series) -> bool:
@@ -258,6 +484,11 @@ def _is_categorical(series: pd.Series) -> bool:
     return True
 
 
+def _category_text(col: pd.Series) -> pd.Series:
+    """A categorical column's values as text, missing ones left out: its categories."""
+    return col[col.notna()].astype(str)
+
+
 def _describe_rows(rows: np.ndarray, limit: int = 5, index: pd.Index | None = None) -> str:
     labels = rows[:limit] if index is None else index[rows[:limit]]
     shown = ", ".join(str(r) for r in labels)
@@ -329,6 +560,9 @@ class TabularEncoder:
         8601 dates or times (a CSV file's timestamps).
     log_inputs : bool
         Pass every numeric column through :func:`symlog` (after imputation).
+    check_numbers : bool
+        At fit, refuse a categorical column of numbers written as text
+        (:func:`check_numbers_as_text`).
     """
 
     missing: str = "raise"
@@ -338,6 +572,8 @@ class TabularEncoder:
     categories: dict[str, list[str]] = field(default_factory=dict)
     fill_values: dict[str, Any] = field(default_factory=dict)
     log_inputs: bool = False
+    # at fit only: the distributed fit checks the union of its shards' categories instead
+    check_numbers: bool = True
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: Any) -> TabularEncoder:
@@ -372,11 +608,13 @@ class TabularEncoder:
             col = frame[name]
             _check_not_temporal(name, col)
             if _is_categorical(col):
-                values = col[col.notna()].astype(str)
+                values = _category_text(col)
                 if self.missing == "raise":
                     self._check_no_missing_categorical(name, col)
                 self.categories[name] = sorted(values.unique().tolist())
                 _check_not_time_text(name, self.categories[name])
+                if self.check_numbers:
+                    check_numbers_as_text(name, self.categories[name], values)
                 check_category_count(name, self.categories[name], self.max_categories)
                 if len(values) >= IDENTIFIER_MIN_ROWS and len(self.categories[name]) == len(values):
                     warnings.warn(
@@ -539,6 +777,24 @@ class TabularEncoder:
             for name in frame.columns:
                 frame[name] = self._coerce_numeric(name, frame[name], label="column")
         return frame, "array"
+
+    def category_text(self, X: Any, name: str) -> pd.Series:
+        """The categorical column ``name`` of ``X`` as :meth:`fit` reads it.
+
+        Parameters
+        ----------
+        X : DataFrame or table
+            Rows with the columns the encoder was fitted on.
+        name : str
+            One of :attr:`categories`.
+
+        Returns
+        -------
+        Series of str
+            Its values as text, missing ones left out, indexed by row.
+        """
+        frame, _ = self._as_frame(X, fitting=False)
+        return _category_text(frame[name])
 
     def warn_matching_by_position(self, stacklevel: int) -> None:
         """The ``UserWarning`` for unnamed columns given to a model fitted on named ones."""

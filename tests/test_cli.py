@@ -452,6 +452,165 @@ def test_csv_separated_otherwise_is_read_by_its_separator(tmp_path, sep):
     assert list(read_table(tmp_path / "one.csv").columns) == ["bytes"]
 
 
+def _flows_in_locales(folder):
+    """The same small flows table written with decimal points (``points.csv``) and as a
+    European spreadsheet exports it, ``;``-separated with decimal commas (``semi.csv``)."""
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(
+        {
+            "bytes": rng.gamma(2.0, 100.0, 60).round(2),
+            "duration": rng.exponential(1.0, 60).round(3),
+            "proto": rng.choice(["tcp", "udp"], 60),
+        }
+    )
+    frame.to_csv(folder / "points.csv", index=False)
+    frame.to_csv(folder / "semi.csv", index=False, sep=";", decimal=",")
+    return frame
+
+
+def test_a_semicolon_file_with_decimal_commas_fits_and_scores_as_numbers(tmp_path):
+    # Until 2026-12-05 a ';' export's "183,43" was text: each value a category of its own.
+    from dagmm import load
+    from dagmm.tableio import CsvFormat, read_table
+
+    frame = _flows_in_locales(tmp_path)
+    assert "," in (tmp_path / "semi.csv").read_text().splitlines()[1]
+    pd.testing.assert_frame_equal(read_table(tmp_path / "semi.csv"), frame)
+    # --decimal . overrides the decision: the numbers stay text
+    as_text = read_table(tmp_path / "semi.csv", csv_format=CsvFormat(decimal="."))
+    assert not pd.api.types.is_numeric_dtype(as_text["bytes"])
+    energies, thresholds = {}, {}
+    for name in ("points", "semi"):
+        model = tmp_path / f"{name}.dagmm"
+        for extra in ((), ("--sample-rows", "40")):
+            fit = run(
+                "fit", str(tmp_path / f"{name}.csv"), "--out", str(model), "--epochs", "1",
+                "--random-state", "0", *extra,
+            )  # fmt: skip
+            assert fit.returncode == 0, fit.stderr
+            thresholds[name, extra] = load(model).threshold_
+        assert load(model).encoder_.columns == ["bytes", "duration", "proto"]
+        assert list(load(model).encoder_.categories) == ["proto"]
+        out = tmp_path / f"{name}-scores.csv"
+        score = run("score", str(model), str(tmp_path / f"{name}.csv"), "--out", str(out))
+        assert score.returncode == 0, score.stderr
+        energies[name] = pd.read_csv(out)["energy"].to_numpy()
+    assert thresholds["semi", ()] == thresholds["points", ()]
+    assert (
+        thresholds["semi", ("--sample-rows", "40")] == thresholds["points", ("--sample-rows", "40")]
+    )
+    np.testing.assert_array_equal(energies["semi"], energies["points"])
+    # a comma file whose numbers are quoted "183,43", scored without --decimal: the error
+    # names the column and the first row, and the way out
+    frame.to_csv(tmp_path / "comma.csv", index=False, decimal=",")
+    score = run(
+        "score", str(tmp_path / "points.dagmm"), str(tmp_path / "comma.csv"),
+        "--out", str(tmp_path / "o.csv"),
+    )  # fmt: skip
+    assert score.returncode == 2 and not (tmp_path / "o.csv").exists()
+    line = score.stderr.strip()
+    assert "column 'bytes' should be numeric" in line and "row(s) 0," in line, line
+    assert "--decimal ," in line, line
+    score = run(
+        "score", str(tmp_path / "points.dagmm"), str(tmp_path / "comma.csv"),
+        "--out", str(tmp_path / "o.csv"), "--decimal", ",",
+    )  # fmt: skip
+    assert score.returncode == 0, score.stderr
+    np.testing.assert_array_equal(pd.read_csv(tmp_path / "o.csv")["energy"], energies["points"])
+
+
+def test_decimal_thousands_and_na_values_read_a_spreadsheets_numbers(tmp_path):
+    # "1.234,5" in a comma-separated file (quoted), "-" for a missing value: until
+    # 2026-12-05 no option said so, and the column was text.
+    from dagmm import load
+
+    rng = np.random.default_rng(6)
+    frame = pd.DataFrame(
+        {
+            "bytes": rng.gamma(2.0, 1000.0, 60).round(1) + 1000,
+            "duration": rng.exponential(1.0, 60).round(3),
+        }
+    )
+    written = frame.astype(object).copy()
+    written["bytes"] = [
+        f"{v:,.1f}".replace(",", " ").replace(".", ",").replace(" ", ".") for v in frame["bytes"]
+    ]
+    written["duration"] = [str(v).replace(".", ",") for v in frame["duration"]]
+    written.loc[7, "duration"] = "-"
+    written.to_csv(tmp_path / "sheet.csv", index=False)
+    assert (
+        '"1.' in (tmp_path / "sheet.csv").read_text()
+        or '"2.' in (tmp_path / "sheet.csv").read_text()
+    )
+    options = ("--decimal", ",", "--thousands", ".", "--na-values", "-")
+    base = ("fit", str(tmp_path / "sheet.csv"), "--out", str(tmp_path / "m.dagmm"), "--epochs", "1")
+    # without --missing impute the marker is a missing value, named as such
+    fit = run(*base, *options)
+    assert fit.returncode == 2 and not (tmp_path / "m.dagmm").exists()
+    assert "column 'duration' has 1 non-finite value(s)" in fit.stderr, fit.stderr
+    assert "row(s) 7" in fit.stderr, fit.stderr
+    fit = run(*base, *options, "--missing", "impute")
+    assert fit.returncode == 0, fit.stderr
+    model = load(tmp_path / "m.dagmm")
+    assert list(model.encoder_.categories) == []
+    assert model.encoder_.fill_values["duration"] == frame["duration"].drop(index=7).median()
+    # the thousands are read: the training rows' numbers are the frame's
+    expected = frame.copy()
+    expected.loc[7, "duration"] = frame["duration"].drop(index=7).median()
+    np.testing.assert_allclose(model.decision_function(expected), model.decision_scores_)
+    out = tmp_path / "s.csv"
+    score = run(
+        "score", str(tmp_path / "m.dagmm"), str(tmp_path / "sheet.csv"), "--out", str(out), *options
+    )
+    assert score.returncode == 0, score.stderr
+    np.testing.assert_allclose(pd.read_csv(out)["energy"], model.decision_scores_)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--decimal", "ab"), "Invalid value for '--decimal': 'ab' is not one character"),
+        (("--thousands", ""), "Invalid value for '--thousands': '' is not one character"),
+        (("--decimal", ";"), "';' is a field separator"),
+        (("--decimal", ",", "--thousands", ","), "are both ','"),
+        (("--thousands", "."), "points.csv: the thousands separator '.' (--thousands) is also"),
+        (("--decimal", ",", "PARQUET"), "Parquet holds typed numbers"),
+        (("--na-values", "-", "PARQUET"), "Parquet holds typed numbers"),
+        (("--decimal", ",", "SPARK"), "--engine spark reads Parquet"),
+    ],
+)
+def test_csv_format_mistakes_are_one_line_before_any_output(tmp_path, args, message):
+    frame = _flows_in_locales(tmp_path)
+    frame.to_parquet(tmp_path / "points.parquet", index=False)
+    data = tmp_path / ("points.parquet" if "PARQUET" in args else "points.csv")
+    options = [a for a in args if a not in ("PARQUET", "SPARK")]
+    commands = [("fit", str(data), "--out", str(tmp_path / "o.dagmm"))]
+    if "SPARK" in args:
+        # checked before Spark starts (the model file need not even exist)
+        commands = [
+            (
+                "score",
+                str(tmp_path / "m.dagmm"),
+                str(data),
+                "--out",
+                str(tmp_path / "o.parquet"),
+                "--engine",
+                "spark",
+            )
+        ]
+    elif "PARQUET" in args:
+        commands.append(
+            ("explain", str(tmp_path / "m.dagmm"), str(data), "--out", str(tmp_path / "o.csv"))
+        )
+    for command in commands:
+        result = run(*command, *options)
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("dagmm: error:"), result.stderr
+        assert message in lines[0], lines[0]
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(("o.", ".o."))]
+
+
 def test_a_folder_of_parquet_files_reads_as_its_files_in_order(table, tmp_path):
     # Spark, pandas and pyarrow write a dataset as a folder of part files; until
     # 2026-12-04 fit and score refused a folder ("is a directory").
@@ -936,5 +1095,6 @@ def test_a_csv_file_is_read_twice_its_first_line_then_its_rows(tmp_path, monkeyp
         assert frame["kind"].tolist() == ["x", "NA"]  # a category in a text column
     opened.clear()
     frame = tableio.read_table(semicolon)
-    assert opened == [semicolon] * 3  # the first line again, split by ";"
+    # the first line again, split by ";", then its first lines for its decimal mark
+    assert opened == [semicolon] * 4
     assert list(frame.columns) == ["a", "b", "kind"]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import InvalidInputError, NumericalError
-from .tableio import DataFileError, TableWriter, iter_table, text_columns
+from .tableio import CsvFormat, DataFileError, TableWriter, iter_table, text_columns
 from .tabular import summed_unseen_categories
 
 __all__ = ["ScoredRows", "score_file", "score_frame"]
@@ -122,6 +122,7 @@ def score_file(
     progress: Callable[[int], None] | None = None,
     keep_columns: Sequence[str] = (),
     only_anomalies: bool = False,
+    csv_format: CsvFormat | None = None,
 ) -> ScoredRows:
     """Score ``data_path`` chunk by chunk into ``out_path``; return the counts.
 
@@ -158,6 +159,9 @@ def score_file(
     only_anomalies : bool, default False
         Write only the flagged rows, an alerts file, each with its 0-based
         position in the input as a first column ``row``.
+    csv_format : CsvFormat, optional
+        How a CSV input writes its numbers and missing values (see
+        :func:`dagmm.tableio.iter_table`).
 
     Returns
     -------
@@ -187,7 +191,12 @@ def score_file(
         summed_unseen_categories(f"{data_path}: "),
     ):
         for chunk in iter_table(
-            data_path, chunk_rows, columns, text_columns=text, categories=text_columns(model)
+            data_path,
+            chunk_rows,
+            columns,
+            text_columns=text,
+            categories=text_columns(model),
+            csv_format=csv_format,
         ):
             absent = [c for c in copied if c not in chunk.columns]
             if absent:

@@ -32,7 +32,7 @@ import functools
 import json
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -65,6 +65,9 @@ from .training import (
     top_value_share,
     train_members,
 )
+
+if TYPE_CHECKING:  # read lazily, as the tables are
+    from .tableio import CsvFormat
 
 __all__ = [
     "DistributedInputError",
@@ -579,19 +582,26 @@ def drop_empty_unnamed_everywhere(frame: Any, group: Any = None) -> tuple[Any, l
     return frame.drop(columns=dropped), dropped
 
 
-def read_shard(path: str | os.PathLike[str], rank: int, world_size: int, chunk_rows: int = 65536):
+def read_shard(
+    path: str | os.PathLike[str],
+    rank: int,
+    world_size: int,
+    chunk_rows: int = 65536,
+    csv_format: CsvFormat | None = None,
+):
     """Rows ``rank, rank + N, rank + 2N, ...`` of a CSV or Parquet file, streamed.
 
     Each process keeps only its rows, so no process holds the whole file. The
     rows are indexed by their 0-based positions in the file, so that an error
-    in this shard (a missing value, say) names the file's row.
+    in this shard (a missing value, say) names the file's row. ``csv_format``: a
+    :class:`dagmm.tableio.CsvFormat`, as :func:`dagmm.tableio.iter_table` reads it.
     """
     import pandas as pd
 
     from .tableio import DataFileError, iter_table, typed_once
 
     parts, start = [], 0
-    for chunk in iter_table(path, chunk_rows=chunk_rows, infer=False):
+    for chunk in iter_table(path, chunk_rows=chunk_rows, infer=False, csv_format=csv_format):
         first = (rank - start) % world_size
         part = chunk.iloc[first::world_size]
         part.index = pd.RangeIndex(start + first, start + len(chunk), world_size)
@@ -599,4 +609,4 @@ def read_shard(path: str | os.PathLike[str], rank: int, world_size: int, chunk_r
         start += len(chunk)
     if not parts or start == 0:
         raise DataFileError(f"{path}: no rows")
-    return typed_once(path, pd.concat(parts))
+    return typed_once(path, pd.concat(parts), csv_format)

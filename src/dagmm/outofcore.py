@@ -16,7 +16,7 @@ import itertools
 import os
 import tempfile
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ import torch
 from .exceptions import InvalidInputError
 from .mixture import MixtureStatistics
 from .quantile import exact_quantile
-from .tableio import DataFileError, iter_table, text_columns, typed_once
+from .tableio import CsvFormat, DataFileError, iter_table, text_columns, typed_once
 from .tabular import UnseenCategoryWarning, summed_unseen_categories
 from .training import FittedMixture, accumulated_statistics, eval_memberships, fitted_mixture
 
@@ -40,6 +40,7 @@ def sample_table(
     random_state: int | None = None,
     chunk_rows: int = 65536,
     columns: list[str] | None = None,
+    csv_format: CsvFormat | None = None,
 ) -> pd.DataFrame:
     """A uniform random sample of ``n_rows`` rows (without replacement) of a CSV or Parquet file.
 
@@ -48,7 +49,7 @@ def sample_table(
     and one chunk. The sample keeps the file's row order and is indexed by each
     row's 0-based position in the file, so that an error in it (a missing value,
     say) names the file's row; the same seed gives the same sample. A file with
-    fewer rows is returned whole.
+    fewer rows is returned whole. ``csv_format``: as :func:`dagmm.tableio.iter_table`.
     """
     if n_rows < 1:
         raise InvalidInputError(f"sample size must be >= 1, got {n_rows}")
@@ -59,7 +60,10 @@ def sample_table(
     start = 0
     # Words such as "NA" are read as missing or as values once, on the whole sample,
     # so that a column is read the same way in every chunk.
-    for chunk in iter_table(path, chunk_rows=chunk_rows, columns=columns, infer=False):
+    chunks = iter_table(
+        path, chunk_rows=chunk_rows, columns=columns, infer=False, csv_format=csv_format
+    )
+    for chunk in chunks:
         keys = rng.random(len(chunk))
         positions = np.arange(start, start + len(chunk))
         start += len(chunk)
@@ -80,17 +84,22 @@ def sample_table(
     order = np.argsort(kept_pos, kind="stable")
     sample = kept.iloc[order]
     sample.index = pd.Index(kept_pos[order])
-    return typed_once(path, sample)
+    return typed_once(path, sample, csv_format)
 
 
 def _encoded_chunks(
-    model: Any, path: str | os.PathLike[str], chunk_rows: int
+    model: Any, path: str | os.PathLike[str], chunk_rows: int, csv_format: CsvFormat | None
 ) -> Iterator[np.ndarray]:
     names = getattr(model, "feature_names_in_", None)
     columns = [str(c) for c in names] if names is not None else None
     start = 0
     for chunk in iter_table(
-        path, chunk_rows, columns, text_columns=text_columns(model), categories=text_columns(model)
+        path,
+        chunk_rows,
+        columns,
+        text_columns=text_columns(model),
+        categories=text_columns(model),
+        csv_format=csv_format,
     ):
         chunk.index = pd.RangeIndex(start, start + len(chunk))
         try:
@@ -102,12 +111,16 @@ def _encoded_chunks(
 
 @torch.no_grad()
 def stream_file_statistics(
-    model: Any, path: str | os.PathLike[str], chunk_rows: int = 65536
+    model: Any,
+    path: str | os.PathLike[str],
+    chunk_rows: int = 65536,
+    csv_format: CsvFormat | None = None,
 ) -> tuple[MixtureStatistics, int]:
     """Exact gamma-weighted statistics of every row of a file under ``model``'s network.
 
     The streaming counterpart of :func:`dagmm.training.stream_statistics`:
     eval mode, float64 accumulation, centred on the first chunk's mean.
+    ``csv_format``: as :func:`dagmm.tableio.iter_table`.
 
     Returns
     -------
@@ -120,7 +133,7 @@ def stream_file_statistics(
 
     def chunks() -> Iterator[tuple[torch.Tensor, torch.Tensor, None]]:
         nonlocal n_rows
-        for data in _encoded_chunks(model, path, chunk_rows):
+        for data in _encoded_chunks(model, path, chunk_rows, csv_format):
             x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(device)
             n_rows += len(data)
             yield (*eval_memberships(net, x.unsqueeze(0).expand(net.n_members, -1, -1)), None)
@@ -140,6 +153,7 @@ def refit_mixture_on_file(
     chunk_rows: int = 65536,
     spill_dir: str | os.PathLike[str] | None = None,
     quantile_small: int = 1 << 16,
+    csv_format: CsvFormat | None = None,
 ) -> int:
     """Replace a fitted model's mixture and threshold with those of the whole file.
 
@@ -150,7 +164,8 @@ def refit_mixture_on_file(
     (``n_members_`` above 1) gets each network's mixture from the file, and each
     network's standardisation (``restart_offsets_``, ``restart_scales_``) from
     the energies of every row, spilled the same way, before they are combined.
-    Only the model's columns are read.
+    Only the model's columns are read, as ``csv_format`` says for a CSV file (see
+    :func:`dagmm.tableio.iter_table`).
     ``decision_scores_`` become the energies of ``training_rows`` (the sample
     the network was trained on) under the new mixture, or are removed.
 
@@ -162,17 +177,30 @@ def refit_mixture_on_file(
     # Rows beyond the training sample can hold categories it lacked: counted over the file
     # once, on the first pass; the later passes read the same rows again.
     with summed_unseen_categories(f"{path}: "):
-        stats, n_rows = stream_file_statistics(model, path, chunk_rows)
+        stats, n_rows = stream_file_statistics(model, path, chunk_rows, csv_format)
+
+    def encoded() -> Iterator[np.ndarray]:
+        return _encoded_chunks(model, path, chunk_rows, csv_format)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnseenCategoryWarning)
         return _refit_from_statistics(
-            model, path, stats, n_rows, training_rows, chunk_rows, spill_dir, quantile_small
+            model,
+            path,
+            encoded,
+            stats,
+            n_rows,
+            training_rows,
+            chunk_rows,
+            spill_dir,
+            quantile_small,
         )
 
 
 def _refit_from_statistics(
     model: Any,
     path: str | os.PathLike[str],
+    encoded: Callable[[], Iterator[np.ndarray]],
     stats: MixtureStatistics,
     n_rows: int,
     training_rows: Any,
@@ -180,7 +208,8 @@ def _refit_from_statistics(
     spill_dir: str | os.PathLike[str] | None,
     quantile_small: int,
 ) -> int:
-    """:func:`refit_mixture_on_file` after its first pass (``stats`` of ``n_rows`` rows)."""
+    """:func:`refit_mixture_on_file` after its first pass (``stats`` of ``n_rows`` rows);
+    ``encoded()`` reads the file's rows again, encoded, a chunk at a time."""
     fitted = fitted_mixture(stats, float(model.reg_covar))
     members = model.n_members_
     model.mixture_ = FittedMixture(*(t[0] if members == 1 else t for t in fitted))
@@ -190,7 +219,7 @@ def _refit_from_statistics(
             # whole file before they are combined: those come first, from a spill of them.
             restart_spill = Path(tmp) / "restart-energies.f64"
             with open(restart_spill, "wb") as handle:
-                _spill_energies(model, path, chunk_rows, handle, n_rows)
+                _spill_energies(model, path, encoded(), handle, n_rows)
             model._set_standardisation(*_column_moments(restart_spill, n_rows, members, chunk_rows))
 
             def scores() -> Iterator[np.ndarray]:
@@ -201,9 +230,7 @@ def _refit_from_statistics(
 
             score_chunks: Iterable[np.ndarray] = scores()
         else:
-            score_chunks = (
-                model._energy_numeric(d) for d in _encoded_chunks(model, path, chunk_rows)
-            )
+            score_chunks = (model._energy_numeric(d) for d in encoded())
         spill = Path(tmp) / "energies.f64"
         total, total_sq, low, high, written = 0.0, 0.0, np.inf, -np.inf, 0
         with open(spill, "wb") as handle:
@@ -246,10 +273,13 @@ def _refit_from_statistics(
     return n_rows
 
 
-def _spill_energies(model: Any, path: Any, chunk_rows: int, handle: Any, n_rows: int) -> None:
-    """Write every network's energy of every row of ``path`` to ``handle``, (rows, networks)."""
+def _spill_energies(
+    model: Any, path: Any, encoded: Iterable[np.ndarray], handle: Any, n_rows: int
+) -> None:
+    """Write every network's energy of every row of ``path`` (``encoded``, its rows
+    encoded) to ``handle``, (rows, networks)."""
     written = 0
-    for data in _encoded_chunks(model, path, chunk_rows):
+    for data in encoded:
         energies = model._member_energies(data)
         handle.write(np.ascontiguousarray(energies.T).tobytes())
         written += len(data)

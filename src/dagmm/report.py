@@ -37,7 +37,7 @@ from ._atomic import (
 )
 from .exceptions import DAGMMError, InvalidInputError, NumericalError
 from .explain import explain_encoded
-from .tableio import DataFileError, iter_table, text_columns
+from .tableio import CsvFormat, DataFileError, iter_table, text_columns
 from .tabular import summed_unseen_categories
 
 __all__ = [
@@ -369,6 +369,7 @@ def encoded_chunks(
     extra: list[str | None],
     chunk_rows: int = 65536,
     energy: bool = True,
+    csv_format: CsvFormat | None = None,
 ) -> Iterator[EncodedChunk]:
     """A file's rows chunk by chunk, encoded (and scored) by ``model``.
 
@@ -388,6 +389,9 @@ def encoded_chunks(
         Rows per chunk.
     energy : bool, default True
         Score the rows too.
+    csv_format : CsvFormat, optional
+        How a CSV file writes its numbers and missing values (see
+        :func:`dagmm.tableio.iter_table`).
 
     Yields
     ------
@@ -418,9 +422,10 @@ def encoded_chunks(
             features + wanted,
             text_columns(model) + wanted,
             categories=text_columns(model),
+            csv_format=csv_format,
         )
     else:  # a model of an array: the numeric columns
-        chunks = iter_table(path, chunk_rows, text_columns=wanted)
+        chunks = iter_table(path, chunk_rows, text_columns=wanted, csv_format=csv_format)
     start = 0
     with summed_unseen_categories(f"{path}: "):
         for frame in chunks:
@@ -450,6 +455,7 @@ def collect_file(
     top_columns: int = 3,
     chunk_rows: int = 65536,
     source: str = "",
+    csv_format: CsvFormat | None = None,
 ) -> ReportData:
     """:func:`collect` of a file's rows, read and scored chunk by chunk.
 
@@ -475,6 +481,8 @@ def collect_file(
         Rows read and scored at once.
     source : str, default ""
         Shown in the report's header.
+    csv_format : CsvFormat, optional
+        As :func:`encoded_chunks`.
 
     Returns
     -------
@@ -495,7 +503,9 @@ def collect_file(
     energies: list[np.ndarray] = []
     zs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
-    for chunk in encoded_chunks(model, path, [id_column, labels], chunk_rows):
+    for chunk in encoded_chunks(
+        model, path, [id_column, labels], chunk_rows, csv_format=csv_format
+    ):
         start, frame, data, energy = chunk
         assert energy is not None  # asked for
         if labels:
@@ -1146,6 +1156,7 @@ def write_report_file(
     fmt: str = "html",
     title: str | None = None,
     chunk_rows: int = 65536,
+    csv_format: CsvFormat | None = None,
 ) -> tuple[list[Path], int]:
     """:func:`write_report` on the rows of the file ``path``, read chunk by chunk.
 
@@ -1172,6 +1183,8 @@ def write_report_file(
         Title of the HTML report.
     chunk_rows : int, default 65536
         Rows read and scored at once.
+    csv_format : CsvFormat, optional
+        As :func:`encoded_chunks`.
 
     Returns
     -------
@@ -1188,7 +1201,14 @@ def write_report_file(
     target = check_report_target(out, fmt)
     require_matplotlib()
     data = collect_file(
-        model, path, labels, id_column, top, chunk_rows=chunk_rows, source=str(path)
+        model,
+        path,
+        labels,
+        id_column,
+        top,
+        chunk_rows=chunk_rows,
+        source=str(path),
+        csv_format=csv_format,
     )
     return _write(model, data, target, fmt, title), len(data.energy)
 

@@ -18,6 +18,7 @@ import stat
 import sys
 import warnings
 from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +26,20 @@ import numpy as np
 import pandas as pd
 
 from ._atomic import atomic_path
-from .exceptions import DAGMMError
+from .exceptions import DAGMMError, InvalidInputError
 from .tabular import MISSING_WORDS
 
 __all__ = [
     "MISSING_WORDS",
+    "CsvFormat",
     "DataFileError",
     "TableWriter",
+    "check_csv_format",
     "count_rows",
     "drop_empty_unnamed",
     "infer_missing",
     "iter_table",
+    "number_mark_problem",
     "output_format",
     "read_table",
     "table_format",
@@ -52,6 +56,8 @@ _FORMATS = {
     "jsonl": _JSON_LINES_SUFFIXES,
     "csv": _CSV_SUFFIXES,
 }
+#: The formats read, as messages name them.
+_FORMAT_NAMES = {"parquet": "Parquet", "arrow": "Arrow IPC (Feather)", "jsonl": "JSON Lines"}
 #: The formats written (a subset of those read).
 _OUTPUT_FORMATS = {
     "csv": _CSV_SUFFIXES,
@@ -131,6 +137,91 @@ def _input_parts(target: Path) -> list[Path]:
 _BOOLEAN_WORDS = {
     "True": True, "TRUE": True, "true": True, "False": False, "FALSE": False, "false": False
 }  # fmt: skip
+
+
+def number_mark_problem(mark: str) -> str | None:
+    """What is wrong with ``mark`` as a decimal mark or thousands separator, or None.
+
+    One ASCII character: pandas' CSV parser reads bytes, and quietly leaves a
+    character of more (the narrow no-break space of French spreadsheets) in the
+    text, so the column would be read as text. Not a letter, digit, sign, quote
+    mark or line break, which a number or a CSV file uses for something else, nor a
+    separator other than the comma (``;``, tab, ``|``: a slip for the file's
+    separator, which no locale writes numbers with). A comma may be both the
+    separator and a mark: a comma-separated file quotes such numbers (``"2,5"``).
+    """
+    if len(mark) != 1:
+        return f"{mark!r} is not one character"
+    if not mark.isascii():
+        return f"{mark!r} is not an ASCII character, which pandas' CSV parser needs"
+    if mark.isalnum() or mark in '"+-\r\n':
+        return f"{mark!r} is a letter, digit, sign, quote mark or line break"
+    if mark in _OTHER_SEPARATORS:
+        return f"{mark!r} is a field separator, not a mark of numbers"
+    return None
+
+
+@dataclass(frozen=True)
+class CsvFormat:
+    """How a CSV file writes its numbers and its missing values.
+
+    Parquet, Arrow and JSON Lines files hold typed numbers: a format other than the
+    default applies to CSV files only.
+
+    Parameters
+    ----------
+    decimal : str, optional
+        The decimal mark (``","`` for ``2,5``). None: ``"."``, except in a
+        ``;``-separated file whose first lines hold numbers written with a decimal
+        comma and none with a decimal point (a European spreadsheet's export):
+        ``","`` there (:func:`_decided_decimal`).
+    thousands : str, optional
+        The thousands separator (``"."`` for ``1.234,5`` with ``decimal=","``);
+        None: none.
+    na_values : tuple of str, default ()
+        More values read as missing, as :data:`MISSING_WORDS` are: in numeric
+        columns only (in a model's categorical columns they stay values).
+
+    Raises
+    ------
+    InvalidInputError
+        A mark is not one ASCII character (:func:`number_mark_problem`), or both
+        marks are the same.
+    """
+
+    decimal: str | None = None
+    thousands: str | None = None
+    na_values: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name, mark in (("decimal", self.decimal), ("thousands", self.thousands)):
+            problem = None if mark is None else number_mark_problem(mark)
+            if problem:
+                raise InvalidInputError(f"{name}: {problem}")
+        if self.decimal is not None and self.decimal == self.thousands:
+            raise InvalidInputError(
+                f"the decimal mark and the thousands separator are both {self.decimal!r} "
+                "(--decimal, --thousands): give two different characters"
+            )
+        # a list given stays a value of this hashable, comparable record
+        object.__setattr__(self, "na_values", tuple(self.na_values))
+
+    def missing_words(self) -> frozenset[str]:
+        """:data:`MISSING_WORDS` and ``na_values``: missing in numeric columns."""
+        return MISSING_WORDS | frozenset(self.na_values)
+
+    def number_options(self) -> dict[str, Any]:
+        """``read_csv``'s ``decimal`` and ``thousands``."""
+        return {"decimal": self.decimal or ".", "thousands": self.thousands}
+
+
+#: The default: numbers as pandas writes them, only pandas' own words missing.
+_PLAIN = CsvFormat()
+
+#: Data lines of a ``;``-separated file from which its decimal mark is decided.
+DECIMAL_SAMPLE_LINES = 1000
+_DECIMAL_COMMA = re.compile(r"-?\d+,\d+")
+_DECIMAL_POINT = re.compile(r"-?\d+\.\d+")
 
 
 #: What pandas raises on a CSV file it cannot read (besides ValueError's many meanings).
@@ -259,17 +350,21 @@ def _first_long_row(path: Path, read_options: dict[str, Any]) -> str:
 
 
 def _csv_missing(
-    columns: list[str] | None, text_columns: Collection[str] | None, header: list[str]
+    columns: list[str] | None,
+    text_columns: Collection[str] | None,
+    header: list[str],
+    csv_format: CsvFormat = _PLAIN,
 ) -> dict[str, Any]:
     """``read_csv`` options: only empty fields are missing, except in the numeric columns
     of a known layout (``text_columns`` given), where the words pandas reads as missing
-    are missing too (columns found out later go through :func:`infer_missing`).
-    ``header``: the file's column names, from :func:`_csv_header`."""
+    and ``csv_format``'s ``na_values`` are missing too (columns found out later go
+    through :func:`infer_missing`). ``header``: the file's column names, from
+    :func:`_csv_header`."""
     if text_columns is None:
         return {"keep_default_na": False, "na_values": [""]}
     if columns is None:
         columns = header
-    words = ["", *sorted(MISSING_WORDS)]
+    words = ["", *sorted(csv_format.missing_words())]
     return {
         "keep_default_na": False,
         "na_values": {c: [""] if c in text_columns else words for c in columns},
@@ -282,33 +377,36 @@ def text_columns(model: Any) -> list[str]:
     return [str(c) for c in encoder.categories] if encoder is not None else []
 
 
-def infer_missing(frame: pd.DataFrame) -> pd.DataFrame:
+def infer_missing(frame: pd.DataFrame, csv_format: CsvFormat | None = None) -> pd.DataFrame:
     """Read the words of :data:`MISSING_WORDS` as missing in the columns they leave numeric
     (or boolean), as pandas' default would; in a text column they stay values.
 
     For a CSV read with only empty fields missing (``iter_table(..., text_columns=None)``
     does this per chunk; call it once on chunks concatenated, so that every chunk of a
     column is read the same way). A column of nothing but such words is missing
-    throughout, as pandas would read it.
+    throughout, as pandas would read it. ``csv_format``: the file's (its decimal mark
+    decided), whose ``na_values`` are such words too and whose marks the numbers are
+    read with.
     """
+    csv_format = csv_format or _PLAIN
+    words = csv_format.missing_words()
     converted = {}
     for name in frame.columns:
         column = frame[name]
         if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
             continue
-        is_word = column.isin(MISSING_WORDS)
+        is_word = column.isin(words)
         if not is_word.any():
             continue
         rest = column[column.notna() & ~is_word]
         if rest.empty:
             converted[name] = pd.Series(float("nan"), index=frame.index)
             continue
-        numbers = pd.to_numeric(rest, errors="coerce")
-        if numbers.notna().all():
-            converted[name] = pd.to_numeric(column.where(~is_word))
+        if _numbers(rest, csv_format) is not None:
+            converted[name] = _numbers(column.where(~is_word), csv_format)
         elif rest.map(lambda v: isinstance(v, bool) or v in _BOOLEAN_WORDS).all():
             converted[name] = column.map(
-                lambda v: None if v in MISSING_WORDS else _BOOLEAN_WORDS.get(v, v)
+                lambda v: None if v in words else _BOOLEAN_WORDS.get(v, v)
             ).astype(object)
     if not converted:
         return frame
@@ -318,7 +416,115 @@ def infer_missing(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def typed_once(path: str | os.PathLike[str], frame: pd.DataFrame) -> pd.DataFrame:
+def _numbers(values: pd.Series, csv_format: CsvFormat) -> pd.Series | None:
+    """Text ``values`` as the numbers ``csv_format`` writes (missing ones NaN), or None
+    where one is not such a number."""
+    if csv_format.number_options() == _PLAIN.number_options():
+        # pandas' own marks: one call, as before there were others
+        numbers = pd.to_numeric(values, errors="coerce")
+        return numbers if (numbers.notna() | values.isna()).all() else None
+    typed = _typed_text(values.to_frame(), csv_format).iloc[:, 0]
+    if pd.api.types.is_numeric_dtype(typed) and not pd.api.types.is_bool_dtype(typed):
+        return pd.Series(typed.to_numpy(), index=values.index, name=values.name)
+    return None
+
+
+def _typed_text(text: pd.DataFrame, csv_format: CsvFormat) -> pd.DataFrame:
+    """Text columns typed as ``read_csv`` types a file's columns written in ``csv_format``
+    (only empty fields missing): the same parser, so the same numbers as the file's
+    other chunks."""
+    # any separator that is neither mark: the values are quoted where they hold it
+    sep = next(c for c in ",;|" if c not in (csv_format.decimal, csv_format.thousands))
+    return pd.read_csv(
+        io.StringIO(text.to_csv(index=False, sep=sep)),
+        sep=sep,
+        keep_default_na=False,
+        na_values=[""],
+        **csv_format.number_options(),
+    )
+
+
+def check_csv_format(path: str | os.PathLike[str], csv_format: CsvFormat) -> None:
+    """Raise a DataFileError where ``csv_format`` cannot apply to the file ``path``.
+
+    Checked before any work (the command line does): a format other than the default
+    for a file that is not CSV, or a thousands separator that is also the decimal
+    mark decided for the file. A file that cannot be read is left to the read that
+    follows, which says why.
+
+    Raises
+    ------
+    DataFileError
+        As :func:`_decided_format`.
+    """
+    if csv_format == _PLAIN:
+        return
+    target = Path(path)
+    try:
+        kind = "parquet" if target.is_dir() else table_format(target)
+        sep = _csv_header(target)[0]["sep"] if kind == "csv" else None
+    except (DataFileError, *_CSV_READ_ERRORS, ValueError):
+        return
+    _decided_format(target, kind, csv_format, sep)
+
+
+def _decided_format(target: Path, kind: str, csv_format: CsvFormat, sep: str | None) -> CsvFormat:
+    """``csv_format`` for the file ``target`` of type ``kind`` whose separator is ``sep``
+    (None: not CSV), its decimal mark decided (:func:`_decided_decimal`).
+
+    Raises
+    ------
+    DataFileError
+        A format other than the default for a file that is not CSV; a thousands
+        separator that is also the decimal mark.
+    """
+    if sep is None:
+        if csv_format != _PLAIN:
+            raise DataFileError(
+                f"{target}: {_FORMAT_NAMES[kind]} holds typed numbers: a decimal mark, thousands "
+                "separator or missing-value words (--decimal, --thousands, --na-values) "
+                "apply to CSV files only"
+            )
+        return csv_format
+    decimal = csv_format.decimal or _decided_decimal(target, sep, csv_format.thousands)
+    if decimal == csv_format.thousands:
+        raise DataFileError(
+            f"{target}: the thousands separator {decimal!r} (--thousands) is also the "
+            "decimal mark: give the decimal mark too (--decimal)"
+        )
+    return CsvFormat(decimal, csv_format.thousands, csv_format.na_values)
+
+
+def _decided_decimal(target: Path, sep: str, thousands: str | None) -> str:
+    """The decimal mark of a CSV file for which none was given.
+
+    ``"."``, except in a ``;``-separated file (a spreadsheet's export in the locales
+    whose decimal mark is the comma, which is why it is not comma-separated): ``","``
+    there where a field of its first :data:`DECIMAL_SAMPLE_LINES` data lines is a
+    number written with a decimal comma (``-2,5``) and none with a decimal point, or
+    where the thousands separator is ``"."``. Decided once per file, so that every
+    chunk reads the numbers alike.
+    """
+    if sep != ";" or thousands == ",":
+        return "."
+    if thousands == ".":
+        return ","
+    try:
+        sample = pd.read_csv(
+            target, sep=sep, header=None, skiprows=1, nrows=DECIMAL_SAMPLE_LINES,
+            dtype=str, keep_default_na=False, index_col=False,
+        )  # fmt: skip
+    except (*_CSV_READ_ERRORS, ValueError):
+        return "."  # the read of the rows says what is wrong
+    fields = pd.Series(sample.to_numpy().ravel(), dtype=object).str.strip()
+    commas = fields.str.fullmatch(_DECIMAL_COMMA.pattern).any()
+    points = fields.str.fullmatch(_DECIMAL_POINT.pattern).any()
+    return "," if commas and not points else "."
+
+
+def typed_once(
+    path: str | os.PathLike[str], frame: pd.DataFrame, csv_format: CsvFormat | None = None
+) -> pd.DataFrame:
     """Rows read chunk by chunk with ``iter_table(path, ..., infer=False)`` and
     concatenated, indexed by their 0-based positions in the file, typed as a read of
     the whole file types them.
@@ -336,6 +542,8 @@ def typed_once(path: str | os.PathLike[str], frame: pd.DataFrame) -> pd.DataFram
         The file the rows were read from.
     frame : DataFrame
         The rows, indexed by their positions in the file.
+    csv_format : CsvFormat, optional
+        The one they were read with.
 
     Returns
     -------
@@ -343,27 +551,29 @@ def typed_once(path: str | os.PathLike[str], frame: pd.DataFrame) -> pd.DataFram
         The same rows and index, typed.
     """
     target = Path(path)
-    if not target.is_dir() and table_format(target) == "csv":
-        mixed = [
-            name
-            for name in frame.columns
-            if pd.api.types.is_object_dtype(frame[name])
-            and pd.api.types.infer_dtype(frame[name], skipna=True) not in ("string", "empty")
-        ]
-        if mixed:
-            text = _csv_text(target, mixed, frame.index)
-            typed = pd.read_csv(
-                io.StringIO(text.to_csv(index=False)), keep_default_na=False, na_values=[""]
-            )
-            frame = frame.copy()
-            for i, name in enumerate(mixed):
-                frame[name] = typed.iloc[:, i].to_numpy()
-    return infer_missing(frame)
-
-
-def _csv_text(target: Path, names: list[str], positions: pd.Index) -> pd.DataFrame:
-    """Columns ``names`` of a CSV file as text, at the rows ``positions`` (0-based)."""
+    if target.is_dir() or table_format(target) != "csv":
+        return infer_missing(frame)
     read_options, _ = _csv_header(target)
+    csv_format = _decided_format(target, "csv", csv_format or _PLAIN, read_options["sep"])
+    mixed = [
+        name
+        for name in frame.columns
+        if pd.api.types.is_object_dtype(frame[name])
+        and pd.api.types.infer_dtype(frame[name], skipna=True) not in ("string", "empty")
+    ]
+    if mixed:
+        typed = _typed_text(_csv_text(target, read_options, mixed, frame.index), csv_format)
+        frame = frame.copy()
+        for i, name in enumerate(mixed):
+            frame[name] = typed.iloc[:, i].to_numpy()
+    return infer_missing(frame, csv_format)
+
+
+def _csv_text(
+    target: Path, read_options: dict[str, Any], names: list[str], positions: pd.Index
+) -> pd.DataFrame:
+    """Columns ``names`` of a CSV file (read with ``read_options``, its separator) as
+    text, at the rows ``positions`` (0-based)."""
     wanted = pd.Index(positions)
     parts, start = [], 0
     with pd.read_csv(
@@ -381,9 +591,15 @@ def read_table(
     path: str | os.PathLike[str],
     columns: list[str] | None = None,
     text_columns: Collection[str] | None = None,
+    csv_format: CsvFormat | None = None,
 ) -> pd.DataFrame:
     """Read a whole CSV or Parquet file into a DataFrame (see :func:`iter_table`)."""
-    chunks = list(iter_table(path, chunk_rows=None, columns=columns, text_columns=text_columns))
+    chunks = list(
+        iter_table(
+            path, chunk_rows=None, columns=columns, text_columns=text_columns,
+            csv_format=csv_format,
+        )
+    )  # fmt: skip
     if not chunks:
         raise DataFileError(f"{path}: no rows")
     return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
@@ -418,6 +634,7 @@ def iter_table(
     text_columns: Collection[str] | None = None,
     infer: bool = True,
     categories: Collection[str] = (),
+    csv_format: CsvFormat | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Yield the file's rows in DataFrames of at most ``chunk_rows`` rows (None: all at once).
 
@@ -431,15 +648,21 @@ def iter_table(
     concatenated.
     In a Parquet or Arrow file a decimal column is read as float64 numbers, except in
     ``text_columns``.
+    ``csv_format`` says how a CSV file writes its numbers and which more values
+    are missing (:class:`CsvFormat`; default: as pandas writes them, but for a
+    ``;``-separated file's decimal mark, decided from its first lines).
 
     Raises
     ------
     DataFileError
         Missing file, directory, a pipe or device (read more than once, a CSV file's
         first line and then its rows), unsupported type, malformed CSV, unreadable
-        Parquet.
+        Parquet; a ``csv_format`` that cannot apply (:func:`check_csv_format`).
     """
     target, kind = _check_readable(path)
+    csv_format = csv_format or _PLAIN
+    if kind != "csv":
+        _decided_format(target, kind, csv_format, None)
     if kind == "parquet":
         yield from _iter_parquet(target, chunk_rows, columns, text_columns)
         return
@@ -449,14 +672,23 @@ def iter_table(
     if kind == "jsonl":
         yield from _iter_json_lines(target, chunk_rows, columns)
         return
-    infer_chunk = infer_missing if text_columns is None and infer else (lambda frame: frame)
+
+    def infer_chunk(frame: pd.DataFrame) -> pd.DataFrame:
+        # csv_format: the file's, decided below before the first chunk is read
+        return infer_missing(frame, csv_format) if text_columns is None and infer else frame
+
     read_options: dict[str, Any] = _csv_options(target)
     header: list[str] | None = None
     try:
         # the separator and the names, from one read of the first line: the file is
         # opened twice in all (then for the rows), not once per decision about it
         read_options, header = _csv_header(target)
-        options = {**read_options, **_csv_missing(columns, text_columns, header)}
+        csv_format = _decided_format(target, kind, csv_format, read_options["sep"])
+        options = {
+            **read_options,
+            **csv_format.number_options(),
+            **_csv_missing(columns, text_columns, header, csv_format),
+        }
         if categories:
             # A model's categorical column is text in every chunk: a chunk holding only
             # "01" and "02" would else be read as the numbers 1 and 2, categories

@@ -489,6 +489,13 @@ def _category_text(col: pd.Series) -> pd.Series:
     return col[col.notna()].astype(str)
 
 
+def _decimal_commas(values: pd.Series) -> bool:
+    """Whether every one of the text ``values`` is a number written with a decimal comma."""
+    return bool(
+        values.map(lambda v: isinstance(v, str) and _DECIMAL_COMMA.fullmatch(v.strip())).all()
+    )
+
+
 def _describe_rows(rows: np.ndarray, limit: int = 5, index: pd.Index | None = None) -> str:
     labels = rows[:limit] if index is None else index[rows[:limit]]
     shown = ", ".join(str(r) for r in labels)
@@ -864,9 +871,15 @@ class TabularEncoder:
         bad = np.flatnonzero(numeric.isna().to_numpy() & col.notna().to_numpy())
         if len(bad):
             first = col.iloc[bad[0]]
+            hint = (
+                "; they look like numbers written with a decimal comma: read them as "
+                "numbers (--decimal , on the command line; pandas.read_csv(..., decimal=','))"
+                if _decimal_commas(col.iloc[bad[:100]])
+                else ""
+            )
             raise InvalidInputError(
                 f"{label} {name!r} should be numeric but holds text such as {first!r} "
-                f"({len(bad)} value(s), {_describe_rows(bad, index=col.index)})"
+                f"({len(bad)} value(s), {_describe_rows(bad, index=col.index)}){hint}"
             )
         return numeric
 

@@ -15,10 +15,17 @@ import click
 import numpy as np
 
 from ..presets import PRESETS
-from .params import CHUNK_ROWS_OPTION, estimator_options, estimator_params, restart_options
+from .params import (
+    CHUNK_ROWS_OPTION,
+    csv_format_options,
+    estimator_options,
+    estimator_params,
+    restart_options,
+)
 
 if TYPE_CHECKING:  # the CLI imports the package's modules when a command runs
     from ..batch import ScoredRows
+    from ..tableio import CsvFormat
 
 _PRESET_CHOICE = click.Choice(sorted(PRESETS))
 
@@ -106,6 +113,7 @@ def demo(
 @click.option("--out", "out", required=True, type=click.Path(), help="Model file to write.")
 @click.option("--preset", type=_PRESET_CHOICE, help="Start from a paper configuration.")
 @click.option("--exclude", multiple=True, help="Column to leave out (id, label); repeatable.")
+@csv_format_options
 @estimator_options
 @click.option("--contamination", type=click.FloatRange(0, 0.5, min_open=True))
 @click.option("--validation-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True))
@@ -148,6 +156,7 @@ def fit(
     resume: bool,
     distributed: bool,
     sample_rows: int | None,
+    csv_format: CsvFormat,
     **options,
 ) -> None:
     """Train a model on DATA (CSV, Parquet file or folder, Feather, JSON Lines); write --out."""
@@ -164,13 +173,13 @@ def fit(
         # every process checks the same command line: rank 0 alone says what is wrong
         raise DistributedInputError(str(exc)) from None
     if distributed:
-        return _fit_distributed(data, out, preset, exclude, verbose, options)
+        return _fit_distributed(data, out, preset, exclude, verbose, options, csv_format)
     if sample_rows:
         from ..outofcore import sample_table
 
-        frame = sample_table(data, sample_rows, options.get("random_state"))
+        frame = sample_table(data, sample_rows, options.get("random_state"), csv_format=csv_format)
     else:
-        frame = read_table(data)
+        frame = read_table(data, csv_format=csv_format)
     frame, unnamed = drop_empty_unnamed(frame)
     if unnamed:
         _note_unnamed(data, unnamed)
@@ -193,7 +202,7 @@ def fit(
     if sample_rows:
         from ..outofcore import refit_mixture_on_file
 
-        n_file = refit_mixture_on_file(model, data, training_rows=frame)
+        n_file = refit_mixture_on_file(model, data, training_rows=frame, csv_format=csv_format)
         click.echo(f"mixture and threshold computed over all {n_file} rows of {data}")
     model.save(out)
     click.echo(
@@ -275,7 +284,7 @@ def _model_params(verbose: int, options: dict) -> dict:
     return params
 
 
-def _fit_distributed(data, out, preset, exclude, verbose, options) -> None:
+def _fit_distributed(data, out, preset, exclude, verbose, options, csv_format) -> None:
     import torch.distributed as dist
 
     from .. import DAGMM
@@ -297,7 +306,7 @@ def _fit_distributed(data, out, preset, exclude, verbose, options) -> None:
     try:
         rank, world = dist.get_rank(), dist.get_world_size()
         # a file one process cannot read fails every process, with one message
-        frame = agree(lambda: read_shard(data, rank, world))
+        frame = agree(lambda: read_shard(data, rank, world, csv_format=csv_format))
         # as fit without --distributed does, decided over every shard's rows
         frame, unnamed = drop_empty_unnamed_everywhere(frame)
         if unnamed and rank == 0:
@@ -405,6 +414,7 @@ def _set_cut(model: Any, contamination: float | None, threshold: float | None) -
     help="Write only the flagged rows, each with its 0-based position in DATA as `row`.",
 )
 @CHUNK_ROWS_OPTION
+@csv_format_options
 @click.option(
     "--engine",
     type=click.Choice(["local", "spark"]),
@@ -442,6 +452,7 @@ def score(
     device: str | None,
     contamination: float | None,
     threshold: float | None,
+    csv_format: CsvFormat,
 ) -> None:
     """Score DATA with MODEL: writes energy (higher = more anomalous) and is_anomaly (0/1)."""
     from .._progress import progress_bar
@@ -457,6 +468,13 @@ def score(
     if engine == "spark":
         if device not in (None, "cpu"):
             raise InvalidInputError("--engine spark scores on the executors' CPUs: drop --device")
+        from ..tableio import CsvFormat
+
+        if csv_format != CsvFormat():
+            raise InvalidInputError(
+                "--engine spark reads Parquet, which holds typed numbers: drop --decimal, "
+                "--thousands and --na-values"
+            )
         from ..spark import _check_out_spares_inputs, score_parquet_spark
 
         model_or_path: Any = model_path
@@ -508,6 +526,7 @@ def score(
             bar.update,
             keep_columns=keep_columns,
             only_anomalies=only_anomalies,
+            csv_format=csv_format,
         )
     click.echo(_scored_summary(counts, time.perf_counter() - started, out))
 

@@ -1,5 +1,6 @@
 """Options shared by several commands: the estimator's parameters (every command that
-trains: fit, reproduce, benchmark) and the chunk size (every command that scores a file).
+trains: fit, reproduce, benchmark), the chunk size (every command that scores a file)
+and how a CSV file writes its numbers (every command that reads a data file).
 
 One declaration per option, so that the commands accept the same spelling,
 range and help, and one conversion of the given values into ``DAGMM`` keyword
@@ -8,11 +9,15 @@ arguments.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..exceptions import InvalidInputError
+
+if TYPE_CHECKING:  # the CLI imports the package's modules when a command runs
+    from ..tableio import CsvFormat
 
 #: Rows read and scored at once by score, report and explain.
 CHUNK_ROWS_OPTION = click.option(
@@ -22,6 +27,83 @@ CHUNK_ROWS_OPTION = click.option(
     type=click.IntRange(min=1),
     help="Rows read and scored at once; bounds the memory used.",
 )
+
+
+class _NumberMark(click.ParamType):
+    """A decimal mark or thousands separator: one ASCII character a number may hold."""
+
+    name = "CHAR"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        from ..tableio import number_mark_problem
+
+        problem = number_mark_problem(str(value))
+        if problem:
+            self.fail(problem, param, ctx)
+        return str(value)
+
+
+#: How a CSV input writes its numbers and missing values (every command reading DATA).
+CSV_FORMAT_OPTIONS = (
+    click.option(
+        "--decimal",
+        type=_NumberMark(),
+        help="Decimal mark of a CSV file's numbers, e.g. ',' for 2,5 (default '.'; in a "
+        "';'-separated file ',' where its first 1000 lines hold such numbers and none "
+        "with a point).",
+    ),
+    click.option(
+        "--thousands",
+        type=_NumberMark(),
+        help="Thousands separator of a CSV file's numbers, e.g. '.' for 1.234,5 (default: none).",
+    ),
+    click.option(
+        "--na-values",
+        multiple=True,
+        metavar="WORD",
+        help="Another value read as missing in a CSV file's numeric columns, as NA or NULL "
+        "are (e.g. - or '#DIV/0!'); repeatable.",
+    ),
+)
+
+
+def csv_format_options(func):
+    """Decorate a click command reading ``data`` with :data:`CSV_FORMAT_OPTIONS`, given
+    to it as one ``csv_format`` (:func:`csv_format`)."""
+
+    @functools.wraps(func)
+    def command(*args, decimal, thousands, na_values, **kwargs):
+        kwargs["csv_format"] = csv_format(kwargs["data"], decimal, thousands, na_values)
+        return func(*args, **kwargs)
+
+    for option in reversed(CSV_FORMAT_OPTIONS):
+        command = option(command)
+    return command
+
+
+def csv_format(
+    data: str, decimal: str | None, thousands: str | None, na_values: tuple[str, ...]
+) -> CsvFormat:
+    """The :class:`~dagmm.tableio.CsvFormat` of :data:`CSV_FORMAT_OPTIONS`, checked against
+    DATA before any work.
+
+    Raises
+    ------
+    click.UsageError
+        Both marks the same (the decimal mark given or decided for DATA), or these
+        options for a file that is not CSV: a mistake in the command line, which
+        every process of ``fit --distributed`` finds alike and rank 0 alone reports.
+    """
+    from ..exceptions import DAGMMError
+    from ..tableio import CsvFormat, check_csv_format
+
+    try:
+        chosen = CsvFormat(decimal, thousands, na_values)
+        check_csv_format(data, chosen)
+    except DAGMMError as exc:
+        raise click.UsageError(str(exc)) from None
+    return chosen
+
 
 #: ``DAGMM`` parameters settable from every command that trains, in ``--help`` order.
 ESTIMATOR_OPTIONS = (

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import click
 
-from .params import CHUNK_ROWS_OPTION
+from .params import CHUNK_ROWS_OPTION, csv_format_options
+
+if TYPE_CHECKING:  # the CLI imports the package's modules when a command runs
+    from ..tableio import CsvFormat
 
 #: Most rows ``dagmm explain`` prints without --rows (beyond: --rows N or --out FILE).
 PRINT_LIMIT = 10_000
@@ -45,6 +49,7 @@ PRINT_LIMIT = 10_000
 )
 @click.option("--title", help="Report title (default: DAGMM anomaly report).")
 @CHUNK_ROWS_OPTION
+@csv_format_options
 def report(
     model_path: str,
     data: str,
@@ -55,6 +60,7 @@ def report(
     top: int,
     title: str | None,
     chunk_rows: int,
+    csv_format: CsvFormat,
 ) -> None:
     """Write a report on DATA scored by MODEL: energies, z space, training, mixture, top rows.
 
@@ -81,6 +87,7 @@ def report(
         fmt=fmt,
         title=title,
         chunk_rows=chunk_rows,
+        csv_format=csv_format,
     )
     what = written[0] if fmt == "html" else f"{len(written)} PNG files in {out}"
     click.echo(f"report on {n_rows} rows written to {what} ({time.perf_counter() - started:.1f} s)")
@@ -110,6 +117,7 @@ def report(
     "--out", "out", type=click.Path(), help="CSV, Parquet or JSON Lines to write (default: print)."
 )
 @CHUNK_ROWS_OPTION
+@csv_format_options
 def explain(
     model_path: str,
     data: str,
@@ -118,6 +126,7 @@ def explain(
     id_column: str | None,
     out: str | None,
     chunk_rows: int,
+    csv_format: CsvFormat,
 ) -> None:
     """Explain DATA's rows: the columns that drive each row's energy, and their normal values.
 
@@ -141,7 +150,14 @@ def explain(
 
     def scored():
         # energies only to find the --rows highest
-        chunks = encoded_chunks(model, data, [id_column], chunk_rows, energy=max_rows is not None)
+        chunks = encoded_chunks(
+            model,
+            data,
+            [id_column],
+            chunk_rows,
+            energy=max_rows is not None,
+            csv_format=csv_format,
+        )
         for start, frame, encoded, energy in chunks:
             ids = frame[id_column].to_numpy() if id_column else None
             # the values the encoder imputed: the rows do not hold what the network saw

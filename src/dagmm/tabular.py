@@ -491,9 +491,8 @@ def _category_text(col: pd.Series) -> pd.Series:
 
 def _decimal_commas(values: pd.Series) -> bool:
     """Whether every one of the text ``values`` is a number written with a decimal comma."""
-    return bool(
-        values.map(lambda v: isinstance(v, str) and _DECIMAL_COMMA.fullmatch(v.strip())).all()
-    )
+    # not Series.all() over the matches: it skips None, so no match at all read as True
+    return all(isinstance(v, str) and _DECIMAL_COMMA.fullmatch(v.strip()) for v in values)
 
 
 def _describe_rows(rows: np.ndarray, limit: int = 5, index: pd.Index | None = None) -> str:
@@ -871,12 +870,21 @@ class TabularEncoder:
         bad = np.flatnonzero(numeric.isna().to_numpy() & col.notna().to_numpy())
         if len(bad):
             first = col.iloc[bad[0]]
-            hint = (
-                "; they look like numbers written with a decimal comma: read them as "
-                "numbers (--decimal , on the command line; pandas.read_csv(..., decimal=','))"
-                if _decimal_commas(col.iloc[bad[:100]])
-                else ""
-            )
+            sample = col.iloc[bad[:100]]
+            hint = ""
+            if _decimal_commas(sample):
+                hint = (
+                    "; they look like numbers written with a decimal comma: read them as "
+                    "numbers (--decimal , on the command line; pandas.read_csv(..., "
+                    "decimal=','))"
+                )
+            elif all(isinstance(v, str) and _is_marker(v.strip()) for v in sample):
+                markers = sorted(set(sample))[:3]
+                options = " ".join(f"--na-values {shlex.quote(v)}" for v in markers)
+                hint = (
+                    f"; if they stand for missing values, read them as missing ({options} "
+                    f"on the command line; pandas.read_csv(..., na_values={markers!r}))"
+                )
             raise InvalidInputError(
                 f"{label} {name!r} should be numeric but holds text such as {first!r} "
                 f"({len(bad)} value(s), {_describe_rows(bad, index=col.index)}){hint}"

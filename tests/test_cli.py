@@ -426,6 +426,33 @@ def test_a_quoted_name_holding_a_comma_does_not_hide_the_separator(tmp_path, sep
 
 
 @pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_an_unquoted_comma_in_a_name_does_not_hide_the_separator(tmp_path, sep):
+    # Until 2026-12-05 `id;amount, EUR;x` was read with "," as two columns, `id;amount`
+    # and ` EUR;x`, every row's values in the first as one text value, without an error.
+    from dagmm.tableio import read_table
+
+    frame = pd.DataFrame(
+        {"id": ["a1", "a2", "a3"], "amount, EUR": [12.5, 3.0, 7.25], "x": [3, 4, 5]}
+    )
+    frame.to_csv(tmp_path / "export.csv", index=False, sep=sep, quoting=csv.QUOTE_NONE)
+    assert "amount, EUR" + sep in (tmp_path / "export.csv").read_text()
+    pd.testing.assert_frame_equal(read_table(tmp_path / "export.csv"), frame)
+    if sep == ";":  # with decimal commas too, which the comma also splits on every row
+        frame.to_csv(
+            tmp_path / "commas.csv", index=False, sep=sep, quoting=csv.QUOTE_NONE,
+            decimal=",", escapechar="\\",
+        )  # fmt: skip
+        assert "a1;12,5;3" in (tmp_path / "commas.csv").read_text()
+        pd.testing.assert_frame_equal(read_table(tmp_path / "commas.csv"), frame)
+    # comma files whose unquoted name holds the other separator stay comma files, also
+    # where a value of every row holds it
+    (tmp_path / "name.csv").write_text(f"id,ratio{sep}pct,x\na1,0.5,3\na2,0.25,4\n")
+    assert list(read_table(tmp_path / "name.csv")) == ["id", f"ratio{sep}pct", "x"]
+    (tmp_path / "rows.csv").write_text(f"id,note{sep}x,y\na1,u{sep}v,3\na2,w{sep}z,4\n")
+    assert read_table(tmp_path / "rows.csv")["y"].tolist() == [3, 4]
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
 def test_csv_separated_otherwise_is_read_by_its_separator(tmp_path, sep):
     # A spreadsheet's ".csv" export is ';'-separated in many locales: read with ',' it
     # was one text column whose every row is a category of its own.

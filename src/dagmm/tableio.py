@@ -243,12 +243,15 @@ _OTHER_SEPARATORS = (";", "\t", "|")
 
 
 def _csv_header(path: Path) -> tuple[dict[str, Any], list[str]]:
-    """The file's separator and its columns' names, from one read of its first line.
+    """The file's separator and its columns' names, from one read of its first line
+    (more only where a name holds another separator).
 
     The separator is the extension's, unless a ``.csv`` header is a single
     comma-separated field that ``;``, a tab or ``|`` splits (a spreadsheet's export
     in many locales), or one whose comma-separated names hold a quote mark that such a
-    separator splits into more names without any (a quoted name holding a comma):
+    separator splits into more names without any (a quoted name holding a comma), or
+    one whose comma-separated names hold such a separator that splits the file's first
+    lines better (:func:`_splits_lines_better`: an unquoted name holding a comma):
     then that one (the line read again with it), so that the columns are not read as
     one text column.
 
@@ -272,13 +275,20 @@ def _csv_header(path: Path) -> tuple[dict[str, Any], list[str]]:
     # A quote mark inside a comma-split name is a quoted field the comma cut open:
     # `id;"amount, EUR";x` read with "," is two columns, every row's values in the first.
     cut_open = any('"' in name for name in names)
-    if options["sep"] == "," and (len(names) == 1 or cut_open):
+    if options["sep"] == ",":
         for sep in _OTHER_SEPARATORS:
             if not any(sep in name for name in names):
                 continue
-            other = _header_names(path, {"sep": sep})
-            if len(names) == 1 or (len(other) > len(names) and not any('"' in n for n in other)):
-                options, names = {"sep": sep}, other
+            if len(names) == 1 or cut_open:
+                other = _header_names(path, {"sep": sep})
+                if len(names) == 1 or (
+                    len(other) > len(names) and not any('"' in n for n in other)
+                ):
+                    options, names = {"sep": sep}, other
+                    break
+            elif _splits_lines_better(path, sep):
+                # an unquoted comma in a name (`id;amount, EUR;x`): the rows decide
+                options, names = {"sep": sep}, _header_names(path, {"sep": sep})
                 break
     twice = sorted({name for name in names if name and names.count(name) > 1})
     if twice:
@@ -287,6 +297,40 @@ def _csv_header(path: Path) -> tuple[dict[str, Any], list[str]]:
             "a name of its own"
         )
     return options, [name or f"Unnamed: {i}" for i, name in enumerate(names)]
+
+
+#: Lines (the header's included) whose widths decide between two separators.
+SEPARATOR_SAMPLE_LINES = 50
+
+
+def _width(path: Path, sep: str) -> int | None:
+    """The number of fields each of the file's first :data:`SEPARATOR_SAMPLE_LINES`
+    lines splits into with ``sep``, or None where they differ."""
+    try:
+        lines = pd.read_csv(
+            path, sep=sep, header=None, nrows=SEPARATOR_SAMPLE_LINES, dtype=str,
+            keep_default_na=False, index_col=False,
+        )  # fmt: skip
+    except (*_CSV_READ_ERRORS, ValueError):
+        return None  # a line longer than the first
+    # a shorter line's missing fields are NaN (an empty field is "")
+    return None if lines.isna().to_numpy().any() else lines.shape[1]
+
+
+def _splits_lines_better(path: Path, sep: str) -> bool:
+    """Whether ``sep`` splits the file's first lines into more than one field, as many
+    in each, where the comma gives fewer fields or lines of different widths.
+
+    For a header whose comma-split names hold ``sep``: `id;amount, EUR;x` over rows
+    `1;2,5;3` (a ``;`` file whose name holds a comma) splits into 2 fields by commas
+    and 3 by ``;``; `id,ratio;pct,x` over rows `1,0.5,3` (a comma file whose name holds
+    a ``;``) into 3 by commas and lines of 2 and 1 by ``;``.
+    """
+    width = _width(path, sep)
+    if width is None or width < 2:
+        return False
+    by_comma = _width(path, ",")
+    return by_comma is None or by_comma < width
 
 
 def _header_names(path: Path, read_options: dict[str, Any]) -> list[str]:

@@ -7,6 +7,7 @@ keeps the page and the tests in step.
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import functools
 import json
 import re
@@ -334,6 +335,111 @@ def test_time_columns_are_refused_at_fit(column):
     # as text, by choice, it is a category like any other
     few = frame.assign(seen=frame["seen"].astype(str).str[:4])
     assert "seen" in DAGMM(**TINY, random_state=0).fit(few).encoder_.categories
+
+
+def _arrow_column(values, arrow_type) -> pd.Series:
+    import pyarrow as pa
+
+    return pd.Series(pa.array(values, type=arrow_type), dtype=pd.ArrowDtype(arrow_type))
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda pa: _arrow_column(np.arange(120), pa.duration("s")), r"duration\[s\]\[pyarrow\]"),
+        (
+            lambda pa: _arrow_column(np.arange(120) * 10**6, pa.time64("us")),
+            r"time64\[us\]\[pyarrow\]",
+        ),
+        (
+            lambda pa: pd.Series(pd.to_timedelta(np.arange(120), unit="s")).astype(object),
+            r"object \(timedelta\)",
+        ),
+        (lambda pa: pd.Series([dt.time(i % 24, i % 60) for i in range(120)]), r"object \(time\)"),
+        # five distinct days: as text they would pass as labels; as dates they are times
+        (
+            lambda pa: pd.Series([dt.date(2026, 1, 1 + i % 5) for i in range(120)]),
+            r"object \(date\)",
+        ),
+    ],
+    ids=[
+        "arrow_duration",
+        "arrow_time_of_day",
+        "timedelta_objects",
+        "time_objects",
+        "date_objects",
+    ],
+)
+def test_arrow_and_object_time_columns_are_refused_as_time_typed_ones(make, kind):
+    # Until 2026-12-05 they trained as categories, one one-hot column per distinct time:
+    # pandas' datetime and timedelta checks know neither Arrow's durations and times of
+    # day nor a column of time objects (a Parquet date column read without pyarrow dtypes)
+    import pyarrow as pa
+
+    frame = _frame().assign(seen=make(pa))
+    with pytest.raises(InvalidInputError, match=rf"column 'seen' holds {kind} values.*hour of day"):
+        DAGMM(**TINY, random_state=0).fit(frame)
+
+
+def test_rows_with_repeated_index_labels_are_named_with_their_positions():
+    # Until 2026-12-05 a frame whose index repeats (pd.concat of frames with their own
+    # RangeIndex) had its bad rows named "row(s) 0, 0": labels that find no row
+    frame = pd.concat([_frame(60), _frame(60, seed=1)])
+    assert not frame.index.is_unique
+    model = DAGMM(**TINY, random_state=0).fit(frame.reset_index(drop=True))
+    bad = frame.copy()
+    bad.iloc[[5, 65], 0] = np.nan
+    with pytest.raises(InvalidInputError, match=r"row\(s\) 5 \(position 5\), 5 \(position 65\)\)"):
+        model.decision_function(bad)
+    bad = frame.astype({"proto": object})
+    bad.iloc[70, 2] = None
+    with pytest.raises(
+        InvalidInputError, match=r"missing value\(s\) \(row\(s\) 10 \(position 70\)\)"
+    ):
+        model.decision_function(bad)
+    bad = frame.astype({"duration": object})
+    bad.iloc[61, 1] = "oops"
+    with pytest.raises(
+        InvalidInputError, match=r"'oops' \(1 value\(s\), row\(s\) 1 \(position 61\)\)"
+    ):
+        model.decision_function(bad)
+    bad = frame.copy()
+    bad.iloc[62, 0] = 1e30
+    with pytest.raises(NumericalError, match=r"row\(s\) 2 \(position 62\)\)"):
+        model.decision_function(bad)
+    # a unique index names rows by their labels alone, as before
+    with pytest.raises(NumericalError, match=r"\(row\(s\) 62\)"):
+        model.decision_function(bad.reset_index(drop=True))
+
+
+def test_a_list_of_rows_far_out_of_range_is_a_numerical_error():
+    # Until 2026-12-05 a list's .index (a method) was taken for row labels: the rows'
+    # NumericalError became "TypeError: 'builtin_function_or_method' object is not subscriptable"
+    model = DAGMM(**TINY, random_state=0).fit(_frame()[["bytes", "duration"]].to_numpy())
+    with pytest.raises(NumericalError, match=r"non-finite energy for 1 row\(s\) \(row\(s\) 0\)"):
+        model.decision_function([[1e30, 1.0], [100.0, 1.0]])
+
+
+def test_a_structured_array_is_read_as_a_table_of_its_fields():
+    # Until 2026-12-05 a structured or record array (np.genfromtxt(..., names=True)) was
+    # refused as "1-D shape (120,). Reshape your data: x.reshape(1, -1) ...", advice that
+    # cannot help: it is read as the DataFrame of its fields, names and text included
+    frame = _frame()
+    records = frame.to_records(index=False).astype(
+        [("bytes", "f8"), ("duration", "f8"), ("proto", "U3")]
+    )
+    model = DAGMM(**TINY, random_state=0).fit(records)
+    assert list(model.feature_names_in_) == ["bytes", "duration", "proto"]
+    assert list(model.encoder_.categories) == ["proto"]
+    np.testing.assert_array_equal(model.decision_function(records), model.decision_scores_)
+    np.testing.assert_array_equal(model.decision_function(frame), model.decision_scores_)
+    numeric = DAGMM(**TINY, random_state=0).fit(frame[["bytes", "duration"]])
+    np.testing.assert_array_equal(
+        numeric.decision_function(
+            np.rec.fromarrays([frame["bytes"], frame["duration"]], names="bytes,duration")
+        ),
+        numeric.decision_scores_,
+    )
 
 
 class _InterchangeOnly:

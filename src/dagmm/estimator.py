@@ -24,7 +24,7 @@ from .exceptions import InvalidInputError, NumericalError, TrainingDivergedError
 from .network import ACTIVATIONS, DAGMMNet
 from .presets import preset_params
 from .rejection import REJECTED, RejectionStats, check_rejection_args, rejected, rejection_stats
-from .tabular import TabularEncoder, as_table, symlog
+from .tabular import TabularEncoder, as_table, describe_rows, symlog
 from .training import (
     FittedMixture,
     TrainingConfig,
@@ -917,7 +917,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
             return FittedMixture(*(t.to(device).unsqueeze(0) for t in self.mixture_))
         return FittedMixture(*(t.to(device) for t in self.mixture_))
 
-    def _member_energies(self, data: np.ndarray, index: Any = None) -> np.ndarray:
+    def _member_energies(self, data: np.ndarray, index: pd.Index | None = None) -> np.ndarray:
         """Each member's energies of encoded rows, shape (n_members, n), float64, or
         :class:`NumericalError` naming the rows (by ``index``) where one is not finite."""
         device = self._scoring_device()
@@ -941,7 +941,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
             energies, self.restart_offsets_, self.restart_scales_, str(self.restart_combine_)
         )
 
-    def _energy_numeric(self, data: np.ndarray, index: Any = None) -> np.ndarray:
+    def _energy_numeric(self, data: np.ndarray, index: pd.Index | None = None) -> np.ndarray:
         """The score of encoded rows (``index``: their labels, for error messages)."""
         return self._combined(self._member_energies(data, index))
 
@@ -968,7 +968,9 @@ class DAGMM(TransformerMixin, BaseEstimator):
             where float32 overflows); the message names the rows (by a DataFrame's
             index labels).
         """
-        return self._energy_numeric(self._encode(X), getattr(X, "index", None))
+        # only a DataFrame's index labels its rows: a list's .index is a method
+        index = X.index if isinstance(X, (pd.DataFrame, pd.Series)) else None
+        return self._energy_numeric(self._encode(X), index)
 
     @fill_doc
     def score_samples(self, X: Any) -> np.ndarray:
@@ -1741,15 +1743,13 @@ def _fit_members(
     )
 
 
-def _checked_energy(energy: np.ndarray, index: Any = None) -> np.ndarray:
+def _checked_energy(energy: np.ndarray, index: pd.Index | None = None) -> np.ndarray:
     """``energy``, or :class:`NumericalError` naming the rows whose energy is not finite."""
     bad = np.flatnonzero(~np.isfinite(energy))
     if len(bad):
-        labels = list(index[bad[:5]]) if index is not None else [int(b) for b in bad[:5]]
-        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
         raise NumericalError(
-            f"non-finite energy for {len(bad)} row(s) (row(s) "
-            f"{', '.join(map(str, labels))}{more}): the input is far outside the range the "
+            f"non-finite energy for {len(bad)} row(s) ({describe_rows(bad, index=index)}): "
+            "the input is far outside the range the "
             "model can represent in float32 (a scaled value beyond about 1e19 overflows the "
             "reconstruction features); such rows are anomalous by any measure: clip or "
             "remove them"

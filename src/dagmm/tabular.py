@@ -36,6 +36,7 @@ __all__ = [
     "UnseenCategoryWarning",
     "check_category_count",
     "check_numbers_as_text",
+    "describe_rows",
     "find_numbers_as_text",
     "held_unseen_categories",
     "summed_unseen_categories",
@@ -409,15 +410,44 @@ def _counts_rows(col: pd.Series) -> bool:
     return bool((np.diff(values) == step).all())
 
 
-def _check_not_temporal(name: str, col: pd.Series) -> None:
+#: What :func:`pandas.api.types.infer_dtype` calls an ``object`` column of times:
+#: ``pd.Timestamp``/``datetime``, ``date``, ``time``, ``pd.Timedelta``/``timedelta``,
+#: ``pd.Period`` or ``pd.Interval`` values (``astype(object)``, records from a database).
+_TIMES_AS_OBJECTS = (
+    "datetime64", "datetime", "date", "time", "timedelta64", "timedelta", "period", "interval",
+)  # fmt: skip
+
+
+def _time_kind(col: pd.Series) -> str | None:
+    """What kind of times column ``col`` holds (its dtype, or for an ``object`` column of
+    time values "object (<kind>)"), or None where it holds no times."""
     dtype = col.dtype
     if (
         pd.api.types.is_datetime64_any_dtype(dtype)
         or pd.api.types.is_timedelta64_dtype(dtype)
         or isinstance(dtype, (pd.PeriodDtype, pd.IntervalDtype))
     ):
+        return str(dtype)
+    # Arrow's durations and times of day are not numpy's timedelta64 or datetime64, so
+    # pandas' checks above miss them (its timestamps and dates they catch)
+    arrow = getattr(dtype, "pyarrow_dtype", None)
+    if arrow is not None:
+        import pyarrow as pa
+
+        if pa.types.is_temporal(arrow):
+            return str(dtype)
+    if pd.api.types.is_object_dtype(dtype) and col.notna().any():
+        kind = pd.api.types.infer_dtype(col, skipna=True)
+        if kind in _TIMES_AS_OBJECTS:
+            return f"object ({kind})"
+    return None
+
+
+def _check_not_temporal(name: str, col: pd.Series) -> None:
+    kind = _time_kind(col)
+    if kind is not None:
         raise InvalidInputError(
-            f"column {name!r} holds {dtype} values: DAGMM reads numbers and categories, and "
+            f"column {name!r} holds {kind} values: DAGMM reads numbers and categories, and "
             f"as categories times never match a new row's. Derive numeric features from it "
             f"(hour of day, weekday, seconds since an event), convert it to text if its "
             f"values are a small set of labels, or exclude it (dagmm fit --exclude {name})"
@@ -495,9 +525,34 @@ def _decimal_commas(values: pd.Series) -> bool:
     return all(isinstance(v, str) and _DECIMAL_COMMA.fullmatch(v.strip()) for v in values)
 
 
-def _describe_rows(rows: np.ndarray, limit: int = 5, index: pd.Index | None = None) -> str:
-    labels = rows[:limit] if index is None else index[rows[:limit]]
-    shown = ", ".join(str(r) for r in labels)
+def describe_rows(rows: np.ndarray, limit: int = 5, index: pd.Index | None = None) -> str:
+    """The first ``limit`` of ``rows`` for a message: ``"row(s) 3, 7 and 2 more"``.
+
+    Parameters
+    ----------
+    rows : ndarray of int
+        0-based positions of the rows.
+    limit : int, default 5
+        How many to show.
+    index : Index, optional
+        The rows' labels (a DataFrame's index): rows are named by them. Where labels
+        repeat, a label alone does not find its row, so each is followed by its
+        position (``"row(s) 0 (position 7)"``).
+
+    Returns
+    -------
+    str
+    """
+    shown_rows = rows[:limit]
+    if index is None:
+        shown = ", ".join(str(r) for r in shown_rows)
+    elif index.is_unique:
+        shown = ", ".join(str(label) for label in index[shown_rows])
+    else:
+        shown = ", ".join(
+            f"{label} (position {r})"
+            for label, r in zip(index[shown_rows], shown_rows, strict=True)
+        )
     more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
     return f"row(s) {shown}{more}"
 
@@ -510,8 +565,12 @@ def as_table(X: Any) -> Any:
     A data frame of another library (a polars DataFrame, a pyarrow Table, anything
     with ``to_pandas()``, an Arrow stream or the dataframe interchange protocol) becomes a pandas
     DataFrame with its column names and types, so that its text columns are
-    categories and its names are the model's, as for pandas input.
+    categories and its names are the model's, as for pandas input. So does a numpy
+    structured or record array (``np.genfromtxt(..., names=True)``): a 1-D array of
+    named fields is a table, not one feature.
     """
+    if isinstance(X, np.ndarray) and X.dtype.names:
+        return pd.DataFrame(X)
     if isinstance(X, (pd.DataFrame, pd.Series, np.ndarray)):
         return X
     sparse = sys.modules.get("scipy.sparse")  # not loaded: X cannot be sparse
@@ -857,7 +916,7 @@ class TabularEncoder:
         if len(bad):
             raise InvalidInputError(
                 f"column {name!r} has {len(bad)} missing value(s) "
-                f"({_describe_rows(bad, index=col.index)}); "
+                f"({describe_rows(bad, index=col.index)}); "
                 "clean them, or train with missing='impute' (dagmm fit --missing impute)"
             )
 
@@ -887,7 +946,7 @@ class TabularEncoder:
                 )
             raise InvalidInputError(
                 f"{label} {name!r} should be numeric but holds text such as {first!r} "
-                f"({len(bad)} value(s), {_describe_rows(bad, index=col.index)}){hint}"
+                f"({len(bad)} value(s), {describe_rows(bad, index=col.index)}){hint}"
             )
         return numeric
 
@@ -902,7 +961,7 @@ class TabularEncoder:
                 kinds = sorted({"NaN" if np.isnan(v) else "inf" for v in values[rows[:1000]]})
                 raise InvalidInputError(
                     f"column {name!r} has {len(rows)} non-finite value(s) ({'/'.join(kinds)}; "
-                    f"{_describe_rows(rows, index=col.index)}); clean them, or train with "
+                    f"{describe_rows(rows, index=col.index)}); clean them, or train with "
                     "missing='impute' (dagmm fit --missing impute)"
                 )
         return values

@@ -86,14 +86,40 @@ def _mm(a: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:
     return torch.mm(a, b, out=out) if a.dim() == 2 else torch.bmm(a, b, out=out)
 
 
+# Members' hidden layers are stored feature-major, (S, units, N), and handed on as
+# their (S, N, units) views: MKL's batched products run about a fifth faster with
+# the rows as the long, contiguous axis at these shapes (thin layers of 1 to 30
+# units most; `benchmarks/bench_ensemble.py --step-split`), and a view costs nothing.
+# One model keeps row-major 2-D products, which are faster that way round.
+
+
+def _hidden_affine(layer: _Dense, h: Tensor) -> Tensor:
+    """``bias + h @ weight`` of a hidden layer; for members a view of feature-major storage."""
+    if h.dim() == 2:
+        return torch.addmm(layer.bias, h, layer.weight)
+    return torch.baddbmm(
+        layer.bias.transpose(-1, -2), layer.weight.transpose(-1, -2), h.transpose(-1, -2)
+    ).transpose(-1, -2)
+
+
+def _input_grad(grad: Tensor, weight: Tensor) -> Tensor:
+    """``grad @ weight.T``, the gradient of a layer's input; for members feature-major."""
+    if grad.dim() == 2:
+        return torch.mm(grad, weight.t())
+    return torch.bmm(weight, grad.transpose(-1, -2)).transpose(-1, -2)
+
+
 def _tanh_affine(layer: _Dense, h: Tensor) -> Tensor:
     # Where torch's tanh is as fast per thread as numpy's, torch's kernel splits
     # the layer over the step's threads (numpy's runs on one). Elsewhere tanh_
-    # picks numpy's AVX-512 kernel or the sigmoid form.
-    out = _affine(layer, h)
-    if _TORCH_TANH_FAST or not _numpy_tanh_ok(out):
-        return out.tanh_()
-    return _tanh_inplace(out)
+    # picks numpy's AVX-512 kernel or the sigmoid form, on the contiguous storage.
+    out = _hidden_affine(layer, h)
+    storage = out if out.dim() == 2 else out.transpose(-1, -2)
+    if _TORCH_TANH_FAST or not _numpy_tanh_ok(storage):
+        storage.tanh_()
+    else:
+        _tanh_inplace(storage)
+    return out
 
 
 def _mlp_backward(
@@ -121,7 +147,7 @@ def _mlp_backward(
         _mm(inputs[i].transpose(-1, -2), grad, out=layer.weight_grad)
         torch.sum(grad, dim=-2, keepdim=True, out=layer.bias_grad)
         if i > 0 or input_grad:
-            grad = _mm(grad, layer.weight.transpose(-1, -2))
+            grad = _input_grad(grad, layer.weight)
     return grad if input_grad else None
 
 
@@ -297,7 +323,8 @@ class FusedStep:
                         x3,
                         x_hat3,
                         products,
-                        grad_z_np.reshape(*members, -1),
+                        # contiguous: the members' gradient is a feature-major view
+                        np.ascontiguousarray(grad_z_np.reshape(*members, -1)),
                         row_weight,
                         NORM_FLOOR,
                     ).reshape(x_hat.shape)

@@ -140,6 +140,9 @@ def test_a_model_saved_after_set_params_contamination_scores_each_share_at_its_o
         (["score", "{m}", "{d}/flows.csv", "--out", "{d}/nodir/o.csv"], "nodir does not exist"),
         (["score", "{m}", "{d}/flows.csv", "--out", "{d}/o.csv", "--device", "gpu0"], "'gpu0'"),
         (["score", "{m}", "{d}/flows.csv", "--out", "{d}/o.feather"], "unsupported output"),
+        # a folder, whose name has no suffix: "unsupported output file type" until 2026-12-05
+        (["score", "{m}", "{d}/flows.csv", "--out", "{d}"], "is a directory, expected a file"),
+        (["explain", "{m}", "{d}/flows.csv", "--out", "{d}"], "is a directory, expected a file"),
         (["fit", "{d}/latin.csv", "--out", "{d}/x.dagmm"], "not UTF-8 text (byte 0xe9"),
         (["score", "{m}", "{d}/flows.jsonl", "--out", "{d}/o.csv"], "line 2 is not JSON"),
         # pandas read the second "bytes" as "bytes.1", and fit trained on it silently
@@ -881,6 +884,39 @@ def test_info_without_a_model_describes_the_installation(tmp_path, monkeypatch):
     assert "typo (from DAGMM_DATA): does not exist" in CliRunner().invoke(main, ["info"]).output
     monkeypatch.setenv("DAGMM_DATA", str(tmp_path / "notes.txt"))
     assert "(from DAGMM_DATA): is not a directory" in CliRunner().invoke(main, ["info"]).output
+
+
+def _strict_json(text):
+    """``text`` read as JSON, refusing Python's ``NaN`` and ``Infinity`` as JSON readers do."""
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("combine", ["mean", "best"])
+def test_info_of_untrained_restarts_is_valid_json_without_nan(table, tmp_path, combine):
+    # An untrained restart (--epochs 0) has no loss: NaN, which `info --json` printed as a
+    # bare NaN that strict JSON readers (jq, JavaScript) refuse, and the text read "nan".
+    from click.testing import CliRunner
+
+    from dagmm.cli.main import cli
+
+    folder, _ = table
+    model = tmp_path / "untrained.dagmm"
+    argv = ["fit", str(folder / "flows.csv"), "--out", str(model), "--exclude", "flow_id"]
+    argv += ["--epochs", "0", "--restarts", "2", "--restart-combine", combine]
+    result = CliRunner().invoke(cli, [*argv, "--random-state", "0"])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(cli, ["info", str(model), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = _strict_json(result.output)
+    assert summary["restarts"]["losses"] == [None, None]
+    assert summary["final_loss"] is None and summary["threshold"] is not None
+    text = CliRunner().invoke(cli, ["info", str(model)]).output
+    assert "nan" not in text.lower() and "no final losses (untrained)" in text
+    assert ("none trained" in text) == (combine == "best")
 
 
 def test_score_at_another_alert_rate_or_threshold_without_retraining(table, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -258,8 +259,18 @@ def test_report_of_a_model_with_restarts(tmp_path):
         (["report"], "{file}/r.html", "is not a directory"),
         (["report", "--format", "png"], "{file}/figs", "is a file, not a directory"),
         (["explain"], "missing/why.csv", "does not exist"),
+        # until 2026-12-05 written: HTML under a name no PDF reader or image viewer opens
+        (["report"], "r.pdf", "name must end in .html or .htm (got '.pdf')"),
+        (["report"], "r.png", "--format png writes one PNG file per figure"),
     ],
-    ids=["report_missing_folder", "report_under_file", "png_under_file", "explain_missing"],
+    ids=[
+        "report_missing_folder",
+        "report_under_file",
+        "png_under_file",
+        "explain_missing",
+        "report_named_pdf",
+        "report_named_png",
+    ],
 )
 def test_cli_report_and_explain_check_out_before_reading_the_model(
     fitted, tmp_path, monkeypatch, command, out, message
@@ -489,3 +500,18 @@ def test_every_option_of_the_scoring_commands_says_what_it_does(name):
         p.name for p in command.params if isinstance(p, click.Option) and not (p.help or "").strip()
     ]
     assert not silent, f"dagmm {name}: options without help: {silent}"
+
+
+def test_cli_report_of_labels_holding_one_class_shows_no_nan(fitted, tmp_path):
+    # AUROC and AUPRC need both classes: metrics.evaluate gives NaN, which the report
+    # printed as "nan" in its table until 2026-12-05; it says n/a and why.
+    _, test, _, folder = fitted
+    data = tmp_path / "all-normal.csv"
+    test.head(60).assign(label=0).to_csv(data, index=False)
+    out = tmp_path / "r.html"
+    result = _cli("report", folder / "model.dagmm", data, "--labels", "label", "--out", out)
+    assert result.exit_code == 0, result.output
+    html = out.read_text(encoding="utf-8")
+    assert "Detection quality" in _parse(out).headings
+    assert not re.search(r"\bnan\b", html, flags=re.IGNORECASE)
+    assert '<td class="num">n/a</td>' in html and "The labels hold one class only" in html

@@ -839,9 +839,13 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
+#: Shown for a number the report cannot give (AUROC of labels holding one class).
+NOT_AVAILABLE = "n/a"
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, (float, np.floating)):
-        return "nan" if math.isnan(value) else f"{value:.4g}"
+        return NOT_AVAILABLE if math.isnan(value) else f"{value:.4g}"
     return str(value)
 
 
@@ -999,6 +1003,11 @@ def report_html(model: Any, data: ReportData, figures: dict[str, bytes], title: 
     if data.metrics and data.labels is not None:
         out.append("<h2>Detection quality</h2>")
         out.append(f"<p>Against the labels: {int(data.labels.sum())} anomalies among {n} rows.</p>")
+        if len(np.unique(data.labels)) < 2:
+            out.append(
+                '<p class="warn">The labels hold one class only: AUROC and AUPRC, which rank '
+                f"anomalies against normal rows, are {NOT_AVAILABLE}.</p>"
+            )
         out.append(
             _table(
                 ["flagging", "precision", "recall", "F1", "AUROC", "AUPRC"],

@@ -504,8 +504,10 @@ def score(
     from ..batch import score_file
     from ..tableio import count_rows, output_format
 
-    output_format(out)
+    # a folder first: its name has no suffix, and "unsupported output file type" would
+    # hide that it is a folder
     check_writable(out)
+    output_format(out)
     check_not_an_input(out, "--out", {"DATA": data, "MODEL": model_path})
     model = load(model_path, device)
     _set_cut(model, contamination, threshold)
@@ -680,7 +682,8 @@ def info(model_path: str | None, as_json: bool) -> None:
         "params": model.get_params(),
     }
     if as_json:
-        click.echo(json.dumps(summary, indent=2, default=str))
+        # strict JSON: a NaN would be Python's bare `NaN`, which JSON readers refuse
+        click.echo(json.dumps(_finite_or_null(summary), indent=2, default=str, allow_nan=False))
         return
     click.echo(f"dagmm model {summary['file']} (format {summary['format_version']})")
     click.echo(
@@ -701,13 +704,17 @@ def info(model_path: str | None, as_json: bool) -> None:
         click.echo(f"  final loss: {summary['final_loss']:.5g}")
     restarts = summary["restarts"]
     if restarts is not None:
-        losses = ", ".join(f"{x:.5g}" for x in restarts["losses"])
-        kept = (
-            f"restart {restarts['kept']} kept (lowest loss)"
-            if restarts["combine"] == "best"
-            else f"{restarts['combine']} of their standardised energies"
-        )
-        click.echo(f"  restarts: {len(restarts['seeds'])} ({kept}); final losses {losses}")
+        # an untrained restart (--epochs 0) has no loss: NaN, which is no number to show
+        trained = [x for x in restarts["losses"] if math.isfinite(x)]
+        losses = ", ".join(f"{x:.5g}" if math.isfinite(x) else "none" for x in restarts["losses"])
+        if restarts["combine"] != "best":
+            kept = f"{restarts['combine']} of their standardised energies"
+        elif trained:
+            kept = f"restart {restarts['kept']} kept (lowest loss)"
+        else:
+            kept = f"restart {restarts['kept']} kept (none trained: no loss to compare)"
+        what = f"final losses {losses}" if trained else "no final losses (untrained)"
+        click.echo(f"  restarts: {len(restarts['seeds'])} ({kept}); {what}")
     click.echo(f"  mixture weights: {summary['mixture_weights']}")
     for comp in summary["collapsed_components"]:
         where = f"restart {comp['restart']} " if "restart" in comp else ""
@@ -721,6 +728,18 @@ def info(model_path: str | None, as_json: bool) -> None:
             "  other alert rates (--contamination): "
             + ", ".join(f"{share}: {cut:.6g}" for share, cut in cuts.items())
         )
+
+
+def _finite_or_null(value: Any) -> Any:
+    """``value`` with every non-finite float (an untrained restart's NaN loss) replaced
+    by None, in nested dicts and lists, so that it prints as JSON's ``null``."""
+    if isinstance(value, dict):
+        return {key: _finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(item) for item in value]
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _restarts_summary(model: Any) -> dict[str, Any] | None:

@@ -24,7 +24,7 @@ PRINT_LIMIT = 10_000
     "out",
     required=True,
     type=click.Path(),
-    help="HTML file (a PNG folder with --format png).",
+    help="HTML file, named .html or .htm (a PNG folder with --format png).",
 )
 @click.option(
     "--labels", "labels", help="0/1 ground-truth column (1 = anomaly) for ROC/PR (default: none)."
@@ -74,6 +74,8 @@ def report(
     require_matplotlib()
     check_report_target(out, fmt)  # before any scoring: a mistyped --out must not cost it
     check_not_an_input(out, "--out", {"DATA": data, "MODEL": model_path})
+    if fmt == "html":
+        _check_html_name(out)
     model = load(model_path)
     started = time.perf_counter()
     # streamed: memory holds a chunk, each row's energy and z, and the --top rows
@@ -91,6 +93,26 @@ def report(
     )
     what = written[0] if fmt == "html" else f"{len(written)} PNG files in {out}"
     click.echo(f"report on {n_rows} rows written to {what} ({time.perf_counter() - started:.1f} s)")
+
+
+#: Names an HTML report may have (``--out``), in lower case.
+HTML_SUFFIXES = (".html", ".htm")
+
+
+def _check_html_name(out: str) -> None:
+    """Refuse an ``--out`` of another type's name: ``report.pdf`` or ``report.png`` would
+    hold HTML that the program the name calls for cannot open."""
+    from pathlib import Path
+
+    from ..exceptions import InvalidInputError
+
+    suffix = Path(out).suffix
+    if suffix.lower() not in HTML_SUFFIXES:
+        got = f"'{suffix}'" if suffix else "no suffix"
+        raise InvalidInputError(
+            f"--out {out}: the HTML report's name must end in .html or .htm (got {got}); "
+            "--format png writes one PNG file per figure into a folder"
+        )
 
 
 @click.command()
@@ -143,8 +165,8 @@ def explain(
     from ..tableio import TableWriter, output_format
 
     if out:
+        check_writable(out)  # a folder named as such, as score does
         output_format(out)
-        check_writable(out)
         check_not_an_input(out, "--out", {"DATA": data, "MODEL": model_path})
     model = load(model_path)
 

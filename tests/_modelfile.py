@@ -7,6 +7,12 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from dagmm.persistence import _sha256
+
 
 def read_document(raw: bytes) -> dict[str, Any]:
     """The JSON document of a model file's bytes."""
@@ -24,3 +30,21 @@ def rewrite_document(raw: bytes, edit: Callable[[dict, dict], None]) -> bytes:
     text = json.dumps(header).encode()
     text += b" " * (-len(text) % 8)
     return struct.pack("<Q", len(text)) + text + raw[8 + length :]
+
+
+def forge_tensors(raw: bytes, edit: Callable[[dict[str, torch.Tensor]], None]) -> bytes:
+    """A careful forger: the model file with ``edit(tensors)`` applied, and the
+    document's checksums, dtypes and shapes rewritten to match."""
+    doc = read_document(raw)
+    tensors = dict(load_safetensors(raw))
+    edit(tensors)
+    doc["tensors"] = {
+        name: {"dtype": str(t.dtype)[6:], "shape": list(t.shape), "sha256": _sha256(t)}
+        for name, t in tensors.items()
+    }
+    meta = {
+        "format": "dagmm",
+        "format_version": str(doc["format_version"]),
+        "document": json.dumps(doc),
+    }
+    return save_safetensors(tensors, metadata=meta)

@@ -177,6 +177,8 @@ def test_short_training_run_matches_one_process(tmp_path: Path) -> None:
     single = DAGMM(**_model_params()).fit(_rows())
     dist_model = load(tmp_path / "model.dagmm")
     assert dist_model.encoder_.categories == single.encoder_.categories
+    # Each column's min and max over every shard (they fall in different shards), exactly.
+    np.testing.assert_array_equal(dist_model.input_range_, single.input_range_)
     np.testing.assert_allclose(dist_model.weights_, single.weights_, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(dist_model.means_, single.means_, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(dist_model.covariances_, single.covariances_, rtol=1e-3, atol=1e-6)
@@ -204,6 +206,7 @@ def test_short_training_run_matches_one_process(tmp_path: Path) -> None:
     several = DAGMM(**_model_params(), n_restarts=2).fit(_rows())
     dist_several = load(tmp_path / "restarts.dagmm")
     assert dist_several.n_members_ == 2 and dist_several.restart_seeds_ == several.restart_seeds_
+    np.testing.assert_array_equal(dist_several.input_range_, several.input_range_)
     np.testing.assert_allclose(dist_several.weights_, several.weights_, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(
         dist_several.restart_offsets_, several.restart_offsets_, rtol=1e-4, atol=1e-4

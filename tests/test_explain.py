@@ -278,3 +278,41 @@ def test_cli_writes_each_value_as_the_float32_the_network_saw(tmp_path):
     counts = table[table["column"] == "bytes"]
     np.testing.assert_array_equal(counts["value"].astype(np.int64), frame["bytes"][counts["row"]])
     assert all(np.float32(float(text)) == np.float32(float(text)) for text in table["expected"])
+
+
+def test_expected_stays_within_the_training_range_with_the_default_scaler():
+    # With scaler="auto" the candidates were a grid around each row's reconstruction:
+    # an audit saw expected = -31.5 for a column with no negative values.
+    rng = np.random.default_rng(0)
+    amount = rng.lognormal(0.0, 1.0, 300)
+    # float32 values, as the network reads them: the range is the float32 one
+    train = pd.DataFrame(
+        {
+            "amount": amount,
+            "fee": 0.1 * amount + rng.normal(0, 0.05, 300),
+            "x": rng.normal(size=300),
+        }
+    ).astype(np.float32)
+    model = DAGMM(epochs=5, batch_size=64, random_state=0).fit(train)
+    low, high = train.min().to_numpy(), train.max().to_numpy()
+    odd = pd.DataFrame({"amount": [0.05, 20.0], "fee": [15.0, -3.0], "x": [9.0, -9.0]})
+    rows = pd.concat([train.iloc[:20], odd.astype(np.float32)], ignore_index=True)
+    table = model.explain(rows)
+    for j, name in enumerate(train.columns):
+        expected = table.loc[table["column"] == name, "expected"].astype(float)
+        assert ((expected >= low[j]) & (expected <= high[j])).all(), (name, expected.min())
+    np.testing.assert_array_equal(model.input_range_, np.stack([low, high]))
+
+
+def test_each_ensemble_model_keeps_its_own_rows_training_range():
+    from dagmm import fit_ensemble
+
+    X = np.random.default_rng(1).normal(size=(120, 3)).astype(np.float32)
+    rows = [np.arange(0, 60), np.arange(50, 120)]
+    models = fit_ensemble(DAGMM(epochs=1, batch_size=64), X, seeds=[0, 1], rows=rows)
+    for model, kept in zip(models, rows, strict=True):
+        expected = np.stack([X[kept].min(axis=0), X[kept].max(axis=0)])
+        np.testing.assert_array_equal(model.input_range_, expected)
+    # restarts kept together: every one trained on every row
+    several = DAGMM(epochs=1, n_restarts=2, random_state=0).fit(X)
+    np.testing.assert_array_equal(several.input_range_, np.stack([X.min(axis=0), X.max(axis=0)]))

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from _modelfile import rewrite_document
+from _modelfile import forge_tensors, read_document, rewrite_document
 
 import dagmm
 from dagmm import DAGMM, ModelFileError
@@ -104,8 +104,6 @@ def test_a_model_saved_after_set_params_contamination_keeps_its_fitted_cut(fitte
     # The file held the new contamination beside the old threshold, so the loaded model
     # (and `dagmm score --contamination`, `dagmm info`, reports) read the old cut as the
     # new share's; the fitted share is now written beside the threshold when they differ.
-    from _modelfile import read_document
-
     model, frame = fitted
     raw = model_bytes(model)
     assert "contamination" not in read_document(raw)["fitted"]  # older releases read it
@@ -193,9 +191,8 @@ def test_a_document_with_unknown_keys_names_the_release_that_wrote_it(fitted):
         load_bytes(rewrite_document(model_bytes(fitted[0]), newer), "m.dagmm")
     message = str(caught.value)
     assert "unknown key(s) ['calibration']" in message
-    assert f"written by dagmm 9.1.0 as format version 1; this is dagmm {dagmm.__version__}" in (
-        message
-    )
+    written = f"written by dagmm 9.1.0 as format version {FORMAT_VERSION}; this is dagmm"
+    assert f"{written} {dagmm.__version__}" in message
     assert f"reads format versions 1 to {FORMAT_VERSION}" in message
     assert "\n" not in message
 
@@ -285,3 +282,57 @@ def test_no_pickle_in_package():
             if needle in text and not ("np.load(" in needle and "allow_pickle=False" in text):
                 offenders.append((source.name, needle))
     assert offenders == []
+
+
+def test_the_training_range_survives_save_and_load(fitted, tmp_path):
+    model, frame = fitted
+    assert model.input_range_.shape == (2, len(model.encoder_.feature_names_out))
+    model.save(tmp_path / "m.dagmm")
+    loaded = dagmm.load(tmp_path / "m.dagmm")
+    assert loaded.format_version_ == 3  # older releases say "upgrade dagmm"
+    assert loaded.input_range_.dtype == np.float64
+    np.testing.assert_array_equal(loaded.input_range_, model.input_range_)
+    pd.testing.assert_frame_equal(loaded.explain(frame[:5]), model.explain(frame[:5]))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t["input_range"][0].__setitem__(1, float("nan")), "non-finite"),
+        (lambda t: t["input_range"][1].__setitem__(0, float("inf")), "non-finite"),
+        (lambda t: t["input_range"].copy_(t["input_range"].flip(0)), "minimum exceeds"),
+        (lambda t: t.__setitem__("input_range", t["input_range"][:, :-1].contiguous()), "expected"),
+        (lambda t: t.__setitem__("input_range", t["input_range"].repeat(2, 1)), "expected"),
+        (lambda t: t.__setitem__("input_range", t["input_range"].float()), "expected"),
+        (lambda t: t.pop("input_range"), "'input_range' missing"),
+    ],
+    ids=["nan", "inf", "low-above-high", "too-few-columns", "four-rows", "float32", "missing"],
+)
+def test_a_tampered_training_range_is_refused(fitted, edit, message):
+    model, _ = fitted
+    with pytest.raises(ModelFileError, match=message):
+        load_bytes(forge_tensors(model_bytes(model), edit), "m.dagmm")
+
+
+def test_a_training_range_in_a_file_of_an_older_format_version_is_refused(fitted):
+    def older(header, doc):
+        header["__metadata__"]["format_version"] = "1"
+        doc["format_version"] = 1
+
+    with pytest.raises(ModelFileError, match="do not match the model document"):
+        load_bytes(rewrite_document(model_bytes(fitted[0]), older), "m.dagmm")
+
+
+@pytest.mark.parametrize(
+    "name", sorted(json.loads((MODEL_FILES / "expected.json").read_text())["files"])
+)
+def test_model_files_without_a_training_range_explain_and_save_as_before(name):
+    model = dagmm.load(MODEL_FILES / name, device="cpu")
+    assert not hasattr(model, "input_range_")
+    rows = np.asarray(json.loads((MODEL_FILES / "expected.json").read_text())["rows"])
+    table = model.explain(rows)
+    assert len(table) == rows.size and np.isfinite(table["expected"].astype(float)).all()
+    # written back as the version it was read, which the releases that wrote it read
+    raw = model_bytes(model)
+    assert read_document(raw)["format_version"] == model.format_version_
+    assert "input_range" not in read_document(raw)["tensors"]

@@ -21,17 +21,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _modelfile import forge_tensors
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 
 import dagmm
 from dagmm import DAGMM, InvalidInputError, ModelFileError, fit_ensemble
 from dagmm.estimator import FewRowsWarning
 from dagmm.exceptions import NumericalError
-from dagmm.persistence import _sha256, load_bytes, model_bytes
+from dagmm.persistence import load_bytes, model_bytes
 from dagmm.tabular import IDENTIFIER_MIN_ROWS, IdentifierColumnWarning, UnseenCategoryWarning
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -754,19 +753,6 @@ def _with_document(raw: bytes, edit) -> bytes:
     return struct.pack("<Q", len(text)) + text + rest
 
 
-def _forged(raw: bytes, edit_tensors) -> bytes:
-    """A careful forger: changes tensors AND rewrites the document's checksums to match."""
-    _, doc, _ = _split(raw)
-    tensors = dict(load_safetensors(raw))
-    edit_tensors(tensors)
-    doc["tensors"] = {
-        name: {"dtype": str(t.dtype)[6:], "shape": list(t.shape), "sha256": _sha256(t)}
-        for name, t in tensors.items()
-    }
-    meta = {"format": "dagmm", "format_version": "1", "document": json.dumps(doc)}
-    return save_safetensors(tensors, metadata=meta)
-
-
 def _set(path: str, value):
     def edit(doc):
         *parents, last = path.split(".")
@@ -862,7 +848,7 @@ def test_forged_tensors_are_refused(case, frame_model):
     model, _ = frame_model
     edit, message = FORGERIES[case]
     with pytest.raises(ModelFileError, match=message):
-        load_bytes(_forged(model_bytes(model), edit), "m.dagmm")
+        load_bytes(forge_tensors(model_bytes(model), edit), "m.dagmm")
 
 
 def test_checksum_and_truncation_are_caught_before_use(frame_model, tmp_path):

@@ -143,18 +143,20 @@ def test_model_file_round_trip_of_restarts(params, tmp_path):
     np.testing.assert_array_equal(loaded.restart_losses_, model.restart_losses_)
     assert loaded.n_members_ == model.n_members_ and loaded.threshold_ == model.threshold_
     several = model.n_members_ > 1
-    assert loaded.format_version_ == (2 if several else 1)
+    assert loaded.format_version_ == 3  # with the training range
+    np.testing.assert_array_equal(loaded.input_range_, model.input_range_)
     if several:
         np.testing.assert_array_equal(loaded.restart_scales_, model.restart_scales_)
     if params.get("epochs") == 0:
         assert all(math.isnan(x) for x in loaded.restart_losses_)
 
 
-def test_a_single_network_file_stays_format_version_1(tmp_path):
+def test_a_single_network_file_without_a_training_range_stays_format_version_1(tmp_path):
     frame = _frame()
-    raw = model_bytes(DAGMM(**SMALL, random_state=0).fit(frame))
-    assert read_document(raw)["format_version"] == 1
-    assert "restarts" not in read_document(raw)["fitted"]
+    model = DAGMM(**SMALL, random_state=0).fit(frame)
+    assert "restarts" not in read_document(model_bytes(model))["fitted"]
+    del model.input_range_  # as loaded from a file of format version 1
+    assert read_document(model_bytes(model))["format_version"] == 1
 
 
 def _claim_two_members(doc: dict) -> None:

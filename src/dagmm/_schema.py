@@ -165,11 +165,12 @@ SCALAR = AnyOf((Null(), Bool(), Int(-(2**63), 2**63 - 1), Num(), Str(4096)))
 
 
 def model_document_schema(activations: tuple[str, ...], other_params: tuple[str, ...] = ()) -> Obj:
-    """Schema of the JSON document in a model file's header (format versions 1 and 2).
+    """Schema of the JSON document in a model file's header (format versions 1 to 3).
 
     Version 2 adds nothing but ``fitted.n_members`` above 1 (a model that keeps
-    several restarts, whose tensors have a leading member axis); a single-network
-    model is still written as version 1.
+    several restarts, whose tensors have a leading member axis); version 3 adds
+    nothing to the document but a tensor, ``input_range`` (see
+    :mod:`dagmm.persistence`).
 
     ``other_params`` are estimator parameters not described here (newer
     additions to :class:`~dagmm.DAGMM`): accepted as optional scalars or lists of scalars.

@@ -381,12 +381,16 @@ def _agreed(reducer: ProcessGroupReducer, step: Any) -> Any:
 
 def _global_scaling(
     reducer: ProcessGroupReducer, x: Tensor, method: str | None
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, np.ndarray]:
+    """The scaling :func:`dagmm.training.fit_input_scaling` fits on the union of every
+    process's rows: ``(offset, scale)``, each (1, 1, F) float32, and the columns' min
+    and max, (2, F) float64."""
     data = x.to(torch.float64).cpu().numpy()
     n_features = data.shape[1]
+    # the training range, for explanations, whatever the scaler
+    low = reducer.reduce_array(data.min(0), dist.ReduceOp.MIN)
+    high = reducer.reduce_array(data.max(0), dist.ReduceOp.MAX)
     if method in ("minmax", "standard", "auto"):
-        low = reducer.reduce_array(data.min(0), dist.ReduceOp.MIN)
-        high = reducer.reduce_array(data.max(0), dist.ReduceOp.MAX)
         sums = reducer.reduce_array(np.concatenate([[len(data)], data.sum(0)]))
         n, mean = sums[0], sums[1:] / sums[0]
         std = np.sqrt(reducer.reduce_array(((data - mean) ** 2).sum(0)) / n)
@@ -409,7 +413,7 @@ def _global_scaling(
             f"scaler must be 'auto', 'standard', 'minmax' or None, got {method!r}"
         )
     as_tensor = lambda a: torch.from_numpy(a).view(1, 1, n_features).to(torch.float32)  # noqa: E731
-    return as_tensor(offset), as_tensor(scale)
+    return as_tensor(offset), as_tensor(scale), np.stack([low, high])
 
 
 def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
@@ -502,7 +506,7 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
         torch.manual_seed(seeds[0] + 7919 * reducer.rank)
         net = _network(est, n_features, architecture, seeds)
         x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(device)
-        offset, scale = _global_scaling(reducer, x, est.scaler)
+        offset, scale, input_range = _global_scaling(reducer, x, est.scaler)
         net.input_offset.copy_(offset)
         net.input_scale.copy_(scale)
         net.to(device)
@@ -511,7 +515,15 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
         result = train_members(net, x, rows, config, None, progress, reducer)
         mixture = fitted_mixture(stream_statistics(net, x, rows, reducer=reducer), config.reg_covar)
     members = _Members.trained(
-        net, mixture, result, architecture, epochs, batch_size, device, seeds
+        net,
+        mixture,
+        result,
+        architecture,
+        epochs,
+        batch_size,
+        device,
+        seeds,
+        np.broadcast_to(input_range, (len(seeds), *input_range.shape)),
     )
     est._record_restarts(members)
     if len(seeds) == 1 or est.restart_combine == "best":

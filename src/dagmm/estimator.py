@@ -29,7 +29,7 @@ from .training import (
     FittedMixture,
     TrainingConfig,
     exact_mixture,
-    fit_scaling,
+    fit_input_scaling,
     score_energy,
     train_members,
 )
@@ -409,6 +409,15 @@ class DAGMM(TransformerMixin, BaseEstimator):
         Mean and standard deviation of each restart's training energies, which
         standardise its energies before they are combined; only with restarts
         combined by mean or median.
+    input_range_ : ndarray of shape (2, n_encoded_features)
+        Each encoded input column's minimum (``input_range_[0]``) and maximum
+        (``input_range_[1]``) over the training rows, as the network reads it
+        before its scaling (after imputation, ``log_inputs`` and one-hot
+        encoding: one column per one-hot category), whatever the ``scaler``;
+        with a validation split, of the rows trained on.
+        :meth:`explain` searches each numeric column's most normal value in
+        this range. Absent from models loaded from files written before it was
+        kept (format versions 1 and 2).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when fitted on a DataFrame.
@@ -456,6 +465,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
     restart_combine_: str | None
     restart_offsets_: np.ndarray
     restart_scales_: np.ndarray
+    input_range_: np.ndarray
 
     def __init__(
         self,
@@ -822,7 +832,13 @@ class DAGMM(TransformerMixin, BaseEstimator):
         inspecting its ``transform`` and mixture (``dagmm report`` draws one). It has
         no threshold or training scores, so it cannot ``predict``."""
         view = self.__class__(**{**self.get_params(), "n_restarts": 1})
-        for name in ("encoder_", "n_features_in_", "feature_names_in_", "hidden_sizes_"):
+        for name in (
+            "encoder_",
+            "n_features_in_",
+            "feature_names_in_",
+            "hidden_sizes_",
+            "input_range_",
+        ):
             if hasattr(self, name):
                 setattr(view, name, getattr(self, name))
         for name in ("latent_dim_", "epochs_", "batch_size_", "device_", "n_iter_"):
@@ -856,12 +872,16 @@ class DAGMM(TransformerMixin, BaseEstimator):
             }
             self.best_epoch_ = max(members.best_epoch)
             self.seed_ = members.seeds[0]
+            # the range of every member's rows (restarts share theirs)
+            ranges = members.input_range
+            self.input_range_ = np.stack([ranges[:, 0].min(axis=0), ranges[:, 1].max(axis=0)])
         else:
             self.net_ = members.net.member(index)
             self.mixture_ = FittedMixture(*(t[index] for t in members.mixture))
             self.history_ = members.history[index]
             self.best_epoch_ = members.best_epoch[index]
             self.seed_ = members.seeds[index]
+            self.input_range_ = members.input_range[index].copy()
         self.n_iter_ = members.steps
         self.hidden_sizes_ = members.hidden_sizes
         self.latent_dim_ = members.latent_dim
@@ -1517,6 +1537,7 @@ class _Members:
     batch_size: int
     device: str
     seeds: list[int]
+    input_range: np.ndarray  # (S, 2, F): each member's training min and max
     train_energy: list[np.ndarray] | None
 
     @classmethod
@@ -1530,12 +1551,15 @@ class _Members:
         batch_size: int,
         device: torch.device,
         seeds: Sequence[int],
+        input_range: np.ndarray,
         train_energy: list[np.ndarray] | None = None,
     ) -> _Members:
         """What a finished training run (:class:`~dagmm.training.TrainingResult`) leaves.
 
-        ``train_energy``: each member's training-row energies where the mixture pass
-        computed them (:func:`~dagmm.training.exact_mixture`), else None.
+        ``input_range``: each member's training range, (S, 2, F) (see
+        :func:`~dagmm.training.fit_input_scaling`). ``train_energy``: each member's
+        training-row energies where the mixture pass computed them
+        (:func:`~dagmm.training.exact_mixture`), else None.
         """
         hidden, latent = architecture
         return cls(
@@ -1550,6 +1574,7 @@ class _Members:
             batch_size=batch_size,
             device=str(device),
             seeds=[int(s) for s in seeds],
+            input_range=np.asarray(input_range, dtype=np.float64),
             train_energy=train_energy,
         )
 
@@ -1697,7 +1722,7 @@ def _fit_members(
         net = _network(est, n_features, architecture, seeds)
         x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(device)
         rows = [torch.as_tensor(np.asarray(r), dtype=torch.long) for r in member_rows]
-        offset, scale = fit_scaling(x, [r.to(device) for r in rows], est.scaler)
+        offset, scale, input_range = fit_input_scaling(x, [r.to(device) for r in rows], est.scaler)
         net.input_offset.copy_(offset.cpu())
         net.input_scale.copy_(scale.cpu())
         net.to(device)
@@ -1739,7 +1764,16 @@ def _fit_members(
             ) from None
         mixture, train_energy = exact_mixture(net, x, rows, config.reg_covar)
     return _Members.trained(
-        net, mixture, result, architecture, epochs, batch_size, device, seeds, train_energy
+        net,
+        mixture,
+        result,
+        architecture,
+        epochs,
+        batch_size,
+        device,
+        seeds,
+        input_range.numpy(),
+        train_energy,
     )
 
 

@@ -11,10 +11,15 @@ categorical column's one-hot group counts as one column):
     How much lower the row's energy would be if this column alone took its
     most normal value: ``E(x) - min_v E(x with column := v)``, never negative.
     The candidates ``v`` are every training category for a categorical column,
-    and 21 evenly spaced values over the training range for a numeric column
-    (min-max scaling; ``[-3, 3]`` standard deviations with standard scaling; a
-    grid around the reconstruction without scaling). The minimising value is
-    reported as ``expected``.
+    and 21 evenly spaced values over the column's training range (its minimum
+    to its maximum, ``DAGMM.input_range_``) for a numeric column, whatever the
+    scaler, so ``expected`` never leaves the values training saw. The
+    minimising value is reported as ``expected``. A model loaded from a file
+    written before the range was kept (format versions 1 and 2) has none, and
+    searches as releases before it did: ``[0, 1]`` scaled with min-max
+    scaling, ``[-3, 3]`` standard deviations with standard scaling, and
+    otherwise (``"auto"``, no scaling) a grid around the row's
+    reconstruction, which can leave the training range.
 ``gradient``
     ``sum_j dE/dx_j * (x_j - x_hat_j)``: the gradient of the energy with
     respect to the SCALED input (so columns in different units compare), times
@@ -106,10 +111,26 @@ def _per_feature(model: Any, data: np.ndarray) -> dict[str, np.ndarray]:
     return {k: np.concatenate(v, axis=1 if k in ("x_hat", "grad") else 0) for k, v in parts.items()}
 
 
+def _range_grid(model: Any, feature: int, n_grid: int) -> np.ndarray | None:
+    """``n_grid`` values evenly spread over the training range of encoded numeric
+    ``feature`` (before the network's scaling), float64; None for a model without
+    a stored range (loaded from a file of format version 1 or 2)."""
+    input_range = getattr(model, "input_range_", None)
+    if input_range is None:
+        return None
+    return np.linspace(input_range[0, feature], input_range[1, feature], n_grid)
+
+
 def _candidates(model: Any, name: str, idx: list[int], n_grid: int) -> np.ndarray | None:
-    """Candidate scaled values of a numeric column (None: derive them per row)."""
+    """Candidate scaled values of a column, one per line (None: derive them per row)."""
     if name in model.encoder_.categories:
         return np.eye(len(idx), dtype=np.float32)
+    grid = _range_grid(model, idx[0], n_grid)
+    if grid is not None:
+        net = model.net_
+        offset = float(net.input_offset[0, 0, idx[0]])
+        scale = float(net.input_scale[0, 0, idx[0]])
+        return (grid * scale + offset).astype(np.float32)[:, None]
     if model.scaler == "minmax":
         return np.linspace(0.0, 1.0, n_grid, dtype=np.float32)[:, None]
     if model.scaler == "standard":
@@ -119,13 +140,15 @@ def _candidates(model: Any, name: str, idx: list[int], n_grid: int) -> np.ndarra
 
 def _best_values(
     model: Any, per: dict[str, np.ndarray], n_grid: int
-) -> tuple[np.ndarray, list[np.ndarray]]:
+) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
     """For every row and column, the lowest energy over candidate values and its argmin.
 
     Returns
     -------
     best_energy : (n_rows, n_columns) float64
     best_scaled : list (one per column) of (n_rows, width) scaled candidate values
+    best_index : (n_rows, n_columns) int
+        The position of the minimising candidate among the column's candidates.
     """
     net = model.net_
     device = model._scoring_device()
@@ -136,6 +159,7 @@ def _best_values(
     n_rows = xs.shape[0]
     groups = model.encoder_.groups
     best_energy = np.empty((n_rows, len(groups)))
+    best_index = np.empty((n_rows, len(groups)), dtype=np.intp)
     best_scaled: list[np.ndarray] = []
     net.eval()
     for c, (name, idx) in enumerate(groups):
@@ -163,9 +187,10 @@ def _best_values(
             energy = energy.reshape(n, m)
             arg = energy.argmin(axis=1)
             best_energy[start : start + n, c] = energy[np.arange(n), arg]
+            best_index[start : start + n, c] = arg
             chosen[start : start + n] = cand[np.arange(n), arg]
         best_scaled.append(chosen)
-    return best_energy, best_scaled
+    return best_energy, best_scaled, best_index
 
 
 def explain_encoded(
@@ -217,7 +242,7 @@ def explain_encoded(
     deviation = per["x"][None] - per["x_hat"]  # (members, rows, features)
     offset = model.net_.input_offset[0, 0].detach().cpu().numpy().astype(np.float64)
     scale = model.net_.input_scale[0, 0].detach().cpu().numpy().astype(np.float64)
-    best_energy, best_scaled = _best_values(model, per, n_grid)
+    best_energy, best_scaled, best_index = _best_values(model, per, n_grid)
 
     groups = encoder.groups
     n_cols = len(groups)
@@ -242,7 +267,12 @@ def explain_encoded(
         else:
             j = idx[0]
             value = data[:, j].astype(np.float64)
-            expected = (best_scaled[c][:, 0].astype(np.float64) - offset[j]) / scale[j]
+            grid = _range_grid(model, j, n_grid)
+            if grid is not None:
+                # the candidate itself: undoing the float32 scaling could step past the range
+                expected = grid[best_index[:, c]]
+            else:
+                expected = (best_scaled[c][:, 0].astype(np.float64) - offset[j]) / scale[j]
             if encoder.log_inputs:
                 # Reported in the column's own units, not the log units the network sees.
                 value, expected = symexp(value), symexp(expected)
@@ -310,9 +340,12 @@ def explain(model: Any, X: Any, top_k: int | None = None) -> pd.DataFrame:
             float32 log the network sees, so it may differ in the 6th or 7th digit.
         ``expected``
             The column's most normal value, in its own units or the category: of
-            the candidates (the training categories, or 21 values for a numeric
-            column; see the module docstring), the one giving the row the lowest
-            energy with the other columns unchanged.
+            the candidates (the training categories, or 21 values evenly spread
+            over a numeric column's training range), the one giving the row the
+            lowest energy with the other columns unchanged. A model loaded from a
+            file of format version 1 or 2 keeps no training range: its numeric
+            candidates are those of older releases (see the module docstring),
+            which can lie outside the range with the default ``scaler="auto"``.
         ``contribution``
             How much lower the energy would be with ``expected`` in this column,
             ``E(x) - min_v E(x with column := v)``, never negative; the ranking

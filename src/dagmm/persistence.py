@@ -3,13 +3,26 @@
 Layout
 ------
 A standard safetensors file. Its tensors are the network weights and scaling
-buffers (``net.*``, float32), the test-time mixture (``mixture.*``, float64)
-and optionally the training energies (``decision_scores``). Its header
+buffers (``net.*``, float32), the test-time mixture (``mixture.*``, float64),
+the training range of every encoded input column (``input_range``, float64,
+(2, n_features): min then max; from format version 3) and optionally the
+training energies (``decision_scores``). Its header
 metadata holds ``format = "dagmm"``, ``format_version`` and ``document``: a
 JSON document with the estimator parameters, the fitted encoder, the
 resolved architecture, threshold, training history, and a sha256 of every
 tensor. Loading checks the header, the document, every tensor's shape and
 dtype against the architecture, and every checksum before anything is used.
+
+Format versions
+---------------
+A reader refuses a file with a tensor or document key it does not know, so an
+addition that older releases cannot skip takes a new version, and a file is
+written as the lowest version that holds it: 1, one network; 2, several restarts
+kept (tensors with a leading member axis); 3, the training range
+(``input_range``), which every model fitted by a release that writes it has.
+Older releases then say "upgrade dagmm" instead of "file tampered with". A
+model loaded from a version-1 or 2 file has no range and is written back as it
+was read.
 """
 
 from __future__ import annotations
@@ -42,10 +55,11 @@ if TYPE_CHECKING:  # the estimator imports this module
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "load_model", "model_bytes", "save_model"]
 
 FORMAT_NAME = "dagmm"
-#: The newest format this version reads and writes. A model that keeps one network
-#: is still written as version 1, so that older releases read it; only a model
-#: keeping several restarts (tensors with a leading member axis) needs version 2.
-FORMAT_VERSION = 2
+#: The newest format this version reads and writes (see the module docstring for
+#: which version a file is written as).
+FORMAT_VERSION = 3
+#: The first format version whose files hold the training range (``input_range``).
+RANGE_VERSION = 3
 _MAX_HEADER = 100 * 1024 * 1024
 _MIXTURE_KEYS = ("weights", "means", "covariances", "scale_tril")
 
@@ -123,8 +137,11 @@ def model_bytes(model: Any, include_training_scores: bool = True) -> bytes:
         tensors[f"mixture.{key}"] = getattr(model.mixture_, key).detach().to("cpu").contiguous()
     if include_training_scores and getattr(model, "decision_scores_", None) is not None:
         tensors["decision_scores"] = torch.from_numpy(np.asarray(model.decision_scores_, float))
+    input_range = getattr(model, "input_range_", None)
+    if input_range is not None:
+        tensors["input_range"] = torch.from_numpy(np.array(input_range, dtype=np.float64))
     n_members = int(model.net_.n_members)
-    version = 1 if n_members == 1 else 2
+    version = RANGE_VERSION if input_range is not None else 1 if n_members == 1 else 2
     document = {
         "format": FORMAT_NAME,
         "format_version": version,
@@ -391,7 +408,8 @@ def _network(fitted: dict[str, Any]) -> DAGMMNet:
     )
 
 
-def _expected_shapes(fitted: dict[str, Any], n_cat_features: int) -> dict[str, tuple[int, ...]]:
+def _expected_shapes(fitted: dict[str, Any], version: int) -> dict[str, tuple[int, ...]]:
+    """Every tensor a file of ``version`` describing ``fitted`` must hold, with its shape."""
     net = _network(fitted)
     shapes = {f"net.{k}": tuple(v.shape) for k, v in net.state_dict().items()}
     k, d = fitted["n_components"], fitted["latent_dim"] + 2
@@ -405,6 +423,8 @@ def _expected_shapes(fitted: dict[str, Any], n_cat_features: int) -> dict[str, t
             "mixture.scale_tril": (*lead, k, d, d),
         }
     )
+    if version >= RANGE_VERSION:
+        shapes["input_range"] = (2, fitted["n_features"])
     return shapes
 
 
@@ -462,7 +482,7 @@ def load_bytes(
         raise ModelFileError(f"{source}: corrupted tensor data ({exc})") from exc
     try:
         encoder = TabularEncoder.from_dict(document["encoder"])
-        expected = _expected_shapes(fitted, len(encoder.columns))
+        expected = _expected_shapes(fitted, int(document["format_version"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{source}: invalid model document ({exc})") from exc
     if len(encoder.feature_names_out) != fitted["n_features"]:
@@ -491,7 +511,8 @@ def load_bytes(
     for name, shape in expected.items():
         if name not in tensors:
             raise ModelFileError(f"{source}: tensor {name!r} missing")
-        want = torch.float64 if name.startswith("mixture.") else torch.float32
+        wide = name.startswith("mixture.") or name == "input_range"
+        want = torch.float64 if wide else torch.float32
         if tensors[name].dtype != want or tuple(tensors[name].shape) != shape:
             raise ModelFileError(
                 f"{source}: tensor {name!r} has dtype {tensors[name].dtype} shape "
@@ -504,6 +525,13 @@ def load_bytes(
             )
         if not torch.isfinite(tensor).all():
             raise ModelFileError(f"{source}: tensor {name!r} holds non-finite values")
+    if "input_range" in tensors and bool(
+        (tensors["input_range"][0] > tensors["input_range"][1]).any()
+    ):
+        raise ModelFileError(
+            f"{source}: tensor 'input_range' has a column whose minimum exceeds its maximum "
+            "(file tampered with?)"
+        )
     params = dict(document["params"])
     for key in ("hidden_sizes", "estimation_hidden_sizes"):
         if isinstance(params.get(key), list):
@@ -549,6 +577,8 @@ def load_bytes(
         if "offsets" in restarts and net.n_members > 1:
             model.restart_offsets_ = np.asarray(restarts["offsets"], dtype=np.float64)
             model.restart_scales_ = np.asarray(restarts["scales"], dtype=np.float64)
+    if "input_range" in tensors:
+        model.input_range_ = tensors["input_range"].numpy()
     model.format_version_ = int(document["format_version"])
     return model
 

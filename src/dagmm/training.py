@@ -54,6 +54,7 @@ __all__ = [
     "batch_mixture",
     "dagmm_objective",
     "exact_mixture",
+    "fit_input_scaling",
     "fit_scaling",
     "fitted_mixture",
     "score_energy",
@@ -382,10 +383,36 @@ def fit_scaling(
     -------
     offset, scale : Tensor, shape (S, 1, F)
     """
+    offset, scale, _ = fit_input_scaling(x, member_rows, method)
+    return offset, scale
+
+
+def fit_input_scaling(
+    x: Tensor, member_rows: Sequence[Tensor], method: str | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`fit_scaling`, and each member's training range from the same pass.
+
+    Parameters
+    ----------
+    x : Tensor of shape (n_rows, F)
+        The encoded rows (before the network's scaling).
+    member_rows : sequence of LongTensor
+        Each member's training rows.
+    method : {"auto", "standard", "minmax", None, "none"}
+        The scaler (see :func:`fit_scaling`).
+
+    Returns
+    -------
+    offset, scale : Tensor, shape (S, 1, F), the dtype of ``x``
+    input_range : Tensor, shape (S, 2, F), float64
+        Each column's minimum (``[:, 0]``) and maximum (``[:, 1]``) over each
+        member's rows, for every ``method``: what explanations search for a
+        column's most normal value (:mod:`dagmm.explain`).
+    """
     if method not in ("minmax", "standard", "auto", None, "none"):
         raise ValueError(f"scaler must be 'auto', 'standard', 'minmax' or None, got {method!r}")
-    offsets, scales = [], []
-    fitted: list[tuple[Tensor, Tensor, Tensor]] = []  # (rows, offset, scale) per distinct row set
+    fitted: list[tuple[Tensor, tuple[Tensor, Tensor, Tensor]]] = []  # per distinct row set
+    per_member = []
     for rows in member_rows:
         # members on the same rows (restarts, fit_ensemble's default) share one fit
         same = next(
@@ -397,13 +424,14 @@ def fit_scaling(
             None,
         )
         if same is None:
-            same = (rows, *_scaling_of(x, rows, method))
+            same = (rows, _scaling_of(x, rows, method))
             fitted.append(same)
-        offsets.append(same[1])
-        scales.append(same[2])
+        per_member.append(same[1])
+    offsets, scales, ranges = zip(*per_member, strict=True)
     return (
         torch.stack(offsets).unsqueeze(1).to(x.dtype),
         torch.stack(scales).unsqueeze(1).to(x.dtype),
+        torch.stack(ranges).cpu(),
     )
 
 
@@ -446,13 +474,15 @@ def _column_summary(
     )
 
 
-def _scaling_of(x: Tensor, rows: Tensor, method: str | None) -> tuple[Tensor, Tensor]:
-    """``(offset, scale)``, each (F,) float64, of the rows ``x[rows]`` (see :func:`fit_scaling`)."""
-    if method in (None, "none"):
-        scale = torch.ones(x.shape[1], dtype=MIXTURE_DTYPE, device=x.device)
-        return torch.zeros_like(scale), scale
+def _scaling_of(x: Tensor, rows: Tensor, method: str | None) -> tuple[Tensor, Tensor, Tensor]:
+    """``(offset, scale, range)`` of the rows ``x[rows]``: offset and scale (F,), range
+    (2, F) the columns' min and max, all float64 (see :func:`fit_input_scaling`)."""
     data = x if _every_row(rows, x.shape[0]) else x[rows]
-    low, high, mean, std = _column_summary(data, method != "minmax")
+    low, high, mean, std = _column_summary(data, method not in ("minmax", None, "none"))
+    span = torch.stack([low, high])
+    if method in (None, "none"):
+        scale = torch.ones(x.shape[1], dtype=MIXTURE_DTYPE, device=low.device)
+        return torch.zeros_like(scale), scale, span
     if method == "minmax":
         centre, spread = low, high - low
     else:
@@ -465,7 +495,7 @@ def _scaling_of(x: Tensor, rows: Tensor, method: str | None) -> tuple[Tensor, Te
             centre = torch.where(sparse.to(data.device), low, mean)
             spread = torch.where(sparse.to(data.device), high - low, std)
     scale = torch.from_numpy(scale_from_spread(spread.cpu().numpy())).to(spread.device)
-    return -centre * scale, scale
+    return -centre * scale, scale, span
 
 
 def _padded_batches(

@@ -51,6 +51,7 @@ __all__ = [
     "run_contamination_study",
     "run_reproduction",
     "score_methods",
+    "strict_json",
     "summarize",
     "unsupervised_splits",
     "unused_stem",
@@ -638,14 +639,27 @@ def unused_stem(out_dir: Any, stem: str) -> str:
     return candidate
 
 
-def _strict_json(value: Any) -> Any:
-    """``value`` with every non-finite float as None: a metric that is undefined (the
-    AUROC of a test half without anomalies) is ``null``, which every JSON reader takes,
-    where Python's default ``NaN`` is refused by strict ones (JavaScript, jq, Spark)."""
+def strict_json(value: Any) -> Any:
+    """``value`` with every non-finite float as None, in nested dicts, lists and tuples.
+
+    An undefined number (the AUROC of a test half without anomalies, the final loss of
+    an untrained restart) is then ``null``, which every JSON reader takes, where
+    Python's default ``NaN`` is refused by strict ones (JavaScript, jq, Spark).
+
+    Parameters
+    ----------
+    value : Any
+        What ``json.dumps`` is to write.
+
+    Returns
+    -------
+    Any
+        The same structure, dicts and lists rebuilt.
+    """
     if isinstance(value, dict):
-        return {key: _strict_json(item) for key, item in value.items()}
+        return {key: strict_json(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_strict_json(item) for item in value]
+        return [strict_json(item) for item in value]
     if isinstance(value, (float, np.floating)) and not math.isfinite(value):
         return None
     return value
@@ -687,7 +701,7 @@ def write_results(out_dir: Any, stem: str, document: dict[str, Any]) -> tuple[An
     out = check_output_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path, csv_path = result_paths(out, stem)
-    text = json.dumps(_strict_json(document), indent=1, allow_nan=False)
+    text = json.dumps(strict_json(document), indent=1, allow_nan=False)
     atomic_write_bytes(json_path, text.encode() + b"\n")
     records = document["records"]
     buffer = io.StringIO()

@@ -683,7 +683,9 @@ def info(model_path: str | None, as_json: bool) -> None:
     }
     if as_json:
         # strict JSON: a NaN would be Python's bare `NaN`, which JSON readers refuse
-        click.echo(json.dumps(_finite_or_null(summary), indent=2, default=str, allow_nan=False))
+        from ..reproduce import strict_json
+
+        click.echo(json.dumps(strict_json(summary), indent=2, default=str, allow_nan=False))
         return
     click.echo(f"dagmm model {summary['file']} (format {summary['format_version']})")
     click.echo(
@@ -728,18 +730,6 @@ def info(model_path: str | None, as_json: bool) -> None:
             "  other alert rates (--contamination): "
             + ", ".join(f"{share}: {cut:.6g}" for share, cut in cuts.items())
         )
-
-
-def _finite_or_null(value: Any) -> Any:
-    """``value`` with every non-finite float (an untrained restart's NaN loss) replaced
-    by None, in nested dicts and lists, so that it prints as JSON's ``null``."""
-    if isinstance(value, dict):
-        return {key: _finite_or_null(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_null(item) for item in value]
-    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _restarts_summary(model: Any) -> dict[str, Any] | None:

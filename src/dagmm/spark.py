@@ -25,7 +25,9 @@ import re
 import shutil
 import sys
 import uuid
+import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -98,6 +100,73 @@ def _shipped_model(model: Any) -> tuple[bytes, Any]:
     return blob, load_bytes(blob, source, "cpu")
 
 
+@dataclass(frozen=True)
+class _RowNames:
+    """How the rows of a batch that fails are named in the error message.
+
+    Worked out only once a batch has failed (:func:`_located_failure`), so the
+    success path pays nothing for it. With ``id_column`` a row is named by its id
+    (``flow_id=10205``); with ``file_column`` and ``row_column`` (Spark's
+    ``_metadata.file_path`` and ``_metadata.row_index``) by its Parquet file and
+    row within it (``5 of part-1.parquet``, or ``5`` when the input is that file);
+    otherwise by its Spark partition and row within that partition
+    (``205 of partition 1``), as nothing else locates it.
+    """
+
+    id_column: str | None = None
+    file_column: str | None = None
+    row_column: str | None = None
+    #: The input folder, whose files are named relative to it (None: the input is one file).
+    folder: str | None = None
+
+    def labels(self, frame: pd.DataFrame, partition: int, start: int) -> pd.Index:
+        """One label per row of ``frame``, the batch of ``partition`` starting at row ``start``."""
+        in_partition = [f"{start + i} of partition {partition}" for i in range(len(frame))]
+        if self.id_column is not None:
+            ids = frame[self.id_column].tolist()  # Python scalars: 5, not np.int64(5)
+            named = [
+                f"{self.id_column}={v!r}" if isinstance(v, str) else f"{self.id_column}={v}"
+                for v in ids
+            ]
+            if len(set(ids)) < len(ids):
+                # a repeated id alone does not find its row
+                named = [f"{n} ({p})" for n, p in zip(named, in_partition, strict=True)]
+            return pd.Index(named, dtype=object)
+        if self.file_column is not None and self.row_column is not None:
+            rows = frame[self.row_column].tolist()
+            if self.folder is None:
+                return pd.Index(rows)
+            files = [self._shown(uri) for uri in frame[self.file_column].tolist()]
+            return pd.Index([f"{r} of {f}" for r, f in zip(rows, files, strict=True)], dtype=object)
+        return pd.Index(in_partition, dtype=object)
+
+    def _shown(self, uri: str) -> str:
+        """A file of the input folder, named relative to it (as the user lists the folder)."""
+        path = _file_path(uri)
+        assert self.folder is not None
+        relative = os.path.relpath(path, self.folder)
+        return path if relative.startswith("..") else relative
+
+
+def _located_failure(
+    model: Any, features: pd.DataFrame, labels: pd.Index, exc: BaseException
+) -> str:
+    """The message of ``exc`` (raised scoring ``features``) with the rows named by ``labels``.
+
+    The batch is scored again with ``labels`` as its index, so that the error names its
+    rows by them: the messages of :mod:`dagmm.tabular` name rows by index label. Done
+    only on failure, on one batch; should the second try not fail (it repeats the same
+    computation), the first message stands.
+    """
+    try:
+        with warnings.catch_warnings(), held_unseen_categories():
+            warnings.simplefilter("ignore")  # already-seen trouble, said by the first try
+            model.decision_function(features.set_axis(labels, axis=0))
+    except (DAGMMError, FloatingPointError) as again:
+        return str(again)
+    return str(exc)
+
+
 def _feature_columns(model: Any) -> list[str]:
     names = getattr(model, "feature_names_in_", None)
     if names is None:
@@ -121,7 +190,12 @@ def _scorer(
     threads: int,
     names: list[str],
     unseen: Any = None,
+    row_names: _RowNames = _RowNames(),
+    hidden: Sequence[str] = (),
 ):
+    """The ``mapInPandas`` function scoring a partition; the columns named in ``hidden``
+    (those that name rows, carried only on the failure path) are left out of its output."""
+
     def score_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         import torch
         from pyspark import TaskContext
@@ -144,23 +218,26 @@ def _scorer(
             # the columns arrive under the placeholder names score_spark gave them
             placeholders = list(frame.columns)
             frame.columns = names
-            # Row labels count within the partition, so an error points at the row.
-            frame.index = pd.RangeIndex(start, start + len(frame))
             try:
                 energy = _scored_counting_unseen(model, frame[columns], unseen)
             except (DAGMMError, FloatingPointError) as exc:
-                raise SparkScoringError(
-                    f"partition {partition} (rows {start}-{start + len(frame) - 1} of the "
-                    f"partition): {exc}"
-                ) from None
+                labels = row_names.labels(frame, partition, start)
+                message = _located_failure(model, frame[columns], labels, exc)
+                if "row(s) " not in message:
+                    # a failure of the batch as a whole: say which batch
+                    message = (
+                        f"a batch of partition {partition} (its rows {start}-"
+                        f"{start + len(frame) - 1} of that partition): {message}"
+                    )
+                raise SparkScoringError(message) from None
             start += len(frame)
-            out = frame.reset_index(drop=True)
+            out = frame.drop(columns=list(hidden)) if hidden else frame
             for name, dtype in out.dtypes.items():
                 # pandas >= 3 reads strings as Arrow-backed columns, which PySpark's
                 # pandas -> Arrow conversion rejects; plain objects convert everywhere.
                 if isinstance(dtype, (pd.StringDtype, pd.ArrowDtype)):
                     out[name] = out[name].astype(object)
-            out.columns = placeholders
+            out.columns = placeholders[: len(out.columns)]
             out["energy"] = energy
             out["is_anomaly"] = (energy > model.threshold_).astype(np.int8)
             return out
@@ -181,6 +258,7 @@ def score_spark(
     df: Any,
     model: Any,
     *,
+    id_column: str | None = None,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     torch_threads: int = 1,
 ) -> Any:
@@ -192,6 +270,11 @@ def score_spark(
         Must hold the model's columns (by name); other columns are passed through.
     model : path, bytes or fitted DAGMM
         A model file, its bytes, or a fitted estimator (fitted on a DataFrame).
+    id_column : str, optional
+        A column of ``df`` naming its rows: an error names a bad row by its value
+        there (``row(s) flow_id=10205``). Without it a row is named by its Spark
+        partition and row within that partition (``row(s) 205 of partition 1``),
+        which only locates it in this DataFrame's partitioning.
     batch_rows : int
         Rows scored at once within a partition.
     torch_threads : int
@@ -203,16 +286,35 @@ def score_spark(
     pyspark.sql.DataFrame
         Lazy: nothing is scored until an action runs. A row the model cannot
         score fails the job with a :class:`SparkScoringError` message naming the
-        partition, the row within it and the column.
+        column, the problem and the row (see ``id_column``); the action raises
+        PySpark's exception holding that message (:func:`explain_failure`
+        extracts it).
+
+    Raises
+    ------
+    InvalidInputError
+        ``df`` lacks a model column or ``id_column``, or already has ``energy`` /
+        ``is_anomaly``; ``batch_rows`` is below 1.
     """
-    return _with_scores(df, model, batch_rows, torch_threads)
+    if id_column is not None and id_column not in df.columns:
+        raise InvalidInputError(
+            f"id_column {id_column!r} is not a column of the DataFrame; it has {df.columns}"
+        )
+    return _with_scores(df, model, batch_rows, torch_threads, row_names=_RowNames(id_column))
 
 
 def _with_scores(
-    df: Any, model: Any, batch_rows: int, torch_threads: int, unseen: Any = None
+    df: Any,
+    model: Any,
+    batch_rows: int,
+    torch_threads: int,
+    unseen: Any = None,
+    row_names: _RowNames = _RowNames(),
 ) -> Any:
     """:func:`score_spark`, the unseen categories counted in the accumulator ``unseen``
-    (None: each worker warns of its batches' own, on its stderr)."""
+    (None: each worker warns of its batches' own, on its stderr), rows named in errors
+    by ``row_names``; its ``file_column`` / ``row_column``, when set, must be the last
+    columns of ``df`` and are left out of the result."""
     from pyspark.sql.types import ByteType, DoubleType, StructField, StructType
 
     if batch_rows < 1:
@@ -227,6 +329,7 @@ def _with_scores(
     for name in ("energy", "is_anomaly"):
         if name in df.columns:
             raise InvalidInputError(f"DataFrame already has a column named {name!r}")
+    hidden = [c for c in (row_names.file_column, row_names.row_column) if c is not None]
     key = hashlib.sha256(blob).hexdigest()
     shipped = df.sparkSession.sparkContext.broadcast(blob)
     # PySpark's mapInPandas looks each column up by its name, which fails for a name with
@@ -235,15 +338,19 @@ def _with_scores(
     names = list(df.columns)
     placeholders = [f"_dagmm_{i}" for i in range(len(names))]
     renamed = df.toDF(*placeholders)
+    kept = renamed.schema.fields[: len(names) - len(hidden)]
     schema = StructType(
         [
-            *renamed.schema.fields,
+            *kept,
             StructField("energy", DoubleType(), False),
             StructField("is_anomaly", ByteType(), False),
         ]
     )
-    scorer = _scorer(shipped, key, columns, batch_rows, torch_threads, names, unseen)
-    return renamed.mapInPandas(scorer, schema).toDF(*names, "energy", "is_anomaly")
+    scorer = _scorer(
+        shipped, key, columns, batch_rows, torch_threads, names, unseen, row_names, hidden
+    )
+    shown = names[: len(kept)]
+    return renamed.mapInPandas(scorer, schema).toDF(*shown, "energy", "is_anomaly")
 
 
 def spark_session(master: str = "local[*]", app_name: str = "dagmm") -> Any:
@@ -294,13 +401,58 @@ def spark_session(master: str = "local[*]", app_name: str = "dagmm") -> Any:
         ) from None
 
 
+def _dagmm_message(exc: BaseException) -> str | None:
+    """The dagmm message inside a Spark job failure (a Python worker's traceback), if any."""
+    found = re.search(r"(?:SparkScoringError|InvalidInputError): (.+)", str(exc))
+    return found.group(1).strip() if found else None
+
+
 def explain_failure(exc: BaseException) -> str:
     """The dagmm message inside a Spark job failure, else the failure's first line."""
+    found = _dagmm_message(exc)
+    if found is not None:
+        return found
     text = str(exc)
-    found = re.search(r"(?:SparkScoringError|InvalidInputError): (.+)", text)
-    if found:
-        return found.group(1).strip()
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+#: Columns locating a row in its Parquet file, carried by the job re-run on failure only.
+_FILE_COLUMN, _ROW_COLUMN = "_dagmm_located_file", "_dagmm_located_row"
+
+
+def _failure_in_files(
+    frame: Any, wanted_columns: list[str], blob: bytes, batch_rows: int, source: Path
+) -> str | None:
+    """The scoring job's failure again, its rows named by Parquet file and row in it.
+
+    Run only once the job has failed on rows it could name only by Spark partition
+    (no ``id_column``): the same job again, each row carrying Spark's
+    ``_metadata.file_path`` and ``_metadata.row_index``, until it fails. The first job
+    does not carry them, as a path string per row would slow every job that succeeds.
+
+    Returns
+    -------
+    str or None
+        The failure's message, or None where the second job found nothing to name
+        (it succeeded, or failed otherwise: e.g. a Spark without ``row_index``).
+    """
+    from pyspark.sql import functions as F
+
+    located = frame.select(
+        *wanted_columns,
+        F.col("_metadata.file_path").alias(_FILE_COLUMN),
+        F.col("_metadata.row_index").alias(_ROW_COLUMN),
+    )
+    folder = os.path.abspath(source) if source.is_dir() else None
+    names = _RowNames(file_column=_FILE_COLUMN, row_column=_ROW_COLUMN, folder=folder)
+    # unseen categories were counted by the first job: these are not warned of
+    ignored = frame.sparkSession.sparkContext.accumulator({}, _CountsParam())
+    try:
+        scored = _with_scores(located, blob, batch_rows, 1, ignored, names)
+        scored.write.format("noop").mode("overwrite").save()  # runs the job, writes nothing
+    except Exception as exc:  # the job's failure, whatever PySpark wraps it in
+        return _dagmm_message(exc)
+    return None
 
 
 def _check_out_spares_inputs(target: Path, source: Path, model: Any) -> None:
@@ -473,7 +625,8 @@ def score_parquet_spark(
         # A warning on an executor's stderr never reaches the user: the counts come back
         # in an accumulator (a retried task may add its batches' twice).
         unseen = spark.sparkContext.accumulator({}, _CountsParam())
-        scored = _with_scores(frame.select(*wanted_columns), blob, batch_rows, 1, unseen)
+        rows = _RowNames(id_column)
+        scored = _with_scores(frame.select(*wanted_columns), blob, batch_rows, 1, unseen, rows)
         scored = scored.select(*(_quoted(name) for name in [*copied, *SCORE_COLUMNS]))
         if only_anomalies:
             scored = scored.filter("is_anomaly = 1")
@@ -501,7 +654,13 @@ def score_parquet_spark(
         raise
     except Exception as exc:
         if type(exc).__module__.startswith(("pyspark", "py4j")):
-            raise SparkScoringError(f"{source}: {explain_failure(exc)}") from None
+            message = explain_failure(exc)
+            if id_column is None and re.search(r"row\(s\) .* of partition \d", message):
+                # a partition's row means nothing to the user: find the row's file instead
+                message = _failure_in_files(frame, wanted_columns, blob, batch_rows, source) or (
+                    message
+                )
+            raise SparkScoringError(f"{source}: {message}") from None
         raise
     finally:
         if tmp.exists():

@@ -387,3 +387,68 @@ def test_engine_spark_names_a_file_spark_would_skip_as_hidden(frame, model, tmp_
     with pytest.raises(InvalidInputError, match=r"_flows\.parquet: Spark skips files whose"):
         score_parquet_spark(model, data, tmp_path / "s.parquet", master="local[2]")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["_flows.parquet"]
+
+
+def _in_three_partitions(spark, bad_rows: list[int]):
+    """1200 rows of the model's columns in 3 partitions of 400 rows, in order (partition 1:
+    rows 400-799), ``row_id`` 10000 + the row, NaN in column c of ``bad_rows``."""
+    from pyspark.sql import functions as F
+
+    # spark.range splits its rows into contiguous partitions, in order, whatever the plan
+    ids = spark.range(0, 1200, 1, numPartitions=3)
+    value = (F.col("id") % 13).cast("double") / 4
+    return ids.select(
+        (F.col("id") + 10_000).alias("row_id"),
+        value.alias("a"),
+        value.alias("b"),
+        F.when(F.col("id").isin(bad_rows), F.lit(float("nan"))).otherwise(value).alias("c"),
+        value.alias("d"),
+        F.lit("tcp").alias("proto"),
+    )
+
+
+def test_score_spark_names_a_bad_row_by_id_or_by_partition_and_row_of_it(spark, frame, model):
+    from dagmm.spark import explain_failure
+
+    # Until 2026-12-06 a bad row was named by its position in its partition alone
+    # ("row(s) 5, 190"): every partition has a row 5; score_spark had no id_column.
+    df = _in_three_partitions(spark, [405, 590])
+    with pytest.raises(Exception) as info:
+        score_spark(df, model, id_column="row_id").collect()
+    assert "row(s) row_id=10405, row_id=10590)" in explain_failure(info.value)
+    with pytest.raises(Exception) as info:
+        score_spark(df, model).collect()
+    assert "row(s) 5 of partition 1, 190 of partition 1)" in explain_failure(info.value)
+
+
+def test_engine_spark_names_a_bad_row_by_id_or_by_its_file_and_row(frame, model, tmp_path):
+    from click.testing import CliRunner
+
+    from dagmm.cli.main import cli
+
+    # Until 2026-12-06 `--engine spark` named a bad row by its position in a Spark partition
+    # ("partition 1 (rows 0-799 of the partition): ... row(s) 205"), which no file shows.
+    folder, path = tmp_path / "flows.parquet", tmp_path / "m.dagmm"
+    folder.mkdir()
+    model.save(path)
+    bad = frame.copy()
+    bad["b"] = bad["b"].astype(str)
+    bad.loc[405, "b"] = "oops"
+    for i in range(3):
+        bad.iloc[400 * i : 400 * (i + 1)].to_parquet(folder / f"part-{i}.parquet")
+    argv = ["score", str(path), str(folder), "--engine", "spark", "--spark-master", "local[2]"]
+    runs = {
+        "id": [*argv, "--out", str(tmp_path / "a.parquet"), "--id-column", "row_id"],
+        "file": [*argv, "--out", str(tmp_path / "b.parquet")],
+    }
+    said = {}
+    for case, args in runs.items():
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2, result.output
+        # one line, no Java trace (PySpark's own warnings aside: pandas 3 draws one)
+        lines = result.output.strip().splitlines()
+        [said[case]] = [line for line in lines if not line.startswith("dagmm: warning:")]
+    assert said["id"].startswith(f"dagmm: error: {folder}: column 'b' should be numeric but")
+    assert "'oops' (1 value(s), row(s) row_id=405)" in said["id"]
+    assert "'oops' (1 value(s), row(s) 5 of part-1.parquet)" in said["file"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flows.parquet", "m.dagmm"]

@@ -53,7 +53,7 @@ _MODELS: dict[str, Any] = {}
 
 
 class SparkScoringError(DAGMMError, RuntimeError):
-    """A Spark job scoring with a dagmm model failed (the message says which partition and why)."""
+    """A Spark job scoring with a dagmm model failed (the message says why and names the row)."""
 
 
 class _CountsParam:
@@ -576,7 +576,9 @@ def score_parquet_spark(
     DataFileError
         ``data`` holds no rows (nothing is written, as by ``dagmm score``).
     SparkScoringError
-        The Spark job failed (the message says which partition and row, and why).
+        The Spark job failed; for a bad row the message names it by ``id_column``,
+        else by its Parquet file and row within it (the job is run a second time, on
+        failure only, to find them).
     DAGMMError
         pyspark is not installed or Spark could not start.
 

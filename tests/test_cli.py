@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import subprocess
@@ -1132,20 +1133,201 @@ def test_a_missing_value_at_scoring_points_at_the_fit_option(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
-def test_a_pipe_as_data_is_refused_instead_of_hanging(tmp_path):
+def test_a_pipe_is_refused_by_the_library_instead_of_hanging(tmp_path):
     """A named pipe with a data file's name (mkfifo flows.csv; also what <(zcat ...) and
     /dev/stdin are) is consumed by the first read of its header: until 2026-12-05 the
-    next open waited for a writer for ever. It is now one line before anything is read."""
+    next open waited for a writer for ever. The library refuses it before opening it
+    (the command line copies it to a temporary file first: the tests of pipes below)."""
+    from dagmm.tableio import DataFileError, read_table
+
     fifo = tmp_path / "flows.csv"
     os.mkfifo(fifo)
-    try:
-        result = run("fit", str(fifo), "--out", str(tmp_path / "m.dagmm"), timeout=120)
-    except subprocess.TimeoutExpired:
-        pytest.fail("dagmm fit waited on the pipe")
-    assert result.returncode == 2, result.stderr
-    assert f"{fifo}: is a pipe; dagmm reads a data file more than once" in result.stderr
-    assert "write the data to a file and give that" in result.stderr
+    with pytest.raises(DataFileError, match="is a pipe; dagmm reads a data file more than once"):
+        read_table(fifo)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flows.csv"]
+
+
+# ------------------------------------------------- pipes: DATA from -, --out -
+def run_piped(*args, stdin=b"", env=None, timeout=300):
+    """``dagmm ARGS`` fed ``stdin`` (bytes); stdout and stderr as bytes."""
+    return subprocess.run(
+        [sys.executable, "-m", "dagmm.cli.main", *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        env=env,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def piped(table):
+    """The flows table, a model trained on it and its scores written to a CSV file."""
+    folder, _ = table
+    model = folder / "pipes.dagmm"
+    assert fit_flows(folder, model, 2, "--random-state", "0").returncode == 0
+    scores = folder / "pipes_scores.csv"
+    argv = ["score", model, folder / "flows.csv", "--out", scores, "--id-column", "flow_id"]
+    assert run_piped(*argv).returncode == 0
+    return folder, model, scores.read_bytes()
+
+
+def _spool_env(folder):
+    """The environment with TMPDIR at ``folder``, where the copy of a pipe is made."""
+    folder.mkdir(exist_ok=True)
+    return {**os.environ, "TMPDIR": str(folder)}
+
+
+def test_stdin_csv_is_data_for_fit_score_and_explain(piped, tmp_path):
+    folder, model, expected = piped
+    csv_bytes = (folder / "flows.csv").read_bytes()
+    fitted = run_piped(
+        "fit", "-", "--out", tmp_path / "m.dagmm", "--exclude", "flow_id", "--epochs", "1",
+        stdin=csv_bytes,
+    )  # fmt: skip
+    assert fitted.returncode == 0, fitted.stderr
+    assert (tmp_path / "m.dagmm").is_file()
+    out = tmp_path / "scores.csv"
+    scored = run_piped("score", model, "-", "--out", out, "--id-column", "flow_id", stdin=csv_bytes)
+    assert scored.returncode == 0, scored.stderr
+    assert out.read_bytes() == expected
+    explained = run_piped("explain", model, "-", "--rows", "2", stdin=csv_bytes)
+    assert explained.returncode == 0, explained.stderr
+    assert b"contribution" in explained.stdout
+
+
+def test_stdin_gzip_csv_is_found_from_its_bytes(piped, tmp_path):
+    import gzip
+
+    folder, model, expected = piped
+    packed = gzip.compress((folder / "flows.csv").read_bytes())
+    out = tmp_path / "scores.csv"
+    result = run_piped("score", model, "-", "--out", out, "--id-column", "flow_id", stdin=packed)
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == expected
+
+
+def test_stdin_parquet_is_found_from_its_bytes(piped, tmp_path):
+    folder, model, expected = piped
+    parquet = (folder / "flows.parquet").read_bytes()
+    out = tmp_path / "scores.csv"
+    result = run_piped("score", model, "-", "--out", out, "--id-column", "flow_id", stdin=parquet)
+    assert result.returncode == 0, result.stderr
+    # the same rows and energies (Parquet's floats round-trip exactly, as the CSV's)
+    pd.testing.assert_frame_equal(pd.read_csv(out), pd.read_csv(io.BytesIO(expected)))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_fifo_path_is_copied_once_and_read(piped, tmp_path):
+    """What <(zcat flows.csv.gz) gives: a path that is a pipe, written by another process."""
+    import threading
+
+    folder, model, expected = piped
+    fifo = tmp_path / "flows.fifo"
+    os.mkfifo(fifo)
+    data = (folder / "flows.csv").read_bytes()
+
+    def write() -> None:
+        with open(fifo, "wb") as stream:  # waits for the reader to open the pipe
+            for start in range(0, len(data), 1000):
+                stream.write(data[start : start + 1000])
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    out = tmp_path / "scores.csv"
+    result = run_piped("score", model, fifo, "--out", out, "--id-column", "flow_id")
+    writer.join(timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == expected
+
+
+def test_out_dash_writes_the_csv_file_bytes_to_stdout_and_messages_to_stderr(piped):
+    folder, model, expected = piped
+    result = run_piped(
+        "score", model, folder / "flows.csv", "--out", "-", "--id-column", "flow_id",
+        "--chunk-rows", "64", "--contamination", "0.1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == expected  # no summary, no "flagging energies above" in it
+    stderr = result.stderr.decode()
+    assert "flagging energies above" in stderr and "wrote stdout" in stderr
+
+
+def test_a_pipeline_from_stdin_to_stdout_keeps_stdout_clean(piped, tmp_path):
+    folder, model, expected = piped
+    result = run_piped(
+        "score", model, "-", "--out", "-", "--id-column", "flow_id", "--only-anomalies",
+        stdin=(folder / "flows.csv").read_bytes(), env=_spool_env(tmp_path / "spool"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    alerts = pd.read_csv(io.BytesIO(result.stdout))
+    scores = pd.read_csv(io.BytesIO(expected))
+    assert list(alerts.columns) == ["row", "flow_id", "energy", "is_anomaly"]
+    assert alerts["flow_id"].tolist() == scores.loc[scores["is_anomaly"] == 1, "flow_id"].tolist()
+    assert b"scored" in result.stderr and b"scored" not in result.stdout
+    assert list((tmp_path / "spool").iterdir()) == []  # the copy of stdin is removed
+
+
+def test_a_reader_leaving_a_scores_pipe_ends_quietly(piped):
+    """`dagmm score MODEL DATA --out - | head -1`: the reader is gone before the rows."""
+    folder, model, _ = piped
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dagmm.cli.main", "score", str(model), "-", "--out", "-"],
+        stdin=open(folder / "flows.csv", "rb"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=300) == 141 and stderr == ""
+
+
+def test_an_error_mid_stream_is_one_line_and_a_failure(piped, tmp_path):
+    """A row that cannot be scored after chunks were written: those stay on stdout (a
+    stream cannot be taken back), the status is 2 and stderr says why in one line; the
+    copy of stdin is removed."""
+    folder, model, _ = piped
+    lines = (folder / "flows.csv").read_text().splitlines()
+    lines[301] = lines[301].split(",")[0] + ",lots,1.0,tcp"  # row 300: text for bytes
+    result = run_piped(
+        "score", model, "-", "--out", "-", "--chunk-rows", "64",
+        stdin=("\n".join(lines) + "\n").encode(), env=_spool_env(tmp_path / "spool"),
+    )  # fmt: skip
+    assert result.returncode == 2
+    stderr = result.stderr.decode()
+    assert stderr.startswith("dagmm: error: stdin: ") and stderr.count("\n") == 1, stderr
+    assert "dagmm-stdin" not in stderr  # the user's name for the data, not the copy's
+    assert result.stdout.startswith(b"energy,is_anomaly\n") and result.stdout.count(b"\n") > 64
+    assert list((tmp_path / "spool").iterdir()) == []
+
+
+def test_an_empty_stdin_is_the_error_of_an_empty_file(piped, tmp_path):
+    _, model, _ = piped
+    (tmp_path / "empty.csv").write_bytes(b"")
+    from_file = run_piped("score", model, tmp_path / "empty.csv", "--out", tmp_path / "o.csv")
+    from_stdin = run_piped("score", model, "-", "--out", tmp_path / "o.csv", stdin=b"")
+    assert from_file.returncode == from_stdin.returncode == 2
+    message = from_file.stderr.decode().replace(str(tmp_path / "empty.csv"), "stdin")
+    assert from_stdin.stderr.decode() == message
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["score", "-", "-", "--out", "o.csv"], "MODEL and DATA are both stdin, which can be"),
+        (["score", "{m}", "{d}", "--out", "o.csv", "--input-format", "csv"], "--input-format is"),
+        (["fit", "-", "--out", "-"], "fit --out -: a model is a file"),
+        (["fit", "-", "--out", "o.dagmm", "--distributed"], "every process reads DATA itself"),
+        (["report", "{m}", "{d}", "--out", "-"], "report --out -: a report is an HTML file"),
+        (["score", "{m}", "{d}", "--out", "-", "--engine", "spark"], "needs --engine local"),
+    ],
+)
+def test_what_cannot_be_piped_is_refused_in_one_line(piped, tmp_path, args, message):
+    folder, model, _ = piped
+    argv = [a.format(m=model, d=folder / "flows.csv") for a in args]
+    result = run_piped(*argv, stdin=(folder / "flows.csv").read_bytes(), env=_spool_env(tmp_path))
+    stderr = result.stderr.decode()
+    assert result.returncode == 2 and stderr.count("\n") == 1 and message in stderr, stderr
+    assert result.stdout == b"" and list(tmp_path.iterdir()) == []
 
 
 def test_a_csv_file_is_read_twice_its_first_line_then_its_rows(tmp_path, monkeypatch):

@@ -3,7 +3,7 @@
 Input is a CSV, Parquet, Arrow IPC (Feather) or JSON Lines file, or a folder of Parquet
 files (a dataset written by Spark, pandas or pyarrow: its files are read one after
 another in path order; Hive partition keys in folder names are not read as columns).
-Output is one CSV or Parquet file.
+Output is one CSV, Parquet or JSON Lines file, or CSV on standard output (:data:`STDOUT`).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from .tabular import MISSING_WORDS
 
 __all__ = [
     "MISSING_WORDS",
+    "STDOUT",
     "CsvFormat",
     "DataFileError",
     "TableWriter",
@@ -66,6 +67,10 @@ _OUTPUT_FORMATS = {
 }
 
 
+#: The output path that means standard output: CSV, streamed chunk by chunk.
+STDOUT = "-"
+
+
 class DataFileError(DAGMMError, ValueError):
     """A data file is missing, of an unsupported type, or cannot be parsed."""
 
@@ -77,7 +82,10 @@ def table_format(path: str | os.PathLike[str]) -> str:
 
 
 def output_format(path: str | os.PathLike[str]) -> str:
-    """``"csv"``, ``"parquet"`` or ``"jsonl"``: the formats written, from the file name."""
+    """``"csv"``, ``"parquet"`` or ``"jsonl"``: the formats written, from the file name
+    (:data:`STDOUT` is CSV)."""
+    if str(path) == STDOUT:
+        return "csv"
     return _format_of(path, _OUTPUT_FORMATS, "output file type")
 
 
@@ -106,7 +114,8 @@ def _check_readable(path: str | os.PathLike[str]) -> tuple[Path, str]:
         raise DataFileError(
             f"{target}: is {what}; dagmm reads a data file more than once (a CSV file's "
             "header, then its rows; fit --sample-rows the whole file twice), so write the "
-            "data to a file and give that"
+            "data to a file and give that (the dagmm command copies a pipe or - to a "
+            "temporary file itself)"
         )
     return target, table_format(target)
 
@@ -1003,10 +1012,13 @@ class TableWriter:
     when complete.
 
     Use as a context manager: on an exception the partial output is removed and
-    any existing file at ``path`` is left as it was.
+    any existing file at ``path`` is left as it was. ``path`` :data:`STDOUT` (``"-"``)
+    writes CSV to standard output instead, each chunk as it comes (no temporary file:
+    on an exception what was written stays written).
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.to_stdout = str(path) == STDOUT
         self.path = Path(path)
         self.kind = output_format(self.path)
         self._open_text = _text_opener(self.path)
@@ -1018,13 +1030,19 @@ class TableWriter:
         self.rows = 0
 
     def __enter__(self) -> TableWriter:
+        if self.to_stdout:
+            self._tmp = self.path
+            sys.stdout.flush()  # anything printed before comes first
+            return self
         self._tmp = self._context.__enter__()
         return self
 
     def write(self, frame: pd.DataFrame) -> None:
         """Append ``frame`` (same columns every call)."""
         assert self._tmp is not None, "use TableWriter as a context manager"
-        if self.kind == "parquet":
+        if self.to_stdout:
+            _write_stdout(frame.to_csv(header=self._first, index=False))
+        elif self.kind == "parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
 
@@ -1048,6 +1066,8 @@ class TableWriter:
         self.rows += len(frame)
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        if self.to_stdout:
+            return False  # each chunk was flushed as written
         try:
             if self._writer is not None:
                 self._writer.close()
@@ -1059,6 +1079,18 @@ class TableWriter:
             self._context.__exit__(*sys.exc_info())
             raise
         return bool(self._context.__exit__(exc_type, exc, tb))
+
+
+def _write_stdout(text: str) -> None:
+    """Write ``text`` to standard output as UTF-8 bytes, as a CSV file holds it, and
+    flush it: a reader down the pipe gets each chunk as it is scored."""
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stream (a test's capture)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    buffer.write(text.encode("utf-8"))
+    buffer.flush()
 
 
 def _file_schema(schema: Any) -> Any:

@@ -164,6 +164,7 @@ def fit(
     from ..exceptions import DistributedInputError, InvalidInputError
     from ..tableio import drop_empty_unnamed, read_table
     from .main import Terminated
+    from .pipes import shown
 
     try:
         _check_fit_options(data, out, distributed, resume, sample_rows, options)
@@ -203,7 +204,7 @@ def fit(
         from ..outofcore import refit_mixture_on_file
 
         n_file = refit_mixture_on_file(model, data, training_rows=frame, csv_format=csv_format)
-        click.echo(f"mixture and threshold computed over all {n_file} rows of {data}")
+        click.echo(f"mixture and threshold computed over all {n_file} rows of {shown(data)}")
     model.save(out)
     click.echo(
         f"trained on {len(frame)} rows x {frame.shape[1]} columns in "
@@ -220,6 +221,11 @@ def _check_fit_options(
     from ..exceptions import InvalidInputError
     from .main import torchrun_rank
 
+    if out == "-":
+        raise InvalidInputError(
+            "fit --out -: a model is a file read back by path (safetensors), not a stream; "
+            "give a file name such as model.dagmm"
+        )
     if distributed and sample_rows:
         raise InvalidInputError("--distributed and --sample-rows cannot be combined")
     if resume and not options.get("checkpoint_path"):
@@ -265,8 +271,10 @@ def _interrupted(checkpoint: str) -> click.exceptions.Exit:
 
 def _note_unnamed(data: str, unnamed: list[str]) -> None:
     """Say which nameless, empty columns fit leaves out."""
+    from .pipes import shown
+
     click.echo(
-        f"dagmm: note: {data}: left out column(s) {unnamed}: no name in the header and "
+        f"dagmm: note: {shown(data)}: left out column(s) {unnamed}: no name in the header and "
         "no value in any row (a trailing delimiter)",
         err=True,
     )
@@ -370,24 +378,29 @@ def _is_own_share(model: Any, share: float) -> bool:
     return share == model.contamination_
 
 
-def _set_cut(model: Any, contamination: float | None, threshold: float | None) -> None:
+def _set_cut(
+    model: Any, contamination: float | None, threshold: float | None, err: bool = False
+) -> None:
     """Point ``model.threshold_`` (this command's copy) at the cut the user asked for
-    (the model's own share keeps its own ``threshold_``, see :func:`_is_own_share`)."""
+    (the model's own share keeps its own ``threshold_``, see :func:`_is_own_share`);
+    ``err``: say so on stderr (stdout carries the scores)."""
     if contamination is not None and _is_own_share(model, contamination):
         click.echo(
             f"flagging energies above {model.threshold_:.6g}: the model's own threshold "
-            f"(contamination {contamination:g})"
+            f"(contamination {contamination:g})",
+            err=err,
         )
     elif contamination is not None:
         model.threshold_ = model.threshold_at(contamination)
         model.contamination_ = float(contamination)
         click.echo(
             f"flagging energies above {model.threshold_:.6g}: the top {contamination:g} of the "
-            f"{len(model.decision_scores_)} training energies the model holds"
+            f"{len(model.decision_scores_)} training energies the model holds",
+            err=err,
         )
     elif threshold is not None:
         model.threshold_ = float(threshold)
-        click.echo(f"flagging energies above {model.threshold_:.6g}")
+        click.echo(f"flagging energies above {model.threshold_:.6g}", err=err)
 
 
 @click.command()
@@ -398,7 +411,8 @@ def _set_cut(model: Any, contamination: float | None, threshold: float | None) -
     "out",
     required=True,
     type=click.Path(),
-    help="CSV, Parquet or JSON Lines (.jsonl) to write.",
+    help="CSV, Parquet or JSON Lines (.jsonl) to write; - writes CSV to stdout (messages "
+    "then go to stderr).",
 )
 @click.option("--id-column", help="Column copied to the output to identify rows.")
 @click.option(
@@ -458,6 +472,7 @@ def score(
     from .._progress import progress_bar
     from ..batch import copied_columns
     from ..exceptions import InvalidInputError
+    from ..tableio import STDOUT
 
     copied_columns(id_column, keep_columns, only_anomalies)
 
@@ -466,6 +481,11 @@ def score(
     if threshold is not None and not math.isfinite(threshold):
         raise InvalidInputError(f"--threshold must be a finite energy, got {threshold}")
     if engine == "spark":
+        if out == STDOUT:
+            raise InvalidInputError(
+                "--engine spark writes a Parquet folder: --out - (CSV on stdout) needs "
+                "--engine local"
+            )
         if device not in (None, "cpu"):
             raise InvalidInputError("--engine spark scores on the executors' CPUs: drop --device")
         from ..tableio import CsvFormat
@@ -504,13 +524,15 @@ def score(
     from ..batch import score_file
     from ..tableio import count_rows, output_format
 
-    # a folder first: its name has no suffix, and "unsupported output file type" would
-    # hide that it is a folder
-    check_writable(out)
-    output_format(out)
-    check_not_an_input(out, "--out", {"DATA": data, "MODEL": model_path})
+    to_stdout = out == STDOUT
+    if not to_stdout:
+        # a folder first: its name has no suffix, and "unsupported output file type" would
+        # hide that it is a folder
+        check_writable(out)
+        output_format(out)
+        check_not_an_input(out, "--out", {"DATA": data, "MODEL": model_path})
     model = load(model_path, device)
-    _set_cut(model, contamination, threshold)
+    _set_cut(model, contamination, threshold, err=to_stdout)
     started = time.perf_counter()
     with progress_bar(
         total=count_rows(data),
@@ -530,14 +552,15 @@ def score(
             only_anomalies=only_anomalies,
             csv_format=csv_format,
         )
-    click.echo(_scored_summary(counts, time.perf_counter() - started, out))
+    # on stderr when stdout carries the scores: the pipe holds CSV alone
+    click.echo(_scored_summary(counts, time.perf_counter() - started, out), err=to_stdout)
 
 
 def _scored_summary(counts: ScoredRows, elapsed: float, out: str, where: str = "") -> str:
     """``scored N rows in T s, flagged K (P %); wrote OUT`` (and how many rows it holds)."""
     share = counts.anomalies / counts.rows if counts.rows else 0.0
     line = f"scored {counts.rows} rows in {elapsed:.1f} s{where}, flagged {counts.anomalies} "
-    line += f"({share:.2%}); wrote {out}"
+    line += f"({share:.2%}); wrote {'stdout' if out == '-' else out}"
     return line if counts.written == counts.rows else line + f" ({counts.written} rows)"
 
 

@@ -11,6 +11,7 @@ import click
 
 from .. import __version__
 from ..exceptions import DAGMMError, DistributedInputError
+from .pipes import shown
 
 EXIT_USER_ERROR = 2
 #: The status of a command whose reader left (``dagmm info m | head -1``): a shell's
@@ -19,7 +20,8 @@ EXIT_BROKEN_PIPE = 141
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"dagmm: warning: {message}", file=sys.stderr)
+    # on stderr, whatever the command: its stdout may carry data (score --out -)
+    print(f"dagmm: warning: {shown(str(message))}", file=sys.stderr)
 
 
 #: Errors a user can act on: reported in one line, without a traceback.
@@ -152,8 +154,9 @@ def _stdout_to_devnull() -> None:
 
 
 def _fail(message: str) -> click.exceptions.Exit:
-    # one line whatever the message (third-party texts can span several)
-    click.echo(f"dagmm: error: {' '.join(message.split())}", err=True)
+    # one line whatever the message (third-party texts can span several); DATA read from
+    # a pipe named as the user gave it, not by its temporary copy
+    click.echo(f"dagmm: error: {' '.join(shown(message).split())}", err=True)
     return click.exceptions.Exit(EXIT_USER_ERROR)
 
 

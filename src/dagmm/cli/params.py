@@ -67,18 +67,45 @@ CSV_FORMAT_OPTIONS = (
 )
 
 
+#: The format of DATA read from stdin or a pipe, where its first bytes do not tell it.
+INPUT_FORMAT_OPTION = click.option(
+    "--input-format",
+    type=click.Choice(["csv", "tsv", "parquet", "arrow", "feather", "jsonl"]),
+    help="Format of DATA given as - (stdin) or a pipe (default: found from its first bytes; "
+    "gzip, bzip2, xz and zstd are found as well). A file's format comes from its name.",
+)
+
+
 def csv_format_options(func):
     """Decorate a click command reading ``data`` with :data:`CSV_FORMAT_OPTIONS`, given
-    to it as one ``csv_format`` (:func:`csv_format`)."""
+    to it as one ``csv_format`` (:func:`csv_format`), and :data:`INPUT_FORMAT_OPTION`.
+
+    DATA given as ``-`` or a pipe reaches the command as a temporary copy
+    (:func:`~dagmm.cli.pipes.spooled_data`), removed when the command ends.
+    """
+    from .pipes import spooled_data
 
     @functools.wraps(func)
-    def command(*args, decimal, thousands, na_values, **kwargs):
-        kwargs["csv_format"] = csv_format(kwargs["data"], decimal, thousands, na_values)
-        return func(*args, **kwargs)
+    def command(*args, decimal, thousands, na_values, input_format, **kwargs):
+        with spooled_data(
+            kwargs["data"], input_format, kwargs.get("model_path"), _pipe_refusal(kwargs)
+        ) as data:
+            kwargs["data"] = data
+            kwargs["csv_format"] = csv_format(data, decimal, thousands, na_values)
+            return func(*args, **kwargs)
 
-    for option in reversed(CSV_FORMAT_OPTIONS):
+    for option in reversed((*CSV_FORMAT_OPTIONS, INPUT_FORMAT_OPTION)):
         command = option(command)
     return command
+
+
+def _pipe_refusal(options: dict[str, Any]) -> str | None:
+    """Why a command with these options cannot read DATA from a pipe, or None."""
+    if options.get("distributed"):
+        return "fit --distributed: every process reads DATA itself"
+    if options.get("engine") == "spark":
+        return "score --engine spark: the Spark executors read DATA"
+    return None
 
 
 def csv_format(

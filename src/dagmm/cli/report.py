@@ -71,6 +71,13 @@ def report(
     from .._atomic import check_not_an_input
     from ..report import check_report_target, require_matplotlib, write_report_file
 
+    if out == "-":
+        from ..exceptions import InvalidInputError
+
+        raise InvalidInputError(
+            "report --out -: a report is an HTML file (or PNG files), not a stream; give a "
+            "file name such as report.html (score --out - writes scores to stdout)"
+        )
     require_matplotlib()
     check_report_target(out, fmt)  # before any scoring: a mistyped --out must not cost it
     check_not_an_input(out, "--out", {"DATA": data, "MODEL": model_path})
@@ -136,7 +143,10 @@ def _check_html_name(out: str) -> None:
 )
 @click.option("--id-column", help="Column copied to the output to identify rows.")
 @click.option(
-    "--out", "out", type=click.Path(), help="CSV, Parquet or JSON Lines to write (default: print)."
+    "--out",
+    "out",
+    type=click.Path(),
+    help="CSV, Parquet or JSON Lines to write; - writes CSV to stdout (default: print a table).",
 )
 @CHUNK_ROWS_OPTION
 @csv_format_options
@@ -162,9 +172,9 @@ def explain(
     from .._atomic import check_not_an_input, check_writable
     from ..exceptions import InvalidInputError
     from ..report import TopRows, encoded_chunks
-    from ..tableio import TableWriter, output_format
+    from ..tableio import STDOUT, TableWriter, output_format
 
-    if out:
+    if out and out != STDOUT:
         check_writable(out)  # a folder named as such, as score does
         output_format(out)
         check_not_an_input(out, "--out", {"DATA": data, "MODEL": model_path})
@@ -215,7 +225,11 @@ def explain(
             for table in tables():
                 writer.write(table)
                 n_rows += table["row"].nunique()
-        click.echo(f"explained {n_rows} rows; wrote {out}")
+        # on stderr when stdout carries the rows: the pipe holds CSV alone
+        to_stdout = out == STDOUT
+        click.echo(
+            f"explained {n_rows} rows; wrote {'stdout' if to_stdout else out}", err=to_stdout
+        )
     else:
         table = pd.concat(list(tables()), ignore_index=True)
         click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))

@@ -1,0 +1,227 @@
+"""DATA from standard input (``-``) or a pipe, for every command that reads DATA.
+
+The readers of :mod:`dagmm.tableio` open a data file more than once (a CSV file's
+header, then its rows; ``fit --sample-rows`` the whole file twice), which a pipe
+cannot give. So the command line copies a pipe, once and in fixed-size pieces, into
+a private temporary file, named with the suffix its first bytes call for, and runs
+the command on that file. The copy takes as much disk as the input (in the system's
+temporary folder, ``TMPDIR``); it is removed when the command ends, on an error,
+Ctrl-C or SIGTERM too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import sys
+import tempfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import click
+
+#: DATA (or MODEL) naming standard input.
+STDIN = "-"
+#: Other names of standard input: the same stream, read once.
+_STDIN_ALIASES = ("/dev/stdin", "/dev/fd/0", "/proc/self/fd/0")
+#: Bytes copied at once: the memory the copy takes, whatever the input's size.
+COPY_CHUNK_BYTES = 1 << 20
+#: Bytes read before the copy to tell the format (``read`` of a pipe returns them all
+#: unless the input is shorter).
+HEAD_BYTES = 1 << 16
+
+#: ``--input-format`` values and the suffix each gives the copy (compression apart).
+INPUT_FORMATS = {
+    "csv": ".csv",
+    "tsv": ".tsv",
+    "parquet": ".parquet",
+    "arrow": ".arrow",
+    "feather": ".feather",
+    "jsonl": ".jsonl",
+}
+#: Compressions told by their first bytes, and the suffix the readers know them by.
+_COMPRESSIONS = (
+    (b"\x1f\x8b", ".gz"),
+    (b"BZh", ".bz2"),
+    (b"\xfd7zXZ\x00", ".xz"),
+    (b"\x28\xb5\x2f\xfd", ".zst"),
+)
+#: Compressed inputs the readers take (tableio's CSV and JSON Lines suffixes).
+_COMPRESSED_FORMATS = {".csv", ".tsv", ".jsonl"}
+
+#: Temporary copy -> the name the user gave, for the messages (see :func:`shown`).
+_SHOWN: dict[str, str] = {}
+
+
+def shown(text: str) -> str:
+    """``text`` with each temporary copy's path replaced by the DATA the user gave
+    (``stdin``, or the pipe's path): the readers' messages name the file they read."""
+    for path, name in _SHOWN.items():
+        text = text.replace(path, name)
+    return text
+
+
+def is_stdin(name: str | None) -> bool:
+    """Whether ``name`` (DATA, MODEL) means standard input."""
+    return name is not None and (name == STDIN or name in _STDIN_ALIASES)
+
+
+def is_pipe(name: str) -> bool:
+    """Whether DATA ``name`` is read as a stream: ``-`` or a named pipe (``<(...)``,
+    ``mkfifo``, ``/dev/stdin`` given a pipe)."""
+    if is_stdin(name):
+        return True
+    try:
+        return stat.S_ISFIFO(os.stat(name).st_mode)
+    except OSError:  # missing: the reader says so
+        return False
+
+
+def sniffed_suffix(head: bytes, input_format: str | None = None) -> str:
+    """The file suffix that makes :mod:`dagmm.tableio` read data starting with ``head``.
+
+    Compression (gzip, bzip2, xz, zstd) is told by its magic bytes; the format by
+    ``input_format`` when given, else by the (decompressed, for gzip) first bytes:
+    Parquet (``PAR1``), Arrow IPC file (``ARROW1``) or stream (its continuation
+    marker), JSON Lines (first non-blank byte ``{``), else CSV, whose separator the
+    reader finds from the header.
+
+    Parameters
+    ----------
+    head : bytes
+        The input's first bytes.
+    input_format : str, optional
+        A key of :data:`INPUT_FORMATS`, overriding the content's.
+
+    Returns
+    -------
+    str
+        Such as ``".csv"``, ``".csv.gz"``, ``".parquet"``.
+
+    Raises
+    ------
+    DataFileError
+        A compressed format the readers do not take (a gzipped Parquet file).
+    """
+    from ..tableio import DataFileError
+
+    compression = next((suffix for magic, suffix in _COMPRESSIONS if head.startswith(magic)), "")
+    inner = head
+    if compression == ".gz":
+        with contextlib.suppress(zlib.error):
+            # the start of the text: enough for its first non-blank byte
+            inner = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 4096)
+    elif compression:
+        inner = b""  # bzip2, xz and zstd are read as CSV (JSON Lines: plain or gzip)
+    if input_format is not None:
+        suffix = INPUT_FORMATS[input_format]
+    elif inner.startswith(b"PAR1"):
+        suffix = ".parquet"
+    elif inner.startswith((b"ARROW1", b"\xff\xff\xff\xff")):
+        suffix = ".arrow"
+    elif inner.lstrip()[:1] == b"{":
+        suffix = ".jsonl"
+    else:
+        suffix = ".csv"
+    if compression and suffix not in _COMPRESSED_FORMATS:
+        raise DataFileError(
+            f"stdin: {suffix[1:]} data compressed as {compression[1:]} is not read; "
+            "decompress it before the pipe"
+        )
+    if compression and suffix == ".jsonl" and compression != ".gz":
+        raise DataFileError(
+            f"stdin: JSON Lines compressed as {compression[1:]} is not read (gzip is); "
+            "decompress it before the pipe"
+        )
+    return suffix + compression
+
+
+@contextlib.contextmanager
+def spooled_data(
+    data: str,
+    input_format: str | None = None,
+    model: str | None = None,
+    refusal: str | None = None,
+) -> Iterator[str]:
+    """DATA as a file the readers can open more than once: ``data`` itself, or a
+    temporary copy of ``-`` or a pipe, removed on leaving (an error and Ctrl-C too).
+
+    Parameters
+    ----------
+    data : str
+        DATA as given on the command line.
+    input_format : str, optional
+        ``--input-format``: the copy's format instead of the one its bytes show.
+    model : str, optional
+        MODEL as given, refused when it is standard input as well.
+    refusal : str, optional
+        Why this command cannot read a pipe (``--distributed``), or None.
+
+    Yields
+    ------
+    str
+        The path to read.
+
+    Raises
+    ------
+    click.UsageError
+        Standard input given twice, ``--input-format`` for a file, or ``refusal``.
+    DataFileError
+        The copy failed (no room in the temporary folder).
+    """
+    if is_stdin(model) and is_stdin(data):
+        raise click.UsageError(
+            "MODEL and DATA are both stdin, which can be read once: give the model as a file"
+        )
+    if not is_pipe(data):
+        if input_format is not None:
+            raise click.UsageError(
+                f"--input-format is for DATA read from stdin ('-') or a pipe; the file {data}'s "
+                "format comes from its name: rename it, or drop --input-format"
+            )
+        yield data
+        return
+    if refusal:
+        raise click.UsageError(f"{refusal}: give DATA as a file, not stdin or a pipe")
+    name = "stdin" if is_stdin(data) else data
+    if data == STDIN and sys.stdin.isatty():
+        click.echo("dagmm: reading DATA from the terminal; end it with Ctrl-D", err=True)
+    with _source(data) as source:
+        head = source.read(HEAD_BYTES)
+        suffix = sniffed_suffix(head, input_format)
+        # mkstemp: mode 0600, in TMPDIR (else the system's temporary folder)
+        handle, path = tempfile.mkstemp(prefix="dagmm-stdin-", suffix=suffix)
+        _SHOWN[path] = name
+        try:
+            try:
+                with os.fdopen(handle, "wb") as copy:
+                    copy.write(head)
+                    while chunk := source.read(COPY_CHUNK_BYTES):
+                        copy.write(chunk)
+            except OSError as exc:
+                from ..tableio import DataFileError
+
+                raise DataFileError(
+                    f"{name}: copying the input to {path} failed ({exc.strerror or exc}); "
+                    "the copy takes as much room as the input: point TMPDIR at a folder "
+                    "with room for it"
+                ) from None
+            yield path
+        finally:
+            # the name stays in _SHOWN: the error that ends the command is printed
+            # after this, by the command group
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
+
+@contextlib.contextmanager
+def _source(data: str) -> Iterator[BinaryIO]:
+    """The bytes of ``-`` (standard input, left open) or of a pipe's path."""
+    if data == STDIN:
+        yield sys.stdin.buffer
+        return
+    with open(Path(data), "rb") as stream:
+        yield stream

@@ -223,40 +223,67 @@ def _with_markers(markers: list[str], n: int = 120) -> pd.DataFrame:
         (
             _with_text(["2,5", "-0,75", "1.234,5", "3"]),
             r"numbers written with decimal commas \(such as '-0,75', '1.234,5', '2,5'\)",
-            r"dagmm fit --decimal , --thousands \.; pandas.read_csv\(\.\.\., decimal=',', "
-            r"thousands='\.'\)\) or convert the column",
+            r"pandas.read_csv\(\.\.\., decimal=',', thousands='\.'\), or for a table already "
+            r"read, pd.to_numeric\(X\['load'\]\.str\.replace\('\.', ''\)\.str\.replace\(',', "
+            r"'\.'\)\)\)",
         ),
         (
             _with_text(["1,234,567", "12,345", "7", "8,000.5"]),
             r"numbers written with thousands separators \(such as '1,234,567', '8,000.5'",
-            r"dagmm fit --thousands ,; pandas.read_csv\(\.\.\., thousands=','\)",
+            r"pandas.read_csv\(\.\.\., thousands=','\)",
         ),
         (
             _with_text(["12 345", "1 000", "7"]),
             r"thousands separators \(such as '1 000', '12 345'\)",
-            r"dagmm fit --thousands ' '; pandas.read_csv\(\.\.\., thousands=' '\)",
+            r"pandas.read_csv\(\.\.\., thousands=' '\)",
         ),
         (
             _with_markers(["-", "?", "-"]),
             r"numbers \(such as .*\), with '-', '\?' in place of missing numbers "
             r"\(3 of 120 rows, the first in row 7\)",
-            r"dagmm fit --na-values - --na-values '\?'; pandas.read_csv\(\.\.\., "
-            r"na_values=\['-', '\?'\]\)\), then train with missing='impute' \(dagmm fit "
-            r"--missing impute\) or fix those rows",
+            r"pandas.read_csv\(\.\.\., na_values=\['-', '\?'\]\), or for a table already read, "
+            r"pd.to_numeric\(X\['load'\].mask\(X\['load'\].isin\(\['-', '\?'\]\)\)\)\), then "
+            r"train with missing='impute' \(dagmm fit --missing impute\) or fix those rows",
         ),
         (
             _with_markers(["#DIV/0!", "#VALUE!", "--"]),
             r"with '#DIV/0!', '#VALUE!', '--' in place of missing numbers \(3 of 120 rows, "
             r"the first in row 7\)",
-            r"--na-values '#DIV/0!' --na-values '#VALUE!' --na-values --",
+            r"na_values=\['#DIV/0!', '#VALUE!', '--'\]",
         ),
         (  # the words a CSV file's numeric column reads as missing, given as text
             _with_markers([".", "NA", "null"]),
             r"with '\.', 'NA', 'null' in place of missing numbers",
-            r"--na-values \. --na-values NA --na-values null",
+            r"na_values=\['\.', 'NA', 'null'\]",
+        ),
+        (  # a French export: no-break spaces between thousands
+            _with_text(["1\u00a0234,56", "12\u00a0345,5", "7,25"]),
+            r"decimal commas \(such as '12\\xa0345,5', '1\\xa0234,56', '7,25'\)",
+            r"pandas.read_csv\(\.\.\., decimal=',', thousands='\\xa0'\), or for a table "
+            r"already read, pd.to_numeric\(X\['load'\]\.str\.replace\('\\xa0', ''\)",
+        ),
+        (  # narrow no-break spaces, thousands only
+            _with_text(["1\u202f234", "5\u202f678", "7"]),
+            r"thousands separators \(such as '1\\u202f234', '5\\u202f678'\)",
+            r"pandas.read_csv\(\.\.\., thousands='\\u202f'\)",
+        ),
+        (  # a Swiss export
+            _with_text(["1'234.5", "2'000", "7.5"]),
+            r"thousands separators \(such as \"1'234.5\", \"2'000\"\)",
+            r"pandas.read_csv\(\.\.\., thousands=\"'\"\)",
         ),
     ],
-    ids=["decimal_comma", "thousands_comma", "thousands_space", "markers", "errors", "words"],
+    ids=[
+        "decimal_comma",
+        "thousands_comma",
+        "thousands_space",
+        "markers",
+        "errors",
+        "words",
+        "nbsp",
+        "nnbsp",
+        "apostrophe",
+    ],
 )
 def test_numbers_written_as_text_are_refused_with_the_way_out(frame, found, way_out):
     with pytest.raises(InvalidInputError) as caught:
@@ -266,6 +293,30 @@ def test_numbers_written_as_text_are_refused_with_the_way_out(frame, found, way_
     assert re.search(found, message), message
     assert re.search(way_out, message), message
     assert message.endswith("if it truly is a category, exclude it (dagmm fit --exclude load)")
+
+
+def test_decimal_signalling_nan_is_missing_like_nan():
+    # A database's NUMERIC column as decimal.Decimal objects, one of them Decimal("sNaN"):
+    # until 2026-12-06 fit raised a bare decimal.InvalidOperation and scoring a TypeError
+    # ("Cannot hash a signaling NaN value"). It is missing, as Decimal("NaN") is.
+    from decimal import Decimal
+
+    frame = _frame().assign(price=[Decimal(f"{v:.3f}") for v in _frame()["duration"]])
+    model = DAGMM(**TINY, random_state=0).fit(frame)
+    assert "price" not in model.encoder_.categories
+    for bad in (Decimal("sNaN"), Decimal("NaN"), Decimal("-sNaN12")):
+        broken = frame.copy()
+        broken.loc[9, "price"] = bad
+        expected = r"column 'price' has 1 non-finite value\(s\) \(NaN; row\(s\) 9\)"
+        with pytest.raises(InvalidInputError, match=expected):
+            DAGMM(**TINY, random_state=0).fit(broken)
+        with pytest.raises(InvalidInputError, match=expected):
+            model.decision_function(broken)
+        with pytest.raises(InvalidInputError, match=r"column '2' has 1 non-finite"):
+            DAGMM(**TINY, random_state=0).fit(broken.drop(columns="proto").to_numpy())
+        imputed = DAGMM(**TINY, random_state=0, missing="impute").fit(broken)
+        assert np.isfinite(imputed.decision_function(broken)).all()
+        assert broken.loc[9, "price"] is bad  # the caller's frame is left as it was
 
 
 def test_cli_refuses_numbers_written_as_text_in_one_line(tmp_path):

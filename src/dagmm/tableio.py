@@ -24,10 +24,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.io.common import get_handle
 
 from ._atomic import atomic_path
 from .exceptions import DAGMMError, InvalidInputError
-from .tabular import MISSING_WORDS
+from .tabular import MARK_NAMES, MISSING_WORDS
 
 __all__ = [
     "MISSING_WORDS",
@@ -148,20 +149,46 @@ _BOOLEAN_WORDS = {
 }  # fmt: skip
 
 
-def number_mark_problem(mark: str) -> str | None:
-    """What is wrong with ``mark`` as a decimal mark or thousands separator, or None.
+#: Thousands separators of more than one byte in UTF-8 that a CSV file's numbers may hold:
+#: the no-break space (U+00A0) and narrow no-break space (U+202F) of French, Nordic,
+#: Czech, Polish or Russian exports, the right single quotation mark (U+2019) of Swiss
+#: ones. pandas' CSV parser takes one byte, so they are read through a stand-in
+#: (:data:`_STAND_IN`).
+WIDE_THOUSANDS = ("\u00a0", "\u202f", "\u2019")
+#: The byte a wide thousands separator is read as: a control character (unit
+#: separator) that no text file holds; one that does is refused (:class:`_StandIn`).
+_STAND_IN = "\x1f"
+
+
+def thousands_mark(value: str) -> str:
+    """The thousands separator ``--thousands value`` means: the character named by
+    ``value`` in :data:`MARK_NAMES` (``space``, ``nbsp``, ``nnbsp``, in any case), else
+    ``value`` itself."""
+    return MARK_NAMES.get(value.lower(), value)
+
+
+def number_mark_problem(mark: str, thousands: bool = False) -> str | None:
+    """What is wrong with ``mark`` as a decimal mark (or, ``thousands``, a thousands
+    separator), or None.
 
     One ASCII character: pandas' CSV parser reads bytes, and quietly leaves a
-    character of more (the narrow no-break space of French spreadsheets) in the
-    text, so the column would be read as text. Not a letter, digit, sign, quote
-    mark or line break, which a number or a CSV file uses for something else, nor a
-    separator other than the comma (``;``, tab, ``|``: a slip for the file's
-    separator, which no locale writes numbers with). A comma may be both the
-    separator and a mark: a comma-separated file quotes such numbers (``"2,5"``).
+    character of more in the text, so the column would be read as text; a thousands
+    separator may also be one of :data:`WIDE_THOUSANDS`, read through a stand-in. Not
+    a letter, digit, sign, quote mark or line break, which a number or a CSV file
+    uses for something else, nor a separator other than the comma (``;``, tab, ``|``:
+    a slip for the file's separator, which no locale writes numbers with). A comma
+    may be both the separator and a mark: a comma-separated file quotes such numbers
+    (``"2,5"``). The apostrophe of Swiss numbers (``1'234.5``) is no quote mark in CSV.
     """
     if len(mark) != 1:
-        return f"{mark!r} is not one character"
-    if not mark.isascii():
+        names = f" (or one of the names {', '.join(MARK_NAMES)})" if thousands else ""
+        return f"{mark!r} is not one character{names}"
+    if not mark.isascii() and not (thousands and mark in WIDE_THOUSANDS):
+        if thousands:
+            return (
+                f"{mark!r} is neither an ASCII character, which pandas' CSV parser needs, nor "
+                "a no-break space (nbsp), narrow no-break space (nnbsp) or \u2019 (U+2019)"
+            )
         return f"{mark!r} is not an ASCII character, which pandas' CSV parser needs"
     if mark.isalnum() or mark in '"+-\r\n':
         return f"{mark!r} is a letter, digit, sign, quote mark or line break"
@@ -185,8 +212,9 @@ class CsvFormat:
         comma and none with a decimal point (a European spreadsheet's export):
         ``","`` there (:func:`_decided_decimal`).
     thousands : str, optional
-        The thousands separator (``"."`` for ``1.234,5`` with ``decimal=","``);
-        None: none.
+        The thousands separator (``"."`` for ``1.234,5`` with ``decimal=","``), one
+        ASCII character, one of :data:`WIDE_THOUSANDS` or a name of :data:`MARK_NAMES`
+        (``"nbsp"``: kept as the character it names); None: none.
     na_values : tuple of str, default ()
         More values read as missing, as :data:`MISSING_WORDS` are: in numeric
         columns only (in a model's categorical columns they stay values).
@@ -203,8 +231,10 @@ class CsvFormat:
     na_values: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.thousands is not None:
+            object.__setattr__(self, "thousands", thousands_mark(self.thousands))
         for name, mark in (("decimal", self.decimal), ("thousands", self.thousands)):
-            problem = None if mark is None else number_mark_problem(mark)
+            problem = None if mark is None else number_mark_problem(mark, name == "thousands")
             if problem:
                 raise InvalidInputError(f"{name}: {problem}")
         if self.decimal is not None and self.decimal == self.thousands:
@@ -220,8 +250,85 @@ class CsvFormat:
         return MISSING_WORDS | frozenset(self.na_values)
 
     def number_options(self) -> dict[str, Any]:
-        """``read_csv``'s ``decimal`` and ``thousands``."""
-        return {"decimal": self.decimal or ".", "thousands": self.thousands}
+        """``read_csv``'s ``decimal`` and ``thousands`` (a wide one as :data:`_STAND_IN`:
+        read the text through :meth:`stand_in`)."""
+        wide = self.thousands in WIDE_THOUSANDS
+        return {"decimal": self.decimal or ".", "thousands": _STAND_IN if wide else self.thousands}
+
+    @property
+    def wide_thousands(self) -> bool:
+        """Whether the thousands separator is one of :data:`WIDE_THOUSANDS`, read
+        through :meth:`stand_in`."""
+        return self.thousands in WIDE_THOUSANDS
+
+    def stand_in(self, text: Any, where: str = "the data") -> Any:
+        """A text stream (or str) ``text`` with a wide thousands separator as
+        :data:`_STAND_IN`, for ``read_csv`` with :meth:`number_options`; ``text``
+        itself for any other format."""
+        if self.thousands not in WIDE_THOUSANDS:
+            return text
+        if isinstance(text, str):
+            _refuse_stand_in(text, where)
+            return text.replace(str(self.thousands), _STAND_IN)
+        return _StandIn(text, str(self.thousands), where)
+
+    def restored(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` read through :meth:`stand_in`, its text (values and names) as the
+        file writes it: a text column's ``1\u00a0234`` stays as it was."""
+        if self.thousands not in WIDE_THOUSANDS:
+            return frame
+        mark = str(self.thousands)
+        if any(_STAND_IN in str(c) for c in frame.columns):
+            frame = frame.rename(columns=lambda c: str(c).replace(_STAND_IN, mark))
+        restored = {}
+        for name in frame.columns:
+            column = frame[name]
+            if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+                continue
+            held = column.map(lambda v: isinstance(v, str) and _STAND_IN in v).astype(bool)
+            if held.any():
+                restored[name] = column.where(~held, column[held].str.replace(_STAND_IN, mark))
+        if restored:
+            frame = frame.copy()
+            for name, values in restored.items():
+                frame[name] = values
+        return frame
+
+
+def _refuse_stand_in(text: str, where: str = "the data") -> None:
+    if _STAND_IN in text:
+        raise DataFileError(
+            f"{where}: it holds the control character U+001F, which stands in for a wide "
+            "thousands separator (--thousands nbsp, nnbsp or \u2019) while it is read: "
+            "remove it, or replace the separator first (sed 's/\xc2\xa0//g')"
+        )
+
+
+class _StandIn:
+    """A text stream read with a wide thousands separator ``mark`` replaced by
+    :data:`_STAND_IN`, which pandas' one-byte parser takes for it. Replaced block by
+    block as pandas reads: a character is never split between blocks of text."""
+
+    def __init__(self, raw: Any, mark: str, where: str) -> None:
+        self._raw = raw
+        self._mark = mark
+        self._where = where
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> str:
+        block = self._raw.read(-1 if size is None else size)
+        _refuse_stand_in(block, self._where)
+        return block.replace(self._mark, _STAND_IN)
+
+    def readline(self, size: int | None = -1) -> str:
+        line = self._raw.readline(-1 if size is None else size)
+        _refuse_stand_in(line, self._where)
+        return line.replace(self._mark, _STAND_IN)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.readline, "")
 
 
 #: The default: numbers as pandas writes them, only pandas' own words missing.
@@ -229,8 +336,10 @@ _PLAIN = CsvFormat()
 
 #: Data lines of a ``;``-separated file from which its decimal mark is decided.
 DECIMAL_SAMPLE_LINES = 1000
-_DECIMAL_COMMA = re.compile(r"-?\d+,\d+")
-_DECIMAL_POINT = re.compile(r"-?\d+\.\d+")
+#: Its thousands may be grouped (``1 234,5``, ``1\u00a0234,5``, ``1'234.5``): such a
+#: number says which its decimal mark is as well as ``2,5`` does.
+_DECIMAL_COMMA = re.compile(r"-?(?:\d{1,3}(?:[. \u00a0\u202f'\u2019]\d{3})+|\d+),\d+")
+_DECIMAL_POINT = re.compile(r"-?(?:\d{1,3}(?:[, \u00a0\u202f'\u2019]\d{3})+|\d+)\.\d+")
 
 
 #: What pandas raises on a CSV file it cannot read (besides ValueError's many meanings).
@@ -488,13 +597,14 @@ def _typed_text(text: pd.DataFrame, csv_format: CsvFormat) -> pd.DataFrame:
     other chunks."""
     # any separator that is neither mark: the values are quoted where they hold it
     sep = next(c for c in ",;|" if c not in (csv_format.decimal, csv_format.thousands))
-    return pd.read_csv(
-        io.StringIO(text.to_csv(index=False, sep=sep)),
+    typed = pd.read_csv(
+        io.StringIO(csv_format.stand_in(text.to_csv(index=False, sep=sep))),
         sep=sep,
         keep_default_na=False,
         na_values=[""],
         **csv_format.number_options(),
     )
+    return csv_format.restored(typed)
 
 
 def check_csv_format(path: str | os.PathLike[str], csv_format: CsvFormat) -> None:
@@ -749,20 +859,27 @@ def iter_table(
             options["dtype"] = {c: str for c in header if c in categories}
         # index_col=False: rows one field longer than the header (a trailing delimiter)
         # would otherwise make the first column the index, every value one column left.
-        with _extra_fields_refused(target, read_options):
-            reader = pd.read_csv(
-                target, chunksize=chunk_rows, usecols=columns, index_col=False, **options
-            )
-        if chunk_rows is None:
-            yield infer_chunk(reader)
-            return
-        with reader:
-            while True:
-                with _extra_fields_refused(target, read_options):
-                    chunk = next(reader, None)
-                if chunk is None:
-                    return
-                yield infer_chunk(chunk)
+        with contextlib.ExitStack() as stack:
+            source: Any = target
+            if csv_format.wide_thousands:
+                # a wide thousands separator: the decompressed text through a stand-in
+                handles = get_handle(target, "r", encoding="utf-8", compression="infer")
+                stack.callback(handles.close)
+                source = csv_format.stand_in(handles.handle, str(target))
+            with _extra_fields_refused(target, read_options):
+                reader = pd.read_csv(
+                    source, chunksize=chunk_rows, usecols=columns, index_col=False, **options
+                )
+            if chunk_rows is None:
+                yield infer_chunk(csv_format.restored(reader))
+                return
+            with reader:
+                while True:
+                    with _extra_fields_refused(target, read_options):
+                        chunk = next(reader, None)
+                    if chunk is None:
+                        return
+                    yield infer_chunk(csv_format.restored(chunk))
     except DataFileError:
         raise
     except ImportError as exc:  # pandas reads .csv.zst with zstandard, if installed

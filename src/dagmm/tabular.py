@@ -13,12 +13,14 @@ how many values were affected.
 from __future__ import annotations
 
 import contextlib
+import decimal
 import os
 import re
 import shlex
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +31,7 @@ from .exceptions import InvalidInputError
 
 __all__ = [
     "MARKERS_MAX_SHARE",
+    "MARK_NAMES",
     "MISSING_WORDS",
     "IdentifierColumnWarning",
     "NumbersAsText",
@@ -39,6 +42,9 @@ __all__ = [
     "describe_rows",
     "find_numbers_as_text",
     "held_unseen_categories",
+    "hints_for",
+    "mark_spelling",
+    "read_as_numbers_hint",
     "summed_unseen_categories",
     "symexp",
     "symlog",
@@ -254,6 +260,9 @@ class NumbersAsText:
         """The refusal of column ``name``, or None where markers are its only sign and
         more than :data:`MARKERS_MAX_SHARE` of its rows hold them (or it has none).
 
+        The ways out name how to read the numbers where the data come from
+        (:func:`read_as_numbers_hint`, :func:`hints_for`).
+
         Parameters
         ----------
         name : str
@@ -282,20 +291,18 @@ class NumbersAsText:
         found = f"its values look like {kind} (such as {shown})"
         ways = []
         if self.decimal or (self.either and not self.thousands):
-            group = self.groups[0] if len(self.groups) == 1 else ""
-            cli = f" --thousands {shlex.quote(group)}" if group else ""
-            py = f", thousands={group!r}" if group else ""
+            group = self.groups[0] if len(self.groups) == 1 else None
+            hint = read_as_numbers_hint(name, decimal=",", thousands=group)
             ways.append(
                 f"{'if the commas are decimal marks, ' if not self.decimal else ''}read the "
-                f"file with a decimal comma (dagmm fit --decimal ,{cli}; "
-                f"pandas.read_csv(..., decimal=','{py})) or convert the column to numbers"
+                f"column with a decimal comma ({hint})"
             )
         if self.thousands or (self.either and not self.decimal):
             group = self.groups[0] if len(self.groups) == 1 else ","
+            hint = read_as_numbers_hint(name, thousands=group)
             ways.append(
                 f"{'if they separate thousands, ' if not self.thousands else ''}read it with "
-                f"its thousands separator (dagmm fit --thousands {shlex.quote(group)}; "
-                f"pandas.read_csv(..., thousands={group!r}))"
+                f"its thousands separator ({hint})"
             )
         if self.markers:
             where = f", the first in row {first_marker}" if first_marker is not None else ""
@@ -303,10 +310,9 @@ class NumbersAsText:
                 f", with {', '.join(repr(v) for v in self.markers[:3])} in place of missing "
                 f"numbers ({marker_rows} of {rows} rows{where})"
             )
-            options = " ".join(f"--na-values {shlex.quote(v)}" for v in self.markers)
+            hint = read_as_numbers_hint(name, markers=self.markers)
             ways.append(
-                f"mark them missing (dagmm fit {options}; pandas.read_csv(..., "
-                f"na_values={self.markers!r})), then train with missing='impute' "
+                f"mark them missing ({hint}), then train with missing='impute' "
                 f"(dagmm fit --missing impute) or fix those rows"
             )
         ways.append(f"if it truly is a category, exclude it (dagmm fit --exclude {name})")
@@ -315,6 +321,95 @@ class NumbersAsText:
             f"value would become an input column of its own and the model could not "
             f"compare their sizes; {'; '.join(ways)}"
         )
+
+
+#: Where the rows being fitted or scored come from, which decides how a message tells
+#: the user to read numbers written as text (:func:`read_as_numbers_hint`): ``"python"``
+#: (a table given to the Python API), ``"csv"`` (a CSV file given to the command line,
+#: which reads it with --decimal, --thousands, --na-values) or ``"typed"`` (a Parquet,
+#: Arrow or JSON Lines file given to the command line: the column is text in the file).
+HINT_SOURCES = ("python", "csv", "typed")
+_HINT_SOURCE: ContextVar[str] = ContextVar("dagmm_hint_source", default="python")
+
+
+@contextlib.contextmanager
+def hints_for(source: str, command: str = "fit") -> Iterator[None]:
+    """Within this block, messages about numbers written as text name the way out for
+    rows from ``source`` (one of :data:`HINT_SOURCES`), read by the command line's
+    ``command``; the command line sets it, the Python API's default is ``"python"``.
+
+    A context variable, not a parameter of every fit and score: the core modules do
+    not know the command line, which only says where its rows come from.
+    """
+    if source not in HINT_SOURCES:
+        raise ValueError(f"source must be one of {HINT_SOURCES}, got {source!r}")
+    token = _HINT_SOURCE.set(f"{source} {command}")
+    try:
+        yield
+    finally:
+        _HINT_SOURCE.reset(token)
+
+
+#: Names of the thousands separators that are hard to type or to see in a shell:
+#: ``--thousands space`` (``1 234``), ``nbsp`` (no-break space, U+00A0: ``1\u00a0234``)
+#: and ``nnbsp`` (narrow no-break space, U+202F, French and Swiss exports).
+MARK_NAMES = {"space": " ", "nbsp": "\u00a0", "nnbsp": "\u202f"}
+
+
+def mark_spelling(mark: str) -> str:
+    """How ``mark`` is given to ``--decimal`` or ``--thousands`` in a shell: its name in
+    :data:`MARK_NAMES` (a space would else be lost or look like none), else the
+    character quoted as a shell needs it (``"'"``)."""
+    for word, char in MARK_NAMES.items():
+        if mark == char:
+            return word
+    return '"\'"' if mark == "'" else shlex.quote(mark)
+
+
+def read_as_numbers_hint(
+    name: str,
+    decimal: str | None = None,
+    thousands: str | None = None,
+    markers: Sequence[str] = (),
+) -> str:
+    """How to read column ``name``'s numbers written as text with the decimal mark
+    ``decimal``, the thousands separator ``thousands`` and ``markers`` for missing
+    values, for rows from where :func:`hints_for` says: the command line's options for
+    a CSV file, the conversion upstream for a file that holds the column as text, or
+    pandas' way for the Python API. One wording, so fit and score say the same."""
+    source, command = _HINT_SOURCE.get().partition(" ")[::2]
+    markers = list(markers)
+    if source == "csv":
+        options = []
+        if decimal:
+            options.append(f"--decimal {mark_spelling(decimal)}")
+        if thousands:
+            options.append(f"--thousands {mark_spelling(thousands)}")
+        options.extend(f"--na-values {shlex.quote(v)}" for v in markers)
+        return f"dagmm {command} {' '.join(options)}"
+    if source == "typed":
+        return (
+            f"the file stores column {name!r} as text, which --decimal, --thousands and "
+            "--na-values (CSV only) cannot change: write it as numbers where the file is "
+            "made, or convert it there"
+        )
+    arguments = []
+    if decimal:
+        arguments.append(f"decimal={decimal!r}")
+    if thousands:
+        arguments.append(f"thousands={thousands!r}")
+    if markers:
+        arguments.append(f"na_values={markers!r}")
+    column = f"X[{name!r}]"
+    expression = f"{column}.mask({column}.isin({markers!r}))" if markers else column
+    if thousands:
+        expression += f".str.replace({thousands!r}, '')"
+    if decimal and decimal != ".":
+        expression += f".str.replace({decimal!r}, '.')"
+    return (
+        f"pandas.read_csv(..., {', '.join(arguments)}), or for a table already read, "
+        f"pd.to_numeric({expression})"
+    )
 
 
 def find_numbers_as_text(categories: list[str]) -> NumbersAsText | None:
@@ -519,10 +614,54 @@ def _category_text(col: pd.Series) -> pd.Series:
     return col[col.notna()].astype(str)
 
 
-def _decimal_commas(values: pd.Series) -> bool:
-    """Whether every one of the text ``values`` is a number written with a decimal comma."""
+def _number_format(values: pd.Series) -> tuple[str | None, str | None] | None:
+    """The decimal mark and thousands separator with which every one of the text
+    ``values`` is a number (``(",", None)`` for ``2,5``, ``(None, "\u00a0")`` for
+    ``1\u00a0234``), or None where one is not such a number or they disagree."""
+    decimal, groups = None, set()
     # not Series.all() over the matches: it skips None, so no match at all read as True
-    return all(isinstance(v, str) and _DECIMAL_COMMA.fullmatch(v.strip()) for v in values)
+    for value in values:
+        if not isinstance(value, str):
+            return None
+        comma = _DECIMAL_COMMA.fullmatch(value.strip())
+        grouped = None if comma else _THOUSANDS.fullmatch(value.strip())
+        if comma is not None:
+            decimal = ","
+            if comma["group"]:
+                groups.add(comma["group"])
+        elif grouped is not None:
+            groups.add(grouped["sep"])
+        else:
+            return None
+    if decimal and "," in groups:
+        return None  # "2,5" beside "1,234,567": a list, not a number format
+    if len(groups) > 1:
+        return None
+    return decimal, next(iter(groups), None)
+
+
+def _quiet_signalling_nans(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its signalling NaN ``decimal.Decimal`` values (``Decimal("sNaN")``,
+    which a database may hand over) made quiet ones, read as missing as ``Decimal("NaN")``
+    is: pandas compares a value with itself to find NaN, which on a signalling NaN
+    raises ``decimal.InvalidOperation`` (or hashing it a ``TypeError``)."""
+    fixed = {}
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype != object:
+            continue
+        values = column.to_numpy()
+        rows = [i for i, v in enumerate(values) if isinstance(v, decimal.Decimal) and v.is_snan()]
+        if rows:
+            values = values.copy()
+            values[rows] = decimal.Decimal("NaN")
+            fixed[name] = pd.Series(values, index=frame.index, name=name, dtype=object)
+    if not fixed:
+        return frame
+    frame = frame.copy()
+    for name, column in fixed.items():
+        frame[name] = column
+    return frame
 
 
 def describe_rows(rows: np.ndarray, limit: int = 5, index: pd.Index | None = None) -> str:
@@ -806,7 +945,7 @@ class TabularEncoder:
                 raise InvalidInputError(f"duplicate column name(s) {dup}")
             if not names.equals(X.columns):
                 X = X.set_axis(names, axis=1)
-            return X, "frame"
+            return _quiet_signalling_nans(X), "frame"
         if isinstance(X, pd.Series):
             raise InvalidInputError(
                 "expected a 2-D table, got a pandas Series; use series.to_frame()"
@@ -836,6 +975,8 @@ class TabularEncoder:
         if array.dtype.kind == "c":
             raise InvalidInputError("Complex data not supported: the input is complex-valued")
         frame = pd.DataFrame(array, columns=[str(i) for i in range(array.shape[1])])
+        if array.dtype == object:
+            frame = _quiet_signalling_nans(frame)
         # text in an array is parsed as numbers, except when a model fitted on a
         # DataFrame scores it: its categorical columns are matched by position then
         if array.dtype.kind in "OUS" and (fitting or self.input_kind != "frame"):
@@ -931,19 +1072,21 @@ class TabularEncoder:
             first = col.iloc[bad[0]]
             sample = col.iloc[bad[:100]]
             hint = ""
-            if _decimal_commas(sample):
+            written = _number_format(sample)
+            if written is not None:
+                mark, group = written
+                kind = " and ".join(
+                    part
+                    for part, given in (("a decimal comma", mark), ("thousands separators", group))
+                    if given
+                )
+                read = read_as_numbers_hint(name, decimal=mark, thousands=group)
                 hint = (
-                    "; they look like numbers written with a decimal comma: read them as "
-                    "numbers (--decimal , on the command line; pandas.read_csv(..., "
-                    "decimal=','))"
+                    f"; they look like numbers written with {kind}: read them as numbers ({read})"
                 )
             elif all(isinstance(v, str) and _is_marker(v.strip()) for v in sample):
-                markers = sorted(set(sample))[:3]
-                options = " ".join(f"--na-values {shlex.quote(v)}" for v in markers)
-                hint = (
-                    f"; if they stand for missing values, read them as missing ({options} "
-                    f"on the command line; pandas.read_csv(..., na_values={markers!r}))"
-                )
+                read = read_as_numbers_hint(name, markers=sorted(set(sample))[:3])
+                hint = f"; if they stand for missing values, read them as missing ({read})"
             raise InvalidInputError(
                 f"{label} {name!r} should be numeric but holds text such as {first!r} "
                 f"({len(bad)} value(s), {describe_rows(bad, index=col.index)}){hint}"

@@ -10,11 +10,12 @@ arguments.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..exceptions import InvalidInputError
+from ..exceptions import DAGMMError, InvalidInputError
 
 if TYPE_CHECKING:  # the CLI imports the package's modules when a command runs
     from ..tableio import CsvFormat
@@ -30,17 +31,22 @@ CHUNK_ROWS_OPTION = click.option(
 
 
 class _NumberMark(click.ParamType):
-    """A decimal mark or thousands separator: one ASCII character a number may hold."""
+    """A decimal mark or thousands separator: one ASCII character a number may hold; a
+    thousands separator also a no-break space or the like, or its name (``nbsp``)."""
 
     name = "CHAR"
 
-    def convert(self, value: Any, param: Any, ctx: Any) -> str:
-        from ..tableio import number_mark_problem
+    def __init__(self, thousands: bool = False) -> None:
+        self.thousands = thousands
 
-        problem = number_mark_problem(str(value))
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        from ..tableio import number_mark_problem, thousands_mark
+
+        mark = thousands_mark(str(value)) if self.thousands else str(value)
+        problem = number_mark_problem(mark, self.thousands)
         if problem:
             self.fail(problem, param, ctx)
-        return str(value)
+        return mark
 
 
 #: How a CSV input writes its numbers and missing values (every command reading DATA).
@@ -54,8 +60,10 @@ CSV_FORMAT_OPTIONS = (
     ),
     click.option(
         "--thousands",
-        type=_NumberMark(),
-        help="Thousands separator of a CSV file's numbers, e.g. '.' for 1.234,5 (default: none).",
+        type=_NumberMark(thousands=True),
+        help="Thousands separator of a CSV file's numbers, e.g. '.' for 1.234,5, \"'\" for "
+        "1'234.5, space, nbsp (no-break space) or nnbsp (narrow no-break space) for "
+        "1 234,5; the character itself works too (default: none).",
     ),
     click.option(
         "--na-values",
@@ -87,12 +95,22 @@ def csv_format_options(func):
 
     @functools.wraps(func)
     def command(*args, decimal, thousands, na_values, input_format, **kwargs):
+        from ..tableio import table_format
+        from ..tabular import hints_for
+
         with spooled_data(
             kwargs["data"], input_format, kwargs.get("model_path"), _pipe_refusal(kwargs)
         ) as data:
             kwargs["data"] = data
             kwargs["csv_format"] = csv_format(data, decimal, thousands, na_values)
-            return func(*args, **kwargs)
+            try:
+                source = "csv" if table_format(data) == "csv" else "typed"
+            except DAGMMError:  # a folder of Parquet files, or a file the read will refuse
+                source = "typed" if Path(data).is_dir() else "csv"
+            # the messages about numbers written as text name this command's options, or
+            # say that a typed file holds the column as text
+            with hints_for(source, func.__name__.replace("_", "-")):
+                return func(*args, **kwargs)
 
     for option in reversed((*CSV_FORMAT_OPTIONS, INPUT_FORMAT_OPTION)):
         command = option(command)

@@ -648,7 +648,10 @@ def _quiet_signalling_nans(frame: pd.DataFrame) -> pd.DataFrame:
     fixed = {}
     for name in frame.columns:
         column = frame[name]
-        if column.dtype != object:
+        # infer_dtype runs in C: a column of text (or numbers) is passed over at once
+        if column.dtype != object or not any(
+            kind in pd.api.types.infer_dtype(column, skipna=False) for kind in ("decimal", "mixed")
+        ):
             continue
         values = column.to_numpy()
         rows = [i for i, v in enumerate(values) if isinstance(v, decimal.Decimal) and v.is_snan()]

@@ -1330,6 +1330,29 @@ def test_what_cannot_be_piped_is_refused_in_one_line(piped, tmp_path, args, mess
     assert result.stdout == b"" and list(tmp_path.iterdir()) == []
 
 
+def test_a_wrong_out_is_refused_before_an_endless_pipe_is_read(piped, tmp_path):
+    """The copy of stdin would never end (`yes` writes for ever): a folder that does not
+    exist in --out is said at once, not after the input (until 2026-12-05, hours after
+    pipes were read, only after the whole copy)."""
+    _, model, _ = piped
+    for command, out in (("score", "missing/o.csv"), ("fit", "missing/m.dagmm")):
+        endless = subprocess.Popen(["yes", "1.0,2.0"], stdout=subprocess.PIPE)
+        try:
+            result = subprocess.run(
+                [sys.executable, "-m", "dagmm.cli.main", command, *([model] * (command == "score")),
+                 "-", "--out", str(tmp_path / out)],
+                stdin=endless.stdout, capture_output=True, timeout=120,
+                env=_spool_env(tmp_path / "spool"),
+            )  # fmt: skip
+        finally:
+            endless.kill()
+            endless.wait()
+        stderr = result.stderr.decode()
+        assert result.returncode == 2 and stderr.count("\n") == 1, stderr
+        assert "does not exist" in stderr and str(tmp_path / "missing") in stderr
+        assert list((tmp_path / "spool").iterdir()) == []
+
+
 def test_a_csv_file_is_read_twice_its_first_line_then_its_rows(tmp_path, monkeypatch):
     """Until 2026-12-05 the header was read by three separate opens of the file (separator,
     names given twice, the missing-value words' columns) before the rows."""

@@ -91,13 +91,20 @@ def csv_format_options(func):
     DATA given as ``-`` or a pipe reaches the command as a temporary copy
     (:func:`~dagmm.cli.pipes.spooled_data`), removed when the command ends.
     """
-    from .pipes import spooled_data
+    from .._atomic import check_writable
+    from ..tableio import STDOUT
+    from .pipes import is_pipe, spooled_data
 
     @functools.wraps(func)
     def command(*args, decimal, thousands, na_values, input_format, **kwargs):
         from ..tableio import table_format
         from ..tabular import hints_for
 
+        out = kwargs.get("out")
+        if out is not None and out != STDOUT and is_pipe(kwargs["data"]):
+            # before the copy, which uses up stdin: a mistyped folder would else be
+            # found only once all of it was read, and the data piped again
+            check_writable(out)
         with spooled_data(
             kwargs["data"], input_format, kwargs.get("model_path"), _pipe_refusal(kwargs)
         ) as data:

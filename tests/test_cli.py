@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -1351,6 +1352,22 @@ def test_a_wrong_out_is_refused_before_an_endless_pipe_is_read(piped, tmp_path):
         assert result.returncode == 2 and stderr.count("\n") == 1, stderr
         assert "does not exist" in stderr and str(tmp_path / "missing") in stderr
         assert list((tmp_path / "spool").iterdir()) == []
+
+
+def test_the_copy_of_a_pipe_stops_before_the_disk_is_full(piped, tmp_path):
+    """A stream without end would fill the temporary folder's disk, which other programs
+    share: the copy stops while DAGMM_SPOOL_RESERVE_BYTES are still free (here 16 MiB
+    of room are left to it), says why in one line and removes itself."""
+    _, model, _ = piped
+    spool = tmp_path / "spool"
+    env = _spool_env(spool)
+    env["DAGMM_SPOOL_RESERVE_BYTES"] = str(shutil.disk_usage(spool).free - (16 << 20))
+    stdin = b"bytes,duration,proto\n" + b"1.0,2.0,tcp\n" * (6 << 20)  # 72 MiB
+    result = run_piped("score", model, "-", "--out", tmp_path / "o.csv", stdin=stdin, env=env)
+    stderr = result.stderr.decode()
+    assert result.returncode == 2 and stderr.count("\n") == 1, stderr
+    assert "stdin: stopped copying the input after" in stderr and "tail -f" in stderr
+    assert list(spool.iterdir()) == [] and not (tmp_path / "o.csv").exists()
 
 
 def test_a_csv_file_is_read_twice_its_first_line_then_its_rows(tmp_path, monkeypatch):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
 import sys
 import tempfile
@@ -29,6 +30,10 @@ STDIN = "-"
 _STDIN_ALIASES = ("/dev/stdin", "/dev/fd/0", "/proc/self/fd/0")
 #: Bytes copied at once: the memory the copy takes, whatever the input's size.
 COPY_CHUNK_BYTES = 1 << 20
+#: Free room the copy leaves in its folder: it stops with an error below this much
+#: (or below 5 % of the file system), rather than fill the disk other programs share.
+#: ``DAGMM_SPOOL_RESERVE_BYTES`` sets another (0: none).
+SPOOL_RESERVE_BYTES = 1 << 30
 #: Bytes read before the copy to tell the format (``read`` of a pipe returns them all
 #: unless the input is shorter).
 HEAD_BYTES = 1 << 16
@@ -192,6 +197,7 @@ def spooled_data(
     with _source(data) as source:
         head = source.read(HEAD_BYTES)
         suffix = sniffed_suffix(head, input_format)
+        reserve = _reserve_bytes(tempfile.gettempdir())
         # mkstemp: mode 0600, in TMPDIR (else the system's temporary folder)
         handle, path = tempfile.mkstemp(prefix="dagmm-stdin-", suffix=suffix)
         _SHOWN[path] = name
@@ -200,6 +206,8 @@ def spooled_data(
                 with os.fdopen(handle, "wb") as copy:
                     copy.write(head)
                     while chunk := source.read(COPY_CHUNK_BYTES):
+                        if reserve and shutil.disk_usage(path).free - len(chunk) < reserve:
+                            _refuse_full(name, path, copy.tell(), reserve)
                         copy.write(chunk)
             except OSError as exc:
                 from ..tableio import DataFileError
@@ -215,6 +223,35 @@ def spooled_data(
             # after this, by the command group
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+
+
+def _reserve_bytes(folder: str) -> int:
+    """The free room the copy in ``folder`` must leave: :data:`SPOOL_RESERVE_BYTES` (or
+    ``DAGMM_SPOOL_RESERVE_BYTES``), at most 5 % of its file system (a small disk)."""
+    from ..tableio import DataFileError
+
+    setting = os.environ.get("DAGMM_SPOOL_RESERVE_BYTES", "").strip()
+    try:
+        reserve = int(setting) if setting else SPOOL_RESERVE_BYTES
+    except ValueError:
+        raise DataFileError(
+            f"DAGMM_SPOOL_RESERVE_BYTES must be a whole number of bytes, got {setting!r}"
+        ) from None
+    if reserve <= 0:
+        return 0
+    return min(reserve, shutil.disk_usage(folder).total // 20) if not setting else reserve
+
+
+def _refuse_full(name: str, path: str, copied: int, reserve: int) -> None:
+    from ..tableio import DataFileError
+
+    raise DataFileError(
+        f"{name}: stopped copying the input after {copied:,} bytes, which left less than "
+        f"{reserve:,} bytes free in {os.path.dirname(path)}: dagmm reads DATA more than once, "
+        "so it copies a pipe to a temporary file first, and a stream without end (tail -f) "
+        "never ends that copy; give it in files, or point TMPDIR at a folder with room "
+        "(DAGMM_SPOOL_RESERVE_BYTES sets the room kept free)"
+    )
 
 
 @contextlib.contextmanager

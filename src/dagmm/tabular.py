@@ -7,7 +7,12 @@ JSON. Numeric columns pass through, or through :func:`symlog` with
 with the categories seen in training. A category never seen in training
 encodes as all zeros in its column's one-hot group (so such a row looks like
 "none of the known categories"), and a :class:`UnseenCategoryWarning` counts
-how many values were affected.
+how many values were affected. Categories are kept as text and matched by value:
+an integer category matches the same integer in any dtype (``1``, ``1.0``,
+``"1"``), never ``"01"`` or ``1.5``.
+
+At scoring, a column fitted on numbers must hold numbers (booleans count as 0
+and 1): times are refused, as at fit, rather than read as nanoseconds.
 """
 
 from __future__ import annotations
@@ -559,6 +564,19 @@ _ISO_TIME_TEXT = re.compile(
 TIME_TEXT_MAX_LABELS = 20
 
 
+def _check_numbers_not_times(name: str, col: pd.Series) -> None:
+    """Refuse times where the model was fitted on numbers: pandas reads a datetime or a
+    timedelta as its count of nanoseconds, and a period as its ordinal, so the row
+    would be scored far out of the training range, silently wrong."""
+    kind = _time_kind(col)
+    if kind is not None:
+        raise InvalidInputError(
+            f"column {name!r} holds {kind} values where the model expects numbers, as in "
+            f"its training data; convert the column to numbers (seconds since the epoch, "
+            f"say) the same way in both the training and the scoring data"
+        )
+
+
 def _check_not_time_text(name: str, categories: list[str]) -> None:
     """Refuse a text column of dates or times (a CSV file's timestamp column), as
     :func:`_check_not_temporal` refuses a time-typed one; a few distinct dates
@@ -612,6 +630,78 @@ def _is_categorical(series: pd.Series) -> bool:
 def _category_text(col: pd.Series) -> pd.Series:
     """A categorical column's values as text, missing ones left out: its categories."""
     return col[col.notna()].astype(str)
+
+
+#: An integer as ``str`` writes it (``7``, ``-12``; no leading zero, no sign ``+``), or an
+#: integral float as ``str`` writes it (``7.0``): group 1 is the integer.
+_INTEGRAL_TEXT = r"^(-?(?:0|[1-9]\d*))(?:\.0)?$"
+#: Integers as float64 are exact up to 2**53: beyond, two categories could be one number.
+_EXACT_INTEGERS = 2.0**53
+
+
+def _integral_numbers(text: pd.Series) -> np.ndarray:
+    """The integers that ``text`` writes in :data:`_INTEGRAL_TEXT` form, as float64; NaN
+    for any other text (``01``, ``+1``, ``1.5``, ``1e3``, words)."""
+    integer = text.astype(object).str.extract(_INTEGRAL_TEXT)[0]
+    values = pd.to_numeric(integer, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return np.where(np.abs(values) > _EXACT_INTEGERS, np.nan, values)
+
+
+def _holds_numbers(col: pd.Series) -> bool:
+    """Whether ``col`` holds numbers by its dtype (a ``category`` one by its categories'),
+    booleans aside: ``str(True)`` is no number."""
+    dtype = col.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        dtype = dtype.categories.dtype
+    return pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+
+
+def _codes_by_value(
+    known: pd.Index, col: pd.Series, text: pd.Series, codes: np.ndarray
+) -> np.ndarray:
+    """``codes`` (positions in ``known`` of the values ``text`` of ``col``, -1 where none),
+    with the values not found matched by number where both are integers: ``1.0`` to the
+    category ``1``, and ``1`` to the category ``1.0``.
+
+    Categories are kept as text (``str`` of the training values), so the same integer
+    in another dtype at scoring would be a category never seen: a column of integers
+    read as float64 once it gains a missing value, an ``Int64`` or ``category`` column,
+    a CSV file pandas wrote ``1.0`` into. Text matches only in the forms ``str`` writes
+    (:data:`_INTEGRAL_TEXT`): ``01`` and ``+1`` (codes) are not the integer 1, and
+    ``1.5`` matches no integer. Vectorised, and over the values not found only: a
+    column whose values all match as text costs nothing more.
+    """
+    keys = _integral_numbers(pd.Series(known))
+    held = ~np.isnan(keys)
+    if not held.any():
+        return codes
+    # the first category of a number where two write it ("1" and "1.0", both seen in training)
+    numbers = pd.Series(np.flatnonzero(held), index=keys[held])
+    numbers = numbers[~numbers.index.duplicated()]
+    missed = np.flatnonzero(codes < 0)
+    # each distinct value once: a category column repeats a few values over many rows
+    inverse, distinct = pd.factorize((col if _holds_numbers(col) else text).iloc[missed])
+    if _holds_numbers(col):
+        values = np.asarray(distinct, dtype=float)
+        values = np.where(values == np.trunc(values), values, np.nan)  # 1.5 is no integer
+    else:
+        values = _integral_numbers(pd.Series(distinct))
+    found = numbers.index.get_indexer(values)
+    matched = np.where(found >= 0, numbers.to_numpy()[found], -1)
+    codes = codes.copy()
+    codes[missed] = np.where(inverse >= 0, matched[inverse], -1)  # -1: a missing value
+    return codes
+
+
+def _category_codes(known: pd.Index, col: pd.Series) -> np.ndarray:
+    """The position in ``known`` (a categorical column's training values as text) of
+    each value of ``col``, -1 for one never seen: by its text, else by its number
+    (:func:`_codes_by_value`)."""
+    text = col.astype(str)
+    codes = known.get_indexer(text)
+    if (codes < 0).any():
+        codes = _codes_by_value(known, col, text, codes)
+    return codes
 
 
 def _number_format(values: pd.Series) -> tuple[str | None, str | None] | None:
@@ -1090,13 +1180,17 @@ class TabularEncoder:
             elif all(isinstance(v, str) and _is_marker(v.strip()) for v in sample):
                 read = read_as_numbers_hint(name, markers=sorted(set(sample))[:3])
                 hint = f"; if they stand for missing values, read them as missing ({read})"
+            # a list, a dict or bytes (a Spark array, map or binary value) is no text
+            held = "text" if isinstance(first, str) else f"{type(first).__name__} values"
             raise InvalidInputError(
-                f"{label} {name!r} should be numeric but holds text such as {first!r} "
+                f"{label} {name!r} should be numeric but holds {held} such as {first!r} "
                 f"({len(bad)} value(s), {describe_rows(bad, index=col.index)}){hint}"
             )
         return numeric
 
     def _numeric(self, name: str, col: pd.Series) -> np.ndarray:
+        if not pd.api.types.is_numeric_dtype(col):  # numbers and booleans (as 0/1) pass
+            _check_numbers_not_times(name, col)
         values = self._coerce_numeric(name, col).to_numpy(dtype=float, na_value=np.nan)
         bad = ~np.isfinite(values)
         if bad.any():
@@ -1114,13 +1208,23 @@ class TabularEncoder:
 
     def _one_hot(self, name: str, col: pd.Series, unseen: dict[str, int]) -> np.ndarray:
         known = self.categories[name]
+        index = pd.Index(known)
         is_missing = col.isna().to_numpy()
-        if is_missing.any():
-            if self.missing == "impute":
+        impute = is_missing.any() and self.missing == "impute"
+        if is_missing.any() and not impute:
+            self._check_no_missing_categorical(name, col)
+        if _holds_numbers(col):
+            # Each distinct number once: a category column repeats a few values, and
+            # str of a float is slow (0.4 s per million).
+            inverse, distinct = pd.factorize(col)  # -1: missing, imputed below
+            # the -1 appended is what inverse's -1 picks
+            codes = np.append(_category_codes(index, pd.Series(distinct)), -1)[inverse]
+            if impute:
+                codes[is_missing] = index.get_indexer([self.fill_values[name]])[0]
+        else:
+            if impute:
                 col = col.astype(object).where(~is_missing, self.fill_values[name])
-            else:
-                self._check_no_missing_categorical(name, col)
-        codes = pd.Index(known).get_indexer(col.astype(str))
+            codes = _category_codes(index, col)
         out = np.zeros((len(col), len(known)), dtype=np.float32)
         seen = codes >= 0
         out[np.flatnonzero(seen), codes[seen]] = 1.0

@@ -177,6 +177,34 @@ def _feature_columns(model: Any) -> list[str]:
     return [str(c) for c in names]
 
 
+def _check_numeric_types(df: Any, numeric: Sequence[str]) -> None:
+    """Refuse, on the driver before any job runs, a column the model reads as numbers
+    whose Spark type holds none: an array, map, struct or binary value (which failed
+    each batch as "text such as array([...])"), or a time (which pandas would read as
+    its nanoseconds; the executors refuse it too, batch by batch). Numbers, booleans
+    (0/1) and strings (parsed as numbers, as in a CSV file) pass."""
+    from pyspark.sql import types as T
+
+    times = (
+        T.TimestampType, T.TimestampNTZType, T.DateType, T.DayTimeIntervalType,
+        T.YearMonthIntervalType, T.CalendarIntervalType,
+    )  # fmt: skip
+    nested = (T.ArrayType, T.MapType, T.StructType, T.BinaryType)
+    fields = {field.name: field.dataType for field in df.schema.fields}
+    for name in numeric:
+        kind = fields[name]
+        if isinstance(kind, times):
+            way = "convert it to numbers (seconds since the epoch, say: unix_timestamp)"
+        elif isinstance(kind, nested):
+            way = "select or compute one number per row from it"
+        else:
+            continue
+        raise InvalidInputError(
+            f"column {name!r} is {kind.simpleString()} in the DataFrame where the model "
+            f"expects numbers, as in its training data: {way}, as the training data held it"
+        )
+
+
 def _quoted(name: str) -> str:
     """``name`` as a Spark column reference that is read literally (``a.b`` is no field b of a)."""
     return "`" + name.replace("`", "``") + "`"
@@ -329,6 +357,7 @@ def _with_scores(
     for name in ("energy", "is_anomaly"):
         if name in df.columns:
             raise InvalidInputError(f"DataFrame already has a column named {name!r}")
+    _check_numeric_types(df, [c for c in columns if c not in checked.encoder_.categories])
     hidden = [c for c in (row_names.file_column, row_names.row_column) if c is not None]
     key = hashlib.sha256(blob).hexdigest()
     shipped = df.sparkSession.sparkContext.broadcast(blob)

@@ -1509,3 +1509,61 @@ def test_wide_thousands_marks_are_refused_for_the_decimal_mark(tmp_path):
     ):
         fit = run("fit", str(tmp_path / "semi.csv"), "--out", str(tmp_path / "m.dagmm"), *args)
         assert fit.returncode == 2 and message in fit.stderr, (args, fit.stderr)
+
+
+@pytest.mark.parametrize("command", ["score", "explain", "report"])
+def test_a_time_column_where_the_model_read_numbers_is_refused_in_one_line(tmp_path, command):
+    # Until 2026-12-06 a Parquet file whose numeric column had become a timestamp was
+    # scored silently: pandas read each time as its nanoseconds, far out of range.
+    if command == "report":
+        pytest.importorskip("matplotlib")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=80), "b": rng.normal(size=80)})
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    frame.assign(b=pd.date_range("2026-01-01", periods=80, freq="h")).to_parquet(
+        tmp_path / "new.parquet"
+    )
+    code, output = invoke("fit", tmp_path / "train.csv", "--out", tmp_path / "m", "--epochs", "1")
+    assert code == 0, output
+    out = tmp_path / ("r.html" if command == "report" else "s.csv")
+    code, output = invoke(command, tmp_path / "m", tmp_path / "new.parquet", "--out", out)
+    assert code == 2, output
+    lines = output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dagmm: error:"), output
+    assert "column 'b' holds datetime64[" in output
+    assert "where the model expects numbers, as in its training data" in output
+    assert not out.exists()
+
+
+def test_a_category_of_integers_scores_the_same_once_its_column_gains_a_missing_value(tmp_path):
+    # A category column of integers (with a code among them, so text at fit) scored from
+    # a file that pandas wrote after a missing value made the column float64: until
+    # 2026-12-06 "1.0" was not "1", and every row was a category never seen.
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "code": rng.choice([1, 2, 30], 200)})
+    frame = frame.astype({"code": object})
+    frame.loc[0, "code"] = "x9"
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    code, output = invoke(
+        "fit", tmp_path / "train.csv", "--out", tmp_path / "m", "--epochs", "1",
+        "--missing", "impute",
+    )  # fmt: skip
+    assert code == 0, output
+    rows = pd.read_csv(tmp_path / "train.csv").iloc[1:41].reset_index(drop=True)
+    assert not pd.api.types.is_numeric_dtype(rows["code"])  # "x9" is in the file: text
+    rows.to_csv(tmp_path / "same.csv", index=False)
+    gap = rows.assign(code=rows["code"].astype(float))
+    gap.loc[5, "code"] = np.nan
+    gap.to_csv(tmp_path / "gap.csv", index=False)  # 1.0, 2.0, 30.0 and an empty field
+    gap.to_parquet(tmp_path / "gap.parquet")  # float64 with a null
+    code, output = invoke(
+        "score", tmp_path / "m", tmp_path / "same.csv", "--out", tmp_path / "s.csv"
+    )
+    assert code == 0, output
+    expected = pd.read_csv(tmp_path / "s.csv")["energy"].drop(index=5)
+    for name in ("gap.csv", "gap.parquet"):
+        out = tmp_path / f"{name}.scores.csv"
+        code, output = invoke("score", tmp_path / "m", tmp_path / name, "--out", out)
+        assert code == 0 and "never seen" not in output, output
+        energy = pd.read_csv(out)["energy"]
+        np.testing.assert_allclose(energy.drop(index=5), expected, rtol=1e-6)

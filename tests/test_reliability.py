@@ -431,6 +431,142 @@ def test_arrow_and_object_time_columns_are_refused_as_time_typed_ones(make, kind
         DAGMM(**TINY, random_state=0).fit(frame)
 
 
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda pa, n: pd.date_range("2026-01-01", periods=n, freq="min"), r"datetime64\[\w+\]"),
+        (
+            lambda pa, n: pd.date_range("2026-01-01", periods=n, freq="min", tz="UTC"),
+            r"datetime64\[\w+, UTC\]",
+        ),
+        (lambda pa, n: pd.to_timedelta(np.arange(n), unit="s"), r"timedelta64\[\w+\]"),
+        (lambda pa, n: pd.period_range("2026-01", periods=n, freq="M"), r"period\[M\]"),
+        (
+            lambda pa, n: _arrow_column(np.arange(n) * 10**6, pa.timestamp("us")),
+            r"timestamp\[us\]\[pyarrow\]",
+        ),
+        (
+            lambda pa, n: _arrow_column(np.arange(n), pa.duration("s")),
+            r"duration\[s\]\[pyarrow\]",
+        ),
+        (lambda pa, n: [dt.date(2026, 1, 1 + i) for i in range(n)], r"object \(date\)"),
+        (
+            lambda pa, n: pd.Series(pd.to_timedelta(np.arange(n), unit="s")).astype(object),
+            r"object \(timedelta\)",
+        ),
+    ],
+    ids=[
+        "datetime",
+        "datetime_tz",
+        "timedelta",
+        "period",
+        "arrow_timestamp",
+        "arrow_duration",
+        "date_objects",
+        "timedelta_objects",
+    ],
+)
+def test_times_in_a_column_fitted_on_numbers_are_refused_at_scoring(frame_model, make, kind):
+    # Until 2026-12-06 they were scored silently: pandas reads a datetime or a timedelta
+    # as its nanoseconds and a period as its ordinal, far out of the training range
+    # (the energies saturated). Arrow times failed as "non-finite values", time objects
+    # as "text such as datetime.date(2026, 1, 1)".
+    import pyarrow as pa
+
+    model, frame = frame_model
+    rows = frame.head(6)
+    bad = rows.assign(bytes=pd.Series(make(pa, 6)).set_axis(rows.index))
+    expected = (
+        rf"column 'bytes' holds {kind} values where the model expects numbers, as in its "
+        r"training data; convert the column to numbers \(seconds since the epoch, say\) the "
+        r"same way in both the training and the scoring data"
+    )
+    for score in (model.decision_function, model.predict, model.transform, model.explain):
+        with pytest.raises(InvalidInputError, match=expected):
+            score(bad)
+
+
+def test_other_values_in_a_numeric_column_are_named_by_what_they_hold(frame_model):
+    model, frame = frame_model
+    rows = frame.head(4)
+    # a plain array of datetime64 for a model fitted on a plain array: scored silently
+    # as nanoseconds until 2026-12-06
+    on_array = DAGMM(**TINY, random_state=0).fit(frame[["bytes", "duration"]].to_numpy())
+    times = np.array(pd.date_range("2026-01-01", periods=4)).reshape(2, 2)
+    with pytest.raises(InvalidInputError, match=r"column '0' holds datetime64\[\w+\] values"):
+        on_array.decision_function(times)
+    # lists, dicts and bytes are no text: until 2026-12-06 "holds text such as [1, 2]"
+    for value, held in (([1, 2], "list"), ({"k": 1}, "dict"), (b"\x00", "bytes")):
+        bad = rows.assign(bytes=pd.Series([value] * 4, index=rows.index, dtype=object))
+        with pytest.raises(
+            InvalidInputError, match=rf"'bytes' should be numeric but holds {held} values such"
+        ):
+            model.decision_function(bad)
+    # booleans are accepted as the numbers 0 and 1, as numpy and pandas read them
+    flags = rows.assign(duration=[True, False, True, True])
+    as_numbers = rows.assign(duration=[1.0, 0.0, 1.0, 1.0])
+    np.testing.assert_array_equal(
+        model.decision_function(flags), model.decision_function(as_numbers)
+    )
+
+
+def test_categories_match_by_value_whatever_the_dtype():
+    # Categories are kept as text: until 2026-12-06 a category column fitted on integers
+    # and scored as floats (a column that gains a missing value reads as float64) was
+    # "1.0", not "1": every row an unseen category, scored on an all-zero one-hot group.
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"x": rng.normal(size=120), "code": pd.Categorical(rng.choice([1, 2, 30], 120))}
+    )
+    model = DAGMM(**TINY, random_state=0).fit(frame)
+    assert model.encoder_.categories == {"code": ["1", "2", "30"]}
+    rows = frame.head(8)
+    expected = model.decision_function(rows)
+    as_floats = rows["code"].astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnseenCategoryWarning)
+        for code in (
+            as_floats,
+            rows["code"].astype(np.int64),
+            rows["code"].astype(np.int8),
+            rows["code"].astype("Int64"),
+            as_floats.astype("Float64"),
+            as_floats.astype(np.float32),
+            as_floats.astype("category"),
+            as_floats.astype(object),
+            as_floats.astype(str),  # "1.0": a CSV file pandas wrote the floats into
+            rows["code"].astype(str),
+        ):
+            np.testing.assert_array_equal(model.decision_function(rows.assign(code=code)), expected)
+    # a number no category holds, and codes written otherwise, are still unseen
+    for value in (1.5, 4.0, "01", "+1", "1.5", "1e0", True):
+        other = rows.assign(code=pd.Series([value] * 8, index=rows.index, dtype=object))
+        with pytest.warns(UnseenCategoryWarning, match=r"'code': 8 value"):
+            model.decision_function(other)
+    # the other way round: fitted on floats, scored as integers
+    floats = DAGMM(**TINY, random_state=0).fit(
+        frame.assign(code=frame["code"].astype(float).astype("category"))
+    )
+    assert floats.encoder_.categories == {"code": ["1.0", "2.0", "30.0"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnseenCategoryWarning)
+        np.testing.assert_array_equal(
+            floats.decision_function(rows.assign(code=rows["code"].astype(np.int64))),
+            floats.decision_function(rows.assign(code=as_floats)),
+        )
+    # missing="impute" fills a float column's missing value with the training category
+    imputing = DAGMM(**TINY, random_state=0, missing="impute").fit(frame)
+    gap = rows.assign(code=as_floats.where(rows.index != 3, np.nan))
+    filled = rows.assign(
+        code=as_floats.where(rows.index != 3, float(imputing.encoder_.fill_values["code"]))
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnseenCategoryWarning)
+        np.testing.assert_array_equal(
+            imputing.decision_function(gap), imputing.decision_function(filled)
+        )
+
+
 def test_rows_with_repeated_index_labels_are_named_with_their_positions():
     # Until 2026-12-05 a frame whose index repeats (pd.concat of frames with their own
     # RangeIndex) had its bad rows named "row(s) 0, 0": labels that find no row

@@ -452,3 +452,32 @@ def test_engine_spark_names_a_bad_row_by_id_or_by_its_file_and_row(frame, model,
     assert "'oops' (1 value(s), row(s) row_id=405)" in said["id"]
     assert "'oops' (1 value(s), row(s) 5 of part-1.parquet)" in said["file"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flows.parquet", "m.dagmm"]
+
+
+def test_a_model_column_of_arrays_binary_or_times_is_refused_before_the_job(
+    spark, frame, model, tmp_path
+):
+    import re
+
+    from dagmm.exceptions import InvalidInputError
+    from dagmm.spark import score_parquet_spark
+
+    # Until 2026-12-06 an array, map or binary column where the model reads numbers failed
+    # inside the job, batch by batch ("should be numeric but holds text such as
+    # array([...])"), and a timestamp column was scored silently as its nanoseconds.
+    rows = frame.head(20)
+    cases = {
+        "array<double>": rows.assign(b=[[1.0, 2.0]] * 20),
+        "binary": rows.assign(b=[b"\x00\x01"] * 20),
+        "timestamp": rows.assign(b=pd.date_range("2026-01-01", periods=20)),
+    }
+    for kind, bad in cases.items():
+        expected = rf"column 'b' is {re.escape(kind)} in the DataFrame where the model expects"
+        with pytest.raises(InvalidInputError, match=expected):
+            score_spark(spark.createDataFrame(bad), model)
+    # struct and map columns (nested JSON), as score --engine spark reads them from Parquet
+    data, out = tmp_path / "nested.parquet", tmp_path / "out.parquet"
+    rows.assign(b=[{"x": 1.0, "y": 2.0}] * 20).to_parquet(data)
+    with pytest.raises(InvalidInputError, match=r"column 'b' is struct<x:double,y:double> in"):
+        score_parquet_spark(model, data, out, master="local[2]")
+    assert not out.exists()

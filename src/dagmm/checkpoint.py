@@ -85,15 +85,32 @@ def fingerprint(
 
 
 def _differences(then: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    """How the fit that wrote a checkpoint (``then``, from its file) differs from this one."""
+    """How the fit that wrote a checkpoint (``then``, from its file) differs from this one.
+
+    An ensemble's ``run`` (what its caller says identifies the run, such as ``dagmm
+    reproduce``'s data set, seeds and restarts) is named first, in the caller's terms;
+    the seeds, data and rows that follow from it are then not named again.
+    """
     found = []
+    then_run, now_run = then.get("run") or {}, now.get("run") or {}
+    for name in sorted(set(then_run) | set(now_run)):
+        old, new = then_run.get(name), now_run.get(name)
+        if old != new:
+            found.append(f"{name} ({_short(old)} then, {_short(new)} now)")
+    explained = bool(found)
     names = sorted(set(then["params"]) | set(now["params"]))
     for name in names:
         old, new = then["params"].get(name), now["params"].get(name)
         if old != new:
             found.append(f"{name} ({_short(old)} then, {_short(new)} now)")
+    if explained:
+        return found
     if then["seeds"] != now["seeds"]:
-        found.append("the seeds drawn from random_state (another random_state or n_restarts)")
+        if "run" in now:  # an ensemble: its seeds were given, not drawn
+            old, new = _short(then["seeds"]), _short(now["seeds"])
+            found.append(f"the models' seeds ({old} then, {new} now)")
+        else:
+            found.append("the seeds drawn from random_state (another random_state or n_restarts)")
     if then["data"] != now["data"]:
         found.append("the training data")
     elif then["rows"] != now["rows"]:
@@ -224,7 +241,8 @@ def _valid_inputs(inputs: Any) -> bool:
     drawn = inputs.get("drawn_seed", 0) if isinstance(inputs, dict) else None
     return (
         isinstance(inputs, dict)
-        and set(inputs) - {"drawn_seed"} == {"params", "seeds", "data", "rows"}
+        and set(inputs) - {"drawn_seed", "run"} == {"params", "seeds", "data", "rows"}
+        and isinstance(inputs.get("run", {}), dict)
         and isinstance(drawn, int)
         and not isinstance(drawn, bool)
         and 0 <= drawn < 2**32
@@ -377,9 +395,11 @@ class Checkpointer:
         total_epochs: int,
         resume: bool,
         drawn_seed: int | None = None,
+        run: dict[str, Any] | None = None,
     ) -> Checkpointer:
         """Checkpointer for ``est``'s fit of ``data`` (``drawn_seed``: the seed drawn for a
-        fit without ``random_state``, kept so that resuming it draws the same again)."""
+        fit without ``random_state``, kept so that resuming it draws the same again;
+        ``run``: an ensemble's description of its run, JSON, kept and compared on resume)."""
         params = {**est.get_params(), "epochs": int(total_epochs)}
         # The drawn seeds stand for random_state and n_restarts; how restarts are combined
         # after training does not change training, so a run may resume with another.
@@ -388,6 +408,9 @@ class Checkpointer:
         print_, inputs = fingerprint(params, data, member_rows, validation_rows, seeds)
         if drawn_seed is not None:
             inputs["drawn_seed"] = int(drawn_seed)
+        if run is not None:
+            # Through JSON now, so that it compares equal to what a checkpoint file holds.
+            inputs["run"] = json.loads(json.dumps(run, sort_keys=True))
         return cls(est.checkpoint_path, est.checkpoint_every, print_, total_epochs, resume, inputs)
 
     def __call__(self, snap: LoopSnapshot) -> None:
@@ -418,20 +441,23 @@ class Checkpointer:
             )
             return None
         snap, document = load_checkpoint(self.path)
-        if document["fingerprint"] != self.fingerprint:
+        then_run = (document.get("inputs") or {}).get("run")
+        now_run = (self.inputs or {}).get("run")
+        if document["fingerprint"] != self.fingerprint or then_run != now_run:
             found = (
                 _differences(document["inputs"], self.inputs)
                 if "inputs" in document and self.inputs is not None
                 else []
             )
+            other = "another run" if now_run is not None else "another fit"
             what = (
-                "another fit: " + "; ".join(found)
+                f"{other}: " + "; ".join(found)
                 if found
                 else "a fit of other data, parameters or random_state"
             )
             raise CheckpointError(
                 f"{self.path}: checkpoint was written by {what}; refusing to resume from it "
-                "(delete it to start over)"
+                "(delete it, or run without resume, to start over)"
             )
         check_against(snap, net, str(self.path))
         self.last_saved = snap.epoch

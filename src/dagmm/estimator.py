@@ -8,7 +8,7 @@ import numbers
 import os
 import sys
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -1702,9 +1702,12 @@ def _fit_members(
     seeds: Sequence[int],
     resume: bool = False,
     drawn_seed: int | None = None,
+    run: dict[str, Any] | None = None,
 ) -> _Members:
     """Train ``len(seeds)`` independent models of ``est``'s configuration together
-    (``drawn_seed``: what a fit without ``random_state`` drew, kept in checkpoints)."""
+    (``drawn_seed``: what a fit without ``random_state`` drew, kept in checkpoints;
+    ``run``: an ensemble's description of its run, kept in checkpoints and compared
+    on resume)."""
     n_features = data.shape[1]
     architecture = _architecture(est, n_features)
     smallest = min(len(r) for r in member_rows)
@@ -1736,7 +1739,7 @@ def _fit_members(
             from .checkpoint import Checkpointer  # an edge (files): imported only when used
 
             checkpointer = Checkpointer.for_fit(
-                est, data, member_rows, validation_rows, seeds, epochs, resume, drawn_seed
+                est, data, member_rows, validation_rows, seeds, epochs, resume, drawn_seed, run
             )
         try:
             result = train_members(
@@ -1819,6 +1822,9 @@ def fit_ensemble(
     X: Any,
     seeds: Sequence[int],
     rows: Sequence[np.ndarray] | None = None,
+    *,
+    resume: bool = False,
+    run: Mapping[str, Any] | None = None,
 ) -> list[DAGMM]:
     """Train one independent model per seed in a single vectorised run.
 
@@ -1841,6 +1847,17 @@ def fit_ensemble(
     rows : sequence of integer arrays or boolean masks, optional
         Training rows of each model, as positions in ``X`` or a boolean mask over
         its rows (default: all rows for every model).
+    resume : bool, default False
+        Continue from the estimator's ``checkpoint_path`` (written every
+        ``checkpoint_every`` epochs by any run with one) as :meth:`DAGMM.fit`
+        does: the same models as an uninterrupted run, bit for bit; a missing
+        checkpoint starts from epoch 1 with a warning, and one written by another
+        run (data, rows, seeds, parameters or ``run``) raises
+        :class:`~dagmm.exceptions.CheckpointError` naming what differs.
+    run : mapping, optional
+        JSON-serialisable description of the run kept in its checkpoints (such
+        as ``dagmm reproduce``'s data set, seeds and restarts), so that a resume
+        of another run is refused in those terms rather than by its data or seeds.
 
     Returns
     -------
@@ -1848,6 +1865,8 @@ def fit_ensemble(
     each model's own rows (its held-out rows included, as :meth:`DAGMM.fit` does).
     """
     estimator._validate_params()
+    if resume and estimator.checkpoint_path is None:
+        raise InvalidInputError("resume=True needs the estimator's checkpoint_path")
     if estimator.n_restarts != 1:
         raise InvalidInputError(
             "fit_ensemble trains one model per seed and takes n_restarts=1; give each "
@@ -1882,7 +1901,11 @@ def fit_ensemble(
             )
             train_rows.append(kept)
             val_rows.append(held_out)
-    members = _fit_members(estimator, data, train_rows, val_rows, seeds)
+    # An empty run description still marks the checkpoint as an ensemble's (whose seeds
+    # were given, not drawn), for the wording of a refused resume.
+    members = _fit_members(
+        estimator, data, train_rows, val_rows, seeds, resume=resume, run=dict(run or {})
+    )
     models = []
     for index, seed in enumerate(seeds):
         model = estimator.__class__(**{**estimator.get_params(), "random_state": int(seed)})

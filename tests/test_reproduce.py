@@ -555,3 +555,185 @@ def test_unused_stem_skips_names_either_file_holds(tmp_path: Path) -> None:
     (tmp_path / "x.csv").write_text("")
     (tmp_path / "x.2.json").write_text("")
     assert unused_stem(tmp_path, "x") == "x.3"
+
+
+# ------------------------------------------------------------ interrupted runs
+def _small_dagmm(**overrides) -> DAGMM:
+    params = {"epochs": 6, "hidden_sizes": (8, 4), "latent_dim": 1, "n_components": 2}
+    return DAGMM(**{**params, **overrides})
+
+
+def _record_saves(monkeypatch, interrupt_after: int | None = None) -> list[int]:
+    """The epochs of the checkpoints written from now on; with ``interrupt_after``, the
+    training ends by Ctrl-C right after that many (later ones are written as ever)."""
+    import dagmm.checkpoint as checkpoint_module
+
+    saved: list[int] = []
+    real_save = checkpoint_module.save_checkpoint
+    interrupts = [interrupt_after]  # once: the resumed run is not interrupted
+
+    def save_and_record(*args, **kw):
+        real_save(*args, **kw)
+        saved.append(args[1].epoch)
+        if len(saved) == interrupts[0]:
+            interrupts[0] = None
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint_module, "save_checkpoint", save_and_record)
+    return saved
+
+
+def _without_wall_time(document: dict) -> dict:
+    """The document but for the fields that time the run."""
+    kept = {k: v for k, v in document.items() if k not in ("wall_s", "total_wall_s")}
+    kept["records"] = [{k: v for k, v in r.items() if k != "wall_s"} for r in kept["records"]]
+    return kept
+
+
+@pytest.mark.parametrize("study", [False, True], ids=["reproduction", "contamination_study"])
+def test_reproduce_resumed_after_an_interrupt_equals_an_uninterrupted_run(
+    blobs, tmp_path: Path, monkeypatch, study: bool
+) -> None:
+    """Until 2026-12-06 the ensemble of ``dagmm reproduce`` could not resume: an
+    interrupted run (Ctrl-C, a killed job) lost all its training."""
+    from dagmm.checkpoint import load_checkpoint
+
+    X, y = blobs
+    path = tmp_path / "run.ckpt"
+    if study:
+        kwargs: dict = {"X": X, "y": y, "ratio": 0.05, "levels": (0.01, 0.02)}
+
+        def run(**extra):
+            return run_contamination_study(_small_dagmm(), [0, 1], controls=("untrained",),
+                                           dataset="blobs", **kwargs, **extra)  # fmt: skip
+    else:
+        kwargs = {"X": X, "y": y, "ratio": 0.05, "restarts": 2, "combine": "mean"}
+
+        def run(**extra):
+            return run_reproduction("blobs", _small_dagmm(), [0, 1], controls=("untrained",),
+                                    **kwargs, **extra).document  # fmt: skip
+
+    reference = run()
+    saved = _record_saves(monkeypatch, interrupt_after=2)
+    with pytest.raises(KeyboardInterrupt):
+        run(checkpoint=path, checkpoint_every=2)
+    assert saved == [2, 4] and load_checkpoint(path)[1]["epoch"] == 4
+    saved.clear()
+    resumed = run(checkpoint=path, checkpoint_every=2, resume=True)
+    assert saved == [6]  # it went on from epoch 4: epochs 5 and 6 alone were trained
+    assert _without_wall_time(resumed) == _without_wall_time(reference)
+    # the results files too (CSV: one row per record)
+    write_results(tmp_path / "a", "r", _without_wall_time(reference))
+    write_results(tmp_path / "b", "r", _without_wall_time(resumed))
+    for name in ("r.json", "r.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert load_checkpoint(path)[1]["epoch"] == 6
+
+
+def test_reproduce_resume_of_another_run_is_refused_naming_the_difference(
+    blobs, tmp_path: Path
+) -> None:
+    from dagmm.exceptions import CheckpointError
+
+    X, y = blobs
+    path = tmp_path / "run.ckpt"
+    common = {"X": X, "y": y, "ratio": 0.05, "controls": (), "checkpoint": path}
+    run_reproduction("blobs", _small_dagmm(epochs=2), [0, 1], **common)
+    for dataset, seeds, est, extra, named in (
+        ("other", [0, 1], {}, {}, r"dataset \('blobs' then, 'other' now\)"),
+        ("blobs", [0, 1, 2], {}, {}, r"seeds \(\[0, 1\] then, \[0, 1, 2\] now\)"),
+        ("blobs", [1, 2], {}, {}, r"seeds \(\[0, 1\] then, \[1, 2\] now\)"),
+        ("blobs", [0, 1], {}, {"restarts": 2}, r"restarts \(1 then, 2 now\)"),
+        ("blobs", [0, 1], {}, {"contamination": 0.02}, r"contamination \(None then, 0.02 now\)"),
+        ("blobs", [0, 1], {"epochs": 3}, {}, r"epochs \(2 then, 3 now\)"),
+        ("blobs", [0, 1], {"learning_rate": 0.01}, {}, r"learning_rate \(.* then, 0.01 now\)"),
+    ):
+        with pytest.raises(CheckpointError, match=f"another run: {named}") as info:
+            run_reproduction(
+                dataset, _small_dagmm(**{"epochs": 2, **est}), seeds, **common, **extra, resume=True
+            )
+        assert len(str(info.value).splitlines()) == 1
+    # a tampered checkpoint is refused by the checkpoint's own checks
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="checksum mismatch for tensor"):
+        run_reproduction("blobs", _small_dagmm(epochs=2), [0, 1], **common, resume=True)
+
+
+def test_reproduce_resume_without_a_checkpoint_warns_and_starts_fresh(blobs, tmp_path) -> None:
+    X, y = blobs
+    common = {"X": X, "y": y, "ratio": 0.05, "controls": ()}
+    reference = run_reproduction("blobs", _small_dagmm(epochs=2), [0], **common)
+    path = tmp_path / "none.ckpt"
+    with pytest.warns(UserWarning, match=f"no checkpoint at {path}; training starts from epoch 1"):
+        fresh = run_reproduction(
+            "blobs", _small_dagmm(epochs=2), [0], **common, checkpoint=path, resume=True
+        )
+    assert [r["auroc"] for r in fresh.records] == [r["auroc"] for r in reference.records]
+    assert path.is_file()
+
+
+def test_cli_reproduce_interrupted_says_how_to_resume(
+    datasets_dir: Path, tmp_path: Path, monkeypatch
+) -> None:
+    if not (datasets_dir / "thyroid.npz").is_file():
+        pytest.skip("thyroid.npz not available")
+    ckpt = tmp_path / "run.ckpt"
+    args = ["reproduce", "thyroid", "--seeds", "2", "--epochs", "4", "--controls", "none",
+            "--out", str(tmp_path / "res"), "--data-dir", str(datasets_dir),
+            "--checkpoint", str(ckpt), "--checkpoint-every", "2"]  # fmt: skip
+    saved = _record_saves(monkeypatch, interrupt_after=1)
+    result = _invoke(*args)
+    assert result.exit_code == 130, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("dagmm:")]
+    assert lines == [
+        f"dagmm: interrupted; the checkpoint {ckpt} holds epoch 2 of 4: rerun the same "
+        "command with --resume to continue"
+    ], result.output
+    assert not (tmp_path / "res" / "thyroid.json").exists()
+    saved.clear()
+    resumed = _invoke(*args, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert saved == [4]  # went on from the epoch-2 checkpoint
+    reference = _invoke(*args[:-4], "--tag", "uninterrupted")
+    assert reference.exit_code == 0, reference.output
+    for suffix in (".json", ".csv"):
+        if suffix == ".json":
+            docs = [
+                _without_wall_time(json.loads((tmp_path / "res" / f"{stem}.json").read_text()))
+                for stem in ("thyroid", "thyroid-uninterrupted")
+            ]
+            assert docs[0] == docs[1]
+        else:
+            rows = [
+                [
+                    {k: v for k, v in row.items() if k != "wall_s"}
+                    for row in csv.DictReader((tmp_path / "res" / f"{stem}.csv").open())
+                ]
+                for stem in ("thyroid", "thyroid-uninterrupted")
+            ]
+            assert rows[0] == rows[1]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--resume"], "--resume needs --checkpoint PATH"),
+        (["--checkpoint-every", "5"], "--checkpoint-every needs --checkpoint PATH"),
+        (["--checkpoint", "{missing}/run.ckpt"], "does not exist"),
+    ],
+    ids=["resume", "every", "missing_folder"],
+)
+def test_cli_reproduce_checkpoint_mistakes_end_before_the_data_is_loaded(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    args = [a.replace("{missing}", str(tmp_path / "missing")) for a in args]
+    empty = tmp_path / "data"
+    result = _invoke(
+        "reproduce", "thyroid", "--seeds", "1", "--epochs", "1", "--data-dir", str(empty),
+        "--out", str(tmp_path / "res"), *args, env={"DAGMM_DATA_URL": "http://127.0.0.1:9"},
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not empty.exists()

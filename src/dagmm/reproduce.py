@@ -220,6 +220,9 @@ def dagmm_method(
     progress: Progress | None = None,
     info: dict | None = None,
     combine: str = "best",
+    *,
+    resume: bool = False,
+    run: dict[str, Any] | None = None,
 ) -> Method:
     """Score each split's test rows with a DAGMM trained on its training rows.
 
@@ -250,6 +253,12 @@ def dagmm_method(
         ``epochs`` (int, the resolved ``epochs`` setting, ``epochs_`` of the models).
     combine : {"best", "mean", "median"}, default="best"
         How the restarts of one seed are combined, as above.
+    resume : bool, default=False
+        Continue the ensemble's training from the estimator's ``checkpoint_path``
+        (see :func:`dagmm.fit_ensemble`); the scores are those of an uninterrupted run.
+    run : dict, optional
+        Description of the run kept in the checkpoints and compared on resume
+        (see :func:`dagmm.fit_ensemble`).
 
     Returns
     -------
@@ -282,10 +291,10 @@ def dagmm_method(
     if combine not in COMBINE:
         raise ValueError(f"combine must be one of {COMBINE}, got {combine!r}")
 
-    def run(X: np.ndarray, splits: Sequence[Split]) -> list[np.ndarray]:
+    def train_and_score(X: np.ndarray, splits: Sequence[Split]) -> list[np.ndarray]:
         seeds = [s.seed * restarts + r for s in splits for r in range(restarts)]
         rows = [s.train for s in splits for _ in range(restarts)]
-        models = fit_ensemble(estimator, X, seeds, rows=rows)
+        models = fit_ensemble(estimator, X, seeds, rows=rows, resume=resume, run=run)
         scores, chosen, losses = [], [], []
         for i, split in enumerate(splits):
             group = models[i * restarts : (i + 1) * restarts]
@@ -314,7 +323,7 @@ def dagmm_method(
             info.update(chosen_restart=chosen, final_loss=losses, epochs=models[0].epochs_)
         return scores
 
-    return run
+    return train_and_score
 
 
 def isolation_forest_method(progress: Progress | None = None, **params: Any) -> Method:
@@ -777,6 +786,9 @@ def run_reproduction(
     combine: str = "best",
     contamination: float | None = None,
     progress: Progress | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
 ) -> Reproduction:
     """The paper's protocol for ``dataset`` with ``estimator`` and the controls, same splits.
 
@@ -812,6 +824,19 @@ def run_reproduction(
         for ``kddcup_rev``. None or 0: the paper's splits.
     progress : callable, optional
         Called with one-line status messages (str).
+    checkpoint : str or path-like, optional
+        Write the trained DAGMM ensemble's training checkpoints here (safetensors
+        and JSON, no pickle; see :mod:`dagmm.checkpoint`), every ``checkpoint_every``
+        epochs and after the last; the file is replaced at each write.
+    checkpoint_every : int, optional
+        Epochs between checkpoints (default: the estimator's ``checkpoint_every``, 1).
+    resume : bool, default=False
+        Continue from ``checkpoint``: the records equal an uninterrupted run's, bit
+        for bit (all but ``wall_s``). A missing checkpoint warns and starts from
+        epoch 1, as :meth:`DAGMM.fit` does; one written by another run (another
+        data set, other seeds, restarts, contamination or estimator parameters,
+        epochs included) or damaged raises :class:`~dagmm.exceptions.CheckpointError`
+        naming what differs or what is wrong, before the first epoch.
 
     Returns
     -------
@@ -822,9 +847,12 @@ def run_reproduction(
     Raises
     ------
     InvalidInputError
-        For an unknown control or a negative seed (before the data is loaded), or a
-        ``contamination`` the training halves lack the anomalies for (before any
-        training); both are ``ValueError``.
+        For an unknown control, a negative seed, or ``resume`` or ``checkpoint_every``
+        without a checkpoint (before the data is loaded), or a ``contamination`` the
+        training halves lack the anomalies for (before any training); all are
+        ``ValueError``.
+    CheckpointError
+        With ``resume``: the checkpoint belongs to another run or is damaged.
     ValueError
         For an unknown ``combine``.
     KeyError
@@ -836,8 +864,17 @@ def run_reproduction(
     if ratio is None:
         ratio = PAPER_RHO[dataset]
     info: dict[str, Any] = {}
+    trained = _checkpointed(estimator, checkpoint, checkpoint_every, resume)
+    # What identifies the run, kept in its checkpoints: a resume of another is refused
+    # naming these (the restarts as trained, whichever way they were given).
+    run = {
+        "dataset": dataset,
+        "seeds": [int(s) for s in seeds],
+        "restarts": restarts if restarts != 1 else int(getattr(estimator, "n_restarts", 1)),
+        "contamination": contamination or None,
+    }
     methods: dict[str, Method] = {
-        "dagmm": dagmm_method(estimator, restarts, progress, info, combine),
+        "dagmm": dagmm_method(trained, restarts, progress, info, combine, resume=resume, run=run),
         **_control_methods(estimator, controls, progress),
     }
     if X is None or y is None:
@@ -884,6 +921,9 @@ def run_contamination_study(
     data_dir: Any = None,
     controls: Sequence[str] = (),
     progress: Progress | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """The paper's robustness study: for each level c, the paper's splits with anomalies
     making up c of the training rows. Every (level, seed) model trains in ONE ensemble
@@ -912,6 +952,19 @@ def run_contamination_study(
         Methods scored on the same splits besides the DAGMM (see :func:`run_reproduction`).
     progress : callable, optional
         Called with one-line status messages (str).
+    checkpoint : str or path-like, optional
+        Write the study's one DAGMM ensemble's training checkpoints here (safetensors
+        and JSON, no pickle; see :mod:`dagmm.checkpoint`), every ``checkpoint_every``
+        epochs and after the last; the file is replaced at each write.
+    checkpoint_every : int, optional
+        Epochs between checkpoints (default: the estimator's ``checkpoint_every``, 1).
+    resume : bool, default=False
+        Continue from ``checkpoint``: the records equal an uninterrupted run's, bit
+        for bit (all but ``wall_s``). A missing checkpoint warns and starts from
+        epoch 1, as :meth:`DAGMM.fit` does; one written by another run (another
+        data set, other seeds, levels or estimator parameters, epochs included) or
+        damaged raises :class:`~dagmm.exceptions.CheckpointError` naming what
+        differs or what is wrong, before the first epoch.
 
     Returns
     -------
@@ -925,17 +978,27 @@ def run_contamination_study(
     Raises
     ------
     InvalidInputError
-        For an unknown control or a negative seed (before the data is loaded), or a
-        level the training halves lack the anomalies for (before any training); both
-        are ``ValueError``.
+        For an unknown control, a negative seed, or ``resume`` or ``checkpoint_every``
+        without a checkpoint (before the data is loaded), or a level the training
+        halves lack the anomalies for (before any training); all are ``ValueError``.
+    CheckpointError
+        With ``resume``: the checkpoint belongs to another run or is damaged.
     KeyError
         If ``ratio`` is None and ``dataset`` is not in :data:`PAPER_RHO`.
     """
     started = time.perf_counter()
     _check_seeds(seeds)
     ratio = PAPER_RHO[dataset] if ratio is None else ratio
+    trained = _checkpointed(estimator, checkpoint, checkpoint_every, resume)
+    # Every (level, seed) model trains in one ensemble: one checkpoint holds the study.
+    run = {
+        "study": "contaminated training",
+        "dataset": dataset,
+        "seeds": [int(s) for s in seeds],
+        "levels": [float(v) for v in levels],
+    }
     methods: dict[str, Method] = {
-        "dagmm": dagmm_method(estimator, progress=progress),
+        "dagmm": dagmm_method(trained, progress=progress, resume=resume, run=run),
         **_control_methods(estimator, controls, progress),
     }
     if X is None or y is None:
@@ -991,7 +1054,35 @@ def _control_methods(
 def _untrained(estimator: Any) -> Any:
     from sklearn.base import clone
 
-    return clone(estimator).set_params(epochs=0)
+    # Nothing to checkpoint, and the trained ensemble's checkpoint must not be replaced.
+    return clone(estimator).set_params(epochs=0, checkpoint_path=None)
+
+
+def _checkpointed(
+    estimator: Any,
+    checkpoint: str | os.PathLike[str] | None,
+    every: int | None,
+    resume: bool,
+) -> Any:
+    """``estimator`` writing its training checkpoints to ``checkpoint`` (a copy; the
+    results record the configuration as given), or an InvalidInputError for a
+    ``checkpoint_every`` or ``resume`` that would have nothing to act on."""
+    if checkpoint is None:
+        if every is not None:
+            # else no checkpoint at all is written, found only when one is needed
+            raise InvalidInputError("checkpoint_every needs checkpoint (where to write them)")
+        if resume and getattr(estimator, "checkpoint_path", None) is None:
+            raise InvalidInputError(
+                "resume=True needs checkpoint (the file an earlier run wrote), or an "
+                "estimator with checkpoint_path"
+            )
+        return estimator
+    from sklearn.base import clone
+
+    params: dict[str, Any] = {"checkpoint_path": os.fspath(checkpoint)}
+    if every is not None:
+        params["checkpoint_every"] = every
+    return clone(estimator).set_params(**params)
 
 
 def _jsonable(value: Any) -> Any:

@@ -196,7 +196,7 @@ def fit(
     except (KeyboardInterrupt, Terminated) as exc:
         if not options.get("checkpoint_path"):
             raise
-        stop = _interrupted(options["checkpoint_path"])
+        stop = interrupted(options["checkpoint_path"])
         if isinstance(exc, Terminated):
             raise  # main() ends the process by the signal
         raise stop from None
@@ -250,7 +250,7 @@ def _check_fit_options(
 EXIT_INTERRUPTED = 130
 
 
-def _interrupted(checkpoint: str) -> click.exceptions.Exit:
+def interrupted(checkpoint: str) -> click.exceptions.Exit:
     """Say where an interrupted fit can continue from (the checkpoint, written atomically,
     is the last complete one) and end with the status of an interrupted command."""
     from ..checkpoint import load_checkpoint

@@ -80,6 +80,27 @@ def _write_results(out_dir: str, stem: str, document: dict, overwrite: bool) -> 
     click.echo(f"results: {json_path}, {csv_path}")
 
 
+def _check_checkpoint_options(
+    checkpoint: str | None, every: int | None, resume: bool, out_dir: str, stem: str
+) -> None:
+    """The mistakes in --checkpoint, --checkpoint-every and --resume, found before any work."""
+    from .._atomic import check_not_an_input, check_writable
+    from ..exceptions import InvalidInputError
+    from ..reproduce import result_paths
+
+    if resume and not checkpoint:
+        raise InvalidInputError("--resume needs --checkpoint PATH (the file the run wrote)")
+    if every is not None and not checkpoint:
+        # else no checkpoint at all is written, found only when there is one to resume from
+        raise InvalidInputError("--checkpoint-every needs --checkpoint PATH (where to write them)")
+    if checkpoint:
+        check_writable(checkpoint)
+        json_path, csv_path = result_paths(out_dir, stem)
+        # the checkpoint is rewritten during training, the results at its end
+        results = {"the results": json_path, "the CSV": csv_path}
+        check_not_an_input(checkpoint, "--checkpoint", results)
+
+
 def _verbosity(count: int) -> int:
     return min(count, 2) if count else int(sys.stderr.isatty())
 
@@ -142,6 +163,18 @@ def _set_threads(threads: int | None) -> None:
 )
 @click.option("--tag", default="", help="Suffix of the output file names.")
 @_OVERWRITE
+@click.option(
+    "--checkpoint",
+    "checkpoint",
+    type=click.Path(dir_okay=False),
+    help="Write the DAGMM ensemble's training checkpoint here (safetensors, no pickle).",
+)
+@click.option("--checkpoint-every", type=click.IntRange(min=1), help="Epochs between checkpoints.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue from --checkpoint (the same results as an uninterrupted run).",
+)
 @_model_options
 def reproduce(
     dataset: str,
@@ -156,6 +189,9 @@ def reproduce(
     contamination_study: bool,
     tag: str,
     overwrite: bool,
+    checkpoint: str | None,
+    checkpoint_every: int | None,
+    resume: bool,
     threads: int | None,
     data_dir: str | None,
     verbose: int,
@@ -167,6 +203,8 @@ def reproduce(
     half only, scoring the whole test half, flagging the top rho of energies.
     Prints mean ± std and writes every seed to OUT/DATASET[-TAG].json and .csv
     (refusing, before the run, to replace an earlier run's without --overwrite).
+    With --checkpoint, an interrupted run continues where its last checkpoint
+    left it when the same command is given again with --resume.
     """
     from .. import DAGMM
     from ..exceptions import InvalidInputError
@@ -176,12 +214,14 @@ def reproduce(
         run_contamination_study,
         run_reproduction,
     )
+    from .main import Terminated
 
     # Mistakes that would otherwise surface only when the results are written, or be
     # silently ignored, end the command before any data is loaded.
     check_output_dir(out_dir)
     stem = f"{dataset}{'-contamination' if contamination_study else ''}{f'-{tag}' if tag else ''}"
     _check_no_earlier_results(out_dir, stem, overwrite)
+    _check_checkpoint_options(checkpoint, checkpoint_every, resume, out_dir, stem)
     if contamination_study:
         ignored = [
             name
@@ -207,32 +247,50 @@ def reproduce(
         estimator = DAGMM.from_preset(preset or dataset, **params)
     control_list = [] if controls == "none" else [c.strip() for c in controls.split(",") if c]
     seed_list = list(range(first_seed, first_seed + seeds))
+    try:
+        if contamination_study:
+            document = run_contamination_study(
+                estimator,
+                seed_list,
+                dataset=dataset,
+                data_dir=data_dir,
+                controls=control_list,
+                progress=progress,
+                checkpoint=checkpoint,
+                checkpoint_every=checkpoint_every,
+                resume=resume,
+            )
+        else:
+            result = run_reproduction(
+                dataset,
+                estimator,
+                seed_list,
+                data_dir=data_dir,
+                controls=control_list,
+                restarts=restarts,
+                combine=combine,
+                contamination=contamination,
+                progress=progress,
+                checkpoint=checkpoint,
+                checkpoint_every=checkpoint_every,
+                resume=resume,
+            )
+    except (KeyboardInterrupt, Terminated) as exc:
+        if checkpoint is None:
+            raise
+        from .core import interrupted
+
+        stop = interrupted(checkpoint)
+        if isinstance(exc, Terminated):
+            raise  # main() ends the process by the signal
+        raise stop from None
     if contamination_study:
-        document = run_contamination_study(
-            estimator,
-            seed_list,
-            dataset=dataset,
-            data_dir=data_dir,
-            controls=control_list,
-            progress=progress,
-        )
         click.echo(
             f"\n{dataset}, contaminated training: {len(seed_list)} seeds per level, "
             f"rho = {document['ratio']}, epochs = {_epochs_label(estimator)}"
         )
         click.echo(format_summary(document["summary"], by=("contamination", "method")))
     else:
-        result = run_reproduction(
-            dataset,
-            estimator,
-            seed_list,
-            data_dir=data_dir,
-            controls=control_list,
-            restarts=restarts,
-            combine=combine,
-            contamination=contamination,
-            progress=progress,
-        )
         document = result.document
         click.echo(
             f"\n{dataset}"

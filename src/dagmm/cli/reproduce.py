@@ -169,7 +169,11 @@ def _set_threads(threads: int | None) -> None:
     type=click.Path(dir_okay=False),
     help="Write the DAGMM ensemble's training checkpoint here (safetensors, no pickle).",
 )
-@click.option("--checkpoint-every", type=click.IntRange(min=1), help="Epochs between checkpoints.")
+@click.option(
+    "--checkpoint-every",
+    type=click.IntRange(min=1),
+    help="Epochs between checkpoints (default: a hundredth of the epochs, at least 1).",
+)
 @click.option(
     "--resume",
     is_flag=True,

@@ -1412,7 +1412,7 @@ def test_a_csv_file_is_read_twice_its_first_line_then_its_rows(tmp_path, monkeyp
 def test_thousands_marks_of_other_locales_read_the_same_numbers(
     tmp_path, mark, spelling, sep, decimal
 ):
-    # Until 2026-12-06 --thousands refused any mark but one ASCII character, and pandas'
+    # Until 2026-12-05 --thousands refused any mark but one ASCII character, and pandas'
     # parser leaves a no-break space in the text: such files could not be read as numbers.
     from dagmm import load
 
@@ -1473,7 +1473,7 @@ def test_thousands_marks_of_other_locales_read_the_same_numbers(
 
 def test_numbers_as_text_in_a_typed_file_are_converted_upstream(tmp_path):
     # Parquet holds the column as text: --decimal cannot apply (CSV only), so until
-    # 2026-12-06 the hint named an option the same command then refused.
+    # 2026-12-05 the hint named an option the same command then refused.
     frame = _flows_in_locales(tmp_path)
     written = frame.astype({"bytes": object})
     written["bytes"] = [f"{v:.2f}".replace(".", ",") for v in frame["bytes"]]
@@ -1513,7 +1513,7 @@ def test_wide_thousands_marks_are_refused_for_the_decimal_mark(tmp_path):
 
 @pytest.mark.parametrize("command", ["score", "explain", "report"])
 def test_a_time_column_where_the_model_read_numbers_is_refused_in_one_line(tmp_path, command):
-    # Until 2026-12-06 a Parquet file whose numeric column had become a timestamp was
+    # Until 2026-12-05 a Parquet file whose numeric column had become a timestamp was
     # scored silently: pandas read each time as its nanoseconds, far out of range.
     if command == "report":
         pytest.importorskip("matplotlib")
@@ -1538,7 +1538,7 @@ def test_a_time_column_where_the_model_read_numbers_is_refused_in_one_line(tmp_p
 def test_a_category_of_integers_scores_the_same_once_its_column_gains_a_missing_value(tmp_path):
     # A category column of integers (with a code among them, so text at fit) scored from
     # a file that pandas wrote after a missing value made the column float64: until
-    # 2026-12-06 "1.0" was not "1", and every row was a category never seen.
+    # 2026-12-05 "1.0" was not "1", and every row was a category never seen.
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=200), "code": rng.choice([1, 2, 30], 200)})
     frame = frame.astype({"code": object})

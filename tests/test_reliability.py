@@ -297,7 +297,7 @@ def test_numbers_written_as_text_are_refused_with_the_way_out(frame, found, way_
 
 def test_decimal_signalling_nan_is_missing_like_nan():
     # A database's NUMERIC column as decimal.Decimal objects, one of them Decimal("sNaN"):
-    # until 2026-12-06 fit raised a bare decimal.InvalidOperation and scoring a TypeError
+    # until 2026-12-05 fit raised a bare decimal.InvalidOperation and scoring a TypeError
     # ("Cannot hash a signaling NaN value"). It is missing, as Decimal("NaN") is.
     from decimal import Decimal
 
@@ -467,7 +467,7 @@ def test_arrow_and_object_time_columns_are_refused_as_time_typed_ones(make, kind
     ],
 )
 def test_times_in_a_column_fitted_on_numbers_are_refused_at_scoring(frame_model, make, kind):
-    # Until 2026-12-06 they were scored silently: pandas reads a datetime or a timedelta
+    # Until 2026-12-05 they were scored silently: pandas reads a datetime or a timedelta
     # as its nanoseconds and a period as its ordinal, far out of the training range
     # (the energies saturated). Arrow times failed as "non-finite values", time objects
     # as "text such as datetime.date(2026, 1, 1)".
@@ -490,12 +490,12 @@ def test_other_values_in_a_numeric_column_are_named_by_what_they_hold(frame_mode
     model, frame = frame_model
     rows = frame.head(4)
     # a plain array of datetime64 for a model fitted on a plain array: scored silently
-    # as nanoseconds until 2026-12-06
+    # as nanoseconds until 2026-12-05
     on_array = DAGMM(**TINY, random_state=0).fit(frame[["bytes", "duration"]].to_numpy())
     times = np.array(pd.date_range("2026-01-01", periods=4)).reshape(2, 2)
     with pytest.raises(InvalidInputError, match=r"column '0' holds datetime64\[\w+\] values"):
         on_array.decision_function(times)
-    # lists, dicts and bytes are no text: until 2026-12-06 "holds text such as [1, 2]"
+    # lists, dicts and bytes are no text: until 2026-12-05 "holds text such as [1, 2]"
     for value, held in (([1, 2], "list"), ({"k": 1}, "dict"), (b"\x00", "bytes")):
         bad = rows.assign(bytes=pd.Series([value] * 4, index=rows.index, dtype=object))
         with pytest.raises(
@@ -511,7 +511,7 @@ def test_other_values_in_a_numeric_column_are_named_by_what_they_hold(frame_mode
 
 
 def test_categories_match_by_value_whatever_the_dtype():
-    # Categories are kept as text: until 2026-12-06 a category column fitted on integers
+    # Categories are kept as text: until 2026-12-05 a category column fitted on integers
     # and scored as floats (a column that gains a missing value reads as float64) was
     # "1.0", not "1": every row an unseen category, scored on an all-zero one-hot group.
     rng = np.random.default_rng(0)

@@ -594,7 +594,7 @@ def _without_wall_time(document: dict) -> dict:
 def test_reproduce_resumed_after_an_interrupt_equals_an_uninterrupted_run(
     blobs, tmp_path: Path, monkeypatch, study: bool
 ) -> None:
-    """Until 2026-12-06 the ensemble of ``dagmm reproduce`` could not resume: an
+    """Until 2026-12-05 the ensemble of ``dagmm reproduce`` could not resume: an
     interrupted run (Ctrl-C, a killed job) lost all its training."""
     from dagmm.checkpoint import load_checkpoint
 

@@ -410,7 +410,7 @@ def _in_three_partitions(spark, bad_rows: list[int]):
 def test_score_spark_names_a_bad_row_by_id_or_by_partition_and_row_of_it(spark, frame, model):
     from dagmm.spark import explain_failure
 
-    # Until 2026-12-06 a bad row was named by its position in its partition alone
+    # Until 2026-12-05 a bad row was named by its position in its partition alone
     # ("row(s) 5, 190"): every partition has a row 5; score_spark had no id_column.
     df = _in_three_partitions(spark, [405, 590])
     with pytest.raises(Exception) as info:
@@ -426,7 +426,7 @@ def test_engine_spark_names_a_bad_row_by_id_or_by_its_file_and_row(frame, model,
 
     from dagmm.cli.main import cli
 
-    # Until 2026-12-06 `--engine spark` named a bad row by its position in a Spark partition
+    # Until 2026-12-05 `--engine spark` named a bad row by its position in a Spark partition
     # ("partition 1 (rows 0-799 of the partition): ... row(s) 205"), which no file shows.
     folder, path = tmp_path / "flows.parquet", tmp_path / "m.dagmm"
     folder.mkdir()
@@ -462,7 +462,7 @@ def test_a_model_column_of_arrays_binary_or_times_is_refused_before_the_job(
     from dagmm.exceptions import InvalidInputError
     from dagmm.spark import score_parquet_spark
 
-    # Until 2026-12-06 an array, map or binary column where the model reads numbers failed
+    # Until 2026-12-05 an array, map or binary column where the model reads numbers failed
     # inside the job, batch by batch ("should be numeric but holds text such as
     # array([...])"), and a timestamp column was scored silently as its nanoseconds.
     rows = frame.head(20)

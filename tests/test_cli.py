@@ -316,6 +316,16 @@ def test_fit_takes_the_loss_weights(table):
     assert params["scaler"] is None
 
 
+def test_fit_v_into_a_log_file_writes_whole_lines(table, tmp_path):
+    # `dagmm fit ... -v 2> fit.log`: the bar's carriage returns piled every refresh onto
+    # one line of the log
+    folder, _ = table
+    result = fit_flows(folder, tmp_path / "m.dagmm", 30, "-v")
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("dagmm fit: 100%|##########| 30/30")
+
+
 def test_bad_chunk_leaves_no_partial_output(table):
     folder, frame = table
     model = folder / "chunk_model.dagmm"

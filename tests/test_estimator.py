@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import warnings
 
 import numpy as np
@@ -199,6 +200,30 @@ def test_the_command_line_bars_start_no_monitor_thread_either():
         bar.update(3)
     assert [t.name for t in threading.enumerate() if t.ident not in threads] == []
     assert isinstance(bar, tqdm.auto.tqdm) and bar.n == 3
+
+
+def test_a_verbose_fit_into_a_log_file_writes_lines_not_carriage_returns(blobs, capsys):
+    # stderr redirected to a file (`dagmm fit -v 2> fit.log`, nohup, a notebook's log):
+    # tqdm's bar wrote every refresh after a carriage return, twice an epoch, all on one
+    # line of the log, with block characters
+    DAGMM(n_components=2, epochs=40, batch_size=256, random_state=0, verbose=1).fit(blobs[0])
+    err = capsys.readouterr().err
+    assert "\r" not in err and err.isascii()
+    lines = err.splitlines()
+    assert 2 <= len(lines) <= 3  # started, (10 s later,) done
+    assert all(line.startswith("dagmm fit:") for line in lines)
+    assert "40/40" in lines[-1] and "loss=" in lines[-1]
+
+
+def test_a_bar_on_a_terminal_redraws_in_place():
+    from dagmm._progress import _redraws_in_place
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    assert _redraws_in_place(Terminal())
+    assert not _redraws_in_place(io.StringIO())
 
 
 def test_not_fitted_and_feature_mismatch(blobs):

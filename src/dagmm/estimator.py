@@ -352,7 +352,9 @@ class DAGMM(TransformerMixin, BaseEstimator):
         the same scores as eager steps, several times faster for small networks);
         ``DAGMM_CUDA_GRAPHS=0`` in the environment turns that off.
     verbose : int, default 0
-        0 silent, 1 a progress bar, 2 one line per epoch with every loss term.
+        0 silent, 1 a progress bar on stderr (where stderr is not a terminal, a
+        plain line when it starts, every 10 s and when it ends), 2 one line per
+        epoch with every loss term.
     checkpoint_path : str or None, default None
         Write a training checkpoint here (safetensors + JSON, no pickle) every
         ``checkpoint_every`` epochs and after the last; ``fit(X, resume=True)``
@@ -1809,8 +1811,8 @@ def _progress_callback(est: DAGMM, epochs: int):
     bar = progress_bar(total=epochs, desc="dagmm fit", unit="epoch", file=sys.stderr)
 
     def advance(epoch: int, terms: dict[str, np.ndarray]) -> None:
+        bar.set_postfix(loss=f"{float(np.mean(terms['loss'])):.4g}", refresh=False)
         bar.update(epoch - bar.n)
-        bar.set_postfix(loss=f"{float(np.mean(terms['loss'])):.4g}")
         if epoch >= epochs:
             bar.close()
 

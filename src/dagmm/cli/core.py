@@ -124,7 +124,12 @@ def demo(
     help="Most distinct values a text column may have (default 1000); more is an error.",
 )
 @click.option("--random-state", type=int)
-@click.option("-v", "--verbose", count=True, help="-v progress bar, -vv a line per epoch.")
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="-v progress bar (in a log file: a line every 10 s), -vv a line per epoch.",
+)
 @click.option(
     "--checkpoint",
     "checkpoint_path",

@@ -796,7 +796,7 @@ def cli_files(tmp_path_factory):
     frame = _frame(80)
     frame.to_csv(folder / "good.csv", index=False)
     model = folder / "m.dagmm"
-    DAGMM(**TINY, random_state=0).fit(frame).save(model)
+    DAGMM(**TINY, random_state=0, checkpoint_path=str(folder / "m.ckpt")).fit(frame).save(model)
     (folder / "ragged.csv").write_text("bytes,duration,proto\n1,2,tcp\n3,4,udp,9,9\n")
     (folder / "binary.csv").write_bytes(bytes(range(256)) * 8)
     (folder / "header_only.csv").write_text("bytes,duration,proto\n")
@@ -846,9 +846,18 @@ CLI_CASES = {
         "not found",
     ),
     "model_is_directory": (["info", "{d}/model_dir"], "is a directory"),
-    "model_is_csv": (
-        ["score", "{d}/good.csv", "{d}/good.csv", "--out", "{d}/o.csv"],
-        "not a dagmm",
+    "model_is_csv": (  # MODEL and DATA swapped
+        ["score", "{d}/good.csv", "{m}", "--out", "{d}/o.csv"],
+        "good.csv: a text file (CSV, JSON Lines?), not a dagmm model file (a model is what "
+        "dagmm fit --out or model.save writes; the commands take MODEL before DATA)",
+    ),
+    "model_is_parquet": (
+        ["explain", "{d}/good.parquet", "{m}", "--out", "{d}/o.csv"],
+        "good.parquet: a Parquet file, not a dagmm model file",
+    ),
+    "model_is_checkpoint": (
+        ["info", "{d}/m.ckpt"],
+        "m.ckpt: a training checkpoint, not a dagmm model file: resume it with dagmm fit",
     ),
     "score_empty_csv": (["score", "{m}", "{d}/header_only.csv", "--out", "{d}/o.csv"], "no rows"),
     "score_far_out_of_range": (

@@ -249,6 +249,12 @@ def _read_header(data: bytes, source: str) -> dict[str, Any]:
         raise ModelFileError(f"{source}: not a dagmm model file (only {len(data)} bytes)")
     (length,) = struct.unpack("<Q", data[:8])
     if length > _MAX_HEADER or 8 + length > len(data):
+        kind = _data_file_kind(data)
+        if kind:
+            raise ModelFileError(
+                f"{source}: {kind}, not a dagmm model file (a model is what dagmm fit --out "
+                "or model.save writes; the commands take MODEL before DATA)"
+            )
         raise ModelFileError(
             f"{source}: truncated or not a dagmm model file (header of {length} bytes, "
             f"file of {len(data)} bytes)"
@@ -262,8 +268,42 @@ def _read_header(data: bytes, source: str) -> dict[str, Any]:
     return header
 
 
+#: The first bytes of the data files a model's path is most often mixed up with.
+_DATA_MAGIC = (
+    (b"PAR1", "a Parquet file"),
+    (b"ARROW1", "an Arrow / Feather file"),
+    (b"\x1f\x8b", "a gzip-compressed file"),
+    (b"BZh", "a bzip2-compressed file"),
+    (b"\xfd7zXZ\x00", "an xz-compressed file"),
+    (b"\x28\xb5\x2f\xfd", "a zstd-compressed file"),
+)
+
+
+def _data_file_kind(data: bytes) -> str | None:
+    """What a file that is no model looks like, from its first bytes (None: unknown)."""
+    for magic, kind in _DATA_MAGIC:
+        if data.startswith(magic):
+            return kind
+    head = data[:4096]
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a multi-byte character cut at the end
+        if exc.start < len(head) - 3:
+            return None
+        text = head[: exc.start].decode("utf-8")
+    if text and all(c.isprintable() or c in "\t\r\n" for c in text.lstrip("\ufeff")):
+        return "a text file (CSV, JSON Lines?)"
+    return None
+
+
 def _parse_document(header: dict[str, Any], source: str) -> dict[str, Any]:
     meta = header.get("__metadata__")
+    if isinstance(meta, dict) and meta.get("format") == "dagmm-checkpoint":
+        raise ModelFileError(
+            f"{source}: a training checkpoint, not a dagmm model file: resume it with "
+            f"dagmm fit DATA --out MODEL --checkpoint {source} --resume (the same options "
+            "as the fit that wrote it)"
+        )
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{source}: a safetensors file, but not a dagmm model")
     raw_version = meta.get("format_version", "")

@@ -326,6 +326,24 @@ def test_fit_v_into_a_log_file_writes_whole_lines(table, tmp_path):
     assert result.stderr.splitlines()[-1].startswith("dagmm fit: 100%|##########| 30/30")
 
 
+def test_every_fit_option_with_a_value_says_its_default():
+    # `dagmm fit --help` listed --batch-size, --learning-rate, --latent-dim, --scaler,
+    # --contamination, --missing, --random-state ... with no word on what they default to
+    import click
+
+    from dagmm.cli.core import fit
+
+    silent = []
+    for param in fit.params:
+        if not isinstance(param, click.Option) or param.is_flag or param.count:
+            continue
+        if param.required or param.show_default or param.multiple:
+            continue
+        if "default" not in (param.help or ""):
+            silent.append(param.opts[0])
+    assert silent == []
+
+
 def test_bad_chunk_leaves_no_partial_output(table):
     folder, frame = table
     model = folder / "chunk_model.dagmm"

@@ -111,19 +111,37 @@ def demo(
 @click.command()
 @click.argument("data", type=click.Path(dir_okay=True))
 @click.option("--out", "out", required=True, type=click.Path(), help="Model file to write.")
-@click.option("--preset", type=_PRESET_CHOICE, help="Start from a paper configuration.")
+@click.option(
+    "--preset", type=_PRESET_CHOICE, help="Start from a paper configuration (default: none)."
+)
 @click.option("--exclude", multiple=True, help="Column to leave out (id, label); repeatable.")
 @csv_format_options
 @estimator_options
-@click.option("--contamination", type=click.FloatRange(0, 0.5, min_open=True))
-@click.option("--validation-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True))
-@click.option("--missing", type=click.Choice(["raise", "impute"]))
+@click.option(
+    "--contamination",
+    type=click.FloatRange(0, 0.5, min_open=True),
+    help="Share of the training rows the threshold flags (default: the preset's, else 0.1).",
+)
+@click.option(
+    "--validation-fraction",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Hold out this share of the rows; stop after 10 epochs without improving their "
+    "objective, keeping the best weights (default: none).",
+)
+@click.option(
+    "--missing",
+    type=click.Choice(["raise", "impute"]),
+    help="raise (default): a missing value is an error naming it; impute: training "
+    "medians and modes.",
+)
 @click.option(
     "--max-categories",
     type=click.IntRange(min=1),
     help="Most distinct values a text column may have (default 1000); more is an error.",
 )
-@click.option("--random-state", type=int)
+@click.option(
+    "--random-state", type=int, help="Seed, for the same model every run (default: none)."
+)
 @click.option(
     "-v",
     "--verbose",
@@ -134,9 +152,11 @@ def demo(
     "--checkpoint",
     "checkpoint_path",
     type=click.Path(dir_okay=False),
-    help="Write a training checkpoint here (safetensors, no pickle).",
+    help="Write a training checkpoint here (safetensors, no pickle; default: none).",
 )
-@click.option("--checkpoint-every", type=click.IntRange(min=1), help="Epochs between checkpoints.")
+@click.option(
+    "--checkpoint-every", type=click.IntRange(min=1), help="Epochs between checkpoints (default 1)."
+)
 @click.option(
     "--resume", is_flag=True, help="Continue from --checkpoint (same result as uninterrupted)."
 )
@@ -149,7 +169,7 @@ def demo(
     "--sample-rows",
     type=click.IntRange(min=2),
     help="Train on a uniform random sample of this many rows; the mixture and the "
-    "threshold are then computed over the whole file, streamed.",
+    "threshold are then computed over the whole file, streamed (default: train on every row).",
 )
 @restart_options
 def fit(

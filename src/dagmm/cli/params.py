@@ -164,32 +164,60 @@ ESTIMATOR_OPTIONS = (
         type=click.IntRange(min=0),
         help="Passes over the data (default: the preset's, else auto).",
     ),
-    click.option("--batch-size", type=click.IntRange(min=1)),
-    click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True)),
-    click.option("--n-components", type=click.IntRange(min=1), help="Mixture components K."),
-    click.option("--latent-dim", type=click.IntRange(min=1)),
-    click.option("--hidden-sizes", help="Encoder hidden layers, e.g. 60,30,10."),
+    click.option(
+        "--batch-size",
+        type=click.IntRange(min=1),
+        help="Rows per training step (default: the preset's, else 1024, or every row when fewer).",
+    ),
+    click.option(
+        "--learning-rate",
+        type=click.FloatRange(min=0, min_open=True),
+        help="Adam's learning rate (default: the preset's, else 1e-3).",
+    ),
+    click.option(
+        "--n-components",
+        type=click.IntRange(min=1),
+        help="Mixture components K (default: the preset's, else 2).",
+    ),
+    click.option(
+        "--latent-dim",
+        type=click.IntRange(min=1),
+        help="Size of the latent code (default: the preset's, else from the number of "
+        "features, 4 to 8).",
+    ),
+    click.option(
+        "--hidden-sizes",
+        help="Encoder hidden layers, e.g. 60,30,10 (default: the preset's, else from the "
+        "number of features).",
+    ),
     click.option(
         "--reg-covar",
         type=click.FloatRange(min=0, min_open=True),
-        help="Added to the covariances' diagonal.",
+        help="Added to the covariances' diagonal (default: the preset's, else 1e-6).",
     ),
     click.option(
-        "--lambda-energy", type=click.FloatRange(min=0), help="Weight of the mean energy (lambda1)."
+        "--lambda-energy",
+        type=click.FloatRange(min=0),
+        help="Weight of the mean energy, lambda1 (default: the preset's, else 0.1).",
     ),
     click.option(
         "--lambda-cov",
         type=click.FloatRange(min=0),
-        help="Weight of the covariance penalty (lambda2).",
+        help="Weight of the covariance penalty, lambda2 (default: the preset's, else 1e-4).",
     ),
-    click.option("--scaler", type=click.Choice(["auto", "standard", "minmax", "none"])),
+    click.option(
+        "--scaler",
+        type=click.Choice(["auto", "standard", "minmax", "none"]),
+        help="Input scaling (default: the preset's, else auto: standardised, min-max for "
+        "sparse or near-constant columns).",
+    ),
     click.option(
         "--log-inputs/--no-log-inputs",
         default=None,
         help="sign(x) log(1 + |x|) of numeric columns before scaling, for heavy tails "
         "(default: the preset's, else off).",
     ),
-    click.option("--device", help="auto, cpu, cuda, cuda:1, mps."),
+    click.option("--device", help="auto (the default), cpu, cuda, cuda:1, mps."),
 )
 
 

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -1595,3 +1596,36 @@ def test_a_category_of_integers_scores_the_same_once_its_column_gains_a_missing_
         assert code == 0 and "never seen" not in output, output
         energy = pd.read_csv(out)["energy"]
         np.testing.assert_allclose(energy.drop(index=5), expected, rtol=1e-6)
+
+
+def test_a_fit_without_a_seed_prints_the_one_it_drew_which_repeats_it(table, tmp_path):
+    """Until 2026-12-05 two `dagmm fit` runs without --random-state gave two models and
+    nothing said how to get either again; now the drawn seed is printed, and giving it
+    repeats the fit, the sample of --sample-rows included."""
+    folder, _ = table
+    energies, seeds = [], []
+    for name in ("a", "b"):
+        code, output = invoke(
+            "fit", folder / "flows.csv", "--out", tmp_path / f"{name}.dagmm", "--exclude",
+            "flow_id", "--epochs", "2", "--sample-rows", "300",
+        )  # fmt: skip
+        assert code == 0, output
+        found = re.search(
+            r"random state (\d+) \(drawn: --random-state \1 repeats this fit\)", output
+        )
+        assert found, output
+        seeds.append(int(found.group(1)))
+    assert seeds[0] != seeds[1]
+    code, output = invoke(
+        "fit", folder / "flows.csv", "--out", tmp_path / "again.dagmm", "--exclude", "flow_id",
+        "--epochs", "2", "--sample-rows", "300", "--random-state", seeds[0],
+    )  # fmt: skip
+    assert code == 0 and "random state" not in output, output
+    for name in ("a", "again"):
+        code, output = invoke(
+            "score", tmp_path / f"{name}.dagmm", folder / "flows.csv", "--out",
+            tmp_path / f"{name}.csv",
+        )  # fmt: skip
+        assert code == 0, output
+        energies.append(pd.read_csv(tmp_path / f"{name}.csv")["energy"].to_numpy())
+    np.testing.assert_array_equal(energies[0], energies[1])

@@ -140,7 +140,10 @@ def demo(
     help="Most distinct values a text column may have (default 1000); more is an error.",
 )
 @click.option(
-    "--random-state", type=int, help="Seed, for the same model every run (default: none)."
+    "--random-state",
+    type=int,
+    help="Seed, for the same model every run (default: one drawn at random and printed, so "
+    "that the fit can be repeated; with --checkpoint, kept in the checkpoint).",
 )
 @click.option(
     "-v",
@@ -200,6 +203,7 @@ def fit(
         raise DistributedInputError(str(exc)) from None
     if distributed:
         return _fit_distributed(data, out, preset, exclude, verbose, options, csv_format)
+    drawn = _drawn_random_state(options)
     if sample_rows:
         from ..outofcore import sample_table
 
@@ -236,6 +240,23 @@ def fit(
         f"{time.perf_counter() - started:.1f} s ({model.n_iter_} steps{_restarts_note(model)}); "
         f"threshold {model.threshold_:.4g}; model written to {out}"
     )
+    if drawn is not None:
+        click.echo(f"random state {drawn} (drawn: --random-state {drawn} repeats this fit)")
+
+
+def _drawn_random_state(options: dict[str, Any]) -> int | None:
+    """Draw the fit's seed where none was given, so the output can say how to repeat
+    the fit (the sample of --sample-rows included); None where one was given.
+
+    Not with --checkpoint: a resumed fit finds the seed its checkpoint drew, which a
+    new draw here would contradict (the same command must resume it).
+    """
+    if options.get("random_state") is not None or options.get("checkpoint_path"):
+        return None
+    import secrets
+
+    options["random_state"] = secrets.randbelow(2**31 - 1)
+    return int(options["random_state"])
 
 
 def _check_fit_options(

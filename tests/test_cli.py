@@ -146,7 +146,12 @@ def test_a_model_saved_after_set_params_contamination_scores_each_share_at_its_o
         # a folder, whose name has no suffix: "unsupported output file type" until 2026-12-05
         (["score", "{m}", "{d}/flows.csv", "--out", "{d}"], "is a directory, expected a file"),
         (["explain", "{m}", "{d}/flows.csv", "--out", "{d}"], "is a directory, expected a file"),
-        (["fit", "{d}/latin.csv", "--out", "{d}/x.dagmm"], "not UTF-8 text (byte 0xe9"),
+        # the byte's line, and --encoding first among the ways out (since 2026-12-05)
+        (
+            ["fit", "{d}/latin.csv", "--out", "{d}/x.dagmm"],
+            "not UTF-8 text (byte 0xe9 at line 2 cannot be decoded); give its encoding, e.g. "
+            "--encoding cp1252 (Windows' Western European), or save it as UTF-8",
+        ),
         (["score", "{m}", "{d}/flows.jsonl", "--out", "{d}/o.csv"], "line 2 is not JSON"),
         # pandas read the second "bytes" as "bytes.1", and fit trained on it silently
         (["fit", "{d}/twice.csv", "--out", "{d}/x.dagmm"], "column(s) ['bytes'] more than once"),
@@ -650,6 +655,10 @@ def test_decimal_thousands_and_na_values_read_a_spreadsheets_numbers(tmp_path):
         (("--decimal", ",", "PARQUET"), "Parquet holds typed numbers"),
         (("--na-values", "-", "PARQUET"), "Parquet holds typed numbers"),
         (("--decimal", ",", "SPARK"), "--engine spark reads Parquet"),
+        (("--encoding", "klingon"), "Invalid value for '--encoding': 'klingon' is not an enc"),
+        (("--encoding", "rot13"), "'rot13' (rot-13) is not a text encoding"),
+        (("--encoding", "cp1252", "PARQUET"), "--encoding) applies to CSV files only: Parquet"),
+        (("--encoding", "cp1252", "SPARK"), "--na-values and --encoding"),
     ],
 )
 def test_csv_format_mistakes_are_one_line_before_any_output(tmp_path, args, message):
@@ -682,6 +691,131 @@ def test_csv_format_mistakes_are_one_line_before_any_output(tmp_path, args, mess
         assert len(lines) == 1 and lines[0].startswith("dagmm: error:"), result.stderr
         assert message in lines[0], lines[0]
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(("o.", ".o."))]
+
+
+def _flows_in_cp1252(folder):
+    """One table with accented names and categories, written as a French Windows
+    spreadsheet exports it (cp1252, ``;``, decimal commas: ``cp.csv``) and in UTF-8
+    (``utf8.csv``)."""
+    rng = np.random.default_rng(7)
+    n = 120
+    frame = pd.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(n)],
+            "d\u00e9bit": rng.gamma(2.0, 100.0, n).round(2),
+            "dur\u00e9e": rng.exponential(1.0, n).round(3),
+            "proto": rng.choice(["entr\u00e9e", "sortie"], n),
+        }
+    )
+    frame.to_csv(folder / "cp.csv", index=False, sep=";", decimal=",", encoding="cp1252")
+    frame.to_csv(folder / "utf8.csv", index=False, sep=";", decimal=",")
+    return frame
+
+
+def test_encoding_reads_a_cp1252_export_as_its_utf8_twin(tmp_path):
+    # Until 2026-12-05 a file that is not UTF-8 was refused ("not UTF-8 text"): no option
+    # read a Windows spreadsheet's export as it is.
+    from dagmm import load
+
+    _flows_in_cp1252(tmp_path)
+    assert b"d\xe9bit" in (tmp_path / "cp.csv").read_bytes()
+    models = {}
+    for name, options in (("utf8", ()), ("cp", ("--encoding", "cp1252"))):
+        for extra in ((), ("--sample-rows", "60")):
+            model = tmp_path / f"{name}{len(extra)}.dagmm"
+            code, output = invoke(
+                "fit", tmp_path / f"{name}.csv", "--out", model, "--exclude", "id",
+                "--epochs", "1", "--random-state", "0", *options, *extra,
+            )  # fmt: skip
+            assert code == 0, output
+            models[name, len(extra)] = load(model)
+    for (name, sampled), model in models.items():
+        assert model.encoder_.columns == ["d\u00e9bit", "dur\u00e9e", "proto"], name
+        assert model.encoder_.categories == {"proto": ["entr\u00e9e", "sortie"]}, name
+        assert model.threshold_ == models["utf8", sampled].threshold_, name
+    outputs = {}
+    for name, options in (("utf8", ()), ("cp", ("--encoding", "cp1252"))):
+        data = tmp_path / f"{name}.csv"
+        for command in ("score", "explain"):
+            out = tmp_path / f"{name}.{command}.csv"
+            code, output = invoke(
+                command, tmp_path / "utf80.dagmm", data, "--out", out, "--id-column", "id",
+                *options,
+            )  # fmt: skip
+            assert code == 0 and "never seen" not in output, output
+            outputs[name, command] = out.read_bytes()
+    # the same scores and explanations, byte for byte; outputs are UTF-8
+    assert outputs["cp", "score"] == outputs["utf8", "score"]
+    assert outputs["cp", "explain"] == outputs["utf8", "explain"]
+    assert "d\u00e9bit" in outputs["cp", "explain"].decode("utf-8")
+    # the model does not keep the encoding: scoring the cp1252 file without it is refused
+    code, output = invoke(
+        "score", tmp_path / "cp0.dagmm", tmp_path / "cp.csv", "--out", tmp_path / "o.csv"
+    )
+    assert code == 2 and "--encoding cp1252" in output, output
+    # DATA piped to fit: the copy is the file's bytes, read with --encoding too
+    piped = run_piped(
+        "fit", "-", "--out", tmp_path / "piped.dagmm", "--exclude", "id", "--epochs", "1",
+        "--random-state", "0", "--encoding", "cp1252", stdin=(tmp_path / "cp.csv").read_bytes(),
+    )  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    assert load(tmp_path / "piped.dagmm").threshold_ == models["utf8", 0].threshold_
+
+
+def test_encoding_reads_a_report_and_other_encodings(tmp_path):
+    pytest.importorskip("matplotlib")
+    from dagmm.tableio import CsvFormat, read_table
+
+    frame = _flows_in_cp1252(tmp_path)
+    code, output = invoke(
+        "fit", tmp_path / "utf8.csv", "--out", tmp_path / "m", "--exclude", "id",
+        "--epochs", "1",
+    )  # fmt: skip
+    assert code == 0, output
+    out = tmp_path / "r.html"
+    code, output = invoke(
+        "report", tmp_path / "m", tmp_path / "cp.csv", "--out", out, "--encoding", "cp1252"
+    )
+    assert code == 0, output
+    assert "d\u00e9bit" in out.read_text(encoding="utf-8")
+    expected = read_table(tmp_path / "utf8.csv")
+    pd.testing.assert_frame_equal(expected, frame)
+    # other spellings and encodings: latin-1, ISO-8859-15, UTF-16 (a byte-order mark),
+    # compressed; a wide thousands separator's stand-in read in the file's encoding
+    for encoding, suffix in (
+        ("latin-1", ".csv"), ("iso-8859-15", ".csv.gz"), ("utf-16", ".csv"),
+        ("windows-1252", ".csv.bz2"),
+    ):  # fmt: skip
+        path = tmp_path / f"other{suffix}"
+        frame.to_csv(path, index=False, sep=";", decimal=",", encoding=encoding)
+        read = read_table(path, csv_format=CsvFormat(encoding=encoding))
+        pd.testing.assert_frame_equal(read, expected, obj=encoding)
+        read = read_table(path, csv_format=CsvFormat(encoding=encoding, thousands="nbsp"))
+        pd.testing.assert_frame_equal(read, expected, obj=encoding)
+    # UTF-16 read as UTF-8 names utf-16 (its byte-order mark tells it)
+    code, output = invoke("fit", tmp_path / "other.csv", "--out", tmp_path / "x")
+    assert code == 2 and "--encoding utf-16," in output, output
+    # a byte the given encoding cannot decode: its line, and the option again
+    (tmp_path / "ascii.csv").write_text("a,b\n1,x\n2,y\n3,\u00e9\n", encoding="utf-8")
+    code, output = invoke(
+        "fit", tmp_path / "ascii.csv", "--out", tmp_path / "x", "--encoding", "ascii"
+    )
+    assert code == 2, output
+    assert "not ascii text (byte 0xc3 at line 4 cannot be decoded); give the encoding" in output
+
+
+def test_csv_format_encoding_is_checked_and_kept_as_one_name():
+    from dagmm.exceptions import InvalidInputError
+    from dagmm.tableio import CsvFormat
+
+    assert CsvFormat(encoding="windows-1252") == CsvFormat(encoding="CP1252")
+    assert CsvFormat(encoding="latin-1").encoding == "iso8859-1"
+    assert CsvFormat(encoding="utf8").encoding == "utf-8"
+    assert CsvFormat().encoding is None  # UTF-8, a byte-order mark skipped
+    with pytest.raises(InvalidInputError, match="'klingon' is not an encoding Python knows"):
+        CsvFormat(encoding="klingon")
+    with pytest.raises(InvalidInputError, match=r"'base64' \(base64\) is not a text encoding"):
+        CsvFormat(encoding="base64")
 
 
 def test_a_folder_of_parquet_files_reads_as_its_files_in_order(table, tmp_path):

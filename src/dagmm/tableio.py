@@ -8,6 +8,7 @@ Output is one CSV, Parquet or JSON Lines file, or CSV on standard output (:data:
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import io
 import json
@@ -39,6 +40,7 @@ __all__ = [
     "check_csv_format",
     "count_rows",
     "drop_empty_unnamed",
+    "encoding_problem",
     "infer_missing",
     "iter_table",
     "number_mark_problem",
@@ -197,9 +199,37 @@ def number_mark_problem(mark: str, thousands: bool = False) -> str | None:
     return None
 
 
+#: Encodings named where a CSV file is not UTF-8 text: Windows' Western European (Excel's
+#: "CSV" export in French, German, Spanish... Windows), and the UTF-16 of its
+#: "Unicode Text" export, told by its byte-order mark.
+_LIKELY_ENCODING = "cp1252 (Windows' Western European)"
+_UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def encoding_problem(name: str) -> str | None:
+    """What is wrong with ``name`` as a CSV file's text encoding, or None.
+
+    A name :func:`codecs.lookup` knows, in any of its spellings (``cp1252``,
+    ``windows-1252``, ``latin-1``, ``iso-8859-15``, ``utf-16``), of a codec between
+    bytes and text: not ``base64`` or ``rot13``, which turn bytes into bytes or text
+    into text.
+    """
+    try:
+        info = codecs.lookup(name)
+    except (LookupError, ValueError):  # ValueError: a name holding a NUL character
+        return (
+            f"{name!r} is not an encoding Python knows; e.g. utf-8, cp1252 (Windows' Western "
+            "European), latin-1, iso-8859-15 or utf-16"
+        )
+    # _is_text_encoding: False for the bytes-to-bytes and text-to-text codecs
+    if not getattr(info, "_is_text_encoding", True):
+        return f"{name!r} ({info.name}) is not a text encoding; e.g. utf-8 or cp1252"
+    return None
+
+
 @dataclass(frozen=True)
 class CsvFormat:
-    """How a CSV file writes its numbers and its missing values.
+    """How a CSV file writes its text, its numbers and its missing values.
 
     Parquet, Arrow and JSON Lines files hold typed numbers: a format other than the
     default applies to CSV files only.
@@ -218,17 +248,26 @@ class CsvFormat:
     na_values : tuple of str, default ()
         More values read as missing, as :data:`MISSING_WORDS` are: in numeric
         columns only (in a model's categorical columns they stay values).
+    encoding : str, optional
+        The file's text encoding, a name :func:`codecs.lookup` knows (``"cp1252"``
+        for a Windows spreadsheet's export, ``"latin-1"``, ``"utf-16"``), kept as
+        its canonical name (``"latin-1"`` becomes ``"iso8859-1"``). None: UTF-8,
+        where a leading byte-order mark is skipped (as it is with ``"utf-8"``). A
+        file's own: a model does not keep it, so that it may score files written
+        elsewhere; outputs are UTF-8 whatever it is.
 
     Raises
     ------
     InvalidInputError
         A mark is not one ASCII character (:func:`number_mark_problem`), or both
-        marks are the same.
+        marks are the same; an encoding Python does not know
+        (:func:`encoding_problem`).
     """
 
     decimal: str | None = None
     thousands: str | None = None
     na_values: tuple[str, ...] = ()
+    encoding: str | None = None
 
     def __post_init__(self) -> None:
         if self.thousands is not None:
@@ -244,6 +283,23 @@ class CsvFormat:
             )
         # a list given stays a value of this hashable, comparable record
         object.__setattr__(self, "na_values", tuple(self.na_values))
+        if self.encoding is not None:
+            problem = encoding_problem(self.encoding)
+            if problem:
+                raise InvalidInputError(f"encoding: {problem}")
+            # one spelling per codec: cp1252 and windows-1252 give equal formats
+            object.__setattr__(self, "encoding", codecs.lookup(self.encoding).name)
+
+    @property
+    def text_encoding(self) -> str:
+        """The codec the file's text is read with: ``encoding``, else UTF-8 (a
+        byte-order mark skipped: ``utf-8-sig``, for a stream opened here; pandas'
+        own reads skip it with ``utf-8``)."""
+        return self.encoding or "utf-8-sig"
+
+    def with_marks(self, decimal: str | None) -> CsvFormat:
+        """This format with the decimal mark ``decimal`` (decided for a file)."""
+        return CsvFormat(decimal, self.thousands, self.na_values, self.encoding)
 
     def missing_words(self) -> frozenset[str]:
         """:data:`MISSING_WORDS` and ``na_values``: missing in numeric columns."""
@@ -356,11 +412,17 @@ def _csv_options(path: Path) -> dict[str, Any]:
     return {"sep": "\t" if path.name.lower().endswith(".tsv") else ","}
 
 
+def _read_options(path: Path, encoding: str | None) -> dict[str, Any]:
+    """``read_csv``'s ``sep`` (the extension's) and ``encoding`` (None: UTF-8, pandas'
+    fastest read, a byte-order mark skipped), for every read of the file's text."""
+    return {**_csv_options(path), "encoding": encoding}
+
+
 #: Separators tried when a ``.csv`` file's header is one comma-separated field.
 _OTHER_SEPARATORS = (";", "\t", "|")
 
 
-def _csv_header(path: Path) -> tuple[dict[str, Any], list[str]]:
+def _csv_header(path: Path, encoding: str | None = None) -> tuple[dict[str, Any], list[str]]:
     """The file's separator and its columns' names, from one read of its first line
     (more only where a name holds another separator).
 
@@ -373,10 +435,12 @@ def _csv_header(path: Path) -> tuple[dict[str, Any], list[str]]:
     then that one (the line read again with it), so that the columns are not read as
     one text column.
 
+    ``encoding``: the file's text encoding (:attr:`CsvFormat.encoding`).
+
     Returns
     -------
     read_options : dict
-        ``read_csv``'s ``sep``.
+        ``read_csv``'s ``sep`` and ``encoding``.
     names : list of str
         The columns' names as pandas reads them: an empty one as ``Unnamed: N``.
 
@@ -388,7 +452,7 @@ def _csv_header(path: Path) -> tuple[dict[str, Any], list[str]]:
         not name, ``--exclude a`` would leave its twin in, and ``--keep a`` copy
         either. (Empty names are pandas' ``Unnamed: N``, each its own.)
     """
-    options = _csv_options(path)
+    options = _read_options(path, encoding)
     names = _header_names(path, options)
     # A quote mark inside a comma-split name is a quoted field the comma cut open:
     # `id;"amount, EUR";x` read with "," is two columns, every row's values in the first.
@@ -398,15 +462,16 @@ def _csv_header(path: Path) -> tuple[dict[str, Any], list[str]]:
             if not any(sep in name for name in names):
                 continue
             if len(names) == 1 or cut_open:
-                other = _header_names(path, {"sep": sep})
+                other = _header_names(path, {**options, "sep": sep})
                 if len(names) == 1 or (
                     len(other) > len(names) and not any('"' in n for n in other)
                 ):
-                    options, names = {"sep": sep}, other
+                    options, names = {**options, "sep": sep}, other
                     break
-            elif _splits_lines_better(path, sep):
+            elif _splits_lines_better(path, sep, encoding):
                 # an unquoted comma in a name (`id;amount, EUR;x`): the rows decide
-                options, names = {"sep": sep}, _header_names(path, {"sep": sep})
+                options = {**options, "sep": sep}
+                names = _header_names(path, options)
                 break
     twice = sorted({name for name in names if name and names.count(name) > 1})
     if twice:
@@ -421,13 +486,13 @@ def _csv_header(path: Path) -> tuple[dict[str, Any], list[str]]:
 SEPARATOR_SAMPLE_LINES = 50
 
 
-def _width(path: Path, sep: str) -> int | None:
+def _width(path: Path, sep: str, encoding: str | None) -> int | None:
     """The number of fields each of the file's first :data:`SEPARATOR_SAMPLE_LINES`
     lines splits into with ``sep``, or None where they differ."""
     try:
         lines = pd.read_csv(
             path, sep=sep, header=None, nrows=SEPARATOR_SAMPLE_LINES, dtype=str,
-            keep_default_na=False, index_col=False,
+            keep_default_na=False, index_col=False, encoding=encoding,
         )  # fmt: skip
     except (*_CSV_READ_ERRORS, ValueError):
         return None  # a line longer than the first
@@ -435,7 +500,7 @@ def _width(path: Path, sep: str) -> int | None:
     return None if lines.isna().to_numpy().any() else lines.shape[1]
 
 
-def _splits_lines_better(path: Path, sep: str) -> bool:
+def _splits_lines_better(path: Path, sep: str, encoding: str | None) -> bool:
     """Whether ``sep`` splits the file's first lines into more than one field, as many
     in each, where the comma gives fewer fields or lines of different widths.
 
@@ -444,15 +509,16 @@ def _splits_lines_better(path: Path, sep: str) -> bool:
     and 3 by ``;``; `id,ratio;pct,x` over rows `1,0.5,3` (a comma file whose name holds
     a ``;``) into 3 by commas and lines of 2 and 1 by ``;``.
     """
-    width = _width(path, sep)
+    width = _width(path, sep, encoding)
     if width is None or width < 2:
         return False
-    by_comma = _width(path, ",")
+    by_comma = _width(path, ",", encoding)
     return by_comma is None or by_comma < width
 
 
 def _header_names(path: Path, read_options: dict[str, Any]) -> list[str]:
-    """The names in the CSV file's first line, as written (an empty name as "")."""
+    """The names in the CSV file's first line, as written (an empty name as ""), read
+    with ``read_options`` (its separator and encoding)."""
     header = pd.read_csv(
         path, header=None, nrows=1, dtype=str, keep_default_na=False, **read_options
     )
@@ -611,9 +677,9 @@ def check_csv_format(path: str | os.PathLike[str], csv_format: CsvFormat) -> Non
     """Raise a DataFileError where ``csv_format`` cannot apply to the file ``path``.
 
     Checked before any work (the command line does): a format other than the default
-    for a file that is not CSV, or a thousands separator that is also the decimal
-    mark decided for the file. A file that cannot be read is left to the read that
-    follows, which says why.
+    (an encoding included) for a file that is not CSV, or a thousands separator that
+    is also the decimal mark decided for the file. A file that cannot be read is left
+    to the read that follows, which says why.
 
     Raises
     ------
@@ -625,7 +691,7 @@ def check_csv_format(path: str | os.PathLike[str], csv_format: CsvFormat) -> Non
     target = Path(path)
     try:
         kind = "parquet" if target.is_dir() else table_format(target)
-        sep = _csv_header(target)[0]["sep"] if kind == "csv" else None
+        sep = _csv_header(target, csv_format.encoding)[0]["sep"] if kind == "csv" else None
     except (DataFileError, *_CSV_READ_ERRORS, ValueError):
         return
     _decided_format(target, kind, csv_format, sep)
@@ -642,23 +708,37 @@ def _decided_format(target: Path, kind: str, csv_format: CsvFormat, sep: str | N
         separator that is also the decimal mark.
     """
     if sep is None:
-        if csv_format != _PLAIN:
+        if csv_format != CsvFormat(encoding=csv_format.encoding):
             raise DataFileError(
                 f"{target}: {_FORMAT_NAMES[kind]} holds typed numbers: a decimal mark, thousands "
                 "separator or missing-value words (--decimal, --thousands, --na-values) "
                 "apply to CSV files only"
             )
+        if csv_format.encoding is not None:
+            # Parquet and Arrow store text as UTF-8, and JSON is UTF-8 (RFC 8259)
+            stored = (
+                "JSON Lines is UTF-8 text (convert a file that is not, e.g. iconv -f cp1252 "
+                "-t utf-8)"
+                if kind == "jsonl"
+                else f"{_FORMAT_NAMES[kind]} stores its text as UTF-8"
+            )
+            raise DataFileError(
+                f"{target}: a text encoding (--encoding) applies to CSV files only: {stored}; "
+                "drop --encoding"
+            )
         return csv_format
-    decimal = csv_format.decimal or _decided_decimal(target, sep, csv_format.thousands)
+    decimal = csv_format.decimal or _decided_decimal(
+        target, sep, csv_format.thousands, csv_format.encoding
+    )
     if decimal == csv_format.thousands:
         raise DataFileError(
             f"{target}: the thousands separator {decimal!r} (--thousands) is also the "
             "decimal mark: give the decimal mark too (--decimal)"
         )
-    return CsvFormat(decimal, csv_format.thousands, csv_format.na_values)
+    return csv_format.with_marks(decimal)
 
 
-def _decided_decimal(target: Path, sep: str, thousands: str | None) -> str:
+def _decided_decimal(target: Path, sep: str, thousands: str | None, encoding: str | None) -> str:
     """The decimal mark of a CSV file for which none was given.
 
     ``"."``, except in a ``;``-separated file (a spreadsheet's export in the locales
@@ -666,7 +746,7 @@ def _decided_decimal(target: Path, sep: str, thousands: str | None) -> str:
     there where a field of its first :data:`DECIMAL_SAMPLE_LINES` data lines is a
     number written with a decimal comma (``-2,5``) and none with a decimal point, or
     where the thousands separator is ``"."``. Decided once per file, so that every
-    chunk reads the numbers alike.
+    chunk reads the numbers alike. ``encoding``: the file's (:attr:`CsvFormat.encoding`).
     """
     if sep != ";" or thousands == ",":
         return "."
@@ -675,7 +755,7 @@ def _decided_decimal(target: Path, sep: str, thousands: str | None) -> str:
     try:
         sample = pd.read_csv(
             target, sep=sep, header=None, skiprows=1, nrows=DECIMAL_SAMPLE_LINES,
-            dtype=str, keep_default_na=False, index_col=False,
+            dtype=str, keep_default_na=False, index_col=False, encoding=encoding,
         )  # fmt: skip
     except (*_CSV_READ_ERRORS, ValueError):
         return "."  # the read of the rows says what is wrong
@@ -716,8 +796,9 @@ def typed_once(
     target = Path(path)
     if target.is_dir() or table_format(target) != "csv":
         return infer_missing(frame)
-    read_options, _ = _csv_header(target)
-    csv_format = _decided_format(target, "csv", csv_format or _PLAIN, read_options["sep"])
+    csv_format = csv_format or _PLAIN
+    read_options, _ = _csv_header(target, csv_format.encoding)
+    csv_format = _decided_format(target, "csv", csv_format, read_options["sep"])
     mixed = [
         name
         for name in frame.columns
@@ -735,8 +816,8 @@ def typed_once(
 def _csv_text(
     target: Path, read_options: dict[str, Any], names: list[str], positions: pd.Index
 ) -> pd.DataFrame:
-    """Columns ``names`` of a CSV file (read with ``read_options``, its separator) as
-    text, at the rows ``positions`` (0-based)."""
+    """Columns ``names`` of a CSV file (read with ``read_options``, its separator and
+    encoding) as text, at the rows ``positions`` (0-based)."""
     wanted = pd.Index(positions)
     parts, start = [], 0
     with pd.read_csv(
@@ -811,16 +892,19 @@ def iter_table(
     concatenated.
     In a Parquet or Arrow file a decimal column is read as float64 numbers, except in
     ``text_columns``.
-    ``csv_format`` says how a CSV file writes its numbers and which more values
-    are missing (:class:`CsvFormat`; default: as pandas writes them, but for a
-    ``;``-separated file's decimal mark, decided from its first lines).
+    ``csv_format`` says how a CSV file writes its text and numbers and which more
+    values are missing (:class:`CsvFormat`; default: UTF-8, numbers as pandas writes
+    them, but for a ``;``-separated file's decimal mark, decided from its first
+    lines).
 
     Raises
     ------
     DataFileError
         Missing file, directory, a pipe or device (read more than once, a CSV file's
-        first line and then its rows), unsupported type, malformed CSV, unreadable
-        Parquet; a ``csv_format`` that cannot apply (:func:`check_csv_format`).
+        first line and then its rows), unsupported type, malformed CSV, text that
+        ``csv_format``'s encoding cannot decode (its first such byte and line named),
+        unreadable Parquet; a ``csv_format`` that cannot apply
+        (:func:`check_csv_format`).
     """
     target, kind = _check_readable(path)
     csv_format = csv_format or _PLAIN
@@ -840,12 +924,12 @@ def iter_table(
         # csv_format: the file's, decided below before the first chunk is read
         return infer_missing(frame, csv_format) if text_columns is None and infer else frame
 
-    read_options: dict[str, Any] = _csv_options(target)
+    read_options: dict[str, Any] = _read_options(target, csv_format.encoding)
     header: list[str] | None = None
     try:
         # the separator and the names, from one read of the first line: the file is
         # opened twice in all (then for the rows), not once per decision about it
-        read_options, header = _csv_header(target)
+        read_options, header = _csv_header(target, csv_format.encoding)
         csv_format = _decided_format(target, kind, csv_format, read_options["sep"])
         options = {
             **read_options,
@@ -863,7 +947,9 @@ def iter_table(
             source: Any = target
             if csv_format.wide_thousands:
                 # a wide thousands separator: the decompressed text through a stand-in
-                handles = get_handle(target, "r", encoding="utf-8", compression="infer")
+                handles = get_handle(
+                    target, "r", encoding=csv_format.text_encoding, compression="infer"
+                )
                 stack.callback(handles.close)
                 source = csv_format.stand_in(handles.handle, str(target))
             with _extra_fields_refused(target, read_options):
@@ -887,18 +973,64 @@ def iter_table(
             f"{target}: reading it needs a package that is not installed ({_first_line(exc)})"
         ) from exc
     except UnicodeDecodeError as exc:
-        raise DataFileError(
-            f"{target}: cannot parse as CSV: not UTF-8 text (byte "
-            f"0x{exc.object[exc.start]:02x} cannot be decoded); if it is text in another "
-            'encoding, save it as UTF-8 (a spreadsheet\'s "CSV UTF-8") or convert it, e.g. '
-            "iconv -f cp1252 -t utf-8 (cp1252: Windows' Western European encoding)"
-        ) from exc
+        raise DataFileError(_not_text(target, csv_format.encoding, exc)) from exc
     except _CSV_READ_ERRORS as exc:
         raise DataFileError(f"{target}: cannot parse as CSV ({_first_line(exc)})") from exc
     except ValueError as exc:
         if columns is not None and header is not None and "Usecols" in str(exc):
             _check_columns(target, header, columns)
         raise DataFileError(f"{target}: cannot parse as CSV ({_first_line(exc)})") from exc
+
+
+def _not_text(target: Path, encoding: str | None, exc: UnicodeDecodeError) -> str:
+    """The message for a CSV file that ``encoding`` (None: UTF-8) cannot decode: its first
+    such byte, the line it is on, and the ways out, ``--encoding`` first."""
+    byte, line, head = _first_undecodable(target, encoding)
+    if byte is None:  # not found again: the byte pandas' read failed on
+        byte = exc.object[exc.start] if exc.start < len(exc.object) else 0
+    at = f" at line {line}" if line else ""
+    name = "UTF-8" if encoding in (None, "utf-8") else encoding
+    said = (
+        f"{target}: cannot parse as CSV: not {name} text (byte 0x{byte:02x}{at} cannot be decoded)"
+    )
+    if name != "UTF-8":
+        return (
+            f"{said}; give the encoding it is written in (--encoding), or save it as UTF-8 "
+            '(a spreadsheet\'s "CSV UTF-8")'
+        )
+    # a spreadsheet's "Unicode Text" export is UTF-16, which starts with its byte-order mark
+    guess = "utf-16" if head.startswith(_UTF16_MARKS) else _LIKELY_ENCODING
+    return (
+        f"{said}; give its encoding, e.g. --encoding {guess}, or save it as UTF-8 "
+        '(a spreadsheet\'s "CSV UTF-8")'
+    )
+
+
+def _first_undecodable(target: Path, encoding: str | None) -> tuple[int | None, int, bytes]:
+    """The first byte of the CSV file ``target`` (decompressed) that ``encoding`` (None:
+    UTF-8) cannot decode, the line it is on (1: the header), and the file's first bytes;
+    None for the byte where all of it decodes or it cannot be read.
+
+    Read again only for the message (pandas' error gives an offset into a block of
+    bytes, not the file), line by line: in an ASCII-based encoding a line break ends
+    every character, so the byte's line is exact (in UTF-16 it may be one early).
+    """
+    decoder = codecs.getincrementaldecoder(encoding or "utf-8-sig")()
+    newlines, head = 0, b""
+    with contextlib.suppress(OSError, EOFError, ImportError, ValueError):
+        handles = get_handle(target, "rb", compression="infer", is_text=False)
+        with handles:
+            for piece in handles.handle:
+                head = head or piece[:4]
+                try:
+                    newlines += decoder.decode(piece).count("\n")
+                except UnicodeDecodeError as exc:
+                    return exc.object[exc.start], newlines + 1, head
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError as exc:
+                return exc.object[exc.start], newlines + 1, head
+    return None, 0, head
 
 
 def _to_pandas(data: Any, text_columns: Collection[str] | None) -> pd.DataFrame:

@@ -538,8 +538,8 @@ def score(
 
         if csv_format != CsvFormat():
             raise InvalidInputError(
-                "--engine spark reads Parquet, which holds typed numbers: drop --decimal, "
-                "--thousands and --na-values"
+                "--engine spark reads Parquet, which holds typed numbers and UTF-8 text: drop "
+                "--decimal, --thousands, --na-values and --encoding"
             )
         from ..spark import _check_out_spares_inputs, score_parquet_spark
 

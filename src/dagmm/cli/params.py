@@ -1,6 +1,6 @@
 """Options shared by several commands: the estimator's parameters (every command that
 trains: fit, reproduce, benchmark), the chunk size (every command that scores a file)
-and how a CSV file writes its numbers (every command that reads a data file).
+and how a CSV file writes its text and numbers (every command that reads a data file).
 
 One declaration per option, so that the commands accept the same spelling,
 range and help, and one conversion of the given values into ``DAGMM`` keyword
@@ -49,7 +49,21 @@ class _NumberMark(click.ParamType):
         return mark
 
 
-#: How a CSV input writes its numbers and missing values (every command reading DATA).
+class _Encoding(click.ParamType):
+    """A CSV file's text encoding: a name Python's codecs know (cp1252, latin-1, ...)."""
+
+    name = "NAME"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> str:
+        from ..tableio import encoding_problem
+
+        problem = encoding_problem(str(value))
+        if problem:
+            self.fail(problem, param, ctx)
+        return str(value)
+
+
+#: How a CSV input writes its text, numbers and missing values (every command reading DATA).
 CSV_FORMAT_OPTIONS = (
     click.option(
         "--decimal",
@@ -71,6 +85,14 @@ CSV_FORMAT_OPTIONS = (
         metavar="WORD",
         help="Another value read as missing in a CSV file's numeric columns, as NA or NULL "
         "are (e.g. - or '#DIV/0!'); repeatable.",
+    ),
+    click.option(
+        "--encoding",
+        type=_Encoding(),
+        help="Text encoding of a CSV file, e.g. cp1252 (a Windows spreadsheet's CSV export in "
+        "Western Europe), latin-1, iso-8859-15, utf-16 (default: UTF-8, a byte-order mark "
+        "skipped). Not kept in the model: give it to each command reading such a file; "
+        "outputs are always UTF-8.",
     ),
 )
 
@@ -96,7 +118,7 @@ def csv_format_options(func):
     from .pipes import is_pipe, spooled_data
 
     @functools.wraps(func)
-    def command(*args, decimal, thousands, na_values, input_format, **kwargs):
+    def command(*args, decimal, thousands, na_values, encoding, input_format, **kwargs):
         from ..tableio import table_format
         from ..tabular import hints_for
 
@@ -109,7 +131,7 @@ def csv_format_options(func):
             kwargs["data"], input_format, kwargs.get("model_path"), _pipe_refusal(kwargs)
         ) as data:
             kwargs["data"] = data
-            kwargs["csv_format"] = csv_format(data, decimal, thousands, na_values)
+            kwargs["csv_format"] = csv_format(data, decimal, thousands, na_values, encoding)
             try:
                 source = "csv" if table_format(data) == "csv" else "typed"
             except DAGMMError:  # a folder of Parquet files, or a file the read will refuse
@@ -134,7 +156,11 @@ def _pipe_refusal(options: dict[str, Any]) -> str | None:
 
 
 def csv_format(
-    data: str, decimal: str | None, thousands: str | None, na_values: tuple[str, ...]
+    data: str,
+    decimal: str | None,
+    thousands: str | None,
+    na_values: tuple[str, ...],
+    encoding: str | None = None,
 ) -> CsvFormat:
     """The :class:`~dagmm.tableio.CsvFormat` of :data:`CSV_FORMAT_OPTIONS`, checked against
     DATA before any work.
@@ -150,7 +176,7 @@ def csv_format(
     from ..tableio import CsvFormat, check_csv_format
 
     try:
-        chosen = CsvFormat(decimal, thousands, na_values)
+        chosen = CsvFormat(decimal, thousands, na_values, encoding)
         check_csv_format(data, chosen)
     except DAGMMError as exc:
         raise click.UsageError(str(exc)) from None

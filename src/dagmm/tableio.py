@@ -1017,7 +1017,9 @@ def _first_undecodable(target: Path, encoding: str | None) -> tuple[int | None, 
     """
     decoder = codecs.getincrementaldecoder(encoding or "utf-8-sig")()
     newlines, head = 0, b""
-    with contextlib.suppress(OSError, EOFError, ImportError, ValueError):
+    # any failure (a damaged .xz or .zst raises its own error types) leaves the message
+    # without the line: it must not replace the error it words
+    with contextlib.suppress(Exception):
         handles = get_handle(target, "rb", compression="infer", is_text=False)
         with handles:
             for piece in handles.handle:

@@ -31,7 +31,12 @@ from dagmm import DAGMM, InvalidInputError, ModelFileError, fit_ensemble
 from dagmm.estimator import FewRowsWarning
 from dagmm.exceptions import NumericalError
 from dagmm.persistence import load_bytes, model_bytes
-from dagmm.tabular import IDENTIFIER_MIN_ROWS, IdentifierColumnWarning, UnseenCategoryWarning
+from dagmm.tabular import (
+    IDENTIFIER_MIN_ROWS,
+    IdentifierColumnWarning,
+    LabelColumnWarning,
+    UnseenCategoryWarning,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = Path(dagmm.__file__).parent
@@ -366,6 +371,25 @@ def test_a_saved_index_read_back_as_a_column_is_named_as_a_row_number(tmp_path):
         DAGMM(**TINY, random_state=0).fit(frame.drop(columns="Unnamed: 0"))
         DAGMM(**TINY, random_state=0).fit(frame.sample(frac=1.0, random_state=0))  # unordered
         DAGMM(**TINY, random_state=0).fit(frame.head(IDENTIFIER_MIN_ROWS - 1))  # too few rows
+
+
+def test_a_label_left_among_the_training_columns_is_named():
+    """Until 2026-12-05 `dagmm fit` on a file still holding its label column (KDDCUP's
+    `label`, a `class` of 0/1) trained on it silently: only `dagmm info` showed it."""
+    frame = _frame(200)
+    rng = np.random.default_rng(0)
+    for name, values in (
+        ("label", rng.choice(["normal.", "smurf.", "neptune."], 200)),
+        ("Class", rng.choice([0, 1], 200)),
+        (" is_anomaly ", rng.choice([0, 1], 200)),
+    ):
+        with pytest.warns(LabelColumnWarning, match=rf"column {name!r} is named like a label"):
+            DAGMM(**TINY, random_state=0).fit(frame.assign(**{name: values}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LabelColumnWarning)
+        DAGMM(**TINY, random_state=0).fit(frame.assign(labelled=rng.choice([0, 1], 200)))
+        DAGMM(**TINY, random_state=0).fit(frame.assign(target=rng.normal(size=200)))  # a measure
+        DAGMM(**TINY, random_state=0).fit(frame.assign(y=rng.choice([0, 1], 200)))  # a coordinate
 
 
 @pytest.mark.parametrize(

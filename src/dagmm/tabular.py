@@ -39,6 +39,7 @@ __all__ = [
     "MARK_NAMES",
     "MISSING_WORDS",
     "IdentifierColumnWarning",
+    "LabelColumnWarning",
     "NumbersAsText",
     "TabularEncoder",
     "UnseenCategoryWarning",
@@ -168,6 +169,37 @@ def summed_unseen_categories(where: str = "", stacklevel: int = 3) -> Iterator[d
 class IdentifierColumnWarning(UserWarning):
     """A training column looks like an identifier: a text column with a different value
     in every row, or a numeric one counting the rows (0, 1, 2, ...)."""
+
+
+class LabelColumnWarning(UserWarning):
+    """A training column is named like the answer (``label``, ``class``, ``is_anomaly``,
+    ...; :data:`LABEL_NAMES`) and holds few distinct values: a label left among the
+    inputs."""
+
+
+#: Column names (any case, around spaces stripped) that a data set gives its labels.
+LABEL_NAMES = frozenset(
+    {
+        "label", "labels", "class", "target", "ground_truth", "anomaly", "is_anomaly",
+        "outlier", "is_outlier", "fraud", "is_fraud",
+    }
+)  # fmt: skip
+#: Distinct values up to which a column so named is taken for a label, not a measure.
+LABEL_MAX_VALUES = 100
+
+
+def warn_if_label(name: str, distinct: int) -> None:
+    """Warn (:class:`LabelColumnWarning`) if column ``name`` with ``distinct`` values
+    looks like a label left among the training columns."""
+    if name.strip().lower() in LABEL_NAMES and distinct <= LABEL_MAX_VALUES:
+        warnings.warn(
+            f"column {name!r} is named like a label ({distinct} distinct values), yet trains "
+            f"as a feature: DAGMM learns without labels, and one among its inputs makes the "
+            f"scores repeat it (and mislead on rows that come without it); exclude it (dagmm "
+            f"fit --exclude {name}; X.drop(columns=[{name!r}])) unless it truly is a measure",
+            LabelColumnWarning,
+            stacklevel=4,
+        )
 
 
 #: Training rows from which a categorical column with a different value in every
@@ -904,6 +936,8 @@ class TabularEncoder:
         for name in self.columns:
             col = frame[name]
             _check_not_temporal(name, col)
+            if name.strip().lower() in LABEL_NAMES:
+                warn_if_label(name, int(col.nunique()))
             if _is_categorical(col):
                 values = _category_text(col)
                 if self.missing == "raise":

@@ -27,6 +27,14 @@ SRC = str(Path(dagmm.__file__).resolve().parents[1])
 PACKAGE = Path(dagmm.__file__).parent
 
 
+def _foreground_signals() -> None:
+    """In the child, before exec: Ctrl-C's default handling, as in a terminal's
+    foreground. A shell script's background job (`cmd &`) and all it starts ignore
+    SIGINT, and a Python started with SIGINT ignored keeps ignoring it: run from such a
+    job, the suite would send Ctrl-C to a command deaf to it (the README check did)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
@@ -124,6 +132,7 @@ def test_score_output_killed_mid_write_keeps_the_old_file(tmp_path, stop):
         stderr=subprocess.PIPE,
         text=True,
         env=_env(),
+        preexec_fn=_foreground_signals,
     )
 
     def partial_written() -> bool:
@@ -363,7 +372,12 @@ def test_cli_fit_interrupted_names_the_checkpoint_to_resume_from(tmp_path, stop)
     argv = [sys.executable, "-m", "dagmm.cli.main", "fit", str(tmp_path / "t.csv"), "--out",
             str(tmp_path / "m.dagmm"), "--epochs", "100000", "--checkpoint", str(ckpt)]  # fmt: skip
     proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        preexec_fn=_foreground_signals,
     )
     _wait_for(ckpt.exists, proc)
     proc.send_signal(stop)  # Ctrl-C; a scheduler's time limit

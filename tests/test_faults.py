@@ -379,9 +379,12 @@ def test_cli_fit_interrupted_names_the_checkpoint_to_resume_from(tmp_path, stop)
         env=_env(),
         preexec_fn=_foreground_signals,
     )
-    _wait_for(ckpt.exists, proc)
-    proc.send_signal(stop)  # Ctrl-C; a scheduler's time limit
-    _, stderr = proc.communicate(timeout=60)
+    try:
+        _wait_for(ckpt.exists, proc)
+        proc.send_signal(stop)  # Ctrl-C; a scheduler's time limit
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()  # a fit that ignored the signal must not outlive the test (100,000 epochs)
     # Until 2026-12-05: "Aborted!" and status 1 (SIGINT) or nothing at all (SIGTERM), not
     # a word of the checkpoint. Ctrl-C ends with the shell's status for it, SIGTERM by
     # the signal itself.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -191,7 +193,6 @@ def fit(
     from .. import DAGMM
     from ..exceptions import DistributedInputError, InvalidInputError
     from ..tableio import drop_empty_unnamed, read_table
-    from .main import Terminated
     from .pipes import shown
 
     try:
@@ -220,15 +221,8 @@ def fit(
     params = _model_params(verbose, options)
     model = DAGMM.from_preset(preset, **params) if preset else DAGMM(**params)
     started = time.perf_counter()
-    try:
+    with stopping_at(options.get("checkpoint_path")):
         model.fit(frame, resume=resume)
-    except (KeyboardInterrupt, Terminated) as exc:
-        if not options.get("checkpoint_path"):
-            raise
-        stop = interrupted(options["checkpoint_path"])
-        if isinstance(exc, Terminated):
-            raise  # main() ends the process by the signal
-        raise stop from None
     if sample_rows:
         from ..outofcore import refit_mixture_on_file
 
@@ -313,6 +307,24 @@ def interrupted(checkpoint: str) -> click.exceptions.Exit:
         )
     click.echo(f"dagmm: interrupted; {where}", err=True)
     return click.exceptions.Exit(EXIT_INTERRUPTED)
+
+
+@contextlib.contextmanager
+def stopping_at(checkpoint: str | None) -> Iterator[None]:
+    """Turn Ctrl-C or SIGTERM during a run that writes ``checkpoint`` into one line
+    naming where to resume from (:func:`interrupted`); without a checkpoint they
+    pass through unchanged (Ctrl-C: click's "Aborted!", status 130)."""
+    from .main import Terminated
+
+    try:
+        yield
+    except (KeyboardInterrupt, Terminated) as exc:
+        if checkpoint is None:
+            raise
+        stop = interrupted(checkpoint)
+        if isinstance(exc, Terminated):
+            raise  # main() ends the process by the signal
+        raise stop from None
 
 
 def _note_unnamed(data: str, unnamed: list[str]) -> None:

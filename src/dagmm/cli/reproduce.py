@@ -218,7 +218,7 @@ def reproduce(
         run_contamination_study,
         run_reproduction,
     )
-    from .main import Terminated
+    from .core import stopping_at
 
     # Mistakes that would otherwise surface only when the results are written, or be
     # silently ignored, end the command before any data is loaded.
@@ -251,7 +251,7 @@ def reproduce(
         estimator = DAGMM.from_preset(preset or dataset, **params)
     control_list = [] if controls == "none" else [c.strip() for c in controls.split(",") if c]
     seed_list = list(range(first_seed, first_seed + seeds))
-    try:
+    with stopping_at(checkpoint):
         if contamination_study:
             document = run_contamination_study(
                 estimator,
@@ -279,15 +279,6 @@ def reproduce(
                 checkpoint_every=checkpoint_every,
                 resume=resume,
             )
-    except (KeyboardInterrupt, Terminated) as exc:
-        if checkpoint is None:
-            raise
-        from .core import interrupted
-
-        stop = interrupted(checkpoint)
-        if isinstance(exc, Terminated):
-            raise  # main() ends the process by the signal
-        raise stop from None
     if contamination_study:
         click.echo(
             f"\n{dataset}, contaminated training: {len(seed_list)} seeds per level, "

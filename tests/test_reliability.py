@@ -881,7 +881,8 @@ CLI_CASES = {
     ),
     "model_is_checkpoint": (
         ["info", "{d}/m.ckpt"],
-        "m.ckpt: a training checkpoint, not a dagmm model file: resume it with dagmm fit",
+        "m.ckpt: a training checkpoint, not a dagmm model file: it holds epoch 3 of 3; "
+        "resume it with dagmm fit",
     ),
     "score_empty_csv": (["score", "{m}", "{d}/header_only.csv", "--out", "{d}/o.csv"], "no rows"),
     "score_far_out_of_range": (

@@ -692,6 +692,14 @@ def test_cli_reproduce_interrupted_says_how_to_resume(
         "command with --resume to continue"
     ], result.output
     assert not (tmp_path / "res" / "thyroid.json").exists()
+    # Given where a model goes, the checkpoint names the command that resumes it (until
+    # 2026-12-05: "resume it with dagmm fit DATA --out MODEL ...", which cannot).
+    shown = _invoke("info", str(ckpt))
+    assert shown.exit_code != 0
+    assert (
+        f"a training checkpoint, not a dagmm model file: it holds epoch 2 of 4; resume it "
+        f"with dagmm reproduce thyroid --checkpoint {ckpt} --resume"
+    ) in " ".join(shown.output.split()), shown.output
     saved.clear()
     resumed = _invoke(*args, "--resume")
     assert resumed.exit_code == 0, resumed.output

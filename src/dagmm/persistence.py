@@ -269,19 +269,11 @@ def _read_header(data: bytes, source: str) -> dict[str, Any]:
 
 
 #: The first bytes of the data files a model's path is most often mixed up with.
-_DATA_MAGIC = (
-    (b"PAR1", "a Parquet file"),
-    (b"ARROW1", "an Arrow / Feather file"),
-    (b"\x1f\x8b", "a gzip-compressed file"),
-    (b"BZh", "a bzip2-compressed file"),
-    (b"\xfd7zXZ\x00", "an xz-compressed file"),
-    (b"\x28\xb5\x2f\xfd", "a zstd-compressed file"),
-)
-
-
 def _data_file_kind(data: bytes) -> str | None:
     """What a file that is no model looks like, from its first bytes (None: unknown)."""
-    for magic, kind in _DATA_MAGIC:
+    from .tableio import FILE_SIGNATURES  # only on this error's path: pandas is slow to import
+
+    for magic, _, kind in FILE_SIGNATURES:
         if data.startswith(magic):
             return kind
     head = data[:4096]
@@ -296,13 +288,35 @@ def _data_file_kind(data: bytes) -> str | None:
     return None
 
 
+def _resume_advice(meta: dict[str, Any], source: str) -> str:
+    """How to go on with the run a checkpoint's metadata describes: ``dagmm reproduce``
+    wrote the ones whose run names a data set, ``dagmm fit`` (or ``fit(resume=True)``)
+    the others."""
+    try:
+        document = json.loads(meta.get("document", ""))
+        run = document["inputs"].get("run") or {}
+        dataset = run.get("dataset") if isinstance(run, dict) else None
+        held = f"it holds epoch {int(document['epoch'])} of {int(document['total_epochs'])}; "
+    except (TypeError, ValueError, KeyError, AttributeError):  # an unreadable document
+        dataset, held = None, ""
+    if isinstance(dataset, str) and dataset.isidentifier():
+        study = " --contamination-study" if run.get("study") else ""
+        return (
+            f"{held}resume it with dagmm reproduce {dataset}{study} --checkpoint {source} "
+            "--resume (the same options as the run that wrote it)"
+        )
+    return (
+        f"{held}resume it with dagmm fit DATA --out MODEL --checkpoint {source} --resume "
+        "(the same options as the fit that wrote it)"
+    )
+
+
 def _parse_document(header: dict[str, Any], source: str) -> dict[str, Any]:
     meta = header.get("__metadata__")
     if isinstance(meta, dict) and meta.get("format") == "dagmm-checkpoint":
         raise ModelFileError(
-            f"{source}: a training checkpoint, not a dagmm model file: resume it with "
-            f"dagmm fit DATA --out MODEL --checkpoint {source} --resume (the same options "
-            "as the fit that wrote it)"
+            f"{source}: a training checkpoint, not a dagmm model file: "
+            + _resume_advice(meta, source)
         )
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{source}: a safetensors file, but not a dagmm model")

@@ -62,6 +62,19 @@ _FORMATS = {
 }
 #: The formats read, as messages name them.
 _FORMAT_NAMES = {"parquet": "Parquet", "arrow": "Arrow IPC (Feather)", "jsonl": "JSON Lines"}
+#: The first bytes of the binary formats and compressions the readers take:
+#: (magic bytes, the suffix the readers know it by, what it is, for messages). Read
+#: where a file's name cannot tell (a pipe's copy; a MODEL that is really data).
+FILE_SIGNATURES = (
+    (b"PAR1", ".parquet", "a Parquet file"),
+    (b"ARROW1", ".arrow", "an Arrow / Feather file"),
+    (b"\x1f\x8b", ".gz", "a gzip-compressed file"),
+    (b"BZh", ".bz2", "a bzip2-compressed file"),
+    (b"\xfd7zXZ\x00", ".xz", "an xz-compressed file"),
+    (b"\x28\xb5\x2f\xfd", ".zst", "a zstd-compressed file"),
+)
+#: The compressions among :data:`FILE_SIGNATURES`' suffixes.
+COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
 #: The formats written (a subset of those read).
 _OUTPUT_FORMATS = {
     "csv": _CSV_SUFFIXES,

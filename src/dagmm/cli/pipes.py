@@ -47,13 +47,6 @@ INPUT_FORMATS = {
     "feather": ".feather",
     "jsonl": ".jsonl",
 }
-#: Compressions told by their first bytes, and the suffix the readers know them by.
-_COMPRESSIONS = (
-    (b"\x1f\x8b", ".gz"),
-    (b"BZh", ".bz2"),
-    (b"\xfd7zXZ\x00", ".xz"),
-    (b"\x28\xb5\x2f\xfd", ".zst"),
-)
 #: Compressed inputs the readers take (tableio's CSV and JSON Lines suffixes).
 _COMPRESSED_FORMATS = {".csv", ".tsv", ".jsonl"}
 
@@ -111,9 +104,16 @@ def sniffed_suffix(head: bytes, input_format: str | None = None) -> str:
     DataFileError
         A compressed format the readers do not take (a gzipped Parquet file).
     """
-    from ..tableio import DataFileError
+    from ..tableio import COMPRESSION_SUFFIXES, FILE_SIGNATURES, DataFileError
 
-    compression = next((suffix for magic, suffix in _COMPRESSIONS if head.startswith(magic)), "")
+    compression = next(
+        (
+            suffix
+            for magic, suffix, _ in FILE_SIGNATURES
+            if suffix in COMPRESSION_SUFFIXES and head.startswith(magic)
+        ),
+        "",
+    )
     inner = head
     if compression == ".gz":
         with contextlib.suppress(zlib.error):

@@ -274,3 +274,17 @@ def test_after_a_column_transformer_with_pandas_output():
     shuffled = frame[["proto", *"dcba"]]
     np.testing.assert_array_equal(pipeline.decision_function(shuffled), scores)
     np.testing.assert_array_equal(pipeline.predict(frame), (scores > model.threshold_).astype(int))
+
+
+def test_a_series_is_refused_with_the_conversion_its_shape_suggests():
+    frame = pd.DataFrame(_rows(), columns=["a", "b", "c", "d"])
+    model = _small().fit(frame)
+    # frame.iloc[0] is one row: until 2026-12-05 the message said series.to_frame(),
+    # which makes it one column and fails again on the column count
+    with pytest.raises(InvalidInputError, match=r"for one row use series\.to_frame\(\)\.T"):
+        model.decision_function(frame.iloc[0])
+    with pytest.raises(InvalidInputError, match=r"for one column use series\.to_frame\(\),"):
+        model.decision_function(frame["a"])
+    np.testing.assert_array_equal(
+        model.decision_function(frame.iloc[0].to_frame().T), model.decision_function(frame[:1])
+    )

@@ -1074,8 +1074,15 @@ class TabularEncoder:
                 X = X.set_axis(names, axis=1)
             return _quiet_signalling_nans(X), "frame"
         if isinstance(X, pd.Series):
+            one_row = "series.to_frame().T (or frame.iloc[[i]] for a frame's row i)"
+            one_column = "series.to_frame()"
+            # frame.iloc[i], indexed by the fitted columns, is the common case at scoring
+            is_row = not fitting and [str(i) for i in X.index] == getattr(self, "columns", None)
+            first, second = (one_row, one_column) if is_row else (one_column, one_row)
+            what = ("one row", "one column") if is_row else ("one column", "one row")
             raise InvalidInputError(
-                "expected a 2-D table, got a pandas Series; use series.to_frame()"
+                f"expected a 2-D table, got a pandas Series; for {what[0]} use {first}, "
+                f"for {what[1]} {second}"
             )
         X = as_table(X)
         if isinstance(X, (str, bytes, os.PathLike)):

@@ -33,6 +33,7 @@ from dagmm.exceptions import NumericalError
 from dagmm.persistence import load_bytes, model_bytes
 from dagmm.tabular import (
     IDENTIFIER_MIN_ROWS,
+    EmptyColumnWarning,
     IdentifierColumnWarning,
     LabelColumnWarning,
     UnseenCategoryWarning,
@@ -390,6 +391,30 @@ def test_a_label_left_among_the_training_columns_is_named():
         DAGMM(**TINY, random_state=0).fit(frame.assign(labelled=rng.choice([0, 1], 200)))
         DAGMM(**TINY, random_state=0).fit(frame.assign(target=rng.normal(size=200)))  # a measure
         DAGMM(**TINY, random_state=0).fit(frame.assign(y=rng.choice([0, 1], 200)))  # a coordinate
+
+
+def test_an_empty_training_column_is_named_with_the_way_out():
+    """Until 2026-12-05 a column without a single value (a header an export kept for a
+    field it left empty) was refused as "3000 non-finite value(s) ... train with
+    missing='impute'", and with impute it trained silently as a constant."""
+    frame = _frame(200)
+    for empty in (np.nan, None):  # a float column of NaN; an object column of None
+        with pytest.raises(InvalidInputError, match=r"column 'notes' is empty: none of its "
+                           r"200 training rows holds a value.*--exclude notes"):  # fmt: skip
+            DAGMM(**TINY, random_state=0).fit(frame.assign(notes=empty))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = DAGMM(**TINY, random_state=0, missing="impute").fit(frame.assign(notes=empty))
+        # one warning, not also every row's imputed value called an unseen category
+        assert [w.category for w in caught] == [EmptyColumnWarning], caught
+        assert re.search(r"column 'notes' is empty.*one constant", str(caught[0].message))
+        assert np.isfinite(model.decision_scores_).all()
+    # one value is enough to learn from (imputed elsewhere), and a single row says nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EmptyColumnWarning)
+        DAGMM(**TINY, random_state=0, missing="impute").fit(
+            frame.assign(notes=[1.0] + [np.nan] * 199)
+        )
 
 
 @pytest.mark.parametrize(

@@ -171,10 +171,28 @@ class IdentifierColumnWarning(UserWarning):
     in every row, or a numeric one counting the rows (0, 1, 2, ...)."""
 
 
+class EmptyColumnWarning(UserWarning):
+    """A training column holds no value in any row (``missing="impute"`` fills it with
+    one constant, which carries nothing)."""
+
+
 class LabelColumnWarning(UserWarning):
     """A training column is named like the answer (``label``, ``class``, ``is_anomaly``,
     ...; :data:`LABEL_NAMES`) and holds few distinct values: a label left among the
     inputs."""
+
+
+def _refuse_empty(name: str, rows: int, missing: str) -> None:
+    """A training column without a single value: an error (``missing="raise"``), else a
+    warning; either way leaving it out is the fix (a header kept for a field that an
+    export left empty, a join that matched nothing)."""
+    told = (
+        f"column {name!r} is empty: none of its {rows} training rows holds a value, so it "
+        f"carries nothing to learn; leave it out (dagmm fit --exclude {name})"
+    )
+    if missing != "impute":
+        raise InvalidInputError(told)
+    warnings.warn(f"{told}; imputed, it is one constant", EmptyColumnWarning, stacklevel=4)
 
 
 #: Column names (any case, around spaces stripped) that a data set gives its labels.
@@ -891,7 +909,9 @@ class TabularEncoder:
         Pass every numeric column through :func:`symlog` (after imputation).
     check_numbers : bool
         At fit, refuse a categorical column of numbers written as text
-        (:func:`check_numbers_as_text`).
+        (:func:`check_numbers_as_text`), and a column without a value in any row
+        (with ``missing="impute"``: warn, :class:`EmptyColumnWarning`). Off for a
+        shard of the data, whose values tell less than all of them.
     """
 
     missing: str = "raise"
@@ -935,6 +955,8 @@ class TabularEncoder:
         self.fill_values = {}
         for name in self.columns:
             col = frame[name]
+            if self.check_numbers and len(col) > 1 and bool(col.isna().all()):
+                _refuse_empty(name, len(col), self.missing)
             _check_not_temporal(name, col)
             if name.strip().lower() in LABEL_NAMES:
                 warn_if_label(name, int(col.nunique()))
@@ -1254,6 +1276,8 @@ class TabularEncoder:
         impute = is_missing.any() and self.missing == "impute"
         if is_missing.any() and not impute:
             self._check_no_missing_categorical(name, col)
+        if not known:  # empty at fit (EmptyColumnWarning): no inputs, nothing to match
+            return np.zeros((len(col), 0), dtype=np.float32)
         if _holds_numbers(col):
             # Each distinct number once: a category column repeats a few values, and
             # str of a float is slow (0.4 s per million).

@@ -39,6 +39,16 @@ def _rows() -> pd.DataFrame:
     return frame
 
 
+def _gappy_rows() -> pd.DataFrame:
+    """:func:`_rows` with gaps, and a category most frequent in the first shard (rows
+    0-499: 300 "a", 200 "b") but not over both (524 more "b")."""
+    frame = _rows()
+    frame["kind"] = np.where(np.arange(N_ROWS) < 300, "a", "b")
+    frame.loc[[10, 600, 601], "f0"] = np.nan
+    frame.loc[[5, 700], "kind"] = None
+    return frame
+
+
 def _shards(kind: str) -> list[slice]:
     # "step": the issue's 2 x 512; "fit": uneven shards (500 and 524 rows).
     cut = 512 if kind == "step" else 500
@@ -113,6 +123,12 @@ def _worker(mode: str, out: Path, rank: int) -> None:
             if rank == 0:
                 several.save(out / "restarts.dagmm", include_training_scores=False)
             np.savez(out / f"restarts{rank}.npz", scores=several.decision_scores_)
+            # Missing values imputed with the medians and modes of every shard's rows.
+            imputed = fit_distributed(
+                DAGMM(**{**_model_params(), "epochs": 1}, missing="impute"),
+                _gappy_rows().iloc[shard],
+            )
+            (out / f"fill{rank}.json").write_text(json.dumps(imputed.encoder_.fill_values))
             # A bad row in one shard must fail every process, not leave the others waiting.
             bad = _rows().iloc[shard].reset_index(drop=True)
             if rank == 1:
@@ -217,6 +233,12 @@ def test_short_training_run_matches_one_process(tmp_path: Path) -> None:
     scores = np.concatenate([np.load(tmp_path / f"restarts{r}.npz")["scores"] for r in range(2)])
     np.testing.assert_allclose(scores, several.decision_scores_, rtol=1e-3, atol=1e-4)
     assert dist_several.threshold_ == np.percentile(scores, 90.0)
+    # Until 2026-12-05 every process imputed with rank 0's medians and modes ("a" here).
+    fills = DAGMM(**{**_model_params(), "epochs": 1}, missing="impute").fit(_gappy_rows())
+    assert fills.encoder_.fill_values["kind"] == "b"
+    for rank in range(2):
+        got = json.loads((tmp_path / f"fill{rank}.json").read_text())
+        assert got == fills.encoder_.fill_values, (rank, got)
     few = [json.loads((tmp_path / f"few{rank}.json").read_text()) for rank in range(2)]
     assert len(few[0]) == 1 and few[0][0].startswith("6 training rows for 2 mixture"), few
     assert few[1] == [], few

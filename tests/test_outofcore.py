@@ -14,7 +14,7 @@ import torch
 from dagmm import DAGMM, load
 from dagmm.exceptions import InvalidInputError
 from dagmm.outofcore import refit_mixture_on_file, sample_table
-from dagmm.quantile import exact_quantile
+from dagmm.quantile import exact_median, exact_quantile
 from dagmm.tableio import DataFileError
 from dagmm.training import fitted_mixture, stream_statistics
 
@@ -227,6 +227,16 @@ def test_exact_quantile_equals_numpy(n: int) -> None:
         for small in (1, 100, 1 << 16):
             got = exact_quantile(lambda: chunks, q, n, small=small)
             assert got == np.percentile(values, 100 * q), (q, small)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 1000, 20_001])
+def test_exact_median_equals_numpy(n: int) -> None:
+    rng = np.random.default_rng(n)
+    values = rng.standard_cauchy(n) * 10.0 ** rng.integers(-8, 8, size=n)
+    values[: n // 3] = np.round(values[: n // 3])  # ties
+    chunks = np.array_split(values, 7)
+    for small in (1, 100, 1 << 16):
+        assert exact_median(lambda: chunks, n, small=small) == np.median(values), small
 
 
 def test_words_like_na_read_the_same_in_every_chunk(tmp_path: Path) -> None:

@@ -22,8 +22,8 @@ Usage (every process runs the same code on its own shard)::
 What is not exact: dropout masks are drawn per process (with ``dropout=0``
 the run matches one process bit for bit up to float summation order), each
 epoch's batches are drawn within each shard (the union of the processes'
-batches forms the global batch), and ``missing="impute"`` uses rank 0's fill
-values.
+batches forms the global batch). ``missing="impute"`` fills with the medians and
+most frequent values over every shard, as one process would.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ from .estimator import (
 )
 from .exceptions import DAGMMError, DistributedInputError, InvalidInputError
 from .mixture import MixtureStatistics
-from .quantile import exact_quantile
+from .quantile import exact_median, exact_quantile
 from .tabular import NumbersAsText, TabularEncoder, check_category_count, find_numbers_as_text
 from .training import (
     AUTO_SPARSE_SHARE,
@@ -470,6 +470,8 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
         return local.fit(X)
 
     encoder = _merge_encoders(reducer, _agreed(reducer, fit_local))
+    if encoder.missing == "impute":
+        encoder.fill_values = _global_fill_values(reducer, encoder, X)
     try:
         for name, values in encoder.categories.items():
             _check_numbers_as_text(reducer, encoder, X, name)
@@ -543,19 +545,49 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
     return est
 
 
-def _set_global_threshold(
-    est: DAGMM, reducer: ProcessGroupReducer, energy: np.ndarray, n_total: int
-) -> None:
+def _order_collectives(reducer: ProcessGroupReducer) -> tuple[Any, Any]:
+    """The count sum and key gather that :mod:`dagmm.quantile` needs across processes."""
+
     def gather(keys: np.ndarray) -> list[np.ndarray]:
         blobs = reducer.gather_bytes(np.ascontiguousarray(keys, dtype=np.uint64).tobytes())
         return [np.frombuffer(b, dtype=np.uint64) for b in blobs]
 
+    return (lambda c: reducer.reduce_array(c.astype(np.int64))), gather
+
+
+def _global_fill_values(
+    reducer: ProcessGroupReducer, encoder: TabularEncoder, X: Any
+) -> dict[str, Any]:
+    """``missing="impute"``'s fill values over every shard, as one process computes them
+    from all the rows: each numeric column's exact median, each categorical column's
+    most frequent value (the first in sort order among ties)."""
+    sources = _agreed(reducer, lambda: encoder.fill_sources(X))
+    fills: dict[str, Any] = {}
+    for name in encoder.columns:  # the same order in every process: collectives in step
+        source = sources[name]
+        if name in encoder.categories:
+            local = {str(k): int(v) for k, v in source.value_counts().items()}
+            counts: dict[str, int] = {}
+            for blob in reducer.gather_bytes(json.dumps(local).encode()):
+                for value, count in json.loads(blob).items():
+                    counts[value] = counts.get(value, 0) + count
+            top = max(counts.values(), default=0)
+            fills[name] = min((v for v, c in counts.items() if c == top), default="")
+        else:
+            n_total = int(reducer.reduce_scalar(float(len(source))))
+            fills[name] = (
+                exact_median(lambda s=source: [s], n_total, *_order_collectives(reducer))
+                if n_total
+                else 0.0
+            )
+    return fills
+
+
+def _set_global_threshold(
+    est: DAGMM, reducer: ProcessGroupReducer, energy: np.ndarray, n_total: int
+) -> None:
     threshold = exact_quantile(
-        lambda: [energy],
-        1.0 - float(est.contamination),
-        n_total,
-        lambda c: reducer.reduce_array(c.astype(np.int64)),
-        gather,
+        lambda: [energy], 1.0 - float(est.contamination), n_total, *_order_collectives(reducer)
     )
     total = reducer.reduce_scalar(float(energy.sum()))
     mean = total / n_total

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["exact_quantile"]
+__all__ = ["exact_median", "exact_quantile"]
 
 _SIGN = np.uint64(0x8000000000000000)
 
@@ -114,3 +114,25 @@ def exact_quantile(
     b = _kth_smallest(chunks, low + 1, reduce_counts, gather, small=small)
     diff = b - a
     return float(b - diff * (1.0 - t)) if t >= 0.5 else float(a + diff * t)
+
+
+def exact_median(
+    chunks: Any,
+    n_total: int,
+    reduce_counts: Any = None,
+    gather: Any = None,
+    small: int = 1 << 16,
+) -> float:
+    """``np.median(values)`` of values too many to sort at once, bit for bit: the middle
+    value, or the mean of the two middle ones (which :func:`exact_quantile`'s linear
+    interpolation may round differently). Parameters as :func:`exact_quantile`'s."""
+    if n_total < 1:
+        raise ValueError("median of no values")
+    reduce_counts = reduce_counts or (lambda c: c)
+    gather = gather or (lambda a: [a])
+    k = (n_total - 1) // 2
+    a = _kth_smallest(chunks, k, reduce_counts, gather, small=small)
+    if n_total % 2:
+        return a
+    b = _kth_smallest(chunks, k + 1, reduce_counts, gather, small=small)
+    return float(np.mean(np.array([a, b])))

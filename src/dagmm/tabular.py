@@ -677,6 +677,12 @@ def _is_categorical(series: pd.Series) -> bool:
     return True
 
 
+def _finite_numbers(col: pd.Series) -> np.ndarray:
+    """A numeric column's finite values, as float64 (what its training median is of)."""
+    numeric = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return numeric[np.isfinite(numeric)]
+
+
 def _category_text(col: pd.Series) -> pd.Series:
     """A categorical column's values as text, missing ones left out: its categories."""
     return col[col.notna()].astype(str)
@@ -992,9 +998,8 @@ class TabularEncoder:
                         stacklevel=3,
                     )
                 if self.missing == "impute":
-                    numeric = pd.to_numeric(col, errors="coerce").astype(float)
-                    finite = numeric[np.isfinite(numeric)]
-                    self.fill_values[name] = float(finite.median()) if len(finite) else 0.0
+                    finite = _finite_numbers(col)
+                    self.fill_values[name] = float(np.median(finite)) if len(finite) else 0.0
         return self
 
     # ----------------------------------------------------------------- applying
@@ -1157,6 +1162,33 @@ class TabularEncoder:
         """
         frame, _ = self._as_frame(X, fitting=False)
         return _category_text(frame[name])
+
+    def fill_sources(self, X: Any) -> dict[str, np.ndarray | pd.Series]:
+        """What :meth:`fit` takes each column's ``missing="impute"`` fill value from.
+
+        For a fit over shards (:mod:`dagmm.distributed`), which combines them over
+        every shard to fill as one process would.
+
+        Parameters
+        ----------
+        X : DataFrame or table
+            Rows with the columns the encoder was fitted on.
+
+        Returns
+        -------
+        dict
+            Column name -> a numeric column's finite values (float64, shape (n,)), the
+            median of which fills it, or a categorical column's values as text
+            (:meth:`category_text`), the most frequent of which fills it (the first in
+            sort order among ties).
+        """
+        frame, _ = self._as_frame(X, fitting=False)
+        return {
+            name: _category_text(frame[name])
+            if name in self.categories
+            else _finite_numbers(frame[name])
+            for name in self.columns
+        }
 
     def warn_matching_by_position(self, stacklevel: int) -> None:
         """The ``UserWarning`` for unnamed columns given to a model fitted on named ones."""

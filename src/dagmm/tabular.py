@@ -182,7 +182,7 @@ class LabelColumnWarning(UserWarning):
     inputs."""
 
 
-def _refuse_empty(name: str, rows: int, missing: str) -> None:
+def _refuse_empty(name: str, rows: int, missing: str, text: bool) -> None:
     """A training column without a single value: an error (``missing="raise"``), else a
     warning; either way leaving it out is the fix (a header kept for a field that an
     export left empty, a join that matched nothing)."""
@@ -192,7 +192,12 @@ def _refuse_empty(name: str, rows: int, missing: str) -> None:
     )
     if missing != "impute":
         raise InvalidInputError(told)
-    warnings.warn(f"{told}; imputed, it is one constant", EmptyColumnWarning, stacklevel=4)
+    kept = (
+        "a text column without categories, it adds no input"
+        if text
+        else "imputed, it is one constant"
+    )
+    warnings.warn(f"{told}; {kept}", EmptyColumnWarning, stacklevel=4)
 
 
 #: Column names (any case, around spaces stripped) that a data set gives its labels.
@@ -962,7 +967,7 @@ class TabularEncoder:
         for name in self.columns:
             col = frame[name]
             if self.check_numbers and len(col) > 1 and bool(col.isna().all()):
-                _refuse_empty(name, len(col), self.missing)
+                _refuse_empty(name, len(col), self.missing, _is_categorical(col))
             _check_not_temporal(name, col)
             if name.strip().lower() in LABEL_NAMES:
                 warn_if_label(name, int(col.nunique()))

@@ -217,12 +217,17 @@ def test_cli_sample_rows_bad_row_in_the_sample_names_the_file_row(table, tmp_pat
     assert not (tmp_path / "m.dagmm").exists()
 
 
-@pytest.mark.parametrize("n", [1, 2, 5, 999, 20_000])
-def test_exact_quantile_equals_numpy(n: int) -> None:
+def _heavy_tailed_with_ties(n: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """n values over 16 orders of magnitude, a third of them rounded (ties), and 7 chunks."""
     rng = np.random.default_rng(n)
     values = rng.standard_cauchy(n) * 10.0 ** rng.integers(-8, 8, size=n)
-    values[: n // 3] = np.round(values[: n // 3])  # ties
-    chunks = np.array_split(values, 7)
+    values[: n // 3] = np.round(values[: n // 3])
+    return values, np.array_split(values, 7)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 999, 20_000])
+def test_exact_quantile_equals_numpy(n: int) -> None:
+    values, chunks = _heavy_tailed_with_ties(n)
     for q in (0.0, 0.05, 0.5, 0.9, 0.999, 1.0):
         for small in (1, 100, 1 << 16):
             got = exact_quantile(lambda: chunks, q, n, small=small)
@@ -231,10 +236,7 @@ def test_exact_quantile_equals_numpy(n: int) -> None:
 
 @pytest.mark.parametrize("n", [1, 2, 5, 1000, 20_001])
 def test_exact_median_equals_numpy(n: int) -> None:
-    rng = np.random.default_rng(n)
-    values = rng.standard_cauchy(n) * 10.0 ** rng.integers(-8, 8, size=n)
-    values[: n // 3] = np.round(values[: n // 3])  # ties
-    chunks = np.array_split(values, 7)
+    values, chunks = _heavy_tailed_with_ties(n)
     for small in (1, 100, 1 << 16):
         assert exact_median(lambda: chunks, n, small=small) == np.median(values), small
 

@@ -515,3 +515,46 @@ def test_cli_report_of_labels_holding_one_class_shows_no_nan(fitted, tmp_path):
     assert "Detection quality" in _parse(out).headings
     assert not re.search(r"\bnan\b", html, flags=re.IGNORECASE)
     assert '<td class="num">n/a</td>' in html and "The labels hold one class only" in html
+
+
+def test_labels_naming_classes_take_the_anomaly_values(fitted, tmp_path):
+    """Until 2026-12-05 a label column of class names ("normal", "attack") was refused as
+    not 0/1, with no way to say which class is the anomaly but rewriting the file."""
+    from dagmm.report import collect_file
+
+    model, test, y, folder = fitted
+    named = test.assign(
+        kind=np.where(y == 1, "attack", np.where(np.arange(len(y)) % 2, "normal", "backup")),
+        code=np.where(y == 1, 2, 7),  # numbers that are not 0/1
+    )
+    data = tmp_path / "named.csv"
+    named.to_csv(data, index=False)
+    reference = collect_file(model, folder / "test.csv", labels="label", chunk_rows=37)
+    for column, values in (("kind", ["attack"]), ("code", ["2"]), ("code", ["2.0", "5"])):
+        got = collect_file(model, data, labels=column, anomaly_values=values, chunk_rows=37)
+        np.testing.assert_array_equal(got.labels, reference.labels)
+        assert got.metrics.keys() == reference.metrics.keys()
+        for way, values in reference.metrics.items():
+            assert got.metrics[way] == pytest.approx(values)
+    # every value but the named ones is normal: two classes of normal rows here
+    both = collect_file(model, data, labels="kind", anomaly_values=["attack", "backup"])
+    np.testing.assert_array_equal(both.labels, (named["kind"] != "normal").astype(int))
+
+    out = tmp_path / "r.html"
+    refused = _cli("report", folder / "model.dagmm", data, "--labels", "kind", "--out", out)
+    assert refused.exit_code == 2 and not out.exists()
+    assert "must be 0 (normal) or 1 (anomaly); row 0 holds" in refused.output
+    assert "--anomaly-value (repeatable), e.g. --anomaly-value attack" in refused.output
+    typo = _cli("report", folder / "model.dagmm", data, "--labels", "kind", "--anomaly-value",
+                "atack", "--chunk-rows", 50, "--out", out)  # fmt: skip
+    assert typo.exit_code == 2 and not out.exists()
+    assert (
+        f"{data}: no row's 'kind' is 'atack' (--anomaly-value); it holds 'attack', 'backup', "
+        "'normal'"
+    ) in " ".join(typo.output.split())
+    alone = _cli("report", folder / "model.dagmm", data, "--anomaly-value", "attack", "--out", out)
+    assert alone.exit_code == 2 and "give --labels too" in alone.output and not out.exists()
+    written = _cli("report", folder / "model.dagmm", data, "--labels", "kind", "--anomaly-value",
+                   "attack", "--out", out)  # fmt: skip
+    assert written.exit_code == 0, written.output
+    assert "AUROC" in out.read_text()

@@ -19,7 +19,7 @@ import html
 import io
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -151,14 +151,28 @@ class ReportData:
     source: str = ""
 
 
-def _check_labels(labels: Any, n_rows: int, name: str, start: int = 0) -> np.ndarray:
-    """``labels`` as 0/1 ints; ``start``: the first row's position, for error messages."""
+def _check_labels(
+    labels: Any,
+    n_rows: int,
+    name: str,
+    start: int = 0,
+    anomaly_values: Collection[str] | None = None,
+    hint: str = "",
+) -> np.ndarray:
+    """``labels`` as 0/1 ints; ``start``: the first row's position, for error messages.
+
+    With ``anomaly_values`` a row is an anomaly (1) where its label, as text, is one of
+    them (a number also where it equals one: ``2`` is ``2.0``), else normal (0). Without,
+    the labels must be 0/1 or booleans; ``hint`` ends the message saying they are not.
+    """
     values = pd.Series(np.asarray(labels).ravel())
     if len(values) != n_rows:
         raise InvalidInputError(f"labels {name!r} have {len(values)} values for {n_rows} rows")
     if values.isna().any():
         row = int(np.flatnonzero(values.isna().to_numpy())[0])
         raise InvalidInputError(f"labels {name!r} have a missing value at row {row + start}")
+    if anomaly_values is not None:
+        return _is_anomaly_value(values, anomaly_values).astype(int)
     if pd.api.types.is_bool_dtype(values):
         return values.astype(int).to_numpy()
     numeric = pd.to_numeric(values, errors="coerce")
@@ -167,9 +181,19 @@ def _check_labels(labels: Any, n_rows: int, name: str, start: int = 0) -> np.nda
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise InvalidInputError(
             f"labels {name!r} must be 0 (normal) or 1 (anomaly); row {row + start} holds "
-            f"{values.iloc[row]!r}"
+            f"{values.iloc[row]!r}{hint}"
         )
     return numeric.astype(int).to_numpy()
+
+
+def _is_anomaly_value(values: pd.Series, anomaly_values: Collection[str]) -> np.ndarray:
+    """Which of ``values`` are one of ``anomaly_values``: as text, or as numbers."""
+    wanted = [str(v) for v in anomaly_values]
+    hit = values.astype(str).isin(wanted).to_numpy()
+    numbers = pd.to_numeric(pd.Series(wanted), errors="coerce").dropna()
+    if len(numbers) and pd.api.types.is_numeric_dtype(values):
+        hit = hit | values.isin(numbers.tolist()).to_numpy()
+    return hit
 
 
 def collect(
@@ -446,6 +470,10 @@ def encoded_chunks(
         raise DataFileError(f"{path}: no rows")
 
 
+#: Distinct label values named when none of them is an anomaly value.
+_VALUES_NAMED = 10
+
+
 def collect_file(
     model: Any,
     path: str | os.PathLike[str],
@@ -456,6 +484,7 @@ def collect_file(
     chunk_rows: int = 65536,
     source: str = "",
     csv_format: CsvFormat | None = None,
+    anomaly_values: Collection[str] | None = None,
 ) -> ReportData:
     """:func:`collect` of a file's rows, read and scored chunk by chunk.
 
@@ -470,7 +499,7 @@ def collect_file(
     path : str or PathLike
         A CSV, Parquet, Arrow or JSON Lines file or a folder of Parquet files.
     labels : str, optional
-        The 0/1 ground-truth column (1 = anomaly).
+        The ground-truth column: 0/1 (1 = anomaly), or see ``anomaly_values``.
     id_column : str, optional
         The column identifying rows in the top-rows table (default: positions).
     top : int, default 20
@@ -483,6 +512,10 @@ def collect_file(
         Shown in the report's header.
     csv_format : CsvFormat, optional
         As :func:`encoded_chunks`.
+    anomaly_values : collection of str, optional
+        The values of ``labels`` that mark an anomaly (``["attack"]``; a number also
+        matches its float form); every other value is normal. At least one row must
+        hold one of them.
 
     Returns
     -------
@@ -503,6 +536,11 @@ def collect_file(
     energies: list[np.ndarray] = []
     zs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
+    seen: set[str] = set()  # a few of the labels' values, to name when none is an anomaly
+    hint = (
+        "; where the column names classes, give the anomalies' value(s) with "
+        "--anomaly-value (repeatable), e.g. --anomaly-value attack"
+    )
     for chunk in encoded_chunks(
         model, path, [id_column, labels], chunk_rows, csv_format=csv_format
     ):
@@ -510,9 +548,15 @@ def collect_file(
         assert energy is not None  # asked for
         if labels:
             try:
-                ys.append(_check_labels(frame[labels].to_numpy(), len(frame), labels, start))
+                ys.append(
+                    _check_labels(
+                        frame[labels].to_numpy(), len(frame), labels, start, anomaly_values, hint
+                    )
+                )
             except InvalidInputError as exc:
                 raise InvalidInputError(f"{path}: {exc}") from None
+            if anomaly_values is not None and len(seen) < _VALUES_NAMED:
+                seen.update(frame[labels].astype(str).unique()[:_VALUES_NAMED].tolist())
         zs.append(view._transform_encoded(data))
         energies.append(energy)
         ids = frame[id_column].to_numpy() if id_column else None
@@ -527,6 +571,12 @@ def collect_file(
         id_values = np.arange(len(energy))
     top_data = best.data if best.data is not None else np.zeros((0, 0), dtype=np.float32)
     y = np.concatenate(ys) if labels else None
+    if y is not None and anomaly_values is not None and not y.any():
+        held = ", ".join(repr(v) for v in sorted(seen)[:_VALUES_NAMED])
+        raise InvalidInputError(
+            f"{path}: no row's {labels!r} is {' or '.join(repr(str(v)) for v in anomaly_values)} "
+            f"(--anomaly-value); it holds {held}{', ...' if len(seen) > _VALUES_NAMED else ''}"
+        )
     return _report_data(
         model, energy, np.concatenate(zs), y, id_values, top_data, order, top_columns, source
     )
@@ -1166,6 +1216,7 @@ def write_report_file(
     title: str | None = None,
     chunk_rows: int = 65536,
     csv_format: CsvFormat | None = None,
+    anomaly_values: Collection[str] | None = None,
 ) -> tuple[list[Path], int]:
     """:func:`write_report` on the rows of the file ``path``, read chunk by chunk.
 
@@ -1181,7 +1232,7 @@ def write_report_file(
     out : str or PathLike
         As :func:`write_report`.
     labels : str, optional
-        The 0/1 ground-truth column (1 = anomaly) for ROC/PR.
+        The ground-truth column for ROC/PR: 0/1 (1 = anomaly), or see ``anomaly_values``.
     id_column : str, optional
         The column identifying rows in the top-rows table.
     top : int, default 20
@@ -1194,6 +1245,8 @@ def write_report_file(
         Rows read and scored at once.
     csv_format : CsvFormat, optional
         As :func:`encoded_chunks`.
+    anomaly_values : collection of str, optional
+        As :func:`collect_file`.
 
     Returns
     -------
@@ -1218,6 +1271,7 @@ def write_report_file(
         chunk_rows=chunk_rows,
         source=str(path),
         csv_format=csv_format,
+        anomaly_values=anomaly_values,
     )
     return _write(model, data, target, fmt, title), len(data.energy)
 

@@ -27,7 +27,18 @@ PRINT_LIMIT = 10_000
     help="HTML file, named .html or .htm (a PNG folder with --format png).",
 )
 @click.option(
-    "--labels", "labels", help="0/1 ground-truth column (1 = anomaly) for ROC/PR (default: none)."
+    "--labels",
+    "labels",
+    help="Ground-truth column for ROC/PR: 0/1 (1 = anomaly), or see --anomaly-value "
+    "(default: none).",
+)
+@click.option(
+    "--anomaly-value",
+    "anomaly_values",
+    multiple=True,
+    metavar="VALUE",
+    help="A value of --labels that marks an anomaly, every other value normal "
+    "(repeatable: --anomaly-value attack --anomaly-value probe).",
 )
 @click.option(
     "--id-column", help="Column identifying rows in the top-rows table (default: row positions)."
@@ -55,6 +66,7 @@ def report(
     data: str,
     out: str,
     labels: str | None,
+    anomaly_values: tuple[str, ...],
     id_column: str | None,
     fmt: str,
     top: int,
@@ -78,6 +90,10 @@ def report(
             "report --out -: a report is an HTML file (or PNG files), not a stream; give a "
             "file name such as report.html (score --out - writes scores to stdout)"
         )
+    if anomaly_values and not labels:
+        raise click.UsageError(
+            "--anomaly-value says which values of --labels are anomalies: give --labels too"
+        )
     require_matplotlib()
     check_report_target(out, fmt)  # before any scoring: a mistyped --out must not cost it
     check_not_an_input(out, "--out", {"DATA": data, "MODEL": model_path})
@@ -91,6 +107,7 @@ def report(
         data,
         out,
         labels=labels,
+        anomaly_values=anomaly_values or None,
         id_column=id_column,
         top=top,
         fmt=fmt,

@@ -1763,3 +1763,36 @@ def test_a_fit_without_a_seed_prints_the_one_it_drew_which_repeats_it(table, tmp
         assert code == 0, output
         energies.append(pd.read_csv(tmp_path / f"{name}.csv")["energy"].to_numpy())
     np.testing.assert_array_equal(energies[0], energies[1])
+
+
+def test_exclude_takes_a_comma_list_and_a_typo_names_the_columns(table, tmp_path):
+    _, frame = table
+    data = tmp_path / "t.csv"
+    frame.assign(**{"label": 0, "a,b": 1.0}).to_csv(data, index=False)
+    out = tmp_path / "m.dagmm"
+    common = ["--out", out, "--epochs", "1", "--random-state", "0"]
+    # one option naming two columns, as one per option does (until 2026-12-05: refused)
+    code, output = invoke("fit", data, "--exclude", "flow_id,label", "--exclude", "a,b", *common)
+    assert code == 0, output
+    assert load_columns(out) == ["bytes", "duration", "proto"]
+    code, output = invoke("fit", data, "--exclude", "flow_id, label ", *common)
+    assert code == 0 and load_columns(out) == ["bytes", "duration", "proto", "a,b"], output
+    out.unlink()
+    code, output = invoke("fit", data, "--exclude", "flow_idd", *common)
+    assert code == 2 and not out.exists()
+    assert (
+        "--exclude column(s) ['flow_idd'] not in the file ('flow_idd': did you mean 'flow_id'?)"
+        in output
+    )
+    code, output = invoke("fit", data, "--exclude", "zzz", *common)
+    assert code == 2 and not out.exists()
+    assert (
+        "--exclude column(s) ['zzz'] not in the file; its columns: 'flow_id', 'bytes', "
+        "'duration', 'proto', 'label', 'a,b'"
+    ) in " ".join(output.split())
+
+
+def load_columns(path) -> list[str]:
+    import dagmm
+
+    return list(dagmm.load(path).encoder_.columns)

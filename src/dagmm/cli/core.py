@@ -26,6 +26,8 @@ from .params import (
 )
 
 if TYPE_CHECKING:  # the CLI imports the package's modules when a command runs
+    import pandas as pd
+
     from ..batch import ScoredRows
     from ..tableio import CsvFormat
 
@@ -116,7 +118,11 @@ def demo(
 @click.option(
     "--preset", type=_PRESET_CHOICE, help="Start from a paper configuration (default: none)."
 )
-@click.option("--exclude", multiple=True, help="Column to leave out (id, label); repeatable.")
+@click.option(
+    "--exclude",
+    multiple=True,
+    help="Column to leave out; repeatable, or a comma list: --exclude id,label.",
+)
 @csv_format_options
 @estimator_options
 @click.option(
@@ -214,10 +220,7 @@ def fit(
     frame, unnamed = drop_empty_unnamed(frame)
     if unnamed:
         _note_unnamed(data, unnamed)
-    missing = [c for c in exclude if c not in frame.columns]
-    if missing:
-        raise InvalidInputError(f"{data}: --exclude column(s) {missing} not in the file")
-    frame = frame.drop(columns=list(exclude))
+    frame = without_excluded(frame, exclude, data)
     params = _model_params(verbose, options)
     model = DAGMM.from_preset(preset, **params) if preset else DAGMM(**params)
     started = time.perf_counter()
@@ -236,6 +239,41 @@ def fit(
     )
     if drawn is not None:
         click.echo(f"random state {drawn} (drawn: --random-state {drawn} repeats this fit)")
+
+
+def without_excluded(frame: pd.DataFrame, exclude: tuple[str, ...], data: str) -> pd.DataFrame:
+    """``frame`` less the ``--exclude`` columns; one option may list several, comma
+    separated (``--exclude id,label``), unless the whole is a column's name.
+
+    Raises
+    ------
+    InvalidInputError
+        A name that is no column of the file: the message gives the closest names,
+        else the file's columns.
+    """
+    from difflib import get_close_matches
+
+    from ..exceptions import InvalidInputError
+
+    columns = [str(c) for c in frame.columns]
+    names: list[str] = []
+    for given in exclude:
+        parts = [given] if given in columns else [p.strip() for p in given.split(",") if p.strip()]
+        names.extend(p for p in parts if p not in names)
+    missing = [name for name in names if name not in columns]
+    if missing:
+        close = {name: get_close_matches(name, columns, n=2, cutoff=0.6) for name in missing}
+        meant = [
+            f"{name!r}: did you mean {' or '.join(map(repr, c))}?" for name, c in close.items() if c
+        ]
+        listed = ", ".join(map(repr, columns[:30])) + (
+            f", ... ({len(columns)} in all)" if len(columns) > 30 else ""
+        )
+        raise InvalidInputError(
+            f"{data}: --exclude column(s) {missing} not in the file"
+            + (f" ({'; '.join(meant)})" if meant else f"; its columns: {listed}")
+        )
+    return frame.drop(columns=names)
 
 
 def _drawn_random_state(options: dict[str, Any]) -> int | None:
@@ -378,13 +416,7 @@ def _fit_distributed(data, out, preset, exclude, verbose, options, csv_format) -
         if unnamed and rank == 0:
             _note_unnamed(data, unnamed)
 
-        def excluded() -> Any:
-            missing = [c for c in exclude if c not in frame.columns]
-            if missing:
-                raise InvalidInputError(f"{data}: --exclude column(s) {missing} not in the file")
-            return frame.drop(columns=list(exclude))
-
-        frame = agree(excluded)
+        frame = agree(lambda: without_excluded(frame, exclude, data))
         if rank != 0:
             params["verbose"] = 0
         model = DAGMM.from_preset(preset, **params) if preset else DAGMM(**params)

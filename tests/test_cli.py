@@ -1186,7 +1186,8 @@ def test_score_writes_an_alerts_file_with_kept_columns(table, tmp_path):
         (["--keep", "energy"], "the scores are written as ['energy', 'is_anomaly']"),
         (["--keep", "row", "--only-anomalies"], "cannot copy column(s) ['row']"),
         (["--id-column", "flow_id", "--keep", "flow_id"], "named more than once"),
-        (["--keep", "nope"], "missing column(s) ['nope']"),
+        (["--keep", "nope"], "missing column(s) ['nope']; the file has"),
+        (["--keep", "Duration"], "missing column(s) ['Duration'] ('Duration': did you mean "),
     ]:
         bad = tmp_path / "bad.jsonl"
         result = CliRunner().invoke(cli, ["score", str(path), str(folder / "flows.csv"),

@@ -32,11 +32,13 @@ from dagmm.estimator import FewRowsWarning
 from dagmm.exceptions import NumericalError
 from dagmm.persistence import load_bytes, model_bytes
 from dagmm.tabular import (
+    CLOSE_NAMES_LOOKED_UP,
     IDENTIFIER_MIN_ROWS,
     EmptyColumnWarning,
     IdentifierColumnWarning,
     LabelColumnWarning,
     UnseenCategoryWarning,
+    close_names,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -391,6 +393,26 @@ def test_a_label_left_among_the_training_columns_is_named():
         DAGMM(**TINY, random_state=0).fit(frame.assign(labelled=rng.choice([0, 1], 200)))
         DAGMM(**TINY, random_state=0).fit(frame.assign(target=rng.normal(size=200)))  # a measure
         DAGMM(**TINY, random_state=0).fit(frame.assign(y=rng.choice([0, 1], 200)))  # a coordinate
+
+
+def test_a_renamed_or_mistyped_column_is_named_with_the_near_one():
+    """Until 2026-12-05 a column renamed in an export (`bytes` -> `Bytes`) or mistyped in
+    an option was "missing" with every column listed, the near name left to be found."""
+    frame = _frame(200)
+    model = DAGMM(**TINY, random_state=0).fit(frame)
+    renamed = frame.rename(columns={"bytes": "Bytes", "duration": "durations"})
+    with pytest.raises(InvalidInputError) as caught:
+        model.decision_function(renamed)
+    assert str(caught.value).startswith(
+        "missing column(s) ['bytes', 'duration'] ('bytes': did you mean 'Bytes'?; "
+        "'duration': did you mean 'durations'?): the model was fitted with columns "
+    ), caught.value
+    with pytest.raises(InvalidInputError, match=r"missing column\(s\) \['bytes'\]: the model"):
+        model.decision_function(frame.rename(columns={"bytes": "size"}))  # nothing near: no guess
+    # only the first few missing names are looked up: a table of other columns stays fast
+    many = [f"c{i}" for i in range(100)]
+    found = close_names(many, [name.upper() for name in many])
+    assert found.count("did you mean") == CLOSE_NAMES_LOOKED_UP, found
 
 
 def test_an_empty_training_column_is_named_with_the_way_out():

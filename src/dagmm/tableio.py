@@ -29,7 +29,7 @@ from pandas.io.common import get_handle
 
 from ._atomic import atomic_path
 from .exceptions import DAGMMError, InvalidInputError
-from .tabular import MARK_NAMES, MISSING_WORDS
+from .tabular import MARK_NAMES, MISSING_WORDS, close_names
 
 __all__ = [
     "MISSING_WORDS",
@@ -1251,7 +1251,10 @@ def _first_line(exc: BaseException) -> str:
 def _check_columns(path: Path, available: list[str], wanted: list[str]) -> None:
     missing = [c for c in wanted if c not in available]
     if missing:
-        raise DataFileError(f"{path}: missing column(s) {missing}; the file has {available}")
+        raise DataFileError(
+            f"{path}: missing column(s) {missing}{close_names(missing, available)}; the file "
+            f"has {available}"
+        )
 
 
 def count_rows(path: str | os.PathLike[str]) -> int | None:

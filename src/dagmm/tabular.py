@@ -38,6 +38,7 @@ __all__ = [
     "MARKERS_MAX_SHARE",
     "MARK_NAMES",
     "MISSING_WORDS",
+    "EmptyColumnWarning",
     "IdentifierColumnWarning",
     "LabelColumnWarning",
     "NumbersAsText",
@@ -45,6 +46,7 @@ __all__ = [
     "UnseenCategoryWarning",
     "check_category_count",
     "check_numbers_as_text",
+    "close_names",
     "describe_rows",
     "find_numbers_as_text",
     "held_unseen_categories",
@@ -818,6 +820,40 @@ def _quiet_signalling_nans(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+#: Missing names for which :func:`close_names` looks for near ones (each look reads
+#: every available name).
+CLOSE_NAMES_LOOKED_UP = 5
+
+
+def close_names(missing: list[str], available: list[str]) -> str:
+    """`` ('bytes': did you mean 'Bytes'?)``: for the first missing names, the available
+    ones that differ only in case, else the closest by :mod:`difflib`; "" when none is
+    near (a file of other columns altogether).
+
+    Parameters
+    ----------
+    missing : list of str
+        Names asked for and not found.
+    available : list of str
+        The names there are.
+
+    Returns
+    -------
+    str
+        To append to the message naming ``missing``.
+    """
+    from difflib import get_close_matches
+
+    folded = {name.casefold(): name for name in available}
+    found = []
+    for name in missing[:CLOSE_NAMES_LOOKED_UP]:
+        same = folded.get(name.casefold())
+        near = [same] if same is not None else get_close_matches(name, available, 2, 0.6)
+        if near:
+            found.append(f"{name!r}: did you mean {' or '.join(map(repr, near))}?")
+    return f" ({'; '.join(found)})" if found else ""
+
+
 def describe_rows(rows: np.ndarray, limit: int = 5, index: pd.Index | None = None) -> str:
     """The first ``limit`` of ``rows`` for a message: ``"row(s) 3, 7 and 2 more"``.
 
@@ -1233,7 +1269,8 @@ class TabularEncoder:
         missing = [c for c in self.columns if c not in names]
         if missing:
             raise InvalidInputError(
-                f"missing column(s) {missing}: the model was fitted with columns {self.columns}"
+                f"missing column(s) {missing}{close_names(missing, names)}: the model was "
+                f"fitted with columns {self.columns}"
             )
         extra = [c for c in names if c not in self.columns]
         if extra:

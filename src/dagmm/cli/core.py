@@ -251,9 +251,8 @@ def without_excluded(frame: pd.DataFrame, exclude: tuple[str, ...], data: str) -
         A name that is no column of the file: the message gives the closest names,
         else the file's columns.
     """
-    from difflib import get_close_matches
-
     from ..exceptions import InvalidInputError
+    from ..tabular import close_names
 
     columns = [str(c) for c in frame.columns]
     names: list[str] = []
@@ -262,16 +261,13 @@ def without_excluded(frame: pd.DataFrame, exclude: tuple[str, ...], data: str) -
         names.extend(p for p in parts if p not in names)
     missing = [name for name in names if name not in columns]
     if missing:
-        close = {name: get_close_matches(name, columns, n=2, cutoff=0.6) for name in missing}
-        meant = [
-            f"{name!r}: did you mean {' or '.join(map(repr, c))}?" for name, c in close.items() if c
-        ]
+        near = close_names(missing, columns)
         listed = ", ".join(map(repr, columns[:30])) + (
             f", ... ({len(columns)} in all)" if len(columns) > 30 else ""
         )
         raise InvalidInputError(
             f"{data}: --exclude column(s) {missing} not in the file"
-            + (f" ({'; '.join(meant)})" if meant else f"; its columns: {listed}")
+            + (near or f"; its columns: {listed}")
         )
     return frame.drop(columns=names)
 

@@ -98,8 +98,11 @@ def test_partition_with_bad_rows_fails_clearly(spark, frame, model) -> None:
 
 def test_missing_column_is_reported_before_the_job(spark, frame, model) -> None:
     df = spark.createDataFrame(frame.drop(columns="c").head(10))
-    with pytest.raises(Exception, match=r"lacks the model's column\(s\) \['c'\]"):
+    with pytest.raises(Exception, match=r"lacks the model's column\(s\) \['c'\]; it has"):
         score_spark(df, model)
+    renamed = spark.createDataFrame(frame.rename(columns={"c": "C"}).head(10))
+    with pytest.raises(Exception, match=r"\['c'\] \('c': did you mean 'C'\?\); it has"):
+        score_spark(renamed, model)
 
 
 def test_cli_engine_spark_parquet(frame, model, tmp_path: Path, spark) -> None:

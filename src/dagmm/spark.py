@@ -41,7 +41,7 @@ from .batch import SCORE_COLUMNS, ScoredRows, copied_columns
 from .exceptions import DAGMMError, InvalidInputError, ModelFileError
 from .persistence import load_bytes, model_bytes
 from .tableio import DataFileError
-from .tabular import held_unseen_categories, warn_unseen_categories
+from .tabular import close_names, held_unseen_categories, warn_unseen_categories
 
 __all__ = ["SparkScoringError", "score_parquet_spark", "score_spark", "spark_session"]
 
@@ -352,7 +352,8 @@ def _with_scores(
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise InvalidInputError(
-            f"DataFrame lacks the model's column(s) {missing}; it has {df.columns}"
+            f"DataFrame lacks the model's column(s) {missing}{close_names(missing, df.columns)}; "
+            f"it has {df.columns}"
         )
     for name in ("energy", "is_anomaly"):
         if name in df.columns:
@@ -539,8 +540,8 @@ def _check_files_hold(frame: Any, wanted: Sequence[str]) -> None:
         missing = [c for c in wanted if c not in names]
         if missing:
             raise InvalidInputError(
-                f"{path}: missing column(s) {missing}, which Spark would read as nulls "
-                f"(the file has {names})"
+                f"{path}: missing column(s) {missing}{close_names(missing, names)}, which "
+                f"Spark would read as nulls (the file has {names})"
             )
 
 
@@ -649,7 +650,8 @@ def score_parquet_spark(
         missing = [c for c in wanted if c not in frame.columns]
         if missing:
             raise InvalidInputError(
-                f"{source}: missing column(s) {missing}; the file has {frame.columns}"
+                f"{source}: missing column(s) {missing}{close_names(missing, frame.columns)}; "
+                f"the file has {frame.columns}"
             )
         _check_files_hold(frame, wanted)
         wanted_columns = [_quoted(name) for name in dict.fromkeys(wanted)]

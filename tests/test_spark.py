@@ -478,6 +478,15 @@ def test_a_model_column_of_arrays_binary_or_times_is_refused_before_the_job(
         expected = rf"column 'b' is {re.escape(kind)} in the DataFrame where the model expects"
         with pytest.raises(InvalidInputError, match=expected):
             score_spark(spark.createDataFrame(bad), model)
+    # a VARIANT column (Spark 4's parsed JSON), even where each row's JSON is a number
+    from pyspark.sql import types as spark_types
+
+    if hasattr(spark_types, "VariantType"):
+        parsed = spark.createDataFrame(rows.assign(b="1.5")).selectExpr(
+            "a", "parse_json(b) AS b", *[c for c in rows.columns if c not in ("a", "b")]
+        )
+        with pytest.raises(InvalidInputError, match=r"column 'b' is variant in the DataFrame"):
+            score_spark(parsed, model)
     # struct and map columns (nested JSON), as score --engine spark reads them from Parquet
     data, out = tmp_path / "nested.parquet", tmp_path / "out.parquet"
     rows.assign(b=[{"x": 1.0, "y": 2.0}] * 20).to_parquet(data)

@@ -179,7 +179,7 @@ def _feature_columns(model: Any) -> list[str]:
 
 def _check_numeric_types(df: Any, numeric: Sequence[str]) -> None:
     """Refuse, on the driver before any job runs, a column the model reads as numbers
-    whose Spark type holds none: an array, map, struct or binary value (which failed
+    whose Spark type holds none: an array, map, struct, binary or variant value (which failed
     each batch as "text such as array([...])"), or a time (which pandas would read as
     its nanoseconds; the executors refuse it too, batch by batch). Numbers, booleans
     (0/1) and strings (parsed as numbers, as in a CSV file) pass."""
@@ -189,7 +189,9 @@ def _check_numeric_types(df: Any, numeric: Sequence[str]) -> None:
         T.TimestampType, T.TimestampNTZType, T.DateType, T.DayTimeIntervalType,
         T.YearMonthIntervalType, T.CalendarIntervalType,
     )  # fmt: skip
-    nested = (T.ArrayType, T.MapType, T.StructType, T.BinaryType)
+    # VARIANT (semi-structured JSON, Spark 4.0 on) holds whatever a row's JSON held
+    variant = getattr(T, "VariantType", None)
+    nested = (T.ArrayType, T.MapType, T.StructType, T.BinaryType, *([variant] if variant else []))
     fields = {field.name: field.dataType for field in df.schema.fields}
     for name in numeric:
         kind = fields[name]

@@ -40,10 +40,14 @@ def _rows() -> pd.DataFrame:
 
 
 def _gappy_rows() -> pd.DataFrame:
-    """:func:`_rows` with gaps, and a category most frequent in the first shard (rows
-    0-499: 300 "a", 200 "b") but not over both (524 more "b")."""
+    """:func:`_rows` with gaps, a category most frequent in the first shard (rows
+    0-499: 300 "a", 200 "b") but not over both (524 more "b"), and a column whose most
+    frequent value differs between the shards."""
     frame = _rows()
     frame["kind"] = np.where(np.arange(N_ROWS) < 300, "a", "b")
+    # 70 % 0s in the first shard, 70 % 2s in the second: no value fills half the rows
+    row = np.arange(N_ROWS)
+    frame["flag"] = np.where(row % 10 < 3, 1.0, np.where(row < 500, 0.0, 2.0))
     frame.loc[[10, 600, 601], "f0"] = np.nan
     frame.loc[[5, 700], "kind"] = None
     return frame
@@ -129,6 +133,11 @@ def _worker(mode: str, out: Path, rank: int) -> None:
                 _gappy_rows().iloc[shard],
             )
             (out / f"fill{rank}.json").write_text(json.dumps(imputed.encoder_.fill_values))
+            np.savez(
+                out / f"scaling{rank}.npz",
+                offset=imputed.net_.input_offset.numpy(),
+                scale=imputed.net_.input_scale.numpy(),
+            )
             # A bad row in one shard must fail every process, not leave the others waiting.
             bad = _rows().iloc[shard].reset_index(drop=True)
             if rank == 1:
@@ -239,6 +248,13 @@ def test_short_training_run_matches_one_process(tmp_path: Path) -> None:
     for rank in range(2):
         got = json.loads((tmp_path / f"fill{rank}.json").read_text())
         assert got == fills.encoder_.fill_values, (rank, got)
+        # scaler="auto" over the union: "flag" is z-scored as one process does; until
+        # 2026-12-05 each shard's own 70 % made it "sparse" (min-max scaled)
+        scaling = np.load(tmp_path / f"scaling{rank}.npz")
+        np.testing.assert_allclose(scaling["scale"], fills.net_.input_scale.numpy(), rtol=1e-6)
+        np.testing.assert_allclose(
+            scaling["offset"], fills.net_.input_offset.numpy(), rtol=1e-6, atol=1e-7
+        )
     few = [json.loads((tmp_path / f"few{rank}.json").read_text()) for rank in range(2)]
     assert len(few[0]) == 1 and few[0][0].startswith("6 training rows for 2 mixture"), few
     assert few[1] == [], few

@@ -123,7 +123,7 @@ def test_the_environment_can_turn_the_kernels_off(monkeypatch):
     ("n_rows", "step"), [(1, 1), (2, 1), (5, 1), (64, 1), (999, 1), (1000, 3), (7, 4)]
 )
 def test_majority_count_picks_the_numpy_tree_candidate(dtype, n_rows, step):
-    from dagmm.training import _majority_candidates
+    from dagmm.training import majority_candidates
 
     rng = np.random.default_rng(n_rows * 7 + step)
     columns = [
@@ -136,7 +136,7 @@ def test_majority_count_picks_the_numpy_tree_candidate(dtype, n_rows, step):
     data = np.stack(columns, axis=1).astype(dtype)
     candidate, count = _kernels.majority_count(data, step)
     rows = data[::step]
-    want = _majority_candidates(rows)[0]
+    want = majority_candidates(rows)[0]
     np.testing.assert_array_equal(candidate, want)  # NaN == NaN here
     np.testing.assert_array_equal(count, np.count_nonzero(rows == want, axis=0))
     assert candidate.dtype == dtype and count.shape == (data.shape[1],)

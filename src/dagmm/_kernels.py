@@ -554,7 +554,7 @@ def mixture_step(
 def _majority_count(data, step, candidate, weight, count):  # pragma: no cover - compiled
     n_rows = (data.shape[0] + step - 1) // step
     n_features = data.shape[1]
-    # The pairwise tree of training._majority_candidates, level by level in
+    # The pairwise tree of training.majority_candidates, level by level in
     # place (level i's pair 2i, 2i + 1 is read before slot i is written), so
     # that both paths pick the same candidate even where no value has a majority.
     m = (n_rows + 1) // 2
@@ -595,7 +595,7 @@ def _majority_count(data, step, candidate, weight, count):  # pragma: no cover -
 def majority_count(data: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
     """Each column's majority candidate among rows ``0, step, 2 step, ...`` and its count.
 
-    The same candidate as :func:`dagmm.training._majority_candidates` on
+    The same candidate as :func:`dagmm.training.majority_candidates` on
     ``data[::step]`` (the same pairwise Boyer-Moore merges, in one pass per tree
     level without temporaries) and the number of those rows equal to it.
 

@@ -60,9 +60,9 @@ from .tabular import NumbersAsText, TabularEncoder, check_category_count, find_n
 from .training import (
     AUTO_SPARSE_SHARE,
     fitted_mixture,
+    majority_candidates,
     scale_from_spread,
     stream_statistics,
-    top_value_share,
     train_members,
 )
 
@@ -379,6 +379,26 @@ def _agreed(reducer: ProcessGroupReducer, step: Any) -> Any:
     return result
 
 
+def _global_top_share(reducer: ProcessGroupReducer, data: np.ndarray, n_total: float) -> np.ndarray:
+    """Each column's share of the rows of every process taken by its most frequent value,
+    exact where above one half (else at most 1/2), as ``scaler="auto"`` tests it.
+
+    A value filling more than half of all rows fills more than half of some process's
+    rows, so it is that process's majority candidate: each process's candidates are
+    gathered and counted over every process's rows. (Each shard's own share, weighted
+    by its rows, would call a column of 0s in one shard and 1s in another sparse.)
+    """
+    n_features = data.shape[1]
+    local = (
+        majority_candidates(data)[0].astype(np.float64)
+        if len(data)
+        else np.full(n_features, np.nan)  # matches nothing
+    )
+    candidates = [np.frombuffer(b) for b in reducer.gather_bytes(local.tobytes())]
+    counts = np.stack([np.equal(data, c).sum(0) for c in candidates]).astype(np.float64)
+    return reducer.reduce_array(counts).max(0) / n_total
+
+
 def _global_scaling(
     reducer: ProcessGroupReducer, x: Tensor, method: str | None
 ) -> tuple[Tensor, Tensor, np.ndarray]:
@@ -399,10 +419,7 @@ def _global_scaling(
         elif method == "standard":
             centre, spread = mean, std
         else:
-            # each shard's share of its most frequent value, weighted by its rows
-            local = np.concatenate([[len(data)], top_value_share(data) * len(data)])
-            shares = reducer.reduce_array(local)
-            sparse = shares[1:] / shares[0] > AUTO_SPARSE_SHARE
+            sparse = _global_top_share(reducer, data, sums[0]) > AUTO_SPARSE_SHARE
             centre, spread = np.where(sparse, low, mean), np.where(sparse, high - low, std)
         scale = scale_from_spread(spread)
         offset = -centre * scale

@@ -334,11 +334,11 @@ def top_value_share(data: np.ndarray, compiled: bool = False) -> np.ndarray:
         _, count = _kernels.majority_count(data, step)
         return count / n_sampled
     rows = data[::step]
-    candidate = _majority_candidates(rows)
+    candidate = majority_candidates(rows)
     return np.count_nonzero(rows == candidate, axis=0) / n_sampled
 
 
-def _majority_candidates(rows: np.ndarray) -> np.ndarray:
+def majority_candidates(rows: np.ndarray) -> np.ndarray:
     """Each column's majority value, if it has one (else some value of it), shape (1, F).
 
     Boyer and Moore's majority vote, merged pairwise up a tree of rows so that

@@ -138,6 +138,24 @@ def _worker(mode: str, out: Path, rank: int) -> None:
                 offset=imputed.net_.input_offset.numpy(),
                 scale=imputed.net_.input_scale.numpy(),
             )
+            # A column empty in every shard: refused by every process, as by one; with
+            # impute, one warning (rank 0). Empty in one shard only, it trains.
+            empty = _rows().iloc[shard].assign(notes=np.nan)
+            try:
+                fit_distributed(DAGMM(**{**_model_params(), "epochs": 1}), empty)
+                refused = ""
+            except DAGMMError as exc:
+                refused = str(exc)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                fit_distributed(DAGMM(**{**_model_params(), "epochs": 1}, missing="impute"), empty)
+            half = _rows().iloc[shard].assign(notes=np.nan if rank == 0 else 1.0)
+            fit_distributed(DAGMM(**{**_model_params(), "epochs": 1}, missing="impute"), half)
+            (out / f"empty{rank}.json").write_text(
+                json.dumps(
+                    [refused, [str(w.message) for w in caught if "is empty" in str(w.message)]]
+                )
+            )
             # A bad row in one shard must fail every process, not leave the others waiting.
             bad = _rows().iloc[shard].reset_index(drop=True)
             if rank == 1:
@@ -255,6 +273,12 @@ def test_short_training_run_matches_one_process(tmp_path: Path) -> None:
         np.testing.assert_allclose(
             scaling["offset"], fills.net_.input_offset.numpy(), rtol=1e-6, atol=1e-7
         )
+    for rank in range(2):  # until 2026-12-05 neither refused nor warned
+        refused, warned = json.loads((tmp_path / f"empty{rank}.json").read_text())
+        assert refused.startswith("column 'notes' is empty: none of its 1024 training rows"), (
+            refused
+        )
+        assert len(warned) == (1 if rank == 0 else 0), warned
     few = [json.loads((tmp_path / f"few{rank}.json").read_text()) for rank in range(2)]
     assert len(few[0]) == 1 and few[0][0].startswith("6 training rows for 2 mixture"), few
     assert few[1] == [], few

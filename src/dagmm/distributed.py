@@ -56,7 +56,13 @@ from .estimator import (
 from .exceptions import DAGMMError, DistributedInputError, InvalidInputError
 from .mixture import MixtureStatistics
 from .quantile import exact_median, exact_quantile
-from .tabular import NumbersAsText, TabularEncoder, check_category_count, find_numbers_as_text
+from .tabular import (
+    NumbersAsText,
+    TabularEncoder,
+    check_category_count,
+    find_numbers_as_text,
+    refuse_empty_column,
+)
 from .training import (
     AUTO_SPARSE_SHARE,
     fitted_mixture,
@@ -487,6 +493,7 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
         return local.fit(X)
 
     encoder = _merge_encoders(reducer, _agreed(reducer, fit_local))
+    _check_no_empty_column(reducer, encoder, X, est.missing)
     if encoder.missing == "impute":
         encoder.fill_values = _global_fill_values(reducer, encoder, X)
     try:
@@ -570,6 +577,22 @@ def _order_collectives(reducer: ProcessGroupReducer) -> tuple[Any, Any]:
         return [np.frombuffer(b, dtype=np.uint64) for b in blobs]
 
     return (lambda c: reducer.reduce_array(c.astype(np.int64))), gather
+
+
+def _check_no_empty_column(
+    reducer: ProcessGroupReducer, encoder: TabularEncoder, X: Any, missing: str
+) -> None:
+    """:func:`~dagmm.tabular.refuse_empty_column` for a column without a value in any
+    shard, as one process refuses it (or warns, rank 0 only, under impute); a shard
+    alone, which may hold a column's few values elsewhere, does not tell."""
+    counts = reducer.reduce_array(_agreed(reducer, lambda: encoder.value_counts(X)))
+    n_total = int(reducer.reduce_scalar(float(len(X))))
+    for name, count in zip(encoder.columns, counts, strict=True):
+        if count == 0 and n_total > 1 and (missing != "impute" or reducer.rank == 0):
+            try:
+                refuse_empty_column(name, n_total, missing, name in encoder.categories)
+            except InvalidInputError as exc:  # every process has the same counts
+                raise DistributedInputError(str(exc)) from None
 
 
 def _global_fill_values(

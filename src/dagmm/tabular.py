@@ -53,6 +53,7 @@ __all__ = [
     "hints_for",
     "mark_spelling",
     "read_as_numbers_hint",
+    "refuse_empty_column",
     "summed_unseen_categories",
     "symexp",
     "symlog",
@@ -184,7 +185,7 @@ class LabelColumnWarning(UserWarning):
     inputs."""
 
 
-def _refuse_empty(name: str, rows: int, missing: str, text: bool) -> None:
+def refuse_empty_column(name: str, rows: int, missing: str, text: bool) -> None:
     """A training column without a single value: an error (``missing="raise"``), else a
     warning; either way leaving it out is the fix (a header kept for a field that an
     export left empty, a join that matched nothing)."""
@@ -1003,7 +1004,7 @@ class TabularEncoder:
         for name in self.columns:
             col = frame[name]
             if self.check_numbers and len(col) > 1 and bool(col.isna().all()):
-                _refuse_empty(name, len(col), self.missing, _is_categorical(col))
+                refuse_empty_column(name, len(col), self.missing, _is_categorical(col))
             _check_not_temporal(name, col)
             if name.strip().lower() in LABEL_NAMES:
                 warn_if_label(name, int(col.nunique()))
@@ -1203,6 +1204,16 @@ class TabularEncoder:
         """
         frame, _ = self._as_frame(X, fitting=False)
         return _category_text(frame[name])
+
+    def value_counts(self, X: Any) -> np.ndarray:
+        """How many rows of ``X`` hold a value (not missing) in each of :attr:`columns`.
+
+        Returns
+        -------
+        ndarray, shape (n_columns,), float64
+        """
+        frame, _ = self._as_frame(X, fitting=False)
+        return np.array([float(frame[name].notna().sum()) for name in self.columns])
 
     def fill_sources(self, X: Any) -> dict[str, np.ndarray | pd.Series]:
         """What :meth:`fit` takes each column's ``missing="impute"`` fill value from.

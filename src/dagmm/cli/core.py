@@ -9,7 +9,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -302,11 +302,13 @@ def _check_fit_options(
         )
     if distributed and sample_rows:
         raise InvalidInputError("--distributed and --sample-rows cannot be combined")
-    if resume and not options.get("checkpoint_path"):
-        raise InvalidInputError("--resume needs --checkpoint PATH")
-    if options.get("checkpoint_every") is not None and not options.get("checkpoint_path"):
-        # else no checkpoint at all is written, found only when there is one to resume from
-        raise InvalidInputError("--checkpoint-every needs --checkpoint PATH (where to write them)")
+    # the checkpoint is rewritten during training, the model at its end
+    check_checkpoint_options(
+        options.get("checkpoint_path"),
+        options.get("checkpoint_every"),
+        resume,
+        {"DATA": data, "--out": out},
+    )
     if distributed and (resume or options.get("checkpoint_path")):
         raise InvalidInputError("--checkpoint/--resume are not supported with --distributed")
     # before any training: a mistyped --out must not cost the run. With --distributed
@@ -314,10 +316,28 @@ def _check_fit_options(
     if not distributed or torchrun_rank() in (None, 0):
         check_writable(out)
     check_not_an_input(out, "--out", {"DATA": data})
-    if options.get("checkpoint_path"):
-        check_writable(options["checkpoint_path"])
-        # the checkpoint is rewritten during training, the model at its end
-        check_not_an_input(options["checkpoint_path"], "--checkpoint", {"DATA": data, "--out": out})
+
+
+def check_checkpoint_options(
+    checkpoint: str | None,
+    every: int | None,
+    resume: bool,
+    outputs: Mapping[str, str | os.PathLike[str]],
+) -> None:
+    """The mistakes in --checkpoint, --checkpoint-every and --resume, found before any
+    work: the last two without the first, or a checkpoint that cannot be written or
+    would overwrite one of ``outputs`` (name -> path: DATA, --out, the results)."""
+    from .._atomic import check_not_an_input, check_writable
+    from ..exceptions import InvalidInputError
+
+    if resume and not checkpoint:
+        raise InvalidInputError("--resume needs --checkpoint PATH (the file the run wrote)")
+    if every is not None and not checkpoint:
+        # else no checkpoint at all is written, found only when there is one to resume from
+        raise InvalidInputError("--checkpoint-every needs --checkpoint PATH (where to write them)")
+    if checkpoint:
+        check_writable(checkpoint)
+        check_not_an_input(checkpoint, "--checkpoint", outputs)
 
 
 #: A shell's status for a command ended by Ctrl-C (128 + SIGINT).

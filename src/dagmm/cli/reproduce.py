@@ -80,27 +80,6 @@ def _write_results(out_dir: str, stem: str, document: dict, overwrite: bool) -> 
     click.echo(f"results: {json_path}, {csv_path}")
 
 
-def _check_checkpoint_options(
-    checkpoint: str | None, every: int | None, resume: bool, out_dir: str, stem: str
-) -> None:
-    """The mistakes in --checkpoint, --checkpoint-every and --resume, found before any work."""
-    from .._atomic import check_not_an_input, check_writable
-    from ..exceptions import InvalidInputError
-    from ..reproduce import result_paths
-
-    if resume and not checkpoint:
-        raise InvalidInputError("--resume needs --checkpoint PATH (the file the run wrote)")
-    if every is not None and not checkpoint:
-        # else no checkpoint at all is written, found only when there is one to resume from
-        raise InvalidInputError("--checkpoint-every needs --checkpoint PATH (where to write them)")
-    if checkpoint:
-        check_writable(checkpoint)
-        json_path, csv_path = result_paths(out_dir, stem)
-        # the checkpoint is rewritten during training, the results at its end
-        results = {"the results": json_path, "the CSV": csv_path}
-        check_not_an_input(checkpoint, "--checkpoint", results)
-
-
 def _verbosity(count: int) -> int:
     return min(count, 2) if count else int(sys.stderr.isatty())
 
@@ -215,17 +194,22 @@ def reproduce(
     from ..reproduce import (
         check_output_dir,
         format_summary,
+        result_paths,
         run_contamination_study,
         run_reproduction,
     )
-    from .core import stopping_at
+    from .core import check_checkpoint_options, stopping_at
 
     # Mistakes that would otherwise surface only when the results are written, or be
     # silently ignored, end the command before any data is loaded.
     check_output_dir(out_dir)
     stem = f"{dataset}{'-contamination' if contamination_study else ''}{f'-{tag}' if tag else ''}"
     _check_no_earlier_results(out_dir, stem, overwrite)
-    _check_checkpoint_options(checkpoint, checkpoint_every, resume, out_dir, stem)
+    # the checkpoint is rewritten during training, the results at its end
+    json_path, csv_path = result_paths(out_dir, stem)
+    check_checkpoint_options(
+        checkpoint, checkpoint_every, resume, {"the results": json_path, "the CSV": csv_path}
+    )
     if contamination_study:
         ignored = [
             name
@@ -251,33 +235,26 @@ def reproduce(
         estimator = DAGMM.from_preset(preset or dataset, **params)
     control_list = [] if controls == "none" else [c.strip() for c in controls.split(",") if c]
     seed_list = list(range(first_seed, first_seed + seeds))
+    run_options = {
+        "data_dir": data_dir,
+        "controls": control_list,
+        "progress": progress,
+        "checkpoint": checkpoint,
+        "checkpoint_every": checkpoint_every,
+        "resume": resume,
+    }
     with stopping_at(checkpoint):
         if contamination_study:
-            document = run_contamination_study(
-                estimator,
-                seed_list,
-                dataset=dataset,
-                data_dir=data_dir,
-                controls=control_list,
-                progress=progress,
-                checkpoint=checkpoint,
-                checkpoint_every=checkpoint_every,
-                resume=resume,
-            )
+            document = run_contamination_study(estimator, seed_list, dataset=dataset, **run_options)
         else:
             result = run_reproduction(
                 dataset,
                 estimator,
                 seed_list,
-                data_dir=data_dir,
-                controls=control_list,
                 restarts=restarts,
                 combine=combine,
                 contamination=contamination,
-                progress=progress,
-                checkpoint=checkpoint,
-                checkpoint_every=checkpoint_every,
-                resume=resume,
+                **run_options,
             )
     if contamination_study:
         click.echo(

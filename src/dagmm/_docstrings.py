@@ -31,6 +31,15 @@ include_training_scores : bool, default True
     training row), which :meth:`~dagmm.DAGMM.threshold_at`,
     :meth:`~dagmm.DAGMM.predict_confidence` and ``predict_proba(...,
     return_confidence=True)`` need after loading.""",
+    "ensemble_checkpoint": """\
+checkpoint : str or path-like, optional
+    Write the training checkpoints of the DAGMM ensemble (one for the whole run:
+    every seed, restart and level) here (safetensors and JSON, no pickle; see
+    :mod:`dagmm.checkpoint`), every ``checkpoint_every`` epochs and after the last;
+    the file is replaced at each write.
+checkpoint_every : int, optional
+    Epochs between checkpoints (default: a hundredth of the estimator's epochs,
+    at least 1; every epoch where they are chosen automatically).""",
     "file_parameters": """\
 data_dir : str or PathLike, optional
     Folder holding the file; default: ``$DAGMM_DATA``, else the user cache

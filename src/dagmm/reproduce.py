@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ._docstrings import fill_doc
 from .exceptions import InvalidInputError
 from .metrics import evaluate
 
@@ -772,6 +773,7 @@ def _rev_populations(y_rev: np.ndarray, seeds: Sequence[int]) -> list[np.ndarray
     return pops
 
 
+@fill_doc
 def run_reproduction(
     dataset: str,
     estimator: Any,
@@ -824,13 +826,7 @@ def run_reproduction(
         for ``kddcup_rev``. None or 0: the paper's splits.
     progress : callable, optional
         Called with one-line status messages (str).
-    checkpoint : str or path-like, optional
-        Write the trained DAGMM ensemble's training checkpoints here (safetensors
-        and JSON, no pickle; see :mod:`dagmm.checkpoint`), every ``checkpoint_every``
-        epochs and after the last; the file is replaced at each write.
-    checkpoint_every : int, optional
-        Epochs between checkpoints (default: a hundredth of the estimator's epochs,
-        at least 1; every epoch where they are chosen automatically).
+    {ensemble_checkpoint}
     resume : bool, default=False
         Continue from ``checkpoint``: the records equal an uninterrupted run's, bit
         for bit (all but ``wall_s``). A missing checkpoint warns and starts from
@@ -910,6 +906,7 @@ def run_reproduction(
     return Reproduction(dataset, records, summary, document)
 
 
+@fill_doc
 def run_contamination_study(
     estimator: Any,
     seeds: Sequence[int],
@@ -953,13 +950,7 @@ def run_contamination_study(
         Methods scored on the same splits besides the DAGMM (see :func:`run_reproduction`).
     progress : callable, optional
         Called with one-line status messages (str).
-    checkpoint : str or path-like, optional
-        Write the study's one DAGMM ensemble's training checkpoints here (safetensors
-        and JSON, no pickle; see :mod:`dagmm.checkpoint`), every ``checkpoint_every``
-        epochs and after the last; the file is replaced at each write.
-    checkpoint_every : int, optional
-        Epochs between checkpoints (default: a hundredth of the estimator's epochs,
-        at least 1; every epoch where they are chosen automatically).
+    {ensemble_checkpoint}
     resume : bool, default=False
         Continue from ``checkpoint``: the records equal an uninterrupted run's, bit
         for bit (all but ``wall_s``). A missing checkpoint warns and starts from

@@ -214,10 +214,13 @@ LABEL_NAMES = frozenset(
 LABEL_MAX_VALUES = 100
 
 
-def warn_if_label(name: str, distinct: int) -> None:
-    """Warn (:class:`LabelColumnWarning`) if column ``name`` with ``distinct`` values
-    looks like a label left among the training columns."""
-    if name.strip().lower() in LABEL_NAMES and distinct <= LABEL_MAX_VALUES:
+def warn_if_label(name: str, col: pd.Series) -> None:
+    """Warn (:class:`LabelColumnWarning`) if the training column ``col`` named ``name``
+    looks like a label left among the inputs (its values counted only then)."""
+    if name.strip().lower() not in LABEL_NAMES:
+        return
+    distinct = int(col.nunique())
+    if distinct <= LABEL_MAX_VALUES:
         warnings.warn(
             f"column {name!r} is named like a label ({distinct} distinct values), yet trains "
             f"as a feature: DAGMM learns without labels, and one among its inputs makes the "
@@ -1006,8 +1009,7 @@ class TabularEncoder:
             if self.check_numbers and len(col) > 1 and bool(col.isna().all()):
                 refuse_empty_column(name, len(col), self.missing, _is_categorical(col))
             _check_not_temporal(name, col)
-            if name.strip().lower() in LABEL_NAMES:
-                warn_if_label(name, int(col.nunique()))
+            warn_if_label(name, col)
             if _is_categorical(col):
                 values = _category_text(col)
                 if self.missing == "raise":

@@ -75,6 +75,14 @@ FILE_SIGNATURES = (
 )
 #: The compressions among :data:`FILE_SIGNATURES`' suffixes.
 COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
+
+
+def signature_suffix(head: bytes) -> str | None:
+    """The suffix of :data:`FILE_SIGNATURES` whose magic bytes ``head`` starts with
+    (``".parquet"``, ``".gz"``, ...), or None."""
+    return next((suffix for magic, suffix, _ in FILE_SIGNATURES if head.startswith(magic)), None)
+
+
 #: The formats written (a subset of those read).
 _OUTPUT_FORMATS = {
     "csv": _CSV_SUFFIXES,

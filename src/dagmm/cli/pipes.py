@@ -47,6 +47,9 @@ INPUT_FORMATS = {
     "feather": ".feather",
     "jsonl": ".jsonl",
 }
+#: The first bytes of an Arrow IPC stream (its continuation marker), which the Arrow
+#: reader takes as well as the file format.
+_ARROW_STREAM = b"\xff\xff\xff\xff"
 #: Compressed inputs the readers take (tableio's CSV and JSON Lines suffixes).
 _COMPRESSED_FORMATS = {".csv", ".tsv", ".jsonl"}
 
@@ -104,16 +107,10 @@ def sniffed_suffix(head: bytes, input_format: str | None = None) -> str:
     DataFileError
         A compressed format the readers do not take (a gzipped Parquet file).
     """
-    from ..tableio import COMPRESSION_SUFFIXES, FILE_SIGNATURES, DataFileError
+    from ..tableio import COMPRESSION_SUFFIXES, DataFileError, signature_suffix
 
-    compression = next(
-        (
-            suffix
-            for magic, suffix, _ in FILE_SIGNATURES
-            if suffix in COMPRESSION_SUFFIXES and head.startswith(magic)
-        ),
-        "",
-    )
+    found = signature_suffix(head)
+    compression = found if found in COMPRESSION_SUFFIXES else ""
     inner = head
     if compression == ".gz":
         with contextlib.suppress(zlib.error):
@@ -121,11 +118,12 @@ def sniffed_suffix(head: bytes, input_format: str | None = None) -> str:
             inner = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 4096)
     elif compression:
         inner = b""  # bzip2, xz and zstd are read as CSV (JSON Lines: plain or gzip)
+    typed = signature_suffix(inner)  # Parquet, an Arrow IPC file (compressions: not inside)
     if input_format is not None:
         suffix = INPUT_FORMATS[input_format]
-    elif inner.startswith(b"PAR1"):
-        suffix = ".parquet"
-    elif inner.startswith((b"ARROW1", b"\xff\xff\xff\xff")):
+    elif typed in (".parquet", ".arrow"):
+        suffix = typed
+    elif inner.startswith(_ARROW_STREAM):
         suffix = ".arrow"
     elif inner.lstrip()[:1] == b"{":
         suffix = ".jsonl"

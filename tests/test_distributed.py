@@ -222,6 +222,13 @@ def test_short_training_run_matches_one_process(tmp_path: Path) -> None:
     assert dist_model.encoder_.categories == single.encoder_.categories
     # Each column's min and max over every shard (they fall in different shards), exactly.
     np.testing.assert_array_equal(dist_model.input_range_, single.input_range_)
+    # and their few values: 'icmp' is 1 in the second shard's rows only
+    assert len(dist_model.input_levels_) == len(single.input_levels_)
+    for got, want in zip(dist_model.input_levels_, single.input_levels_, strict=True):
+        assert (got is None) == (want is None)
+        if want is not None:
+            np.testing.assert_array_equal(got, want)
+    assert sum(v is not None and len(v) == 2 for v in single.input_levels_) == 3
     np.testing.assert_allclose(dist_model.weights_, single.weights_, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(dist_model.means_, single.means_, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(dist_model.covariances_, single.covariances_, rtol=1e-3, atol=1e-6)

@@ -316,3 +316,49 @@ def test_each_ensemble_model_keeps_its_own_rows_training_range():
     # restarts kept together: every one trained on every row
     several = DAGMM(epochs=1, n_restarts=2, random_state=0).fit(X)
     np.testing.assert_array_equal(several.input_range_, np.stack([X.min(axis=0), X.max(axis=0)]))
+    # and the levels of its own rows: a count of 0s and 1s in one's rows, 2s in the other's
+    X[:, 0] = np.where(np.arange(120) < 60, np.arange(120) % 2, 2)
+    models = fit_ensemble(DAGMM(epochs=1, batch_size=64), X, seeds=[0, 1], rows=rows)
+    np.testing.assert_array_equal(models[0].input_levels_[0], [0.0, 1.0])
+    np.testing.assert_array_equal(models[1].input_levels_[0], [0.0, 1.0, 2.0])
+    assert models[0].input_levels_[1] is None
+    several = DAGMM(epochs=1, n_restarts=2, random_state=0).fit(X)
+    np.testing.assert_array_equal(several.input_levels_[0], [0.0, 1.0, 2.0])
+
+
+def test_a_column_of_few_values_is_offered_only_values_training_saw(tmp_path):
+    # A grid over a 0/1 flag's range offered 0.35, over a small count 1.65: values no
+    # row holds. Columns of at most 32 distinct training values now offer those.
+    rng = np.random.default_rng(0)
+    n = 3000
+    train = pd.DataFrame(
+        {
+            "bytes": rng.lognormal(5, 1, n),
+            "is_tcp": (rng.random(n) < 0.9).astype(int),
+            "fails": rng.poisson(0.3, n),
+            "dur": rng.gamma(2, 1, n),
+        }
+    )
+    model = DAGMM(epochs=30, random_state=0).fit(train)
+    levels = dict(zip(model.encoder_.feature_names_out, model.input_levels_, strict=True))
+    assert levels["bytes"] is None and levels["dur"] is None
+    np.testing.assert_array_equal(levels["is_tcp"], [0.0, 1.0])
+    np.testing.assert_array_equal(levels["fails"], np.unique(train["fails"]))
+    odd = pd.DataFrame(
+        {"bytes": [150.0, 150.0, 9e4], "is_tcp": [0, 1, 1], "fails": [6, 0, 2], "dur": [2, 40, 1]}
+    )
+    rows = pd.concat([train.iloc[:40], odd], ignore_index=True)
+    for explained in (model, DAGMM.load(_saved(model, tmp_path))):
+        table = explained.explain(rows)
+        for name in ("is_tcp", "fails"):
+            expected = table.loc[table["column"] == name, "expected"].astype(float)
+            assert set(expected) <= set(levels[name]), (name, sorted(set(expected)))
+        # columns of many values still search their range
+        dur = table.loc[table["column"] == "dur", "expected"].astype(float)
+        assert not set(dur) <= set(train["dur"].astype(np.float32).astype(float))
+
+
+def _saved(model, tmp_path):
+    path = tmp_path / "m.dagmm"
+    model.save(path)
+    return path

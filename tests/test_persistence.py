@@ -289,9 +289,14 @@ def test_the_training_range_survives_save_and_load(fitted, tmp_path):
     assert model.input_range_.shape == (2, len(model.encoder_.feature_names_out))
     model.save(tmp_path / "m.dagmm")
     loaded = dagmm.load(tmp_path / "m.dagmm")
-    assert loaded.format_version_ == 3  # older releases say "upgrade dagmm"
+    assert loaded.format_version_ == 4  # older releases say "upgrade dagmm"
     assert loaded.input_range_.dtype == np.float64
     np.testing.assert_array_equal(loaded.input_range_, model.input_range_)
+    assert any(v is not None for v in model.input_levels_)  # the one-hot columns at least
+    for got, want in zip(loaded.input_levels_, model.input_levels_, strict=True):
+        assert (got is None) == (want is None)
+        if want is not None:
+            np.testing.assert_array_equal(got, want)
     pd.testing.assert_frame_equal(loaded.explain(frame[:5]), model.explain(frame[:5]))
 
 
@@ -314,17 +319,52 @@ def test_a_tampered_training_range_is_refused(fitted, edit, message):
         load_bytes(forge_tensors(model_bytes(model), edit), "m.dagmm")
 
 
-def test_a_training_range_in_a_file_of_an_older_format_version_is_refused(fitted):
+@pytest.mark.parametrize("version", [1, 3])
+def test_a_training_range_in_a_file_of_an_older_format_version_is_refused(fitted, version):
     def older(header, doc):
-        header["__metadata__"]["format_version"] = "1"
-        doc["format_version"] = 1
+        header["__metadata__"]["format_version"] = str(version)
+        doc["format_version"] = version
 
     with pytest.raises(ModelFileError, match="do not match the model document"):
         load_bytes(rewrite_document(model_bytes(fitted[0]), older), "m.dagmm")
 
 
+def _levelled(model):
+    """The position of a column with at least two levels, and its count."""
+    f = next(f for f, v in enumerate(model.input_levels_) if v is not None and len(v) >= 2)
+    return f, len(model.input_levels_[f])
+
+
 @pytest.mark.parametrize(
-    "name", sorted(json.loads((MODEL_FILES / "expected.json").read_text())["files"])
+    ("edit", "message"),
+    [
+        (lambda t, f, n: t["input_level_counts"].__setitem__(f, 33), "has 33 levels"),
+        (lambda t, f, n: t["input_levels"][:, f].copy_(t["input_levels"][:, f].flip(0)), "sorted"),
+        (lambda t, f, n: t["input_levels"].__setitem__((n, f), -1e9), "sorted"),
+        (lambda t, f, n: t["input_levels"][:, f].add_(1e-3), "span its training range"),
+        (lambda t, f, n: t["input_levels"].__setitem__((0, f), float("nan")), "non-finite"),
+        (
+            lambda t, f, n: t.__setitem__("input_level_counts", t["input_level_counts"].double()),
+            "expected torch.int64",
+        ),
+        (lambda t, f, n: t.pop("input_level_counts"), "'input_level_counts' missing"),
+    ],
+    ids=["count", "unsorted", "padding", "beside-range", "nan", "float-counts", "missing"],
+)
+def test_tampered_levels_are_refused(fitted, edit, message):
+    model, _ = fitted
+    f, n = _levelled(model)
+    with pytest.raises(ModelFileError, match=message):
+        load_bytes(forge_tensors(model_bytes(model), lambda t: edit(t, f, n)), "m.dagmm")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        name
+        for name in sorted(json.loads((MODEL_FILES / "expected.json").read_text())["files"])
+        if name[:2] in ("v1", "v2")
+    ],
 )
 def test_model_files_without_a_training_range_explain_and_save_as_before(name):
     model = dagmm.load(MODEL_FILES / name, device="cpu")
@@ -336,3 +376,18 @@ def test_model_files_without_a_training_range_explain_and_save_as_before(name):
     raw = model_bytes(model)
     assert read_document(raw)["format_version"] == model.format_version_
     assert "input_range" not in read_document(raw)["tensors"]
+
+
+def test_a_model_file_without_levels_explains_over_its_range_and_saves_as_before():
+    model = dagmm.load(MODEL_FILES / "v3-2026-12-05-8db886d.dagmm", device="cpu")
+    assert model.format_version_ == 3 and not hasattr(model, "input_levels_")
+    rows = np.asarray(json.loads((MODEL_FILES / "expected.json").read_text())["rows"])
+    table = model.explain(rows)
+    low, high = model.input_range_
+    for j in range(rows.shape[1]):
+        expected = table.loc[table["column"] == str(j), "expected"].astype(float)
+        assert len(expected) == len(rows)
+        assert ((expected >= low[j]) & (expected <= high[j])).all()
+    raw = model_bytes(model)
+    assert read_document(raw)["format_version"] == 3
+    assert {"input_levels", "input_level_counts"}.isdisjoint(read_document(raw)["tensors"])

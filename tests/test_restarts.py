@@ -143,8 +143,9 @@ def test_model_file_round_trip_of_restarts(params, tmp_path):
     np.testing.assert_array_equal(loaded.restart_losses_, model.restart_losses_)
     assert loaded.n_members_ == model.n_members_ and loaded.threshold_ == model.threshold_
     several = model.n_members_ > 1
-    assert loaded.format_version_ == 3  # with the training range
+    assert loaded.format_version_ == 4  # with the training range and levels
     np.testing.assert_array_equal(loaded.input_range_, model.input_range_)
+    assert [v is None for v in loaded.input_levels_] == [v is None for v in model.input_levels_]
     if several:
         np.testing.assert_array_equal(loaded.restart_scales_, model.restart_scales_)
     if params.get("epochs") == 0:

@@ -165,11 +165,12 @@ SCALAR = AnyOf((Null(), Bool(), Int(-(2**63), 2**63 - 1), Num(), Str(4096)))
 
 
 def model_document_schema(activations: tuple[str, ...], other_params: tuple[str, ...] = ()) -> Obj:
-    """Schema of the JSON document in a model file's header (format versions 1 to 3).
+    """Schema of the JSON document in a model file's header (format versions 1 to 4).
 
     Version 2 adds nothing but ``fitted.n_members`` above 1 (a model that keeps
     several restarts, whose tensors have a leading member axis); version 3 adds
-    nothing to the document but a tensor, ``input_range`` (see
+    nothing to the document but a tensor, ``input_range``, and version 4 two,
+    ``input_levels`` and ``input_level_counts`` (int64; see
     :mod:`dagmm.persistence`).
 
     ``other_params`` are estimator parameters not described here (newer
@@ -266,7 +267,7 @@ def model_document_schema(activations: tuple[str, ...], other_params: tuple[str,
     )
     tensor = Obj(
         required={
-            "dtype": Str(choices=("float32", "float64")),
+            "dtype": Str(choices=("float32", "float64", "int64")),
             "shape": List(Int(0, 2**40), max_items=8),
             "sha256": Str(64, pattern=_HEX64),
         }

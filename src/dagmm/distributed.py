@@ -54,6 +54,7 @@ from .estimator import (
     resolve_device,
 )
 from .exceptions import DAGMMError, DistributedInputError, InvalidInputError
+from .levels import Levels, column_levels, merge_levels, pack_levels, unpack_levels
 from .mixture import MixtureStatistics
 from .quantile import exact_median, exact_quantile
 from .tabular import (
@@ -407,15 +408,16 @@ def _global_top_share(reducer: ProcessGroupReducer, data: np.ndarray, n_total: f
 
 def _global_scaling(
     reducer: ProcessGroupReducer, x: Tensor, method: str | None
-) -> tuple[Tensor, Tensor, np.ndarray]:
+) -> tuple[Tensor, Tensor, np.ndarray, Levels]:
     """The scaling :func:`dagmm.training.fit_input_scaling` fits on the union of every
-    process's rows: ``(offset, scale)``, each (1, 1, F) float32, and the columns' min
-    and max, (2, F) float64."""
+    process's rows: ``(offset, scale)``, each (1, 1, F) float32, the columns' min
+    and max, (2, F) float64, and their levels."""
     data = x.to(torch.float64).cpu().numpy()
     n_features = data.shape[1]
-    # the training range, for explanations, whatever the scaler
+    # the training range and levels, for explanations, whatever the scaler
     low = reducer.reduce_array(data.min(0), dist.ReduceOp.MIN)
     high = reducer.reduce_array(data.max(0), dist.ReduceOp.MAX)
+    levels = _global_levels(reducer, x)
     if method in ("minmax", "standard", "auto"):
         sums = reducer.reduce_array(np.concatenate([[len(data)], data.sum(0)]))
         n, mean = sums[0], sums[1:] / sums[0]
@@ -436,7 +438,22 @@ def _global_scaling(
             f"scaler must be 'auto', 'standard', 'minmax' or None, got {method!r}"
         )
     as_tensor = lambda a: torch.from_numpy(a).view(1, 1, n_features).to(torch.float32)  # noqa: E731
-    return as_tensor(offset), as_tensor(scale), np.stack([low, high])
+    return as_tensor(offset), as_tensor(scale), np.stack([low, high]), levels
+
+
+def _global_levels(reducer: ProcessGroupReducer, x: Tensor) -> Levels:
+    """The levels of every process's rows (:func:`dagmm.levels.column_levels`): each
+    process's own, gathered and merged."""
+    local = column_levels(x.cpu().numpy())
+    values, counts = pack_levels(local)
+    gathered = reducer.gather_bytes(counts.tobytes() + values.tobytes())
+    n_features = len(counts)
+    parts = []
+    for raw in gathered:
+        shard_counts = np.frombuffer(raw[: 8 * n_features], dtype=np.int64)
+        shard_values = np.frombuffer(raw[8 * n_features :]).reshape(values.shape)
+        parts.append(unpack_levels(shard_values, shard_counts))
+    return merge_levels(parts)
 
 
 def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
@@ -532,7 +549,7 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
         torch.manual_seed(seeds[0] + 7919 * reducer.rank)
         net = _network(est, n_features, architecture, seeds)
         x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(device)
-        offset, scale, input_range = _global_scaling(reducer, x, est.scaler)
+        offset, scale, input_range, input_levels = _global_scaling(reducer, x, est.scaler)
         net.input_offset.copy_(offset)
         net.input_scale.copy_(scale)
         net.to(device)
@@ -550,6 +567,7 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
         device,
         seeds,
         np.broadcast_to(input_range, (len(seeds), *input_range.shape)),
+        [input_levels] * len(seeds),
     )
     est._record_restarts(members)
     if len(seeds) == 1 or est.restart_combine == "best":

@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._docstrings import fill_doc
 from .exceptions import InvalidInputError, NumericalError, TrainingDivergedError
+from .levels import Levels, merge_levels
 from .network import ACTIVATIONS, DAGMMNet
 from .presets import preset_params
 from .rejection import REJECTED, RejectionStats, check_rejection_args, rejected, rejection_stats
@@ -420,6 +421,12 @@ class DAGMM(TransformerMixin, BaseEstimator):
         :meth:`explain` searches each numeric column's most normal value in
         this range. Absent from models loaded from files written before it was
         kept (format versions 1 and 2).
+    input_levels_ : list of (ndarray or None), one per encoded input column
+        The column's distinct values over the training rows, sorted (in the
+        units of ``input_range_``), where it holds at most 32, else None: a
+        0/1 flag's ``[0., 1.]``, a small count's values. :meth:`explain` offers
+        these as the column's most normal value instead of points of its range.
+        Absent from models loaded from files of format versions 1 to 3.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when fitted on a DataFrame.
@@ -468,6 +475,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
     restart_offsets_: np.ndarray
     restart_scales_: np.ndarray
     input_range_: np.ndarray
+    input_levels_: Levels
 
     def __init__(
         self,
@@ -840,6 +848,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
             "feature_names_in_",
             "hidden_sizes_",
             "input_range_",
+            "input_levels_",
         ):
             if hasattr(self, name):
                 setattr(view, name, getattr(self, name))
@@ -877,6 +886,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
             # the range of every member's rows (restarts share theirs)
             ranges = members.input_range
             self.input_range_ = np.stack([ranges[:, 0].min(axis=0), ranges[:, 1].max(axis=0)])
+            self.input_levels_ = merge_levels(members.input_levels)
         else:
             self.net_ = members.net.member(index)
             self.mixture_ = FittedMixture(*(t[index] for t in members.mixture))
@@ -884,6 +894,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
             self.best_epoch_ = members.best_epoch[index]
             self.seed_ = members.seeds[index]
             self.input_range_ = members.input_range[index].copy()
+            self.input_levels_ = list(members.input_levels[index])
         self.n_iter_ = members.steps
         self.hidden_sizes_ = members.hidden_sizes
         self.latent_dim_ = members.latent_dim
@@ -1540,6 +1551,7 @@ class _Members:
     device: str
     seeds: list[int]
     input_range: np.ndarray  # (S, 2, F): each member's training min and max
+    input_levels: list[Levels]  # each member's columns' few distinct training values
     train_energy: list[np.ndarray] | None
 
     @classmethod
@@ -1554,11 +1566,13 @@ class _Members:
         device: torch.device,
         seeds: Sequence[int],
         input_range: np.ndarray,
+        input_levels: Sequence[Levels],
         train_energy: list[np.ndarray] | None = None,
     ) -> _Members:
         """What a finished training run (:class:`~dagmm.training.TrainingResult`) leaves.
 
-        ``input_range``: each member's training range, (S, 2, F) (see
+        ``input_range``: each member's training range, (S, 2, F), and
+        ``input_levels`` its columns' levels (see
         :func:`~dagmm.training.fit_input_scaling`). ``train_energy``: each member's
         training-row energies where the mixture pass computed them
         (:func:`~dagmm.training.exact_mixture`), else None.
@@ -1577,6 +1591,7 @@ class _Members:
             device=str(device),
             seeds=[int(s) for s in seeds],
             input_range=np.asarray(input_range, dtype=np.float64),
+            input_levels=list(input_levels),
             train_energy=train_energy,
         )
 
@@ -1727,7 +1742,9 @@ def _fit_members(
         net = _network(est, n_features, architecture, seeds)
         x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(device)
         rows = [torch.as_tensor(np.asarray(r), dtype=torch.long) for r in member_rows]
-        offset, scale, input_range = fit_input_scaling(x, [r.to(device) for r in rows], est.scaler)
+        offset, scale, input_range, input_levels = fit_input_scaling(
+            x, [r.to(device) for r in rows], est.scaler
+        )
         net.input_offset.copy_(offset.cpu())
         net.input_scale.copy_(scale.cpu())
         net.to(device)
@@ -1778,6 +1795,7 @@ def _fit_members(
         device,
         seeds,
         input_range.numpy(),
+        input_levels,
         train_energy,
     )
 

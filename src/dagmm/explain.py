@@ -10,11 +10,14 @@ categorical column's one-hot group counts as one column):
 ``contribution`` (the ranking score)
     How much lower the row's energy would be if this column alone took its
     most normal value: ``E(x) - min_v E(x with column := v)``, never negative.
-    The candidates ``v`` are every training category for a categorical column,
-    and 21 evenly spaced values over the column's training range (its minimum
-    to its maximum, ``DAGMM.input_range_``) for a numeric column, whatever the
-    scaler, so ``expected`` never leaves the values training saw. The
-    minimising value is reported as ``expected``. A model loaded from a file
+    The candidates ``v`` are every training category for a categorical column;
+    for a numeric column, its distinct training values where it holds at most
+    32 (``DAGMM.input_levels_``: a 0/1 flag is offered 0 and 1, not 0.35),
+    else 21 evenly spaced values over its training range (its minimum to its
+    maximum, ``DAGMM.input_range_``), whatever the scaler, so ``expected``
+    never leaves the values training saw. The minimising value is reported as
+    ``expected``. A model loaded from a file of format version 3 keeps no
+    levels and searches every numeric column's range. A model loaded from a file
     written before the range was kept (format versions 1 and 2) has none, and
     searches as releases before it did: ``[0, 1]`` scaled with min-max
     scaling, ``[-3, 3]`` standard deviations with standard scaling, and
@@ -111,13 +114,18 @@ def _per_feature(model: Any, data: np.ndarray) -> dict[str, np.ndarray]:
     return {k: np.concatenate(v, axis=1 if k in ("x_hat", "grad") else 0) for k, v in parts.items()}
 
 
-def _range_grid(model: Any, feature: int, n_grid: int) -> np.ndarray | None:
-    """``n_grid`` values evenly spread over the training range of encoded numeric
-    ``feature`` (before the network's scaling), float64; None for a model without
-    a stored range (loaded from a file of format version 1 or 2)."""
+def _numeric_values(model: Any, feature: int, n_grid: int) -> np.ndarray | None:
+    """The candidate values of encoded numeric ``feature`` (before the network's
+    scaling), float64: its training levels where it holds few
+    (``DAGMM.input_levels_``), else ``n_grid`` values evenly spread over its
+    training range; None for a model without a stored range (loaded from a file
+    of format version 1 or 2)."""
     input_range = getattr(model, "input_range_", None)
     if input_range is None:
         return None
+    levels = getattr(model, "input_levels_", None)
+    if levels is not None and levels[feature] is not None:
+        return levels[feature]
     return np.linspace(input_range[0, feature], input_range[1, feature], n_grid)
 
 
@@ -125,7 +133,7 @@ def _candidates(model: Any, name: str, idx: list[int], n_grid: int) -> np.ndarra
     """Candidate scaled values of a column, one per line (None: derive them per row)."""
     if name in model.encoder_.categories:
         return np.eye(len(idx), dtype=np.float32)
-    grid = _range_grid(model, idx[0], n_grid)
+    grid = _numeric_values(model, idx[0], n_grid)
     if grid is not None:
         net = model.net_
         offset = float(net.input_offset[0, 0, idx[0]])
@@ -267,7 +275,7 @@ def explain_encoded(
         else:
             j = idx[0]
             value = data[:, j].astype(np.float64)
-            grid = _range_grid(model, j, n_grid)
+            grid = _numeric_values(model, j, n_grid)
             if grid is not None:
                 # the candidate itself: undoing the float32 scaling could step past the range
                 expected = grid[best_index[:, c]]
@@ -340,9 +348,10 @@ def explain(model: Any, X: Any, top_k: int | None = None) -> pd.DataFrame:
             float32 log the network sees, so it may differ in the 6th or 7th digit.
         ``expected``
             The column's most normal value, in its own units or the category: of
-            the candidates (the training categories, or 21 values evenly spread
-            over a numeric column's training range), the one giving the row the
-            lowest energy with the other columns unchanged. A model loaded from a
+            the candidates (the training categories; a numeric column's distinct
+            training values where it has at most 32, such as a flag's 0 and 1,
+            else 21 values evenly spread over its training range), the one
+            giving the row the lowest energy with the other columns unchanged. A model loaded from a
             file of format version 1 or 2 keeps no training range: its numeric
             candidates are those of older releases (see the module docstring),
             which can lie outside the range with the default ``scaler="auto"``.

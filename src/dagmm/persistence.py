@@ -5,8 +5,11 @@ Layout
 A standard safetensors file. Its tensors are the network weights and scaling
 buffers (``net.*``, float32), the test-time mixture (``mixture.*``, float64),
 the training range of every encoded input column (``input_range``, float64,
-(2, n_features): min then max; from format version 3) and optionally the
-training energies (``decision_scores``). Its header
+(2, n_features): min then max; from format version 3), the distinct training
+values of the columns that hold few (``input_levels``, float64, (32,
+n_features), and ``input_level_counts``, int64, (n_features,); from format
+version 4; see :mod:`dagmm.levels`) and optionally the training energies
+(``decision_scores``). Its header
 metadata holds ``format = "dagmm"``, ``format_version`` and ``document``: a
 JSON document with the estimator parameters, the fitted encoder, the
 resolved architecture, threshold, training history, and a sha256 of every
@@ -19,10 +22,10 @@ A reader refuses a file with a tensor or document key it does not know, so an
 addition that older releases cannot skip takes a new version, and a file is
 written as the lowest version that holds it: 1, one network; 2, several restarts
 kept (tensors with a leading member axis); 3, the training range
-(``input_range``), which every model fitted by a release that writes it has.
-Older releases then say "upgrade dagmm" instead of "file tampered with". A
-model loaded from a version-1 or 2 file has no range and is written back as it
-was read.
+(``input_range``); 4, the levels (``input_levels``); every model fitted by a
+release that writes them has both. Older releases then say "upgrade dagmm"
+instead of "file tampered with". A model loaded from an older file lacks what
+its version does not hold and is written back as the version it was read.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from ._atomic import atomic_write_bytes
 from ._docstrings import fill_doc
 from ._schema import SchemaError, model_document_schema, validate
 from .exceptions import ModelFileError
+from .levels import MAX_LEVELS, Levels, pack_levels, unpack_levels
 from .network import ACTIVATIONS, DAGMMNet
 from .tabular import TabularEncoder
 from .training import FittedMixture
@@ -57,9 +61,11 @@ __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "load_model", "model_bytes",
 FORMAT_NAME = "dagmm"
 #: The newest format this version reads and writes (see the module docstring for
 #: which version a file is written as).
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 #: The first format version whose files hold the training range (``input_range``).
 RANGE_VERSION = 3
+#: The first format version whose files hold the columns' levels (``input_levels``).
+LEVELS_VERSION = 4
 _MAX_HEADER = 100 * 1024 * 1024
 _MIXTURE_KEYS = ("weights", "means", "covariances", "scale_tril")
 
@@ -140,8 +146,21 @@ def model_bytes(model: Any, include_training_scores: bool = True) -> bytes:
     input_range = getattr(model, "input_range_", None)
     if input_range is not None:
         tensors["input_range"] = torch.from_numpy(np.array(input_range, dtype=np.float64))
+    input_levels = getattr(model, "input_levels_", None) if input_range is not None else None
+    if input_levels is not None:
+        values, counts = pack_levels(input_levels)
+        tensors["input_levels"] = torch.from_numpy(values)
+        tensors["input_level_counts"] = torch.from_numpy(counts)
     n_members = int(model.net_.n_members)
-    version = RANGE_VERSION if input_range is not None else 1 if n_members == 1 else 2
+    version = (
+        LEVELS_VERSION
+        if input_levels is not None
+        else RANGE_VERSION
+        if input_range is not None
+        else 1
+        if n_members == 1
+        else 2
+    )
     document = {
         "format": FORMAT_NAME,
         "format_version": version,
@@ -479,7 +498,33 @@ def _expected_shapes(fitted: dict[str, Any], version: int) -> dict[str, tuple[in
     )
     if version >= RANGE_VERSION:
         shapes["input_range"] = (2, fitted["n_features"])
+    if version >= LEVELS_VERSION:
+        shapes["input_levels"] = (MAX_LEVELS, fitted["n_features"])
+        shapes["input_level_counts"] = (fitted["n_features"],)
     return shapes
+
+
+def _checked_levels(tensors: dict[str, torch.Tensor], source: str) -> Levels | None:
+    """The levels a file holds (None before format version 4), checked as
+    :func:`dagmm.levels.unpack_levels` does and against the training range."""
+    if "input_levels" not in tensors:
+        return None
+    try:
+        levels = unpack_levels(
+            tensors["input_levels"].numpy(), tensors["input_level_counts"].numpy()
+        )
+    except ValueError as exc:
+        raise ModelFileError(
+            f"{source}: tensor 'input_levels': {exc} (file tampered with?)"
+        ) from None
+    low, high = tensors["input_range"].numpy()
+    for f, column in enumerate(levels):
+        if column is not None and (column[0] != low[f] or column[-1] != high[f]):
+            raise ModelFileError(
+                f"{source}: tensor 'input_levels': column {f}'s levels do not span its "
+                "training range (file tampered with?)"
+            )
+    return levels
 
 
 def scoring_device(trained_on: str, device: str | torch.device | None = None) -> torch.device:
@@ -565,8 +610,12 @@ def load_bytes(
     for name, shape in expected.items():
         if name not in tensors:
             raise ModelFileError(f"{source}: tensor {name!r} missing")
-        wide = name.startswith("mixture.") or name == "input_range"
-        want = torch.float64 if wide else torch.float32
+        if name == "input_level_counts":
+            want = torch.int64
+        elif name.startswith("mixture.") or name in ("input_range", "input_levels"):
+            want = torch.float64
+        else:
+            want = torch.float32
         if tensors[name].dtype != want or tuple(tensors[name].shape) != shape:
             raise ModelFileError(
                 f"{source}: tensor {name!r} has dtype {tensors[name].dtype} shape "
@@ -586,6 +635,7 @@ def load_bytes(
             f"{source}: tensor 'input_range' has a column whose minimum exceeds its maximum "
             "(file tampered with?)"
         )
+    input_levels = _checked_levels(tensors, source)
     params = dict(document["params"])
     for key in ("hidden_sizes", "estimation_hidden_sizes"):
         if isinstance(params.get(key), list):
@@ -633,6 +683,8 @@ def load_bytes(
             model.restart_scales_ = np.asarray(restarts["scales"], dtype=np.float64)
     if "input_range" in tensors:
         model.input_range_ = tensors["input_range"].numpy()
+    if input_levels is not None:
+        model.input_levels_ = input_levels
     model.format_version_ = int(document["format_version"])
     return model
 

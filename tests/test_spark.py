@@ -457,6 +457,27 @@ def test_engine_spark_names_a_bad_row_by_id_or_by_its_file_and_row(frame, model,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flows.parquet", "m.dagmm"]
 
 
+def test_engine_spark_names_a_bad_row_by_file_beside_columns_named_as_its_helpers(
+    frame, model, tmp_path
+):
+    from dagmm.spark import SparkScoringError, score_parquet_spark
+
+    # The re-run job naming a bad row by file adds columns `_dagmm_located_file` and
+    # `_dagmm_located_row`: until 2026-12-05 a kept column of that name made two of it,
+    # and the row was named by its Spark partition again ("row(s) 5 of partition 0").
+    folder = tmp_path / "flows.parquet"
+    folder.mkdir()
+    bad = frame.assign(_dagmm_located_file="mine", _DAGMM_LOCATED_ROW=-1)
+    bad["b"] = bad["b"].astype(str)
+    bad.loc[405, "b"] = "oops"
+    for i in range(2):
+        bad.iloc[400 * i : 400 * (i + 1)].to_parquet(folder / f"part-{i}.parquet")
+    kept = ["_dagmm_located_file", "_DAGMM_LOCATED_ROW"]
+    out = tmp_path / "out.parquet"
+    with pytest.raises(SparkScoringError, match=r"'oops' \(1 value\(s\), row\(s\) 5 of part-1"):
+        score_parquet_spark(model, folder, out, master="local[2]", keep_columns=kept)
+
+
 def test_a_model_column_of_arrays_binary_or_times_is_refused_before_the_job(
     spark, frame, model, tmp_path
 ):

@@ -448,8 +448,22 @@ def explain_failure(exc: BaseException) -> str:
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
-#: Columns locating a row in its Parquet file, carried by the job re-run on failure only.
+#: Columns locating a row in its Parquet file, carried by the job re-run on failure only
+#: (under another name where the data has a column of this one: see :func:`_unused_name`).
 _FILE_COLUMN, _ROW_COLUMN = "_dagmm_located_file", "_dagmm_located_row"
+
+
+def _unused_name(base: str, taken: Sequence[str]) -> str:
+    """``base``, else ``base_1``, ``base_2``, ...: the first that is none of ``taken``.
+
+    Compared case-insensitively, as Spark resolves column names by default.
+    """
+    lowered = {name.lower() for name in taken}
+    name, n = base, 0
+    while name.lower() in lowered:
+        n += 1
+        name = f"{base}_{n}"
+    return name
 
 
 def _failure_in_files(
@@ -470,13 +484,17 @@ def _failure_in_files(
     """
     from pyspark.sql import functions as F
 
+    # named apart from the data's columns: a column of the same name (the user's, kept
+    # by --keep) made two of it, and the rows were named by partition again
+    file_column = _unused_name(_FILE_COLUMN, frame.columns)
+    row_column = _unused_name(_ROW_COLUMN, [*frame.columns, file_column])
     located = frame.select(
         *wanted_columns,
-        F.col("_metadata.file_path").alias(_FILE_COLUMN),
-        F.col("_metadata.row_index").alias(_ROW_COLUMN),
+        F.col("_metadata.file_path").alias(file_column),
+        F.col("_metadata.row_index").alias(row_column),
     )
     folder = os.path.abspath(source) if source.is_dir() else None
-    names = _RowNames(file_column=_FILE_COLUMN, row_column=_ROW_COLUMN, folder=folder)
+    names = _RowNames(file_column=file_column, row_column=row_column, folder=folder)
     # unseen categories were counted by the first job: these are not warned of
     ignored = frame.sparkSession.sparkContext.accumulator({}, _CountsParam())
     try:

@@ -544,13 +544,13 @@ def test_labels_naming_classes_take_the_anomaly_values(fitted, tmp_path):
     refused = _cli("report", folder / "model.dagmm", data, "--labels", "kind", "--out", out)
     assert refused.exit_code == 2 and not out.exists()
     assert "must be 0 (normal) or 1 (anomaly); row 0 holds" in refused.output
-    assert "--anomaly-value (repeatable), e.g. --anomaly-value attack" in refused.output
+    assert "(dagmm report --anomaly-value attack, repeatable)" in " ".join(refused.output.split())
     typo = _cli("report", folder / "model.dagmm", data, "--labels", "kind", "--anomaly-value",
                 "atack", "--chunk-rows", 50, "--out", out)  # fmt: skip
     assert typo.exit_code == 2 and not out.exists()
     assert (
-        f"{data}: no row's 'kind' is 'atack' (--anomaly-value); it holds 'attack', 'backup', "
-        "'normal'"
+        f"{data}: no row's 'kind' is 'atack' (anomaly_values, or --anomaly-value in dagmm "
+        "report); it holds 'attack', 'backup', 'normal'"
     ) in " ".join(typo.output.split())
     alone = _cli("report", folder / "model.dagmm", data, "--anomaly-value", "attack", "--out", out)
     assert alone.exit_code == 2 and "give --labels too" in alone.output and not out.exists()
@@ -558,3 +558,19 @@ def test_labels_naming_classes_take_the_anomaly_values(fitted, tmp_path):
                    "attack", "--out", out)  # fmt: skip
     assert written.exit_code == 0, written.output
     assert "AUROC" in out.read_text()
+
+
+def test_label_column_messages_name_the_python_argument_too(fitted, tmp_path):
+    """Until 2026-12-05 ``collect_file`` and ``write_report_file`` named only the command
+    line's ``--anomaly-value`` when refusing class-name labels, which Python callers lack."""
+    from dagmm.report import collect_file, write_report_file
+
+    model, test, y, _ = fitted
+    data = tmp_path / "named.csv"
+    test.assign(kind=np.where(y == 1, "attack", "normal")).to_csv(data, index=False)
+    with pytest.raises(InvalidInputError, match=r"e\.g\. anomaly_values=\['attack'\] \(dagmm"):
+        collect_file(model, data, labels="kind")
+    out = tmp_path / "r.html"
+    with pytest.raises(InvalidInputError, match=r"is 'atack' \(anomaly_values, or --anomaly-v"):
+        write_report_file(model, data, out, labels="kind", anomaly_values=["atack"])
+    assert not out.exists()

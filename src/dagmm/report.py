@@ -537,9 +537,10 @@ def collect_file(
     zs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
     seen: set[str] = set()  # a few of the labels' values, to name when none is an anomaly
+    # both spellings, as the Python API and `dagmm report` reach this alike
     hint = (
-        "; where the column names classes, give the anomalies' value(s) with "
-        "--anomaly-value (repeatable), e.g. --anomaly-value attack"
+        "; where the column names classes, give the anomalies' value(s), e.g. "
+        "anomaly_values=['attack'] (dagmm report --anomaly-value attack, repeatable)"
     )
     for chunk in encoded_chunks(
         model, path, [id_column, labels], chunk_rows, csv_format=csv_format
@@ -575,7 +576,8 @@ def collect_file(
         held = ", ".join(repr(v) for v in sorted(seen)[:_VALUES_NAMED])
         raise InvalidInputError(
             f"{path}: no row's {labels!r} is {' or '.join(repr(str(v)) for v in anomaly_values)} "
-            f"(--anomaly-value); it holds {held}{', ...' if len(seen) > _VALUES_NAMED else ''}"
+            f"(anomaly_values, or --anomaly-value in dagmm report); it holds "
+            f"{held}{', ...' if len(seen) > _VALUES_NAMED else ''}"
         )
     return _report_data(
         model, energy, np.concatenate(zs), y, id_values, top_data, order, top_columns, source

@@ -15,6 +15,12 @@ Usage::
     python benchmarks/bench_ensemble.py --threads 2 --seeds 5 --shape thyroid --restarts
     python benchmarks/bench_ensemble.py --threads 2 --seeds 20 --shape kddcup --step-split
 
+``--process-groups N`` adds a third way, measured in the same run: the seeds split
+into N groups, each group one ``fit_ensemble`` in a process of its own with
+``--threads / N`` threads, the N processes side by side (a lever measured, not one
+the package uses; its wall time counts the processes' start-up, and the line after
+it their fits alone).
+
 ``--step-split`` times the fused training step alone instead (no data, no Adam),
 one model against ``--seeds`` members in one batched step, and splits each into
 its matrix products and the rest (torch's profiler). The products of S members
@@ -25,6 +31,8 @@ bounds what batching members can gain per step.
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -127,6 +135,39 @@ def step_split(args: argparse.Namespace) -> None:
         )
 
 
+def _group_worker(args: argparse.Namespace) -> None:
+    """One process of ``--process-groups``: fit its seeds, print the fit's wall seconds."""
+    shape = SHAPES[args.shape]
+    first, last = (int(v) for v in args.worker_seeds.split(":"))
+    data = synthetic(shape["rows"], shape["features"], seed=1)
+    epochs = args.epochs if args.epochs is not None else shape["epochs"]
+    base = DAGMM(**shape["params"], epochs=epochs, batch_size=1024, learning_rate=1e-4)
+    fit_ensemble(base, data[:2048], seeds=[first])  # warm-up: compiled kernels, pools
+    start = time.perf_counter()
+    fit_ensemble(base, data, seeds=list(range(first, last)))
+    print(time.perf_counter() - start)
+
+
+def _in_process_groups(args: argparse.Namespace, shape_name: str, fits: list[float]) -> None:
+    """The seeds in ``args.process_groups`` processes side by side; appends the slowest
+    process's fit seconds to ``fits``."""
+    groups = np.array_split(np.arange(args.seeds), args.process_groups)
+    threads = max(1, args.threads // args.process_groups)
+    command = [sys.executable, __file__, "--shape", shape_name, "--threads", str(threads)]
+    if args.epochs is not None:
+        command += ["--epochs", str(args.epochs)]
+    workers = [
+        subprocess.Popen(
+            [*command, "--worker-seeds", f"{g[0]}:{g[-1] + 1}"], stdout=subprocess.PIPE, text=True
+        )
+        for g in groups
+    ]
+    outputs = [w.communicate()[0] for w in workers]
+    if any(w.returncode for w in workers):
+        raise SystemExit("a --process-groups worker failed")
+    fits.append(max(float(out.split()[-1]) for out in outputs))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -152,8 +193,19 @@ def main() -> None:
         help="Time the fused training step alone (CPU), one model against SEEDS members, "
         "split into matrix products and the rest; see the module docstring.",
     )
+    parser.add_argument(
+        "--process-groups",
+        type=int,
+        default=0,
+        help="Also time the seeds split into this many processes side by side, each one "
+        "fit_ensemble with THREADS / N threads (see the module docstring).",
+    )
+    parser.add_argument("--worker-seeds", help=argparse.SUPPRESS)
     args = parser.parse_args()
     set_threads(args.threads)
+    if args.worker_seeds:
+        _group_worker(args)
+        return
     print(machine_line())
     if args.step_split:
         step_split(args)
@@ -200,7 +252,11 @@ def main() -> None:
 
         together()  # warm-up
         loop["together"].clear()
-        times = interleaved({"together": together, "one_by_one": one_by_one}, args.repeats)
+        runs = {"together": together, "one_by_one": one_by_one}
+        group_fits: list[float] = []
+        if args.process_groups:
+            runs["groups"] = lambda name=name, fits=group_fits: _in_process_groups(args, name, fits)
+        times = interleaved(runs, args.repeats)
         label = (
             f"DAGMM(n_restarts={len(seeds)}).fit (one vectorised run)"
             if args.restarts
@@ -211,6 +267,15 @@ def main() -> None:
             "DAGMM.fit per seed, one after another", samples, times["one_by_one"], "samples/s"
         )
         print(f"  ratio together / one by one: {fast / slow:.2f}x")
+        if args.process_groups:
+            label = f"{args.process_groups} processes side by side"
+            groups = rate_line(label, samples, times["groups"], "samples/s")
+            group_fit = rate_line("  their fits alone", samples, group_fits, "samples/s")
+            print(
+                f"  ratios: processes / one by one {groups / slow:.2f}x (fits alone "
+                f"{group_fit / slow:.2f}x); processes / together {groups / fast:.2f}x "
+                f"(fits alone {group_fit / fast:.2f}x)"
+            )
         fast_loop = rate_line(
             "training loop only, together", samples, loop["together"], "samples/s"
         )

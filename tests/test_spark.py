@@ -457,25 +457,48 @@ def test_engine_spark_names_a_bad_row_by_id_or_by_its_file_and_row(frame, model,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["flows.parquet", "m.dagmm"]
 
 
+@pytest.mark.parametrize(
+    "kept", [["_dagmm_located_file", "_DAGMM_LOCATED_ROW"], ["_metadata"]], ids=["helpers", "meta"]
+)
 def test_engine_spark_names_a_bad_row_by_file_beside_columns_named_as_its_helpers(
-    frame, model, tmp_path
+    frame, model, tmp_path, kept
 ):
+    from pyspark.sql import DataFrame
+
     from dagmm.spark import SparkScoringError, score_parquet_spark
 
     # The re-run job naming a bad row by file adds columns `_dagmm_located_file` and
     # `_dagmm_located_row`: until 2026-12-05 a kept column of that name made two of it,
     # and the row was named by its Spark partition again ("row(s) 5 of partition 0").
+    # It reads them from Spark's hidden `_metadata` column, which a data column of that
+    # name hides: that failed with Spark's own error (no field file_path in an int).
     folder = tmp_path / "flows.parquet"
     folder.mkdir()
-    bad = frame.assign(_dagmm_located_file="mine", _DAGMM_LOCATED_ROW=-1)
+    bad = frame.assign(**{name: -1 for name in kept})
     bad["b"] = bad["b"].astype(str)
     bad.loc[405, "b"] = "oops"
     for i in range(2):
         bad.iloc[400 * i : 400 * (i + 1)].to_parquet(folder / f"part-{i}.parquet")
-    kept = ["_dagmm_located_file", "_DAGMM_LOCATED_ROW"]
     out = tmp_path / "out.parquet"
-    with pytest.raises(SparkScoringError, match=r"'oops' \(1 value\(s\), row\(s\) 5 of part-1"):
+    # a Spark before 4.0 cannot reach the hidden column past a data column of its name
+    where = (
+        "5 of part-1"
+        if hasattr(DataFrame, "metadataColumn") or kept != ["_metadata"]
+        else "5 of partition 1"
+    )
+    with pytest.raises(SparkScoringError, match=rf"'oops' \(1 value\(s\), row\(s\) {where}"):
         score_parquet_spark(model, folder, out, master="local[2]", keep_columns=kept)
+
+
+def test_a_spark_before_4_names_rows_by_partition_past_a_data_column_named_metadata(spark):
+    from dagmm.spark import _hidden_metadata
+
+    # Spark 3.5 has no DataFrame.metadataColumn: past a data column `_METADATA` the
+    # hidden column cannot be reached, and the re-run job is not tried.
+    before_4 = type("Frame", (), {"columns": ["a", "_METADATA"]})()
+    assert _hidden_metadata(before_4) is None
+    before_4.columns = ["a"]
+    assert "_metadata" in str(_hidden_metadata(before_4))
 
 
 def test_a_model_column_of_arrays_binary_or_times_is_refused_before_the_job(

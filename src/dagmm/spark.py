@@ -466,6 +466,22 @@ def _unused_name(base: str, taken: Sequence[str]) -> str:
     return name
 
 
+def _hidden_metadata(frame: Any) -> Any:
+    """Spark's hidden ``_metadata`` column of a file-based ``frame``, or None.
+
+    A data column named ``_metadata`` (in any case) hides it from ``F.col``:
+    Spark 4 reaches it past that column (``DataFrame.metadataColumn``), an
+    earlier Spark cannot, and the rows are then named by partition.
+    """
+    from pyspark.sql import functions as F
+
+    if hasattr(frame, "metadataColumn"):
+        return frame.metadataColumn("_metadata")
+    if any(name.lower() == "_metadata" for name in frame.columns):
+        return None
+    return F.col("_metadata")
+
+
 def _failure_in_files(
     frame: Any, wanted_columns: list[str], blob: bytes, batch_rows: int, source: Path
 ) -> str | None:
@@ -482,16 +498,17 @@ def _failure_in_files(
         The failure's message, or None where the second job found nothing to name
         (it succeeded, or failed otherwise: e.g. a Spark without ``row_index``).
     """
-    from pyspark.sql import functions as F
-
+    metadata = _hidden_metadata(frame)
+    if metadata is None:
+        return None
     # named apart from the data's columns: a column of the same name (the user's, kept
     # by --keep) made two of it, and the rows were named by partition again
     file_column = _unused_name(_FILE_COLUMN, frame.columns)
     row_column = _unused_name(_ROW_COLUMN, [*frame.columns, file_column])
     located = frame.select(
         *wanted_columns,
-        F.col("_metadata.file_path").alias(file_column),
-        F.col("_metadata.row_index").alias(row_column),
+        metadata.getField("file_path").alias(file_column),
+        metadata.getField("row_index").alias(row_column),
     )
     folder = os.path.abspath(source) if source.is_dir() else None
     names = _RowNames(file_column=file_column, row_column=row_column, folder=folder)

@@ -141,7 +141,9 @@ def _group_worker(args: argparse.Namespace) -> None:
     first, last = (int(v) for v in args.worker_seeds.split(":"))
     data = synthetic(shape["rows"], shape["features"], seed=1)
     epochs = args.epochs if args.epochs is not None else shape["epochs"]
-    base = DAGMM(**shape["params"], epochs=epochs, batch_size=1024, learning_rate=1e-4)
+    base = DAGMM(
+        **shape["params"], epochs=epochs, batch_size=1024, learning_rate=1e-4, device=args.device
+    )
     fit_ensemble(base, data[:2048], seeds=[first])  # warm-up: compiled kernels, pools
     start = time.perf_counter()
     fit_ensemble(base, data, seeds=list(range(first, last)))
@@ -154,6 +156,7 @@ def _in_process_groups(args: argparse.Namespace, shape_name: str, fits: list[flo
     groups = np.array_split(np.arange(args.seeds), args.process_groups)
     threads = max(1, args.threads // args.process_groups)
     command = [sys.executable, __file__, "--shape", shape_name, "--threads", str(threads)]
+    command += ["--device", args.device]
     if args.epochs is not None:
         command += ["--epochs", str(args.epochs)]
     workers = [
@@ -206,6 +209,10 @@ def main() -> None:
     if args.worker_seeds:
         _group_worker(args)
         return
+    if args.process_groups and not 1 <= args.process_groups <= args.seeds:
+        parser.error(f"--process-groups must be 1 to --seeds ({args.seeds})")
+    if args.process_groups and args.restarts:
+        parser.error("--process-groups times fit_ensemble's independent models, not --restarts")
     print(machine_line())
     if args.step_split:
         step_split(args)

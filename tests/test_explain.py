@@ -358,6 +358,23 @@ def test_a_column_of_few_values_is_offered_only_values_training_saw(tmp_path):
         assert not set(dur) <= set(train["dur"].astype(np.float32).astype(float))
 
 
+def test_a_value_imputed_is_not_offered_where_no_row_holds_it():
+    # A flag of as many 0s as 1s has the median 0.5: imputed into its missing rows, it
+    # became a level, and explain offered a 0/1 column 0.5.
+    rng = np.random.default_rng(1)
+    flag = np.r_[np.zeros(975), np.ones(975), np.full(50, np.nan)]
+    train = pd.DataFrame({"flag": flag, "x": rng.normal(size=2000)})
+    model = DAGMM(epochs=10, missing="impute", random_state=0).fit(train)
+    assert model.encoder_.fill_values["flag"] == 0.5
+    np.testing.assert_array_equal(model.input_levels_[0], [0.0, 1.0])
+    table = model.explain(pd.DataFrame({"flag": [0.0, 1.0, np.nan], "x": [0.0, 5.0, -5.0]}))
+    assert set(table.loc[table["column"] == "flag", "expected"].astype(float)) <= {0.0, 1.0}
+    # a median some row holds stays a level
+    train["flag"] = np.r_[np.zeros(975), np.ones(1000), np.full(25, np.nan)]
+    model = DAGMM(epochs=1, missing="impute", random_state=0).fit(train)
+    np.testing.assert_array_equal(model.input_levels_[0], [0.0, 1.0])
+
+
 def _saved(model, tmp_path):
     path = tmp_path / "m.dagmm"
     model.save(path)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dagmm.levels import MAX_LEVELS, column_levels, merge_levels, pack_levels, unpack_levels
+from dagmm import levels as levels_module
+from dagmm.levels import (
+    MAX_LEVELS,
+    column_levels,
+    member_levels,
+    merge_levels,
+    pack_levels,
+    unpack_levels,
+)
 
 
 def _reference(values: np.ndarray, max_levels: int = MAX_LEVELS) -> list:
@@ -26,9 +34,12 @@ def _assert_same(got: list, want: list) -> None:
             np.testing.assert_array_equal(a, b)
 
 
-def test_levels_equal_the_distinct_values_where_few():
+@pytest.mark.parametrize("block_values", [levels_module._BLOCK_VALUES, 9_000, 1])
+def test_levels_equal_the_distinct_values_where_few(monkeypatch, block_values):
+    # one block after the head, several, and the smallest (1,024 rows at a time)
+    monkeypatch.setattr(levels_module, "_BLOCK_VALUES", block_values)
     rng = np.random.default_rng(0)
-    n = 140_000  # the head, two full blocks and a ragged one
+    n = 140_000
     columns = {
         "flag": (rng.random(n) < 0.1).astype(np.float32),
         "constant": np.full(n, 7.5, np.float32),
@@ -54,6 +65,31 @@ def test_levels_equal_the_distinct_values_where_few():
     # a strided view (a column subset of a wider table) and no rows
     _assert_same(column_levels(values[::3, ::2]), _reference(values[::3, ::2]))
     assert column_levels(values[:0]) == [None] * values.shape[1]
+
+
+def test_only_the_columns_asked_for_and_stand_ins_not_held_by_any_row():
+    rng = np.random.default_rng(2)
+    n = 3000
+    flag = (rng.random(n) < 0.5).astype(np.float32)
+    count = rng.integers(0, 4, n).astype(np.float32)
+    values = np.stack([flag, count, flag], axis=1)
+    stand_ins = np.zeros(values.shape, dtype=bool)
+    stand_ins[::10, 0] = True  # missing values given the median 0.5, which no row holds
+    values[::10, 0] = 0.5
+    stand_ins[::7, 1] = True  # ... and the median 2, which rows do hold
+    values[::7, 1] = 2.0
+    got = column_levels(values, columns=[0, 1], stand_ins=stand_ins)
+    np.testing.assert_array_equal(got[0], [0.0, 1.0])
+    np.testing.assert_array_equal(got[1], [0.0, 1.0, 2.0, 3.0])
+    assert got[2] is None  # not asked for
+    np.testing.assert_array_equal(column_levels(values)[0], [0.0, 0.5, 1.0])
+    # each member's rows; members on the same rows share one result
+    rows = [np.arange(0, 100), np.arange(100, 3000), np.arange(0, 100)]
+    values[:100, 1] = 0.0
+    per = member_levels(values, rows, [1], stand_ins)
+    np.testing.assert_array_equal(per[0][1], [0.0])
+    np.testing.assert_array_equal(per[1][1], [0.0, 1.0, 2.0, 3.0])
+    assert per[2] is per[0] and per[0][0] is None
 
 
 def test_merged_levels_are_those_of_the_union():

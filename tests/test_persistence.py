@@ -20,7 +20,12 @@ PACKAGE = Path(dagmm.__file__).parent
 def fitted():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(
-        {"a": rng.normal(size=200), "b": rng.gamma(2.0, size=200), "c": rng.choice(["x", "y"], 200)}
+        {
+            "a": rng.normal(size=200),
+            "b": rng.gamma(2.0, size=200),
+            "c": rng.choice(["x", "y"], 200),
+            "d": rng.integers(0, 3, 200),  # a count of few values: levels
+        }
     )
     return DAGMM(epochs=10, batch_size=64, random_state=0).fit(frame), frame
 
@@ -37,7 +42,7 @@ def test_round_trip_reproduces_scores_exactly(fitted, tmp_path):
     assert loaded.get_params() == model.get_params()
     assert loaded.history_ == model.history_
     np.testing.assert_array_equal(loaded.predict_proba(frame), model.predict_proba(frame))
-    assert list(loaded.feature_names_in_) == ["a", "b", "c"]
+    assert list(loaded.feature_names_in_) == ["a", "b", "c", "d"]
     assert DAGMM.load(path).threshold_ == model.threshold_
 
 
@@ -292,7 +297,7 @@ def test_the_training_range_survives_save_and_load(fitted, tmp_path):
     assert loaded.format_version_ == 4  # older releases say "upgrade dagmm"
     assert loaded.input_range_.dtype == np.float64
     np.testing.assert_array_equal(loaded.input_range_, model.input_range_)
-    assert any(v is not None for v in model.input_levels_)  # the one-hot columns at least
+    assert [v is not None for v in model.input_levels_] == [False, False, False, False, True]
     for got, want in zip(loaded.input_levels_, model.input_levels_, strict=True):
         assert (got is None) == (want is None)
         if want is not None:

@@ -48,13 +48,14 @@ from .estimator import (
     _new_encoder,
     _progress_callback,
     _training_config,
+    _training_levels,
     _warn_few_rows,
     auto_epochs,
     best_restart,
     resolve_device,
 )
 from .exceptions import DAGMMError, DistributedInputError, InvalidInputError
-from .levels import Levels, column_levels, merge_levels, pack_levels, unpack_levels
+from .levels import Levels, merge_levels, pack_levels, unpack_levels
 from .mixture import MixtureStatistics
 from .quantile import exact_median, exact_quantile
 from .tabular import (
@@ -408,16 +409,15 @@ def _global_top_share(reducer: ProcessGroupReducer, data: np.ndarray, n_total: f
 
 def _global_scaling(
     reducer: ProcessGroupReducer, x: Tensor, method: str | None
-) -> tuple[Tensor, Tensor, np.ndarray, Levels]:
+) -> tuple[Tensor, Tensor, np.ndarray]:
     """The scaling :func:`dagmm.training.fit_input_scaling` fits on the union of every
-    process's rows: ``(offset, scale)``, each (1, 1, F) float32, the columns' min
-    and max, (2, F) float64, and their levels."""
+    process's rows: ``(offset, scale)``, each (1, 1, F) float32, and the columns' min
+    and max, (2, F) float64."""
     data = x.to(torch.float64).cpu().numpy()
     n_features = data.shape[1]
-    # the training range and levels, for explanations, whatever the scaler
+    # the training range, for explanations, whatever the scaler
     low = reducer.reduce_array(data.min(0), dist.ReduceOp.MIN)
     high = reducer.reduce_array(data.max(0), dist.ReduceOp.MAX)
-    levels = _global_levels(reducer, x)
     if method in ("minmax", "standard", "auto"):
         sums = reducer.reduce_array(np.concatenate([[len(data)], data.sum(0)]))
         n, mean = sums[0], sums[1:] / sums[0]
@@ -438,13 +438,16 @@ def _global_scaling(
             f"scaler must be 'auto', 'standard', 'minmax' or None, got {method!r}"
         )
     as_tensor = lambda a: torch.from_numpy(a).view(1, 1, n_features).to(torch.float32)  # noqa: E731
-    return as_tensor(offset), as_tensor(scale), np.stack([low, high]), levels
+    return as_tensor(offset), as_tensor(scale), np.stack([low, high])
 
 
-def _global_levels(reducer: ProcessGroupReducer, x: Tensor) -> Levels:
-    """The levels of every process's rows (:func:`dagmm.levels.column_levels`): each
-    process's own, gathered and merged."""
-    local = column_levels(x.cpu().numpy())
+def _global_levels(
+    reducer: ProcessGroupReducer, encoder: TabularEncoder, X: Any, data: np.ndarray
+) -> Levels:
+    """The levels of every process's rows (``DAGMM.input_levels_``): each process's
+    own, gathered and merged. A value imputed in one shard's rows and held by another's
+    stays; one no row of any shard holds does not."""
+    (local,) = _training_levels(encoder, X, data, [np.arange(len(data))])
     values, counts = pack_levels(local)
     gathered = reducer.gather_bytes(counts.tobytes() + values.tobytes())
     n_features = len(counts)
@@ -549,7 +552,8 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
         torch.manual_seed(seeds[0] + 7919 * reducer.rank)
         net = _network(est, n_features, architecture, seeds)
         x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(device)
-        offset, scale, input_range, input_levels = _global_scaling(reducer, x, est.scaler)
+        offset, scale, input_range = _global_scaling(reducer, x, est.scaler)
+        input_levels = _global_levels(reducer, encoder, X, data)
         net.input_offset.copy_(offset)
         net.input_scale.copy_(scale)
         net.to(device)

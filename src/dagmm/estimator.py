@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._docstrings import fill_doc
 from .exceptions import InvalidInputError, NumericalError, TrainingDivergedError
-from .levels import Levels, merge_levels
+from .levels import Levels, member_levels, merge_levels
 from .network import ACTIVATIONS, DAGMMNet
 from .presets import preset_params
 from .rejection import REJECTED, RejectionStats, check_rejection_args, rejected, rejection_stats
@@ -422,11 +422,13 @@ class DAGMM(TransformerMixin, BaseEstimator):
         this range. Absent from models loaded from files written before it was
         kept (format versions 1 and 2).
     input_levels_ : list of (ndarray or None), one per encoded input column
-        The column's distinct values over the training rows, sorted (in the
-        units of ``input_range_``), where it holds at most 32, else None: a
-        0/1 flag's ``[0., 1.]``, a small count's values. :meth:`explain` offers
-        these as the column's most normal value instead of points of its range.
-        Absent from models loaded from files of format versions 1 to 3.
+        A numeric column's distinct values over the training rows, sorted (in
+        the units of ``input_range_``), where it holds at most 32, else None
+        (and None for a one-hot column): a 0/1 flag's ``[0., 1.]``, a small
+        count's values; a median ``missing="impute"`` filled in is left out
+        unless a row holds it. :meth:`explain` offers these as the column's
+        most normal value instead of points of its range. Absent from models
+        loaded from files of format versions 1 to 3.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when fitted on a DataFrame.
@@ -727,8 +729,16 @@ class DAGMM(TransformerMixin, BaseEstimator):
         if self.validation_fraction:
             rows, held_out = _hold_out(rows, self.validation_fraction, rng)
             val_rows = [held_out] * len(seeds)
+        levels = _training_levels(encoder, X, data, [rows])
         members = _fit_members(
-            self, data, [rows] * len(seeds), val_rows, seeds, resume=resume, drawn_seed=drawn
+            self,
+            data,
+            [rows] * len(seeds),
+            val_rows,
+            seeds,
+            levels * len(seeds),
+            resume=resume,
+            drawn_seed=drawn,
         )
         # Without a validation split the mixture pass scored every training row already.
         train_energy = members.train_energy if val_rows is None else None
@@ -1571,9 +1581,9 @@ class _Members:
     ) -> _Members:
         """What a finished training run (:class:`~dagmm.training.TrainingResult`) leaves.
 
-        ``input_range``: each member's training range, (S, 2, F), and
-        ``input_levels`` its columns' levels (see
-        :func:`~dagmm.training.fit_input_scaling`). ``train_energy``: each member's
+        ``input_range``: each member's training range, (S, 2, F) (see
+        :func:`~dagmm.training.fit_input_scaling`), and ``input_levels`` its numeric
+        columns' levels (:func:`_training_levels`). ``train_energy``: each member's
         training-row energies where the mixture pass computed them
         (:func:`~dagmm.training.exact_mixture`), else None.
         """
@@ -1717,14 +1727,15 @@ def _fit_members(
     member_rows: Sequence[np.ndarray],
     validation_rows: Sequence[np.ndarray] | None,
     seeds: Sequence[int],
+    input_levels: Sequence[Levels],
     resume: bool = False,
     drawn_seed: int | None = None,
     run: dict[str, Any] | None = None,
 ) -> _Members:
     """Train ``len(seeds)`` independent models of ``est``'s configuration together
-    (``drawn_seed``: what a fit without ``random_state`` drew, kept in checkpoints;
-    ``run``: an ensemble's description of its run, kept in checkpoints and compared
-    on resume)."""
+    (``input_levels``: each member's, :func:`_training_levels`; ``drawn_seed``: what a
+    fit without ``random_state`` drew, kept in checkpoints; ``run``: an ensemble's
+    description of its run, kept in checkpoints and compared on resume)."""
     n_features = data.shape[1]
     architecture = _architecture(est, n_features)
     smallest = min(len(r) for r in member_rows)
@@ -1742,9 +1753,7 @@ def _fit_members(
         net = _network(est, n_features, architecture, seeds)
         x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(device)
         rows = [torch.as_tensor(np.asarray(r), dtype=torch.long) for r in member_rows]
-        offset, scale, input_range, input_levels = fit_input_scaling(
-            x, [r.to(device) for r in rows], est.scaler
-        )
+        offset, scale, input_range = fit_input_scaling(x, [r.to(device) for r in rows], est.scaler)
         net.input_offset.copy_(offset.cpu())
         net.input_scale.copy_(scale.cpu())
         net.to(device)
@@ -1923,8 +1932,9 @@ def fit_ensemble(
             val_rows.append(held_out)
     # An empty run description still marks the checkpoint as an ensemble's (whose seeds
     # were given, not drawn), for the wording of a refused resume.
+    levels = _training_levels(encoder, X, data, train_rows)
     members = _fit_members(
-        estimator, data, train_rows, val_rows, seeds, resume=resume, run=dict(run or {})
+        estimator, data, train_rows, val_rows, seeds, levels, resume=resume, run=dict(run or {})
     )
     models = []
     for index, seed in enumerate(seeds):
@@ -1940,6 +1950,22 @@ def fit_ensemble(
         model._set_threshold(model.decision_scores_)
         models.append(model)
     return models
+
+
+def _training_levels(
+    encoder: TabularEncoder, X: Any, data: np.ndarray, member_rows: Sequence[np.ndarray]
+) -> list[Levels]:
+    """Each member's levels of the numeric columns of ``data`` (``X`` encoded), the
+    values ``missing="impute"`` filled in left out where no row holds them."""
+    numeric = [idx[0] for name, idx in encoder.groups if name not in encoder.categories]
+    mask = encoder.imputed(X)
+    stand_ins = None
+    if mask is not None and mask.any():
+        stand_ins = np.zeros(data.shape, dtype=bool)
+        for c, (name, idx) in enumerate(encoder.groups):
+            if name not in encoder.categories:
+                stand_ins[:, idx[0]] = mask[:, c]
+    return member_levels(data, member_rows, numeric, stand_ins)
 
 
 def _checked_seeds(seeds: Sequence[int]) -> list[int]:

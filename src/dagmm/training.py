@@ -29,7 +29,6 @@ from .inference import (
     cpu_represent,
     cpu_scoring_supported,
 )
-from .levels import Levels, column_levels
 from .mixture import (
     CholeskyFallbackNeeded,
     MixtureStatistics,
@@ -384,14 +383,14 @@ def fit_scaling(
     -------
     offset, scale : Tensor, shape (S, 1, F)
     """
-    offset, scale, _, _ = fit_input_scaling(x, member_rows, method)
+    offset, scale, _ = fit_input_scaling(x, member_rows, method)
     return offset, scale
 
 
 def fit_input_scaling(
     x: Tensor, member_rows: Sequence[Tensor], method: str | None
-) -> tuple[Tensor, Tensor, Tensor, list[Levels]]:
-    """:func:`fit_scaling`, and each member's training range and levels from the same pass.
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`fit_scaling`, and each member's training range from the same pass.
 
     Parameters
     ----------
@@ -409,14 +408,10 @@ def fit_input_scaling(
         Each column's minimum (``[:, 0]``) and maximum (``[:, 1]``) over each
         member's rows, for every ``method``: what explanations search for a
         column's most normal value (:mod:`dagmm.explain`).
-    input_levels : list (one per member) of levels
-        Each column's distinct values over each member's rows where it holds at
-        most :data:`~dagmm.levels.MAX_LEVELS` (:func:`dagmm.levels.column_levels`):
-        the candidates explanations offer such a column instead of its range.
     """
     if method not in ("minmax", "standard", "auto", None, "none"):
         raise ValueError(f"scaler must be 'auto', 'standard', 'minmax' or None, got {method!r}")
-    fitted: list[tuple[Tensor, tuple[Tensor, Tensor, Tensor, Levels]]] = []  # per row set
+    fitted: list[tuple[Tensor, tuple[Tensor, Tensor, Tensor]]] = []  # per distinct row set
     per_member = []
     for rows in member_rows:
         # members on the same rows (restarts, fit_ensemble's default) share one fit
@@ -432,12 +427,11 @@ def fit_input_scaling(
             same = (rows, _scaling_of(x, rows, method))
             fitted.append(same)
         per_member.append(same[1])
-    offsets, scales, ranges, levels = zip(*per_member, strict=True)
+    offsets, scales, ranges = zip(*per_member, strict=True)
     return (
         torch.stack(offsets).unsqueeze(1).to(x.dtype),
         torch.stack(scales).unsqueeze(1).to(x.dtype),
         torch.stack(ranges).cpu(),
-        list(levels),
     )
 
 
@@ -480,19 +474,15 @@ def _column_summary(
     )
 
 
-def _scaling_of(
-    x: Tensor, rows: Tensor, method: str | None
-) -> tuple[Tensor, Tensor, Tensor, Levels]:
-    """``(offset, scale, range, levels)`` of the rows ``x[rows]``: offset and scale (F,),
-    range (2, F) the columns' min and max, all float64, and the columns' levels (see
-    :func:`fit_input_scaling`)."""
+def _scaling_of(x: Tensor, rows: Tensor, method: str | None) -> tuple[Tensor, Tensor, Tensor]:
+    """``(offset, scale, range)`` of the rows ``x[rows]``: offset and scale (F,), range
+    (2, F) the columns' min and max, all float64 (see :func:`fit_input_scaling`)."""
     data = x if _every_row(rows, x.shape[0]) else x[rows]
     low, high, mean, std = _column_summary(data, method not in ("minmax", None, "none"))
     span = torch.stack([low, high])
-    levels = column_levels(data.cpu().numpy())
     if method in (None, "none"):
         scale = torch.ones(x.shape[1], dtype=MIXTURE_DTYPE, device=low.device)
-        return torch.zeros_like(scale), scale, span, levels
+        return torch.zeros_like(scale), scale, span
     if method == "minmax":
         centre, spread = low, high - low
     else:
@@ -505,7 +495,7 @@ def _scaling_of(
             centre = torch.where(sparse.to(data.device), low, mean)
             spread = torch.where(sparse.to(data.device), high - low, std)
     scale = torch.from_numpy(scale_from_spread(spread.cpu().numpy())).to(spread.device)
-    return -centre * scale, scale, span, levels
+    return -centre * scale, scale, span
 
 
 def _padded_batches(

@@ -904,7 +904,9 @@ class DAGMM(TransformerMixin, BaseEstimator):
             self.best_epoch_ = members.best_epoch[index]
             self.seed_ = members.seeds[index]
             self.input_range_ = members.input_range[index].copy()
-            self.input_levels_ = list(members.input_levels[index])
+            # copies, as the range is: models of one ensemble may share their rows' levels
+            levels = members.input_levels[index]
+            self.input_levels_ = [None if v is None else v.copy() for v in levels]
         self.n_iter_ = members.steps
         self.hidden_sizes_ = members.hidden_sizes
         self.latent_dim_ = members.latent_dim

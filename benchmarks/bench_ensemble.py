@@ -135,15 +135,21 @@ def step_split(args: argparse.Namespace) -> None:
         )
 
 
-def _group_worker(args: argparse.Namespace) -> None:
-    """One process of ``--process-groups``: fit its seeds, print the fit's wall seconds."""
-    shape = SHAPES[args.shape]
-    first, last = (int(v) for v in args.worker_seeds.split(":"))
+def _run_setup(args: argparse.Namespace, shape: dict) -> tuple[np.ndarray, int, DAGMM]:
+    """The data, epochs and configuration every way of a shape's run trains (the
+    ``--process-groups`` workers too, which must train exactly what they are compared with)."""
     data = synthetic(shape["rows"], shape["features"], seed=1)
     epochs = args.epochs if args.epochs is not None else shape["epochs"]
     base = DAGMM(
         **shape["params"], epochs=epochs, batch_size=1024, learning_rate=1e-4, device=args.device
     )
+    return data, epochs, base
+
+
+def _group_worker(args: argparse.Namespace) -> None:
+    """One process of ``--process-groups``: fit its seeds, print the fit's wall seconds."""
+    first, last = (int(v) for v in args.worker_seeds.split(":"))
+    data, _, base = _run_setup(args, SHAPES[args.shape])
     fit_ensemble(base, data[:2048], seeds=[first])  # warm-up: compiled kernels, pools
     start = time.perf_counter()
     fit_ensemble(base, data, seeds=list(range(first, last)))
@@ -223,15 +229,7 @@ def main() -> None:
     for name, shape in SHAPES.items():
         if args.shape not in (name, "both"):
             continue
-        data = synthetic(shape["rows"], shape["features"], seed=1)
-        epochs = args.epochs if args.epochs is not None else shape["epochs"]
-        base = DAGMM(
-            **shape["params"],
-            epochs=epochs,
-            batch_size=1024,
-            learning_rate=1e-4,
-            device=args.device,
-        )
+        data, epochs, base = _run_setup(args, shape)
         samples = len(seeds) * len(data) * epochs
         print(
             f"{name}: {len(seeds)} seeds x {len(data):,} rows x {data.shape[1]} features "

@@ -351,10 +351,11 @@ def explain(model: Any, X: Any, top_k: int | None = None) -> pd.DataFrame:
             the candidates (the training categories; a numeric column's distinct
             training values where it has at most 32, such as a flag's 0 and 1,
             else 21 values evenly spread over its training range), the one
-            giving the row the lowest energy with the other columns unchanged. A model loaded from a
-            file of format version 1 or 2 keeps no training range: its numeric
-            candidates are those of older releases (see the module docstring),
-            which can lie outside the range with the default ``scaler="auto"``.
+            giving the row the lowest energy with the other columns unchanged.
+            A model loaded from a file of format version 1 or 2 keeps no
+            training range: its numeric candidates are those of older releases
+            (see the module docstring), which can lie outside the range with the
+            default ``scaler="auto"``.
         ``contribution``
             How much lower the energy would be with ``expected`` in this column,
             ``E(x) - min_v E(x with column := v)``, never negative; the ranking

@@ -351,9 +351,11 @@ def _path(filename: str, data_dir_: str | os.PathLike[str] | None, download: boo
 def _read_kddcup(data_dir_: str | os.PathLike[str] | None, download: bool) -> tuple:
     import pandas as pd
 
+    from ._numbers import READ_CSV_EXACT
+
     path = _path("kddcup.data_10_percent.gz", data_dir_, download)
     try:
-        frame = pd.read_csv(path, header=None, names=[*_KDD_COLUMNS, "label"])
+        frame = pd.read_csv(path, header=None, names=[*_KDD_COLUMNS, "label"], **READ_CSV_EXACT)
     except Exception as exc:  # parse errors of a damaged file
         raise _damaged(path, "the KDDCUP99 CSV", exc) from exc
     if frame.shape[1] != 42 or pd.api.types.is_numeric_dtype(frame["label"]):

@@ -35,6 +35,7 @@ from ._atomic import (
     check_folder_writable,
     check_writable,
 )
+from ._numbers import to_numeric
 from .exceptions import DAGMMError, InvalidInputError, NumericalError
 from .explain import explain_encoded
 from .tableio import CsvFormat, DataFileError, iter_table, text_columns
@@ -175,7 +176,7 @@ def _check_labels(
         return _is_anomaly_value(values, anomaly_values).astype(int)
     if pd.api.types.is_bool_dtype(values):
         return values.astype(int).to_numpy()
-    numeric = pd.to_numeric(values, errors="coerce")
+    numeric = to_numeric(values)
     bad = numeric.isna() | ~numeric.isin([0, 1])
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
@@ -190,7 +191,7 @@ def _is_anomaly_value(values: pd.Series, anomaly_values: Collection[str]) -> np.
     """Which of ``values`` are one of ``anomaly_values``: as text, or as numbers."""
     wanted = [str(v) for v in anomaly_values]
     hit = values.astype(str).isin(wanted).to_numpy()
-    numbers = pd.to_numeric(pd.Series(wanted), errors="coerce").dropna()
+    numbers = to_numeric(pd.Series(wanted)).dropna()
     if len(numbers) and pd.api.types.is_numeric_dtype(values):
         hit = hit | values.isin(numbers.tolist()).to_numpy()
     return hit

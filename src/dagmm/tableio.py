@@ -28,6 +28,7 @@ import pandas as pd
 from pandas.io.common import get_handle
 
 from ._atomic import atomic_path
+from ._numbers import READ_CSV_EXACT, to_numeric
 from .exceptions import DAGMMError, InvalidInputError
 from .tabular import MARK_NAMES, MISSING_WORDS, close_names
 
@@ -328,9 +329,13 @@ class CsvFormat:
 
     def number_options(self) -> dict[str, Any]:
         """``read_csv``'s ``decimal`` and ``thousands`` (a wide one as :data:`_STAND_IN`:
-        read the text through :meth:`stand_in`)."""
+        read the text through :meth:`stand_in`), each number read as the nearest double."""
         wide = self.thousands in WIDE_THOUSANDS
-        return {"decimal": self.decimal or ".", "thousands": _STAND_IN if wide else self.thousands}
+        return {
+            "decimal": self.decimal or ".",
+            "thousands": _STAND_IN if wide else self.thousands,
+            **READ_CSV_EXACT,
+        }
 
     @property
     def wide_thousands(self) -> bool:
@@ -670,7 +675,7 @@ def _numbers(values: pd.Series, csv_format: CsvFormat) -> pd.Series | None:
     where one is not such a number."""
     if csv_format.number_options() == _PLAIN.number_options():
         # pandas' own marks: one call, as before there were others
-        numbers = pd.to_numeric(values, errors="coerce")
+        numbers = to_numeric(values)
         return numbers if (numbers.notna() | values.isna()).all() else None
     typed = _typed_text(values.to_frame(), csv_format).iloc[:, 0]
     if pd.api.types.is_numeric_dtype(typed) and not pd.api.types.is_bool_dtype(typed):

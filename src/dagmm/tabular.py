@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._numbers import to_numeric
 from .exceptions import InvalidInputError
 
 __all__ = [
@@ -690,7 +691,7 @@ def _is_categorical(series: pd.Series) -> bool:
 
 def _finite_numbers(col: pd.Series) -> np.ndarray:
     """A numeric column's finite values, as float64 (what its training median is of)."""
-    numeric = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    numeric = to_numeric(col).to_numpy(dtype=float, na_value=np.nan)
     return numeric[np.isfinite(numeric)]
 
 
@@ -1309,7 +1310,7 @@ class TabularEncoder:
             return col.astype(float)
         if pd.api.types.is_numeric_dtype(col):
             return col
-        numeric = pd.to_numeric(col, errors="coerce")
+        numeric = to_numeric(col)
         bad = np.flatnonzero(numeric.isna().to_numpy() & col.notna().to_numpy())
         if len(bad):
             first = col.iloc[bad[0]]

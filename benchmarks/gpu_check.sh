@@ -54,7 +54,8 @@ step bench_ensemble "${ENSEMBLE_SECONDS:-120}" python3 benchmarks/bench_ensemble
 xdist=()
 python3 -c "import xdist" 2>/dev/null && xdist=(-n "$WORKERS")
 python3 -c "import pytest_timeout" 2>/dev/null && xdist+=(--timeout 120)
-step suite "${SUITE_SECONDS:-240}" python3 -m pytest -v --tb=short -p no:cacheprovider \
+# two threads a worker: 12 workers of the machine's default thread count oversubscribe its cores
+step suite "${SUITE_SECONDS:-240}" env OMP_NUM_THREADS=2 python3 -m pytest -v --tb=short -p no:cacheprovider \
     "${xdist[@]}" --ignore=tests/test_gpu.py ${SUITE_TESTS:-tests}
 left=$(( BUDGET - ($(date +%s) - start) ))
 if [ "$left" -gt 30 ]; then

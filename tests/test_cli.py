@@ -1020,6 +1020,31 @@ def test_decimal_columns_read_as_numbers(tmp_path, suffix):
     assert kept["amount"].dtype == np.float64
 
 
+def test_info_reports_the_running_torch_not_its_install_metadata(monkeypatch):
+    # A CUDA wheel's metadata can say 2.11.0 where torch.__version__ says 2.11.0+cu130
+    # (seen on a GPU machine, 2026-12-05): the build suffix is what a bug report needs.
+    from importlib import metadata
+
+    import torch
+    from click.testing import CliRunner
+
+    from dagmm.cli.main import cli as main
+
+    real = metadata.version
+    monkeypatch.setattr(
+        metadata, "version", lambda name: "0.0.1-metadata" if name == "torch" else real(name)
+    )
+    monkeypatch.setattr(torch, "__version__", "2.11.0+cu130")
+    text = CliRunner().invoke(main, ["info"])
+    assert text.exit_code == 0, text.output
+    assert "torch 2.11.0+cu130," in text.output and "metadata" not in text.output
+    env = json.loads(CliRunner().invoke(main, ["info", "--json"]).output)
+    assert env["packages"]["torch"] == "2.11.0+cu130"
+    import sklearn  # a package whose module has another name
+
+    assert env["packages"]["scikit-learn"] == sklearn.__version__
+
+
 def test_info_without_a_model_describes_the_installation(tmp_path, monkeypatch):
     import torch
     from click.testing import CliRunner
@@ -1405,12 +1430,15 @@ def test_a_fifo_path_is_copied_once_and_read(piped, tmp_path):
     assert out.read_bytes() == expected
 
 
-def test_out_dash_writes_the_csv_file_bytes_to_stdout_and_messages_to_stderr(piped):
-    folder, model, expected = piped
-    result = run_piped(
-        "score", model, folder / "flows.csv", "--out", "-", "--id-column", "flow_id",
-        "--chunk-rows", "64", "--contamination", "0.1",
-    )  # fmt: skip
+def test_out_dash_writes_the_csv_file_bytes_to_stdout_and_messages_to_stderr(piped, tmp_path):
+    folder, model, _ = piped
+    options = ["--id-column", "flow_id", "--chunk-rows", "64", "--contamination", "0.1"]
+    # the file's bytes written with the same options (on a GPU, chunks of another size
+    # score in their 7th digit otherwise)
+    wrote = run_piped("score", model, folder / "flows.csv", "--out", tmp_path / "s.csv", *options)
+    assert wrote.returncode == 0, wrote.stderr
+    expected = (tmp_path / "s.csv").read_bytes()
+    result = run_piped("score", model, folder / "flows.csv", "--out", "-", *options)
     assert result.returncode == 0, result.stderr
     assert result.stdout == expected  # no summary, no "flagging energies above" in it
     stderr = result.stderr.decode()

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _devices import assert_same_floats
 
 pytest.importorskip("matplotlib")
 
@@ -244,7 +245,7 @@ def test_report_of_a_model_with_restarts(tmp_path):
     data = collect(model, frame, labels=y, top=4)
     # the combined score is reported; the z space is the first restart's own
     np.testing.assert_array_equal(data.energy, model.decision_function(frame))
-    np.testing.assert_array_equal(data.z, model.transform(frame)[:, :4])
+    assert_same_floats(data.z, model.transform(frame)[:, :4], model.device_)
     out = tmp_path / "r.html"
     write_report(model, frame, out, labels=y, top=4)
     html = out.read_text(encoding="utf-8")
@@ -384,7 +385,11 @@ def _cli(*args):
 def test_collect_file_in_small_chunks_equals_collect_on_the_whole_table(fitted):
     from dagmm.report import collect, collect_file
 
-    model, test, y, folder = fitted
+    _, test, y, folder = fitted
+    # on the CPU, whose kernels score a row the same in any batch: on a GPU a chunk's
+    # scores differ from the whole table's in their 7th digit, and near ties can then
+    # rank other rows and columns first
+    model = load(folder / "model.dagmm", device="cpu")
     ids = np.array([f"id-{i}" for i in range(len(test))], dtype=object)
     whole = collect(model, test, labels=y, ids=ids, top=7)
     chunked = collect_file(
@@ -428,7 +433,11 @@ def test_cli_report_and_explain_stream_the_file(fitted, tmp_path, monkeypatch):
     _, _, _, folder = fitted
     model, data = folder / "model.dagmm", folder / "test.csv"
     out = tmp_path / "r.html"
-    result = _cli("report", model, data, "--labels", "label", "--chunk-rows", 50, "--out", out)
+    # --device cpu: on a GPU near ties between columns fall another way in another chunk
+    cpu = ("--device", "cpu")
+    result = _cli(
+        "report", model, data, "--labels", "label", "--chunk-rows", 50, "--out", out, *cpu
+    )
     assert result.exit_code == 0, result.output
     assert "report on 600 rows" in result.output
 
@@ -436,7 +445,7 @@ def test_cli_report_and_explain_stream_the_file(fitted, tmp_path, monkeypatch):
     for path, chunk in ((one, 100000), (many, 13)):
         result = _cli(
             "explain", model, data, "--rows", 9, "--id-column", "flow_id",
-            "--chunk-rows", chunk, "--out", path,
+            "--chunk-rows", chunk, "--out", path, *cpu,
         )  # fmt: skip
         assert result.exit_code == 0, result.output
     pd.testing.assert_frame_equal(pd.read_csv(one), pd.read_csv(many))
@@ -444,7 +453,7 @@ def test_cli_report_and_explain_stream_the_file(fitted, tmp_path, monkeypatch):
 
     # every row, written chunk by chunk: the same lines as in one chunk
     for path, chunk in ((one, 100000), (many, 13)):
-        result = _cli("explain", model, data, "--chunk-rows", chunk, "--out", path)
+        result = _cli("explain", model, data, "--chunk-rows", chunk, "--out", path, *cpu)
         assert result.exit_code == 0, result.output
         assert "explained 600 rows" in result.output
     # the same up to float32 round-off (the gradients of a batch of another size; `expected`,
@@ -458,6 +467,34 @@ def test_cli_report_and_explain_stream_the_file(fitted, tmp_path, monkeypatch):
         np.testing.assert_allclose(x[x.notna()], y[y.notna()], rtol=1e-5, atol=1e-6)
         assert x.notna().sum() > 100 and x.isna().sum() > 100  # numbers and categories
     pd.testing.assert_frame_equal(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_cli_report_and_explain_score_on_the_device_named(fitted, tmp_path):
+    # as score does: a GPU model explained on the CPU of a machine with a GPU, say
+    import torch
+
+    _, test, _, folder = fitted
+    model, data = folder / "model.dagmm", folder / "test.csv"
+    out = tmp_path / "e.csv"
+    result = _cli("explain", model, data, "--rows", 4, "--out", out, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    cpu = load(model, device="cpu")
+    expected = np.sort(cpu.decision_function(test))[::-1][:4]
+    np.testing.assert_allclose(
+        pd.read_csv(out)["energy"].drop_duplicates().to_numpy(), expected, rtol=1e-6
+    )
+    report = tmp_path / "r.html"
+    result = _cli("report", model, data, "--out", report, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert report.is_file()
+    for command, target in (("explain", tmp_path / "bad.csv"), ("report", tmp_path / "bad.html")):
+        result = _cli(command, model, data, "--out", target, "--device", "gpu")
+        assert result.exit_code == 2, result.output
+        assert "unknown device 'gpu'" in result.output and not target.exists()
+        if not torch.cuda.is_available():
+            result = _cli(command, model, data, "--out", target, "--device", "cuda")
+            assert "device 'cuda' requested but CUDA is not available" in result.output
+            assert result.exit_code == 2 and not target.exists()
 
 
 def test_cli_explain_refuses_to_print_every_row_of_a_big_file(fitted, tmp_path, monkeypatch):

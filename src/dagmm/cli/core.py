@@ -19,6 +19,7 @@ import numpy as np
 from ..presets import PRESETS
 from .params import (
     CHUNK_ROWS_OPTION,
+    MODEL_DEVICE_OPTION,
     csv_format_options,
     estimator_options,
     estimator_params,
@@ -543,11 +544,7 @@ def _set_cut(
     help="spark: score a Parquet file or folder with Spark into a Parquet folder.",
 )
 @click.option("--spark-master", default="local[*]", show_default=True, help="Spark master URL.")
-@click.option(
-    "--device",
-    help="cpu, cuda, cuda:1, auto (default: the device the model was trained on when this "
-    "machine has it, else cpu; Spark executors score on their CPUs).",
-)
+@MODEL_DEVICE_OPTION
 @click.option(
     "--contamination",
     type=float,
@@ -677,6 +674,10 @@ _REPORTED_PACKAGES = (
 )  # fmt: skip
 
 
+#: Module names of the reported packages, where they differ from the package's.
+_MODULE_NAMES = {"scikit-learn": "sklearn"}
+
+
 def _environment() -> dict:
     """This installation: versions, threads, devices, the fast paths, the data directory."""
     import platform
@@ -687,6 +688,13 @@ def _environment() -> dict:
     from .. import __version__, _kernels, datasets, graphs
 
     def version(name: str) -> str | None:
+        # The running module's own version where it is loaded: an install's metadata can
+        # name another (torch 2.11.0 for the running 2.11.0+cu130, or a copy found first
+        # on the path); the build suffix says which CUDA a wheel was built for.
+        loaded = sys.modules.get(_MODULE_NAMES.get(name, name))
+        running = getattr(loaded, "__version__", None)
+        if isinstance(running, str):
+            return running
         try:
             return metadata.version(name)
         except metadata.PackageNotFoundError:

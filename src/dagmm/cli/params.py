@@ -29,6 +29,13 @@ CHUNK_ROWS_OPTION = click.option(
     help="Rows read and scored at once; bounds the memory used.",
 )
 
+#: Where a model read from a file scores (score, report, explain).
+MODEL_DEVICE_OPTION = click.option(
+    "--device",
+    help="cpu, cuda, cuda:1, auto (default: the device the model was trained on when this "
+    "machine has it, else cpu).",
+)
+
 
 class _NumberMark(click.ParamType):
     """A decimal mark or thousands separator: one ASCII character a number may hold; a

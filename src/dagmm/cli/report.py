@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .params import CHUNK_ROWS_OPTION, csv_format_options
+from .params import CHUNK_ROWS_OPTION, MODEL_DEVICE_OPTION, csv_format_options
 
 if TYPE_CHECKING:  # the CLI imports the package's modules when a command runs
     from ..tableio import CsvFormat
@@ -60,6 +60,7 @@ PRINT_LIMIT = 10_000
 )
 @click.option("--title", help="Report title (default: DAGMM anomaly report).")
 @CHUNK_ROWS_OPTION
+@MODEL_DEVICE_OPTION
 @csv_format_options
 def report(
     model_path: str,
@@ -72,6 +73,7 @@ def report(
     top: int,
     title: str | None,
     chunk_rows: int,
+    device: str | None,
     csv_format: CsvFormat,
 ) -> None:
     """Write a report on DATA scored by MODEL: energies, z space, training, mixture, top rows.
@@ -99,7 +101,7 @@ def report(
     check_not_an_input(out, "--out", {"DATA": data, "MODEL": model_path})
     if fmt == "html":
         _check_html_name(out)
-    model = load(model_path)
+    model = load(model_path, device)
     started = time.perf_counter()
     # streamed: memory holds a chunk, each row's energy and z, and the --top rows
     written, n_rows = write_report_file(
@@ -166,6 +168,7 @@ def _check_html_name(out: str) -> None:
     help="CSV, Parquet or JSON Lines to write; - writes CSV to stdout (default: print a table).",
 )
 @CHUNK_ROWS_OPTION
+@MODEL_DEVICE_OPTION
 @csv_format_options
 def explain(
     model_path: str,
@@ -175,6 +178,7 @@ def explain(
     id_column: str | None,
     out: str | None,
     chunk_rows: int,
+    device: str | None,
     csv_format: CsvFormat,
 ) -> None:
     """Explain DATA's rows: the columns that drive each row's energy, and their normal values.
@@ -195,7 +199,7 @@ def explain(
         check_writable(out)  # a folder named as such, as score does
         output_format(out)
         check_not_an_input(out, "--out", {"DATA": data, "MODEL": model_path})
-    model = load(model_path)
+    model = load(model_path, device)
 
     def scored():
         # energies only to find the --rows highest

@@ -36,7 +36,9 @@ def to_numeric(values: Any, *, exact: bool | None = None) -> Any:
     Returns
     -------
     pandas.Series or numpy.ndarray
-        As ``pd.to_numeric`` returns for ``values``; NaN where a value is no number.
+        What ``pd.to_numeric`` returns for ``values``, NaN where a value is no number;
+        where text was read again, float64 values in a Series (for a Series, its index
+        and name kept) or else in an array of ``values``' shape.
     """
     numbers = pd.to_numeric(values, errors="coerce")
     if PARSES_EXACTLY if exact is None else not exact:

@@ -19,10 +19,10 @@ import numpy as np
 from ..presets import PRESETS
 from .params import (
     CHUNK_ROWS_OPTION,
-    MODEL_DEVICE_OPTION,
     csv_format_options,
     estimator_options,
     estimator_params,
+    model_device_option,
     restart_options,
 )
 
@@ -544,7 +544,7 @@ def _set_cut(
     help="spark: score a Parquet file or folder with Spark into a Parquet folder.",
 )
 @click.option("--spark-master", default="local[*]", show_default=True, help="Spark master URL.")
-@MODEL_DEVICE_OPTION
+@model_device_option("; Spark executors score on their CPUs")
 @click.option(
     "--contamination",
     type=float,

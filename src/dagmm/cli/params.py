@@ -29,12 +29,15 @@ CHUNK_ROWS_OPTION = click.option(
     help="Rows read and scored at once; bounds the memory used.",
 )
 
-#: Where a model read from a file scores (score, report, explain).
-MODEL_DEVICE_OPTION = click.option(
-    "--device",
-    help="cpu, cuda, cuda:1, auto (default: the device the model was trained on when this "
-    "machine has it, else cpu).",
-)
+
+def model_device_option(note: str = "") -> Any:
+    """``--device``: where a model read from a file scores (score, report, explain);
+    ``note`` ends the help's parenthesis."""
+    return click.option(
+        "--device",
+        help="cpu, cuda, cuda:1, auto (default: the device the model was trained on when this "
+        f"machine has it, else cpu{note}).",
+    )
 
 
 class _NumberMark(click.ParamType):

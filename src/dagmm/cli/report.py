@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .params import CHUNK_ROWS_OPTION, MODEL_DEVICE_OPTION, csv_format_options
+from .params import CHUNK_ROWS_OPTION, csv_format_options, model_device_option
 
 if TYPE_CHECKING:  # the CLI imports the package's modules when a command runs
     from ..tableio import CsvFormat
@@ -60,7 +60,7 @@ PRINT_LIMIT = 10_000
 )
 @click.option("--title", help="Report title (default: DAGMM anomaly report).")
 @CHUNK_ROWS_OPTION
-@MODEL_DEVICE_OPTION
+@model_device_option()
 @csv_format_options
 def report(
     model_path: str,
@@ -168,7 +168,7 @@ def _check_html_name(out: str) -> None:
     help="CSV, Parquet or JSON Lines to write; - writes CSV to stdout (default: print a table).",
 )
 @CHUNK_ROWS_OPTION
-@MODEL_DEVICE_OPTION
+@model_device_option()
 @csv_format_options
 def explain(
     model_path: str,

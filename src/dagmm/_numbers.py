@@ -41,7 +41,9 @@ def to_numeric(values: Any, *, exact: bool | None = None) -> Any:
         and name kept) or else in an array of ``values``' shape.
     """
     numbers = pd.to_numeric(values, errors="coerce")
-    if PARSES_EXACTLY if exact is None else not exact:
+    if exact is None:
+        exact = not PARSES_EXACTLY
+    if not exact:
         return numbers
     parsed = np.asarray(numbers)
     if parsed.dtype != np.float64:

@@ -1959,15 +1959,19 @@ def _training_levels(
 ) -> list[Levels]:
     """Each member's levels of the numeric columns of ``data`` (``X`` encoded), the
     values ``missing="impute"`` filled in left out where no row holds them."""
-    numeric = [idx[0] for name, idx in encoder.groups if name not in encoder.categories]
+    # (input column, its encoded column) of each numeric column
+    numeric = [
+        (c, idx[0])
+        for c, (name, idx) in enumerate(encoder.groups)
+        if name not in encoder.categories
+    ]
     mask = encoder.imputed(X)
     stand_ins = None
     if mask is not None and mask.any():
         stand_ins = np.zeros(data.shape, dtype=bool)
-        for c, (name, idx) in enumerate(encoder.groups):
-            if name not in encoder.categories:
-                stand_ins[:, idx[0]] = mask[:, c]
-    return member_levels(data, member_rows, numeric, stand_ins)
+        for c, j in numeric:
+            stand_ins[:, j] = mask[:, c]
+    return member_levels(data, member_rows, [j for _, j in numeric], stand_ins)
 
 
 def _checked_seeds(seeds: Sequence[int]) -> list[int]:

@@ -8,7 +8,12 @@ import sys
 import pytest
 import torch
 
-from dagmm.adam import Adam
+from dagmm.adam import Adam, _has_kernel
+
+#: torch.optim.Adam(fused=True) on the CPU, the reference below: torch 2.4 on
+cpu_fused = pytest.mark.skipif(
+    not _has_kernel("aten::_fused_adam_", "cpu"), reason="torch has fused Adam on the CPU from 2.4"
+)
 
 
 def _params(seed=0):
@@ -32,6 +37,7 @@ def _run(optimizers, param_sets, steps, reload_at=None):
                 opt.load_state_dict(opt.state_dict())
 
 
+@cpu_fused
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-3])
 def test_fused_updates_equal_torch_fused_adam_bit_for_bit(weight_decay):
     ours, theirs = _params(), _params()
@@ -59,6 +65,22 @@ def test_fallback_updates_equal_torch_single_tensor_adam(weight_decay):
     assert all(not torch.equal(p, q) for p, q in zip(ours, moved, strict=True))
 
 
+def test_a_torch_without_the_fused_kernel_for_the_device_gets_the_formula(monkeypatch):
+    # torch 2.2 and 2.3 define torch._fused_adam_ with a CUDA kernel only: every CPU fit
+    # failed with "Could not run 'aten::_fused_adam_' with arguments from the 'CPU' backend"
+    registered = {("aten::_fused_adam_", "CUDA")}
+    monkeypatch.setattr(
+        torch._C, "_dispatch_has_kernel_for_dispatch_key", lambda op, key: (op, key) in registered
+    )
+    params = _params()
+    mine = Adam(params, lr=1e-2)
+    assert not mine.fused
+    before = [p.detach().clone() for p in params]
+    _run([mine], [params], steps=2)
+    assert all(not torch.equal(p, q) for p, q in zip(params, before, strict=True))
+
+
+@cpu_fused
 def test_resumes_from_torch_adam_state_and_back():
     # a checkpoint written while training used torch.optim.Adam continues here
     ours, theirs = _params(), _params()
@@ -77,7 +99,7 @@ def test_resumes_from_torch_adam_state_and_back():
     assert float(fresh.state_dict()["state"][0]["step"]) == 7.0
 
 
-@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("fused", [pytest.param(True, marks=cpu_fused), False])
 def test_parameters_without_gradients_are_skipped_as_torch_does(fused):
     ours, theirs = _params(), _params()
     mine = Adam(ours, lr=1e-2)

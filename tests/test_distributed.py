@@ -176,6 +176,10 @@ def _worker(mode: str, out: Path, rank: int) -> None:
                 fit_distributed(DAGMM(**{**_model_params(), "epochs": 1}), _rows().iloc[:3])
             few = [str(w.message) for w in caught if issubclass(w.category, FewRowsWarning)]
             (out / f"few{rank}.json").write_text(json.dumps(few))
+        # Leave together, as the CLI does: under torch 2.2 a rank tearing gloo down after
+        # the other had left hung in destroy_process_group (3 pairs in 24 here, none of 28
+        # with this barrier)
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
@@ -383,9 +387,14 @@ def test_torchrun_cli_bad_row_in_one_shard_fails_every_rank_cleanly(tmp_path: Pa
 
 
 def _assert_every_rank_failed(result: subprocess.CompletedProcess, nproc: int) -> None:
-    """torchrun's failure summary lists each rank's exit status: every one non-zero."""
+    """torchrun's failure summary lists each rank's exit status: every one non-zero.
+
+    torch 2.2 lists only the ranks that ended by themselves; it names each one it then
+    stopped as it sends it SIGTERM."""
     statuses = re.findall(r"^\s+exitcode\s*:\s*(-?\d+)", result.stderr, re.MULTILINE)
-    assert len(statuses) == nproc and all(int(s) != 0 for s in statuses), result.stderr
+    stopped = re.findall(r"Sending process \d+ closing signal SIGTERM", result.stderr)
+    assert nproc in (len(statuses), len(statuses) + len(stopped)), result.stderr
+    assert statuses and all(int(s) != 0 for s in statuses), result.stderr
 
 
 @_NEEDS_TORCHRUN
@@ -456,6 +465,39 @@ def test_torchrun_cli_input_error_waits_for_a_slow_rank_0(
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if line.startswith("dagmm: error:")]
     assert len(errors) == 1 and message in errors[0], result.stderr
+    _assert_every_rank_failed(result, 2)
+
+
+#: Appended to _SLOW_RANK_0: once the process group is up (on the agent's store, which
+#: it needs here), the process reads as one of torch 2.2's under c10d rendezvous.
+_NO_AGENT_STORE = """
+import torch.distributed as dist
+_init = dist.init_process_group
+def _init_then_forget_the_agent_store(*args, **kwargs):
+    _init(*args, **kwargs)
+    os.environ["TORCHELASTIC_USE_AGENT_STORE"] = "False"
+dist.init_process_group = _init_then_forget_the_agent_store
+"""
+
+
+@_NEEDS_TORCHRUN
+def test_torchrun_cli_input_error_waits_for_rank_0_without_the_agent_store(tmp_path: Path) -> None:
+    """torch 2.2 and 2.3 keep no store of torchrun's agent for the workers (their c10d
+    rendezvous sets TORCHELASTIC_USE_AGENT_STORE=False): the other ranks waited for nothing
+    and rank 0 was stopped before it had printed. They now wait on the process group's
+    store. Here the workers are told so on a newer torch, once their process group is up."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(_SLOW_RANK_0 + _NO_AGENT_STORE)
+    _rows().head(64).to_csv(tmp_path / "train.csv", index=False)
+    path = os.pathsep.join([str(hooks), *sys.path])
+    result = torchrun_fit(
+        tmp_path, tmp_path / "train.csv", tmp_path / "model.dagmm", "--epochs", "2",
+        "--device", "cpu", "--exclude", "nosuch",
+        env={"OMP_NUM_THREADS": "1", "PYTHONPATH": path},
+    )  # fmt: skip
+    errors = [line for line in result.stderr.splitlines() if line.startswith("dagmm: error:")]
+    assert len(errors) == 1 and "['nosuch'] not in the file" in errors[0], result.stderr
     _assert_every_rank_failed(result, 2)
 
 

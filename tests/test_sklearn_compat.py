@@ -231,7 +231,7 @@ def test_a_fitted_model_pickles_in_memory_for_joblib_and_multiprocessing():
 def test_model_selection_scores_with_anomaly_labels():
     # cross_val_score and GridSearchCV score DAGMM on decision_function ("roc_auc",
     # "average_precision") or predict ("f1"), with PyOD's labels: 1 = anomaly.
-    # scikit-learn 1.3 to 1.5 tell an outlier detector by _estimator_type (1.6 on: by
+    # scikit-learn 1.4 and 1.5 tell an outlier detector by _estimator_type (1.6 on: by
     # __sklearn_tags__); without it their scorers took DAGMM for a regressor and every
     # score was NaN ("Got a regressor with response_method=decision_function").
     from sklearn.base import is_outlier_detector

@@ -31,9 +31,18 @@ def _fused_kernel_applies(params: list[Tensor]) -> bool:
     if fused is None or not params:
         return False
     device = params[0].device
-    return device.type in ("cpu", "cuda") and all(
-        p.device == device and p.dtype in (torch.float32, torch.float64) for p in params
+    return (
+        device.type in ("cpu", "cuda")
+        and _has_kernel("aten::_fused_adam_", device.type)
+        and all(p.device == device and p.dtype in (torch.float32, torch.float64) for p in params)
     )
+
+
+def _has_kernel(operator: str, device_type: str) -> bool:
+    """Whether torch has ``operator`` for ``device_type`` (torch 2.2 and 2.3 have fused Adam
+    for CUDA only; calling it on the CPU raises NotImplementedError)."""
+    has_kernel = getattr(torch._C, "_dispatch_has_kernel_for_dispatch_key", None)
+    return has_kernel is None or bool(has_kernel(operator, device_type.upper()))
 
 
 class Adam:

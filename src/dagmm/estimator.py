@@ -444,7 +444,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
         :class:`ComponentCollapseWarning` when it is not empty.
     """
 
-    # How scikit-learn 1.3 to 1.5 tell an outlier detector (is_outlier_detector, and so
+    # How scikit-learn 1.4 and 1.5 tell an outlier detector (is_outlier_detector, and so
     # the scorers: without it, scoring="roc_auc" took DAGMM for a regressor and failed);
     # from 1.6 on, __sklearn_tags__ says it.
     _estimator_type = "outlier_detector"

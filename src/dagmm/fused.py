@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from . import _kernels
+from ._torch import is_compiling
 from .mixture import CholeskyFallbackNeeded, energy_and_penalty_gradients_numpy
 from .network import (
     _TORCH_TANH_FAST,
@@ -54,7 +55,7 @@ def fused_step_supported(net: DAGMMNet, x: Tensor, distributed: bool) -> bool:
         and x.dtype == torch.float32
         and all(p.dtype == torch.float32 for p in net.parameters())
         and not distributed
-        and not torch.compiler.is_compiling()
+        and not is_compiling()
     )
 
 

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from . import network
+from ._torch import is_compiling
 from .mixture import EnergyFactors, energy_factors, sample_energy_numpy
 from .network import NORM_FLOOR, DAGMMNet
 
@@ -374,7 +375,11 @@ def _rows_z_task(x, rows, model: _Member, out: np.ndarray, start: int) -> None:
 
 
 def cpu_energy_of_representation(
-    z_t: np.ndarray, factors: EnergyFactors, threads: int | None = None
+    z_t: np.ndarray,
+    weights: torch.Tensor,
+    means: torch.Tensor,
+    scale_tril: torch.Tensor,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Energies of rows whose representation is ``z_t`` (D, n), as :func:`cpu_energy` computes them.
 
@@ -382,20 +387,23 @@ def cpu_energy_of_representation(
     ----------
     z_t : ndarray, shape (D, n), float64
         From :func:`cpu_member_representations`.
-    factors : EnergyFactors
-        One member's fixed mixture (:func:`dagmm.mixture.energy_factors`).
+    weights, means, scale_tril : Tensor
+        One member's fixed mixture, shapes (1, K), (1, K, D), (1, K, D, D).
 
     Returns
     -------
     ndarray, shape (n,), float64
     """
     energy = np.empty(z_t.shape[1])
-
-    def task(start: int) -> None:
-        chunk = np.ascontiguousarray(z_t[:, start : start + CHUNK_ROWS])
-        energy[start : start + chunk.shape[1]] = sample_energy_numpy(chunk[None], factors)[0]
-
     with _single_threaded_blas():
+        # the factors under the same BLAS setting as cpu_energy's: OpenBLAS 0.3.21 (numpy
+        # 1.24) inverts a 6 x 6 factor a few ulp differently on one thread and on two
+        factors = energy_factors(weights, means, scale_tril)
+
+        def task(start: int) -> None:
+            chunk = np.ascontiguousarray(z_t[:, start : start + CHUNK_ROWS])
+            energy[start : start + chunk.shape[1]] = sample_energy_numpy(chunk[None], factors)[0]
+
         _map_chunks(task, z_t.shape[1], threads)
     return energy
 
@@ -406,5 +414,5 @@ def cpu_scoring_supported(net: DAGMMNet) -> bool:
         net.activation == "tanh"
         and net.input_scale.device.type == "cpu"
         and all(p.dtype == torch.float32 for p in net.parameters())
-        and not torch.compiler.is_compiling()
+        and not is_compiling()
     )

@@ -17,6 +17,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ._torch import is_compiling
+
 __all__ = [
     "ACTIVATIONS",
     "DAGMMNet",
@@ -156,7 +158,7 @@ def _numpy_tanh_ok(h: Tensor) -> bool:
         h.device.type == "cpu"
         and h.dtype in (torch.float32, torch.float64)
         and h.is_contiguous()
-        and not torch.compiler.is_compiling()
+        and not is_compiling()
     )
 
 
@@ -224,7 +226,7 @@ def _numpy_rows_ok(a: Tensor, b: Tensor) -> bool:
         and a.is_contiguous()
         and b.is_contiguous()
         and not (torch.is_grad_enabled() and (a.requires_grad or b.requires_grad))
-        and not torch.compiler.is_compiling()
+        and not is_compiling()
     )
 
 
@@ -300,7 +302,7 @@ def _features_and_error(x: Tensor, x_hat: Tensor, eps: float = NORM_FLOOR) -> tu
     forward pass serves both.
     """
     tiny = torch.finfo(x.dtype).tiny
-    if torch.compiler.is_compiling():
+    if is_compiling():
         diff = x - x_hat
         products = (
             torch.linalg.vecdot(diff, diff),

@@ -1074,6 +1074,8 @@ def _to_pandas(data: Any, text_columns: Collection[str] | None) -> pd.DataFrame:
     keep = text_columns or ()
     for index, column in enumerate(data.schema):
         if pa.types.is_decimal(column.type) and column.name not in keep:
+            if isinstance(data, pa.RecordBatch):  # pyarrow 15 has no RecordBatch.set_column
+                data = pa.Table.from_batches([data])
             values = data.column(index).cast(pa.float64())
             data = data.set_column(index, pa.field(column.name, pa.float64()), values)
     return data.to_pandas()

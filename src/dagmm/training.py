@@ -36,7 +36,6 @@ from .mixture import (
     cholesky_with_fallback,
     covariance_penalty,
     energy_and_penalty,
-    energy_factors,
     energy_penalty_and_failure,
     parameters_from_statistics,
     regularize_covariances,
@@ -978,9 +977,9 @@ def exact_mixture(
     energies = [
         cpu_energy_of_representation(
             z.numpy(),
-            energy_factors(
-                mixture.weights[s : s + 1], mixture.means[s : s + 1], mixture.scale_tril[s : s + 1]
-            ),
+            mixture.weights[s : s + 1],
+            mixture.means[s : s + 1],
+            mixture.scale_tril[s : s + 1],
         )
         for s, z in enumerate(z_t)
     ]

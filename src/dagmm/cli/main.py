@@ -96,18 +96,27 @@ def _report_key() -> str:
 
 def _torchrun_store(timeout_s: float):
     """A client of the key-value store torchrun's agent keeps for its workers (at
-    ``MASTER_ADDR:MASTER_PORT``), or None where no agent started this process: then no
-    agent stops the other processes either."""
-    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
-        return None
+    ``MASTER_ADDR:MASTER_PORT``), else the process group's own store (rank 0's), else
+    None: then no process group ties this process to others."""
     from datetime import timedelta
 
-    from torch.distributed import TCPStore
+    timeout = timedelta(seconds=timeout_s)
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":
+        from torch.distributed import TCPStore
 
-    return TCPStore(
-        os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
-        timeout=timedelta(seconds=timeout_s),
-    )  # fmt: skip
+        return TCPStore(
+            os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+            timeout=timeout,
+        )  # fmt: skip
+    # torch 2.2 and 2.3 under torchrun's c10d rendezvous keep no agent store for the
+    # workers, but the agent stops them all the same
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return None
+    store = dist.distributed_c10d._get_default_store()
+    store.set_timeout(timeout)
+    return store
 
 
 def _announce_rank_0_report() -> None:
@@ -165,6 +174,11 @@ def _fail(message: str) -> click.exceptions.Exit:
 def cli() -> None:
     """DAGMM: unsupervised anomaly detection for tabular data (Zong et al., ICLR 2018)."""
     warnings.showwarning = _show_warning
+    # A library's notice that an API it offers will change is for the code calling it,
+    # not for someone at a command line (matplotlib 3.7 under pyparsing 3.3 printed
+    # "'enablePackrat' deprecated - use 'enable_packrat'" under every `dagmm report`).
+    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+        warnings.filterwarnings("ignore", category=category)
 
 
 #: Modules of ``dagmm.cli`` whose ``COMMANDS`` list is added to the group.

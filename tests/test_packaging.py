@@ -1,0 +1,45 @@
+"""pyproject.toml's dependency floors are the releases CI runs (.ci/lowest.txt)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11 on
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _floors() -> dict[str, Version]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    floors = {}
+    for line in project["dependencies"] + project["optional-dependencies"]["plots"]:
+        requirement = Requirement(line)
+        [spec] = [s for s in requirement.specifier if s.operator == ">="]
+        floors[requirement.name] = Version(spec.version)
+    return floors
+
+
+def _pins() -> dict[str, Version]:
+    pins = {}
+    for line in (ROOT / ".ci" / "lowest.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[name.strip()] = Version(version)
+    return pins
+
+
+def test_every_floor_is_pinned_in_the_lowest_run():
+    # a floor raised or added in pyproject.toml without CI running it would be a guess again
+    # (until 2026-12-05 the package failed on torch 2.2 and 2.3, pyarrow 14 and
+    # scikit-learn 1.3, all of which pyproject.toml allowed)
+    assert _pins() == _floors()
+
+
+def test_ci_runs_the_tests_under_the_lowest_pins():
+    script = (ROOT / ".ci" / "run").read_text()
+    assert "-c .ci/lowest.txt" in script
+    assert script.count("-m pytest -q") >= 2

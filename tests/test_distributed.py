@@ -176,9 +176,8 @@ def _worker(mode: str, out: Path, rank: int) -> None:
                 fit_distributed(DAGMM(**{**_model_params(), "epochs": 1}), _rows().iloc[:3])
             few = [str(w.message) for w in caught if issubclass(w.category, FewRowsWarning)]
             (out / f"few{rank}.json").write_text(json.dumps(few))
-        # Leave together, as the CLI does: under torch 2.2 a rank tearing gloo down after
-        # the other had left hung in destroy_process_group (3 pairs in 24 here, none of 28
-        # with this barrier)
+        # Leave together, as the CLI does. destroy_process_group below is what deadlocked
+        # under torch < 2.8 (see dagmm.distributed._RECENT_COLLECTIVES).
         dist.barrier()
     finally:
         dist.destroy_process_group()
@@ -551,3 +550,54 @@ def test_torchrun_cli_numbers_as_text_are_found_in_the_union_of_shards(tmp_path:
     assert len(errors) == 1, result.stderr
     assert "with '-' in place of missing numbers (1 of 1024 rows, the first in row 6)" in errors[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.csv"]
+
+
+_HOLD_SCRIPT = """
+import gc, sys, weakref
+import torch.distributed as dist
+
+from dagmm import DAGMM
+from dagmm.distributed import fit_distributed
+from test_distributed import _model_params, _rows
+
+dist.init_process_group("gloo", init_method="file://" + sys.argv[1], rank=0, world_size=1)
+passed = []  # per collective: weak references to every tensor handed to gloo
+
+
+def recording(collective):
+    def call(*args, **kwargs):
+        tensors = [a for a in args if hasattr(a, "dtype")]
+        tensors += [t for a in args if isinstance(a, list) for t in a]
+        passed.append([weakref.ref(t) for t in tensors])
+        return collective(*args, **kwargs)
+
+    return call
+
+
+for name in ("all_reduce", "all_gather", "broadcast"):
+    setattr(dist, name, recording(getattr(dist, name)))
+fit_distributed(DAGMM(**{**_model_params(), "epochs": 1}), _rows())
+gc.collect()
+print(len(passed), [sum(ref() is not None for ref in refs) for refs in passed[-3:]])
+print([len(refs) for refs in passed[-3:]])
+"""
+
+
+def test_the_latest_collectives_tensors_are_still_held_when_fit_distributed_returns(
+    tmp_path: Path,
+) -> None:
+    # torch < 2.8 can deadlock in destroy_process_group when gloo's thread frees the
+    # last reference to a tensor Python let go of (dagmm.distributed._RECENT_COLLECTIVES):
+    # those tensors must still be held by the time the caller may destroy the group.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    result = subprocess.run(
+        [sys.executable, "-c", _HOLD_SCRIPT, str(tmp_path / "store")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    count, alive = result.stdout.splitlines()[0].split(" ", 1)
+    sizes = result.stdout.splitlines()[1]
+    assert int(count) > 3 and alive == sizes, result.stdout

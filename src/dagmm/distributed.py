@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +89,19 @@ __all__ = [
     "is_distributed",
     "shard_indices",
 ]
+
+
+# torch before 2.8 destroys a gloo group while holding the GIL (pytorch/pytorch#154976),
+# and gloo's worker thread may at that moment still be freeing the last collective's
+# tensors: a tensor Python already let go of needs the GIL to be freed, so each waits for
+# the other for ever (9 runs in 150 of benchmarks/stress_teardown.py hung under torch 2.2).
+# Holding the tensors of the latest collectives here means gloo never drops the last
+# reference to one, whenever the caller destroys the group.
+_RECENT_COLLECTIVES: deque[tuple[Tensor, ...]] = deque(maxlen=8)
+
+
+def _hold(*tensors: Tensor) -> None:
+    _RECENT_COLLECTIVES.append(tensors)
 
 
 def is_distributed() -> bool:
@@ -160,6 +174,7 @@ def _sum_flat(tensors: Sequence[Tensor], group: Any) -> tuple[Tensor, ...]:
     # One collective for all tensors: latency, not bandwidth, dominates these small messages.
     dtype = tensors[0].dtype
     flat = torch.cat([t.detach().reshape(-1).to(dtype) for t in tensors])
+    _hold(flat)
     dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=group)
     parts = flat.split([t.numel() for t in tensors])
     return tuple(
@@ -207,6 +222,7 @@ class ProcessGroupReducer:
         if not grads:
             return
         flat = torch.cat([g.reshape(-1) for g in grads])
+        _hold(flat)
         dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=self.group)
         flat /= self.world_size
         for p, part in zip(parameters, flat.split([g.numel() for g in grads]), strict=True):
@@ -221,12 +237,14 @@ class ProcessGroupReducer:
     def reduce_scalar(self, value: float, op: Any = dist.ReduceOp.SUM) -> float:
         """Reduce one number over all processes (float64)."""
         t = torch.tensor([float(value)], dtype=torch.float64, device=self._device())
+        _hold(t)
         dist.all_reduce(t, op=op, group=self.group)
         return float(t.item())
 
     def reduce_array(self, values: np.ndarray, op: Any = dist.ReduceOp.SUM) -> np.ndarray:
         """Reduce a float64 / int64 array element-wise over all processes."""
         t = torch.from_numpy(np.ascontiguousarray(values)).to(self._device())
+        _hold(t)
         dist.all_reduce(t, op=op, group=self.group)
         return t.cpu().numpy()
 
@@ -235,12 +253,14 @@ class ProcessGroupReducer:
         device = self._device()
         size = torch.tensor([len(data)], dtype=torch.int64, device=device)
         sizes = [torch.zeros_like(size) for _ in range(self.world_size)]
+        _hold(size, *sizes)
         dist.all_gather(sizes, size, group=self.group)
         longest = max(int(s.item()) for s in sizes)
         buffer = torch.zeros(max(longest, 1), dtype=torch.uint8, device=device)
         if data:
             buffer[: len(data)] = torch.frombuffer(bytearray(data), dtype=torch.uint8).to(device)
         gathered = [torch.zeros_like(buffer) for _ in range(self.world_size)]
+        _hold(buffer, *gathered)
         dist.all_gather(gathered, buffer, group=self.group)
         return [
             bytes(g[: int(s.item())].cpu().numpy().tobytes())
@@ -250,6 +270,7 @@ class ProcessGroupReducer:
     def broadcast_int(self, value: int, src: int = 0) -> int:
         """Rank ``src``'s ``value`` on every process."""
         t = torch.tensor([int(value)], dtype=torch.int64, device=self._device())
+        _hold(t)
         dist.broadcast(t, src, group=self.group)
         return int(t.item())
 

@@ -97,11 +97,23 @@ __all__ = [
 # the other for ever (9 runs in 150 of benchmarks/stress_teardown.py hung under torch 2.2).
 # Holding the tensors of the latest collectives here means gloo never drops the last
 # reference to one, whenever the caller destroys the group.
+# Every collective dagmm makes goes through the three functions below.
 _RECENT_COLLECTIVES: deque[tuple[Tensor, ...]] = deque(maxlen=8)
 
 
-def _hold(*tensors: Tensor) -> None:
-    _RECENT_COLLECTIVES.append(tensors)
+def _all_reduce(tensor: Tensor, op: Any, group: Any) -> None:
+    _RECENT_COLLECTIVES.append((tensor,))
+    dist.all_reduce(tensor, op=op, group=group)
+
+
+def _all_gather(outputs: list[Tensor], tensor: Tensor, group: Any) -> None:
+    _RECENT_COLLECTIVES.append((tensor, *outputs))
+    dist.all_gather(outputs, tensor, group=group)
+
+
+def _broadcast(tensor: Tensor, src: int, group: Any) -> None:
+    _RECENT_COLLECTIVES.append((tensor,))
+    dist.broadcast(tensor, src, group=group)
 
 
 def is_distributed() -> bool:
@@ -174,8 +186,7 @@ def _sum_flat(tensors: Sequence[Tensor], group: Any) -> tuple[Tensor, ...]:
     # One collective for all tensors: latency, not bandwidth, dominates these small messages.
     dtype = tensors[0].dtype
     flat = torch.cat([t.detach().reshape(-1).to(dtype) for t in tensors])
-    _hold(flat)
-    dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=group)
+    _all_reduce(flat, dist.ReduceOp.SUM, group)
     parts = flat.split([t.numel() for t in tensors])
     return tuple(
         p.reshape(t.shape).to(t.dtype).clone() for p, t in zip(parts, tensors, strict=True)
@@ -222,8 +233,7 @@ class ProcessGroupReducer:
         if not grads:
             return
         flat = torch.cat([g.reshape(-1) for g in grads])
-        _hold(flat)
-        dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=self.group)
+        _all_reduce(flat, dist.ReduceOp.SUM, self.group)
         flat /= self.world_size
         for p, part in zip(parameters, flat.split([g.numel() for g in grads]), strict=True):
             p.grad = part.view_as(p).clone()
@@ -237,15 +247,13 @@ class ProcessGroupReducer:
     def reduce_scalar(self, value: float, op: Any = dist.ReduceOp.SUM) -> float:
         """Reduce one number over all processes (float64)."""
         t = torch.tensor([float(value)], dtype=torch.float64, device=self._device())
-        _hold(t)
-        dist.all_reduce(t, op=op, group=self.group)
+        _all_reduce(t, op, self.group)
         return float(t.item())
 
     def reduce_array(self, values: np.ndarray, op: Any = dist.ReduceOp.SUM) -> np.ndarray:
         """Reduce a float64 / int64 array element-wise over all processes."""
         t = torch.from_numpy(np.ascontiguousarray(values)).to(self._device())
-        _hold(t)
-        dist.all_reduce(t, op=op, group=self.group)
+        _all_reduce(t, op, self.group)
         return t.cpu().numpy()
 
     def gather_bytes(self, data: bytes) -> list[bytes]:
@@ -253,15 +261,13 @@ class ProcessGroupReducer:
         device = self._device()
         size = torch.tensor([len(data)], dtype=torch.int64, device=device)
         sizes = [torch.zeros_like(size) for _ in range(self.world_size)]
-        _hold(size, *sizes)
-        dist.all_gather(sizes, size, group=self.group)
+        _all_gather(sizes, size, self.group)
         longest = max(int(s.item()) for s in sizes)
         buffer = torch.zeros(max(longest, 1), dtype=torch.uint8, device=device)
         if data:
             buffer[: len(data)] = torch.frombuffer(bytearray(data), dtype=torch.uint8).to(device)
         gathered = [torch.zeros_like(buffer) for _ in range(self.world_size)]
-        _hold(buffer, *gathered)
-        dist.all_gather(gathered, buffer, group=self.group)
+        _all_gather(gathered, buffer, self.group)
         return [
             bytes(g[: int(s.item())].cpu().numpy().tobytes())
             for g, s in zip(gathered, sizes, strict=True)
@@ -270,8 +276,7 @@ class ProcessGroupReducer:
     def broadcast_int(self, value: int, src: int = 0) -> int:
         """Rank ``src``'s ``value`` on every process."""
         t = torch.tensor([int(value)], dtype=torch.int64, device=self._device())
-        _hold(t)
-        dist.broadcast(t, src, group=self.group)
+        _broadcast(t, src, self.group)
         return int(t.item())
 
 

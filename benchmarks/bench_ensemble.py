@@ -14,6 +14,8 @@ Usage::
     python benchmarks/bench_ensemble.py --device cuda --seeds 20 --epochs 20 --repeats 2
     python benchmarks/bench_ensemble.py --threads 2 --seeds 5 --shape thyroid --restarts
     python benchmarks/bench_ensemble.py --threads 2 --seeds 20 --shape kddcup --step-split
+    python benchmarks/bench_ensemble.py --threads 2 --seeds 20 --shape kddcup --step-split \
+        --thread-groups 2
 
 ``--process-groups N`` adds a third way, measured in the same run: the seeds split
 into N groups, each group one ``fit_ensemble`` in a process of its own with
@@ -25,7 +27,9 @@ it their fits alone).
 one model against ``--seeds`` members in one batched step, and splits each into
 its matrix products and the rest (torch's profiler). The products of S members
 cost S single products or more, so ``one model's step / one member's products``
-bounds what batching members can gain per step.
+bounds what batching members can gain per step. With ``--thread-groups N`` it also
+times the S members' step as N groups in N Python threads side by side, each group's
+step on one torch thread (a lever measured, not one the package uses).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -77,10 +82,8 @@ SHAPES = {
 _PRODUCT_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
 
 
-def _step_split(shape: dict, members: int, repeats: int) -> tuple[float, float]:
-    """Seconds per member of one fused step, and of its matrix products (medians)."""
-    from torch.profiler import ProfilerActivity, profile
-
+def _step_and_batch(shape: dict, members: list[int]) -> tuple[FusedStep, torch.Tensor]:
+    """A fused step of a network of ``members`` (their seeds) and a random 1024-row batch."""
     est = DAGMM(**shape["params"])  # the network and loss the ensemble runs train
     net = DAGMMNet(
         shape["features"],
@@ -88,13 +91,20 @@ def _step_split(shape: dict, members: int, repeats: int) -> tuple[float, float]:
         est.latent_dim,
         est.estimation_hidden_sizes,
         est.n_components,
-        n_members=members,
+        n_members=len(members),
     )
-    net.reset_parameters(list(range(members)))
+    net.reset_parameters(members)
     net.train()
     step = FusedStep(net, est.lambda_energy, est.lambda_cov, est.reg_covar)
-    generator = torch.Generator().manual_seed(0)
-    batch = torch.rand(members, 1024, shape["features"], generator=generator)
+    generator = torch.Generator().manual_seed(members[0])
+    return step, torch.rand(len(members), 1024, shape["features"], generator=generator)
+
+
+def _step_split(shape: dict, members: int, repeats: int) -> tuple[float, float]:
+    """Seconds per member of one fused step, and of its matrix products (medians)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    step, batch = _step_and_batch(shape, list(range(members)))
     calls = max(10, 400 // members)
     for _ in range(calls):  # warm-up: compiled kernels, allocator, thread pool
         step(batch)
@@ -133,6 +143,55 @@ def step_split(args: argparse.Namespace) -> None:
             "  bound on that gain if all but the products were free: "
             f"{single_wall / products:.2f}x (one model's step / one member's products)"
         )
+        if args.thread_groups:
+            batched, grouped = _thread_groups(shape, args.seeds, args.thread_groups, args.repeats)
+            print(
+                f"  {args.seeds} members in one batched step on {torch.get_num_threads()} "
+                f"threads: {batched * 1e3:.3f} ms per member; as {args.thread_groups} groups in "
+                f"{args.thread_groups} Python threads, one torch thread each: "
+                f"{grouped * 1e3:.3f} ms per member ({batched / grouped:.2f}x)"
+            )
+
+
+def _thread_groups(shape: dict, members: int, groups: int, repeats: int) -> tuple[float, float]:
+    """Seconds per member of one step: all members batched on torch's threads, then the
+    members as ``groups`` groups stepping side by side in Python threads, one torch thread
+    each (medians, the two ways alternating)."""
+    threads = torch.get_num_threads()
+    whole = _step_and_batch(shape, list(range(members)))
+    parts = [
+        _step_and_batch(shape, [int(m) for m in g]) for g in np.array_split(range(members), groups)
+    ]
+    calls = max(10, 400 // members)
+
+    def batched() -> None:
+        step, batch = whole
+        for _ in range(calls):
+            step(batch)
+
+    def grouped() -> None:
+        def run(step: FusedStep, batch: torch.Tensor) -> None:
+            torch.set_num_threads(1)  # this thread's torch (and MKL) pool
+            for _ in range(calls):
+                step(batch)
+
+        workers = [threading.Thread(target=run, args=part) for part in parts[1:]]
+        for worker in workers:
+            worker.start()
+        run(*parts[0])
+        for worker in workers:
+            worker.join()
+        torch.set_num_threads(threads)
+
+    batched()  # warm-up: compiled kernels, allocator, thread pools
+    grouped()
+    walls: dict[str, list[float]] = {"batched": [], "grouped": []}
+    for _ in range(repeats):
+        for name, fn in (("batched", batched), ("grouped", grouped)):
+            start = time.perf_counter()
+            fn()
+            walls[name].append((time.perf_counter() - start) / calls / members)
+    return float(np.median(walls["batched"])), float(np.median(walls["grouped"]))
 
 
 def _run_setup(args: argparse.Namespace, shape: dict) -> tuple[np.ndarray, int, DAGMM]:
@@ -203,6 +262,13 @@ def main() -> None:
         "split into matrix products and the rest; see the module docstring.",
     )
     parser.add_argument(
+        "--thread-groups",
+        type=int,
+        default=0,
+        help="With --step-split, also time the members' step as this many groups in as many "
+        "Python threads side by side, one torch thread each (see the module docstring).",
+    )
+    parser.add_argument(
         "--process-groups",
         type=int,
         default=0,
@@ -215,6 +281,8 @@ def main() -> None:
     if args.worker_seeds:
         _group_worker(args)
         return
+    if args.thread_groups and not (args.step_split and 1 <= args.thread_groups <= args.seeds):
+        parser.error(f"--thread-groups needs --step-split and must be 1 to --seeds ({args.seeds})")
     if args.process_groups and not 1 <= args.process_groups <= args.seeds:
         parser.error(f"--process-groups must be 1 to --seeds ({args.seeds})")
     if args.process_groups and args.restarts:

@@ -1,4 +1,4 @@
-"""pyproject.toml's dependency floors are the releases CI runs (.ci/lowest.txt)."""
+"""pyproject.toml names what CI runs: its dependency floors (.ci/lowest.txt) and its Pythons."""
 
 from __future__ import annotations
 
@@ -43,3 +43,16 @@ def test_ci_runs_the_tests_under_the_lowest_pins():
     script = (ROOT / ".ci" / "run").read_text()
     assert "-c .ci/lowest.txt" in script
     assert script.count("-m pytest -q") >= 2
+
+
+def test_the_pythons_named_run_from_the_floor_to_the_one_ci_runs_last():
+    # the classifiers tell users which Pythons work: from requires-python's floor (CI's
+    # lowest run) up to the newest, which CI's newest-Python run must be the one to look for
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    prefix = "Programming Language :: Python :: 3."
+    minors = sorted(int(c[len(prefix) :]) for c in project["classifiers"] if c.startswith(prefix))
+    floor = Version(project["requires-python"].removeprefix(">="))
+    assert minors == list(range(floor.minor, minors[-1] + 1))
+    script = (ROOT / ".ci" / "run").read_text()
+    assert f"for candidate in python3.{minors[-1]} " in script
+    assert f"for candidate in python3.{floor.minor} " in script

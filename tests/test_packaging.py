@@ -54,5 +54,5 @@ def test_the_pythons_named_run_from_the_floor_to_the_one_ci_runs_last():
     floor = Version(project["requires-python"].removeprefix(">="))
     assert minors == list(range(floor.minor, minors[-1] + 1))
     script = (ROOT / ".ci" / "run").read_text()
-    assert f"for candidate in python3.{minors[-1]} " in script
-    assert f"for candidate in python3.{floor.minor} " in script
+    assert f"=$(find_python 3.{minors[-1]})" in script
+    assert f"=$(find_python 3.{floor.minor})" in script

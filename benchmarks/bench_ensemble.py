@@ -15,7 +15,7 @@ Usage::
     python benchmarks/bench_ensemble.py --threads 2 --seeds 5 --shape thyroid --restarts
     python benchmarks/bench_ensemble.py --threads 2 --seeds 20 --shape kddcup --step-split
     python benchmarks/bench_ensemble.py --threads 2 --seeds 20 --shape kddcup --step-split \
-        --thread-groups 2
+        --thread-groups 2 --batches 8
 
 ``--process-groups N`` adds a third way, measured in the same run: the seeds split
 into N groups, each group one ``fit_ensemble`` in a process of its own with
@@ -29,7 +29,10 @@ its matrix products and the rest (torch's profiler). The products of S members
 cost S single products or more, so ``one model's step / one member's products``
 bounds what batching members can gain per step. With ``--thread-groups N`` it also
 times the S members' step as N groups in N Python threads side by side, each group's
-step on one torch thread (a lever measured, not one the package uses).
+step on one torch thread, two ways: each group running its steps free of the others, and
+the groups joined after every step, as a training loop must join them (a lever measured,
+not one the package uses; ``--batches K`` cycles every way through K different batches,
+as a loop's fresh batch per step does).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -82,8 +86,11 @@ SHAPES = {
 _PRODUCT_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
 
 
-def _step_and_batch(shape: dict, members: list[int]) -> tuple[FusedStep, torch.Tensor]:
-    """A fused step of a network of ``members`` (their seeds) and a random 1024-row batch."""
+def _step_and_batch(
+    shape: dict, members: list[int], n_batches: int = 1
+) -> tuple[FusedStep, list[torch.Tensor]]:
+    """A fused step of a network of ``members`` (their seeds) and ``n_batches`` random
+    1024-row batches."""
     est = DAGMM(**shape["params"])  # the network and loss the ensemble runs train
     net = DAGMMNet(
         shape["features"],
@@ -97,14 +104,15 @@ def _step_and_batch(shape: dict, members: list[int]) -> tuple[FusedStep, torch.T
     net.train()
     step = FusedStep(net, est.lambda_energy, est.lambda_cov, est.reg_covar)
     generator = torch.Generator().manual_seed(members[0])
-    return step, torch.rand(len(members), 1024, shape["features"], generator=generator)
+    size = (len(members), 1024, shape["features"])
+    return step, [torch.rand(size, generator=generator) for _ in range(n_batches)]
 
 
 def _step_split(shape: dict, members: int, repeats: int) -> tuple[float, float]:
     """Seconds per member of one fused step, and of its matrix products (medians)."""
     from torch.profiler import ProfilerActivity, profile
 
-    step, batch = _step_and_batch(shape, list(range(members)))
+    step, (batch,) = _step_and_batch(shape, list(range(members)))
     calls = max(10, 400 // members)
     for _ in range(calls):  # warm-up: compiled kernels, allocator, thread pool
         step(batch)
@@ -144,36 +152,47 @@ def step_split(args: argparse.Namespace) -> None:
             f"{single_wall / products:.2f}x (one model's step / one member's products)"
         )
         if args.thread_groups:
-            batched, grouped = _thread_groups(shape, args.seeds, args.thread_groups, args.repeats)
+            groups = args.thread_groups
+            batched, free, joined = _thread_groups(
+                shape, args.seeds, groups, args.repeats, args.batches
+            )
             print(
                 f"  {args.seeds} members in one batched step on {torch.get_num_threads()} "
-                f"threads: {batched * 1e3:.3f} ms per member; as {args.thread_groups} groups in "
-                f"{args.thread_groups} Python threads, one torch thread each: "
-                f"{grouped * 1e3:.3f} ms per member ({batched / grouped:.2f}x)"
+                f"threads, {args.batches} batch(es) in turn: {batched * 1e3:.3f} ms per member; "
+                f"as {groups} groups in {groups} Python threads, one torch thread each: "
+                f"{free * 1e3:.3f} ms per member running free ({batched / free:.2f}x), "
+                f"{joined * 1e3:.3f} ms joined after every step ({batched / joined:.2f}x)"
             )
 
 
-def _thread_groups(shape: dict, members: int, groups: int, repeats: int) -> tuple[float, float]:
-    """Seconds per member of one step: all members batched on torch's threads, then the
-    members as ``groups`` groups stepping side by side in Python threads, one torch thread
-    each (medians, the two ways alternating)."""
+def _thread_groups(
+    shape: dict, members: int, groups: int, repeats: int, n_batches: int
+) -> tuple[float, float, float]:
+    """Seconds per member of one step three ways (medians, the ways alternating): all
+    members batched on torch's threads; the members as ``groups`` groups stepping side by
+    side in Python threads, one torch thread each, each group running its steps free of
+    the others; and the same groups joined after every step, as a training loop must
+    (it updates the weights between steps). Each way cycles through ``n_batches``
+    different batches (a training loop gathers a new one for every step)."""
     threads = torch.get_num_threads()
-    whole = _step_and_batch(shape, list(range(members)))
+    whole = _step_and_batch(shape, list(range(members)), n_batches)
     parts = [
-        _step_and_batch(shape, [int(m) for m in g]) for g in np.array_split(range(members), groups)
+        _step_and_batch(shape, [int(m) for m in g], n_batches)
+        for g in np.array_split(range(members), groups)
     ]
     calls = max(10, 400 // members)
+    pool = ThreadPoolExecutor(groups - 1 or 1, initializer=torch.set_num_threads, initargs=(1,))
 
     def batched() -> None:
-        step, batch = whole
-        for _ in range(calls):
-            step(batch)
+        step, batches = whole
+        for i in range(calls):
+            step(batches[i % n_batches])
 
-    def grouped() -> None:
-        def run(step: FusedStep, batch: torch.Tensor) -> None:
+    def free() -> None:
+        def run(step: FusedStep, batches: list[torch.Tensor]) -> None:
             torch.set_num_threads(1)  # this thread's torch (and MKL) pool
-            for _ in range(calls):
-                step(batch)
+            for i in range(calls):
+                step(batches[i % n_batches])
 
         workers = [threading.Thread(target=run, args=part) for part in parts[1:]]
         for worker in workers:
@@ -183,15 +202,31 @@ def _thread_groups(shape: dict, members: int, groups: int, repeats: int) -> tupl
             worker.join()
         torch.set_num_threads(threads)
 
-    batched()  # warm-up: compiled kernels, allocator, thread pools
-    grouped()
-    walls: dict[str, list[float]] = {"batched": [], "grouped": []}
-    for _ in range(repeats):
-        for name, fn in (("batched", batched), ("grouped", grouped)):
-            start = time.perf_counter()
+    def joined() -> None:
+        torch.set_num_threads(1)
+        (own, own_batches), others = parts[0], parts[1:]
+        for i in range(calls):
+            futures = [pool.submit(step, batches[i % n_batches]) for step, batches in others]
+            own(own_batches[i % n_batches])
+            for future in futures:
+                future.result()
+        torch.set_num_threads(threads)
+
+    ways = {"batched": batched, "free": free, "joined": joined}
+    try:
+        for fn in ways.values():  # warm-up: compiled kernels, allocator, thread pools
             fn()
-            walls[name].append((time.perf_counter() - start) / calls / members)
-    return float(np.median(walls["batched"])), float(np.median(walls["grouped"]))
+        walls: dict[str, list[float]] = {name: [] for name in ways}
+        for _ in range(repeats):
+            for name, fn in ways.items():
+                start = time.perf_counter()
+                fn()
+                walls[name].append((time.perf_counter() - start) / calls / members)
+    finally:
+        pool.shutdown()
+        torch.set_num_threads(threads)
+    batched_s, free_s, joined_s = (float(np.median(walls[name])) for name in ways)
+    return batched_s, free_s, joined_s
 
 
 def _run_setup(args: argparse.Namespace, shape: dict) -> tuple[np.ndarray, int, DAGMM]:
@@ -269,6 +304,13 @@ def main() -> None:
         "Python threads side by side, one torch thread each (see the module docstring).",
     )
     parser.add_argument(
+        "--batches",
+        type=int,
+        default=1,
+        help="With --thread-groups, the number of different batches each way cycles through "
+        "(default 1: one batch, cache-warm; a training loop gathers a new one every step).",
+    )
+    parser.add_argument(
         "--process-groups",
         type=int,
         default=0,
@@ -283,6 +325,8 @@ def main() -> None:
         return
     if args.thread_groups and not (args.step_split and 1 <= args.thread_groups <= args.seeds):
         parser.error(f"--thread-groups needs --step-split and must be 1 to --seeds ({args.seeds})")
+    if args.batches < 1 or (args.batches > 1 and not args.thread_groups):
+        parser.error("--batches must be 1 or more, and more than 1 only with --thread-groups")
     if args.process_groups and not 1 <= args.process_groups <= args.seeds:
         parser.error(f"--process-groups must be 1 to --seeds ({args.seeds})")
     if args.process_groups and args.restarts:

@@ -1865,3 +1865,43 @@ def load_columns(path) -> list[str]:
     import dagmm
 
     return list(dagmm.load(path).encoder_.columns)
+
+
+def test_help_version_and_usage_errors_do_not_import_torch_or_pandas():
+    # `import dagmm` imported the estimator, so `dagmm --help` took 2.5 s and 370 MB
+    # (torch, scikit-learn, pandas) to print its usage.
+    code = """if True:
+        import sys
+        from click.testing import CliRunner
+        import dagmm
+        from dagmm.cli.main import cli
+        usage_error = ["fit", "x.csv", "--epoch", "1"]
+        for argv in (["--help"], ["--version"], ["fit", "--help"], usage_error):
+            result = CliRunner().invoke(cli, argv)
+            assert result.exit_code == (2 if argv is usage_error else 0), result.output
+        print(sorted(m for m in ("torch", "sklearn", "pandas", "numba") if m in sys.modules))
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_package_names_import_on_first_use():
+    import sklearn.exceptions
+
+    import dagmm
+    from dagmm import estimator, exceptions, persistence
+
+    assert dagmm.DAGMM is estimator.DAGMM and dagmm.fit_ensemble is estimator.fit_ensemble
+    assert dagmm.load is persistence.load
+    assert dagmm.NotFittedError is exceptions.NotFittedError is sklearn.exceptions.NotFittedError
+    assert issubclass(dagmm.InvalidInputError, dagmm.DAGMMError)
+    assert set(dagmm.__all__) <= set(dir(dagmm))
+    namespace: dict = {}
+    exec("from dagmm import *", namespace)
+    assert {name for name in namespace if not name.startswith("__")} | {"__version__"} == set(
+        dagmm.__all__
+    )
+    with pytest.raises(AttributeError, match="has no attribute 'DAGMMM'"):
+        dagmm.DAGMMM  # noqa: B018
+    with pytest.raises(AttributeError, match="has no attribute 'NotFitted'"):
+        exceptions.NotFitted  # noqa: B018

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sklearn.exceptions import NotFittedError
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sklearn.exceptions import NotFittedError
 
 __all__ = [
     "CheckpointError",
@@ -61,3 +64,15 @@ class TrainingDivergedError(NumericalError):
         super().__init__(message)
         self.epoch = epoch
         self.terms: list[str] = list(terms or [])
+
+
+def __getattr__(name: str) -> Any:
+    # scikit-learn's own NotFittedError (so code catching it catches ours), imported on
+    # first use: the command line's error handling imports this module, and importing
+    # scikit-learn takes most of a second.
+    if name == "NotFittedError":
+        from sklearn.exceptions import NotFittedError
+
+        globals()[name] = NotFittedError
+        return NotFittedError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

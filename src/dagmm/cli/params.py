@@ -124,12 +124,11 @@ def csv_format_options(func):
     (:func:`~dagmm.cli.pipes.spooled_data`), removed when the command ends.
     """
     from .._atomic import check_writable
-    from ..tableio import STDOUT
     from .pipes import is_pipe, spooled_data
 
     @functools.wraps(func)
     def command(*args, decimal, thousands, na_values, encoding, input_format, **kwargs):
-        from ..tableio import table_format
+        from ..tableio import STDOUT, table_format
         from ..tabular import hints_for
 
         out = kwargs.get("out")

@@ -1905,3 +1905,13 @@ def test_the_package_names_import_on_first_use():
         dagmm.DAGMMM  # noqa: B018
     with pytest.raises(AttributeError, match="has no attribute 'NotFitted'"):
         exceptions.NotFitted  # noqa: B018
+
+
+def test_python_dash_m_dagmm_is_the_dagmm_command():
+    # where pip puts the script off PATH (pip install --user, some Windows setups)
+    run_m = [sys.executable, "-m", "dagmm"]
+    version = subprocess.run([*run_m, "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("dagmm, version "), version
+    wrong = subprocess.run([*run_m, "fit", "x.csv", "--epoch", "1"], capture_output=True, text=True)
+    assert wrong.returncode == 2, wrong
+    assert wrong.stderr.startswith("dagmm: error: No such option '--epoch'"), wrong.stderr

@@ -138,6 +138,10 @@ def test_a_model_saved_after_set_params_contamination_scores_each_share_at_its_o
         (["score", "{m}", "{d}/broken.parquet", "--out", "{d}/o.csv"], "cannot read as Parquet"),
         (["fit", "{d}/flows.csv", "--out", "{d}/x.dagmm", "--exclude", "nope"], "nope"),
         (["info", "{d}/flows.csv"], "not a dagmm model"),
+        # model and data swapped, or a model name given as --out (since 2026-12-06)
+        (["score", "{d}/flows.csv", "{m}", "--out", "{d}/o.csv"], "MODEL before DATA"),
+        (["fit", "{m}", "--out", "{d}/x.dagmm"], "named as a dagmm model file, not a data"),
+        (["score", "{m}", "{d}/flows.csv", "--out", "{d}/o.dagmm"], "name it with one of .csv"),
         # output paths are checked before any training or scoring
         (["fit", "{d}/flows.csv", "--out", "{d}/nodir/x.dagmm"], "nodir does not exist"),
         (["fit", "{d}/flows.csv", "--out", "{d}"], "is a directory"),

@@ -120,6 +120,16 @@ def _format_of(path: str | os.PathLike[str], formats: dict[str, tuple[str, ...]]
         if name.endswith(suffixes):
             return kind
     expected = ", ".join(sum(formats.values(), ()))
+    if name.endswith(".dagmm") and formats is _FORMATS:
+        raise DataFileError(
+            f"{path}: named as a dagmm model file, not a data table ({expected}); where a "
+            "command takes both, MODEL comes before DATA (dagmm score MODEL DATA --out FILE)"
+        )
+    if name.endswith(".dagmm"):
+        raise DataFileError(
+            f"{path}: named as a dagmm model file, but what is written here is a table of "
+            f"rows; name it with one of {expected}"
+        )
     raise DataFileError(f"{path}: unsupported {what}; expected one of {expected}")
 
 

@@ -1918,7 +1918,9 @@ def test_python_dash_m_dagmm_is_the_dagmm_command():
     assert version.returncode == 0 and version.stdout.startswith("dagmm, version "), version
     wrong = subprocess.run([*run_m, "fit", "x.csv", "--epoch", "1"], capture_output=True, text=True)
     assert wrong.returncode == 2, wrong
-    assert wrong.stderr.startswith("dagmm: error: No such option '--epoch'"), wrong.stderr
+    # click 8.1.0 quotes no option name ("No such option: --epoch"), newer ones do
+    assert wrong.stderr.startswith("dagmm: error: No such option"), wrong.stderr
+    assert "--epoch" in wrong.stderr and "\n" not in wrong.stderr.rstrip("\n"), wrong.stderr
 
 
 def test_the_documented_tab_completion_completes_commands_and_choices():

@@ -1926,6 +1926,8 @@ def test_python_dash_m_dagmm_is_the_dagmm_command():
 def test_the_documented_tab_completion_completes_commands_and_choices():
     # docs/cli.md: eval "$(_DAGMM_COMPLETE=bash_source dagmm)"; each Tab runs the
     # command line, so it must not load torch (see the test of --help above)
+    run_m = [sys.executable, "-m", "dagmm"]
+
     def complete(words: str) -> list[str]:
         env = {
             **os.environ,
@@ -1933,8 +1935,7 @@ def test_the_documented_tab_completion_completes_commands_and_choices():
             "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
             "_DAGMM_COMPLETE": "bash_complete",
         }
-        code = "import sys; from dagmm.cli.main import main; sys.argv[0] = 'dagmm'; main()"
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        out = subprocess.run(run_m, env=env, capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
         return out.stdout.split()
 
@@ -1942,10 +1943,6 @@ def test_the_documented_tab_completion_completes_commands_and_choices():
     assert complete("dagmm fit --preset ") == [
         "plain,arrhythmia", "plain,kddcup", "plain,kddcup_rev", "plain,thyroid",
     ]  # fmt: skip
-    script = subprocess.run(
-        [sys.executable, "-c", "import sys; from dagmm.cli.main import main; main()"],
-        env={**os.environ, "_DAGMM_COMPLETE": "bash_source"},
-        capture_output=True,
-        text=True,
-    )
+    env = {**os.environ, "_DAGMM_COMPLETE": "bash_source"}
+    script = subprocess.run(run_m, env=env, capture_output=True, text=True)
     assert "_dagmm_completion()" in script.stdout, script.stderr

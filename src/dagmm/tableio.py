@@ -103,7 +103,13 @@ class DataFileError(DAGMMError, ValueError):
 def table_format(path: str | os.PathLike[str]) -> str:
     """The format of a file to read from its name: ``"csv"``, ``"parquet"``, ``"arrow"``
     (Arrow IPC / Feather) or ``"jsonl"`` (JSON Lines)."""
-    return _format_of(path, _FORMATS, "file type")
+    return _format_of(
+        path,
+        _FORMATS,
+        "file type",
+        "not a data table ({expected}); where a command takes both, MODEL comes before DATA "
+        "(dagmm score MODEL DATA --out FILE)",
+    )
 
 
 def output_format(path: str | os.PathLike[str]) -> str:
@@ -111,25 +117,30 @@ def output_format(path: str | os.PathLike[str]) -> str:
     (:data:`STDOUT` is CSV)."""
     if str(path) == STDOUT:
         return "csv"
-    return _format_of(path, _OUTPUT_FORMATS, "output file type")
+    return _format_of(
+        path,
+        _OUTPUT_FORMATS,
+        "output file type",
+        "but what is written here is a table of rows; name it with one of {expected}",
+    )
 
 
-def _format_of(path: str | os.PathLike[str], formats: dict[str, tuple[str, ...]], what: str) -> str:
+def _format_of(
+    path: str | os.PathLike[str],
+    formats: dict[str, tuple[str, ...]],
+    what: str,
+    if_model_name: str,
+) -> str:
+    """The format ``path``'s suffix names, else a DataFileError: ``if_model_name`` (with
+    ``{expected}``, the suffixes) ends it where the name is a model file's (``.dagmm``)."""
     name = Path(path).name.lower()
     for kind, suffixes in formats.items():
         if name.endswith(suffixes):
             return kind
     expected = ", ".join(sum(formats.values(), ()))
-    if name.endswith(".dagmm") and formats is _FORMATS:
-        raise DataFileError(
-            f"{path}: named as a dagmm model file, not a data table ({expected}); where a "
-            "command takes both, MODEL comes before DATA (dagmm score MODEL DATA --out FILE)"
-        )
     if name.endswith(".dagmm"):
-        raise DataFileError(
-            f"{path}: named as a dagmm model file, but what is written here is a table of "
-            f"rows; name it with one of {expected}"
-        )
+        hint = if_model_name.format(expected=expected)
+        raise DataFileError(f"{path}: named as a dagmm model file, {hint}")
     raise DataFileError(f"{path}: unsupported {what}; expected one of {expected}")
 
 

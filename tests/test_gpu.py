@@ -95,7 +95,8 @@ def test_cuda_model_pickles_for_a_machine_without_a_gpu(blobs, tmp_path):
 def test_cuda_scores_of_a_row_agree_across_batch_sizes_to_float32_round_off(blobs):
     # cuBLAS sums a row in another order in a batch of another shape: on an H100
     # (2026-12-05) a file scored in chunks of 37 rows lay up to 4.8e-6 from one batch
-    # (energies near 20). The CPU scores a row the same in any batch (tests/test_report.py).
+    # (energies near 20). A CPU with AVX-512 scores a row the same in any batch
+    # (tests/test_report.py, _devices.CPU_BATCH_EXACT).
     from _devices import assert_same_floats
 
     X, y = blobs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -47,12 +48,29 @@ def test_ci_runs_the_tests_under_the_lowest_pins():
 
 def test_the_pythons_named_run_from_the_floor_to_the_one_ci_runs_last():
     # the classifiers tell users which Pythons work: from requires-python's floor (CI's
-    # lowest run) up to the newest, which CI's newest-Python run must be the one to look for
+    # lowest run) up to the newest, which CI's newer-Python runs must end with
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     prefix = "Programming Language :: Python :: 3."
     minors = sorted(int(c[len(prefix) :]) for c in project["classifiers"] if c.startswith(prefix))
     floor = Version(project["requires-python"].removeprefix(">="))
     assert minors == list(range(floor.minor, minors[-1] + 1))
     script = (ROOT / ".ci" / "run").read_text()
-    assert f"=$(find_python 3.{minors[-1]})" in script
     assert f"=$(find_python 3.{floor.minor})" in script
+    [newer] = re.findall(r'^newer_pythons="([0-9. ]+)"$', script, flags=re.MULTILINE)
+    newer_minors = [Version(version).minor for version in newer.split()]
+    assert newer_minors[-1] == minors[-1] and set(newer_minors) <= set(minors)
+
+
+def test_the_distribution_carries_its_license():
+    # PEP 639: an SPDX expression and the file it names, which .ci/check_dist.py finds in the
+    # built wheel and sdist (a TOML table here is refused by setuptools from 2027-02-18)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT"
+    [license_file] = project["license-files"]
+    text = (ROOT / license_file).read_text()
+    assert text.startswith("MIT License\n") and 'THE SOFTWARE IS PROVIDED "AS IS"' in text
+    build = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]
+    [setuptools] = [Requirement(r) for r in build["requires"] if r.startswith("setuptools")]
+    assert setuptools.specifier.contains("77") and not setuptools.specifier.contains("76.1")
+    script = (ROOT / ".ci" / "run").read_text()
+    assert "python .ci/check_dist.py" in script and "python -m build" in script

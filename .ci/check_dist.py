@@ -49,19 +49,17 @@ def _one(dist: Path, pattern: str) -> Path:
     return matches[0]
 
 
-def check_wheel(wheel: Path, project: dict) -> None:
-    stem = f"dagmm-{project['version']}"
+def check_wheel(wheel: Path, project: dict, stem: str, package_files: set[str]) -> None:
     info = f"{stem}.dist-info"
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         metadata = Parser().parsestr(archive.read(f"{info}/METADATA").decode())
         entry_points = archive.read(f"{info}/entry_points.txt").decode()
     modules = {name for name in names if not name.startswith(f"{info}/")}
-    expected = _package_files()
-    if modules != expected:
+    if modules != package_files:
         raise SystemExit(
-            f"{wheel.name}: missing {sorted(expected - modules)}, "
-            f"unexpected {sorted(modules - expected)}"
+            f"{wheel.name}: missing {sorted(package_files - modules)}, "
+            f"unexpected {sorted(modules - package_files)}"
         )
     if not project.get("license-files"):
         raise SystemExit("pyproject.toml: no project.license-files for the wheel to carry")
@@ -71,7 +69,7 @@ def check_wheel(wheel: Path, project: dict) -> None:
     checks = {
         "License-Expression": project["license"],
         "Requires-Python": project["requires-python"],
-        "Name": "dagmm",
+        "Name": project["name"],
     }
     for field, value in checks.items():
         if metadata.get(field) != value:
@@ -82,8 +80,7 @@ def check_wheel(wheel: Path, project: dict) -> None:
         raise SystemExit(f"{wheel.name}: entry_points.txt lacks {command!r}")
 
 
-def check_sdist(sdist: Path, project: dict) -> None:
-    stem = f"dagmm-{project['version']}"
+def check_sdist(sdist: Path, stem: str) -> None:
     with tarfile.open(sdist) as archive:
         names = {name.removeprefix(f"{stem}/") for name in archive.getnames()}
     tracked = subprocess.run(
@@ -100,9 +97,10 @@ def main() -> None:
     stem = f"dagmm-{project['version']}"
     wheel = _one(dist, f"{stem}-py3-none-any.whl")
     sdist = _one(dist, f"{stem}.tar.gz")
-    check_wheel(wheel, project)
-    check_sdist(sdist, project)
-    print(f"{wheel.name}: {len(_package_files())} package files; {sdist.name}: every tracked file")
+    package_files = _package_files()
+    check_wheel(wheel, project, stem, package_files)
+    check_sdist(sdist, stem)
+    print(f"{wheel.name}: {len(package_files)} package files; {sdist.name}: every tracked file")
 
 
 if __name__ == "__main__":

@@ -406,12 +406,16 @@ def test_parallel_chunks_are_all_finished_when_one_fails():
 
     from dagmm.inference import _run_tasks
 
-    finished, started_late = threading.Event(), []
+    slow_started, finished, started_late = threading.Event(), threading.Event(), []
 
     def fail() -> None:
+        # Fails only once the slow chunk runs: failing at once let the caller cancel
+        # the slow chunk before a busy machine's second thread had taken it (CI, 3.13).
+        assert slow_started.wait(timeout=30)
         raise ValueError("chunk 0 failed")
 
     def slow() -> None:
+        slow_started.set()
         time.sleep(0.3)
         finished.set()
 

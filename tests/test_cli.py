@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from _cli import invoke
 from _devices import assert_same_floats
 
 from dagmm._numbers import READ_CSV_EXACT
@@ -229,17 +230,6 @@ def test_a_mistyped_out_fails_before_training(table, monkeypatch, distributed):
     assert not (folder / "nodir").exists()
 
 
-def invoke(*args):
-    """Run the command line in this process (no interpreter start-up): the exit code and
-    what it printed, stdout and stderr together."""
-    from click.testing import CliRunner
-
-    from dagmm.cli.main import cli
-
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    return result.exit_code, result.output
-
-
 @pytest.mark.parametrize(
     "args, named",
     [
@@ -367,10 +357,8 @@ def test_bad_chunk_leaves_no_partial_output(table):
     bad.loc[390, "bytes"] = "oops"  # in the last chunk
     bad.to_csv(folder / "late_bad.csv", index=False)
     out = folder / "late.parquet"
-    result = run(
-        "score", str(model), str(folder / "late_bad.csv"), "--out", str(out), "--chunk-rows", "50"
-    )
-    assert result.returncode == 2 and "row(s) 390" in result.stderr
+    code, output = invoke("score", model, folder / "late_bad.csv", "--out", out, "--chunk-rows", 50)
+    assert code == 2 and "row(s) 390" in output, output
     assert not out.exists()
     assert not [p for p in folder.iterdir() if p.name.startswith(".late")]
 
@@ -398,8 +386,8 @@ def test_csv_words_like_na_are_categories_in_text_columns(tmp_path):
     )
     frame.to_csv(tmp_path / "train.csv", index=False)
     model_path = tmp_path / "model.dagmm"
-    fit = run("fit", str(tmp_path / "train.csv"), "--out", str(model_path), "--epochs", "2")
-    assert fit.returncode == 0, fit.stderr
+    code, output = invoke("fit", tmp_path / "train.csv", "--out", model_path, "--epochs", 2)
+    assert code == 0, output
     from dagmm import load
 
     model = load(model_path)
@@ -410,8 +398,8 @@ def test_csv_words_like_na_are_categories_in_text_columns(tmp_path):
     # Scoring: a chunk whose region is only "NA" still reads it as the category.
     frame.iloc[:4].assign(region="NA").to_csv(tmp_path / "score.csv", index=False)
     out = tmp_path / "scores.csv"
-    score = run("score", str(model_path), str(tmp_path / "score.csv"), "--out", str(out))
-    assert score.returncode == 0, score.stderr
+    code, output = invoke("score", model_path, tmp_path / "score.csv", "--out", out)
+    assert code == 0, output
     expected = model.decision_function(frame.iloc[:4].assign(region="NA"))
     scored = pd.read_csv(out)
     np.testing.assert_allclose(scored["energy"], expected, rtol=1e-5)
@@ -420,9 +408,9 @@ def test_csv_words_like_na_are_categories_in_text_columns(tmp_path):
     bad.loc[2, "bytes"] = "NA"
     bad.to_csv(tmp_path / "bad.csv", index=False)
     out = tmp_path / "bad_scores.csv"
-    failed = run("score", str(model_path), str(tmp_path / "bad.csv"), "--out", str(out))
-    assert failed.returncode != 0 and not out.exists()
-    assert "column 'bytes'" in failed.stderr and "row(s) 2" in failed.stderr, failed.stderr
+    code, output = invoke("score", model_path, tmp_path / "bad.csv", "--out", out)
+    assert code != 0 and not out.exists()
+    assert "column 'bytes'" in output and "row(s) 2" in output, output
 
 
 def test_a_category_that_looks_like_numbers_is_text_in_every_chunk(tmp_path):
@@ -515,10 +503,10 @@ def test_csv_separated_otherwise_is_read_by_its_separator(tmp_path, sep):
     chunks = list(iter_table(tmp_path / "other.csv", chunk_rows=20, columns=["proto"]))
     pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), frame[["proto"]])
     if sep == ";":
-        fit = run(
-            "fit", str(tmp_path / "other.csv"), "--out", str(tmp_path / "m.dagmm"), "--epochs", "1"
+        code, output = invoke(
+            "fit", tmp_path / "other.csv", "--out", tmp_path / "m.dagmm", "--epochs", 1
         )
-        assert fit.returncode == 0, fit.stderr
+        assert code == 0, output
         from dagmm import load
 
         assert load(tmp_path / "m.dagmm").encoder_.columns == ["bytes", "proto"]
@@ -558,17 +546,17 @@ def test_a_semicolon_file_with_decimal_commas_fits_and_scores_as_numbers(tmp_pat
     for name in ("points", "semi"):
         model = tmp_path / f"{name}.dagmm"
         for extra in ((), ("--sample-rows", "40")):
-            fit = run(
-                "fit", str(tmp_path / f"{name}.csv"), "--out", str(model), "--epochs", "1",
+            code, output = invoke(
+                "fit", tmp_path / f"{name}.csv", "--out", model, "--epochs", "1",
                 "--random-state", "0", *extra,
             )  # fmt: skip
-            assert fit.returncode == 0, fit.stderr
+            assert code == 0, output
             thresholds[name, extra] = load(model).threshold_
         assert load(model).encoder_.columns == ["bytes", "duration", "proto"]
         assert list(load(model).encoder_.categories) == ["proto"]
         out = tmp_path / f"{name}-scores.csv"
-        score = run("score", str(model), str(tmp_path / f"{name}.csv"), "--out", str(out))
-        assert score.returncode == 0, score.stderr
+        code, output = invoke("score", model, tmp_path / f"{name}.csv", "--out", out)
+        assert code == 0, output
         energies[name] = pd.read_csv(out)["energy"].to_numpy()
     assert thresholds["semi", ()] == thresholds["points", ()]
     assert (
@@ -578,12 +566,11 @@ def test_a_semicolon_file_with_decimal_commas_fits_and_scores_as_numbers(tmp_pat
     # a comma file whose numbers are quoted "183,43", scored without --decimal: the error
     # names the column and the first row, and the way out
     frame.to_csv(tmp_path / "comma.csv", index=False, decimal=",")
-    score = run(
-        "score", str(tmp_path / "points.dagmm"), str(tmp_path / "comma.csv"),
-        "--out", str(tmp_path / "o.csv"),
-    )  # fmt: skip
-    assert score.returncode == 2 and not (tmp_path / "o.csv").exists()
-    line = score.stderr.strip()
+    code, output = invoke(
+        "score", tmp_path / "points.dagmm", tmp_path / "comma.csv", "--out", tmp_path / "o.csv"
+    )
+    assert code == 2 and not (tmp_path / "o.csv").exists()
+    (line,) = output.strip().splitlines()
     assert "column 'bytes' should be numeric" in line and "row(s) 0," in line, line
     assert "--decimal ," in line, line
     # a marker in place of a number is not taken for a decimal comma (until 2026-12-05
@@ -591,18 +578,17 @@ def test_a_semicolon_file_with_decimal_commas_fits_and_scores_as_numbers(tmp_pat
     marked = frame.astype({"bytes": object})
     marked.loc[3, "bytes"] = "-"
     marked.to_csv(tmp_path / "marked.csv", index=False)
-    score = run(
-        "score", str(tmp_path / "points.dagmm"), str(tmp_path / "marked.csv"),
-        "--out", str(tmp_path / "o.csv"),
-    )  # fmt: skip
-    line = score.stderr.strip()
-    assert score.returncode == 2 and "holds text such as '-'" in line, line
+    code, output = invoke(
+        "score", tmp_path / "points.dagmm", tmp_path / "marked.csv", "--out", tmp_path / "o.csv"
+    )
+    (line,) = output.strip().splitlines()
+    assert code == 2 and "holds text such as '-'" in line, line
     assert "decimal" not in line and "--na-values -" in line, line
-    score = run(
-        "score", str(tmp_path / "points.dagmm"), str(tmp_path / "comma.csv"),
-        "--out", str(tmp_path / "o.csv"), "--decimal", ",",
+    code, output = invoke(
+        "score", tmp_path / "points.dagmm", tmp_path / "comma.csv",
+        "--out", tmp_path / "o.csv", "--decimal", ",",
     )  # fmt: skip
-    assert score.returncode == 0, score.stderr
+    assert code == 0, output
     np.testing.assert_array_equal(pd.read_csv(tmp_path / "o.csv")["energy"], energies["points"])
 
 
@@ -630,14 +616,14 @@ def test_decimal_thousands_and_na_values_read_a_spreadsheets_numbers(tmp_path):
         or '"2.' in (tmp_path / "sheet.csv").read_text()
     )
     options = ("--decimal", ",", "--thousands", ".", "--na-values", "-")
-    base = ("fit", str(tmp_path / "sheet.csv"), "--out", str(tmp_path / "m.dagmm"), "--epochs", "1")
+    base = ("fit", tmp_path / "sheet.csv", "--out", tmp_path / "m.dagmm", "--epochs", 1)
     # without --missing impute the marker is a missing value, named as such
-    fit = run(*base, *options)
-    assert fit.returncode == 2 and not (tmp_path / "m.dagmm").exists()
-    assert "column 'duration' has 1 non-finite value(s)" in fit.stderr, fit.stderr
-    assert "row(s) 7" in fit.stderr, fit.stderr
-    fit = run(*base, *options, "--missing", "impute")
-    assert fit.returncode == 0, fit.stderr
+    code, output = invoke(*base, *options)
+    assert code == 2 and not (tmp_path / "m.dagmm").exists()
+    assert "column 'duration' has 1 non-finite value(s)" in output, output
+    assert "row(s) 7" in output, output
+    code, output = invoke(*base, *options, "--missing", "impute")
+    assert code == 0, output
     model = load(tmp_path / "m.dagmm")
     assert list(model.encoder_.categories) == []
     assert model.encoder_.fill_values["duration"] == frame["duration"].drop(index=7).median()
@@ -646,10 +632,10 @@ def test_decimal_thousands_and_na_values_read_a_spreadsheets_numbers(tmp_path):
     expected.loc[7, "duration"] = frame["duration"].drop(index=7).median()
     np.testing.assert_allclose(model.decision_function(expected), model.decision_scores_)
     out = tmp_path / "s.csv"
-    score = run(
-        "score", str(tmp_path / "m.dagmm"), str(tmp_path / "sheet.csv"), "--out", str(out), *options
+    code, output = invoke(
+        "score", tmp_path / "m.dagmm", tmp_path / "sheet.csv", "--out", out, *options
     )
-    assert score.returncode == 0, score.stderr
+    assert code == 0, output
     np.testing.assert_allclose(pd.read_csv(out)["energy"], model.decision_scores_)
 
 
@@ -694,10 +680,10 @@ def test_csv_format_mistakes_are_one_line_before_any_output(tmp_path, args, mess
             ("explain", str(tmp_path / "m.dagmm"), str(data), "--out", str(tmp_path / "o.csv"))
         )
     for command in commands:
-        result = run(*command, *options)
-        assert result.returncode == 2, result.stderr
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("dagmm: error:"), result.stderr
+        code, output = invoke(*command, *options)
+        assert code == 2, output
+        lines = output.strip().splitlines()  # stdout's and stderr's: one line in all
+        assert len(lines) == 1 and lines[0].startswith("dagmm: error:"), output
         assert message in lines[0], lines[0]
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(("o.", ".o."))]
 
@@ -850,11 +836,11 @@ def test_a_folder_of_parquet_files_reads_as_its_files_in_order(table, tmp_path):
 
     common = ["--exclude", "flow_id", "--epochs", "2", "--random-state", "0"]
     single = folder / "flows.parquet"
-    from_file = run("fit", str(single), "--out", str(tmp_path / "f.dagmm"), *common)
-    from_folder = run("fit", str(dataset), "--out", str(tmp_path / "d.dagmm"), *common)
-    assert from_file.returncode == 0 and from_folder.returncode == 0, from_folder.stderr
-    scored = run("score", str(tmp_path / "d.dagmm"), str(dataset), "--out", str(tmp_path / "s.csv"))
-    assert scored.returncode == 0, scored.stderr
+    for data, model in ((single, "f.dagmm"), (dataset, "d.dagmm")):
+        code, output = invoke("fit", data, "--out", tmp_path / model, *common)
+        assert code == 0, output
+    code, output = invoke("score", tmp_path / "d.dagmm", dataset, "--out", tmp_path / "s.csv")
+    assert code == 0, output
     import dagmm
 
     expected = dagmm.load(tmp_path / "f.dagmm").decision_function(frame.drop(columns="flow_id"))
@@ -914,9 +900,8 @@ def test_compressed_csv_output_is_compressed_and_complete(table, tmp_path):
     model = folder / "gz_model.dagmm"
     assert fit_flows(folder, model, 2).returncode == 0
     out = tmp_path / "scores.csv.gz"
-    scored = run("score", str(model), str(folder / "flows.csv"), "--out", str(out),
-                 "--chunk-rows", "64")  # fmt: skip
-    assert scored.returncode == 0, scored.stderr
+    code, output = invoke("score", model, folder / "flows.csv", "--out", out, "--chunk-rows", 64)
+    assert code == 0, output
     assert len(pd.read_csv(out)) == len(frame)
 
 
@@ -972,15 +957,15 @@ def test_arrow_and_json_lines_files_read_as_tables(table, tmp_path):
         list(iter_table(tmp_path / "flows.jsonl", columns=["nope"]))
 
     model = tmp_path / "j.dagmm"
-    fit = run("fit", str(tmp_path / "flows.jsonl"), "--out", str(model), "--exclude", "flow_id",
-              "--exclude", "tags", "--missing", "impute", "--epochs", "2")  # fmt: skip
-    assert fit.returncode == 0, fit.stderr
+    code, output = invoke("fit", tmp_path / "flows.jsonl", "--out", model, "--exclude", "flow_id",
+                          "--exclude", "tags", "--missing", "impute", "--epochs", 2)  # fmt: skip
+    assert code == 0, output
     import dagmm
 
     assert dagmm.load(model).encoder_.columns == ["duration", "net.bytes", "net.proto"]
-    scored = run("score", str(model), str(tmp_path / "flows.jsonl.gz"), "--out",
-                 str(tmp_path / "s.parquet"), "--id-column", "flow_id")  # fmt: skip
-    assert scored.returncode == 0, scored.stderr
+    code, output = invoke("score", model, tmp_path / "flows.jsonl.gz", "--out",
+                          tmp_path / "s.parquet", "--id-column", "flow_id")  # fmt: skip
+    assert code == 0, output
     assert pd.read_parquet(tmp_path / "s.parquet")["flow_id"].tolist() == frame["flow_id"].tolist()
 
 
@@ -1670,15 +1655,15 @@ def test_thousands_marks_of_other_locales_read_the_same_numbers(
     for name, options in (("points", ()), ("local", ("--thousands", spelling))):
         data = tmp_path / ("points.csv" if name == "points" else "local.csv.gz")
         out = tmp_path / f"{name}.dagmm"
-        fit = run(
-            "fit", str(data), "--out", str(out), "--epochs", "1", "--random-state", "0", *options
+        code, output = invoke(
+            "fit", data, "--out", out, "--epochs", "1", "--random-state", "0", *options
         )
-        assert fit.returncode == 0, fit.stderr
+        assert code == 0, output
         models[name] = load(out)
-        score = run(
-            "score", str(out), str(data), "--out", str(tmp_path / f"{name}-scores.csv"), *options
+        code, output = invoke(
+            "score", out, data, "--out", tmp_path / f"{name}-scores.csv", *options
         )
-        assert score.returncode == 0, score.stderr
+        assert code == 0, output
     # the same numbers, and the text column's own marks left as they were
     assert models["local"].encoder_.categories == models["points"].encoder_.categories
     assert f"x{mark}y 1{mark}234" in models["local"].encoder_.categories["proto"]
@@ -1692,22 +1677,14 @@ def test_thousands_marks_of_other_locales_read_the_same_numbers(
     # without --thousands: refused at fit, and at scoring, naming the spelling to give
     names = {"\u00a0": "nbsp", "\u202f": "nnbsp", " ": "space", "'": '"\'"', "\u2019": "'\u2019'"}
     hint = f"--thousands {names.get(mark, mark)}"
-    fit = run("fit", str(tmp_path / "local.csv.gz"), "--out", str(tmp_path / "x.dagmm"))
-    assert fit.returncode == 2 and "column 'bytes' would be a category" in fit.stderr, fit.stderr
-    assert hint in fit.stderr and "pandas" not in fit.stderr, fit.stderr
-    score = run(
-        "score",
-        str(tmp_path / "points.dagmm"),
-        str(tmp_path / "local.csv.gz"),
-        "--out",
-        str(tmp_path / "x.csv"),
+    code, output = invoke("fit", tmp_path / "local.csv.gz", "--out", tmp_path / "x.dagmm")
+    assert code == 2 and "column 'bytes' would be a category" in output, output
+    assert hint in output and "pandas" not in output, output
+    code, output = invoke(
+        "score", tmp_path / "points.dagmm", tmp_path / "local.csv.gz", "--out", tmp_path / "x.csv"
     )
-    assert score.returncode == 2 and "column 'bytes' should be numeric" in score.stderr, (
-        score.stderr
-    )
-    assert f"(dagmm score {'--decimal , ' if decimal == ',' else ''}{hint})" in score.stderr, (
-        score.stderr
-    )
+    assert code == 2 and "column 'bytes' should be numeric" in output, output
+    assert f"(dagmm score {'--decimal , ' if decimal == ',' else ''}{hint})" in output, output
 
 
 def test_numbers_as_text_in_a_typed_file_are_converted_upstream(tmp_path):
@@ -1717,21 +1694,20 @@ def test_numbers_as_text_in_a_typed_file_are_converted_upstream(tmp_path):
     written = frame.astype({"bytes": object})
     written["bytes"] = [f"{v:.2f}".replace(".", ",") for v in frame["bytes"]]
     written.to_parquet(tmp_path / "text.parquet", index=False)
-    fit = run("fit", str(tmp_path / "text.parquet"), "--out", str(tmp_path / "m.dagmm"))
-    assert fit.returncode == 2 and not (tmp_path / "m.dagmm").exists()
-    line = fit.stderr.strip()
+    code, output = invoke("fit", tmp_path / "text.parquet", "--out", tmp_path / "m.dagmm")
+    assert code == 2 and not (tmp_path / "m.dagmm").exists()
+    (line,) = output.strip().splitlines()
     assert "column 'bytes' would be a category" in line, line
     assert "the file stores column 'bytes' as text" in line and "--decimal ," not in line, line
-    run("fit", str(tmp_path / "points.csv"), "--out", str(tmp_path / "p.dagmm"), "--epochs", "1")
-    score = run(
-        "score",
-        str(tmp_path / "p.dagmm"),
-        str(tmp_path / "text.parquet"),
-        "--out",
-        str(tmp_path / "o.csv"),
+    code, output = invoke(
+        "fit", tmp_path / "points.csv", "--out", tmp_path / "p.dagmm", "--epochs", 1
     )
-    line = score.stderr.strip()
-    assert score.returncode == 2 and "column 'bytes' should be numeric" in line, line
+    assert code == 0, output
+    code, output = invoke(
+        "score", tmp_path / "p.dagmm", tmp_path / "text.parquet", "--out", tmp_path / "o.csv"
+    )
+    (line,) = output.strip().splitlines()
+    assert code == 2 and "column 'bytes' should be numeric" in line, line
     assert "the file stores column 'bytes' as text" in line and "--decimal ," not in line, line
 
 
@@ -1746,8 +1722,8 @@ def test_wide_thousands_marks_are_refused_for_the_decimal_mark(tmp_path):
         ),
         (("--thousands", "tab"), "(or one of the names space, nbsp, nnbsp)"),
     ):
-        fit = run("fit", str(tmp_path / "semi.csv"), "--out", str(tmp_path / "m.dagmm"), *args)
-        assert fit.returncode == 2 and message in fit.stderr, (args, fit.stderr)
+        code, output = invoke("fit", tmp_path / "semi.csv", "--out", tmp_path / "m.dagmm", *args)
+        assert code == 2 and message in output, (args, output)
 
 
 @pytest.mark.parametrize("command", ["score", "explain", "report"])

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
+from _cli import invoke
 from _modelfile import rewrite_document
 
 import dagmm
@@ -145,15 +143,11 @@ def test_cli_fit_with_log_inputs_and_info(tmp_path):
     frame = heavy_tailed()
     frame.to_csv(tmp_path / "flows.csv", index=False)
     model = tmp_path / "m.dagmm"
-    fit = subprocess.run(
-        [sys.executable, "-m", "dagmm.cli.main", "fit", str(tmp_path / "flows.csv"), "--out",
-         str(model), "--epochs", "2", "--random-state", "0", "--log-inputs"],
-        capture_output=True, text=True, timeout=600,
+    code, output = invoke(
+        "fit", tmp_path / "flows.csv", "--out", model, "--epochs", 2, "--random-state", 0,
+        "--log-inputs",
     )  # fmt: skip
-    assert fit.returncode == 0, fit.stderr
+    assert code == 0, output
     assert dagmm.load(model).encoder_.log_inputs is True
-    info = subprocess.run(
-        [sys.executable, "-m", "dagmm.cli.main", "info", str(model)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert info.returncode == 0 and "log(1 + |x|)" in info.stdout
+    code, output = invoke("info", model)
+    assert code == 0 and "log(1 + |x|)" in output, output

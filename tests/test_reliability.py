@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _cli import invoke
 from _modelfile import forge_tensors
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -72,12 +73,12 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def _one_error_line(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 2, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("dagmm: error:")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
+def _one_error_line(code: int, output: str) -> str:
+    """The error line of a command run by :func:`_cli.invoke`, which must have failed as
+    bad input does (exit code 2) with one ``dagmm: error:`` line."""
+    assert code == 2, (code, output)
+    (line,) = [line for line in output.splitlines() if line.startswith("dagmm: error:")]
+    return line
 
 
 # ----------------------------------------------------------------- bad input: API
@@ -330,7 +331,7 @@ def test_decimal_signalling_nan_is_missing_like_nan():
 def test_cli_refuses_numbers_written_as_text_in_one_line(tmp_path):
     data, out = tmp_path / "flows.csv", tmp_path / "model.dagmm"
     _with_markers(["-", "-", "?"]).to_csv(data, index=False)
-    line = _one_error_line(_cli("fit", str(data), "--out", str(out), "--epochs", "1"))
+    line = _one_error_line(*invoke("fit", data, "--out", out, "--epochs", 1))
     assert line.startswith("dagmm: error: column 'load' would be a category, though its values ")
     assert "with '-', '?' in place of missing numbers (3 of 120 rows, the first in row 7)" in line
     assert "dagmm fit --na-values - --na-values '?'" in line
@@ -956,7 +957,8 @@ CLI_CASES = {
 def test_cli_bad_input_is_one_line(case, cli_files):
     args, message = CLI_CASES[case]
     argv = [a.format(d=cli_files, m=cli_files / "m.dagmm") for a in args]
-    line = _one_error_line(_cli(*argv))
+    # in this process; test_cli.py::test_user_errors_are_one_line runs the `dagmm` process
+    line = _one_error_line(*invoke(*argv))
     assert message in line, line
     assert not [p for p in cli_files.iterdir() if p.name.startswith(("o.", ".o."))]
 

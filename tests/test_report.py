@@ -194,33 +194,34 @@ def test_cli_report_and_explain(fitted, tmp_path):
     assert len(page.images) == len(FIGURES)
     assert "id-" in out.read_text(encoding="utf-8")  # ids from --id-column
 
-    result = _run("report", model, data, "--labels", "flow_id", "--out", str(tmp_path / "x.html"))
-    assert result.returncode == 2
-    assert "flow_id" in result.stderr and "0 (normal) or 1" in result.stderr
+    # the rest in this process (_cli: no interpreter start-up, stdout and stderr together)
+    result = _cli("report", model, data, "--labels", "flow_id", "--out", tmp_path / "x.html")
+    assert result.exit_code == 2
+    assert "flow_id" in result.output and "0 (normal) or 1" in result.output
     assert not (tmp_path / "x.html").exists()
 
-    result = _run("report", model, data, "--labels", "nope", "--out", str(tmp_path / "x.html"))
-    assert result.returncode == 2 and "nope" in result.stderr
+    result = _cli("report", model, data, "--labels", "nope", "--out", tmp_path / "x.html")
+    assert result.exit_code == 2 and "nope" in result.output
 
-    result = _run("report", model, data, "--format", "png", "--out", str(tmp_path / "figs"))
-    assert result.returncode == 0, result.stderr
+    result = _cli("report", model, data, "--format", "png", "--out", tmp_path / "figs")
+    assert result.exit_code == 0, result.output
     assert len(list((tmp_path / "figs").glob("*.png"))) == len(FIGURES) - 1
 
     explained = tmp_path / "why.csv"
-    result = _run(
-        "explain", model, data, "--top", "2", "--rows", "5", "--id-column", "flow_id",
-        "--out", str(explained),
+    result = _cli(
+        "explain", model, data, "--top", 2, "--rows", 5, "--id-column", "flow_id",
+        "--out", explained,
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.output
     table = pd.read_csv(explained)
     assert len(table) == 10
     assert list(table.columns[:2]) == ["row", "flow_id"]
     assert set(table["rank"]) == {1, 2}
     assert (table["flow_id"] == [f"id-{r}" for r in table["row"]]).all()
 
-    result = _run("explain", model, data, "--rows", "1")
-    assert result.returncode == 0, result.stderr
-    assert "contribution" in result.stdout
+    result = _cli("explain", model, data, "--rows", 1)
+    assert result.exit_code == 0, result.output
+    assert "contribution" in result.output
 
 
 @pytest.mark.slow

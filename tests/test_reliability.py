@@ -896,7 +896,10 @@ CLI_CASES = {
     "malformed_csv": (["fit", "{d}/ragged.csv", "--out", "{d}/o.dagmm"], "cannot parse as CSV"),
     "binary_csv": (["fit", "{d}/binary.csv", "--out", "{d}/o.dagmm"], "cannot parse as CSV"),
     "empty_csv": (["fit", "{d}/empty.csv", "--out", "{d}/o.dagmm"], "cannot parse as CSV"),
-    "header_only_csv": (["fit", "{d}/header_only.csv", "--out", "{d}/o.dagmm"], "no rows"),
+    "header_only_csv": (
+        ["fit", "{d}/header_only.csv", "--out", "{d}/o.dagmm"],
+        "header_only.csv: no rows to train on",
+    ),
     "nan_in_fit": (["fit", "{d}/nan.csv", "--out", "{d}/o.dagmm"], "'bytes' has 2 non-finite"),
     "missing_data_file": (["fit", "{d}/nope.csv", "--out", "{d}/o.dagmm"], "file not found"),
     "data_is_directory": (["fit", "{d}/model_dir", "--out", "{d}/o.dagmm"], "is a directory"),

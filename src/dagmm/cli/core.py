@@ -199,7 +199,7 @@ def fit(
     """Train a model on DATA (CSV, Parquet file or folder, Feather, JSON Lines); write --out."""
     from .. import DAGMM
     from ..exceptions import DistributedInputError, InvalidInputError
-    from ..tableio import drop_empty_unnamed, read_table
+    from ..tableio import DataFileError, drop_empty_unnamed, read_table
     from .pipes import shown
 
     try:
@@ -218,6 +218,9 @@ def fit(
         frame = sample_table(data, sample_rows, options.get("random_state"), csv_format=csv_format)
     else:
         frame = read_table(data, csv_format=csv_format)
+    if len(frame) == 0:
+        # named here: the estimator's own message cannot say which file held no rows
+        raise DataFileError(f"{shown(data)}: no rows to train on")
     frame, unnamed = drop_empty_unnamed(frame)
     if unnamed:
         _note_unnamed(data, unnamed)

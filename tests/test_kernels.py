@@ -144,3 +144,37 @@ def test_majority_count_picks_the_numpy_tree_candidate(dtype, n_rows, step):
     candidate_f, count_f = _kernels.majority_count(np.asfortranarray(data), step)
     np.testing.assert_array_equal(candidate_f, want)
     np.testing.assert_array_equal(count_f, count)
+
+
+def test_cpu_scoring_takes_its_row_products_from_the_kernel(monkeypatch):
+    # the CPU scoring engine's reconstruction features: one compiled pass where numba
+    # serves, numpy's einsum passes without it; the two agree to float32 rounding
+    from dagmm import DAGMM, inference
+
+    rng = np.random.default_rng(0)
+    rows = rng.standard_normal((300, 9)).astype(np.float32)
+    rows[:2] = 0.0  # zero rows: the clamps bind
+    model = DAGMM(epochs=1, batch_size=64, random_state=0, device="cpu").fit(rows)
+    member = inference._member(model.net_, 0)
+    calls = []
+    kernel = _kernels.row_products
+    monkeypatch.setattr(_kernels, "row_products", lambda *a: calls.append(1) or kernel(*a))
+    compiled = inference._chunk_z(rows, member)
+    assert calls == [1]
+    monkeypatch.setattr(_kernels, "ENABLED", False)
+    plain = inference._chunk_z(rows, member)
+    assert calls == [1]
+    np.testing.assert_allclose(compiled, plain, rtol=1e-5, atol=1e-6)
+
+    x_hat = (rows + 0.1 * rng.standard_normal(rows.shape)).astype(np.float32)
+    diff = rows.astype(np.float64) - x_hat
+    want = [(diff * diff).sum(-1), (rows.astype(np.float64) ** 2).sum(-1)]
+    want += [(x_hat.astype(np.float64) ** 2).sum(-1), (rows.astype(np.float64) * x_hat).sum(-1)]
+    got = kernel(rows, x_hat)
+    assert got.shape == (4, 300) and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    # a row's products do not depend on the rows around it, digit for digit (where the
+    # matrix products do not either, a row then scores the same in any chunk)
+    for start, stop in ((5, 6), (7, 300), (0, 131)):
+        part = kernel(rows[start:stop].copy(), x_hat[start:stop].copy())
+        np.testing.assert_array_equal(part, got[:, start:stop])

@@ -16,6 +16,10 @@ chunk and one hyperbolic tangent per hidden unit, and both dominate:
   (numpy's BLAS held at one thread for the call): a chunk is a few dozen
   large operations that release the GIL, where one chunk at a time with two
   BLAS threads would spend much of its time synchronising them.
+- The reconstruction features' four row products (squared error, both squared
+  norms, the dot product) come from one compiled pass over a chunk's rows and
+  their reconstructions (:func:`dagmm._kernels.row_products`), where numba
+  serves; else from four numpy ``einsum`` passes and a difference.
 
 Every chunk is computed by the same single-threaded kernels whatever the
 number of threads, so the scores do not depend on it.
@@ -34,7 +38,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from . import network
+from . import _kernels, network
 from ._torch import is_compiling
 from .mixture import EnergyFactors, energy_factors, sample_energy_numpy
 from .network import NORM_FLOOR, DAGMMNet
@@ -161,11 +165,15 @@ def _chunk_z_unchecked(x: np.ndarray, model: _Member) -> np.ndarray:
         if index == model.latent_index:
             z_c = h
     x_hat = h
-    diff = scaled - x_hat
-    squared_error = np.einsum("nf,nf->n", diff, diff)
-    xx = np.einsum("nf,nf->n", scaled, scaled)
-    hh = np.einsum("nf,nf->n", x_hat, x_hat)
-    xh = np.einsum("nf,nf->n", scaled, x_hat)
+    if _kernels.available():
+        # one pass over the chunk's two (n, F) arrays instead of five
+        squared_error, xx, hh, xh = _kernels.row_products(scaled, x_hat)
+    else:
+        diff = scaled - x_hat
+        squared_error = np.einsum("nf,nf->n", diff, diff)
+        xx = np.einsum("nf,nf->n", scaled, scaled)
+        hh = np.einsum("nf,nf->n", x_hat, x_hat)
+        xh = np.einsum("nf,nf->n", scaled, x_hat)
     # the clamps of dagmm.network._features_and_error
     tiny = np.finfo(np.float32).tiny
     floor = np.float32(NORM_FLOOR)

@@ -54,7 +54,7 @@ def machine_line() -> str:
     return (
         f"machine: {platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads, python {platform.python_version()}, "
-        f"load average {load:.1f} at start; training-step kernels: {kernels}"
+        f"load average {load:.1f} at start; CPU row kernels (training step, scoring): {kernels}"
     )
 
 

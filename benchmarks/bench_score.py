@@ -2,7 +2,9 @@
 
 1. rows/s of ``decision_function`` on ``--rows`` rows (a numpy array) against the
    port-style baseline's scoring (per-row Dataset, DataLoader of 1024), one process,
-   alternating runs; the KDDCUP network (120-60-30-10-1, K=4).
+   alternating runs; the KDDCUP network (120-60-30-10-1, K=4). On the CPU with numba,
+   also against the same call with the compiled kernels off (as ``DAGMM_NUMBA=0``):
+   the reconstruction features' row products by numpy instead.
 2. Peak RSS of ``dagmm score`` streaming a ``--parquet-rows``-row Parquet file
    (written in a temporary folder by pyarrow in 100,000-row row groups) in a child
    process, read from ``getrusage(RUSAGE_CHILDREN).ru_maxrss``.
@@ -32,7 +34,7 @@ import pandas as pd
 from _common import device_line, interleaved, machine_line, rate_line, set_threads, synthetic
 from _port import PortSolver
 
-from dagmm import DAGMM
+from dagmm import DAGMM, _kernels
 
 NETWORK = {"hidden_sizes": (60, 30, 10), "latent_dim": 1, "n_components": 4}
 
@@ -100,13 +102,30 @@ def score_rows(model: DAGMM, port: PortSolver, args: argparse.Namespace) -> None
     # matched by position, which is what is meant here.
     warnings.filterwarnings("ignore", "X has no column names", UserWarning)
     model.decision_function(data[:10_000])  # warm-up
-    times = interleaved(
-        {"dagmm": lambda: model.decision_function(data), "port": lambda: port.score(data)},
-        args.repeats,
-    )
+    runs = {"dagmm": lambda: model.decision_function(data), "port": lambda: port.score(data)}
+    # the compiled row products of the CPU engine against its numpy path, when both exist
+    compare_numpy = args.device == "cpu" and _kernels.available()
+    if compare_numpy:
+        runs["numpy"] = lambda: numpy_row_products(model, data)
+    times = interleaved(runs, args.repeats)
     ours = rate_line("DAGMM.decision_function", args.rows, times["dagmm"], "rows/s")
     base = rate_line("port (Dataset + DataLoader, no_grad)", args.rows, times["port"], "rows/s")
     print(f"  ratio dagmm / port: {ours / base:.1f}x")
+    if compare_numpy:
+        plain = rate_line(
+            "same, numpy row products (DAGMM_NUMBA=0)", args.rows, times["numpy"], "rows/s"
+        )
+        print(f"  ratio compiled / numpy row products: {ours / plain:.2f}x")
+
+
+def numpy_row_products(model: DAGMM, data: np.ndarray) -> np.ndarray:
+    """``model.decision_function(data)`` with the compiled kernels off, as ``DAGMM_NUMBA=0``."""
+    enabled = _kernels.ENABLED
+    _kernels.ENABLED = False
+    try:
+        return model.decision_function(data)
+    finally:
+        _kernels.ENABLED = enabled
 
 
 def main() -> None:

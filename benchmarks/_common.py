@@ -8,7 +8,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,19 @@ def set_threads(threads: int) -> None:
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
     torch.set_num_threads(threads)
+
+
+@contextmanager
+def kernels_off() -> Iterator[None]:
+    """Run the block with dagmm's compiled row kernels switched off, as ``DAGMM_NUMBA=0`` does."""
+    from dagmm import _kernels
+
+    enabled = _kernels.ENABLED
+    _kernels.ENABLED = False
+    try:
+        yield
+    finally:
+        _kernels.ENABLED = enabled
 
 
 def machine_line() -> str:

@@ -31,7 +31,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import device_line, interleaved, machine_line, rate_line, set_threads, synthetic
+from _common import (
+    device_line,
+    interleaved,
+    kernels_off,
+    machine_line,
+    rate_line,
+    set_threads,
+    synthetic,
+)
 from _port import PortSolver
 
 from dagmm import DAGMM, _kernels
@@ -120,12 +128,8 @@ def score_rows(model: DAGMM, port: PortSolver, args: argparse.Namespace) -> None
 
 def numpy_row_products(model: DAGMM, data: np.ndarray) -> np.ndarray:
     """``model.decision_function(data)`` with the compiled kernels off, as ``DAGMM_NUMBA=0``."""
-    enabled = _kernels.ENABLED
-    _kernels.ENABLED = False
-    try:
+    with kernels_off():
         return model.decision_function(data)
-    finally:
-        _kernels.ENABLED = enabled
 
 
 def main() -> None:

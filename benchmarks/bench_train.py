@@ -35,6 +35,7 @@ from _common import (
     device_line,
     interleaved,
     kddcup_or_synthetic,
+    kernels_off,
     machine_line,
     rate_line,
     set_threads,
@@ -68,12 +69,8 @@ def ours_fit_eager_steps(data: np.ndarray, epochs: int, seed: int, device: str) 
 
 def ours_fit_numpy_step(data: np.ndarray, epochs: int, seed: int) -> None:
     """``ours_fit`` with the step's compiled kernels switched off, as ``DAGMM_NUMBA=0``."""
-    enabled = _kernels.ENABLED
-    _kernels.ENABLED = False
-    try:
+    with kernels_off():
         ours_fit(data, epochs, seed)
-    finally:
-        _kernels.ENABLED = enabled
 
 
 def ours_loop(

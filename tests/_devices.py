@@ -17,9 +17,10 @@ GPU_RTOL = GPU_ATOL = 1e-5
 #: Whether this CPU gives a row the same floats in batches of any size or make-up. So on
 #: the AVX-512 VMs measured (numpy's AVX-512 tanh, OpenBLAS's SkylakeX kernels); not on an
 #: AVX2 one (a Zen 3 VM, 2026-12-06), where OpenBLAS's Haswell kernels sum a row's matrix
-#: product in another order for another number of rows, and torch's sigmoid (the tanh
-#: there, :func:`dagmm.network.tanh_`) leaves a call's last elements to a scalar kernel
-#: that rounds differently: 1.7e-7 apart on z, up to 9.4e-6 on energies near 1.
+#: product in another order for another number of rows, and (without numba) torch's
+#: sigmoid, the tanh there (:func:`dagmm.network.tanh_`), leaves a call's last elements
+#: to a scalar kernel that rounds differently: 1.7e-7 apart on z, up to 9.4e-6 on
+#: energies near 1. The compiled tanh numba gives does not depend on the position.
 CPU_BATCH_EXACT = network._NUMPY_SIMD_TANH
 #: How far apart a CPU without :data:`CPU_BATCH_EXACT` puts a row in two batches.
 CPU_BATCH_RTOL, CPU_BATCH_ATOL = 1e-5, 1e-4

@@ -206,27 +206,32 @@ def _scoring_case(n_members=2, n_rows=300, seed=5, hidden=(8, 4)):
 
 
 @pytest.mark.parametrize("hidden", [(8, 4), (), (5,)])
-@pytest.mark.parametrize("numpy_tanh", [False, True])
-def test_cpu_scoring_equals_the_torch_composition(monkeypatch, hidden, numpy_tanh):
-    from dagmm import network, training
+@pytest.mark.parametrize("tanh_kernel", ["numpy", "compiled", "sigmoid"])
+def test_cpu_scoring_equals_the_torch_composition(monkeypatch, hidden, tanh_kernel):
+    from dagmm import _kernels, inference, network, training
 
-    # both ways of evaluating tanh, whichever this CPU would take
-    monkeypatch.setattr(network, "_NUMPY_SIMD_TANH", numpy_tanh)
+    # every way of evaluating tanh, whichever this CPU would take
+    if tanh_kernel == "compiled" and not _kernels.available():
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(network, "_NUMPY_SIMD_TANH", tanh_kernel == "numpy")
+    monkeypatch.setattr(_kernels, "ENABLED", tanh_kernel == "compiled" and _kernels.ENABLED)
+    compiled_calls = []
+    real_tanh = _kernels.tanh_
+    monkeypatch.setattr(_kernels, "tanh_", lambda a: compiled_calls.append(1) or real_tanh(a))
     net, mixture, x = _scoring_case(hidden=hidden)
     fast = score_energy(net, mixture, x)
+    assert bool(compiled_calls) == (tanh_kernel == "compiled" and bool(hidden))
     with monkeypatch.context() as patch:
         patch.setattr(training, "cpu_scoring_supported", lambda net: False)
         plain = score_energy(net, mixture, x)
     spread = float(plain.max() - plain.min())
     assert spread > 1.0
-    # tanh evaluated as 2 (sigmoid(2a) - 1/2): the same function to float32 rounding
+    # tanh from another kernel, or as 2 (sigmoid(2a) - 1/2): the same to float32 rounding
     torch.testing.assert_close(fast, plain, rtol=0, atol=1e-4 * spread)
     # a wrong fold of the weights (here: a plain tanh chain read as the sigmoid form) is caught
-    from dagmm import inference
-
     monkeypatch.setattr(inference, "_centred_sigmoid_", lambda a: torch.from_numpy(a).tanh_())
     wrong = score_energy(net, mixture, x)
-    if hidden and not numpy_tanh:  # without hidden layers there is nothing to fold
+    if hidden and tanh_kernel == "sigmoid":  # without hidden layers there is nothing to fold
         assert float((wrong - plain).abs().max()) > 1e-2 * spread
 
 

@@ -256,24 +256,34 @@ def test_ensemble_row_products_member_by_member_equal_each_member_alone():
 
 
 @pytest.mark.parametrize(
-    ("torch_tanh", "numpy_tanh"), [(True, True), (False, True), (False, False)]
+    ("torch_tanh", "numpy_tanh", "compiled"),
+    [(True, True, False), (False, True, False), (False, False, True), (False, False, False)],
 )
-def test_fused_step_equals_autograd_with_every_tanh_kernel(monkeypatch, torch_tanh, numpy_tanh):
+def test_fused_step_equals_autograd_with_every_tanh_kernel(
+    monkeypatch, step_path, torch_tanh, numpy_tanh, compiled
+):
     # the kernel is chosen by the CPU: torch's (Intel AVX-512), numpy's (other
-    # AVX-512 CPUs) or the sigmoid form (the rest); each must give the same step
-    from dagmm import fused, network
+    # AVX-512 CPUs), else the compiled rational form (numba) or the sigmoid form;
+    # each must give the same step
+    from dagmm import _kernels, fused, network
 
+    if compiled and step_path == "numpy":
+        pytest.skip("the compiled tanh serves only with the compiled kernels")
     monkeypatch.setattr(fused, "_TORCH_TANH_FAST", torch_tanh)
     monkeypatch.setattr(network, "_NUMPY_SIMD_TANH", numpy_tanh)
-    calls = []
-    real_tanh = network.tanh_
+    # the step's other kernels stay as they are; only tanh_'s choice is switched
+    real_ok, real_tanh, real_compiled = network._compiled_tanh_ok, network.tanh_, _kernels.tanh_
+    monkeypatch.setattr(network, "_compiled_tanh_ok", lambda a: compiled and real_ok(a))
+    calls, compiled_calls = [], []
     monkeypatch.setattr(network, "tanh_", lambda a: calls.append(a.shape) or real_tanh(a))
+    monkeypatch.setattr(_kernels, "tanh_", lambda a: compiled_calls.append(1) or real_compiled(a))
     torch.manual_seed(0)
     net = _net(2)
     x = torch.randn(2, 64, 20)
     config = TrainingConfig(epochs=1, batch_size=64, learning_rate=1e-3)
     fused_terms = _fused(net, x, None, config)
     assert bool(calls) != torch_tanh  # torch's kernel bypasses network.tanh_
+    assert bool(compiled_calls) == compiled
     _assert_same(fused_terms, _autograd(net, x, None, config))
 
 

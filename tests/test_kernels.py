@@ -178,3 +178,63 @@ def test_cpu_scoring_takes_its_row_products_from_the_kernel(monkeypatch):
     for start, stop in ((5, 6), (7, 300), (0, 131)):
         part = kernel(rows[start:stop].copy(), x_hat[start:stop].copy())
         np.testing.assert_array_equal(part, got[:, start:stop])
+
+
+def _float32_ulps(got: np.ndarray, exact: np.ndarray) -> np.ndarray:
+    return np.abs(got - exact) / np.spacing(np.abs(exact).astype(np.float32)).astype(np.float64)
+
+
+def test_compiled_tanh_is_tanh_to_a_few_ulps():
+    # every float32 from 0 to 8 (where tanh rounds to 1) in steps of 4,099 ulps
+    # (odd, so every low-bit pattern is visited), and the two ends
+    bits = np.arange(0, np.float32(8.0).view(np.int32), 4099, dtype=np.int32)
+    x = np.concatenate([bits.view(np.float32), np.float32([3.9e-4, 4e-4, 8.0, 9.0, 1e30])])
+    got = _kernels.tanh_(x.copy())
+    ulps = _float32_ulps(got, np.tanh(x.astype(np.float64)))
+    assert ulps.max() <= 5.0, x[ulps.argmax()]  # 4.90 over all floats in [0, 10]
+    assert ulps.mean() < 0.5
+    assert np.all(np.abs(got) <= 1.0) and got[-1] == 1.0  # saturates exactly
+    # odd, exact at 0 (-0 too) and inf; NaN stays NaN
+    np.testing.assert_array_equal(_kernels.tanh_(-x), -got)
+    special = _kernels.tanh_(np.float32([0.0, -0.0, np.inf, -np.inf, np.nan]))
+    np.testing.assert_array_equal(special, [0.0, -0.0, 1.0, -1.0, np.nan])
+    assert np.signbit(special[1])
+
+
+def test_compiled_tanh_does_not_depend_on_a_value_s_position():
+    rng = np.random.default_rng(3)
+    values = (3.0 * rng.standard_normal(1000)).astype(np.float32)
+    whole = _kernels.tanh_(values.copy())
+    # slices of every length around the vector width, starting at every offset
+    for start in range(17):
+        for length in (1, 3, 7, 8, 9, 15, 16, 17, 33, 100):
+            piece = _kernels.tanh_(values[start : start + length].copy())
+            np.testing.assert_array_equal(piece, whole[start : start + length])
+    # a 2-D C-contiguous array is tanh'd as its flat values
+    grid = values[:960].reshape(40, 24).copy()
+    np.testing.assert_array_equal(_kernels.tanh_(grid).reshape(-1), whole[:960])
+
+
+def test_compiled_tanh_refuses_what_it_cannot_overwrite_in_place():
+    with pytest.raises(ValueError, match="C-contiguous float32"):
+        _kernels.tanh_(np.zeros(4))
+    with pytest.raises(ValueError, match="C-contiguous float32"):
+        _kernels.tanh_(np.zeros((4, 4), dtype=np.float32).T)
+
+
+def test_network_tanh_takes_the_compiled_kernel_without_numpy_s_simd_tanh(monkeypatch):
+    from dagmm import network
+
+    monkeypatch.setattr(network, "_NUMPY_SIMD_TANH", False)
+    calls = []
+    real = _kernels.tanh_
+    monkeypatch.setattr(_kernels, "tanh_", lambda a: calls.append(a.dtype) or real(a))
+    values = np.linspace(-5, 5, 101, dtype=np.float32)
+    out = network.tanh_(values.copy())
+    assert calls == [np.float32]
+    np.testing.assert_allclose(out, np.tanh(values), rtol=0, atol=5e-7)
+    network.tanh_(values.astype(np.float64))  # float64 takes the sigmoid form
+    network.tanh_(values.copy()[::2])  # as does a strided view
+    monkeypatch.setattr(_kernels, "ENABLED", False)
+    network.tanh_(values.copy())
+    assert calls == [np.float32]

@@ -65,11 +65,12 @@ def _compiled() -> SimpleNamespace | None:
     except ImportError:  # pragma: no cover - find_spec saw it, the import failed
         return None
 
-    def jit(fn, fastmath=False):
+    def jit(fn, fastmath=False, error_model="python"):
+        options = {"nogil": True, "fastmath": fastmath, "error_model": error_model}
         try:
-            return numba.njit(cache=True, nogil=True, fastmath=fastmath)(fn)
+            return numba.njit(cache=True, **options)(fn)
         except RuntimeError:  # no writable cache directory: compile in each process
-            return numba.njit(nogil=True, fastmath=fastmath)(fn)
+            return numba.njit(**options)(fn)
 
     return SimpleNamespace(
         row_products=jit(_row_products, _FASTMATH),
@@ -77,6 +78,8 @@ def _compiled() -> SimpleNamespace | None:
         reconstruction_gradient=jit(_reconstruction_gradient),
         mixture_step=jit(_mixture_step, _FASTMATH),
         majority_count=jit(_majority_count),
+        # numpy's error model: a division that cannot raise lets the loop vectorise
+        tanh=jit(_tanh, {"contract"}, "numpy"),
     )
 
 
@@ -113,6 +116,73 @@ def _row_products(x, x_hat, products):  # pragma: no cover - compiled
             products[1, s, i] = xx
             products[2, s, i] = hh
             products[3, s, i] = xh
+
+
+# tanh(x) ~ x p(x^2) / q(x^2) on [-c, c], the float32 rational approximation of Eigen
+# (``generic_fast_tanh_float``), which XLA and ONNX Runtime use too; c is Eigen's clamp
+# for fused multiply-adds, where the quotient reaches exactly 1.
+_TANH_P = tuple(
+    np.float32(v)
+    for v in (
+        -2.76076847742355e-16,
+        2.00018790482477e-13,
+        -8.60467152213735e-11,
+        5.12229709037114e-08,
+        1.48572235717979e-05,
+        6.37261928875436e-04,
+        4.89352455891786e-03,
+    )
+)
+_TANH_Q = tuple(
+    np.float32(v)
+    for v in (
+        1.19825839466702e-06,
+        1.18534705686654e-04,
+        2.26843463243900e-03,
+        4.89352518554385e-03,
+    )
+)
+_TANH_CLAMP = np.float32(7.99881172180175781)
+# Below this tanh(x) rounds to x; the quotient would lose digits to subnormal products.
+_TANH_LINEAR = np.float32(4e-4)
+
+
+def _tanh(values):  # pragma: no cover - compiled
+    p13, p11, p9, p7, p5, p3, p1 = _TANH_P
+    q6, q4, q2, q0 = _TANH_Q
+    c = _TANH_CLAMP
+    for i in range(values.size):
+        x = values[i]
+        x = c if x > c else x  # NaN passes both clamps and stays NaN
+        x = -c if x < -c else x
+        x2 = x * x
+        p = x2 * p13 + p11
+        p = x2 * p + p9
+        p = x2 * p + p7
+        p = x2 * p + p5
+        p = x2 * p + p3
+        p = x2 * p + p1
+        q = x2 * q6 + q4
+        q = x2 * q + q2
+        q = x2 * q + q0
+        values[i] = x if abs(x) < _TANH_LINEAR else x * p / q
+
+
+def tanh_(values: np.ndarray) -> np.ndarray:
+    """``tanh`` of a C-contiguous float32 array, in place, in one compiled pass.
+
+    Eigen's rational approximation: within 5 float32 ulps of ``tanh`` (0.12 on
+    average over all floats in [0, 10], `tests/test_kernels.py`), odd, exactly 0
+    at 0 and exactly +-1 from about 8 on, never beyond +-1; NaN stays NaN. A
+    value's result does not depend on its position in the array (the vector loop
+    and its scalar remainder compute the same operations). About 0.35 ns per
+    element on one thread of a Zen 3 VM, where torch's sigmoid form of
+    :func:`dagmm.network.tanh_` takes four dispatched passes.
+    """
+    if values.dtype != np.float32 or not values.flags.c_contiguous:
+        raise ValueError(f"expected a C-contiguous float32 array, got {values.dtype}")
+    _require().tanh(values.reshape(-1))
+    return values
 
 
 def _representation(products, z_c, eps, z):  # pragma: no cover - compiled

@@ -5,13 +5,15 @@ reconstruction features and the fixed mixture; the estimation network plays no
 part. On a CPU at the paper's sizes the work is a few matrix products per
 chunk and one hyperbolic tangent per hidden unit, and both dominate:
 
-- Without numpy's AVX-512 tanh (see :func:`dagmm.network.tanh_`) the hidden
-  layers are evaluated as ``tanh(a) = 2 (sigmoid(2 a) - 1/2)`` with both
-  factors 2 folded into the weights (:func:`inference_layers`): the same
-  function, but torch's sigmoid kernel costs half its tanh kernel on AVX2
-  CPUs. The subtraction of 1/2 is exact (sigmoid(2 a) - 1/2 lies within a
-  factor 2 of 1/2 wherever it matters), so a zero pre-activation gives an
-  exact zero, as tanh does. With numpy's AVX-512 tanh, plain numpy tanh.
+- The hidden layers' tanh is :func:`dagmm.network.tanh_`: numpy's where numpy
+  has its AVX-512 kernel, else the compiled rational approximation of
+  :func:`dagmm._kernels.tanh_` where numba serves. Without either the layers
+  are evaluated as ``tanh(a) = 2 (sigmoid(2 a) - 1/2)`` with both factors 2
+  folded into the weights (:func:`inference_layers`): the same function, but
+  torch's sigmoid kernel costs half its tanh kernel on AVX2 CPUs. The
+  subtraction of 1/2 is exact (sigmoid(2 a) - 1/2 lies within a factor 2 of
+  1/2 wherever it matters), so a zero pre-activation gives an exact zero, as
+  tanh does.
 - Row chunks are scored in parallel threads, each with single-threaded kernels
   (numpy's BLAS held at one thread for the call): a chunk is a few dozen
   large operations that release the GIL, where one chunk at a time with two
@@ -65,7 +67,7 @@ class InferenceLayer(NamedTuple):
     """One dense layer of one member, ready for inference.
 
     ``output = input @ weight + bias``, then ``activation`` in place:
-    "centred_sigmoid" (``sigmoid(a) - 1/2``), "tanh" or None.
+    "centred_sigmoid" (``sigmoid(a) - 1/2``), "tanh" (:func:`dagmm.network.tanh_`) or None.
     """
 
     weight: np.ndarray  # (in, out), float32, C-contiguous
@@ -78,7 +80,8 @@ def inference_layers(
 ) -> tuple[list[InferenceLayer], int]:
     """The encoder and decoder of ``member`` as one chain of layers for a tanh network.
 
-    With ``fold_sigmoid`` (default: where numpy has no AVX-512 tanh) hidden layer
+    With ``fold_sigmoid`` (default: where :func:`dagmm.network.tanh_` would take
+    torch's sigmoid, i.e. neither numpy's AVX-512 tanh nor numba serves) hidden layer
     ``l``, ``h_l = tanh(a_l)``, is evaluated as ``s_l = sigmoid(2 a_l) - 1/2``
     with ``h_l = 2 s_l``: the next layer's ``h_l @ W + b`` becomes
     ``s_l @ (2 W) + b``, and its own pre-activation is doubled when it is hidden
@@ -94,7 +97,7 @@ def inference_layers(
         is the code ``z_c``.
     """
     if fold_sigmoid is None:
-        fold_sigmoid = not network._NUMPY_SIMD_TANH
+        fold_sigmoid = not network._NUMPY_SIMD_TANH and not _kernels.available()
     dense = [*net.encoder, *net.decoder]
     hidden = [True] * len(dense)
     hidden[len(net.encoder) - 1] = hidden[-1] = False  # z_c and x_hat are linear
@@ -161,7 +164,7 @@ def _chunk_z_unchecked(x: np.ndarray, model: _Member) -> np.ndarray:
         if layer.activation == "centred_sigmoid":
             _centred_sigmoid_(h)
         elif layer.activation == "tanh":
-            np.tanh(h, out=h)
+            network.tanh_(h)
         if index == model.latent_index:
             z_c = h
     x_hat = h

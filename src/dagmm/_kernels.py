@@ -17,6 +17,8 @@ so it picks the same values exactly.
 
 :func:`row_products` also serves CPU scoring (:mod:`dagmm.inference`): the
 four row products of the reconstruction features in one pass over a chunk.
+:func:`tanh_` is the hidden layers' ``tanh`` on CPUs where numpy has no AVX-512
+kernel (:func:`dagmm.network.tanh_`), in the training step and in scoring.
 
 Without numba (not installed, or ``DAGMM_NUMBA=0`` in the environment)
 :func:`available` is False and the fused step, scoring and the vote keep their

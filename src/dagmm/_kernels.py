@@ -177,7 +177,7 @@ def tanh_(values: np.ndarray) -> np.ndarray:
     average over all floats in [0, 10], `tests/test_kernels.py`), odd, exactly 0
     at 0 and exactly +-1 from about 8 on, never beyond +-1; NaN stays NaN. A
     value's result does not depend on its position in the array (the vector loop
-    and its scalar remainder compute the same operations). About 0.35 ns per
+    and its scalar remainder compute the same operations). About 0.35-0.5 ns per
     element on one thread of a Zen 3 VM, where torch's sigmoid form of
     :func:`dagmm.network.tanh_` takes four dispatched passes.
     """

@@ -214,6 +214,44 @@ def test_fused_training_is_reproducible():
         assert torch.equal(p, q)
 
 
+@pytest.mark.parametrize(("n_members", "use_mask"), [(1, False), (3, True)])
+def test_a_step_that_keeps_its_buffers_equals_a_fresh_step(n_members, use_mask):
+    """The step keeps its intermediate tensors from call to call: nothing of one
+    batch may reach the next, and nothing it returned may be overwritten later."""
+    torch.manual_seed(0)
+    net = _net(n_members, dropout=0.5, est=(6, 4))
+    config = TrainingConfig(epochs=1, batch_size=64, learning_rate=1e-3)
+    first, second = torch.randn(n_members, 64, 20), 2.0 * torch.randn(n_members, 64, 20)
+    mask = torch.rand(n_members, 64) > 0.2 if use_mask else None
+
+    def new_step():
+        return FusedStep(net, config.lambda_energy, config.lambda_cov, config.reg_covar)
+
+    def run(step, batch, seed):
+        torch.manual_seed(seed)  # the same dropout draws
+        terms = step(batch, mask)
+        return terms, {name: p.grad.clone() for name, p in net.named_parameters()}
+
+    kept = new_step()
+    run(kept, first, 1)
+    again = run(kept, second, 2)
+    buffers = {key: t.data_ptr() for key, t in kept._workspace._tensors.items()}
+    fresh = run(new_step(), second, 2)
+    for got, want in zip(again[0], fresh[0], strict=True):
+        assert torch.equal(got, want)
+    for name, want in fresh[1].items():
+        assert torch.equal(again[1][name], want), name
+    returned = [t.clone() for t in again[0]]
+    run(kept, first, 1)
+    for got, want in zip(again[0], returned, strict=True):
+        assert torch.equal(got, want)
+    # the input, code and reconstruction and every layer's input gradient but the first
+    # layer's are kept, and a later step allocates none
+    assert {("x",), ("z_c",), ("x_hat",)} <= set(buffers)
+    assert sum(key[-1] == "input" for key in buffers) == 8
+    assert {key: t.data_ptr() for key, t in kept._workspace._tensors.items()} == buffers
+
+
 def test_fused_step_is_only_used_where_it_applies():
     net = _net(1)
     x = torch.zeros(4, 20)

@@ -289,14 +289,16 @@ def reconstruction_gradient(
     grad_z: np.ndarray,
     row_weight: np.ndarray,
     eps: float,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Gradient w.r.t. ``x_hat`` of the weighted squared error and the two features.
 
     ``grad_z`` (S, N, L + 2) holds the gradient of the loss w.r.t. ``z`` (only
     its last two columns are read); ``row_weight`` (S, N) each row's weight in
-    the reconstruction term. Returns (S, N, F), float32.
+    the reconstruction term. Returns (S, N, F), float32: ``out`` where given (of
+    that shape and type, C-contiguous).
     """
-    grad_x_hat = np.empty_like(x_hat)
+    grad_x_hat = np.empty_like(x_hat) if out is None else out
     latent = grad_z.shape[-1] - 2
     _require().reconstruction_gradient(
         x, x_hat, products, grad_z, row_weight, latent, eps, grad_x_hat

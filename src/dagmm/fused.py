@@ -75,12 +75,34 @@ def _views(layer: EnsembleLinear, single: bool) -> _Dense:
     return _Dense(*(t[0] if single else t for t in tensors))
 
 
-def _affine(layer: _Dense, h: Tensor) -> Tensor:
+class _Workspace:
+    """The step's intermediate tensors, kept from one step to the next by name.
+
+    A 20-member step on the KDDCUP network writes 63 MiB of activations and
+    gradients. Allocated afresh every step, much of that memory went back to the
+    kernel at each free and came back as page faults (281 to 1,035 a step), and
+    ``fit_ensemble`` ran 1.20x slower than with the tensors kept (paired median,
+    ``docs/performance.md``). Each name holds one tensor that every step
+    overwrites, so nothing a step returns may be one of them.
+    """
+
+    def __init__(self) -> None:
+        self._tensors: dict[tuple, Tensor] = {}
+
+    def __call__(self, key: tuple, shape: Sequence[int], dtype: torch.dtype) -> Tensor:
+        tensor = self._tensors.get(key)
+        if tensor is None or tensor.shape != tuple(shape) or tensor.dtype != dtype:
+            tensor = torch.empty(tuple(shape), dtype=dtype, device="cpu")
+            self._tensors[key] = tensor
+        return tensor
+
+
+def _affine(layer: _Dense, h: Tensor, out: Tensor) -> Tensor:
     # One member works on 2-D tensors: a plain GEMM beats a batch of one, and
     # every member-dimension view it avoids is a dispatch saved.
     if h.dim() == 2:
-        return torch.addmm(layer.bias, h, layer.weight)
-    return torch.baddbmm(layer.bias, h, layer.weight)
+        return torch.addmm(layer.bias, h, layer.weight, out=out)
+    return torch.baddbmm(layer.bias, h, layer.weight, out=out)
 
 
 def _mm(a: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:
@@ -94,33 +116,41 @@ def _mm(a: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:
 # One model keeps row-major 2-D products, which are faster that way round.
 
 
-def _hidden_affine(layer: _Dense, h: Tensor) -> Tensor:
-    """``bias + h @ weight`` of a hidden layer; for members a view of feature-major storage."""
+def _storage_shape(h: Tensor, units: int) -> tuple[int, ...]:
+    """The shape of the storage of a layer of ``units`` outputs on input ``h``."""
     if h.dim() == 2:
-        return torch.addmm(layer.bias, h, layer.weight)
+        return (h.shape[0], units)
+    return (h.shape[0], units, h.shape[1])
+
+
+def _hidden_affine(layer: _Dense, h: Tensor, out: Tensor) -> Tensor:
+    """``bias + h @ weight`` of a hidden layer into ``out`` (its storage, see
+    :func:`_storage_shape`); for members a view of feature-major storage."""
+    if h.dim() == 2:
+        return torch.addmm(layer.bias, h, layer.weight, out=out)
     return torch.baddbmm(
-        layer.bias.transpose(-1, -2), layer.weight.transpose(-1, -2), h.transpose(-1, -2)
+        layer.bias.transpose(-1, -2), layer.weight.transpose(-1, -2), h.transpose(-1, -2), out=out
     ).transpose(-1, -2)
 
 
-def _input_grad(grad: Tensor, weight: Tensor) -> Tensor:
-    """``grad @ weight.T``, the gradient of a layer's input; for members feature-major."""
+def _input_grad(grad: Tensor, weight: Tensor, out: Tensor) -> Tensor:
+    """``grad @ weight.T``, the gradient of a layer's input, into ``out`` (its storage,
+    see :func:`_storage_shape`); for members feature-major."""
     if grad.dim() == 2:
-        return torch.mm(grad, weight.t())
-    return torch.bmm(weight, grad.transpose(-1, -2)).transpose(-1, -2)
+        return torch.mm(grad, weight.t(), out=out)
+    return torch.bmm(weight, grad.transpose(-1, -2), out=out).transpose(-1, -2)
 
 
-def _tanh_affine(layer: _Dense, h: Tensor) -> Tensor:
+def _tanh_affine(layer: _Dense, h: Tensor, out: Tensor) -> Tensor:
     # Where torch's tanh is as fast per thread as numpy's, torch's kernel splits
     # the layer over the step's threads (numpy's runs on one). Elsewhere tanh_
     # picks numpy's AVX-512 kernel or the sigmoid form, on the contiguous storage.
-    out = _hidden_affine(layer, h)
-    storage = out if out.dim() == 2 else out.transpose(-1, -2)
-    if _TORCH_TANH_FAST or not _numpy_tanh_ok(storage):
-        storage.tanh_()
+    result = _hidden_affine(layer, h, out)
+    if _TORCH_TANH_FAST or not _numpy_tanh_ok(out):
+        out.tanh_()
     else:
-        _tanh_inplace(storage)
-    return out
+        _tanh_inplace(out)
+    return result
 
 
 def _mlp_backward(
@@ -129,26 +159,33 @@ def _mlp_backward(
     hidden: Sequence[Tensor],
     grad_out: Tensor,
     input_grad: bool,
+    workspace: _Workspace,
+    name: str,
     dropped: Sequence[Tensor | None] | None = None,
 ) -> Tensor | None:
     """Write the layers' weight and bias gradients; return the gradient of the MLP input.
 
     ``inputs[i]`` is what layer ``i`` received, ``hidden[i]`` the tanh output of
     hidden layer ``i`` before dropout and ``dropped[i]`` its dropout multiplier
-    (``mask / keep``) or None; the last layer is linear.
+    (``mask / keep``) or None; the last layer is linear. The intermediate
+    gradients live in ``workspace`` under ``name``.
     """
     grad = grad_out
     last = len(layers) - 1
     for i in range(last, -1, -1):
         layer = layers[i]
         if i < last:
+            # grad is layer i + 1's input gradient, this step's own buffer: overwrite it
             if dropped is not None and (multiplier := dropped[i]) is not None:
-                grad = grad * multiplier
-            grad = torch.ops.aten.tanh_backward(grad, hidden[i])
+                grad.mul_(multiplier)
+            grad = torch.ops.aten.tanh_backward.grad_input(grad, hidden[i], grad_input=grad)
         _mm(inputs[i].transpose(-1, -2), grad, out=layer.weight_grad)
         torch.sum(grad, dim=-2, keepdim=True, out=layer.bias_grad)
         if i > 0 or input_grad:
-            grad = _input_grad(grad, layer.weight)
+            storage = _storage_shape(grad, layer.weight.shape[-2])
+            grad = _input_grad(
+                grad, layer.weight, workspace((name, i, "input"), storage, grad.dtype)
+            )
     return grad if input_grad else None
 
 
@@ -182,6 +219,7 @@ class FusedStep:
         self._params = list(net.parameters())
         self._layers: tuple | None = None
         self._grads: list[Tensor | None] = []
+        self._workspace = _Workspace()
 
     def _layer_views(self) -> tuple[list[_Dense], list[_Dense], list[_Dense]]:
         for p in self._params:
@@ -220,18 +258,29 @@ class FusedStep:
         if single:
             batch, offset, scale = batch[0], offset[0], scale[0]
 
+        workspace = self._workspace
+        f32 = torch.float32
+
+        def affine(name: str, layer: _Dense, h: Tensor) -> Tensor:
+            shape = (*h.shape[:-1], layer.weight.shape[-1])
+            return _affine(layer, h, workspace((name,), shape, f32))
+
+        def tanh_affine(key: tuple, layer: _Dense, h: Tensor) -> Tensor:
+            storage = _storage_shape(h, layer.weight.shape[-1])
+            return _tanh_affine(layer, h, workspace(key, storage, f32))
+
         with torch.no_grad():
-            x = torch.addcmul(offset, batch, scale)
+            x = torch.addcmul(offset, batch, scale, out=workspace(("x",), batch.shape, f32))
             enc_inputs, h = [x], x
-            for layer in encoder[:-1]:
-                h = _tanh_affine(layer, h)
+            for i, layer in enumerate(encoder[:-1]):
+                h = tanh_affine(("encoder", i), layer, h)
                 enc_inputs.append(h)
-            z_c = _affine(encoder[-1], h)
+            z_c = affine("z_c", encoder[-1], h)
             dec_inputs, h = [z_c], z_c
-            for layer in decoder[:-1]:
-                h = _tanh_affine(layer, h)
+            for i, layer in enumerate(decoder[:-1]):
+                h = tanh_affine(("decoder", i), layer, h)
                 dec_inputs.append(h)
-            x_hat = _affine(decoder[-1], h)
+            x_hat = affine("x_hat", decoder[-1], h)
             latent = z_c.shape[-1]
             members = (n_members, n_rows)
             compiled = _kernels.available()
@@ -253,16 +302,17 @@ class FusedStep:
             est_hidden: list[Tensor] = []
             est_dropped: list[Tensor | None] = []
             keep = 1.0 - net.dropout
-            for layer in estimation[:-1]:
-                t = _tanh_affine(layer, h)
+            for i, layer in enumerate(estimation[:-1]):
+                t = tanh_affine(("estimation", i), layer, h)
                 est_hidden.append(t)
                 if net.dropout > 0.0 and net.training:
-                    drop = torch.rand(t.shape, dtype=t.dtype, device=t.device)
+                    drop = torch.rand(t.shape, out=workspace(("drop", i), t.shape, f32))
                     drop_np = drop.numpy()
                     np.less(drop_np, keep, out=drop_np, casting="unsafe")
                     drop_np *= 1.0 / keep
                     est_dropped.append(drop)
-                    h = torch.from_numpy(t.numpy() * drop_np)
+                    dropped = workspace(("dropped", i), t.shape, f32)
+                    h = torch.from_numpy(np.multiply(t.numpy(), drop_np, out=dropped.numpy()))
                 else:
                     est_dropped.append(None)
                     h = t
@@ -313,6 +363,8 @@ class FusedStep:
                 est_hidden,
                 torch.from_numpy(grad_logits_t.reshape(logits_t.shape)).transpose(-1, -2),
                 True,
+                workspace,
+                "estimation",
                 est_dropped,
             )
             assert grad_z is not None  # input_grad=True
@@ -328,6 +380,7 @@ class FusedStep:
                         np.ascontiguousarray(grad_z_np.reshape(*members, -1)),
                         row_weight,
                         NORM_FLOOR,
+                        out=workspace(("grad_x_hat",), x3.shape, f32).numpy(),
                     ).reshape(x_hat.shape)
                 )
             else:
@@ -340,11 +393,15 @@ class FusedStep:
                 grad_x_hat = _reconstruction_gradient(
                     x, x_hat, (torch.from_numpy(c_x_hat), torch.from_numpy(c_x))
                 )
-            grad_z_c = _mlp_backward(decoder, dec_inputs, dec_inputs[1:], grad_x_hat, True)
+            grad_z_c = _mlp_backward(
+                decoder, dec_inputs, dec_inputs[1:], grad_x_hat, True, workspace, "decoder"
+            )
             assert grad_z_c is not None
             grad_z_c_np = grad_z_c.numpy()
             grad_z_c_np += grad_z_np[..., :latent]
-            _mlp_backward(encoder, enc_inputs, enc_inputs[1:], grad_z_c, False)
+            _mlp_backward(
+                encoder, enc_inputs, enc_inputs[1:], grad_z_c, False, workspace, "encoder"
+            )
         return tuple(torch.from_numpy(a) for a in (total, reconstruction, mean_energy, penalty))
 
 

@@ -33,6 +33,7 @@ from torch import Tensor
 
 from . import _kernels
 from ._torch import is_compiling
+from .graphs import gather_rows
 from .mixture import CholeskyFallbackNeeded, energy_and_penalty_gradients_numpy
 from .network import (
     _TORCH_TANH_FAST,
@@ -80,10 +81,10 @@ class _Workspace:
 
     A 20-member step on the KDDCUP network writes 63 MiB of activations and
     gradients. Allocated afresh every step, much of that memory went back to the
-    kernel at each free and came back as page faults (281 to 1,035 a step), and
-    ``fit_ensemble`` ran 1.20x slower than with the tensors kept (paired median,
-    ``docs/performance.md``). Each name holds one tensor that every step
-    overwrites, so nothing a step returns may be one of them.
+    kernel at each free and came back as page faults (281 to 1,035 a step); with
+    the tensors kept, ``fit_ensemble`` runs 1.09x as fast (paired median against
+    the step that allocated them, ``docs/performance.md``). Each name holds one
+    tensor that every step overwrites, so nothing a step returns may be one of them.
     """
 
     def __init__(self) -> None:
@@ -144,7 +145,8 @@ def _input_grad(grad: Tensor, weight: Tensor, out: Tensor) -> Tensor:
 def _tanh_affine(layer: _Dense, h: Tensor, out: Tensor) -> Tensor:
     # Where torch's tanh is as fast per thread as numpy's, torch's kernel splits
     # the layer over the step's threads (numpy's runs on one). Elsewhere tanh_
-    # picks numpy's AVX-512 kernel or the sigmoid form, on the contiguous storage.
+    # picks numpy's AVX-512 kernel, the compiled pass or the sigmoid form, on the
+    # contiguous storage.
     result = _hidden_affine(layer, h, out)
     if _TORCH_TANH_FAST or not _numpy_tanh_ok(out):
         out.tanh_()
@@ -236,6 +238,12 @@ class FusedStep:
             )
             self._grads = [p.grad for p in self._params]
         return self._layers
+
+    def gather(self, x: Tensor, rows: Tensor) -> Tensor:
+        """``x[rows]`` for ``rows`` (S, width): the ``(S, width, F)`` batch of a call, in
+        a buffer of the workspace (overwritten by the next ``gather``)."""
+        out = self._workspace(("batch",), (*rows.shape, x.shape[-1]), x.dtype)
+        return gather_rows(x, rows, out=out)
 
     def __call__(self, batch: Tensor, mask: Tensor | None = None) -> tuple[Tensor, ...]:
         """Run the step on a gathered ``(S, N, F)`` batch.

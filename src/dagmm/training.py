@@ -731,7 +731,6 @@ def train_members(
         if config.patience is not None and validation_rows and stale >= config.patience:
             start = config.epochs + 1  # the interrupted run had already stopped early
     graphed = None
-    batch_buffer: Tensor | None = None
     if fused is None:
         graphed = _graphed_step(net, optimizer, config, x, reducer is not None)
     for epoch in range(start, config.epochs + 1):
@@ -742,11 +741,7 @@ def train_members(
             if graphed is not None:
                 terms = graphed(x, rows, mask)
             elif fused is not None:
-                # into one buffer for the run: a fresh (S, width, F) batch each step
-                # costs page faults (see dagmm.fused._Workspace)
-                if batch_buffer is None or batch_buffer.shape[:2] != rows.shape:
-                    batch_buffer = x.new_empty((*rows.shape, x.shape[-1]))
-                batch = gather_rows(x, rows, out=batch_buffer)
+                batch = fused.gather(x, rows)
                 try:
                     terms = LossTerms(*fused(batch, mask))
                     optimizer.step()

@@ -217,7 +217,9 @@ def test_cpu_scoring_equals_the_torch_composition(monkeypatch, hidden, tanh_kern
     monkeypatch.setattr(_kernels, "ENABLED", tanh_kernel == "compiled" and _kernels.ENABLED)
     compiled_calls = []
     real_tanh = _kernels.tanh_
-    monkeypatch.setattr(_kernels, "tanh_", lambda a: compiled_calls.append(1) or real_tanh(a))
+    monkeypatch.setattr(
+        _kernels, "tanh_", lambda a, *threads: compiled_calls.append(1) or real_tanh(a, *threads)
+    )
     net, mixture, x = _scoring_case(hidden=hidden)
     fast = score_energy(net, mixture, x)
     assert bool(compiled_calls) == (tanh_kernel == "compiled" and bool(hidden))

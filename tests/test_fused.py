@@ -313,8 +313,14 @@ def test_fused_step_equals_autograd_with_every_tanh_kernel(
     real_ok, real_tanh, real_compiled = network._compiled_tanh_ok, network.tanh_, _kernels.tanh_
     monkeypatch.setattr(network, "_compiled_tanh_ok", lambda a: compiled and real_ok(a))
     calls, compiled_calls = [], []
-    monkeypatch.setattr(network, "tanh_", lambda a: calls.append(a.shape) or real_tanh(a))
-    monkeypatch.setattr(_kernels, "tanh_", lambda a: compiled_calls.append(1) or real_compiled(a))
+    monkeypatch.setattr(
+        network, "tanh_", lambda a, *threads: calls.append(a.shape) or real_tanh(a, *threads)
+    )
+    monkeypatch.setattr(
+        _kernels,
+        "tanh_",
+        lambda a, *threads: compiled_calls.append(1) or real_compiled(a, *threads),
+    )
     torch.manual_seed(0)
     net = _net(2)
     x = torch.randn(2, 64, 20)
@@ -343,3 +349,46 @@ def test_cpu_vendor_reads_proc_cpuinfo(monkeypatch, tmp_path):
     assert network._cpu_vendor() == ""
     fake.unlink()
     assert network._cpu_vendor() == ""
+
+
+@pytest.mark.parametrize("n_members", [1, 4])
+def test_members_share_torch_s_threads_and_step_as_on_one(monkeypatch, n_members):
+    """With several members the compiled passes split them over torch's threads
+    (dagmm._team); each member's losses and gradients stay exactly those of one pass."""
+    from dagmm import _kernels, _team
+
+    if not _kernels.available():
+        pytest.skip("numba is not installed")
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        torch.manual_seed(0)
+        net = _net(n_members, dropout=0.5, est=(6, 4))
+        x = torch.randn(n_members, 64, 20)
+        mask = torch.rand(n_members, 64) > 0.2
+        config = TrainingConfig(epochs=1, batch_size=64, learning_rate=1e-3)
+        calls = []
+        real_run = _team.run
+
+        def counted(tasks, threads):
+            calls.append(len(tasks))
+            real_run(tasks, threads)
+
+        def one_after_another(tasks, threads):
+            for task in tasks:
+                task()
+
+        monkeypatch.setattr(_team, "run", counted)
+        torch.manual_seed(1)
+        shared = _fused(net, x, mask, config)
+        monkeypatch.setattr(_team, "run", one_after_another)
+        torch.manual_seed(1)
+        alone = _fused(net, x, mask, config)
+    finally:
+        torch.set_num_threads(before)
+    # features, mixture and reconstruction gradient (the layers' tanh are too small)
+    assert calls == ([] if n_members == 1 else [2, 2, 2])
+    for got, want in zip(shared[0], alone[0], strict=True):
+        assert torch.equal(got, want)
+    for name, want in alone[1].items():
+        assert torch.equal(shared[1][name], want), name

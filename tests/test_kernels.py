@@ -228,7 +228,9 @@ def test_network_tanh_takes_the_compiled_kernel_without_numpy_s_simd_tanh(monkey
     monkeypatch.setattr(network, "_NUMPY_SIMD_TANH", False)
     calls = []
     real = _kernels.tanh_
-    monkeypatch.setattr(_kernels, "tanh_", lambda a: calls.append(a.dtype) or real(a))
+    monkeypatch.setattr(
+        _kernels, "tanh_", lambda a, *threads: calls.append(a.dtype) or real(a, *threads)
+    )
     values = np.linspace(-5, 5, 101, dtype=np.float32)
     out = network.tanh_(values.copy())
     assert calls == [np.float32]

@@ -17,6 +17,8 @@ CORE = (
     "tabular.py",
     "presets.py",
     "rejection.py",
+    "_kernels.py",
+    "_team.py",
 )
 EDGES = (
     "persistence",

@@ -142,7 +142,7 @@ def _input_grad(grad: Tensor, weight: Tensor, out: Tensor) -> Tensor:
     return torch.bmm(weight, grad.transpose(-1, -2), out=out).transpose(-1, -2)
 
 
-def _tanh_affine(layer: _Dense, h: Tensor, out: Tensor) -> Tensor:
+def _tanh_affine(layer: _Dense, h: Tensor, out: Tensor, threads: int) -> Tensor:
     # Where torch's tanh is as fast per thread as numpy's, torch's kernel splits
     # the layer over the step's threads (numpy's runs on one). Elsewhere tanh_
     # picks numpy's AVX-512 kernel, the compiled pass or the sigmoid form, on the
@@ -151,7 +151,7 @@ def _tanh_affine(layer: _Dense, h: Tensor, out: Tensor) -> Tensor:
     if _TORCH_TANH_FAST or not _numpy_tanh_ok(out):
         out.tanh_()
     else:
-        _tanh_inplace(out)
+        _tanh_inplace(out, threads)
     return result
 
 
@@ -268,6 +268,9 @@ class FusedStep:
 
         workspace = self._workspace
         f32 = torch.float32
+        # The compiled passes loop over the members; with several, torch's OpenMP
+        # threads share them out (they would otherwise spin idle beside one core).
+        threads = 1 if single else torch.get_num_threads()
 
         def affine(name: str, layer: _Dense, h: Tensor) -> Tensor:
             shape = (*h.shape[:-1], layer.weight.shape[-1])
@@ -275,7 +278,7 @@ class FusedStep:
 
         def tanh_affine(key: tuple, layer: _Dense, h: Tensor) -> Tensor:
             storage = _storage_shape(h, layer.weight.shape[-1])
-            return _tanh_affine(layer, h, workspace(key, storage, f32))
+            return _tanh_affine(layer, h, workspace(key, storage, f32), threads)
 
         with torch.no_grad():
             x = torch.addcmul(offset, batch, scale, out=workspace(("x",), batch.shape, f32))
@@ -295,7 +298,7 @@ class FusedStep:
             if compiled:
                 x3, x_hat3 = x.numpy().reshape(*members, -1), x_hat.numpy().reshape(*members, -1)
                 products, z_np = _kernels.reconstruction_features(
-                    x3, x_hat3, z_c.numpy().reshape(*members, -1), NORM_FLOOR
+                    x3, x_hat3, z_c.numpy().reshape(*members, -1), NORM_FLOOR, threads
                 )
                 squared_error = products[0]
                 z_np = z_np.reshape(*z_c.shape[:-1], -1)
@@ -340,6 +343,7 @@ class FusedStep:
                     self.reg_covar,
                     lambdas,
                     lambdas_cov,
+                    threads,
                 )
                 if step is None:
                     raise CholeskyFallbackNeeded
@@ -389,6 +393,7 @@ class FusedStep:
                         row_weight,
                         NORM_FLOOR,
                         out=workspace(("grad_x_hat",), x3.shape, f32).numpy(),
+                        threads=threads,
                     ).reshape(x_hat.shape)
                 )
             else:

@@ -136,7 +136,7 @@ def _cpu_vendor() -> str:
 _TORCH_TANH_FAST = _NUMPY_SIMD_TANH and _cpu_vendor() == "GenuineIntel"
 
 
-def tanh_(array: np.ndarray) -> np.ndarray:
+def tanh_(array: np.ndarray, threads: int = 1) -> np.ndarray:
     """``tanh`` of a float32/float64 array in place, by the fastest kernel on this CPU.
 
     Where numpy has its AVX-512 kernel, numpy's ``tanh``. Elsewhere a C-contiguous
@@ -144,12 +144,13 @@ def tanh_(array: np.ndarray) -> np.ndarray:
     :func:`dagmm._kernels.tanh_` where numba serves (within 5 float32 ulps, one pass),
     and anything else ``2 sigmoid(2 x) - 1``: torch's sigmoid costs half its tanh on
     AVX2 CPUs. Near zero that last form has an absolute (not relative) error of a few
-    float32 ulps of 1, like the rounding of the matrix products around it.
+    float32 ulps of 1, like the rounding of the matrix products around it. The
+    compiled pass splits a large array over up to ``threads`` of torch's threads.
     """
     if _NUMPY_SIMD_TANH:
         np.tanh(array, out=array)
     elif _compiled_tanh_ok(array):
-        _kernels.tanh_(array)
+        _kernels.tanh_(array, threads)
     else:
         t = torch.from_numpy(array)
         torch.sigmoid(t.mul_(2.0), out=t).mul_(2.0).sub_(1.0)
@@ -173,9 +174,9 @@ def _numpy_tanh_ok(h: Tensor) -> bool:
     )
 
 
-def _tanh_inplace(h: Tensor) -> Tensor:
+def _tanh_inplace(h: Tensor, threads: int = 1) -> Tensor:
     """``tanh`` of a freshly allocated, contiguous CPU tensor, overwriting it."""
-    tanh_(h.numpy())
+    tanh_(h.numpy(), threads)
     return h
 
 

@@ -354,11 +354,11 @@ def test_cpu_vendor_reads_proc_cpuinfo(monkeypatch, tmp_path):
 @pytest.mark.parametrize("n_members", [1, 4])
 def test_members_share_torch_s_threads_and_step_as_on_one(monkeypatch, n_members):
     """With several members the compiled passes split them over torch's threads
-    (dagmm._team); each member's losses and gradients stay exactly those of one pass."""
+    (dagmm._team); each member's losses and gradients stay exactly those of one pass.
+    The numpy path (the other variant of the autouse fixture) hands nothing over."""
     from dagmm import _kernels, _team
 
-    if not _kernels.available():
-        pytest.skip("numba is not installed")
+    compiled = _kernels.available()
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -387,7 +387,7 @@ def test_members_share_torch_s_threads_and_step_as_on_one(monkeypatch, n_members
     finally:
         torch.set_num_threads(before)
     # features, mixture and reconstruction gradient (the layers' tanh are too small)
-    assert calls == ([] if n_members == 1 else [2, 2, 2])
+    assert calls == ([2, 2, 2] if compiled and n_members > 1 else [])
     for got, want in zip(shared[0], alone[0], strict=True):
         assert torch.equal(got, want)
     for name, want in alone[1].items():

@@ -20,6 +20,12 @@ four row products of the reconstruction features in one pass over a chunk.
 :func:`tanh_` is the hidden layers' ``tanh`` on CPUs where numpy has no AVX-512
 kernel (:func:`dagmm.network.tanh_`), in the training step and in scoring.
 
+The kernels loop over a range of an ensemble's members. Given ``threads`` > 1
+(the fused step passes torch's thread count when it has several members), the
+wrappers split the members into contiguous slices that run side by side on
+torch's own OpenMP threads (:mod:`dagmm._team`); each member's numbers are
+those of one pass, bit for bit.
+
 Without numba (not installed, or ``DAGMM_NUMBA=0`` in the environment)
 :func:`available` is False and the fused step, scoring and the vote keep their
 numpy paths. The compiled code is cached on disk (numba's ``cache=True``,
@@ -221,7 +227,8 @@ def tanh_(values: np.ndarray, threads: int = 1) -> np.ndarray:
     if threads < 2 or flat.size < _TEAM_TANH_VALUES:
         kernel(flat)
         return values
-    # pieces of whole 64-byte lines, so that no two threads write the same line
+    # pieces of a multiple of 16 values: in a 64-byte aligned array (torch's and
+    # numpy's large ones are) no two threads write the same cache line
     bounds = [flat.size * g // threads // 16 * 16 for g in range(threads)] + [flat.size]
     pieces = [flat[a:b] for a, b in itertools.pairwise(bounds)]
     _team.run([functools.partial(kernel, piece) for piece in pieces], threads)

@@ -92,7 +92,11 @@ def test_torch_s_own_libgomp_is_chosen_among_those_mapped():
     torch_copy = os.path.join(site, "torch", "lib", "libgomp.so.1")
     other = os.path.join(site, "scikit_learn.libs", "libgomp-e985bcbb.so.1.0.0")
     system = "/usr/lib/x86_64-linux-gnu/libgomp.so.1.0.0"
+    vision = os.path.join(site, "torchvision.libs", "libgomp-a34b3233.so.1")
+    libs = os.path.join(site, "torch.libs", "libgomp-a34b3233.so.1")
     assert _team._torch_libgomp({torch_copy, other}, site) == torch_copy
+    assert _team._torch_libgomp({torch_copy, vision}, site) == torch_copy
+    assert _team._torch_libgomp({libs, vision, other}, site) == libs
     assert _team._torch_libgomp({system}, site) == system  # e.g. conda's torch
     assert _team._torch_libgomp({system, other}, site) is None  # which one? neither
     assert _team._torch_libgomp(set(), site) is None

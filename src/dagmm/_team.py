@@ -72,10 +72,12 @@ def _torch_libgomp(mapped: set[str], site_packages: str) -> str | None:
     """Which of the ``libgomp`` files mapped into this process torch's threads run on.
 
     torch's wheels carry their own copy (``torch/lib`` or ``torch.libs``), and
-    other packages may bundle theirs (scikit-learn does); a copy from elsewhere
-    (the system's, conda's) serves only where it is the only one mapped.
+    other packages may bundle theirs (scikit-learn does, and ``torchvision.libs``
+    is no copy of torch's); a copy from elsewhere (the system's, conda's) serves
+    only where it is the only one mapped.
     """
-    ours = {p for p in mapped if p.startswith(os.path.join(site_packages, "torch"))}
+    folders = tuple(os.path.join(site_packages, name) + os.sep for name in ("torch", "torch.libs"))
+    ours = {p for p in mapped if p.startswith(folders)}
     if len(ours) == 1:
         return ours.pop()
     return next(iter(mapped)) if len(mapped) == 1 else None
@@ -115,10 +117,18 @@ def _runtime() -> _Runtime | None:
         return None
 
 
+def _usable_runtime() -> _Runtime | None:
+    """:func:`_runtime`, unless this process is a forked child.
+
+    A child has no worker threads behind its parent's pool.
+    """
+    runtime = _runtime()
+    return runtime if runtime is not None and runtime.pid == os.getpid() else None
+
+
 def available() -> bool:
     """Whether :func:`run` can use torch's OpenMP threads in this process."""
-    runtime = _runtime()
-    return runtime is not None and runtime.pid == os.getpid()
+    return _usable_runtime() is not None
 
 
 def run(tasks: Sequence[Callable[[], object]], threads: int) -> None:
@@ -130,9 +140,8 @@ def run(tasks: Sequence[Callable[[], object]], threads: int) -> None:
     failed); one after another, at once.
     """
     threads = min(threads, len(tasks))
-    runtime = _runtime() if threads > 1 else None
-    if runtime is None or runtime.pid != os.getpid():
-        # A forked child has no worker threads behind the parent's pool.
+    runtime = _usable_runtime() if threads > 1 else None
+    if runtime is None:
         for task in tasks:
             task()
         return

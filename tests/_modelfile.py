@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from dagmm.persistence import _sha256
+from dagmm.persistence import _sha256, document_sha256
 
 
 def read_document(raw: bytes) -> dict[str, Any]:
@@ -21,12 +21,22 @@ def read_document(raw: bytes) -> dict[str, Any]:
 
 
 def rewrite_document(raw: bytes, edit: Callable[[dict, dict], None]) -> bytes:
-    """The model file with ``edit(header, document)`` applied in place; tensors untouched."""
+    """The model file with ``edit(header, document)`` applied in place; tensors untouched.
+
+    A careful forger: the document's checksum is rewritten to match (where the
+    file has one and ``edit`` left it), so what is tested is the reader's check
+    of the document's content.
+    """
     (length,) = struct.unpack("<Q", raw[:8])
     header = json.loads(raw[8 : 8 + length])
     doc = json.loads(header["__metadata__"]["document"])
     edit(header, doc)
-    header["__metadata__"]["document"] = json.dumps(doc)
+    meta = header["__metadata__"]
+    listed = meta.get("document_sha256")
+    was_matching = listed == document_sha256(meta["document"])
+    meta["document"] = json.dumps(doc)
+    if was_matching:
+        meta["document_sha256"] = document_sha256(meta["document"])
     text = json.dumps(header).encode()
     text += b" " * (-len(text) % 8)
     return struct.pack("<Q", len(text)) + text + raw[8 + length :]
@@ -47,4 +57,5 @@ def forge_tensors(raw: bytes, edit: Callable[[dict[str, torch.Tensor]], None]) -
         "format_version": str(doc["format_version"]),
         "document": json.dumps(doc),
     }
+    meta["document_sha256"] = document_sha256(meta["document"])
     return save_safetensors(tensors, metadata=meta)

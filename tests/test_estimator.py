@@ -506,6 +506,35 @@ def test_ensemble_without_rows_trains_every_model_on_every_row():
         fit_ensemble(est, frame, [3, 4], [np.arange(80)])
 
 
+def test_ensemble_reads_only_the_rows_its_models_train_on():
+    # Every row of X used to be encoded: a NaN in a row no model trains on failed the
+    # fit, and a category only such rows hold warned of "unseen" values.
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame(rng.normal(size=(90, 2)), columns=["a", "b"])
+    frame["kind"] = ["x"] * 60 + ["y"] * 30
+    frame.loc[75, "a"] = np.nan
+    rows = [np.arange(0, 50), np.arange(10, 60)]
+    est = DAGMM(n_components=2, epochs=3, hidden_sizes=(4,), latent_dim=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        models = fit_ensemble(est, frame, [3, 4], rows)
+    alone = fit_ensemble(est, frame.iloc[:60], [3, 4], rows)
+    for model, same, member_rows in zip(models, alone, rows, strict=True):
+        assert model.encoder_.categories == {"kind": ["x"]}
+        np.testing.assert_array_equal(model.decision_scores_, same.decision_scores_)
+        np.testing.assert_array_equal(
+            model.decision_function(frame.iloc[member_rows]),
+            same.decision_function(frame.iloc[member_rows]),
+        )
+    # a bad training row is still refused, named by its label in a frame...
+    frame.loc[12, "b"] = np.inf
+    with pytest.raises(InvalidInputError, match=r"column 'b' .*row\(s\) 12\b"):
+        fit_ensemble(est, frame, [3], [np.arange(10, 20)])
+    # ...and in an array, where positions are counted among the training rows
+    with pytest.raises(InvalidInputError, match=r"row\(s\) 2\b.*among the 10 rows of X"):
+        fit_ensemble(est, frame[["a", "b"]].to_numpy(), [3], [np.arange(10, 20)])
+
+
 def test_auto_scaling_standardises_dense_columns_and_min_maxes_sparse_ones():
     import torch
 

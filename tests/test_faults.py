@@ -277,6 +277,18 @@ def test_tampered_checkpoint_is_refused(tmp_path):
         load_checkpoint(model)
 
 
+def test_a_byte_changed_in_a_checkpoint_s_document_is_refused(tmp_path):
+    frame = _table()
+    path = tmp_path / "run.ckpt"
+    DAGMM(**FAST, epochs=2, checkpoint_path=str(path)).fit(frame)
+    raw = path.read_bytes()
+    edited = raw.replace(b'\\"epoch\\": 2', b'\\"epoch\\": 1', 1)  # in the header's JSON
+    assert edited != raw
+    path.write_bytes(edited)
+    with pytest.raises(CheckpointError, match="checksum mismatch for the checkpoint document"):
+        load_checkpoint(path)
+
+
 def test_checkpoint_has_no_pickle(tmp_path):
     frame = _table()
     path = tmp_path / "run.ckpt"

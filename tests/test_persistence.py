@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -242,6 +243,53 @@ def test_tampered_document_is_refused(fitted, tmp_path):
         path.write_bytes(rewrite_document(model_bytes(fitted[0]), edit))
         with pytest.raises(ModelFileError, match=match):
             dagmm.load(path)
+
+
+def _edit_header_bytes(raw: bytes, old: bytes, new: bytes) -> bytes:
+    """``raw`` with the first ``old`` in its header replaced by ``new`` of the same
+    length: what a flipped byte on a disk does, no checksum recomputed."""
+    assert len(old) == len(new)
+    (length,) = struct.unpack("<Q", raw[:8])
+    at = raw.index(old, 8, 8 + length)
+    return raw[:at] + new + raw[at + len(old) :]
+
+
+def test_a_byte_changed_in_the_document_is_refused(fitted, tmp_path):
+    # The tensors' checksums live in the document, and the document had none: a
+    # threshold or a category edited in place loaded silently and scored otherwise.
+    model, frame = fitted
+    raw = model_bytes(model)
+    threshold = json.dumps(float(model.threshold_)).encode()
+    edits = {
+        "threshold": (threshold, b"7" + threshold[1:]),
+        "categories": (rb"[\"x\", \"y\"]", rb"[\"y\", \"x\"]"),
+    }
+    for name, (old, new) in edits.items():
+        edited = _edit_header_bytes(raw, old, new)
+        with pytest.raises(ModelFileError, match="checksum mismatch for the model document"):
+            load_bytes(edited, f"{name}.dagmm")
+        # the same edit in a file of an older release, which has no checksum, loads
+        # and scores otherwise: what is refused is the mismatch, so the test can fail
+        unchecked = rewrite_document(
+            edited, lambda header, doc: header["__metadata__"].pop("document_sha256")
+        )
+        scores = load_bytes(unchecked, "old.dagmm").decision_function(frame)
+        changed = load_bytes(unchecked, "old.dagmm").threshold_ != model.threshold_ or (
+            not np.array_equal(scores, model.decision_function(frame))
+        )
+        assert changed, name
+    untouched = rewrite_document(
+        raw, lambda header, doc: header["__metadata__"].pop("document_sha256")
+    )
+    np.testing.assert_array_equal(
+        load_bytes(untouched, "old.dagmm").decision_function(frame),
+        model.decision_function(frame),
+    )
+    not_text = rewrite_document(
+        raw, lambda header, doc: header["__metadata__"].update(document_sha256=None)
+    )
+    with pytest.raises(ModelFileError, match="not a string"):
+        load_bytes(not_text, "m.dagmm")
 
 
 def test_missing_directory_and_foreign_files(tmp_path):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import functools
-import json
 import re
 import struct
 import subprocess
@@ -22,7 +21,7 @@ import pandas as pd
 import pytest
 import torch
 from _cli import invoke
-from _modelfile import forge_tensors
+from _modelfile import forge_tensors, rewrite_document
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -439,6 +438,40 @@ def test_an_empty_training_column_is_named_with_the_way_out():
         DAGMM(**TINY, random_state=0, missing="impute").fit(
             frame.assign(notes=[1.0] + [np.nan] * 199)
         )
+
+
+def test_a_column_of_inf_only_is_as_empty_as_one_of_nan_only():
+    """Until 2026-12-07 an all-inf column trained under impute as a silent constant, and a
+    column starting with two infs gave numpy's "invalid value" RuntimeWarning (an error
+    under ``-W error``) beside the message naming the rows."""
+    frame = _frame(200)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = DAGMM(**TINY, random_state=0, missing="impute").fit(frame.assign(ratio=np.inf))
+    assert [w.category for w in caught] == [EmptyColumnWarning], caught
+    assert "none of its 200 training rows holds a finite value" in str(caught[0].message)
+    assert np.isfinite(model.decision_scores_).all()
+    two_infs = frame.assign(ratio=[np.inf, -np.inf] + [1.0] * 198)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InvalidInputError, match=r"'ratio' has 2 non-finite .*row\(s\) 0, 1"):
+            DAGMM(**TINY, random_state=0).fit(two_infs)
+
+
+def test_a_complex_column_in_a_frame_is_refused_by_name():
+    """A complex array was refused, but a complex column of a DataFrame lost its
+    imaginary parts with only numpy's ComplexWarning, at fit and at scoring."""
+    frame = _frame(200)
+    complex_column = frame.assign(phase=np.exp(1j * np.linspace(0, 3, 200)))
+    message = r"column 'phase' holds complex numbers \(complex128\); split it"
+    with pytest.raises(InvalidInputError, match=message):
+        DAGMM(**TINY, random_state=0).fit(complex_column)
+    model = DAGMM(**TINY, random_state=0).fit(frame.assign(phase=0.5))
+    with pytest.raises(InvalidInputError, match=message):
+        model.decision_function(complex_column)
+    as_objects = complex_column.assign(phase=complex_column["phase"].astype(object))
+    with pytest.raises(InvalidInputError, match="column 'phase' holds complex numbers"):
+        model.decision_function(as_objects)
 
 
 @pytest.mark.parametrize(
@@ -1012,19 +1045,8 @@ def test_unseen_categories_warn_once_per_file_with_the_total(tmp_path):
 
 
 # --------------------------------------------------------- model files from strangers
-def _split(raw: bytes) -> tuple[dict, dict, bytes]:
-    (length,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + length])
-    return header, json.loads(header["__metadata__"]["document"]), raw[8 + length :]
-
-
 def _with_document(raw: bytes, edit) -> bytes:
-    header, doc, rest = _split(raw)
-    edit(doc)
-    header["__metadata__"]["document"] = json.dumps(doc)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    return struct.pack("<Q", len(text)) + text + rest
+    return rewrite_document(raw, lambda header, doc: edit(doc))
 
 
 def _set(path: str, value):

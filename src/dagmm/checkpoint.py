@@ -26,7 +26,7 @@ from safetensors.torch import save as save_safetensors
 
 from ._atomic import atomic_write_bytes
 from .exceptions import CheckpointError, TrainingDivergedError
-from .persistence import _read_header, _sha256, read_file
+from .persistence import _read_header, _sha256, check_document_sha256, document_sha256, read_file
 from .training import LoopSnapshot
 
 __all__ = [
@@ -163,9 +163,11 @@ def checkpoint_bytes(
     }
     if inputs is not None:
         document["inputs"] = inputs
+    text = json.dumps(document)  # NaN never reaches here: checked every epoch
     metadata = {
         "format": CHECKPOINT_FORMAT,
-        "document": json.dumps(document),  # NaN never reaches here: checked every epoch
+        "document": text,
+        "document_sha256": document_sha256(text),
     }
     return save_safetensors(tensors, metadata=metadata)
 
@@ -292,6 +294,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[LoopSnapshot, dict[st
     meta = header.get("__metadata__")
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{source}: not a dagmm training checkpoint")
+    check_document_sha256(meta, CheckpointError, source, noun="checkpoint")
     try:
         document = json.loads(meta["document"])
     except (KeyError, TypeError, ValueError) as exc:

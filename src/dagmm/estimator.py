@@ -1906,6 +1906,7 @@ def fit_ensemble(
         )
     seeds = _checked_seeds(seeds)
     X = as_table(X)
+    n_given = len(X)
     if rows is None:
         # Every model on every row: the encoder learns from X itself, no union to build.
         rows = [np.arange(len(X))] * len(seeds)
@@ -1916,10 +1917,23 @@ def fit_ensemble(
         rows = [_checked_rows(r, len(X), i) for i, r in enumerate(rows)]
         union = np.unique(np.concatenate([np.asarray(r) for r in rows]))
         subset = X.iloc[union] if hasattr(X, "iloc") else np.asarray(X)[union]
-    encoder = _new_encoder(estimator).fit(subset)
-    data = _encode_numeric_fast(encoder, X)
-    if data is None:
-        data = encoder.transform(X)
+        # Only the rows some model trains on are encoded: a NaN or an unseen category
+        # in a row no model sees is none of this fit's business. Rows are then counted
+        # in the subset.
+        rows = [np.searchsorted(union, r) for r in rows]
+    X = subset
+    try:
+        encoder = _new_encoder(estimator).fit(X)
+        data = _encode_numeric_fast(encoder, X)
+        if data is None:
+            data = encoder.transform(X)
+    except InvalidInputError as exc:
+        if hasattr(X, "iloc") or len(X) == n_given:
+            raise
+        # an array's rows are named by position, here among the training rows only
+        raise InvalidInputError(
+            f"{exc} (rows counted among the {len(X)} rows of X that some model trains on, in order)"
+        ) from None
     train_rows, val_rows = list(rows), None
     if estimator.validation_fraction:
         train_rows, val_rows = [], []

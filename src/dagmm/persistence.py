@@ -13,8 +13,11 @@ version 4; see :mod:`dagmm.levels`) and optionally the training energies
 metadata holds ``format = "dagmm"``, ``format_version`` and ``document``: a
 JSON document with the estimator parameters, the fitted encoder, the
 resolved architecture, threshold, training history, and a sha256 of every
-tensor. Loading checks the header, the document, every tensor's shape and
-dtype against the architecture, and every checksum before anything is used.
+tensor; and ``document_sha256``, the sha256 of the document's UTF-8 text
+(from 2026-12-07; a key older releases ignore, so the format version did not
+change, and files without it load as before). Loading checks the header, the
+document's checksum, the document, every tensor's shape and dtype against the
+architecture, and every checksum before anything is used.
 
 Format versions
 ---------------
@@ -72,6 +75,30 @@ _MIXTURE_KEYS = ("weights", "means", "covariances", "scale_tril")
 
 def _sha256(tensor: torch.Tensor) -> str:
     return hashlib.sha256(tensor.contiguous().cpu().numpy().tobytes()).hexdigest()
+
+
+def document_sha256(document: str) -> str:
+    """The checksum of a file's JSON document, as written beside it in the header."""
+    return hashlib.sha256(document.encode("utf-8")).hexdigest()
+
+
+def check_document_sha256(
+    meta: dict[str, Any], error: type[Exception], source: str, noun: str = "model"
+) -> None:
+    """Refuse a header whose document does not match its checksum.
+
+    The tensors' checksums live in the document, so without this one a byte
+    changed in the document itself (the threshold, a category, a column name)
+    would load silently and score differently. Files written before the
+    checksum was added (2026-12-07) have none and are read as before.
+    """
+    if "document_sha256" not in meta:
+        return
+    listed, document = meta["document_sha256"], meta.get("document")
+    if not isinstance(listed, str) or not isinstance(document, str):
+        raise error(f"{source}: corrupted header (document or its checksum is not a string)")
+    if document_sha256(document) != listed:
+        raise error(f"{source}: checksum mismatch for the {noun} document (file tampered with?)")
 
 
 def _jsonable(value: Any) -> Any:
@@ -200,10 +227,12 @@ def model_bytes(model: Any, include_training_scores: bool = True) -> bytes:
         _validate_document(document, "the model to save", version)
     except ModelFileError as exc:
         raise InvalidInputError(f"cannot save this model: {exc}") from None
+    text = json.dumps(document, allow_nan=False)
     metadata = {
         "format": FORMAT_NAME,
         "format_version": str(version),
-        "document": json.dumps(document, allow_nan=False),
+        "document": text,
+        "document_sha256": document_sha256(text),
     }
     return save_safetensors(tensors, metadata=metadata)
 
@@ -353,6 +382,7 @@ def _parse_document(header: dict[str, Any], source: str) -> dict[str, Any]:
         )
     if version < 1:
         raise ModelFileError(f"{source}: invalid format_version {version}")
+    check_document_sha256(meta, ModelFileError, source)
     try:
         document = json.loads(meta["document"])
     except (KeyError, TypeError, json.JSONDecodeError, RecursionError) as exc:

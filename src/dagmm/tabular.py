@@ -186,12 +186,16 @@ class LabelColumnWarning(UserWarning):
     inputs."""
 
 
-def refuse_empty_column(name: str, rows: int, missing: str, text: bool) -> None:
-    """A training column without a single value: an error (``missing="raise"``), else a
-    warning; either way leaving it out is the fix (a header kept for a field that an
-    export left empty, a join that matched nothing)."""
+def refuse_empty_column(
+    name: str, rows: int, missing: str, text: bool, infinite: bool = False
+) -> None:
+    """A training column without a single value (``infinite``: without a finite one):
+    an error (``missing="raise"``), else a warning; either way leaving it out is the
+    fix (a header kept for a field that an export left empty, a join that matched
+    nothing)."""
+    held = "a finite value (only inf and missing ones)" if infinite else "a value"
     told = (
-        f"column {name!r} is empty: none of its {rows} training rows holds a value, so it "
+        f"column {name!r} is empty: none of its {rows} training rows holds {held}, so it "
         f"carries nothing to learn; leave it out (dagmm fit --exclude {name})"
     )
     if missing != "impute":
@@ -566,10 +570,22 @@ def _counts_rows(col: pd.Series) -> bool:
     if not pd.api.types.is_numeric_dtype(col):
         return False
     values = col.to_numpy(dtype=float, na_value=np.nan)
+    if not np.isfinite(values[[0, 1, -1]]).all():  # inf - inf would warn; no row number
+        return False
     step = values[1] - values[0]
     if step not in (1.0, -1.0) or values[-1] - values[0] != step * (len(values) - 1):
         return False
     return bool((np.diff(values) == step).all())
+
+
+def _check_not_complex(name: str, col: pd.Series) -> None:
+    """Refuse a complex column: casting it to the network's floats would silently drop
+    its imaginary parts."""
+    if pd.api.types.is_complex_dtype(col.dtype):
+        raise InvalidInputError(
+            f"column {name!r} holds complex numbers ({col.dtype}); split it into real "
+            "columns first (e.g. its .real and .imag, or abs and angle)"
+        )
 
 
 #: What :func:`pandas.api.types.infer_dtype` calls an ``object`` column of times:
@@ -1033,6 +1049,7 @@ class TabularEncoder:
                     mode = values.mode()
                     self.fill_values[name] = str(mode.iloc[0]) if len(mode) else ""
             else:
+                _check_not_complex(name, col)
                 if _counts_rows(col):
                     warnings.warn(
                         f"column {name!r} counts the rows ({col.iloc[0]}, {col.iloc[1]}, "
@@ -1044,6 +1061,13 @@ class TabularEncoder:
                     )
                 if self.missing == "impute":
                     finite = _finite_numbers(col)
+                    if (
+                        not len(finite)
+                        and self.check_numbers
+                        and len(col) > 1
+                        and not col.isna().all()  # warned of above
+                    ):  # inf only: as empty as NaN only
+                        refuse_empty_column(name, len(col), self.missing, text=False, infinite=True)
                     self.fill_values[name] = float(np.median(finite)) if len(finite) else 0.0
         return self
 
@@ -1342,7 +1366,9 @@ class TabularEncoder:
     def _numeric(self, name: str, col: pd.Series) -> np.ndarray:
         if not pd.api.types.is_numeric_dtype(col):  # numbers and booleans (as 0/1) pass
             _check_numbers_not_times(name, col)
-        values = self._coerce_numeric(name, col).to_numpy(dtype=float, na_value=np.nan)
+        numbers = self._coerce_numeric(name, col)
+        _check_not_complex(name, numbers)
+        values = numbers.to_numpy(dtype=float, na_value=np.nan)
         bad = ~np.isfinite(values)
         if bad.any():
             if self.missing == "impute":

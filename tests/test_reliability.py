@@ -904,6 +904,10 @@ def cli_files(tmp_path_factory):
     model = folder / "m.dagmm"
     DAGMM(**TINY, random_state=0, checkpoint_path=str(folder / "m.ckpt")).fit(frame).save(model)
     (folder / "ragged.csv").write_text("bytes,duration,proto\n1,2,tcp\n3,4,udp,9,9\n")
+    lines = frame.assign(extra=1).to_csv(index=False).splitlines()
+    fields = lines[3].split(",")
+    lines[3] = ",".join([fields[0], "1,234.5", *fields[1:]])  # a thousands separator
+    (folder / "ragged_good.csv").write_text("\n".join(lines) + "\n")
     (folder / "binary.csv").write_bytes(bytes(range(256)) * 8)
     (folder / "header_only.csv").write_text("bytes,duration,proto\n")
     (folder / "empty.csv").write_bytes(b"")
@@ -926,7 +930,26 @@ def cli_files(tmp_path_factory):
 
 
 CLI_CASES = {
-    "malformed_csv": (["fit", "{d}/ragged.csv", "--out", "{d}/o.dagmm"], "cannot parse as CSV"),
+    "malformed_csv": (
+        ["fit", "{d}/ragged.csv", "--out", "{d}/o.dagmm"],
+        "ragged.csv: cannot parse as CSV: line 3 holds more fields than the header names "
+        "(5, not 3)",
+    ),
+    # Until 2026-12-07 these read the columns they need by position (pandas' usecols),
+    # silently: line 3's values one column to the left, the extra ones dropped, exit 0.
+    "score_row_longer_than_header": (
+        ["score", "{m}", "{d}/ragged_good.csv", "--out", "{d}/o.csv", "--keep", "bytes"],
+        "ragged_good.csv: cannot parse as CSV: line 4 holds more fields than the header names "
+        "(6, not 4)",
+    ),
+    "score_row_longer_than_header_in_chunks": (
+        ["score", "{m}", "{d}/ragged_good.csv", "--out", "{d}/o.csv", "--chunk-rows", "2"],
+        "line 4 holds more fields",
+    ),
+    "explain_row_longer_than_header": (
+        ["explain", "{m}", "{d}/ragged_good.csv", "--out", "{d}/o.csv"],
+        "line 4 holds more fields",
+    ),
     "binary_csv": (["fit", "{d}/binary.csv", "--out", "{d}/o.dagmm"], "cannot parse as CSV"),
     "empty_csv": (["fit", "{d}/empty.csv", "--out", "{d}/o.dagmm"], "cannot parse as CSV"),
     "header_only_csv": (

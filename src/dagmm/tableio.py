@@ -588,11 +588,15 @@ def _extra_fields_refused(path: Path, read_options: dict[str, Any]) -> Iterator[
         try:
             yield
         except pd.errors.ParserWarning:
-            raise DataFileError(
-                f"{path}: {_first_long_row(path, read_options)} holds more fields than the "
-                "header names: the values beyond the last named column would be lost; name "
-                "every column in the header, or remove the extra fields"
-            ) from None
+            raise _long_rows_error(path, read_options) from None
+
+
+def _long_rows_error(path: Path, read_options: dict[str, Any]) -> DataFileError:
+    return DataFileError(
+        f"{path}: {_first_long_row(path, read_options)} holds more fields than the "
+        "header names: the values beyond the last named column would be lost; name "
+        "every column in the header, or remove the extra fields"
+    )
 
 
 def _first_long_row(path: Path, read_options: dict[str, Any]) -> str:
@@ -999,12 +1003,23 @@ def iter_table(
                 )
                 stack.callback(handles.close)
                 source = csv_format.stand_in(handles.handle, str(target))
+            wanted = None
+            if columns is not None:
+                # Not usecols: with it pandas takes a row's fields by position and drops
+                # those beyond the header without a word (a row with one field too many
+                # scored every value one column to the left); without it such a row is
+                # a parser error naming its line.
+                names = list(pd.read_csv(target, nrows=0, **read_options).columns)
+                _check_columns(target, names, columns)
+                wanted = [name for name in names if name in set(columns)]
+
+            def checked(chunk: pd.DataFrame) -> pd.DataFrame:
+                return chunk if wanted is None else chunk[wanted]
+
             with _extra_fields_refused(target, read_options):
-                reader = pd.read_csv(
-                    source, chunksize=chunk_rows, usecols=columns, index_col=False, **options
-                )
+                reader = pd.read_csv(source, chunksize=chunk_rows, index_col=False, **options)
             if chunk_rows is None:
-                yield infer_chunk(csv_format.restored(reader))
+                yield infer_chunk(csv_format.restored(checked(reader)))
                 return
             with reader:
                 while True:
@@ -1012,7 +1027,7 @@ def iter_table(
                         chunk = next(reader, None)
                     if chunk is None:
                         return
-                    yield infer_chunk(csv_format.restored(chunk))
+                    yield infer_chunk(csv_format.restored(checked(chunk)))
     except DataFileError:
         raise
     except ImportError as exc:  # pandas reads .csv.zst with zstandard, if installed
@@ -1022,11 +1037,21 @@ def iter_table(
     except UnicodeDecodeError as exc:
         raise DataFileError(_not_text(target, csv_format.encoding, exc)) from exc
     except _CSV_READ_ERRORS as exc:
+        too_long = _TOO_MANY_FIELDS.search(str(exc))
+        if too_long and header is not None and int(too_long[1]) == len(header):
+            raise DataFileError(
+                f"{target}: cannot parse as CSV: line {too_long[2]} holds more fields than the "
+                "header names "
+                f"({too_long[3]}, not {too_long[1]}): its values cannot be matched to the "
+                "columns; name every column in the header, or remove the extra fields"
+            ) from exc
         raise DataFileError(f"{target}: cannot parse as CSV ({_first_line(exc)})") from exc
     except ValueError as exc:
-        if columns is not None and header is not None and "Usecols" in str(exc):
-            _check_columns(target, header, columns)
         raise DataFileError(f"{target}: cannot parse as CSV ({_first_line(exc)})") from exc
+
+
+#: pandas' C parser on a row longer than the header: expected, line, seen.
+_TOO_MANY_FIELDS = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
 def _not_text(target: Path, encoding: str | None, exc: UnicodeDecodeError) -> str:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dagmm import DAGMM, InvalidInputError
-from dagmm.explain import UNSEEN_CATEGORY, explain
+from dagmm.explain import EXPLANATION_COLUMNS, UNSEEN_CATEGORY, explain
 from dagmm.synthetic import STRUCTURED_COLOURS, STRUCTURED_NUMERIC, make_structured
 
 _COLOURS = STRUCTURED_COLOURS
@@ -66,6 +66,7 @@ def test_table_layout_and_consistency(planted):
     sample = test.iloc[:25]
     table = model.explain(sample)
     columns = list(model.encoder_.columns)
+    assert tuple(table.columns) == EXPLANATION_COLUMNS
     assert list(table.columns) == [
         "row",
         "energy",
@@ -379,3 +380,23 @@ def _saved(model, tmp_path):
     path = tmp_path / "m.dagmm"
     model.save(path)
     return path
+
+
+@pytest.mark.parametrize("name", EXPLANATION_COLUMNS)
+def test_cli_id_column_named_as_an_output_column_is_one_line(tmp_path, name):
+    """Until 2026-12-07 ``dagmm explain --id-column row`` (or ``rank``, ``energy``, ...)
+    ended in a traceback: "ValueError: cannot insert row, already exists"."""
+    from click.testing import CliRunner
+
+    from dagmm.cli.main import cli
+
+    frame = pd.DataFrame({"a": np.arange(30.0), "b": np.arange(30.0) % 7, name: np.arange(30)})
+    model = DAGMM(epochs=1, random_state=0).fit(frame.drop(columns=[name]))
+    data, model_path, out = tmp_path / "flows.csv", tmp_path / "m.dagmm", tmp_path / "why.csv"
+    frame.to_csv(data, index=False)
+    model.save(model_path)
+    args = ["explain", str(model_path), str(data), "--id-column", name, "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert f"cannot copy column {name!r} to the output (--id-column)" in result.output
+    assert not out.exists()

@@ -583,6 +583,11 @@ def test_labels_naming_classes_take_the_anomaly_values(fitted, tmp_path):
     assert refused.exit_code == 2 and not out.exists()
     assert "must be 0 (normal) or 1 (anomaly); row 0 holds" in refused.output
     assert "(dagmm report --anomaly-value attack, repeatable)" in " ".join(refused.output.split())
+    numbers = _cli("report", folder / "model.dagmm", data, "--labels", "code", "--out", out)
+    assert numbers.exit_code == 2 and not out.exists()
+    # the number as the file writes it: until 2026-12-07 numpy's repr, "np.int64(7)"
+    said = " ".join(numbers.output.split())
+    assert re.search(r"must be 0 \(normal\) or 1 \(anomaly\); row 0 holds [27]\b", said), said
     typo = _cli("report", folder / "model.dagmm", data, "--labels", "kind", "--anomaly-value",
                 "atack", "--chunk-rows", 50, "--out", out)  # fmt: skip
     assert typo.exit_code == 2 and not out.exists()

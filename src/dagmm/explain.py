@@ -201,6 +201,13 @@ def _best_values(
     return best_energy, best_scaled, best_index
 
 
+#: The columns of an explanation table, in order (:func:`explain_encoded`).
+EXPLANATION_COLUMNS = (
+    "row", "energy", "rank", "column", "value", "expected", "contribution", "gradient",
+    "reconstruction_error",
+)  # fmt: skip
+
+
 def explain_encoded(
     model: Any,
     data: np.ndarray,

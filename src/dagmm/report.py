@@ -180,9 +180,11 @@ def _check_labels(
     bad = numeric.isna() | ~numeric.isin([0, 1])
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
+        held = values.iloc[row]
+        held = held.item() if isinstance(held, np.generic) else held  # 2, not np.int64(2)
         raise InvalidInputError(
             f"labels {name!r} must be 0 (normal) or 1 (anomaly); row {row + start} holds "
-            f"{values.iloc[row]!r}{hint}"
+            f"{held!r}{hint}"
         )
     return numeric.astype(int).to_numpy()
 

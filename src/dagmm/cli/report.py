@@ -192,9 +192,15 @@ def explain(
     from .. import load
     from .._atomic import check_not_an_input, check_writable
     from ..exceptions import InvalidInputError
+    from ..explain import EXPLANATION_COLUMNS
     from ..report import TopRows, encoded_chunks
     from ..tableio import STDOUT, TableWriter, output_format
 
+    if id_column in EXPLANATION_COLUMNS:
+        raise InvalidInputError(
+            f"cannot copy column {id_column!r} to the output (--id-column): the explanations "
+            f"are written as {list(EXPLANATION_COLUMNS)}"
+        )
     if out and out != STDOUT:
         check_writable(out)  # a folder named as such, as score does
         output_format(out)

@@ -7,8 +7,11 @@ keeps the page and the tests in step.
 from __future__ import annotations
 
 import ast
+import bz2
 import datetime as dt
 import functools
+import gzip
+import lzma
 import re
 import struct
 import subprocess
@@ -31,6 +34,7 @@ from dagmm import DAGMM, InvalidInputError, ModelFileError, fit_ensemble
 from dagmm.estimator import FewRowsWarning
 from dagmm.exceptions import NumericalError
 from dagmm.persistence import load_bytes, model_bytes
+from dagmm.tableio import CsvFormat, DataFileError, read_table
 from dagmm.tabular import (
     CLOSE_NAMES_LOOKED_UP,
     IDENTIFIER_MIN_ROWS,
@@ -895,6 +899,69 @@ def test_far_out_of_range_scoring_is_a_clear_error_not_nan():
         model.decision_function(np.full((1, 3), 1e300))
 
 
+def test_values_beyond_float32_name_their_columns_and_rows():
+    # until 2026-12-07 the columns only: "column(s) ['0', '2'] hold values beyond ..."
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    model = DAGMM(**TINY, random_state=0).fit(X)
+    rows = X[:6].copy()
+    rows[[1, 4], 0] = 1e300
+    rows[2, 2] = -1e39
+    message = (
+        "column '0' holds values beyond the float32 range (|x| > 3.4e38; row(s) 1, 4), "
+        "column '2' (row(s) 2)"
+    )
+    with pytest.raises(InvalidInputError, match=re.escape(message)):
+        model.decision_function(rows)  # an array's rows: positions
+    frame = pd.DataFrame(rows, columns=["0", "1", "2"], index=[10, 11, 12, 13, 14, 15])
+    with pytest.raises(InvalidInputError, match=re.escape("(|x| > 3.4e38; row(s) 11, 14), ")):
+        model.decision_function(frame)  # a DataFrame's: its index labels
+
+
+#: Binary files named as text, their content and what the refusal says of them.
+BINARY_NAMED_AS_TEXT = {
+    "bz.csv": (
+        bz2.compress(b"a,b\n1,2\n"),
+        "bzip2-compressed data, not CSV text: name it bz.csv.bz2 (or decompress it)",
+    ),
+    "xz.tsv": (lzma.compress(b"a\tb\n1\t2\n"), "xz-compressed data, not CSV text: decompress it"),
+    "zst.txt": (b"\x28\xb5\x2f\xfd\x00\x58", "zstd-compressed data, not CSV text"),
+    "gz.jsonl": (
+        gzip.compress(b'{"a": 1}\n'),
+        "gzip-compressed data, not JSON Lines text: name it gz.jsonl.gz (or decompress it)",
+    ),
+    "bz.csv.gz": (
+        bz2.compress(b"a,b\n1,2\n"),
+        "bzip2-compressed data, not gzip-compressed CSV: name it bz.csv.bz2",
+    ),
+    "arrow.csv": (
+        b"ARROW1\x00\x00\xff\xff",
+        "an Arrow / Feather file, not CSV text: name it arrow.arrow",
+    ),
+    "book.csv": (b"PK\x03\x04\x14\x00", "a zip archive (a spreadsheet workbook?), not CSV text"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BINARY_NAMED_AS_TEXT))
+def test_binary_file_named_as_text_is_refused_before_parsing(tmp_path, name):
+    # until 2026-12-07 read as text: "not UTF-8 text (byte 0x8b ...)", and with --encoding
+    # a header of binary junk
+    content, message = BINARY_NAMED_AS_TEXT[name]
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataFileError, match=re.escape(f"{path}: {message}")):
+        read_table(path)
+    with pytest.raises(DataFileError, match=re.escape(f"{path}: {message}")):
+        read_table(path, csv_format=CsvFormat(encoding="latin-1"))
+
+
+def test_text_starting_as_a_signature_is_read(tmp_path):
+    # a header whose first bytes are a Parquet or bzip2 signature, but text: read as CSV
+    for text in ("PAR1,b\n1,2\n", "BZh91AY&SY,b\n1,2\n", "ARROW1,b\n1,2\n"):
+        path = tmp_path / "t.csv"
+        path.write_text(text)
+        assert read_table(path).shape == (1, 2), text
+
+
 # ----------------------------------------------------------------- bad input: CLI
 @pytest.fixture(scope="module")
 def cli_files(tmp_path_factory):
@@ -920,7 +987,15 @@ def cli_files(tmp_path_factory):
     huge = frame.copy()
     huge.loc[3, "bytes"] = 1e30
     huge.to_csv(folder / "huge.csv", index=False)
+    beyond = frame.copy()
+    beyond.loc[3, "bytes"] = 1e300
+    beyond.loc[7, "duration"] = -1e39
+    beyond.to_csv(folder / "beyond.csv", index=False)
     frame.to_parquet(folder / "good.parquet", index=False)
+    # binary files named as text: a gzip-compressed CSV, a Parquet file, a model
+    (folder / "gz.csv").write_bytes(gzip.compress((folder / "good.csv").read_bytes()))
+    (folder / "pq.csv").write_bytes((folder / "good.parquet").read_bytes())
+    (folder / "model.csv").write_bytes(model.read_bytes())
     raw = (folder / "good.parquet").read_bytes()
     (folder / "truncated.parquet").write_bytes(raw[: len(raw) // 2])
     (folder / "notes.txt.gz").write_bytes(b"not gzip")
@@ -968,6 +1043,33 @@ CLI_CASES = {
         "unsupported file type",
     ),
     "fake_gzip_csv": (["fit", "{d}/fake.csv.gz", "--out", "{d}/o.dagmm"], "cannot parse as CSV"),
+    # until 2026-12-07 "not UTF-8 text (byte 0x8b ...); give its encoding", and with it a
+    # missing column beside a header of binary junk
+    "gzip_named_csv_fit": (
+        ["fit", "{d}/gz.csv", "--out", "{d}/o.dagmm"],
+        "gz.csv: gzip-compressed data, not CSV text: name it gz.csv.gz (or decompress it)",
+    ),
+    "gzip_named_csv_score": (
+        ["score", "{m}", "{d}/gz.csv", "--out", "{d}/o.csv"],
+        "gz.csv: gzip-compressed data, not CSV text: name it gz.csv.gz (or decompress it)",
+    ),
+    "gzip_named_csv_with_encoding": (
+        ["score", "{m}", "{d}/gz.csv", "--out", "{d}/o.csv", "--encoding", "latin-1"],
+        "gz.csv: gzip-compressed data, not CSV text: name it gz.csv.gz (or decompress it)",
+    ),
+    "parquet_named_csv_explain": (
+        ["explain", "{m}", "{d}/pq.csv", "--out", "{d}/o.csv"],
+        "pq.csv: a Parquet file, not CSV text: name it pq.parquet",
+    ),
+    "parquet_named_csv_report": (
+        ["report", "{m}", "{d}/pq.csv", "--out", "{d}/o.html", "--encoding", "cp1252"],
+        "pq.csv: a Parquet file, not CSV text: name it pq.parquet",
+    ),
+    "model_named_csv": (
+        ["score", "{m}", "{d}/model.csv", "--out", "{d}/o.csv"],
+        "model.csv: a dagmm model file, not CSV text: where a command takes both, MODEL "
+        "comes before DATA",
+    ),
     "wrong_output_type": (["score", "{m}", "{d}/good.csv", "--out", "{d}/o.json"], "unsupported"),
     "output_dir_missing": (
         ["fit", "{d}/good.csv", "--out", "{d}/no/such/dir/o.dagmm", "--epochs", "1"],
@@ -996,6 +1098,12 @@ CLI_CASES = {
     "score_far_out_of_range": (
         ["score", "{m}", "{d}/huge.csv", "--out", "{d}/o.csv"],
         "non-finite energy for 1 row(s) (row(s) 3)",
+    ),
+    # until 2026-12-07 the columns only: "column(s) ['bytes', 'duration'] hold values ..."
+    "score_beyond_float32": (
+        ["score", "{m}", "{d}/beyond.csv", "--out", "{d}/o.csv"],
+        "column 'bytes' holds values beyond the float32 range (|x| > 3.4e38; row(s) 3), "
+        "column 'duration' (row(s) 7)",
     ),
     "too_many_categories": (
         ["fit", "{d}/good.csv", "--out", "{d}/o.dagmm", "--max-categories", "1"],

@@ -163,7 +163,98 @@ def _check_readable(path: str | os.PathLike[str]) -> tuple[Path, str]:
             "data to a file and give that (the dagmm command copies a pipe or - to a "
             "temporary file itself)"
         )
-    return target, table_format(target)
+    kind = table_format(target)
+    if kind in _TEXT_FORMATS:
+        _refuse_binary(target, kind)
+    return target, kind
+
+
+#: The formats read as text (a compression suffix on the name aside), by message name.
+_TEXT_FORMATS = {"csv": "CSV", "jsonl": "JSON Lines"}
+
+
+def _refuse_binary(target: Path, kind: str) -> None:
+    """A DataFileError where the file ``target``, named as text of ``kind`` (``"csv"``,
+    ``"jsonl"``), is binary: compressed as its name does not say (``gz.csv`` holding
+    gzip), a Parquet, Arrow or zip file, or a safetensors file (a dagmm model). Read as
+    text it would give a misleading error (not UTF-8; with --encoding, a header of binary
+    junk). Only a file whose first bytes hold both a signature and a control character
+    is refused: a header that happens to start ``PAR1,`` or ``BZh`` is text. A file that
+    cannot be read is left to the read."""
+    try:
+        with open(target, "rb") as file:
+            head = file.read(64)
+            size = os.fstat(file.fileno()).st_size
+    except OSError:
+        return
+    if not _binary(head):
+        return
+    name = target.name
+    said = next((c for c in COMPRESSION_SUFFIXES if name.lower().endswith(c)), "")
+    base = name[: len(name) - len(said)]
+    found = signature_suffix(head)
+    if found is not None and found == said:
+        return
+    if found in COMPRESSION_SUFFIXES:
+        # "a gzip-compressed file" -> "gzip-compressed data"
+        what = _signature_kind(found).split(" ", 1)[1].replace(" file", " data")
+        renamed = base + found
+        try:
+            readable = table_format(renamed) == kind
+        except DataFileError:
+            readable = False
+        fix = f"name it {renamed} (or decompress it)" if readable else "decompress it"
+    elif found is not None:
+        what = _signature_kind(found)
+        fix = f"name it {base.rsplit('.', 1)[0] if '.' in base else base}{found}"
+    elif head.startswith(b"PK\x03\x04"):
+        what, fix = "a zip archive (a spreadsheet workbook?)", "unzip it, or save the sheet as CSV"
+    elif _is_safetensors(head, size):
+        if not _dagmm_model(target, int.from_bytes(head[:8], "little")):
+            what, fix = "a safetensors file", "give a data table"
+        else:
+            what, fix = "a dagmm model file", "where a command takes both, MODEL comes before DATA"
+    else:
+        return
+    text = _TEXT_FORMATS[kind]
+    expected = (
+        f"{_signature_kind(said).split(' ', 1)[1].replace(' file', '')} {text}"
+        if said
+        else f"{text} text"
+    )
+    raise DataFileError(f"{target}: {what}, not {expected}: {fix}")
+
+
+def _dagmm_model(target: Path, length: int) -> bool:
+    """Whether the safetensors file ``target``, whose header is ``length`` bytes, is a
+    dagmm model: its header's metadata names the format (anywhere in it: safetensors
+    writes the metadata's keys in no set order)."""
+    with contextlib.suppress(Exception):
+        with open(target, "rb") as file:
+            file.seek(8)
+            header = json.loads(file.read(min(length, 1 << 26)))
+        return bool(header["__metadata__"]["format"] == "dagmm")
+    return False
+
+
+def _binary(head: bytes) -> bool:
+    """Whether a file's first bytes ``head`` hold a control character no text holds."""
+    return any((byte < 0x20 and byte not in b"\t\n\r\x0b\x0c") or byte == 0x7F for byte in head)
+
+
+def _signature_kind(suffix: str) -> str:
+    """What a file whose first bytes are :data:`FILE_SIGNATURES`' ``suffix``'s is."""
+    return next(what for _, known, what in FILE_SIGNATURES if known == suffix)
+
+
+def _is_safetensors(head: bytes, size: int) -> bool:
+    """Whether a file of ``size`` bytes starting with ``head`` is laid out as a
+    safetensors file (a dagmm model is one): the length of a JSON header (8 bytes, little
+    endian), then the header's ``{"``. Text's first 8 bytes read as such a length exceed
+    any file's size."""
+    if len(head) < 10 or head[8:10] != b'{"':
+        return False
+    return 8 + int.from_bytes(head[:8], "little") <= size
 
 
 def _parquet_parts(target: Path) -> list[Path]:

@@ -1115,11 +1115,22 @@ class TabularEncoder:
             out = matrix.astype(np.float32)
         overflow = ~np.isfinite(out).all(axis=0)
         if overflow.any():
-            names = [self.feature_names_out[i] for i in np.flatnonzero(overflow)]
-            raise InvalidInputError(
-                f"column(s) {names} hold values beyond the float32 range (|x| > 3.4e38)"
-            )
+            columns = np.flatnonzero(overflow)
+            raise InvalidInputError(self._overflow_message(out, columns, frame.index))
         return out
+
+    def _overflow_message(self, out: np.ndarray, columns: np.ndarray, index: pd.Index) -> str:
+        """One line naming the ``columns`` of ``out`` (positions) that hold a value cast to
+        float32 as inf, and their rows (``index``: the frame's), as the NaN/inf messages
+        do; the rows are looked for once overflow is found."""
+        limit = 5
+        parts = []
+        for k, i in enumerate(columns[:limit]):
+            rows = describe_rows(np.flatnonzero(~np.isfinite(out[:, i])), index=index)
+            said = "holds values beyond the float32 range (|x| > 3.4e38; " if k == 0 else "("
+            parts.append(f"column {self.feature_names_out[i]!r} {said}{rows})")
+        more = f" and {len(columns) - limit} more column(s)" if len(columns) > limit else ""
+        return ", ".join(parts) + more
 
     def fit_transform(self, X: Any) -> np.ndarray:
         """Fit, then transform the same data."""

@@ -552,6 +552,21 @@ def test_torchrun_cli_numbers_as_text_are_found_in_the_union_of_shards(tmp_path:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.csv"]
 
 
+def test_torchrun_cli_stray_text_is_found_in_the_union_of_shards(tmp_path: Path) -> None:
+    data = tmp_path / "train.csv"
+    frame = _rows()
+    # shard 1 (odd rows) reads numbers only: without shard 0's "oops" the column is numeric
+    frame["load"] = (np.arange(N_ROWS) % 50 / 4).astype(str)
+    frame.loc[8, "load"] = "oops"
+    frame.to_csv(data, index=False)
+    result = _torchrun_fit(tmp_path, data, tmp_path / "model.dagmm")
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("dagmm: error:")]
+    assert len(errors) == 1, result.stderr
+    assert "but for 'oops' in 1 of 1024 rows, the first in row 8" in errors[0], errors[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.csv"]
+
+
 _HOLD_SCRIPT = """
 import gc, sys, weakref
 import torch.distributed as dist

@@ -367,6 +367,77 @@ def test_text_that_only_looks_numeric_still_trains_as_categories(values):
     assert sorted(model.encoder_.categories["load"]) == sorted(set(values))
 
 
+def test_a_slip_of_text_among_numbers_is_named_not_trained_as_a_category(tmp_path):
+    """Until 2026-12-07 one "oops" in a column of measurements made it text, and it
+    trained silently as a category of every distinct number (67 one-hot inputs for
+    2,000 rows rounded to one decimal; past 1,000 distinct numbers the error blamed
+    max_categories, never the word)."""
+    rng = np.random.default_rng(0)
+    frame = _frame(2000)
+    load = rng.normal(size=2000).round(1).astype(str).astype(object)
+    load[9] = "oops"
+    with pytest.raises(InvalidInputError) as caught:
+        DAGMM(**TINY, random_state=0).fit(frame.assign(load=load))
+    message = str(caught.value)
+    assert "column 'load' holds numbers (such as " in message
+    assert "but for 'oops' in 1 of 2000 rows, the first in row 9" in message
+    assert "na_values=['oops']" in message and "--exclude load" in message
+    # whole numbers need more distinct ones to be a measure rather than codes
+    counts = rng.integers(0, 500, 2000).astype(str).astype(object)
+    counts[3] = "n.a"
+    with pytest.raises(InvalidInputError, match=r"'n\.a' in 1 of 2000 rows, the first in row 3"):
+        DAGMM(**TINY, random_state=0).fit(frame.assign(load=counts))
+    # the command line names its option; the reader's file row is the frame's index
+    path = tmp_path / "load.csv"
+    frame.assign(load=load).to_csv(path, index=False)
+    said = _one_error_line(*invoke("fit", str(path), "--out", str(tmp_path / "m.dagmm")))
+    assert "mark the text missing (dagmm fit --na-values oops)" in said, said
+    assert not (tmp_path / "m.dagmm").exists()
+    # what stays a category: codes, text in more than 1 % of the rows, many words
+    for values in (
+        np.where(np.arange(2000) == 5, "X", rng.integers(1, 4, 2000).astype(str)),  # 3 codes
+        np.where(np.arange(2000) % 50 == 0, "high", load),  # 40 rows of text: 2 %
+        np.where(np.arange(2000) < 4, ["a", "b", "c", "d"] * 500, load),  # 4 different texts
+        np.where(np.arange(2000) == 5, "X", rng.integers(0, 50, 2000).astype(str)),  # 50 ints
+    ):
+        model = DAGMM(**TINY, random_state=0, max_categories=None).fit(frame.assign(load=values))
+        assert "load" in model.encoder_.categories
+    zips = np.char.zfill(rng.integers(0, 99999, 2000).astype(str), 5).astype(object)
+    zips[7] = "K1A 0B1"  # leading zeros: codes
+    model = DAGMM(**TINY, random_state=0, max_categories=None).fit(frame.assign(load=zips))
+    assert "load" in model.encoder_.categories
+
+
+def test_a_decimal_point_among_decimal_commas_is_the_value_named(tmp_path):
+    """Until 2026-12-07 one "0.5" in a column of "0,125"-style numbers was blamed on the
+    others: "holds text such as '0,125' (19 value(s), row(s) 0, 1, ...); read them as
+    numbers (dagmm score --decimal ,)", the option the command already had."""
+    frame = _frame(40)
+    model = DAGMM(**TINY, random_state=0).fit(frame)
+    lines = frame.to_csv(index=False, sep=";", decimal=",").splitlines()
+    fields = lines[16].split(";")
+    fields[1] = "0.5"  # row 15's duration
+    lines[16] = ";".join(fields)
+    path, model_path = tmp_path / "semi.csv", tmp_path / "m.dagmm"
+    path.write_text("\n".join(lines) + "\n")
+    model.save(model_path)
+    said = "column 'duration' mixes numbers written with a decimal comma (such as "
+    for options in (["--decimal", ","], ["--decimal", ",", "--chunk-rows", "7"]):
+        out = tmp_path / "o.csv"
+        line = _one_error_line(
+            *invoke("score", str(model_path), str(path), "--out", str(out), *options)
+        )
+        assert said in line and "decimal point (such as '0.5'; 1 value(s), row(s) 15)" in line
+        assert "write every number of the column one way" in line and not out.exists()
+    fit = ["fit", str(path), "--out", str(tmp_path / "f.dagmm"), "--decimal", ","]
+    line = _one_error_line(*invoke(*fit))
+    assert said in line and "decimal point (such as '0.5')" in line, line
+    # not told which, the reader takes the point for the file's decimal mark (it is in
+    # the first lines), and the columns of commas only are what it names
+    line = _one_error_line(*invoke("score", str(model_path), str(path), "--out", str(out)))
+    assert "'bytes' should be numeric" in line and "(dagmm score --decimal ,)" in line, line
+
+
 def test_a_saved_index_read_back_as_a_column_is_named_as_a_row_number(tmp_path):
     _frame(200).to_csv(tmp_path / "with_index.csv")  # index=True: pandas' default
     frame = pd.read_csv(tmp_path / "with_index.csv")

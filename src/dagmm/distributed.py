@@ -60,10 +60,10 @@ from .levels import Levels, merge_levels, pack_levels, unpack_levels
 from .mixture import MixtureStatistics
 from .quantile import exact_median, exact_quantile
 from .tabular import (
-    NumbersAsText,
     TabularEncoder,
     check_category_count,
     find_numbers_as_text,
+    find_stray_text,
     refuse_empty_column,
 )
 from .training import (
@@ -316,34 +316,61 @@ def _merge_encoders(reducer: ProcessGroupReducer, local: TabularEncoder) -> Tabu
 def _check_numbers_as_text(
     reducer: ProcessGroupReducer, encoder: TabularEncoder, X: Any, name: str
 ) -> None:
-    """:func:`~dagmm.tabular.check_numbers_as_text` on the union of the shards' values
-    of categorical column ``name``, as one process would check the whole: one shard may
+    """:func:`~dagmm.tabular.check_numbers_as_text` and
+    :func:`~dagmm.tabular.check_stray_text` on the union of the shards' values of
+    categorical column ``name``, as one process would check the whole: one shard may
     hold too few numbers or only markers, another the word that makes it a category. The
-    rows holding markers are counted over every shard, and the first named by its row in
-    the shard's index (the file's row when the CLI reads the shards)."""
+    rows holding markers (or the stray text) are counted over every shard, and the first
+    named by its row in the shard's index (the file's row when the CLI reads the shards)."""
     found = find_numbers_as_text(encoder.categories[name])
-    if found is None:
-        return
-    marked = np.zeros(2)
-    first: Any = None
-    if found.markers:  # every rank reaches this alike: the union is the same everywhere
-        local = _agreed(reducer, functools.partial(_marker_rows, encoder, X, name, found))
-        marked = reducer.reduce_array(local[:2])
-        lowest = reducer.reduce_array(local[2:], dist.ReduceOp.MIN)[0]
-        first = int(lowest) if np.isfinite(lowest) else None
-    error = found.error(name, int(marked[0]), int(marked[1]), first)
-    if error is not None:
-        raise error
+    if found is not None:
+        marked, first = _rows_holding(reducer, encoder, X, name, found.markers)
+        error = found.error(name, marked, _rows_with_a_value(reducer, encoder, X, name), first)
+        if error is not None:
+            raise error
+    stray = find_stray_text(encoder.categories[name])
+    if stray is not None:
+        held, first = _rows_holding(reducer, encoder, X, name, stray.text)
+        error = stray.error(name, held, _rows_with_a_value(reducer, encoder, X, name), first)
+        if error is not None:
+            raise error
 
 
-def _marker_rows(encoder: TabularEncoder, X: Any, name: str, found: NumbersAsText) -> np.ndarray:
-    """This shard's rows holding ``found``'s markers in column ``name``, its rows with a
-    value there, and the first marker's row if an integer (else inf), as float64."""
+def _rows_holding(
+    reducer: ProcessGroupReducer, encoder: TabularEncoder, X: Any, name: str, values: list[str]
+) -> tuple[int, Any]:
+    """The rows of every shard whose column ``name`` holds one of ``values``, and the
+    lowest such row's label where every shard's is an integer (else None). Every rank
+    calls it alike: ``values`` come from the union of the categories, the same
+    everywhere."""
+    if not values:
+        return 0, None
+    local = _agreed(reducer, functools.partial(_local_rows_holding, encoder, X, name, values))
+    count = int(reducer.reduce_array(local[:1])[0])
+    lowest = reducer.reduce_array(local[1:], dist.ReduceOp.MIN)[0]
+    return count, int(lowest) if np.isfinite(lowest) else None
+
+
+def _rows_with_a_value(
+    reducer: ProcessGroupReducer, encoder: TabularEncoder, X: Any, name: str
+) -> int:
+    local = _agreed(
+        reducer,
+        lambda: np.array([len(encoder.category_text(X, name))], dtype=np.float64),
+    )
+    return int(reducer.reduce_array(local)[0])
+
+
+def _local_rows_holding(
+    encoder: TabularEncoder, X: Any, name: str, values: list[str]
+) -> np.ndarray:
+    """This shard's count of rows holding ``values`` in column ``name``, and the first
+    one's row if an integer (else inf), as float64."""
     rows = encoder.category_text(X, name)
-    hits = np.flatnonzero(rows.isin(found.markers).to_numpy())
+    hits = np.flatnonzero(rows.isin(values).to_numpy())
     label = rows.index[hits[0]] if len(hits) else None
     first = float(label) if isinstance(label, (int, np.integer)) else np.inf
-    return np.array([len(hits), len(rows), first], dtype=np.float64)
+    return np.array([len(hits), first], dtype=np.float64)
 
 
 #: What :func:`agree` reports from every process instead of raising on one only.

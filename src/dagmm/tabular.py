@@ -43,13 +43,16 @@ __all__ = [
     "IdentifierColumnWarning",
     "LabelColumnWarning",
     "NumbersAsText",
+    "StrayText",
     "TabularEncoder",
     "UnseenCategoryWarning",
     "check_category_count",
     "check_numbers_as_text",
+    "check_stray_text",
     "close_names",
     "describe_rows",
     "find_numbers_as_text",
+    "find_stray_text",
     "held_unseen_categories",
     "hints_for",
     "mark_spelling",
@@ -345,6 +348,15 @@ class NumbersAsText:
         """
         if not self.has_separators and (not self.markers or marker_rows > MARKERS_MAX_SHARE * rows):
             return None
+        written = set(self.decimal + self.thousands + self.either)
+        points = [v for v in self.numbers if v not in written and "." in v]
+        if self.decimal and points and not any("." in v for v in self.decimal):
+            # "0,5" beside "0.5": no option reads both
+            return InvalidInputError(
+                f"column {name!r} mixes numbers written with a decimal comma (such as "
+                f"{self.decimal[0]!r}) and with a decimal point (such as {points[0]!r}): "
+                "write every number of the column one way"
+            )
         # the values that read either way ("1,234") go with the unambiguous ones
         if self.decimal:
             kind, examples = "numbers written with decimal commas", self.decimal + self.either
@@ -535,6 +547,110 @@ def find_numbers_as_text(categories: list[str]) -> NumbersAsText | None:
     if decimal or (either and not thousands):
         groups.discard(",")  # a decimal comma's, not a thousands separator
     return NumbersAsText(decimal, thousands, either, numbers, markers, sorted(groups))
+
+
+#: Most rows (as a share of those with a value) that may hold the text among a column
+#: of numbers for :func:`find_stray_text` to take it for a slip, not for categories.
+STRAY_TEXT_MAX_SHARE = 0.01
+#: Most distinct texts among a column of numbers that are taken for slips.
+STRAY_TEXT_MAX_VALUES = 3
+#: Fewest distinct numbers that make a text column a measure with a slip in it: with a
+#: fraction among them (``0.5``, ``1e-3``), else (whole numbers only: codes, maybe).
+STRAY_TEXT_MIN_NUMBERS = (10, 100)
+
+
+@dataclass(frozen=True)
+class StrayText:
+    """A categorical column that is numbers but for a few slips of text (``oops``, a
+    pasted label): read as text only because of them, it would train as a category of
+    every distinct number. Found by :func:`find_stray_text`; :meth:`error` refuses it.
+
+    Attributes
+    ----------
+    numbers : list of str
+        Its distinct values that are numbers.
+    text : list of str
+        Those that are neither numbers nor markers of missing ones.
+    markers : list of str
+        Those that stand for a missing number (``-``, ``?``).
+    """
+
+    numbers: list[str]
+    text: list[str]
+    markers: list[str]
+
+    def error(
+        self, name: str, text_rows: int, rows: int, first: Any = None
+    ) -> InvalidInputError | None:
+        """The refusal of column ``name``, whose ``rows`` rows with a value hold the
+        text in ``text_rows`` (the first ``first``, its index label, when known); None
+        where more than :data:`STRAY_TEXT_MAX_SHARE` of them (or one row of few) do."""
+        if text_rows > max(1.0, STRAY_TEXT_MAX_SHARE * rows):
+            return None
+        where = f", the first in row {first}" if first is not None else ""
+        shown = ", ".join(repr(v) for v in self.numbers[:3])
+        hint = read_as_numbers_hint(name, markers=self.text + self.markers)
+        return InvalidInputError(
+            f"column {name!r} holds numbers (such as {shown}) but for "
+            f"{', '.join(repr(v) for v in self.text)} in {text_rows} of {rows} rows{where}: "
+            f"as text it would be a category, each of its {len(self.numbers)} distinct "
+            "numbers an input column of its own that the model could not compare; fix "
+            f"those rows, or mark the text missing ({hint}) and train with "
+            "missing='impute' (dagmm fit --missing impute); if it truly is a category, "
+            f"exclude it (dagmm fit --exclude {name})"
+        )
+
+
+def find_stray_text(categories: list[str]) -> StrayText | None:
+    """Whether a categorical column's distinct values ``categories`` are numbers but for
+    at most :data:`STRAY_TEXT_MAX_VALUES` other texts, with enough distinct numbers
+    (:data:`STRAY_TEXT_MIN_NUMBERS`) and none with a leading zero, which codes have.
+    ``"1"``, ``"2"``, ``"3"``, ``"X"`` stay a category; whether the texts are slips
+    depends on how many rows hold them (:meth:`StrayText.error`)."""
+    numbers: list[str] = []
+    text: list[str] = []
+    markers: list[str] = []
+    for value in categories:
+        stripped = value.strip()
+        if _PLAIN_NUMBER.fullmatch(stripped):
+            if _LEADING_ZERO.match(stripped):
+                return None
+            numbers.append(value)
+        elif _is_marker(stripped):
+            markers.append(value)
+        else:
+            text.append(value)
+            if len(text) > STRAY_TEXT_MAX_VALUES:
+                return None
+    if not text:
+        return None
+    fractions = any(not stripped.lstrip("+-").isdigit() for stripped in map(str.strip, numbers))
+    if len(numbers) < STRAY_TEXT_MIN_NUMBERS[0 if fractions else 1]:
+        return None
+    return StrayText(numbers, text, markers)
+
+
+def check_stray_text(name: str, categories: list[str], rows: pd.Series) -> None:
+    """Raise :class:`InvalidInputError` if categorical column ``name`` is numbers but
+    for a few slips of text (:func:`find_stray_text`, :meth:`StrayText.error`).
+
+    Parameters
+    ----------
+    name : str
+        The column.
+    categories : list of str
+        Its distinct training values.
+    rows : Series of str
+        Its training values, missing ones left out, indexed by row.
+    """
+    found = find_stray_text(categories)
+    if found is None:
+        return
+    held = np.flatnonzero(rows.isin(found.text).to_numpy())
+    first = rows.index[held[0]] if len(held) else None
+    error = found.error(name, len(held), len(rows), first)
+    if error is not None:
+        raise error
 
 
 def check_numbers_as_text(name: str, categories: list[str], rows: pd.Series) -> None:
@@ -788,6 +904,13 @@ def _category_codes(known: pd.Index, col: pd.Series) -> np.ndarray:
     return codes
 
 
+def _decimal_points(col: pd.Series, numeric: pd.Series) -> np.ndarray:
+    """The positions of ``col``'s text values that ``numeric`` (``col`` read as numbers)
+    read as numbers and that hold a decimal point (``0.5``)."""
+    text = col.map(lambda v: isinstance(v, str) and "." in v).to_numpy(dtype=bool)
+    return np.flatnonzero(text & numeric.notna().to_numpy())
+
+
 def _number_format(values: pd.Series) -> tuple[str | None, str | None] | None:
     """The decimal mark and thousands separator with which every one of the text
     ``values`` is a number (``(",", None)`` for ``2,5``, ``(None, "\u00a0")`` for
@@ -1035,6 +1158,7 @@ class TabularEncoder:
                 _check_not_time_text(name, self.categories[name])
                 if self.check_numbers:
                     check_numbers_as_text(name, self.categories[name], values)
+                    check_stray_text(name, self.categories[name], values)
                 check_category_count(name, self.categories[name], self.max_categories)
                 if len(values) >= IDENTIFIER_MIN_ROWS and len(self.categories[name]) == len(values):
                     warnings.warn(
@@ -1352,6 +1476,20 @@ class TabularEncoder:
             sample = col.iloc[bad[:100]]
             hint = ""
             written = _number_format(sample)
+            points = (
+                _decimal_points(col, numeric)
+                if written and written[0] == ","
+                else np.zeros(0, dtype=np.intp)
+            )
+            if written is not None and len(points) and written[1] != ".":
+                # "0,5" beside "0.5": no option reads both, and the comma ones are the many
+                raise InvalidInputError(
+                    f"{label} {name!r} mixes numbers written with a decimal comma (such as "
+                    f"{first!r}; {len(bad)} value(s)) and with a decimal point (such as "
+                    f"{col.iloc[points[0]]!r}; {len(points)} value(s), "
+                    f"{describe_rows(points, index=col.index)}): write every number of the "
+                    "column one way"
+                )
             if written is not None:
                 mark, group = written
                 kind = " and ".join(

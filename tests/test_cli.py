@@ -372,6 +372,67 @@ def test_demo_runs_and_beats_control():
     assert trained_auroc > control_auroc
 
 
+DEMO_MISTAKES = {
+    "rows_negative": (["--rows", "-5"], "'--rows': -5 is not in the range x>=4"),
+    "ratio_negative": (["--anomaly-ratio", "-1"], "'--anomaly-ratio': -1.0 is not in the range"),
+    "ratio_nan": (["--anomaly-ratio", "nan"], "'--anomaly-ratio': nan is not in the range 0<x"),
+    "ratio_above_half": (["--anomaly-ratio", "0.6"], "'--anomaly-ratio': 0.6 is not in the range"),
+    "seed_negative": (["--seed", "-1"], "'--seed': -1 is not in the range 0<=x<=4294967295"),
+    "seed_too_large": (["--seed", str(2**32)], "'--seed': 4294967296 is not in the range"),
+    "no_anomaly_planted": (
+        ["--rows", "10"],
+        "--rows 10 at --anomaly-ratio 0.05 plants no anomaly (0.05 x 10 rounds to 0): "
+        "give --rows 11 or more",
+    ),
+    "save_model_in_missing_folder": (
+        ["--save-model", "{d}/nope/x.dagmm"],
+        "directory {d}/nope does not exist",
+    ),
+    "report_in_missing_folder": (["--report", "{d}/nope/r.html"], "directory {d}/nope does not"),
+    "report_not_html": (
+        ["--report", "{d}/r.txt"],
+        "--report {d}/r.txt: the HTML report's name must end in .html or .htm (got '.txt')",
+    ),
+    "report_onto_the_model": (
+        ["--save-model", "{d}/m.html", "--report", "{d}/m.html"],
+        "--report {d}/m.html is the same file as --save-model",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DEMO_MISTAKES))
+def test_demo_mistakes_are_one_line_before_any_data(tmp_path, monkeypatch, case):
+    import dagmm.synthetic
+
+    monkeypatch.setattr(
+        dagmm.synthetic, "make_tabular_anomalies", lambda *a, **k: pytest.fail("generated first")
+    )
+    args, message = DEMO_MISTAKES[case]
+    code, output = invoke("demo", *(a.format(d=tmp_path) for a in args))
+    assert code == 2, output
+    lines = output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dagmm: error:"), output
+    assert message.format(d=tmp_path) in lines[0], output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_help_states_the_ranges():
+    code, output = invoke("demo", "--help")
+    assert code == 0, output
+    for shown in ("[default: 20000; x>=4]", "0<x<=0.5]", "0<=x<=4294967295]", ".html or .htm"):
+        assert shown in " ".join(output.split()), output
+
+
+def test_demo_with_no_planted_anomaly_in_the_test_half_shows_n_a_not_nan():
+    # 20 rows at 5 %: one anomaly planted, and with seed 0 it falls in the training half
+    code, output = invoke("demo", "--rows", 20)
+    assert code == 0, output
+    assert "nan" not in output, output
+    rows = {line.split()[0]: line.split() for line in output.splitlines() if line.strip()}
+    assert rows["untrained"][-2:] == ["n/a", "n/a"] and rows["DAGMM"][-2:] == ["n/a", "n/a"]
+    assert "the test half holds no planted anomaly: AUROC and AUPRC" in output, output
+
+
 def test_csv_words_like_na_are_categories_in_text_columns(tmp_path):
     # "NA" (North America) and "None" (no service) are values of a text column; in a
     # numeric column "NA" and "nan" are missing; an empty field is missing anywhere.

@@ -19,6 +19,7 @@ import numpy as np
 from ..presets import PRESETS
 from .params import (
     CHUNK_ROWS_OPTION,
+    FiniteFloatRange,
     csv_format_options,
     estimator_options,
     estimator_params,
@@ -35,18 +36,41 @@ if TYPE_CHECKING:  # the CLI imports the package's modules when a command runs
 _PRESET_CHOICE = click.Choice(sorted(PRESETS))
 
 
+#: Fewest rows ``dagmm demo`` takes: each half holds at least 2 (a fit needs 2 rows).
+DEMO_MIN_ROWS = 4
+#: Largest ``--seed``: the estimator's ``random_state`` range.
+DEMO_MAX_SEED = 2**32 - 1
+
+
 @click.command()
-@click.option("--rows", default=20000, show_default=True, help="Rows to generate.")
 @click.option(
-    "--anomaly-ratio", default=0.05, show_default=True, help="Share of planted anomalies."
+    "--rows",
+    default=20000,
+    show_default=True,
+    type=click.IntRange(min=DEMO_MIN_ROWS),
+    help="Rows to generate: at least 4, and enough to plant one anomaly (11 at "
+    "--anomaly-ratio 0.05).",
 )
-@click.option("--seed", default=0, show_default=True, help="Seed for data, split and model.")
+@click.option(
+    "--anomaly-ratio",
+    default=0.05,
+    show_default=True,
+    type=FiniteFloatRange(0, 0.5, min_open=True),
+    help="Share of planted anomalies, and of the test half flagged.",
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, DEMO_MAX_SEED),
+    help="Seed for data, split and model.",
+)
 @click.option("--save-model", type=click.Path(dir_okay=False), help="Also write the model here.")
 @click.option(
     "--report",
     "report_path",
     type=click.Path(dir_okay=False),
-    help="Also write an HTML report on the test half here (needs matplotlib).",
+    help="Also write an HTML report on the test half here, named .html or .htm (needs matplotlib).",
 )
 def demo(
     rows: int, anomaly_ratio: float, seed: int, save_model: str | None, report_path: str | None
@@ -61,10 +85,8 @@ def demo(
     from ..metrics import evaluate
     from ..synthetic import make_tabular_anomalies
 
-    if report_path:
-        from ..report import require_matplotlib
-
-        require_matplotlib()  # fail before training when matplotlib is missing
+    # before any data is generated: a mistake must not cost the run
+    _check_demo_options(rows, anomaly_ratio, save_model, report_path)
     started = time.perf_counter()
     frame, y = make_tabular_anomalies(rows, anomaly_ratio, seed)
     order = np.random.default_rng(seed).permutation(len(frame))
@@ -88,7 +110,17 @@ def demo(
     for name, m in results.items():
         click.echo(
             f"{name:<20} {m['precision']:>9.3f} {m['recall']:>7.3f} {m['f1']:>6.3f} "
-            f"{m['auroc']:>6.3f} {m['auprc']:>6.3f}"
+            f"{_demo_metric(m['auroc'])} {_demo_metric(m['auprc'])}"
+        )
+    in_test = int(y[test].sum())
+    if in_test in (0, len(test)):
+        from ..report import NOT_AVAILABLE
+
+        held = "no planted anomaly" if in_test == 0 else "planted anomalies only"
+        click.echo(
+            f"the test half holds {held}: AUROC and AUPRC, which rank anomalies against "
+            f"normal rows, are {NOT_AVAILABLE}; more --rows (or another --seed) puts both "
+            "in it"
         )
     click.echo(
         f"\ntrained {model.epochs_} epochs, {model.n_iter_} steps; "
@@ -111,6 +143,64 @@ def demo(
             label_name="planted anomaly",
         )
         click.echo(f"report written to {report_path}")
+
+
+def _demo_metric(value: float) -> str:
+    """An AUROC or AUPRC in the demo's table: n/a (as ``dagmm report`` shows it) where
+    the test half holds one class only."""
+    from ..report import NOT_AVAILABLE
+
+    return f"{NOT_AVAILABLE:>6}" if math.isnan(value) else f"{value:>6.3f}"
+
+
+def demo_min_rows(anomaly_ratio: float) -> int | None:
+    """The fewest rows at which ``dagmm demo`` plants an anomaly at ``anomaly_ratio``
+    (it plants ``round(anomaly_ratio * rows)``), at least :data:`DEMO_MIN_ROWS`; None
+    where that is beyond any number of rows a machine could hold."""
+    bound = 0.5 / anomaly_ratio
+    if bound > 2**53:
+        return None
+    rows = max(DEMO_MIN_ROWS, math.floor(bound) - 1)
+    while round(anomaly_ratio * rows) < 1:
+        rows += 1
+    return rows
+
+
+def _check_demo_options(
+    rows: int, anomaly_ratio: float, save_model: str | None, report_path: str | None
+) -> None:
+    """The mistakes in ``dagmm demo``'s options and output paths, found before any work."""
+    from .._atomic import check_not_an_input, check_writable
+    from ..exceptions import InvalidInputError
+
+    if round(anomaly_ratio * rows) < 1:
+        least = demo_min_rows(anomaly_ratio)
+        way_out = f"give --rows {least} or more, or" if least is not None else "give"
+        raise click.UsageError(
+            f"--rows {rows} at --anomaly-ratio {anomaly_ratio:g} plants no anomaly "
+            f"({anomaly_ratio:g} x {rows} rounds to 0): {way_out} a larger --anomaly-ratio"
+        )
+    if save_model == "-":
+        raise InvalidInputError(
+            "demo --save-model -: a model is a file read back by path (safetensors), not a "
+            "stream; give a file name such as model.dagmm"
+        )
+    if report_path == "-":
+        raise InvalidInputError(
+            "demo --report -: a report is an HTML file, not a stream; give a file name such "
+            "as report.html"
+        )
+    if save_model:
+        check_writable(save_model)
+    if report_path:
+        from ..report import check_report_target, require_matplotlib
+        from .report import check_html_name
+
+        require_matplotlib()  # fail before training when matplotlib is missing
+        check_html_name(report_path, "--report", png_hint=False)
+        check_report_target(report_path, "html")
+        if save_model:
+            check_not_an_input(report_path, "--report", {"--save-model": save_model})
 
 
 @click.command()

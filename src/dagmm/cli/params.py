@@ -40,6 +40,17 @@ def model_device_option(note: str = "") -> Any:
     )
 
 
+class FiniteFloatRange(click.FloatRange):
+    """:class:`click.FloatRange` that refuses NaN too: click compares the value with
+    its bounds, and every comparison with NaN is false, so ``nan`` passed any range."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        number = super().convert(value, param, ctx)
+        if number != number:  # NaN
+            self.fail(f"{value} is not in the range {self._describe_range()}.", param, ctx)
+        return number
+
+
 class _NumberMark(click.ParamType):
     """A decimal mark or thousands separator: one ASCII character a number may hold; a
     thousands separator also a no-break space or the like, or its name (``nbsp``)."""

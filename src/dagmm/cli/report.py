@@ -100,7 +100,7 @@ def report(
     check_report_target(out, fmt)  # before any scoring: a mistyped --out must not cost it
     check_not_an_input(out, "--out", {"DATA": data, "MODEL": model_path})
     if fmt == "html":
-        _check_html_name(out)
+        check_html_name(out)
     model = load(model_path, device)
     started = time.perf_counter()
     # streamed: memory holds a chunk, each row's energy and z, and the --top rows
@@ -125,9 +125,11 @@ def report(
 HTML_SUFFIXES = (".html", ".htm")
 
 
-def _check_html_name(out: str) -> None:
-    """Refuse an ``--out`` of another type's name: ``report.pdf`` or ``report.png`` would
-    hold HTML that the program the name calls for cannot open."""
+def check_html_name(out: str, option: str = "--out", png_hint: bool = True) -> None:
+    """Refuse an HTML report's file (``option``, as the user named it) of another type's
+    name: ``report.pdf`` or ``report.png`` would hold HTML that the program the name
+    calls for cannot open. ``png_hint``: say that ``--format png`` writes PNG files (a
+    command without ``--format``, ``dagmm demo``, does not)."""
     from pathlib import Path
 
     from ..exceptions import InvalidInputError
@@ -135,9 +137,9 @@ def _check_html_name(out: str) -> None:
     suffix = Path(out).suffix
     if suffix.lower() not in HTML_SUFFIXES:
         got = f"'{suffix}'" if suffix else "no suffix"
+        hint = "; --format png writes one PNG file per figure into a folder" if png_hint else ""
         raise InvalidInputError(
-            f"--out {out}: the HTML report's name must end in .html or .htm (got {got}); "
-            "--format png writes one PNG file per figure into a folder"
+            f"{option} {out}: the HTML report's name must end in .html or .htm (got {got})" + hint
         )
 
 

@@ -375,7 +375,10 @@ def test_demo_runs_and_beats_control():
 DEMO_MISTAKES = {
     "rows_negative": (["--rows", "-5"], "'--rows': -5 is not in the range x>=4"),
     "ratio_negative": (["--anomaly-ratio", "-1"], "'--anomaly-ratio': -1.0 is not in the range"),
-    "ratio_nan": (["--anomaly-ratio", "nan"], "'--anomaly-ratio': nan is not in the range 0<x"),
+    "ratio_nan": (
+        ["--anomaly-ratio", "nan"],
+        "'--anomaly-ratio': nan is not a finite number in 0<x",
+    ),
     "ratio_above_half": (["--anomaly-ratio", "0.6"], "'--anomaly-ratio': 0.6 is not in the range"),
     "seed_negative": (["--seed", "-1"], "'--seed': -1 is not in the range 0<=x<=4294967295"),
     "seed_too_large": (["--seed", str(2**32)], "'--seed': 4294967296 is not in the range"),
@@ -414,6 +417,21 @@ def test_demo_mistakes_are_one_line_before_any_data(tmp_path, monkeypatch, case)
     assert len(lines) == 1 and lines[0].startswith("dagmm: error:"), output
     assert message.format(d=tmp_path) in lines[0], output
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--contamination", "nan"), ("--learning-rate", "inf"), ("--validation-fraction", "nan"),
+     ("--lambda-cov", "inf"), ("--reg-covar", "nan")],
+)  # fmt: skip
+def test_fit_refuses_nan_and_inf_options_before_reading_data(tmp_path, option, value):
+    """click's FloatRange let ``nan`` through any range and ``inf`` through one without an
+    upper bound: until 2026-12-07 the estimator refused them only after the data were read."""
+    code, output = invoke(
+        "fit", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "m.dagmm"), option, value
+    )
+    assert code == 2 and f"Invalid value for '{option}': {value} is not a finite number" in output
+    assert "not found" not in output  # refused before the data file is looked at
 
 
 def test_demo_help_states_the_ranges():

@@ -218,12 +218,12 @@ def _check_demo_options(
 @estimator_options
 @click.option(
     "--contamination",
-    type=click.FloatRange(0, 0.5, min_open=True),
+    type=FiniteFloatRange(0, 0.5, min_open=True),
     help="Share of the training rows the threshold flags (default: the preset's, else 0.1).",
 )
 @click.option(
     "--validation-fraction",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
     help="Hold out this share of the rows; stop after 10 epochs without improving their "
     "objective, keeping the best weights (default: none).",
 )

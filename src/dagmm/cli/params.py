@@ -10,6 +10,7 @@ arguments.
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,13 +42,14 @@ def model_device_option(note: str = "") -> Any:
 
 
 class FiniteFloatRange(click.FloatRange):
-    """:class:`click.FloatRange` that refuses NaN too: click compares the value with
-    its bounds, and every comparison with NaN is false, so ``nan`` passed any range."""
+    """:class:`click.FloatRange` that refuses NaN and infinities too: click compares the
+    value with its bounds, and every comparison with NaN is false, so ``nan`` passed any
+    range (and ``inf`` any range without an upper bound)."""
 
     def convert(self, value: Any, param: Any, ctx: Any) -> Any:
         number = super().convert(value, param, ctx)
-        if number != number:  # NaN
-            self.fail(f"{value} is not in the range {self._describe_range()}.", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value} is not a finite number in {self._describe_range()}.", param, ctx)
         return number
 
 
@@ -217,7 +219,7 @@ ESTIMATOR_OPTIONS = (
     ),
     click.option(
         "--learning-rate",
-        type=click.FloatRange(min=0, min_open=True),
+        type=FiniteFloatRange(min=0, min_open=True),
         help="Adam's learning rate (default: the preset's, else 1e-3).",
     ),
     click.option(
@@ -238,17 +240,17 @@ ESTIMATOR_OPTIONS = (
     ),
     click.option(
         "--reg-covar",
-        type=click.FloatRange(min=0, min_open=True),
+        type=FiniteFloatRange(min=0, min_open=True),
         help="Added to the covariances' diagonal (default: the preset's, else 1e-6).",
     ),
     click.option(
         "--lambda-energy",
-        type=click.FloatRange(min=0),
+        type=FiniteFloatRange(min=0),
         help="Weight of the mean energy, lambda1 (default: the preset's, else 0.1).",
     ),
     click.option(
         "--lambda-cov",
-        type=click.FloatRange(min=0),
+        type=FiniteFloatRange(min=0),
         help="Weight of the covariance penalty, lambda2 (default: the preset's, else 1e-4).",
     ),
     click.option(

@@ -8,7 +8,7 @@ import time
 import click
 
 from ..presets import PRESETS
-from .params import estimator_options, estimator_params, restart_options
+from .params import FiniteFloatRange, estimator_options, estimator_params, restart_options
 
 _DATASETS = ("kddcup", "kddcup_rev", "thyroid", "arrhythmia")
 #: ``--preset`` value for ``DAGMM()``'s own defaults instead of a paper configuration.
@@ -132,7 +132,7 @@ def _set_threads(threads: int | None) -> None:
 )
 @click.option(
     "--contamination",
-    type=click.FloatRange(min=0, max=0.5, min_open=True),
+    type=FiniteFloatRange(min=0, max=0.5, min_open=True),
     help="Mix this share of anomalies into training (robustness study).",
 )
 @click.option(

@@ -322,16 +322,17 @@ def _check_numbers_as_text(
     hold too few numbers or only markers, another the word that makes it a category. The
     rows holding markers (or the stray text) are counted over every shard, and the first
     named by its row in the shard's index (the file's row when the CLI reads the shards)."""
-    found = find_numbers_as_text(encoder.categories[name])
-    if found is not None:
-        marked, first = _rows_holding(reducer, encoder, X, name, found.markers)
-        error = found.error(name, marked, _rows_with_a_value(reducer, encoder, X, name), first)
-        if error is not None:
-            raise error
+    numbers = find_numbers_as_text(encoder.categories[name])
     stray = find_stray_text(encoder.categories[name])
-    if stray is not None:
-        held, first = _rows_holding(reducer, encoder, X, name, stray.text)
-        error = stray.error(name, held, _rows_with_a_value(reducer, encoder, X, name), first)
+    checks: list[tuple[Any, list[str]]] = [
+        (numbers, numbers.markers if numbers else []),
+        (stray, stray.text if stray else []),
+    ]
+    for found, values in checks:
+        if found is None:  # alike on every rank: the categories are the union's
+            continue
+        held, first = _rows_holding(reducer, encoder, X, name, values)
+        error = found.error(name, held, _rows_with_a_value(reducer, encoder, X, name), first)
         if error is not None:
             raise error
 

@@ -644,9 +644,16 @@ def check_stray_text(name: str, categories: list[str], rows: pd.Series) -> None:
         Its training values, missing ones left out, indexed by row.
     """
     found = find_stray_text(categories)
-    if found is None:
-        return
-    held = np.flatnonzero(rows.isin(found.text).to_numpy())
+    if found is not None:
+        _refuse_rows_holding(name, found, found.text, rows)
+
+
+def _refuse_rows_holding(
+    name: str, found: NumbersAsText | StrayText, values: list[str], rows: pd.Series
+) -> None:
+    """Raise ``found``'s error for column ``name`` (if it has one), counting the
+    ``rows`` that hold ``values`` and naming the first."""
+    held = np.flatnonzero(rows.isin(values).to_numpy())
     first = rows.index[held[0]] if len(held) else None
     error = found.error(name, len(held), len(rows), first)
     if error is not None:
@@ -670,13 +677,8 @@ def check_numbers_as_text(name: str, categories: list[str], rows: pd.Series) -> 
         markers are counted and the first is named.
     """
     found = find_numbers_as_text(categories)
-    if found is None:
-        return
-    marked = np.flatnonzero(rows.isin(found.markers).to_numpy())
-    first = rows.index[marked[0]] if len(marked) else None
-    error = found.error(name, len(marked), len(rows), first)
-    if error is not None:
-        raise error
+    if found is not None:
+        _refuse_rows_holding(name, found, found.markers, rows)
 
 
 def _counts_rows(col: pd.Series) -> bool:

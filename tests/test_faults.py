@@ -302,6 +302,20 @@ def test_checkpoint_has_no_pickle(tmp_path):
     assert any(n.startswith("optim.") and n.endswith("exp_avg_sq") for n in names)
 
 
+def test_gradients_overflowing_adam_s_moments_are_divergence_not_a_silent_no_op():
+    """With lambda_energy=1e30 a squared gradient overflowed Adam's second moment: every
+    update became 0 / inf = 0, and until 2026-12-07 "training" ran its epochs and
+    returned the untrained network, the loss finite and nothing said."""
+    X = np.random.default_rng(5).normal(size=(200, 4))
+    for params in ({"lambda_energy": 1e30}, {"lambda_cov": 1e30}):
+        with pytest.raises(
+            TrainingDivergedError, match="the gradients overflowed float32"
+        ) as caught:
+            DAGMM(**FAST, epochs=3, **params).fit(X)
+        assert caught.value.terms == ["gradient"] and caught.value.epoch == 1
+    DAGMM(**FAST, epochs=3, lambda_energy=1e3).fit(X)  # large, not overflowing
+
+
 def test_divergence_names_term_epoch_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     # Where a too-large learning rate first breaks the weights is chaotic; here a
     # weight turns non-finite in the first update of epoch 2 (4 steps per epoch), as

@@ -27,6 +27,7 @@ from .presets import preset_params
 from .rejection import REJECTED, RejectionStats, check_rejection_args, rejected, rejection_stats
 from .tabular import TabularEncoder, as_table, describe_rows, symlog
 from .training import (
+    SMALLEST_SPREAD,
     FittedMixture,
     TrainingConfig,
     exact_mixture,
@@ -713,9 +714,7 @@ class DAGMM(TransformerMixin, BaseEstimator):
         self._validate_params()
         X = as_table(X)
         encoder = _new_encoder(self).fit(X)
-        data = _encode_numeric_fast(encoder, X)
-        if data is None:
-            data = encoder.transform(X)
+        data = _encode_for_fit(encoder, X)
         n_rows = data.shape[0]
         if n_rows < 2:
             raise InvalidInputError(f"need at least 2 rows to fit, got n_samples = {n_rows}")
@@ -1496,6 +1495,40 @@ def _new_encoder(est: DAGMM) -> TabularEncoder:
     )
 
 
+def _encode_for_fit(encoder: TabularEncoder, X: Any) -> np.ndarray:
+    """``X`` encoded by the fitted ``encoder``, refusing numeric columns whose values
+    differ only below what float32 resolves (:data:`~dagmm.training.SMALLEST_SPREAD`).
+
+    Values beyond float32's range are refused by the encoder; values too small for it
+    became zeros and subnormals, a column of them one constant to the network, and a
+    model of such data flagged nothing, without a word.
+    """
+    data = _encode_numeric_fast(encoder, X)
+    if data is None:
+        data = encoder.transform(X)
+    if not len(data):
+        return data
+    flat = np.flatnonzero(data.max(axis=0).astype(np.float64) - data.min(axis=0) < SMALLEST_SPREAD)
+    unresolved = []
+    for position, (name, columns) in enumerate(encoder.groups):
+        if name in encoder.categories or columns[0] not in flat:
+            continue
+        column = (
+            X.iloc[:, position] if hasattr(X, "iloc") else pd.Series(np.asarray(X)[:, position])
+        )
+        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        finite = values[np.isfinite(values)]
+        if len(finite) and finite.max() > finite.min():
+            unresolved.append(name)
+    if unresolved:
+        raise InvalidInputError(
+            f"column(s) {unresolved} vary only below float32's smallest normal number "
+            f"({SMALLEST_SPREAD:.2g}): to the float32 network each is one constant; "
+            "rescale them (multiply by a power of ten), or leave them out"
+        )
+    return data
+
+
 def _encode_numeric_fast(encoder: TabularEncoder, X: Any) -> np.ndarray | None:
     """The encoder's output for an all-numeric array or frame, in one cast and one check.
 
@@ -1924,9 +1957,7 @@ def fit_ensemble(
     X = subset
     try:
         encoder = _new_encoder(estimator).fit(X)
-        data = _encode_numeric_fast(encoder, X)
-        if data is None:
-            data = encoder.transform(X)
+        data = _encode_for_fit(encoder, X)
     except InvalidInputError as exc:
         if hasattr(X, "iloc") or len(X) == n_given:
             raise

@@ -57,7 +57,8 @@ class TrainingDivergedError(NumericalError):
     epoch : int
         The epoch (1-based) whose loss was non-finite.
     terms : list of str
-        The loss terms that were non-finite ("reconstruction", "energy", "penalty").
+        The loss terms that were non-finite ("reconstruction", "energy", "penalty"),
+        or "gradient" where squared gradients overflowed the optimizer's moments.
     """
 
     def __init__(self, message: str, epoch: int = 0, terms: list[str] | None = None) -> None:

@@ -755,6 +755,7 @@ def train_members(
         epoch_terms = (sums / n_batches).cpu().numpy()
         if not np.isfinite(epoch_terms).all():
             _raise_non_finite(epoch, epoch_terms, names)
+        _check_moments(optimizer, epoch)
         for s in range(n_members):
             for name, value in zip(names, epoch_terms[:, s], strict=True):
                 history[s][name].append(float(value))
@@ -824,6 +825,23 @@ def _restore(
     torch.set_rng_state(snap.rng_state)
     if snap.cuda_rng_state is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state(snap.cuda_rng_state, next(net.parameters()).device)
+
+
+def _check_moments(optimizer: Adam, epoch: int) -> None:
+    """Raise :class:`TrainingDivergedError` where a squared gradient overflowed Adam's
+    second moment: every later update of that weight is 0 / inf = 0, so training went
+    on without moving it, the loss finite and nothing said (``lambda_energy=1e30``
+    trained no weight at all)."""
+    moments = optimizer.exp_avg_sqs
+    if not moments or bool(torch.stack([m.isfinite().all() for m in moments]).all()):
+        return  # one synchronisation per epoch
+    raise TrainingDivergedError(
+        f"training diverged at epoch {epoch}: the gradients overflowed float32 (Adam's "
+        "second moment is infinite), so the weights stopped moving; lower lambda_energy, "
+        "lambda_cov or the scale of the inputs",
+        epoch=epoch,
+        terms=["gradient"],
+    )
 
 
 def _raise_non_finite(epoch: int, terms: np.ndarray, names: Sequence[str]) -> None:

@@ -286,3 +286,21 @@ def test_a_cached_file_that_parses_but_is_not_the_canonical_one_is_refused(
     # the canonical file loads as before
     shutil.copy(datasets_dir / "pima.mat", tmp_path / "pima.mat")
     assert datasets.load_odds("pima", data_dir=tmp_path, download=False).X.shape == (768, 8)
+
+
+def test_a_mistyped_name_lists_every_data_set_and_a_given_folder_is_not_told_dagmm_data(
+    tmp_path, monkeypatch
+):
+    """Until 2026-12-07 ``load_dataset("kdcup")`` listed the ODDS sets only, as
+    "unknown ODDS data set", and a data_dir given (which DAGMM_DATA does not override)
+    was told to set DAGMM_DATA."""
+    with pytest.raises(datasets.DatasetError, match=r"unknown data set 'kdcup'; choose one of "
+                       r"\['kddcup', 'kddcup_rev', 'arrhythmia'"):  # fmt: skip
+        datasets.load_dataset("kdcup")
+    monkeypatch.setenv("DAGMM_DATA", str(tmp_path / "env"))
+    with pytest.raises(datasets.DatasetError) as caught:
+        datasets.load_odds("pima", data_dir=tmp_path / "given", download=False)
+    assert "give another data_dir (--data-dir) holding pima.mat" in str(caught.value)
+    assert "DAGMM_DATA" not in str(caught.value).split("):")[-1]
+    with pytest.raises(datasets.DatasetError, match="set DAGMM_DATA to a folder holding pima"):
+        datasets.load_odds("pima", download=False)

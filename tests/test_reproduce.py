@@ -398,8 +398,28 @@ def _invoke(*args: str, env: dict | None = None):
         (["--contamination-study", "--contamination", "0.02"], "drop --contamination"),
         (["--out", "{file}/results"], "is a file, not a directory"),
         (["--out", "{file}"], "is a file, not a directory"),
+        # until 2026-12-07 these three ran the whole study, then failed to write it
+        (["--tag", "a/b"], "--tag 'a/b': a tag ends the results' file names"),
+        (["--tag", "../up"], "--tag '../up'"),
+        (["--out", "{folder}", "--overwrite"], "thyroid.json is a directory, expected a file"),
+        # until 2026-12-07 found after loading, naming the internal seed 4294967296
+        (
+            ["--first-seed", "2147483648", "--restarts", "2"],
+            "give a --first-seed of at most 2147483647",
+        ),
     ],
-    ids=["control", "seed", "study_restarts", "study_contamination", "out_under_file", "out_file"],
+    ids=[
+        "control",
+        "seed",
+        "study_restarts",
+        "study_contamination",
+        "out_under_file",
+        "out_file",
+        "tag_with_folder",
+        "tag_up",
+        "result_is_a_folder",
+        "seed_past_2_32",
+    ],
 )
 def test_cli_reproduce_mistakes_end_before_the_data_is_loaded(
     tmp_path: Path, args: list[str], message: str
@@ -408,7 +428,11 @@ def test_cli_reproduce_mistakes_end_before_the_data_is_loaded(
     loading the data, ``--out`` onto a file failed only when the results were written at
     the end of the run, and the study silently ignored --restarts and --contamination."""
     (tmp_path / "file").write_text("not a folder")
-    args = [a.replace("{file}", str(tmp_path / "file")) for a in args]
+    (tmp_path / "folder" / "thyroid.json").mkdir(parents=True)
+    args = [
+        a.replace("{file}", str(tmp_path / "file")).replace("{folder}", str(tmp_path / "folder"))
+        for a in args
+    ]
     # An empty data folder and a closed port: loading the data would fail another way.
     empty = tmp_path / "data"
     result = _invoke(
@@ -419,7 +443,8 @@ def test_cli_reproduce_mistakes_end_before_the_data_is_loaded(
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert "downloading" not in result.output and not empty.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder"]
+    assert [p.name for p in (tmp_path / "folder").iterdir()] == ["thyroid.json"]
 
 
 def test_cli_reproduce_contamination_beyond_the_data_is_one_line(
@@ -451,7 +476,7 @@ def test_cli_benchmark_loads_every_data_set_before_training(
         "--data-dir", str(datasets_dir), "--out", str(tmp_path),
     )  # fmt: skip
     assert result.exit_code == 2, result.output
-    assert "unknown ODDS data set 'nosuch'" in result.output
+    assert "unknown data set 'nosuch'; choose one of ['kddcup', 'kddcup_rev', " in result.output
     assert "protocol" not in result.output  # no data set was trained on
     empty = _invoke("benchmark", "--datasets", ",", "--out", str(tmp_path))
     assert empty.exit_code == 2 and "no data set to benchmark" in empty.output
@@ -524,6 +549,44 @@ def _fake_benchmark(writes_meanwhile: list[Path]):
         return {"records": records, "summary": summary}
 
     return run
+
+
+def test_cli_reads_lists_and_prints_the_contamination_as_given(tmp_path, monkeypatch) -> None:
+    """Until 2026-12-07 ``--controls "untrained, "`` was "unknown control(s) ['']",
+    ``--contamination 0.004`` printed "contamination 0%", and ``--datasets pima,PIMA``
+    ran pima twice into one group, its seed count doubled."""
+    from types import SimpleNamespace
+
+    from dagmm import reproduce
+
+    seen: dict = {}
+
+    def fake_reproduction(dataset, estimator, seeds, **kwargs):
+        seen.update(kwargs)
+        metrics = dict.fromkeys(("precision", "recall", "f1", "auroc", "auprc"), 0.5)
+        records = [{"method": "dagmm", "seed": 0, **metrics}]
+        return SimpleNamespace(
+            document={"ratio": 0.15, "records": records}, summary=summarize(records, ("method",))
+        )
+
+    monkeypatch.setattr(reproduce, "run_reproduction", fake_reproduction)
+    result = _invoke(
+        "reproduce", "arrhythmia", "--seeds", "1", "--controls", "untrained, ",
+        "--contamination", "0.004", "--out", str(tmp_path),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert seen["controls"] == ["untrained"] and seen["contamination"] == 0.004
+    assert "arrhythmia, contamination 0.4%: 1 seeds" in result.output
+    run = _fake_benchmark([])
+    names: list = []
+    monkeypatch.setattr(
+        reproduce,
+        "run_benchmark",
+        lambda e, datasets, *a, **k: names.append(datasets) or run(e, datasets, *a, **k),
+    )
+    result = _invoke("benchmark", "--out", str(tmp_path), "--datasets", "pima, PIMA,ionosphere")
+    assert result.exit_code == 0, result.output
+    assert names == [["pima", "ionosphere"]]
 
 
 def test_cli_benchmark_overwrite_replaces_and_a_late_twin_is_kept(tmp_path, monkeypatch) -> None:

@@ -281,7 +281,7 @@ def fetch_file(
     url = f"{base_url.rstrip('/')}/{filename}" if base_url else source.url
     created = _make_folder(folder, _origin(data_dir_))
     try:
-        _download(url, target, source.sha256, timeout)
+        _download(url, target, source.sha256, timeout, given=data_dir_ is not None)
     except BaseException:
         # A failed download leaves no trace: not even the folders made for it (a
         # mistyped DAGMM_DATA would otherwise appear as an empty folder).
@@ -308,7 +308,13 @@ def _make_folder(folder: Path, origin: str) -> list[Path]:
     return missing
 
 
-def _download(url: str, target: Path, sha256: str, timeout: float) -> None:
+def _elsewhere(given: bool) -> str:
+    """How to point the loaders at a copy elsewhere: DAGMM_DATA, unless the folder was
+    given (a data_dir, --data-dir), which DAGMM_DATA does not override."""
+    return "give another data_dir (--data-dir)" if given else "set DAGMM_DATA to a folder"
+
+
+def _download(url: str, target: Path, sha256: str, timeout: float, given: bool = False) -> None:
     """Download ``url`` to ``target`` if its bytes have ``sha256``; else raise, keeping nothing."""
     filename, folder = target.name, target.parent
     # Downloaded to a temporary name and renamed only once its checksum matches.
@@ -323,7 +329,7 @@ def _download(url: str, target: Path, sha256: str, timeout: float) -> None:
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise DownloadError(
                 f"downloading {filename} from {url} failed: {exc}; download it by hand into "
-                f"{folder} or set DAGMM_DATA to a folder that has it"
+                f"{folder} or {_elsewhere(given)} that has it"
             ) from exc
         if tmp.stat().st_size == 0:
             raise DownloadError(f"downloading {filename} from {url} gave an empty file")
@@ -342,7 +348,7 @@ def _path(filename: str, data_dir_: str | os.PathLike[str] | None, download: boo
     if not download:
         raise DatasetError(
             f"{path} not found (data directory {_origin(data_dir_)}; download=False): "
-            f"set DAGMM_DATA to a folder holding {filename}"
+            f"{_elsewhere(data_dir_ is not None)} holding {filename}"
         )
     return fetch_file(filename, data_dir_)
 
@@ -621,4 +627,7 @@ def load_dataset(
         return load_kddcup(data_dir, download)
     if key == "kddcup_rev":
         return load_kddcup_rev(random_state, data_dir, download)
+    if key not in ODDS_NAMES:
+        known = ["kddcup", "kddcup_rev", *ODDS_NAMES]
+        raise DatasetError(f"unknown data set {name!r}; choose one of {known}")
     return load_odds(key, data_dir, download)

@@ -31,7 +31,10 @@ USER_ERRORS = (DAGMMError, FloatingPointError, OSError, MemoryError)
 def user_message(exc: BaseException) -> str:
     """The one-line report of one of :data:`USER_ERRORS`."""
     if isinstance(exc, MemoryError):
-        return "out of memory; use a smaller --chunk-rows or --sample-rows"
+        return (
+            "out of memory; ask for less at a time: a smaller --chunk-rows or --sample-rows "
+            "(fit, score, explain, report), fewer --seeds or --restarts (reproduce, benchmark)"
+        )
     if isinstance(exc, OSError):
         where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
         return f"{where}{exc.strerror or exc}"

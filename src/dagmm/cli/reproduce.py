@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 
@@ -51,11 +52,25 @@ _OVERWRITE = click.option(
 )
 
 
-def _check_no_earlier_results(out_dir: str, stem: str, overwrite: bool) -> None:
-    """Refuse, before the run, to replace an earlier run's results without --overwrite."""
+#: What a --tag may hold: it is part of the results' file names.
+_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]*")
+
+
+def _check_no_earlier_results(out_dir: str, stem: str, overwrite: bool, tag: str = "") -> None:
+    """Refuse, before the run, a --tag that is no file name, results that could not be
+    written where they go, and (without --overwrite) an earlier run's results."""
+    from .._atomic import check_writable
     from ..exceptions import InvalidInputError
     from ..reproduce import result_paths
 
+    if tag and not _TAG.fullmatch(tag):
+        raise InvalidInputError(
+            f"--tag {tag!r}: a tag ends the results' file names; give letters, digits and "
+            ". _ - + = only (no folder: that is --out)"
+        )
+    for path in result_paths(out_dir, stem):
+        if path.parent.is_dir():  # a missing --out is made when the results are written
+            check_writable(path)
     existing = [str(path) for path in result_paths(out_dir, stem) if path.exists()]
     if existing and not overwrite:
         raise InvalidInputError(
@@ -203,8 +218,14 @@ def reproduce(
     # Mistakes that would otherwise surface only when the results are written, or be
     # silently ignored, end the command before any data is loaded.
     check_output_dir(out_dir)
+    if (first_seed + seeds) * restarts > 2**32:
+        raise click.UsageError(
+            f"--first-seed {first_seed} --seeds {seeds} --restarts {restarts}: the models' "
+            f"seeds, (first seed + seed) x restarts + restart, run past 2**32 - 1; give a "
+            f"--first-seed of at most {2**32 // restarts - seeds}"
+        )
     stem = f"{dataset}{'-contamination' if contamination_study else ''}{f'-{tag}' if tag else ''}"
-    _check_no_earlier_results(out_dir, stem, overwrite)
+    _check_no_earlier_results(out_dir, stem, overwrite, tag)
     # the checkpoint is rewritten during training, the results at its end
     json_path, csv_path = result_paths(out_dir, stem)
     check_checkpoint_options(
@@ -233,7 +254,9 @@ def reproduce(
         estimator = DAGMM(**params)
     else:
         estimator = DAGMM.from_preset(preset or dataset, **params)
-    control_list = [] if controls == "none" else [c.strip() for c in controls.split(",") if c]
+    control_list = (
+        [] if controls.strip() == "none" else [c.strip() for c in controls.split(",") if c.strip()]
+    )
     seed_list = list(range(first_seed, first_seed + seeds))
     run_options = {
         "data_dir": data_dir,
@@ -266,7 +289,7 @@ def reproduce(
         document = result.document
         click.echo(
             f"\n{dataset}"
-            + (f", contamination {contamination:.0%}" if contamination else "")
+            + (f", contamination {contamination * 100:g}%" if contamination else "")
             + f": {len(seed_list)} seeds, rho = {document['ratio']}, "
             f"epochs = {_epochs_label(estimator)}, restarts = {restarts} ({combine})"
         )
@@ -315,13 +338,13 @@ def benchmark(
 
     check_output_dir(out_dir)
     stem = f"benchmark{f'-{tag}' if tag else ''}"
-    _check_no_earlier_results(out_dir, stem, overwrite)
+    _check_no_earlier_results(out_dir, stem, overwrite, tag)
     _set_threads(threads)
     started = time.perf_counter()
     estimator = DAGMM(verbose=_verbosity(verbose), **estimator_params(model_options))
     document = run_benchmark(
         estimator,
-        [d.strip() for d in datasets.split(",") if d.strip()],
+        list(dict.fromkeys(d.strip().lower() for d in datasets.split(",") if d.strip())),
         list(range(seeds)),
         data_dir=data_dir,
         progress=_progress(started),

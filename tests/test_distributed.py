@@ -176,6 +176,21 @@ def _worker(mode: str, out: Path, rank: int) -> None:
                 fit_distributed(DAGMM(**{**_model_params(), "epochs": 1}), _rows().iloc[:3])
             few = [str(w.message) for w in caught if issubclass(w.category, FewRowsWarning)]
             (out / f"few{rank}.json").write_text(json.dumps(few))
+            # Parameters differing between processes: until 2026-12-07 other epochs hung
+            # every process (a different count of collectives), another contamination
+            # gave each its own threshold. random_state may differ: rank 0's seeds serve.
+            differ = []
+            for params in ({"epochs": 1 + rank}, {"contamination": 0.1 + 0.1 * rank}):
+                try:
+                    fit_distributed(
+                        DAGMM(**{**_model_params(), "epochs": 1, **params}), _rows().iloc[shard]
+                    )
+                    differ.append("")
+                except DAGMMError as exc:
+                    differ.append(str(exc))
+            per_rank = {**_model_params(), "epochs": 1, "random_state": rank}
+            fit_distributed(DAGMM(**per_rank), _rows().iloc[shard])
+            (out / f"differ{rank}.json").write_text(json.dumps(differ))
         # Leave together, as the CLI does. destroy_process_group below is what deadlocked
         # under torch < 2.8 (see dagmm.distributed._RECENT_COLLECTIVES).
         dist.barrier()
@@ -294,6 +309,12 @@ def test_short_training_run_matches_one_process(tmp_path: Path) -> None:
     few = [json.loads((tmp_path / f"few{rank}.json").read_text()) for rank in range(2)]
     assert len(few[0]) == 1 and few[0][0].startswith("6 training rows for 2 mixture"), few
     assert few[1] == [], few
+    differ = [json.loads((tmp_path / f"differ{rank}.json").read_text()) for rank in range(2)]
+    assert differ[0] == differ[1], differ  # every process alike
+    assert differ[0][0].startswith(
+        "the estimator's parameters differ between processes (epochs: rank 0 1, rank 1 2)"
+    ), differ
+    assert "contamination: rank 0 0.1, rank 1 0.2" in differ[0][1], differ
 
 
 def _torchrun_fit(
@@ -565,6 +586,23 @@ def test_torchrun_cli_stray_text_is_found_in_the_union_of_shards(tmp_path: Path)
     assert len(errors) == 1, result.stderr
     assert "but for 'oops' in 1 of 1024 rows, the first in row 8" in errors[0], errors[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.csv"]
+
+
+@_NEEDS_TORCHRUN
+def test_torchrun_cli_identifier_warning_is_decided_over_every_shard(tmp_path: Path) -> None:
+    """Until 2026-12-07 each process warned from its own shard: a host that repeats in
+    two adjacent rows (one in each shard) was "a different value in each of its 512
+    training rows", printed once per process."""
+    data = tmp_path / "train.csv"
+    row = np.arange(N_ROWS)
+    _rows().assign(host=[f"h{i // 2}" for i in row], ident=[f"r{i}" for i in row]).to_csv(
+        data, index=False
+    )
+    result = _torchrun_fit(tmp_path, data, tmp_path / "model.dagmm", "--max-categories", "2000")
+    assert result.returncode == 0, result.stderr
+    warned = [line for line in result.stderr.splitlines() if "a different value in each" in line]
+    assert len(warned) == 1, result.stderr  # ident alone, from rank 0
+    assert "column 'ident' holds a different value in each of its 1024 training rows" in warned[0]
 
 
 _HOLD_SCRIPT = """

@@ -65,6 +65,7 @@ from .tabular import (
     find_numbers_as_text,
     find_stray_text,
     refuse_empty_column,
+    warn_if_identifier,
 )
 from .training import (
     AUTO_SPARSE_SHARE,
@@ -513,6 +514,33 @@ def _global_levels(
     return merge_levels(parts)
 
 
+#: Parameters that may differ between processes: the seeds are rank 0's, each process
+#: may train on its own device, and rank 0 alone reports progress.
+_PER_PROCESS_PARAMETERS = frozenset({"random_state", "device", "verbose"})
+
+
+def _check_same_parameters(reducer: ProcessGroupReducer, est: DAGMM) -> None:
+    """Raise :class:`DistributedInputError` on every process alike where the estimators'
+    parameters differ between processes: a different ``epochs`` ran a different number
+    of collectives and hung every process, a different ``contamination`` gave each its
+    own threshold without a word."""
+    mine = {k: repr(v) for k, v in est.get_params().items() if k not in _PER_PROCESS_PARAMETERS}
+    texts = reducer.gather_bytes(json.dumps(mine, sort_keys=True).encode())
+    every = [json.loads(text) for text in texts]
+    differ = sorted(
+        name for name in set().union(*every) if len({params.get(name) for params in every}) > 1
+    )
+    if differ:
+        shown = "; ".join(
+            f"{name}: " + ", ".join(f"rank {r} {p.get(name)}" for r, p in enumerate(every))
+            for name in differ[:3]
+        )
+        raise DistributedInputError(
+            f"the estimator's parameters differ between processes ({shown}): give every "
+            "process the same DAGMM (random_state, device and verbose may differ)"
+        )
+
+
 def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
     """Fit ``estimator`` on the union of every process's ``X``, exactly as one process would.
 
@@ -553,6 +581,7 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
         )
     est = estimator
     reducer = ProcessGroupReducer(group)
+    _check_same_parameters(reducer, est)
 
     def fit_local() -> TabularEncoder:
         est._validate_params()
@@ -574,6 +603,10 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
         for name, values in encoder.categories.items():
             _check_numbers_as_text(reducer, encoder, X, name)
             check_category_count(name, values, est.max_categories)
+            # as one process decides it: each shard holds fewer repeats of a value
+            with_a_value = _rows_with_a_value(reducer, encoder, X, name)
+            if reducer.rank == 0:
+                warn_if_identifier(name, with_a_value, len(values), stacklevel=3)
     except InvalidInputError as exc:  # every rank holds the same union: fails alike
         raise DistributedInputError(str(exc)) from None
     data = _agreed(reducer, lambda: encoder.transform(X))

@@ -61,6 +61,7 @@ __all__ = [
     "summed_unseen_categories",
     "symexp",
     "symlog",
+    "warn_if_identifier",
     "warn_unseen_categories",
 ]
 
@@ -187,6 +188,20 @@ class LabelColumnWarning(UserWarning):
     """A training column is named like the answer (``label``, ``class``, ``is_anomaly``,
     ...; :data:`LABEL_NAMES`) and holds few distinct values: a label left among the
     inputs."""
+
+
+def warn_if_identifier(name: str, rows: int, distinct: int, stacklevel: int = 4) -> None:
+    """Warn (:class:`IdentifierColumnWarning`) if text column ``name`` holds a different
+    value in each of its ``rows`` training rows with a value (``distinct`` of them), at
+    least :data:`IDENTIFIER_MIN_ROWS`."""
+    if rows >= IDENTIFIER_MIN_ROWS and distinct == rows:
+        warnings.warn(
+            f"column {name!r} holds a different value in each of its {rows} training rows: "
+            "as a category it tells nothing about a new row (whose value training never "
+            f"saw); exclude it if it is an identifier (dagmm fit --exclude {name})",
+            IdentifierColumnWarning,
+            stacklevel=stacklevel,
+        )
 
 
 def refuse_empty_column(
@@ -1162,15 +1177,8 @@ class TabularEncoder:
                     check_numbers_as_text(name, self.categories[name], values)
                     check_stray_text(name, self.categories[name], values)
                 check_category_count(name, self.categories[name], self.max_categories)
-                if len(values) >= IDENTIFIER_MIN_ROWS and len(self.categories[name]) == len(values):
-                    warnings.warn(
-                        f"column {name!r} holds a different value in each of its "
-                        f"{len(values)} training rows: as a category it tells nothing about "
-                        f"a new row (whose value training never saw); exclude it if it is "
-                        f"an identifier (dagmm fit --exclude {name})",
-                        IdentifierColumnWarning,
-                        stacklevel=3,
-                    )
+                if self.check_numbers:  # a shard's rows tell less than all of them
+                    warn_if_identifier(name, len(values), len(self.categories[name]))
                 if self.missing == "impute":
                     mode = values.mode()
                     self.fill_values[name] = str(mode.iloc[0]) if len(mode) else ""

@@ -301,6 +301,30 @@ def test_engine_spark_refuses_a_folder_whose_file_lacks_a_model_column(frame, tm
     )
 
 
+def test_engine_spark_names_the_file_and_column_of_a_type_spark_cannot_read(frame, model, tmp_path):
+    """Until 2026-12-07 a folder whose files disagree on a column's type (double in one,
+    int64 in another) failed with Py4J's first line, "An error occurred while calling
+    o76.parquet.", Spark's own message lost in its log."""
+    from _cli import invoke
+
+    folder = tmp_path / "flows.parquet"
+    folder.mkdir()
+    frame.iloc[:600].to_parquet(folder / "part-0.parquet")
+    frame.iloc[600:].astype({"c": "int64"}).to_parquet(folder / "part-1.parquet")
+    model_path, out = tmp_path / "m.dagmm", tmp_path / "scores.parquet"
+    model.save(model_path)
+    code, output = invoke(
+        "score", str(model_path), str(folder), "--out", str(out), "--engine", "spark",
+        "--spark-master", "local[2]",
+    )  # fmt: skip
+    assert code == 2, output
+    line = [text for text in output.splitlines() if text.startswith("dagmm: error:")][-1]
+    assert not out.exists()
+    if int(pyspark.__version__.split(".")[0]) >= 4:  # its error classes' wording
+        assert "An error occurred while calling" not in line, line
+        assert "part-1.parquet" in line and "column [c]" in line and "INT64" in line, line
+
+
 def test_engine_spark_warns_once_of_unseen_categories_with_the_total(frame, model, tmp_path):
     from dagmm.spark import score_parquet_spark
     from dagmm.tabular import UnseenCategoryWarning

@@ -440,12 +440,23 @@ def _dagmm_message(exc: BaseException) -> str | None:
 
 
 def explain_failure(exc: BaseException) -> str:
-    """The dagmm message inside a Spark job failure, else the failure's first line."""
+    """The dagmm message inside a Spark job failure, else Spark's own message (the first
+    line naming an error class, ``[FAILED_READ_FILE...] ... column [c]. Expected Spark
+    type double, actual Parquet type INT64``), else the failure's first line (for a Java
+    error that is Py4J's "An error occurred while calling o76.parquet.", which names
+    nothing)."""
     found = _dagmm_message(exc)
     if found is not None:
         return found
     text = str(exc)
+    spark = _SPARK_ERROR_CLASS.search(text)
+    if spark is not None:
+        return spark[0].split(" SQLSTATE:")[0].strip()
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+#: A line of Spark's own message, which starts with its error class (Spark 3.4 on).
+_SPARK_ERROR_CLASS = re.compile(r"\[[A-Z][A-Z0-9_]*(?:\.[A-Z0-9_]+)*\] [^\n]+")
 
 
 #: Columns locating a row in its Parquet file, carried by the job re-run on failure only

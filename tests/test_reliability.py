@@ -959,23 +959,28 @@ def test_degenerate_training_data_gives_finite_scores(case):
         assert np.isfinite(model.threshold_)
 
 
-def test_values_below_float32_s_resolution_are_refused_at_fit():
-    """Values beyond float32's range were refused, values below it were not: at 1e-40
-    (subnormal) or 1e-300 (zero) a column became one constant to the network, and a
-    model of such data gave every row the same energy and flagged none, without a word."""
+def test_values_below_float32_s_resolution_are_named_at_fit():
+    """Values beyond float32's range were refused, values below it passed without a word:
+    at 1e-40 (subnormal) or 1e-300 (zero) a column became one constant to the network,
+    and a model of such data gave every row the same energy and flagged none."""
+    from dagmm.estimator import UnresolvedColumnWarning
+
     X = np.random.default_rng(0).normal(size=(300, 3))
     message = r"column\(s\) \['0', '1', '2'\] vary only below float32's smallest normal number"
     for scale in (1e-40, 1e-300):
-        with pytest.raises(InvalidInputError, match=message):
-            DAGMM(**TINY, random_state=0).fit(X * scale)
+        with pytest.warns(UnresolvedColumnWarning, match=message):
+            model = DAGMM(**TINY, random_state=0).fit(X * scale)
+        assert np.isfinite(model.decision_scores_).all()
     frame = _frame(200).assign(tiny=np.linspace(0, 1e-39, 200))
-    with pytest.raises(InvalidInputError, match=r"\['tiny'\] vary only below .*leave them out"):
+    with pytest.warns(UnresolvedColumnWarning, match=r"\['tiny'\] vary only .*leave them out"):
         DAGMM(**TINY, random_state=0).fit(frame)
-    with pytest.raises(InvalidInputError, match=r"\['tiny'\] vary only below"):
+    with pytest.warns(UnresolvedColumnWarning, match=r"\['tiny'\] vary only below"):
         fit_ensemble(DAGMM(**TINY), frame, [0], [np.arange(100)])
-    # a constant column, and one whose small values float32 resolves, train as before
-    DAGMM(**TINY, random_state=0).fit(frame.assign(tiny=0.0))
-    model = DAGMM(**TINY, random_state=0).fit(X * 1e-30)
+    # a constant column, and one whose small values float32 resolves, say nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnresolvedColumnWarning)
+        DAGMM(**TINY, random_state=0).fit(frame.assign(tiny=0.0))
+        model = DAGMM(**TINY, random_state=0).fit(X * 1e-30)
     assert len(np.unique(model.decision_scores_)) > 1
 
 

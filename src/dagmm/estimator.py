@@ -40,6 +40,7 @@ __all__ = [
     "DAGMM",
     "RESTART_COMBINE",
     "ComponentCollapseWarning",
+    "UnresolvedColumnWarning",
     "auto_architecture",
     "auto_epochs",
     "best_restart",
@@ -65,6 +66,12 @@ COLLAPSE_RELATIVE_VARIANCE = 1e-4
 
 class ComponentCollapseWarning(UserWarning):
     """A mixture component holds almost no weight or almost no variance."""
+
+
+class UnresolvedColumnWarning(UserWarning):
+    """A numeric training column varies only below float32's smallest normal number:
+    to the float32 network it is one constant (its values became zeros and
+    subnormals), so it tells the model nothing."""
 
 
 class FewRowsWarning(UserWarning):
@@ -1496,12 +1503,13 @@ def _new_encoder(est: DAGMM) -> TabularEncoder:
 
 
 def _encode_for_fit(encoder: TabularEncoder, X: Any) -> np.ndarray:
-    """``X`` encoded by the fitted ``encoder``, refusing numeric columns whose values
-    differ only below what float32 resolves (:data:`~dagmm.training.SMALLEST_SPREAD`).
+    """``X`` encoded by the fitted ``encoder``, warning (:class:`UnresolvedColumnWarning`)
+    of numeric columns whose values differ only below what float32 resolves
+    (:data:`~dagmm.training.SMALLEST_SPREAD`).
 
     Values beyond float32's range are refused by the encoder; values too small for it
-    became zeros and subnormals, a column of them one constant to the network, and a
-    model of such data flagged nothing, without a word.
+    become zeros and subnormals, a column of them one constant to the network (trained
+    as such), and a model of such data flagged nothing, without a word.
     """
     data = _encode_numeric_fast(encoder, X)
     if data is None:
@@ -1521,10 +1529,13 @@ def _encode_for_fit(encoder: TabularEncoder, X: Any) -> np.ndarray:
         if len(finite) and finite.max() > finite.min():
             unresolved.append(name)
     if unresolved:
-        raise InvalidInputError(
+        warnings.warn(
             f"column(s) {unresolved} vary only below float32's smallest normal number "
-            f"({SMALLEST_SPREAD:.2g}): to the float32 network each is one constant; "
-            "rescale them (multiply by a power of ten), or leave them out"
+            f"({SMALLEST_SPREAD:.2g}): to the float32 network each is one constant, which "
+            "tells the model nothing; rescale them (multiply by a power of ten), or leave "
+            "them out",
+            UnresolvedColumnWarning,
+            stacklevel=3,  # the caller of fit or fit_ensemble
         )
     return data
 

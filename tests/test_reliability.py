@@ -11,6 +11,7 @@ import bz2
 import datetime as dt
 import functools
 import gzip
+import io
 import lzma
 import re
 import struct
@@ -1222,8 +1223,20 @@ CLI_CASES = {
 }
 
 
+def _pandas_finds_long_rows_in_chunks() -> bool:
+    """Whether this pandas' chunked CSV reader refuses a row longer than the header that
+    starts a chunk: pandas 2.0's drops its extra fields without a word."""
+    try:
+        list(pd.read_csv(io.StringIO("a,b\n1,2\n3,4,5\n"), index_col=False, chunksize=1))
+    except pd.errors.ParserError:
+        return True
+    return False
+
+
 @pytest.mark.parametrize("case", sorted(CLI_CASES))
 def test_cli_bad_input_is_one_line(case, cli_files):
+    if case.endswith("_in_chunks") and not _pandas_finds_long_rows_in_chunks():
+        pytest.skip(f"pandas {pd.__version__} drops a long row's fields where it starts a chunk")
     args, message = CLI_CASES[case]
     argv = [a.format(d=cli_files, m=cli_files / "m.dagmm") for a in args]
     # in this process; test_cli.py::test_user_errors_are_one_line runs the `dagmm` process

@@ -315,14 +315,15 @@ def _merge_encoders(reducer: ProcessGroupReducer, local: TabularEncoder) -> Tabu
 
 
 def _check_numbers_as_text(
-    reducer: ProcessGroupReducer, encoder: TabularEncoder, X: Any, name: str
+    reducer: ProcessGroupReducer, encoder: TabularEncoder, X: Any, name: str, with_a_value: int
 ) -> None:
     """:func:`~dagmm.tabular.check_numbers_as_text` and
     :func:`~dagmm.tabular.check_stray_text` on the union of the shards' values of
     categorical column ``name``, as one process would check the whole: one shard may
     hold too few numbers or only markers, another the word that makes it a category. The
     rows holding markers (or the stray text) are counted over every shard, and the first
-    named by its row in the shard's index (the file's row when the CLI reads the shards)."""
+    named by its row in the shard's index (the file's row when the CLI reads the shards);
+    ``with_a_value``: the rows of every shard with a value in the column."""
     numbers = find_numbers_as_text(encoder.categories[name])
     stray = find_stray_text(encoder.categories[name])
     checks: list[tuple[Any, list[str]]] = [
@@ -333,7 +334,7 @@ def _check_numbers_as_text(
         if found is None:  # alike on every rank: the categories are the union's
             continue
         held, first = _rows_holding(reducer, encoder, X, name, values)
-        error = found.error(name, held, _rows_with_a_value(reducer, encoder, X, name), first)
+        error = found.error(name, held, with_a_value, first)
         if error is not None:
             raise error
 
@@ -601,10 +602,10 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
         encoder.fill_values = _global_fill_values(reducer, encoder, X)
     try:
         for name, values in encoder.categories.items():
-            _check_numbers_as_text(reducer, encoder, X, name)
+            with_a_value = _rows_with_a_value(reducer, encoder, X, name)
+            _check_numbers_as_text(reducer, encoder, X, name, with_a_value)
             check_category_count(name, values, est.max_categories)
             # as one process decides it: each shard holds fewer repeats of a value
-            with_a_value = _rows_with_a_value(reducer, encoder, X, name)
             if reducer.rank == 0:
                 warn_if_identifier(name, with_a_value, len(values), stacklevel=3)
     except InvalidInputError as exc:  # every rank holds the same union: fails alike

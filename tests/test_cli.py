@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -361,6 +362,102 @@ def test_bad_chunk_leaves_no_partial_output(table):
     assert code == 2 and "row(s) 390" in output, output
     assert not out.exists()
     assert not [p for p in folder.iterdir() if p.name.startswith(".late")]
+
+
+#: An output named onto an existing file of another kind: the command's words, the file
+#: it finds there (a copy of the data, the model or a checkpoint) and the error's text.
+REPLACEMENTS = {
+    "fit_model_onto_a_csv": (
+        ["fit", "{d}/flows.csv", "--exclude", "flow_id", "--out", "{d}/other.csv"],
+        "flows.csv",
+        "--out {d}/other.csv exists and is a text file (CSV, JSON Lines?), not a dagmm model",
+    ),
+    "fit_model_onto_a_checkpoint": (
+        ["fit", "{d}/flows.csv", "--exclude", "flow_id", "--out", "{d}/other.ckpt"],
+        "checkpoint",
+        "--out {d}/other.ckpt exists and is a dagmm checkpoint file, not a dagmm model",
+    ),
+    "fit_checkpoint_onto_a_parquet": (
+        ["fit", "{d}/flows.csv", "--exclude", "flow_id", "--out", "{d}/m.dagmm",
+         "--checkpoint", "{d}/other.parquet"],
+        "flows.parquet",
+        "--checkpoint {d}/other.parquet exists and is a Parquet file, not a dagmm checkpoint",
+    ),
+    "score_onto_a_model": (
+        ["score", "{d}/model.dagmm", "{d}/flows.csv", "--out", "{d}/other.csv"],
+        "model",
+        "--out {d}/other.csv is a dagmm model file: the rows written there would replace it",
+    ),
+    "explain_onto_a_model": (
+        ["explain", "{d}/model.dagmm", "{d}/flows.csv", "--out", "{d}/other.csv"],
+        "model",
+        "--out {d}/other.csv is a dagmm model file: the rows written there would replace it",
+    ),
+    "demo_model_onto_a_csv": (
+        ["demo", "--save-model", "{d}/other.csv"],
+        "flows.csv",
+        "--save-model {d}/other.csv exists and is a text file",
+    ),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def model_and_checkpoint(table):
+    """A model of the flows table and the checkpoint its fit wrote."""
+    folder, _ = table
+    model, checkpoint = folder / "replace_model.dagmm", folder / "replace.ckpt"
+    assert fit_flows(folder, model, 2, "--checkpoint", str(checkpoint)).returncode == 0
+    return model, checkpoint
+
+
+@pytest.mark.parametrize("case", sorted(REPLACEMENTS))
+def test_an_output_never_replaces_a_file_of_another_kind(
+    table, model_and_checkpoint, tmp_path, case
+):
+    """Until 2026-12-07 ``fit --out scores.csv`` (a slip for ``model.dagmm``) replaced the
+    CSV with a model, and ``score --out`` a model named ``.csv`` with scores: the file
+    was lost for good. Now each is refused before any work, and the file is untouched."""
+    folder, _ = table
+    model, checkpoint = model_and_checkpoint
+    args, found, message = REPLACEMENTS[case]
+    source = {"model": model, "checkpoint": checkpoint}.get(found, folder / found)
+    named = args[args.index("--checkpoint") + 1] if "--checkpoint" in args else args[-1]
+    victim = tmp_path / Path(named).name
+    shutil.copyfile(source, victim)
+    shutil.copyfile(model, tmp_path / "model.dagmm")
+    for name in ("flows.csv", "flows.parquet"):
+        shutil.copyfile(folder / name, tmp_path / name)
+    before = victim.read_bytes()
+    code, output = invoke(*(a.format(d=tmp_path) for a in args))  # refused before training
+    assert code == 2, output
+    lines = output.strip().splitlines()
+    assert len(lines) == 1 and message.format(d=tmp_path) in lines[0], output
+    assert victim.read_bytes() == before
+    assert not (tmp_path / "m.dagmm").exists()
+
+
+def test_outputs_replace_files_of_their_own_kind(table, model_and_checkpoint, tmp_path):
+    """A rerun writes over the model, checkpoint and scores of the run before, and over
+    an empty file (as ``mktemp`` makes)."""
+    folder, _ = table
+    model, checkpoint = model_and_checkpoint
+    shutil.copyfile(model, tmp_path / "m.dagmm")
+    shutil.copyfile(checkpoint, tmp_path / "c.ckpt")
+    (tmp_path / "empty").write_bytes(b"")
+    code, output = invoke(
+        "fit", folder / "flows.csv", "--exclude", "flow_id", "--out", tmp_path / "m.dagmm",
+        "--checkpoint", tmp_path / "c.ckpt", "--epochs", 3,
+    )  # fmt: skip
+    assert code == 0, output
+    assert tmp_path.joinpath("m.dagmm").read_bytes() != model.read_bytes()
+    code, output = invoke(
+        "fit", folder / "flows.csv", "--exclude", "flow_id", "--out", tmp_path / "empty",
+        "--epochs", 1,
+    )  # fmt: skip
+    assert code == 0 and tmp_path.joinpath("empty").stat().st_size > 0, output
+    for _ in range(2):
+        code, output = invoke("score", model, folder / "flows.csv", "--out", tmp_path / "s.csv")
+        assert code == 0, output
 
 
 def test_demo_runs_and_beats_control():
@@ -1501,6 +1598,21 @@ def test_stdin_gzip_csv_is_found_from_its_bytes(piped, tmp_path):
     result = run_piped("score", model, "-", "--out", out, "--id-column", "flow_id", stdin=packed)
     assert result.returncode == 0, result.stderr
     assert out.read_bytes() == expected
+
+
+def test_stdin_csv_whose_header_starts_bzh_is_csv_not_bzip2():
+    """bzip2's signature is ``BZh``, a block size digit, then a 48-bit magic: until
+    2026-12-07 the three letters alone made a piped CSV with a column ``BZh_rate``
+    first "bzip2", and its read failed as a corrupt stream."""
+    import bz2
+
+    from dagmm.cli.pipes import sniffed_suffix
+
+    assert sniffed_suffix(b"BZh_rate,duration\n1,2\n") == ".csv"
+    assert sniffed_suffix(b"BZh9,duration\n1,2\n") == ".csv"
+    for level in (1, 9):
+        assert sniffed_suffix(bz2.compress(b"a,b\n1,2\n", level)) == ".csv.bz2"
+    assert sniffed_suffix(bz2.compress(b"")) == ".csv.bz2"  # the end-of-stream magic
 
 
 def test_stdin_parquet_is_found_from_its_bytes(piped, tmp_path):

@@ -443,6 +443,22 @@ def test_torchrun_cli_input_error_is_printed_once(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.csv"]
 
 
+@_NEEDS_TORCHRUN
+def test_torchrun_cli_more_processes_than_rows_says_so(tmp_path: Path) -> None:
+    """Until 2026-12-07 a process left without rows said "no rows to train on", as if the
+    file were empty; now the count of rows and processes is named, and the way out."""
+    _rows().head(1).to_csv(tmp_path / "train.csv", index=False)
+    result = _torchrun_fit(tmp_path, tmp_path / "train.csv", tmp_path / "model.dagmm")
+    errors = [line for line in result.stderr.splitlines() if line.startswith("dagmm: error:")]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].endswith(
+        "train.csv: 1 row(s) for 2 processes leave none to process 1: run at most 1 "
+        "(torchrun --nproc-per-node)"
+    ), errors[0]
+    _assert_every_rank_failed(result, 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.csv"]
+
+
 #: Loaded by every Python process of a torchrun whose PYTHONPATH starts with its folder:
 #: rank 0 prints its error lines 3 s late, as a process slowed by a loaded machine can.
 _SLOW_RANK_0 = """

@@ -394,6 +394,10 @@ def test_presets_follow_the_paper():
     assert DAGMM().lambda_cov == 1e-4
     with pytest.raises(ValueError, match="unknown preset"):
         DAGMM.from_preset("mnist")
+    # until 2026-12-07 a plain ValueError, and None an AttributeError ('lower')
+    for name in ("mnist", None):
+        with pytest.raises(InvalidInputError, match=rf"unknown preset {name!r}; choose one of"):
+            DAGMM.from_preset(name)
 
 
 @pytest.mark.parametrize(
@@ -464,6 +468,11 @@ def test_ensemble_seeds_and_rows_are_checked_and_masks_taken():
         ([0], [np.array([0, 1, 40])], r"rows\[0\] holds position\(s\) outside \[0, 40\)"),
         ([0], [np.array([0, 1, -1])], "outside"),
         ([0], [np.array([0.0, 1.0, 2.0])], r"rows\[0\] must be a 1-D array of row positions"),
+        # until 2026-12-07 "input has no rows ... among the 0 rows of X", and a TypeError
+        ([0, 1], [np.arange(5), np.array([], int)], r"rows\[1\] selects no row: each model"),
+        ([0], [np.zeros(40, bool)], r"rows\[0\] selects no row"),
+        (3, None, r"seeds must be a sequence of ints, one model per seed, got int 3; for 3 "),
+        ("01", None, r"seeds must be a sequence of ints, one model per seed, got str '01'$"),
     ]:
         with pytest.raises(InvalidInputError, match=match):
             fit_ensemble(est, X, seeds, rows)

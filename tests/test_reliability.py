@@ -985,6 +985,45 @@ def test_values_below_float32_s_resolution_are_named_at_fit():
     assert len(np.unique(model.decision_scores_)) > 1
 
 
+def test_values_far_from_zero_that_vary_little_are_named_at_fit():
+    """Unix times within one hour (about 1.7e9) reach the float32 network in steps of
+    128 s: until 2026-12-07 rows a minute apart scored alike without a word, and a
+    column of 1e9 plus noise became a constant named as "below float32's smallest
+    normal number", whose advice (multiply by a power of ten) changed nothing."""
+    from dagmm.estimator import UnresolvedColumnWarning
+
+    rng = np.random.default_rng(0)
+    frame = _frame(300).assign(ts=1.7e9 + rng.uniform(0, 3600, 300))
+    message = (
+        r"column\(s\) 'ts' \(values up to 1\.7e\+09 in magnitude, spread 3\.\d+e\+03: "
+        r"steps of 128, at most 2\d distinct value\(s\)\) vary too little for their size "
+        r".* subtract a constant from each first"
+    )
+    with pytest.warns(UnresolvedColumnWarning, match=message):
+        DAGMM(**TINY, random_state=0).fit(frame)
+    with pytest.warns(UnresolvedColumnWarning, match=r"'big' \(values up to 1e\+09 .*steps of 64"):
+        DAGMM(**TINY, random_state=0).fit(frame.assign(big=1e9 + rng.normal(size=300)))
+    with pytest.warns(UnresolvedColumnWarning, match=r"'ts' \(values up to 1\.7e\+09"):
+        fit_ensemble(DAGMM(**TINY), frame, [0], [np.arange(150)])
+    # the advice works; a wide column of large values (bytes: 0 to 1e9) and a column
+    # float32 resolves finely (years, pressures) say nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnresolvedColumnWarning)
+        DAGMM(**TINY, random_state=0).fit(frame.assign(ts=frame["ts"] - 1.7e9))
+        DAGMM(**TINY, random_state=0).fit(
+            frame.assign(
+                ts=rng.exponential(1e8, 300),
+                year=rng.integers(1990, 2026, 300),
+                hpa=1013.25 + rng.normal(0, 5, 300),
+            )
+        )
+    # log_inputs makes it worse: log(1.7e9 + 3600) - log(1.7e9) is 2e-6
+    with pytest.warns(
+        UnresolvedColumnWarning, match=r"'ts' \(values up to 21\.3 .*\(after log_inputs\)"
+    ):
+        DAGMM(**TINY, random_state=0, log_inputs=True).fit(frame)
+
+
 def test_far_out_of_range_scoring_is_a_clear_error_not_nan():
     X = np.random.default_rng(0).normal(size=(60, 3))
     model = DAGMM(**TINY, random_state=0).fit(X)
@@ -1518,6 +1557,25 @@ def test_property_energies_finite_deterministic_batch_and_order_free(table, seed
     np.testing.assert_allclose(one_by_one, scores, rtol=1e-3, atol=1e-3)
     order = np.random.default_rng(seed).permutation(len(X))
     np.testing.assert_allclose(a.decision_function(X[order]), scores[order], rtol=1e-4, atol=1e-4)
+
+
+def test_a_row_scored_alone_gets_the_energy_it_gets_among_others():
+    """Until 2026-12-07 one row was scored with BLAS matrix-vector products, whose sums
+    run in another order than a matrix product's: alone, its energy differed from its
+    energy among other rows (6.7e-6 here) and a row at the threshold could change its
+    label when scored as it streams in. A lone row (a chunk's last one too) is now
+    scored as a pair; on the CPU engine every row's energy is then that of the batch."""
+    X = np.random.default_rng(0).normal(size=(200, 6))
+    model = DAGMM(**TINY, random_state=0).fit(X)
+    batch = model.decision_function(X)
+    alone = np.array([model.decision_function(X[i : i + 1])[0] for i in range(40)])
+    paired = model.decision_function(X[:41])[:40]  # the same kernels as any batch
+    np.testing.assert_array_equal(
+        alone, np.array([model.decision_function(X[i : i + 2])[0] for i in range(40)])
+    )
+    np.testing.assert_allclose(alone, paired, rtol=1e-12)
+    np.testing.assert_allclose(alone, batch[:40], rtol=1e-12)
+    assert list(model.predict(X[:40])) == [model.predict(X[i : i + 1])[0] for i in range(40)]
 
 
 @PROPERTY

@@ -251,9 +251,11 @@ def test_cli_reproduce_default_configuration(datasets_dir: Path, tmp_path: Path)
     proc = _cli(
         "reproduce", "arrhythmia", "--preset", "default", "--seeds", "1", "--epochs", "2",
         "--controls", "none", "--out", str(tmp_path), "--data-dir", str(datasets_dir),
-        "--threads", "1", "--tag", "defaults",
+        "--threads", "1", "--tag", "defaults", "--combine", "median",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
+    # one model per seed combines nothing; until 2026-12-07 the line said "(median)"
+    assert "restarts = 1\n" in proc.stdout, proc.stdout
     params = json.loads((tmp_path / "arrhythmia-defaults.json").read_text())["estimator"]
     defaults = DAGMM().get_params()
     for name in ("learning_rate", "lambda_cov", "scaler", "n_components", "hidden_sizes"):

@@ -32,10 +32,6 @@ EXPECTED_FAILED_CHECKS = {
         "outlier), and DAGMM's is PyOD's energy (higher = more anomalous)"
     ),
     "check_outliers_fit_predict": "fit_predict returns PyOD's 0 / 1 labels, not -1 / +1",
-    "check_methods_subset_invariance": (
-        "float32 network: a row's energy moves in the 7th digit with the shape of the "
-        "batch it is scored in (rtol 1e-7 asked; tests/test_reliability.py bounds it)"
-    ),
     "check_estimator_sparse_array": (
         "sparse input is accepted; the check then reads classifier tags because "
         "DAGMM has predict_proba (test_sparse_input_scores_as_dense covers it)"
@@ -79,6 +75,22 @@ def test_frame_with_integer_column_labels_fits_and_scores_like_the_array():
     assert list(from_frame.feature_names_in_) == ["0", "1", "2", "3"]
     with pytest.raises(InvalidInputError, match=r"duplicate column name\(s\) \['1'\]"):
         _small().fit(pd.DataFrame(X[:, :2], columns=[1, "1"]))
+
+
+def test_ignored_columns_may_repeat_a_name_at_scoring():
+    """Until 2026-12-07 a frame with two extra columns named alike was refused at scoring
+    ("duplicate column name(s) ['z']"), though every other extra column is ignored."""
+    X = pd.DataFrame(_rows(), columns=list("abcd"))
+    model = _small().fit(X)
+    extra = pd.concat([X, pd.DataFrame(np.zeros((len(X), 2)), columns=["z", "z"])], axis=1)
+    with pytest.warns(UserWarning, match=r"ignoring column\(s\) \['z'\] that the model"):
+        scores = model.decision_function(extra)
+    np.testing.assert_array_equal(scores, model.decision_function(X))
+    # a model column named twice is ambiguous: still refused, as at fit
+    with pytest.raises(InvalidInputError, match=r"duplicate column name\(s\) \['a'\]"):
+        model.decision_function(pd.concat([X, X[["a"]]], axis=1))
+    with pytest.raises(InvalidInputError, match=r"duplicate column name\(s\) \['z'\]"):
+        _small().fit(extra)
 
 
 def test_a_frame_scored_by_a_model_fitted_without_names_warns_as_sklearn_does():

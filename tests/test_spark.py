@@ -325,6 +325,30 @@ def test_engine_spark_names_the_file_and_column_of_a_type_spark_cannot_read(fram
         assert "part-1.parquet" in line and "column [c]" in line and "INT64" in line, line
 
 
+def test_engine_spark_failure_is_not_buried_in_spark_s_task_logs(frame, model, tmp_path):
+    """Until 2026-12-07 the session ``dagmm score --engine spark`` started logged at WARN:
+    a failed task printed about 400 lines of ERROR and WARN logs with Java stack traces,
+    dagmm's one line at their end. Now its log level is FATAL (``--spark-log-level``)."""
+    folder = tmp_path / "flows.parquet"
+    folder.mkdir()
+    frame.iloc[:600].to_parquet(folder / "part-0.parquet")
+    frame.iloc[600:].astype({"c": "int64"}).to_parquet(folder / "part-1.parquet")
+    model_path, out = tmp_path / "m.dagmm", tmp_path / "scores.parquet"
+    model.save(model_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "dagmm.cli.main", "score", str(model_path), str(folder),
+         "--out", str(out), "--engine", "spark", "--spark-master", "local[2]"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.replace("\r", "\n").splitlines()
+    assert lines[-1].startswith("dagmm: error:"), result.stderr[-2000:]
+    assert not [line for line in lines if " ERROR " in line or line.startswith("\tat ")], (
+        result.stderr[-2000:]
+    )
+    assert len(lines) < 40, len(lines)  # Spark's start-up notes and progress
+
+
 def test_engine_spark_warns_once_of_unseen_categories_with_the_total(frame, model, tmp_path):
     from dagmm.spark import score_parquet_spark
     from dagmm.tabular import UnseenCategoryWarning

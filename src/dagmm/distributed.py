@@ -591,7 +591,10 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
                 "validation_fraction is not supported with distributed training"
             )
         if len(X) == 0:
-            raise InvalidInputError("no rows to train on")
+            raise InvalidInputError(
+                f"no rows to train on in process {reducer.rank} of {reducer.world_size}: "
+                "give every process at least one row"
+            )
         local = _new_encoder(est)
         local.check_numbers = False  # a shard's values tell less than all of them: below
         return local.fit(X)
@@ -803,4 +806,9 @@ def read_shard(
         start += len(chunk)
     if not parts or start == 0:
         raise DataFileError(f"{path}: no rows")
+    if rank >= start:
+        raise DataFileError(
+            f"{path}: {start} row(s) for {world_size} processes leave none to process "
+            f"{rank}: run at most {start} (torchrun --nproc-per-node)"
+        )
     return typed_once(path, pd.concat(parts), csv_format)

@@ -69,9 +69,10 @@ class ComponentCollapseWarning(UserWarning):
 
 
 class UnresolvedColumnWarning(UserWarning):
-    """A numeric training column varies only below float32's smallest normal number:
-    to the float32 network it is one constant (its values became zeros and
-    subnormals), so it tells the model nothing."""
+    """A numeric training column's values are ones float32 cannot tell apart: they
+    vary only below its smallest normal number (they become zeros and subnormals), or
+    by too little for their size (Unix times within an hour, about 1.7e9, become
+    steps of 128). To the float32 network the column is (nearly) one constant."""
 
 
 class FewRowsWarning(UserWarning):
@@ -567,8 +568,8 @@ class DAGMM(TransformerMixin, BaseEstimator):
 
         Raises
         ------
-        ValueError
-            If ``name`` is not one of the four presets.
+        InvalidInputError
+            If ``name`` is not one of the four presets (a ``ValueError`` too).
         """
         return cls(**preset_params(name, **overrides))
 
@@ -1504,40 +1505,75 @@ def _new_encoder(est: DAGMM) -> TabularEncoder:
 
 def _encode_for_fit(encoder: TabularEncoder, X: Any) -> np.ndarray:
     """``X`` encoded by the fitted ``encoder``, warning (:class:`UnresolvedColumnWarning`)
-    of numeric columns whose values differ only below what float32 resolves
-    (:data:`~dagmm.training.SMALLEST_SPREAD`).
+    of numeric columns whose values float32 cannot tell apart: they differ only below
+    float32's smallest normal number (:data:`~dagmm.training.SMALLEST_SPREAD`), or by
+    too little for their size (:data:`FLOAT32_STEPS` steps across the column).
 
     Values beyond float32's range are refused by the encoder; values too small for it
-    become zeros and subnormals, a column of them one constant to the network (trained
-    as such), and a model of such data flagged nothing, without a word.
+    become zeros and subnormals, and values far from 0 that vary little (Unix times of
+    one hour: about 1.7e9, spread 3.6e3) are rounded to float32's steps there (128), a
+    column of them nearly or wholly one constant to the network, without a word.
     """
     data = _encode_numeric_fast(encoder, X)
     if data is None:
         data = encoder.transform(X)
     if not len(data):
         return data
-    flat = np.flatnonzero(data.max(axis=0).astype(np.float64) - data.min(axis=0) < SMALLEST_SPREAD)
-    unresolved = []
+    high, low = data.max(axis=0), data.min(axis=0)
+    spread = high.astype(np.float64) - low
+    steps = spread / np.spacing(np.maximum(np.abs(high), np.abs(low)))
+    suspect = np.flatnonzero((spread < SMALLEST_SPREAD) | (steps < FLOAT32_STEPS))
+    tiny, coarse = [], []
     for position, (name, columns) in enumerate(encoder.groups):
-        if name in encoder.categories or columns[0] not in flat:
+        if name in encoder.categories or columns[0] not in suspect:
             continue
         column = (
             X.iloc[:, position] if hasattr(X, "iloc") else pd.Series(np.asarray(X)[:, position])
         )
         values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         finite = values[np.isfinite(values)]
-        if len(finite) and finite.max() > finite.min():
-            unresolved.append(name)
-    if unresolved:
+        if encoder.log_inputs:
+            finite = symlog(finite)
+        if not len(finite) or finite.max() == finite.min():
+            continue  # a constant column: constant to float32 as well
+        size = float(np.abs(finite).max())
+        if size < SMALLEST_SPREAD:
+            tiny.append(name)
+            continue
+        step = float(np.spacing(np.float32(size)))
+        if (finite.max() - finite.min()) / step < FLOAT32_STEPS:
+            coarse.append((name, size, float(finite.max() - finite.min()), step))
+    if tiny:
         warnings.warn(
-            f"column(s) {unresolved} vary only below float32's smallest normal number "
+            f"column(s) {tiny} vary only below float32's smallest normal number "
             f"({SMALLEST_SPREAD:.2g}): to the float32 network each is one constant, which "
             "tells the model nothing; rescale them (multiply by a power of ten), or leave "
             "them out",
             UnresolvedColumnWarning,
             stacklevel=3,  # the caller of fit or fit_ensemble
         )
+    if coarse:
+        said = ", ".join(
+            f"{name!r} (values up to {size:.3g} in magnitude, spread {width:.3g}: steps of "
+            f"{step:.3g}, at most {min(int(width // step) + 1, FLOAT32_STEPS)} distinct value(s))"
+            for name, size, width, step in coarse
+        )
+        warnings.warn(
+            f"column(s) {said}{' (after log_inputs)' if encoder.log_inputs else ''} vary too "
+            "little for their size for float32, the network's "
+            "precision (about 7 significant digits): rows that differ there look alike to "
+            "the model; subtract a constant from each first (its smallest value, or a "
+            "start time), which keeps every difference",
+            UnresolvedColumnWarning,
+            stacklevel=3,
+        )
     return data
+
+
+#: A numeric training column spanning fewer float32 steps than this (at its largest
+#: magnitude) is named by :class:`UnresolvedColumnWarning`: its values reach the network
+#: rounded to a thousandth of their range or worse.
+FLOAT32_STEPS = 1000
 
 
 def _encode_numeric_fast(encoder: TabularEncoder, X: Any) -> np.ndarray | None:
@@ -2033,6 +2069,13 @@ def _training_levels(
 def _checked_seeds(seeds: Sequence[int]) -> list[int]:
     """``seeds`` as ints, each a valid ``random_state`` (the models keep them as theirs, and
     a model file holds one in [0, 2**32 - 1]), else an :class:`InvalidInputError`."""
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
+        shown = str(seeds) if _is_int(seeds) else repr(seeds)
+        hint = f"; for {shown} models give range({shown})" if _is_int(seeds) else ""
+        raise InvalidInputError(
+            "seeds must be a sequence of ints, one model per seed, got "
+            f"{type(seeds).__name__} {shown}{hint}"
+        )
     values = list(seeds)
     if not values:
         raise InvalidInputError("seeds is empty: give at least one seed")
@@ -2047,7 +2090,9 @@ def _checked_rows(rows: Any, n_rows: int, which: int) -> np.ndarray:
     a boolean mask over the ``n_rows`` rows becomes the positions it selects."""
     values = np.asarray(rows)
     if values.dtype.kind == "b" and values.shape == (n_rows,):
-        return np.flatnonzero(values)
+        values = np.flatnonzero(values)
+    if values.size == 0:
+        raise InvalidInputError(f"rows[{which}] selects no row: each model needs rows to train on")
     if values.ndim != 1 or (values.size and values.dtype.kind not in "iu"):
         raise InvalidInputError(
             f"rows[{which}] must be a 1-D array of row positions (integers) or a boolean mask "

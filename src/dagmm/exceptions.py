@@ -20,7 +20,9 @@ __all__ = [
 
 
 class DAGMMError(Exception):
-    """Base class of every error the package raises on purpose."""
+    """Base class of every error the package raises on purpose, but one:
+    :class:`NotFittedError` (a model used before ``fit``) is scikit-learn's own class,
+    which scikit-learn's tools and users' code already catch; catch it beside this."""
 
 
 class InvalidInputError(DAGMMError, ValueError):

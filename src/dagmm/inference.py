@@ -154,6 +154,11 @@ def _chunk_z(x: np.ndarray, model: _Member) -> np.ndarray:
 
 
 def _chunk_z_unchecked(x: np.ndarray, model: _Member) -> np.ndarray:
+    if len(x) == 1:
+        # BLAS multiplies one row as a matrix-vector product, whose sums run in another
+        # order than a matrix product's: a row scored alone would not get the energy it
+        # gets among others (6.7e-6 apart), nor perhaps the same label near the threshold
+        return _chunk_z_unchecked(np.repeat(x, 2, axis=0), model)[:, :1]
     scaled = x * model.scale
     scaled += model.offset
     h = scaled

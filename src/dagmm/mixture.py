@@ -321,6 +321,10 @@ def sample_energy_numpy(z_t: np.ndarray, factors: EnergyFactors) -> np.ndarray:
     -------
     ndarray, shape (S, N)
     """
+    if z_t.shape[-1] == 1:
+        # BLAS sums a one-column product (matrix-vector) in another order than a matrix
+        # product: a row alone would not get the energy it gets among others
+        return sample_energy_numpy(np.repeat(z_t, 2, axis=-1), factors)[:, :1]
     joint_t = _log_joint(z_t, factors)
     top = joint_t.max(-2)
     joint_t -= top[:, None]

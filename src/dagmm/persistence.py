@@ -33,6 +33,7 @@ its version does not hold and is written back as the version it was read.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -316,14 +317,48 @@ def _read_header(data: bytes, source: str) -> dict[str, Any]:
     return header
 
 
+def existing_file_kind(path: str | os.PathLike[str]) -> str | None:
+    """What the existing file ``path`` holds, for a command about to replace it.
+
+    Returns
+    -------
+    str or None
+        ``"model"`` (a dagmm model file), ``"checkpoint"`` (a dagmm checkpoint), or
+        how another file looks (``"a text file (CSV, JSON Lines?)"``, ``"a gzip-compressed
+        file"``, ``"a file of unknown content"``); None where ``path`` is missing, empty
+        or no regular file (the write itself reports a folder).
+    """
+    from .checkpoint import CHECKPOINT_FORMAT  # checkpoint imports this module
+
+    target = Path(path)
+    try:
+        if not target.is_file() or target.stat().st_size == 0:
+            return None
+        with open(target, "rb") as file:
+            head = file.read(4096)
+            size = os.fstat(file.fileno()).st_size
+            (length,) = struct.unpack("<Q", head[:8]) if len(head) >= 8 else (size,)
+            if 8 + length <= size and length <= _MAX_HEADER and head[8:10] == b'{"':
+                file.seek(8)
+                with contextlib.suppress(ValueError, AttributeError, RecursionError):
+                    meta = json.loads(file.read(length)).get("__metadata__") or {}
+                    kind = {FORMAT_NAME: "model", CHECKPOINT_FORMAT: "checkpoint"}
+                    if isinstance(meta, dict) and meta.get("format") in kind:
+                        return kind[meta["format"]]
+    except OSError:
+        return None
+    return _data_file_kind(head) or "a file of unknown content"
+
+
 #: The first bytes of the data files a model's path is most often mixed up with.
 def _data_file_kind(data: bytes) -> str | None:
     """What a file that is no model looks like, from its first bytes (None: unknown)."""
-    from .tableio import FILE_SIGNATURES  # only on this error's path: pandas is slow to import
+    # only on an error's path: pandas is slow to import
+    from .tableio import FILE_SIGNATURES, signature_suffix
 
-    for magic, _, kind in FILE_SIGNATURES:
-        if data.startswith(magic):
-            return kind
+    found = signature_suffix(data)
+    if found is not None:
+        return next(kind for _, suffix, kind in FILE_SIGNATURES if suffix == found)
     head = data[:4096]
     try:
         text = head.decode("utf-8")

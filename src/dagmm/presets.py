@@ -15,7 +15,7 @@ _PAPER_COMMON: dict[str, Any] = {
     "reconstruction_loss": "sum",
     "learning_rate": 1e-4,
     # The scaling every result in docs/results.md was measured with (the paper
-    # does not say); the estimator's own default is "standard".
+    # does not say); the estimator's own default is "auto".
     "scaler": "minmax",
 }
 
@@ -60,7 +60,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def preset_params(name: str, **overrides: Any) -> dict[str, Any]:
     """Keyword arguments of preset ``name`` with ``overrides`` applied."""
-    key = name.lower().replace("-", "_")
+    from .exceptions import InvalidInputError
+
+    key = name.lower().replace("-", "_") if isinstance(name, str) else None
     if key not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        raise InvalidInputError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
     return {**PRESETS[key], **overrides}

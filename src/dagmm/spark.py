@@ -385,7 +385,9 @@ def _with_scores(
     return renamed.mapInPandas(scorer, schema).toDF(*shown, "energy", "is_anomaly")
 
 
-def spark_session(master: str = "local[*]", app_name: str = "dagmm") -> Any:
+def spark_session(
+    master: str = "local[*]", app_name: str = "dagmm", log_level: str | None = None
+) -> Any:
     """The active SparkSession, or a new one on ``master``.
 
     A new session has the Spark UI off and Arrow transfers on. For a local
@@ -399,6 +401,9 @@ def spark_session(master: str = "local[*]", app_name: str = "dagmm") -> Any:
         ...); an already active session is returned as it is.
     app_name : str, default "dagmm"
         Application name of a new session.
+    log_level : str, optional
+        Spark's log level for a new session (``"FATAL"``, ``"ERROR"``, ``"WARN"``,
+        ...; ``SparkContext.setLogLevel``); an active session's is left as it is.
 
     Returns
     -------
@@ -425,12 +430,16 @@ def spark_session(master: str = "local[*]", app_name: str = "dagmm") -> Any:
         # Local workers must run this interpreter (the one with torch), not python3 on
         # PATH; PySpark reads only the environment variable when it starts workers.
         os.environ["PYSPARK_PYTHON"] = sys.executable
+    active = SparkSession.getActiveSession()
     try:
-        return builder.getOrCreate()
+        session = builder.getOrCreate()
     except Exception as exc:  # the JVM failing to start surfaces as several error types
         raise DAGMMError(
             f"could not start Spark on {master!r} (is Java 17 installed?): {exc}"
         ) from None
+    if log_level is not None and active is None:
+        session.sparkContext.setLogLevel(log_level)
+    return session
 
 
 def _dagmm_message(exc: BaseException) -> str | None:
@@ -602,6 +611,7 @@ def score_parquet_spark(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     keep_columns: Sequence[str] = (),
     only_anomalies: bool = False,
+    log_level: str | None = None,
 ) -> ScoredRows:
     """Score a Parquet file or folder with Spark into a Parquet folder ``out``.
 
@@ -632,6 +642,8 @@ def score_parquet_spark(
     only_anomalies : bool, default False
         Write only the flagged rows (an alerts folder). Spark has no row
         positions, so this needs ``id_column`` or ``keep_columns`` to name them.
+    log_level : str, optional
+        Spark's log level for a session this call starts (see :func:`spark_session`).
 
     Returns
     -------
@@ -690,7 +702,7 @@ def score_parquet_spark(
         raise InvalidInputError(f"directory {target.parent} does not exist (writing {target})")
     _check_out_spares_inputs(target, source, model_path)
     blob, checked = _shipped_model(model_path)
-    spark = spark_session(master)
+    spark = spark_session(master, log_level=log_level)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
         frame = spark.read.parquet(_literal(source))

@@ -81,7 +81,23 @@ COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
 def signature_suffix(head: bytes) -> str | None:
     """The suffix of :data:`FILE_SIGNATURES` whose magic bytes ``head`` starts with
     (``".parquet"``, ``".gz"``, ...), or None."""
-    return next((suffix for magic, suffix, _ in FILE_SIGNATURES if head.startswith(magic)), None)
+    return next(
+        (
+            suffix
+            for magic, suffix, _ in FILE_SIGNATURES
+            if head.startswith(magic) and (suffix != ".bz2" or _bzip2_stream(head))
+        ),
+        None,
+    )
+
+
+def _bzip2_stream(head: bytes) -> bool:
+    """Whether ``head``, starting ``BZh``, is a bzip2 stream: then a block size digit and
+    a block's (or the end's) 48-bit magic, which a text's ``BZh_rate,...`` header lacks."""
+    return head[3:4] in (b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"8", b"9") and head[4:10] in (
+        b"1AY&SY",  # a block: the digits of pi
+        b"\x17rE8P\x90",  # the end of the stream (an empty one): those of sqrt(pi)
+    )
 
 
 #: The formats written (a subset of those read).

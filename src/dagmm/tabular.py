@@ -1310,7 +1310,15 @@ class TabularEncoder:
             names = pd.Index([str(c) for c in X.columns])
             if names.duplicated().any():
                 dup = names[names.duplicated()].unique().tolist()
-                raise InvalidInputError(f"duplicate column name(s) {dup}")
+                if not fitting and getattr(self, "input_kind", None) == "frame":
+                    # at scoring only the model's columns are read, by name: the others
+                    # are ignored (and named so, once), and may repeat a name
+                    dup = [name for name in dup if name in self.columns]
+                    if not dup:
+                        keep = ~names.duplicated()
+                        X, names = X.loc[:, keep], names[keep]
+                if dup:
+                    raise InvalidInputError(f"duplicate column name(s) {dup}")
             if not names.equals(X.columns):
                 X = X.set_axis(names, axis=1)
             return _quiet_signalling_nans(X), "frame"
@@ -1455,7 +1463,7 @@ class TabularEncoder:
                 f"missing column(s) {missing}{close_names(missing, names)}: the model was "
                 f"fitted with columns {self.columns}"
             )
-        extra = [c for c in names if c not in self.columns]
+        extra = list(dict.fromkeys(c for c in names if c not in self.columns))
         if extra:
             warnings.warn(
                 f"ignoring column(s) {extra} that the model was not fitted with",

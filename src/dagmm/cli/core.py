@@ -192,6 +192,7 @@ def _check_demo_options(
         )
     if save_model:
         check_writable(save_model)
+        check_replaceable(save_model, "--save-model", "model")
     if report_path:
         from ..report import check_report_target, require_matplotlib
         from .report import check_html_name
@@ -410,6 +411,8 @@ def _check_fit_options(
     if not distributed or torchrun_rank() in (None, 0):
         check_writable(out)
     check_not_an_input(out, "--out", {"DATA": data})
+    if not distributed or torchrun_rank() in (None, 0):
+        check_replaceable(out, "--out", "model")
 
 
 def check_checkpoint_options(
@@ -432,6 +435,57 @@ def check_checkpoint_options(
     if checkpoint:
         check_writable(checkpoint)
         check_not_an_input(checkpoint, "--checkpoint", outputs)
+        check_replaceable(checkpoint, "--checkpoint", "checkpoint")
+
+
+#: What each kind of output may replace, and how the messages name it.
+_REPLACEABLE = {
+    "model": (("model",), "a dagmm model"),
+    "checkpoint": (("checkpoint",), "a dagmm checkpoint"),
+}
+
+
+def check_replaceable(path: str | os.PathLike[str], option: str, writes: str) -> None:
+    """Refuse, before any work, an output ``path`` whose existing file another kind of
+    output would replace: a model or checkpoint written over a data file (``--out
+    data.csv`` for ``--data``'s file), or scores written over a model.
+
+    A file of the kind written is replaced, as a rerun expects; so is an empty one.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file to be written.
+    option : str
+        How the user named ``path`` (``--out``), for the message.
+    writes : {"model", "checkpoint", "table"}
+        What the command writes there.
+
+    Raises
+    ------
+    InvalidInputError
+        ``path`` holds a file another kind of output would replace.
+    """
+    from ..exceptions import InvalidInputError
+    from ..persistence import existing_file_kind
+
+    found = existing_file_kind(path)
+    if found is None:
+        return
+    if writes == "table":
+        if found in ("model", "checkpoint"):
+            raise InvalidInputError(
+                f"{option} {path} is a dagmm {found} file: the rows written there would "
+                "replace it; choose another path"
+            )
+        return
+    allowed, noun = _REPLACEABLE[writes]
+    if found not in allowed:
+        what = f"a dagmm {found} file" if found in ("model", "checkpoint") else found
+        raise InvalidInputError(
+            f"{option} {path} exists and is {what}, not {noun}: writing {noun} there would "
+            "replace it; delete it first if it is to go, or choose another path"
+        )
 
 
 #: A shell's status for a command ended by Ctrl-C (128 + SIGINT).
@@ -637,6 +691,14 @@ def _set_cut(
     help="spark: score a Parquet file or folder with Spark into a Parquet folder.",
 )
 @click.option("--spark-master", default="local[*]", show_default=True, help="Spark master URL.")
+@click.option(
+    "--spark-log-level",
+    type=click.Choice(["OFF", "FATAL", "ERROR", "WARN", "INFO", "DEBUG"], case_sensitive=False),
+    default="FATAL",
+    show_default=True,
+    help="Spark's own log level for the session --engine spark starts (FATAL: a failure "
+    "is told in dagmm's one line, not after Spark's task logs and stack traces).",
+)
 @model_device_option("; Spark executors score on their CPUs")
 @click.option(
     "--contamination",
@@ -659,6 +721,7 @@ def score(
     chunk_rows: int,
     engine: str,
     spark_master: str,
+    spark_log_level: str,
     device: str | None,
     contamination: float | None,
     threshold: float | None,
@@ -711,6 +774,7 @@ def score(
             chunk_rows,
             keep_columns=keep_columns,
             only_anomalies=only_anomalies,
+            log_level=spark_log_level.upper(),
         )
         click.echo(_scored_summary(counts, time.perf_counter() - started, out, " on Spark"))
         return
@@ -727,6 +791,7 @@ def score(
         check_writable(out)
         output_format(out)
         check_not_an_input(out, "--out", {"DATA": data, "MODEL": model_path})
+        check_replaceable(out, "--out", "table")
     model = load(model_path, device)
     _set_cut(model, contamination, threshold, err=to_stdout)
     started = time.perf_counter()

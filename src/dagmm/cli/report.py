@@ -197,6 +197,7 @@ def explain(
     from ..explain import EXPLANATION_COLUMNS
     from ..report import TopRows, encoded_chunks
     from ..tableio import STDOUT, TableWriter, output_format
+    from .core import check_replaceable
 
     if id_column in EXPLANATION_COLUMNS:
         raise InvalidInputError(
@@ -207,6 +208,7 @@ def explain(
         check_writable(out)  # a folder named as such, as score does
         output_format(out)
         check_not_an_input(out, "--out", {"DATA": data, "MODEL": model_path})
+        check_replaceable(out, "--out", "table")
     model = load(model_path, device)
 
     def scored():

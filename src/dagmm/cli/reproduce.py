@@ -291,7 +291,9 @@ def reproduce(
             f"\n{dataset}"
             + (f", contamination {contamination * 100:g}%" if contamination else "")
             + f": {len(seed_list)} seeds, rho = {document['ratio']}, "
-            f"epochs = {_epochs_label(estimator)}, restarts = {restarts} ({combine})"
+            f"epochs = {_epochs_label(estimator)}, restarts = {restarts}"
+            # one model per seed combines nothing: "(median)" would say it did
+             + (f" ({combine})" if restarts > 1 else "")
         )
         click.echo(format_summary(result.summary))
         if document.get("paper_f1") and not contamination:

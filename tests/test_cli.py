@@ -460,6 +460,88 @@ def test_outputs_replace_files_of_their_own_kind(table, model_and_checkpoint, tm
         assert code == 0, output
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_an_output_that_is_a_pipe_or_device_is_refused_not_replaced(
+    table, model_and_checkpoint, tmp_path
+):
+    """Outputs are written beside their name and renamed into place: until 2026-12-07 a
+    named pipe given as --out (or ``/dev/null`` run as root, ``/dev/stdout``, a
+    ``>(gzip ...)`` substitution) was replaced by a regular file, its reader left with
+    nothing. Now refused before any work, the pipe left as it was."""
+    import stat as stat_module
+
+    folder, _ = table
+    model, _ = model_and_checkpoint
+    pipe = tmp_path / "scores.csv"
+    os.mkfifo(pipe)
+    code, output = invoke("score", model, folder / "flows.csv", "--out", pipe)
+    assert code == 2, output
+    assert f"{pipe} is a named pipe, not a regular file" in output, output
+    assert stat_module.S_ISFIFO(os.stat(pipe).st_mode)
+    code, output = invoke(
+        "fit", folder / "flows.csv", "--exclude", "flow_id", "--out", pipe, "--epochs", 1
+    )
+    assert code == 2 and "is a named pipe, not a regular file" in output, output
+    assert stat_module.S_ISFIFO(os.stat(pipe).st_mode)
+
+
+def test_a_rerun_keeps_an_output_s_link_and_permissions(table, model_and_checkpoint, tmp_path):
+    """Until 2026-12-07 rewriting an output replaced a symbolic link with a file (the
+    file it pointed to kept the old output) and reset a file kept private (mode 600)
+    to the umask's 644; a name of 240 characters failed after the work, its temporary
+    file's name being too long."""
+    folder, _ = table
+    model, _ = model_and_checkpoint
+    (tmp_path / "runs").mkdir()
+    target, link = tmp_path / "runs" / "scores.csv", tmp_path / "latest.csv"
+    link.symlink_to(target)
+    for _ in range(2):
+        code, output = invoke("score", model, folder / "flows.csv", "--out", link)
+        assert code == 0, output
+        assert link.is_symlink() and target.stat().st_size > 0
+        target.chmod(0o600)
+    assert target.stat().st_mode & 0o777 == 0o600
+    saved = tmp_path / "model.dagmm"
+    shutil.copyfile(model, saved)
+    saved.chmod(0o600)
+    code, output = invoke("fit", folder / "flows.csv", "--exclude", "flow_id", "--out", saved,
+                          "--epochs", 1)  # fmt: skip
+    assert code == 0 and saved.stat().st_mode & 0o777 == 0o600, output
+    long_name = tmp_path / ("a" * 240 + ".csv")
+    code, output = invoke("score", model, folder / "flows.csv", "--out", long_name)
+    assert code == 0 and long_name.stat().st_size > 0, output
+
+
+def test_an_output_inside_a_parquet_folder_read_as_data_is_refused(table, model_and_checkpoint,
+                                                                   tmp_path):  # fmt: skip
+    """Until 2026-12-07 ``score DATA_FOLDER --out DATA_FOLDER/part-1.parquet`` replaced
+    half of the data (and a new name there broke every later read of the folder)."""
+    _, frame = table
+    model, _ = model_and_checkpoint
+    data = tmp_path / "flows"
+    data.mkdir()
+    frame.iloc[:200].to_parquet(data / "part-0.parquet")
+    frame.iloc[200:].to_parquet(data / "part-1.parquet")
+    before = (data / "part-1.parquet").read_bytes()
+    for command in ("score", "explain"):
+        for name in ("part-1.parquet", "scores.csv"):
+            code, output = invoke(command, model, data, "--out", data / name)
+            assert code == 2, output
+            assert f"--out {data / name} is inside DATA ({data}), a folder read as data" in output
+    assert (data / "part-1.parquet").read_bytes() == before
+    assert sorted(p.name for p in data.iterdir()) == ["part-0.parquet", "part-1.parquet"]
+
+
+def test_model_from_standard_input_is_refused_by_name(table, model_and_checkpoint):
+    """Until 2026-12-07 ``dagmm score - data.csv < model.dagmm`` said "-: model file not
+    found"."""
+    folder, _ = table
+    for args in (["score", "-", folder / "flows.csv", "--out", "-"], ["info", "-"]):
+        code, output = invoke(*args)
+        assert code == 2, output
+        assert "a model is read from its file by path, not from standard input" in output
+
+
 def test_demo_runs_and_beats_control():
     result = run("demo", "--rows", "3000")
     assert result.returncode == 0, result.stderr

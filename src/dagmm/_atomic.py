@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -17,6 +18,7 @@ __all__ = [
     "check_folder_writable",
     "check_not_an_input",
     "check_writable",
+    "written_path",
 ]
 
 
@@ -33,6 +35,14 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
     target = Path(path)
     if target.is_dir():
         raise IsADirectoryError(f"{target} is a directory, expected a file path")
+    kind = _special_kind(target)
+    if kind is not None:
+        raise InvalidInputError(
+            f"{target} is {kind}, not a regular file: dagmm writes a file beside its output "
+            "and renames it into place, which would replace it; give a file path (score "
+            "and explain write CSV to standard output with --out -)"
+        )
+    target = written_path(target)
     parent = target.parent
     if not parent.exists():
         raise FileNotFoundError(f"directory {parent} does not exist (writing {target})")
@@ -40,7 +50,45 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
         raise NotADirectoryError(f"{parent} is not a directory (writing {target})")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise PermissionError(f"directory {parent} is not writable (writing {target})")
+    longest = 255
+    with contextlib.suppress(OSError, ValueError):
+        longest = os.pathconf(parent, "PC_NAME_MAX")
+    if len(os.fsencode(target.name)) > longest:
+        raise InvalidInputError(
+            f"{target}: its name is {len(os.fsencode(target.name))} bytes long, more than "
+            f"the {longest} its folder takes; choose a shorter name"
+        )
     return target
+
+
+#: What :func:`os.stat`'s mode says a file is, for the kinds no output may replace.
+_SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _special_kind(target: Path) -> str | None:
+    """What ``target`` (followed through links) is where it exists and is neither a
+    regular file nor a folder: ``"a named pipe"``, ``"a character device"``
+    (``/dev/null``), ...; None otherwise."""
+    try:
+        mode = os.stat(target).st_mode
+    except (OSError, ValueError):
+        return None
+    return next((kind for test, kind in _SPECIAL_KINDS if test(mode)), None)
+
+
+def written_path(path: str | os.PathLike[str]) -> Path:
+    """The file a write to ``path`` replaces: ``path``, or the file a symbolic link
+    there points to (the link is kept, as a shell's ``>`` keeps it); the links of a
+    chain are followed, and a dangling link's target is created."""
+    target = Path(path)
+    if not target.is_symlink():
+        return target
+    return Path(os.path.realpath(target))
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -80,11 +128,27 @@ def check_not_an_input(
     """
     target = Path(path)
     for name, source in inputs.items():
-        if source is not None and _same_file(target, Path(source)):
+        if source is None:
+            continue
+        if _same_file(target, Path(source)):
             raise InvalidInputError(
                 f"{option} {path} is the same file as {name} ({source}): writing it would "
                 f"replace that file; choose another path"
             )
+        if Path(source).is_dir() and _inside(target, Path(source)):
+            raise InvalidInputError(
+                f"{option} {path} is inside {name} ({source}), a folder read as data: "
+                "writing it there would replace or add to that data; choose a path outside it"
+            )
+
+
+def _inside(target: Path, folder: Path) -> bool:
+    """Whether ``target`` lies within ``folder`` (at any depth), links resolved."""
+    try:
+        written_path(target).resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
 
 
 def check_folder_writable(path: str | os.PathLike[str]) -> Path:
@@ -116,11 +180,16 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     On any exception the temporary file is removed and ``path`` is untouched.
     """
     target = check_writable(path)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    # a name near the folder's limit leaves no room for the suffixes
+    stem = target.name if len(os.fsencode(target.name)) <= 200 else "dagmm-output"
+    tmp = target.with_name(f".{stem}.{uuid.uuid4().hex}.tmp")
     try:
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+            with contextlib.suppress(FileNotFoundError):
+                # a rerun keeps the permissions given to the file it replaces (mode 600)
+                os.fchmod(handle.fileno(), stat.S_IMODE(os.stat(target).st_mode))
         os.replace(tmp, target)
     finally:
         with contextlib.suppress(FileNotFoundError):

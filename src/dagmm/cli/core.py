@@ -24,6 +24,7 @@ from .params import (
     estimator_options,
     estimator_params,
     model_device_option,
+    refuse_stdin_model,
     restart_options,
 )
 
@@ -658,7 +659,9 @@ def _set_cut(
 
 
 @click.command()
-@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=True))
+@click.argument(
+    "model_path", metavar="MODEL", type=click.Path(dir_okay=True), callback=refuse_stdin_model
+)
 @click.argument("data", type=click.Path(dir_okay=True))
 @click.option(
     "--out",
@@ -935,7 +938,13 @@ def _alert_thresholds(model: Any) -> dict[str, float]:
 
 
 @click.command()
-@click.argument("model_path", metavar="[MODEL]", required=False, type=click.Path(dir_okay=True))
+@click.argument(
+    "model_path",
+    metavar="[MODEL]",
+    required=False,
+    type=click.Path(dir_okay=True),
+    callback=refuse_stdin_model,
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def info(model_path: str | None, as_json: bool) -> None:
     """Describe a saved model: configuration, architecture, mixture, training.

@@ -320,3 +320,16 @@ def estimator_params(options: dict[str, Any]) -> dict[str, Any]:
                 f"--hidden-sizes must be integers like 60,30,10, got {text!r}"
             ) from None
     return params
+
+
+def refuse_stdin_model(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A click callback for MODEL arguments: ``-`` (standard input) is refused, as
+    DATA may be piped but a model is read by path (its header, then its tensors)."""
+    if value == "-":
+        raise click.BadParameter(
+            "a model is read from its file by path, not from standard input: give the "
+            "model file's path",
+            ctx=ctx,
+            param=param,
+        )
+    return value

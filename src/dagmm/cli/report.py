@@ -7,7 +7,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .params import CHUNK_ROWS_OPTION, csv_format_options, model_device_option
+from .params import (
+    CHUNK_ROWS_OPTION,
+    csv_format_options,
+    model_device_option,
+    refuse_stdin_model,
+)
 
 if TYPE_CHECKING:  # the CLI imports the package's modules when a command runs
     from ..tableio import CsvFormat
@@ -17,7 +22,9 @@ PRINT_LIMIT = 10_000
 
 
 @click.command()
-@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=True))
+@click.argument(
+    "model_path", metavar="MODEL", type=click.Path(dir_okay=True), callback=refuse_stdin_model
+)
 @click.argument("data", type=click.Path(dir_okay=True))
 @click.option(
     "--out",
@@ -144,7 +151,9 @@ def check_html_name(out: str, option: str = "--out", png_hint: bool = True) -> N
 
 
 @click.command()
-@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=True))
+@click.argument(
+    "model_path", metavar="MODEL", type=click.Path(dir_okay=True), callback=refuse_stdin_model
+)
 @click.argument("data", type=click.Path(dir_okay=True))
 @click.option(
     "--top",

@@ -536,7 +536,11 @@ def test_model_from_standard_input_is_refused_by_name(table, model_and_checkpoin
     """Until 2026-12-07 ``dagmm score - data.csv < model.dagmm`` said "-: model file not
     found"."""
     folder, _ = table
-    for args in (["score", "-", folder / "flows.csv", "--out", "-"], ["info", "-"]):
+    for args in (
+        ["score", "-", folder / "flows.csv", "--out", "-"],
+        ["score", "/dev/stdin", folder / "flows.csv", "--out", "-"],
+        ["info", "-"],
+    ):
         code, output = invoke(*args)
         assert code == 2, output
         assert "a model is read from its file by path, not from standard input" in output
@@ -1811,7 +1815,7 @@ def test_an_empty_stdin_is_the_error_of_an_empty_file(piped, tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["score", "-", "-", "--out", "o.csv"], "MODEL and DATA are both stdin, which can be"),
+        (["score", "-", "-", "--out", "o.csv"], "a model is read from its file by path, not from"),
         (["score", "{m}", "{d}", "--out", "o.csv", "--input-format", "csv"], "--input-format is"),
         (["fit", "-", "--out", "-"], "fit --out -: a model is a file"),
         (["fit", "-", "--out", "o.dagmm", "--distributed"], "every process reads DATA itself"),

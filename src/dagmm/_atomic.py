@@ -135,7 +135,8 @@ def check_not_an_input(
                 f"{option} {path} is the same file as {name} ({source}): writing it would "
                 f"replace that file; choose another path"
             )
-        if Path(source).is_dir() and _inside(target, Path(source)):
+        # DATA may be a folder of Parquet files (a MODEL folder is an error of its own)
+        if name == "DATA" and Path(source).is_dir() and _inside(target, Path(source)):
             raise InvalidInputError(
                 f"{option} {path} is inside {name} ({source}), a folder read as data: "
                 "writing it there would replace or add to that data; choose a path outside it"

@@ -325,7 +325,9 @@ def estimator_params(options: dict[str, Any]) -> dict[str, Any]:
 def refuse_stdin_model(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A click callback for MODEL arguments: ``-`` (standard input) is refused, as
     DATA may be piped but a model is read by path (its header, then its tensors)."""
-    if value == "-":
+    from .pipes import is_stdin
+
+    if is_stdin(value):
         raise click.BadParameter(
             "a model is read from its file by path, not from standard input: give the "
             "model file's path",

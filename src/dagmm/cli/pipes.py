@@ -175,7 +175,7 @@ def spooled_data(
     DataFileError
         The copy failed (no room in the temporary folder).
     """
-    if is_stdin(model) and is_stdin(data):
+    if is_stdin(model) and is_stdin(data):  # the commands' MODEL refuses stdin earlier
         raise click.UsageError(
             "MODEL and DATA are both stdin, which can be read once: give the model as a file"
         )

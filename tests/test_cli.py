@@ -700,7 +700,9 @@ def test_a_category_that_looks_like_numbers_is_text_in_every_chunk(tmp_path):
         score_file(model, tmp_path / "rows.csv", out, id_column="n", chunk_rows=2)
     scored = pd.read_parquet(out)
     np.testing.assert_allclose(scored["energy"], expected, rtol=1e-5)
-    assert scored["n"].tolist() == [7, 8, 9, 10]  # a numeric id column stays numeric
+    # copied as the CSV file writes it, text in every chunk (until 2026-12-07 typed chunk
+    # by chunk: 7 here, 7.0 in a chunk holding an empty id, 0 for an id 00)
+    assert scored["n"].tolist() == ["7", "8", "9", "10"]
 
 
 @pytest.mark.parametrize("sep", [";", "\t", "|"])
@@ -1483,8 +1485,11 @@ def test_score_writes_an_alerts_file_with_kept_columns(table, tmp_path):
     assert [r["row"] for r in records] == flagged.tolist()  # positions across chunks
     assert [r["flow_id"] for r in records] == frame["flow_id"].iloc[flagged].tolist()
     assert [r["proto"] for r in records] == frame["proto"].iloc[flagged].tolist()
-    # kept features and energies read back as the very same floats (shortest repr)
-    assert [r["bytes"] for r in records] == frame["bytes"].iloc[flagged].tolist()
+    # a kept feature is the CSV file's text (a JSON string: until 2026-12-07 pandas'
+    # typing of each chunk, which turned 00042 into 42), the same float read back;
+    # energies the very same floats (shortest repr)
+    assert [float(r["bytes"]) for r in records] == frame["bytes"].iloc[flagged].tolist()
+    assert [r["bytes"] for r in records] == [repr(v) for v in frame["bytes"].iloc[flagged]]
     assert [r["energy"] for r in records] == energy[flagged].tolist()
     assert {r["is_anomaly"] for r in records} == {1}
 
@@ -1509,6 +1514,121 @@ def test_score_writes_an_alerts_file_with_kept_columns(table, tmp_path):
                                           "--out", str(bad), *options])  # fmt: skip
         assert result.exit_code != 0 and message in result.output, (options, result.output)
         assert not bad.exists() and not list(tmp_path.glob(".bad*"))
+
+
+@pytest.fixture(scope="module")
+def copied(tmp_path_factory):
+    """A model of four numeric columns, and rows to score with columns to copy: accounts
+    with leading zeros, ids above 2**53 (one of them missing, in the 36th row), and text
+    pandas would type (``TRUE``, ``1e5``, ``NA``)."""
+    from dagmm import DAGMM
+
+    folder = tmp_path_factory.mktemp("copied")
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame(rng.normal(size=(300, 4)), columns=list("abcd"))
+    DAGMM(epochs=1, hidden_sizes=(4,), random_state=0).fit(train).save(folder / "m.dagmm")
+    rows = train.iloc[:50].copy()
+    rows["acct"] = [f"{i:05d}" for i in range(50)]
+    rows["tx"] = pd.array([2**60 + i for i in range(50)], dtype="Int64")
+    rows.loc[35, "tx"] = pd.NA
+    rows["flag"] = ["TRUE", "false"] * 25
+    rows["amount"] = ["1e5", "NA", "0.50", "", "+7"] * 10
+    rows.to_csv(folder / "rows.csv", index=False)
+    rows.to_parquet(folder / "rows.parquet")
+    rows.to_json(folder / "rows.jsonl", orient="records", lines=True)
+    return folder, rows
+
+
+def _csv_fields(path, column):
+    """The text of ``column`` in each row of the CSV file ``path`` (an empty field: "")."""
+    with open(path, newline="") as handle:
+        return [row[column] for row in csv.DictReader(handle)]
+
+
+@pytest.mark.parametrize("chunk_rows", ["65536", "10"])
+def test_copied_columns_are_written_as_the_csv_file_writes_them(copied, chunk_rows):
+    """Until 2026-12-07 ``score --id-column/--keep`` typed the copied columns chunk by
+    chunk: the account ``00000`` was written ``0``, the ids above 2**53 as one float
+    ``1.152921504606847e+18`` (50 ids, 1 distinct), and with ``--chunk-rows 10`` only the
+    chunk holding an empty id wrote ``1152921504606846986.0``-style floats; ``TRUE``
+    became ``True``, ``1e5`` ``100000.0``. Now each is the file's text, an empty field
+    stays empty; a copied feature (``a``) is scored from its numbers, as without copies."""
+    folder, _ = copied
+    out, plain = folder / f"s{chunk_rows}.csv", folder / f"p{chunk_rows}.csv"
+    copies = ["--id-column", "acct", "--keep", "tx", "--keep", "flag", "--keep", "amount"]
+    code, output = invoke("score", folder / "m.dagmm", folder / "rows.csv", "--out", out,
+                          "--chunk-rows", chunk_rows, *copies, "--keep", "a")  # fmt: skip
+    assert code == 0, output
+    for column in ("acct", "tx", "flag", "amount", "a"):
+        assert _csv_fields(out, column) == _csv_fields(folder / "rows.csv", column), column
+    assert _csv_fields(out, "acct")[0] == "00000" and _csv_fields(out, "tx")[35] == ""
+    assert len(set(_csv_fields(out, "tx"))) == 50  # 49 ids and the empty field
+    code, output = invoke("score", folder / "m.dagmm", folder / "rows.csv", "--out", plain,
+                          "--chunk-rows", chunk_rows)  # fmt: skip
+    assert code == 0, output
+    assert _csv_fields(out, "energy") == _csv_fields(plain, "energy")  # copies change no score
+
+
+@pytest.mark.parametrize("source", ["rows.parquet", "rows.jsonl"])
+def test_copied_integer_ids_keep_their_type_from_parquet_and_json_lines(copied, source):
+    """Until 2026-12-07 a nullable Int64 id column of a Parquet file (and integers beside
+    a null in JSON Lines) was read as float64: ``score --id-column tx`` wrote 49 distinct
+    ids as one float, to Parquet as to CSV. Now the ids stay integers: the Parquet output's
+    column is Int64 with its null, the CSV output's text every digit."""
+    folder, rows = copied
+    for chunk_rows in ("65536", "10"):
+        out = folder / f"ids-{source}-{chunk_rows}.parquet"
+        options = ["--id-column", "tx", "--keep", "acct", "--chunk-rows", chunk_rows]
+        code, output = invoke("score", folder / "m.dagmm", folder / source, "--out", out, *options)
+        assert code == 0, output
+        written = pd.read_parquet(out)
+        assert written["tx"].dtype == "Int64", written["tx"].dtype
+        pd.testing.assert_series_equal(written["tx"], rows["tx"].reset_index(drop=True))
+        assert written["acct"].tolist() == rows["acct"].tolist()
+        text = folder / f"ids-{source}-{chunk_rows}.csv"
+        code, output = invoke("score", folder / "m.dagmm", folder / source, "--out", text,
+                              "--id-column", "tx", "--chunk-rows", chunk_rows)  # fmt: skip
+        assert code == 0, output
+        assert _csv_fields(text, "tx") == _csv_fields(folder / "rows.csv", "tx")
+
+
+def test_explain_writes_ids_as_the_file_holds_them(copied):
+    """Until 2026-12-07 ``explain --id-column`` typed the ids as ``score`` did: ``00012``
+    written as ``12``; a Parquet file's nullable Int64 ids as float64, every id above
+    2**53 one float ``1.152921504606847e+18``, with ``--rows`` too. Now they are the CSV
+    file's text, or the Parquet file's integers (Int64, in a Parquet output)."""
+    folder, rows = copied
+    out = folder / "why.csv"
+    code, output = invoke("explain", folder / "m.dagmm", folder / "rows.csv", "--out", out,
+                          "--id-column", "acct", "--chunk-rows", "10")  # fmt: skip
+    assert code == 0, output
+    assert set(_csv_fields(out, "acct")) == set(rows["acct"])
+    for options in ([], ["--rows", "40"]):
+        out = folder / "why.parquet"
+        code, output = invoke("explain", folder / "m.dagmm", folder / "rows.parquet", "--out",
+                              out, "--id-column", "tx", "--chunk-rows", "10", *options)  # fmt: skip
+        assert code == 0, output
+        ids = pd.read_parquet(out)["tx"]
+        assert ids.dtype == "Int64", (options, ids.dtype)
+        assert set(ids.dropna()) <= set(rows["tx"].dropna()) and ids.nunique() >= 39, options
+
+
+def test_report_lists_the_top_rows_by_their_ids_as_the_file_holds_them(copied):
+    """Until 2026-12-07 the ``report`` top-rows table typed the ids as ``score`` did:
+    ``00012`` listed as ``12``, every id above 2**53 as ``1.152921504606847e+18``. Now
+    they are the CSV file's text, or the Parquet file's integers."""
+    pytest.importorskip("matplotlib")
+    folder, rows = copied
+    for source, column in (("rows.csv", "acct"), ("rows.parquet", "tx")):
+        report = folder / "report.html"
+        options = ["--id-column", column, "--top", "50", "--chunk-rows", "10"]
+        code, output = invoke(
+            "report", folder / "m.dagmm", folder / source, "--out", report, *options
+        )
+        assert code == 0, output
+        shown = re.findall(r"<tr><td>([^<]*)</td><td class=\"num\">", report.read_text())
+        expected = {str(v) for v in rows[column].dropna()}
+        assert len(shown) == 50 and expected <= set(shown), (column, shown[:5])
 
 
 def test_json_lines_writes_every_type_as_json_reads_it():

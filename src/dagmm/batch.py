@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import InvalidInputError, NumericalError
-from .tableio import CsvFormat, DataFileError, TableWriter, iter_table, text_columns
+from .tableio import CsvFormat, DataFileError, TableWriter, iter_table_copies, text_columns
 from .tabular import summed_unseen_categories
 
 __all__ = ["ScoredRows", "score_file", "score_frame"]
@@ -65,6 +65,7 @@ def score_frame(
     frame: pd.DataFrame,
     id_column: str | None = None,
     keep_columns: Sequence[str] = (),
+    copies: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """``[id_column,] [keep_columns...,] energy, is_anomaly`` for the rows of ``frame``.
 
@@ -82,6 +83,11 @@ def score_frame(
         More columns of ``frame`` copied to the output, after ``id_column``. A
         model feature among them is scored as well; for a model fitted on an
         unnamed array they are not features (left out of the scoring).
+    copies : DataFrame, optional
+        The values written for the copied columns it holds, row for row with
+        ``frame`` (as :func:`dagmm.tableio.iter_table_copies` reads them: a file's
+        text, not the numbers a feature among them is scored from); default:
+        ``frame``'s. Copied as they are, their dtypes kept.
 
     Returns
     -------
@@ -109,7 +115,9 @@ def score_frame(
         {"energy": energy, "is_anomaly": (energy > model.threshold_).astype(np.int8)}
     )
     for position, name in enumerate(copied):
-        out.insert(position, name, frame[name].to_numpy())
+        source = copies if copies is not None and name in copies.columns else frame
+        # the array itself: a nullable Int64's to_numpy() would be float64
+        out.insert(position, name, source[name].array)
     return out
 
 
@@ -129,7 +137,10 @@ def score_file(
     Only the model's columns (and the copied ones) are read, when the model was
     fitted on a DataFrame; otherwise every column is. In a CSV file the model's
     categorical columns, and the copied columns that are not features, are read
-    as text ("NA" is a category there, not missing). Categorical values training
+    as text ("NA" is a category there, not missing), and the copied columns are
+    written as the file holds them (:func:`dagmm.tableio.iter_table_copies`: a CSV
+    file's text, ``00042`` and ``1e5`` as written; a Parquet file's nullable integers as
+    integers), a feature among them scored from its numbers. Categorical values training
     never saw are counted over the whole file, in one
     :class:`~dagmm.tabular.UnseenCategoryWarning` at the end. Nothing is left at
     ``out_path`` if any chunk fails (an existing file there is kept); errors name
@@ -190,10 +201,11 @@ def score_file(
         TableWriter(out_path) as writer,
         summed_unseen_categories(f"{data_path}: "),
     ):
-        for chunk in iter_table(
+        for chunk, copies in iter_table_copies(
             data_path,
             chunk_rows,
             columns,
+            copied,
             text_columns=text,
             categories=text_columns(model),
             csv_format=csv_format,
@@ -203,7 +215,7 @@ def score_file(
                 raise DataFileError(f"{data_path}: column(s) {absent} not found")
             chunk.index = pd.RangeIndex(start, start + len(chunk))
             try:
-                scored = score_frame(model, chunk, id_column, keep_columns)
+                scored = score_frame(model, chunk, id_column, keep_columns, copies)
             except (InvalidInputError, NumericalError) as exc:
                 raise type(exc)(f"{data_path}: {exc}") from None
             alerts = scored["is_anomaly"].to_numpy() == 1

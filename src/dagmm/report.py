@@ -38,7 +38,7 @@ from ._atomic import (
 from ._numbers import to_numeric
 from .exceptions import DAGMMError, InvalidInputError, NumericalError
 from .explain import explain_encoded
-from .tableio import CsvFormat, DataFileError, iter_table, text_columns
+from .tableio import CsvFormat, DataFileError, iter_table_copies, text_columns
 from .tabular import summed_unseen_categories
 
 __all__ = [
@@ -325,8 +325,9 @@ class TopRows:
         Their energies.
     data : ndarray of shape (n_kept, n_features_out) or None
         Their encoded rows (None before the first chunk).
-    ids : ndarray of shape (n_kept,), object, or None
-        Their identifiers, when chunks came with ids.
+    ids : Series of shape (n_kept,) or None
+        Their identifiers, when chunks came with ids, of the dtype the chunks' ids
+        have (a nullable ``Int64`` stays one: as an object array it became float64).
     """
 
     def __init__(self, n: int) -> None:
@@ -334,7 +335,7 @@ class TopRows:
         self.positions = np.zeros(0, dtype=np.int64)
         self.energy = np.zeros(0)
         self.data: np.ndarray | None = None
-        self.ids: np.ndarray | None = None
+        self.ids: pd.Series | None = None
 
     def add(self, energy: np.ndarray, data: np.ndarray, start: int, ids: Any = None) -> None:
         """Offer a chunk's rows; keep the ``n`` highest-energy rows of all offered.
@@ -364,9 +365,13 @@ class TopRows:
             pool_data[keep],
         )
         if ids is not None:
-            chunk_ids = np.asarray(ids, dtype=object)[best]
-            pool_ids = chunk_ids if self.ids is None else np.concatenate([self.ids, chunk_ids])
-            self.ids = pool_ids[keep]
+            chunk_ids = pd.Series(ids).iloc[best].reset_index(drop=True)
+            pool_ids = (
+                chunk_ids
+                if self.ids is None
+                else pd.concat([self.ids, chunk_ids], ignore_index=True)
+            )
+            self.ids = pool_ids.iloc[keep].reset_index(drop=True)
 
 
 class EncodedChunk(NamedTuple):
@@ -397,6 +402,7 @@ def encoded_chunks(
     chunk_rows: int = 65536,
     energy: bool = True,
     csv_format: CsvFormat | None = None,
+    copies: Collection[str] = (),
 ) -> Iterator[EncodedChunk]:
     """A file's rows chunk by chunk, encoded (and scored) by ``model``.
 
@@ -419,6 +425,11 @@ def encoded_chunks(
     csv_format : CsvFormat, optional
         How a CSV file writes its numbers and missing values (see
         :func:`dagmm.tableio.iter_table`).
+    copies : collection of str, default ()
+        Columns of ``extra`` held in each chunk's frame exactly as the file holds
+        them, to be copied to an output (an id: a CSV file's ``00042`` stays text, a
+        Parquet file's nullable integers stay integers; see
+        :func:`dagmm.tableio.iter_table_copies`).
 
     Yields
     ------
@@ -435,6 +446,7 @@ def encoded_chunks(
         As :func:`dagmm.tableio.iter_table`; the file has no rows.
     """
     wanted = [c for c in dict.fromkeys(extra) if c]
+    copied = [c for c in dict.fromkeys(copies) if c in wanted]
     names = getattr(model, "feature_names_in_", None)
     features = None if names is None else [str(c) for c in names]
     if features is not None:
@@ -443,19 +455,27 @@ def encoded_chunks(
             raise InvalidInputError(
                 f"{path}: column(s) {clash} are model features and cannot be used as id/labels"
             )
-        chunks = iter_table(
+        chunks = iter_table_copies(
             path,
             chunk_rows,
             features + wanted,
+            copied,
             text_columns(model) + wanted,
             categories=text_columns(model),
             csv_format=csv_format,
         )
     else:  # a model of an array: the numeric columns
-        chunks = iter_table(path, chunk_rows, text_columns=wanted, csv_format=csv_format)
+        chunks = iter_table_copies(
+            path, chunk_rows, copies=copied, text_columns=wanted, csv_format=csv_format
+        )
     start = 0
     with summed_unseen_categories(f"{path}: "):
-        for frame in chunks:
+        for frame, exact in chunks:
+            if len(exact.columns):
+                # not features: the copies' values stand in the frame for them
+                frame = frame.copy(deep=False)
+                for name in exact.columns:
+                    frame[name] = exact[name].array
             frame.index = pd.RangeIndex(start, start + len(frame))
             if features is None:
                 missing = [c for c in wanted if c not in frame.columns]
@@ -545,8 +565,10 @@ def collect_file(
         "; where the column names classes, give the anomalies' value(s), e.g. "
         "anomaly_values=['attack'] (dagmm report --anomaly-value attack, repeatable)"
     )
+    # the ids as the file holds them (00042, a 19-digit number), the labels typed
+    exact_ids = [id_column] if id_column and id_column != labels else []
     for chunk in encoded_chunks(
-        model, path, [id_column, labels], chunk_rows, csv_format=csv_format
+        model, path, [id_column, labels], chunk_rows, csv_format=csv_format, copies=exact_ids
     ):
         start, frame, data, energy = chunk
         assert energy is not None  # asked for
@@ -563,14 +585,15 @@ def collect_file(
                 seen.update(frame[labels].astype(str).unique()[:_VALUES_NAMED].tolist())
         zs.append(view._transform_encoded(data))
         energies.append(energy)
-        ids = frame[id_column].to_numpy() if id_column else None
+        ids = frame[id_column] if id_column else None
         best.add(energy, data, start, ids)
     energy = np.concatenate(energies)
     order = best.positions
     if id_column:
         id_values = np.full(len(energy), None, dtype=object)
         if best.ids is not None:
-            id_values[order] = best.ids
+            # object, value by value: a nullable Int64's own to_numpy() would be floats
+            id_values[order] = best.ids.to_numpy(dtype=object)
     else:
         id_values = np.arange(len(energy))
     top_data = best.data if best.data is not None else np.zeros((0, 0), dtype=np.float32)

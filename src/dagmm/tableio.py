@@ -44,6 +44,7 @@ __all__ = [
     "encoding_problem",
     "infer_missing",
     "iter_table",
+    "iter_table_copies",
     "number_mark_problem",
     "output_format",
     "read_table",
@@ -815,17 +816,19 @@ def _numbers(values: pd.Series, csv_format: CsvFormat) -> pd.Series | None:
     return None
 
 
-def _typed_text(text: pd.DataFrame, csv_format: CsvFormat) -> pd.DataFrame:
+def _typed_text(
+    text: pd.DataFrame, csv_format: CsvFormat, na_values: Collection[str] = ("",)
+) -> pd.DataFrame:
     """Text columns typed as ``read_csv`` types a file's columns written in ``csv_format``
-    (only empty fields missing): the same parser, so the same numbers as the file's
-    other chunks."""
+    (only empty fields missing, or ``na_values``): the same parser, so the same numbers
+    as the file's other chunks."""
     # any separator that is neither mark: the values are quoted where they hold it
     sep = next(c for c in ",;|" if c not in (csv_format.decimal, csv_format.thousands))
     typed = pd.read_csv(
         io.StringIO(csv_format.stand_in(text.to_csv(index=False, sep=sep))),
         sep=sep,
         keep_default_na=False,
-        na_values=[""],
+        na_values=list(na_values),
         **csv_format.number_options(),
     )
     return csv_format.restored(typed)
@@ -1064,18 +1067,88 @@ def iter_table(
         unreadable Parquet; a ``csv_format`` that cannot apply
         (:func:`check_csv_format`).
     """
+    for frame, _ in _iter_rows(
+        path, chunk_rows, columns, text_columns, infer, categories, csv_format, ()
+    ):
+        yield frame
+
+
+def iter_table_copies(
+    path: str | os.PathLike[str],
+    chunk_rows: int | None = 65536,
+    columns: list[str] | None = None,
+    copies: Collection[str] = (),
+    text_columns: Collection[str] | None = None,
+    categories: Collection[str] = (),
+    csv_format: CsvFormat | None = None,
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """:func:`iter_table`'s chunks, each beside the columns ``copies`` exactly as the
+    file holds them: the values ``dagmm score --id-column/--keep`` copies to its output.
+
+    In a CSV file (or JSON Lines, a string) a copy is the field's text: ``00042``,
+    ``TRUE``, ``1e5`` and a 19-digit id stay as written, an empty field is missing
+    (the words of :data:`MISSING_WORDS` are text). In a Parquet or Arrow file a copy
+    keeps its type: an integer or boolean column as pandas' nullable ``Int64``
+    (``UInt8``, ...) or ``boolean``, so that a missing value does not turn the rest into
+    floats; a decimal column as its ``decimal.Decimal`` values. A JSON Lines file's
+    numbers are Python's: a column of integers (and nulls) as ``Int64``, of booleans
+    as ``boolean``.
+
+    Every chunk reads its copies alike, whatever its values (until 2026-12-07 an id
+    column was typed chunk by chunk: a 19-digit id became a float, ``00042`` the
+    number 42, and a chunk holding an empty id wrote ``1032.0`` where the others wrote
+    ``1032``).
+
+    The chunk itself holds a copy as :func:`iter_table` would read it where it is not
+    in ``text_columns`` or ``categories`` (a model's numeric feature, scored from its
+    numbers); else the copy (text in a CSV file).
+
+    Parameters
+    ----------
+    path, chunk_rows, columns, text_columns, categories, csv_format
+        As :func:`iter_table`.
+    copies : collection of str
+        The columns copied (with ``columns``, among them). One the file lacks is
+        absent from ``copied``, for the caller to name.
+
+    Yields
+    ------
+    chunk : DataFrame
+        As :func:`iter_table` yields it.
+    copied : DataFrame
+        The columns ``copies`` of the chunk's rows, in that order, indexed as ``chunk``.
+    """
+    for frame, copied in _iter_rows(
+        path, chunk_rows, columns, text_columns, True, categories, csv_format, copies
+    ):
+        yield frame, frame[[]] if copied is None else copied
+
+
+def _iter_rows(
+    path: str | os.PathLike[str],
+    chunk_rows: int | None,
+    columns: list[str] | None,
+    text_columns: Collection[str] | None,
+    infer: bool,
+    categories: Collection[str],
+    csv_format: CsvFormat | None,
+    copied_names: Collection[str],
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame | None]]:
+    """:func:`iter_table`'s chunks, with :func:`iter_table_copies`' copies of the
+    columns ``copied_names`` (None where it is empty)."""
+    copies = list(dict.fromkeys(copied_names))
     target, kind = _check_readable(path)
     csv_format = csv_format or _PLAIN
     if kind != "csv":
         _decided_format(target, kind, csv_format, None)
     if kind == "parquet":
-        yield from _iter_parquet(target, chunk_rows, columns, text_columns)
+        yield from _iter_parquet(target, chunk_rows, columns, text_columns, copies)
         return
     if kind == "arrow":
-        yield from _iter_arrow(target, chunk_rows, columns, text_columns)
+        yield from _iter_arrow(target, chunk_rows, columns, text_columns, copies)
         return
     if kind == "jsonl":
-        yield from _iter_json_lines(target, chunk_rows, columns)
+        yield from _iter_json_lines(target, chunk_rows, columns, copies)
         return
 
     def infer_chunk(frame: pd.DataFrame) -> pd.DataFrame:
@@ -1094,11 +1167,39 @@ def iter_table(
             **csv_format.number_options(),
             **_csv_missing(columns, text_columns, header, csv_format),
         }
-        if categories:
+        if categories or copies:
             # A model's categorical column is text in every chunk: a chunk holding only
             # "01" and "02" would else be read as the numbers 1 and 2, categories
-            # training never saw, so a row's score would depend on its chunk.
-            options["dtype"] = {c: str for c in header if c in categories}
+            # training never saw, so a row's score would depend on its chunk. A copied
+            # column is text too, written as the file writes it.
+            options["dtype"] = {c: str for c in header if c in categories or c in copies}
+        # the copies that are numeric features: typed again from their text, per chunk
+        retyped = [
+            c
+            for c in copies
+            if c not in categories and (text_columns is None or c not in text_columns)
+        ]
+        if copies:
+            # a copy is text: only an empty field is missing in it
+            na_values = options["na_values"]
+            if isinstance(na_values, dict):
+                options["na_values"] = {
+                    c: [""] if c in copies else words for c, words in na_values.items()
+                }
+        retype_missing = [""] if text_columns is None else ["", *sorted(csv_format.missing_words())]
+
+        def split(chunk: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+            if not copies:
+                return infer_chunk(chunk), None
+            copied = chunk[[c for c in copies if c in chunk.columns]]
+            present = [c for c in retyped if c in chunk.columns]
+            if present:
+                typed = _typed_text(chunk[present], csv_format, retype_missing)
+                chunk = chunk.copy()
+                for i, name in enumerate(present):
+                    chunk[name] = typed.iloc[:, i].to_numpy()
+            return infer_chunk(chunk), copied
+
         # index_col=False: rows one field longer than the header (a trailing delimiter)
         # would otherwise make the first column the index, every value one column left.
         with contextlib.ExitStack() as stack:
@@ -1126,7 +1227,7 @@ def iter_table(
             with _extra_fields_refused(target, read_options):
                 reader = pd.read_csv(source, chunksize=chunk_rows, index_col=False, **options)
             if chunk_rows is None:
-                yield infer_chunk(csv_format.restored(checked(reader)))
+                yield split(csv_format.restored(checked(reader)))
                 return
             with reader:
                 while True:
@@ -1134,7 +1235,7 @@ def iter_table(
                         chunk = next(reader, None)
                     if chunk is None:
                         return
-                    yield infer_chunk(csv_format.restored(checked(chunk)))
+                    yield split(csv_format.restored(checked(chunk)))
     except DataFileError:
         raise
     except ImportError as exc:  # pandas reads .csv.zst with zstandard, if installed
@@ -1234,6 +1335,39 @@ def _to_pandas(data: Any, text_columns: Collection[str] | None) -> pd.DataFrame:
     return data.to_pandas()
 
 
+def _nullable_types() -> dict[Any, Any]:
+    """pandas' nullable dtypes of Arrow's integer and boolean types."""
+    import pyarrow as pa
+
+    return {
+        pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+        pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
+        pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype(), pa.bool_(): pd.BooleanDtype(),
+    }  # fmt: skip
+
+
+def _arrow_pair(
+    data: Any, text_columns: Collection[str] | None, copies: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """An Arrow table or record batch as :func:`_to_pandas`'s frame, and its columns
+    ``copies`` (those it holds) as they are typed (None without ``copies``): an integer
+    or boolean column as a nullable dtype (``to_pandas`` makes one with a null float64,
+    every id above 2**53 rounded), a decimal one as ``decimal.Decimal`` values."""
+    frame = _to_pandas(data, text_columns)
+    if not copies:
+        return frame, None
+    import pyarrow as pa
+
+    present = [name for name in copies if name in data.schema.names]
+    if not present:
+        return frame, frame[[]]
+    # a table of its own (Table.to_pandas takes types_mapper in every pyarrow allowed)
+    own = pa.Table.from_arrays([data.column(name) for name in present], names=present)
+    copied = own.to_pandas(types_mapper=_nullable_types().get)
+    copied.index = frame.index
+    return frame, copied
+
+
 #: Besides pyarrow's own errors, what reading a damaged Parquet or Arrow file raises: a
 #: damaged file's pandas metadata (JSON in the schema) fails in to_pandas as JSON,
 #: Unicode or dtype errors, and the file is as unreadable as a damaged page.
@@ -1245,9 +1379,11 @@ def _iter_parquet(
     chunk_rows: int | None,
     columns: list[str] | None,
     text_columns: Collection[str] | None = None,
-) -> Iterator[pd.DataFrame]:
+    copies: list[str] | None = None,
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame | None]]:
     """The rows of a Parquet file, or of a folder's Parquet files one after another
-    (decimal columns as numbers, except ``text_columns``: see :func:`_to_pandas`)."""
+    (decimal columns as numbers, except ``text_columns``: see :func:`_to_pandas`), each
+    chunk with its ``copies`` (see :func:`_arrow_pair`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -1271,7 +1407,7 @@ def _iter_parquet(
                     f"Parquet file {first_names}"
                 )
             if chunk_rows is None:
-                yield _to_pandas(handle.read(columns=wanted), text_columns)
+                yield _arrow_pair(handle.read(columns=wanted), text_columns, copies or [])
                 continue
             # One row group at a time: ParquetFile.iter_batches keeps what it read in
             # Arrow's memory pool, so its memory grows with the file (measured with
@@ -1279,7 +1415,7 @@ def _iter_parquet(
             for group in range(handle.num_row_groups):
                 table = handle.read_row_group(group, columns=wanted)
                 for batch in table.to_batches(max_chunksize=chunk_rows):
-                    yield _to_pandas(batch, text_columns)
+                    yield _arrow_pair(batch, text_columns, copies or [])
                 del table
         except DataFileError:
             raise
@@ -1292,10 +1428,12 @@ def _iter_arrow(
     chunk_rows: int | None,
     columns: list[str] | None,
     text_columns: Collection[str] | None = None,
-) -> Iterator[pd.DataFrame]:
+    copies: list[str] | None = None,
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame | None]]:
     """The rows of an Arrow IPC file (Feather v2) or stream, a record batch at a time from
     a memory map (Feather v1, an older layout, is read whole); decimal columns as numbers,
-    except ``text_columns`` (see :func:`_to_pandas`).
+    except ``text_columns`` (see :func:`_to_pandas`); each chunk with its ``copies``
+    (see :func:`_arrow_pair`).
 
     The map is closed when the rows are read or the reader is dropped; the frames
     already yielded keep their data (Arrow's buffers hold the mapped region).
@@ -1323,14 +1461,15 @@ def _iter_arrow(
             _check_columns(target, schema.names, columns)
         if chunk_rows is None:
             table = pa.Table.from_batches(list(batches), schema=schema)
-            yield _to_pandas(table if columns is None else table.select(columns), text_columns)
+            table = table if columns is None else table.select(columns)
+            yield _arrow_pair(table, text_columns, copies or [])
             return
         for batch in batches:
             table = pa.Table.from_batches([batch], schema=schema)
             if columns is not None:
                 table = table.select(columns)
             for piece in table.to_batches(max_chunksize=chunk_rows):
-                yield _to_pandas(piece, text_columns)
+                yield _arrow_pair(piece, text_columns, copies or [])
     except DataFileError:
         raise
     except (pa.ArrowException, *_ARROW_READ_ERRORS) as exc:
@@ -1358,13 +1497,45 @@ def _json_records_frame(records: list[dict]) -> pd.DataFrame:
     return frame
 
 
+def _flat_record(record: dict, prefix: str = "", into: dict | None = None) -> dict:
+    """``record`` with its nested objects flattened into dotted keys, as
+    :func:`_json_records_frame` names its columns (an empty object gives no key)."""
+    flat: dict = {} if into is None else into
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            _flat_record(value, f"{name}.", flat)
+        else:
+            flat[name] = value
+    return flat
+
+
+def _json_copy(values: list[Any]) -> Any:
+    """One copied column of JSON Lines records (None: missing), as its values are: of
+    integers, pandas' nullable ``Int64`` (a null made the numbers floats); of booleans,
+    ``boolean``; else Python's values (lists and objects as their JSON text)."""
+    held = [v for v in values if v is not None]
+    if held and all(type(v) is int and -(2**63) <= v < 2**63 for v in held):
+        return pd.array(values, dtype="Int64")
+    if held and all(type(v) is bool for v in held):
+        return pd.array(values, dtype="boolean")
+    out = np.empty(len(values), dtype=object)
+    out[:] = [json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else v for v in values]
+    return out
+
+
 def _iter_json_lines(
-    target: Path, chunk_rows: int | None, columns: list[str] | None
-) -> Iterator[pd.DataFrame]:
+    target: Path,
+    chunk_rows: int | None,
+    columns: list[str] | None,
+    copies: list[str] | None = None,
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame | None]]:
     """The records of a JSON Lines file (one JSON object per line; empty lines skipped).
 
     A key absent from a record, or null, is missing. With ``columns``, the first chunk
-    must hold each of them; a later chunk without one gets it as missing.
+    must hold each of them; a later chunk without one gets it as missing. Each chunk
+    comes with its ``copies`` (those it holds) as the records hold them
+    (:func:`_json_copy`), or None without ``copies``.
     """
     import gzip
 
@@ -1372,7 +1543,7 @@ def _iter_json_lines(
     records: list[dict] = []
     first = True
 
-    def chunk() -> pd.DataFrame:
+    def chunk() -> tuple[pd.DataFrame, pd.DataFrame | None]:
         nonlocal first
         frame = _json_records_frame(records)
         if columns is not None:
@@ -1380,8 +1551,19 @@ def _iter_json_lines(
                 _check_columns(target, [str(c) for c in frame.columns], columns)
             frame = frame.reindex(columns=columns)
         first = False
+        copied = None
+        if copies:
+            flat = [_flat_record(record) for record in records]
+            copied = pd.DataFrame(
+                {
+                    name: _json_copy([values.get(name) for values in flat])
+                    for name in copies
+                    if name in frame.columns
+                },
+                index=frame.index,
+            )
         records.clear()
-        return frame
+        return frame, copied
 
     try:
         # utf-8-sig: a byte-order mark before the first record (Windows PowerShell's

@@ -229,9 +229,10 @@ def explain(
             chunk_rows,
             energy=max_rows is not None,
             csv_format=csv_format,
+            copies=[id_column] if id_column else [],  # as the file holds them: 00042 stays
         )
         for start, frame, encoded, energy in chunks:
-            ids = frame[id_column].to_numpy() if id_column else None
+            ids = frame[id_column] if id_column else None
             # the values the encoder imputed: the rows do not hold what the network saw
             imputed = model.encoder_.imputed(frame.drop(columns=[id_column] if id_column else []))
             yield start, encoded, energy, ids, imputed
@@ -297,8 +298,13 @@ def _explained(model, encoded, positions, top_k: int, id_column: str | None, ids
     for name in ("value", "expected"):
         table[name] = [_number_text(v) if isinstance(v, float) else str(v) for v in table[name]]
     if id_column:
+        import pandas as pd
+
         per_row = len(table) // len(positions)  # min(top_k, columns) lines per row
-        table.insert(1, id_column, np.repeat(np.asarray(ids), per_row))
+        # taken from the ids' own array: a nullable Int64 stays integers (np.asarray
+        # made it float64, and a CSV file's 00042 stays text)
+        values = pd.Series(ids).array
+        table.insert(1, id_column, values.take(np.repeat(np.arange(len(values)), per_row)))
     return table
 
 

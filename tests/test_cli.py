@@ -2322,3 +2322,66 @@ def test_the_documented_tab_completion_completes_commands_and_choices():
     env = {**os.environ, "_DAGMM_COMPLETE": "bash_source"}
     script = subprocess.run(run_m, env=env, capture_output=True, text=True)
     assert "_dagmm_completion()" in script.stdout, script.stderr
+
+
+def test_info_of_an_early_stopped_fit_says_the_epochs_run_and_the_weights_kept(table, tmp_path):
+    """Until 2026-12-07 ``dagmm info`` of a fit that early stopping ended after 26 of 200
+    epochs, keeping epoch 16's weights, said "trained: 200 epochs" and the last epoch's
+    loss as if it were the model's. It says the epochs run, and which epoch's weights the
+    file holds with that epoch's losses; ``--json`` adds ``epochs_run``, ``best_epoch``,
+    ``best_epoch_loss`` and ``best_epoch_val_loss`` (``epochs`` and ``final_loss`` keep
+    their meaning: scheduled epochs, the last epoch's loss)."""
+    import dagmm
+
+    folder, _ = table
+    model = tmp_path / "v.dagmm"
+    code, output = invoke(
+        "fit", folder / "flows.csv", "--exclude", "flow_id", "--out", model, "--epochs", 200,
+        "--validation-fraction", 0.3, "--batch-size", 32, "--learning-rate", 0.05,
+        "--random-state", 0,
+    )  # fmt: skip
+    assert code == 0, output
+    loaded = dagmm.load(model)
+    run_, best = len(loaded.history_["loss"]), loaded.best_epoch_
+    assert run_ < 200 and 0 < best < run_  # the case: stopped early, earlier weights kept
+    code, output = invoke("info", model, "--json")
+    summary = _strict_json(output)
+    assert summary["epochs"] == 200 and summary["epochs_run"] == run_
+    assert summary["best_epoch"] == best
+    assert summary["best_epoch_loss"] == loaded.history_["loss"][best - 1]
+    assert summary["best_epoch_val_loss"] == loaded.history_["val_loss"][best - 1]
+    assert summary["final_loss"] == loaded.history_["loss"][-1]
+    code, text = invoke("info", model)
+    assert f"trained: {run_} of 200 epochs (stopped early)" in text, text
+    assert f"weights kept: epoch {best}'s (lowest validation loss)" in text, text
+    assert f"validation loss {loaded.history_['val_loss'][best - 1]:.5g}" in text, text
+
+
+def test_resume_from_a_cut_short_or_empty_checkpoint_gets_the_checkpoint_loader_s_word(
+    table, model_and_checkpoint, tmp_path
+):
+    """Until 2026-12-07 ``fit --checkpoint ckt.ckpt --resume`` of a checkpoint cut short
+    (``head -c 10000``) said it "exists and is a file of unknown content ... delete it
+    first", and of an empty one "not a readable checkpoint (cke.ckpt: not a dagmm model
+    file (only 0 bytes))". Both are read as checkpoints, and the loader says what is
+    wrong, before the data are read; the file is left as it was."""
+    folder, _ = table
+    _, checkpoint = model_and_checkpoint
+    data = checkpoint.read_bytes()
+    cut, empty = tmp_path / "ckt.ckpt", tmp_path / "cke.ckpt"
+    cut.write_bytes(data[: len(data) // 3])
+    empty.write_bytes(b"")
+    expected = {
+        cut: f"{cut}: truncated dagmm checkpoint (its header of",
+        empty: f"{empty}: not a dagmm checkpoint (only 0 bytes)",
+    }
+    for path, message in expected.items():
+        before = path.read_bytes()
+        code, output = invoke(
+            "fit", folder / "nope.csv", "--out", tmp_path / "x.dagmm", "--checkpoint", path,
+            "--resume", "--epochs", 3,
+        )  # fmt: skip
+        lines = output.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and message in lines[0], output
+        assert "delete it" not in output and "model" not in output
+        assert path.read_bytes() == before

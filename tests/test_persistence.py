@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -444,3 +445,148 @@ def test_a_model_file_without_levels_explains_over_its_range_and_saves_as_before
     raw = model_bytes(model)
     assert read_document(raw)["format_version"] == 3
     assert {"input_levels", "input_level_counts"}.isdisjoint(read_document(raw)["tensors"])
+
+
+ARCHITECTURE_CHANGES = {
+    "estimation_hidden_sizes": {"estimation_hidden_sizes": (5,)},
+    "hidden_sizes": {"hidden_sizes": (7,)},
+    "latent_dim": {"latent_dim": 3},
+    "activation": {"activation": "relu"},
+    "dropout": {"dropout": 0.1},
+    "n_components": {"n_components": 3},
+    "restarts": {"n_restarts": 2, "restart_combine": "median"},
+}
+
+
+@pytest.mark.parametrize("case", sorted(ARCHITECTURE_CHANGES))
+def test_a_model_saved_after_set_params_of_its_architecture_loads_and_scores_as_it_does(
+    fitted, tmp_path, case
+):
+    """Until 2026-12-07 ``save`` after ``set_params(estimation_hidden_sizes=(5,))`` wrote
+    the parameter as the fitted network's layer sizes: the file never loaded ("tensor
+    'net.estimation.0.weight' has dtype torch.float32 shape (1, 6, 10), expected ... (1,
+    6, 5)"); after ``set_params(n_components=3)`` save refused ("fitted.n_components
+    differs from params.n_components"). The file holds the fitted architecture, and the
+    changed parameter as the parameter: the loaded model scores as the one in memory,
+    and a refit of it takes the parameter."""
+    model, frame = fitted
+    change = ARCHITECTURE_CHANGES[case]
+    changed = load_bytes(model_bytes(model)).set_params(**change)
+    path = tmp_path / "changed.dagmm"
+    changed.save(path)
+    loaded = dagmm.load(path)
+    np.testing.assert_array_equal(loaded.decision_function(frame), model.decision_function(frame))
+    assert loaded.get_params() == changed.get_params()
+    fitted_shapes = {k: v.shape for k, v in model.net_.state_dict().items()}
+    assert {k: v.shape for k, v in loaded.net_.state_dict().items()} == fitted_shapes
+    if case in ("estimation_hidden_sizes", "n_components"):
+        refit = loaded.set_params(epochs=1).fit(frame)
+        assert refit.net_.n_components == refit.n_components
+        widths = [layer.out_features for layer in refit.net_.estimation[:-1]]
+        assert widths == list(refit.estimation_hidden_sizes)
+
+
+def test_a_forged_component_count_names_the_architecture(fitted):
+    """``fitted.n_components`` may differ from the parameter now (set_params after fit):
+    a document claiming another count than its tensors hold is refused by their shapes,
+    the message naming the architecture the document describes."""
+    raw = rewrite_document(
+        model_bytes(fitted[0]), lambda _, doc: doc["fitted"].update(n_components=3)
+    )
+    with pytest.raises(ModelFileError, match=r"expected .*n_components 3"):
+        load_bytes(raw)
+
+
+def test_save_refuses_to_replace_a_file_that_is_not_a_model(fitted, tmp_path):
+    """Until 2026-12-07 ``model.save("scores.csv")`` replaced the CSV with a model without a
+    word (the command line refused it already): the file was lost for good. A model file
+    and an empty file are replaced as before."""
+    from dagmm import InvalidInputError
+
+    model, frame = fitted
+    scores = tmp_path / "scores.csv"
+    frame.to_csv(scores, index=False)
+    checkpoint = tmp_path / "run.ckpt"
+    DAGMM(epochs=1, random_state=0, checkpoint_path=checkpoint).fit(frame)
+    for victim, what in ((scores, r"a text file \(CSV"), (checkpoint, "a dagmm checkpoint")):
+        before = victim.read_bytes()
+        with pytest.raises(
+            InvalidInputError, match=f"{re.escape(str(victim))} exists and is {what}"
+        ):
+            model.save(victim)
+        assert victim.read_bytes() == before
+    other, empty = tmp_path / "other.dagmm", tmp_path / "empty"
+    DAGMM(epochs=1, random_state=1).fit(frame).save(other)
+    empty.write_bytes(b"")
+    for target in (other, empty):
+        model.save(target)
+        assert dagmm.load(target).threshold_ == model.threshold_
+
+
+def test_checkpoint_path_onto_a_file_that_is_not_a_checkpoint_is_refused_before_training(
+    fitted, tmp_path, monkeypatch
+):
+    """Until 2026-12-07 ``DAGMM(checkpoint_path="train.csv").fit(X)`` turned the CSV into a
+    binary checkpoint. Now refused before any training, the file untouched; with resume
+    the file is read, and the checkpoint loader says what it is."""
+    import dagmm.estimator
+    from dagmm import InvalidInputError
+    from dagmm.exceptions import CheckpointError
+
+    model, frame = fitted
+    train = tmp_path / "train.csv"
+    frame.to_csv(train, index=False)
+    before = train.read_bytes()
+    model.save(tmp_path / "m.dagmm")
+    monkeypatch.setattr(
+        dagmm.estimator, "_fit_members", lambda *a, **k: pytest.fail("trained first")
+    )
+    with pytest.raises(
+        InvalidInputError, match=r"checkpoint_path .*train\.csv exists and is a text"
+    ):
+        DAGMM(epochs=1, checkpoint_path=train).fit(frame)
+    with pytest.raises(InvalidInputError, match="exists and is a dagmm model file"):
+        DAGMM(epochs=1, checkpoint_path=tmp_path / "m.dagmm").fit(frame)
+    monkeypatch.undo()  # with resume the loader reads it, in the fit, before training
+    with pytest.raises(
+        CheckpointError,
+        match=r"train.csv: a text file \(CSV, JSON Lines\?\), not a dagmm checkpoint",
+    ):
+        DAGMM(epochs=1, random_state=0, checkpoint_path=train).fit(frame, resume=True)
+    assert train.read_bytes() == before
+
+
+def test_a_cut_short_model_or_checkpoint_is_recognised_as_one(fitted, tmp_path):
+    """Until 2026-12-07 a model or checkpoint cut short (an interrupted copy) was "a file
+    of unknown content" to the commands about to replace it (and the command line advised
+    deleting it), its loader said "truncated or not a dagmm model file", and an empty
+    checkpoint was "not a dagmm model file (only 0 bytes)". Each is named for what it
+    is, from the start of its header."""
+    from dagmm.checkpoint import load_checkpoint
+    from dagmm.exceptions import CheckpointError
+    from dagmm.persistence import existing_file_kind
+
+    model, frame = fitted
+    checkpoint = tmp_path / "run.ckpt"
+    DAGMM(epochs=1, random_state=0, checkpoint_path=checkpoint).fit(frame)
+    whole = {"model": model_bytes(model), "checkpoint": checkpoint.read_bytes()}
+    for kind, data in whole.items():
+        (length,) = struct.unpack("<Q", data[:8])
+        for cut in (300, 8 + length // 2, 8 + length - 1):
+            path = tmp_path / f"cut-{kind}-{cut}"
+            path.write_bytes(data[:cut])
+            assert existing_file_kind(path) == kind
+            if kind == "model":
+                with pytest.raises(ModelFileError, match="truncated dagmm model file"):
+                    dagmm.load(path)
+            else:
+                with pytest.raises(CheckpointError, match="truncated dagmm checkpoint"):
+                    load_checkpoint(path)
+    empty = tmp_path / "empty.ckpt"
+    empty.write_bytes(b"")
+    with pytest.raises(
+        CheckpointError, match=r"empty.ckpt: not a dagmm checkpoint \(only 0 bytes\)$"
+    ):
+        load_checkpoint(empty)
+    (tmp_path / "noise").write_bytes(b"\x00\x10" * 600)
+    assert existing_file_kind(tmp_path / "noise") == "a file of unknown content"

@@ -26,11 +26,19 @@ from safetensors.torch import save as save_safetensors
 
 from ._atomic import atomic_write_bytes
 from .exceptions import CheckpointError, TrainingDivergedError
-from .persistence import _read_header, _sha256, check_document_sha256, document_sha256, read_file
+from .persistence import (
+    _read_header,
+    _sha256,
+    check_document_sha256,
+    check_replaceable_by,
+    document_sha256,
+    read_file,
+)
 from .training import LoopSnapshot
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "check_checkpoint_path",
     "drawn_seed",
     "fingerprint",
     "load_checkpoint",
@@ -256,6 +264,24 @@ def _valid_inputs(inputs: Any) -> bool:
     )
 
 
+def check_checkpoint_path(path: str | os.PathLike[str], resume: bool) -> None:
+    """Refuse, before training, a ``checkpoint_path`` whose existing file the fit's
+    checkpoints would replace for good: a non-empty file that is not a dagmm checkpoint
+    (``DAGMM(checkpoint_path="train.csv")``). A checkpoint, an empty file or none at
+    all is fine; with ``resume`` an existing file is read first, and
+    :func:`load_checkpoint` refuses anything else in its own words (a truncated or
+    damaged checkpoint, a model).
+
+    Raises
+    ------
+    dagmm.InvalidInputError
+        Naming the path and what it holds.
+    """
+    if resume and Path(path).exists():
+        return
+    check_replaceable_by(path, "checkpoint", "checkpoint_path")
+
+
 def drawn_seed(path: str | os.PathLike[str]) -> int | None:
     """The seed a fit without ``random_state`` drew, from its checkpoint at ``path``; None
     when there is no checkpoint or it holds none (the resume then refuses or starts over,
@@ -286,10 +312,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[LoopSnapshot, dict[st
     source = str(target)
     data = read_file(target, CheckpointError, "checkpoint", "a checkpoint file")
     try:
-        header = _read_header(data, source)
+        header = _read_header(data, source, CheckpointError)
     except CheckpointError:
         raise
-    except Exception as exc:  # ModelFileError wording says "model": reword for checkpoints
+    except Exception as exc:  # anything else the reader met
         raise CheckpointError(f"{source}: not a readable checkpoint ({exc})") from exc
     meta = header.get("__metadata__")
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:

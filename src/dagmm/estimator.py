@@ -720,14 +720,15 @@ class DAGMM(TransformerMixin, BaseEstimator):
         self
         """
         self._validate_params()
+        if resume and self.checkpoint_path is None:
+            raise InvalidInputError("resume=True needs checkpoint_path")
+        _check_checkpoint_path(self, resume)
         X = as_table(X)
         encoder = _new_encoder(self).fit(X)
         data = _encode_for_fit(encoder, X)
         n_rows = data.shape[0]
         if n_rows < 2:
             raise InvalidInputError(f"need at least 2 rows to fit, got n_samples = {n_rows}")
-        if resume and self.checkpoint_path is None:
-            raise InvalidInputError("resume=True needs checkpoint_path")
         rng, drawn = self._training_rng(resume)
         # One draw per restart: without restarts the seed is the one it always was.
         seeds = [int(rng.randint(0, 2**31 - 1)) for _ in range(int(self.n_restarts))]
@@ -1803,6 +1804,15 @@ def _warn_few_rows(est: DAGMM, n_rows: int, latent_dim: int, stacklevel: int) ->
         )
 
 
+def _check_checkpoint_path(est: DAGMM, resume: bool) -> None:
+    """Refuse, before any work, a ``checkpoint_path`` holding a file that is no checkpoint
+    (see :func:`dagmm.checkpoint.check_checkpoint_path`)."""
+    if est.checkpoint_path is not None:
+        from .checkpoint import check_checkpoint_path  # an edge (files): imported when used
+
+        check_checkpoint_path(est.checkpoint_path, resume)
+
+
 def _fit_members(
     est: DAGMM,
     data: np.ndarray,
@@ -1978,6 +1988,7 @@ def fit_ensemble(
     estimator._validate_params()
     if resume and estimator.checkpoint_path is None:
         raise InvalidInputError("resume=True needs the estimator's checkpoint_path")
+    _check_checkpoint_path(estimator, resume)
     if estimator.n_restarts != 1:
         raise InvalidInputError(
             "fit_ensemble trains one model per seed and takes n_restarts=1; give each "

@@ -39,6 +39,7 @@ import itertools
 import json
 import math
 import os
+import re
 import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -199,7 +200,8 @@ def model_bytes(model: Any, include_training_scores: bool = True) -> bytes:
             "n_features": int(model.net_.n_features),
             "hidden_sizes": list(model.hidden_sizes_),
             "latent_dim": int(model.latent_dim_),
-            "estimation_hidden_sizes": [int(h) for h in model.estimation_hidden_sizes],
+            # the network's, not the parameter: set_params after fit changes only the latter
+            "estimation_hidden_sizes": _estimation_hidden_sizes(model.net_),
             "n_components": int(model.net_.n_components),
             "activation": model.net_.activation,
             "dropout": float(model.net_.dropout),
@@ -236,6 +238,12 @@ def model_bytes(model: Any, include_training_scores: bool = True) -> bytes:
         "document_sha256": document_sha256(text),
     }
     return save_safetensors(tensors, metadata=metadata)
+
+
+def _estimation_hidden_sizes(net: DAGMMNet) -> list[int]:
+    """The widths of the fitted network's estimation hidden layers (the last layer is
+    its ``n_components`` outputs)."""
+    return [int(layer.out_features) for layer in net.estimation[:-1]]
 
 
 def _contamination_document(model: Any) -> dict[str, Any]:
@@ -286,35 +294,105 @@ def save_model(
     NotFittedError
         ``model`` is not fitted.
     dagmm.InvalidInputError
-        A parameter is invalid (set by ``set_params`` after fit); nothing is written.
+        A parameter is invalid (set by ``set_params`` after fit), or ``path`` holds a
+        file other than a dagmm model (a CSV, a checkpoint: ``model.save("scores.csv")``);
+        nothing is written. A model file, or an empty one, is replaced.
     OSError
         The folder is missing or not writable, or ``path`` is a folder.
     """
-    atomic_write_bytes(path, model_bytes(model, include_training_scores))
+    data = model_bytes(model, include_training_scores)
+    check_replaceable_by(path, "model")
+    atomic_write_bytes(path, data)
 
 
-def _read_header(data: bytes, source: str) -> dict[str, Any]:
+def check_replaceable_by(path: str | os.PathLike[str], kind: str, name: str = "") -> None:
+    """Refuse to write a dagmm ``kind`` (``"model"`` or ``"checkpoint"``) over ``path``
+    when it holds a non-empty file of another kind (:func:`existing_file_kind`): a
+    data file, or the other kind of dagmm file. A file of that kind, or an empty one,
+    may be replaced.
+
+    ``name``: how the caller names ``path`` in the message (``checkpoint_path``).
+
+    Raises
+    ------
+    dagmm.InvalidInputError
+        Naming ``path`` and what it holds.
+    """
+    from .exceptions import InvalidInputError
+
+    found = existing_file_kind(path)
+    if found is None or found == kind:
+        return
+    what = f"a dagmm {found} file" if found in ("model", "checkpoint") else found
+    writing = "saving the model" if kind == "model" else "writing checkpoints"
+    label = f"{name} {os.fspath(path)}" if name else os.fspath(path)
+    raise InvalidInputError(
+        f"{label} exists and is {what}, not a dagmm {kind}: {writing} there would replace "
+        "it; delete it first if it is to go, or choose another path"
+    )
+
+
+def _read_header(
+    data: bytes, source: str, error: type[ModelFileError] = ModelFileError
+) -> dict[str, Any]:
+    """The safetensors header of ``data``: ``error`` (a :class:`CheckpointError` for a
+    checkpoint, whose messages then name one) when there is none."""
+    noun = "dagmm model file" if error is ModelFileError else "dagmm checkpoint"
     if len(data) < 8:
-        raise ModelFileError(f"{source}: not a dagmm model file (only {len(data)} bytes)")
+        raise error(f"{source}: not a {noun} (only {len(data)} bytes)")
     (length,) = struct.unpack("<Q", data[:8])
     if length > _MAX_HEADER or 8 + length > len(data):
+        cut = _cut_short_format(data)
+        if cut is not None:
+            what = "dagmm model file" if cut == FORMAT_NAME else "dagmm checkpoint"
+            raise error(
+                f"{source}: truncated {what} (its header of {length} bytes is cut short in "
+                f"a file of {len(data)} bytes: an interrupted copy or download?)"
+            )
         kind = _data_file_kind(data)
         if kind:
-            raise ModelFileError(
-                f"{source}: {kind}, not a dagmm model file (a model is what dagmm fit --out "
-                "or model.save writes; the commands take MODEL before DATA)"
+            advice = (
+                " (a model is what dagmm fit --out or model.save writes; the commands take "
+                "MODEL before DATA)"
+                if error is ModelFileError
+                else ""
             )
-        raise ModelFileError(
-            f"{source}: truncated or not a dagmm model file (header of {length} bytes, "
+            raise error(f"{source}: {kind}, not a {noun}{advice}")
+        raise error(
+            f"{source}: truncated or not a {noun} (header of {length} bytes, "
             f"file of {len(data)} bytes)"
         )
+    header_noun = "model" if error is ModelFileError else "checkpoint"
     try:
         header = json.loads(data[8 : 8 + length].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ModelFileError(f"{source}: corrupted model header ({exc})") from None
+        raise error(f"{source}: corrupted {header_noun} header ({exc})") from None
     if not isinstance(header, dict):
-        raise ModelFileError(f"{source}: corrupted model header (not a JSON object)")
+        raise error(f"{source}: corrupted {header_noun} header (not a JSON object)")
     return header
+
+
+#: The format names of a dagmm file (a model's or a checkpoint's) near the start of its
+#: safetensors header: the header's own ``"format":"..."`` entry or its document's first
+#: key, whichever of the metadata comes first (safetensors orders them as it likes).
+_FORMAT_NEAR_START = re.compile(
+    rb'"format":"(dagmm|dagmm-checkpoint)"'
+    rb'|"document":"\{\\"format\\": \\"(dagmm|dagmm-checkpoint)\\"'
+)
+
+
+def _cut_short_format(data: bytes) -> str | None:
+    """The format name (``"dagmm"``, ``"dagmm-checkpoint"``) of a file whose safetensors
+    header starts as a dagmm file's does, read from its first bytes: how a model or a
+    checkpoint cut short (a copy or download interrupted) is told from another file.
+    None for any other start."""
+    start = data[8:4096]
+    if not start.startswith(b'{"__metadata__":{'):
+        return None
+    found = _FORMAT_NEAR_START.search(start)
+    if found is None:
+        return None
+    return (found.group(1) or found.group(2)).decode("ascii")
 
 
 def existing_file_kind(path: str | os.PathLike[str]) -> str | None:
@@ -323,7 +401,8 @@ def existing_file_kind(path: str | os.PathLike[str]) -> str | None:
     Returns
     -------
     str or None
-        ``"model"`` (a dagmm model file), ``"checkpoint"`` (a dagmm checkpoint), or
+        ``"model"`` (a dagmm model file), ``"checkpoint"`` (a dagmm checkpoint; either
+        also when cut short, its header's start that of such a file), or
         how another file looks (``"a text file (CSV, JSON Lines?)"``, ``"a gzip-compressed
         file"``, ``"a file of unknown content"``); None where ``path`` is missing, empty
         or no regular file (the write itself reports a folder).
@@ -345,6 +424,9 @@ def existing_file_kind(path: str | os.PathLike[str]) -> str | None:
                     kind = {FORMAT_NAME: "model", CHECKPOINT_FORMAT: "checkpoint"}
                     if isinstance(meta, dict) and meta.get("format") in kind:
                         return kind[meta["format"]]
+            cut = _cut_short_format(head) if 8 + length > size else None
+            if cut is not None:  # cut short: still the kind it was
+                return "model" if cut == FORMAT_NAME else "checkpoint"
     except OSError:
         return None
     return _data_file_kind(head) or "a file of unknown content"
@@ -490,8 +572,9 @@ def _validate_document(doc: Any, source: str, version: int) -> None:
     if enc["missing"] == "impute" and set(enc["fill_values"]) != set(columns):
         problems.append("encoder.fill_values must cover every column when missing='impute'")
     fitted = doc["fitted"]
-    if fitted["n_components"] != doc["params"]["n_components"]:
-        problems.append("fitted.n_components differs from params.n_components")
+    # fitted.n_components may differ from params.n_components (set_params after fit, as
+    # every architecture parameter may): the network and mixture are built from
+    # ``fitted``, whose tensors' shapes are checked against it, and a refit takes params.
     if doc["format_version"] != version:
         problems.append(f"format_version {doc['format_version']} differs from the header's")
     n_members = fitted.get("n_members", 1)
@@ -530,6 +613,14 @@ def _parameter_count(fitted: dict[str, Any]) -> int:
     ]
     members = fitted.get("n_members", 1)
     return members * (2 * dense(encoder) + dense(estimation) + 2 * fitted["n_features"])
+
+
+def _architecture_text(fitted: dict[str, Any]) -> str:
+    """The ``fitted`` entries a file's tensor shapes follow from, for a message."""
+    keys = ("n_features", "hidden_sizes", "latent_dim", "estimation_hidden_sizes")
+    text = ", ".join(f"{key} {fitted[key]}" for key in (*keys, "n_components"))
+    members = fitted.get("n_members", 1)
+    return text if members == 1 else f"{text}, n_members {members}"
 
 
 def _network(fitted: dict[str, Any]) -> DAGMMNet:
@@ -684,7 +775,8 @@ def load_bytes(
         if tensors[name].dtype != want or tuple(tensors[name].shape) != shape:
             raise ModelFileError(
                 f"{source}: tensor {name!r} has dtype {tensors[name].dtype} shape "
-                f"{tuple(tensors[name].shape)}, expected {want} {shape}"
+                f"{tuple(tensors[name].shape)}, expected {want} {shape} (the architecture "
+                f"the document describes: {_architecture_text(fitted)})"
             )
     for name, tensor in tensors.items():
         if _sha256(tensor) != listed[name]["sha256"]:

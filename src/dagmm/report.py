@@ -971,7 +971,7 @@ def _model_section(model: Any) -> str:
         "<details><summary>Model: "
         f"{len(encoder.columns)} columns -> {len(encoder.feature_names_out)} features, "
         f"network {len(encoder.feature_names_out)}-{_e(hidden)}-{int(model.latent_dim_)}, "
-        f"K={int(model.n_components)}, {int(model.epochs_)} epochs</summary>"
+        f"K={int(model.net_.n_components)}, {int(model.epochs_)} epochs</summary>"
         + _table(["column", "kind"], described)
         + "</details>"
     )

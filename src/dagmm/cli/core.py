@@ -436,7 +436,14 @@ def check_checkpoint_options(
     if checkpoint:
         check_writable(checkpoint)
         check_not_an_input(checkpoint, "--checkpoint", outputs)
-        check_replaceable(checkpoint, "--checkpoint", "checkpoint")
+        if resume and Path(checkpoint).exists():
+            # read first, not replaced: the loader names what is wrong with it (cut
+            # short, damaged, a model) before any data is read
+            from ..checkpoint import load_checkpoint
+
+            load_checkpoint(checkpoint)
+        else:
+            check_replaceable(checkpoint, "--checkpoint", "checkpoint")
 
 
 #: What each kind of output may replace, and how the messages name it.
@@ -971,8 +978,11 @@ def info(model_path: str | None, as_json: bool) -> None:
         "encoder_width": len(model.encoder_.feature_names_out),
         "hidden_sizes": list(model.hidden_sizes_),
         "latent_dim": model.latent_dim_,
-        "n_components": int(model.n_components),
+        # the fitted network's (a parameter set_params changed after fit is in params)
+        "n_components": int(model.net_.n_components),
+        # scheduled; epochs_run: trained (fewer when early stopping ended the fit)
         "epochs": model.epochs_,
+        **_epochs_summary(model),
         "steps": model.n_iter_,
         "trained_on": model.device_,
         "threshold": model.threshold_,
@@ -1002,12 +1012,25 @@ def info(model_path: str | None, as_json: bool) -> None:
         f"  network: {summary['encoder_width']}-{'-'.join(map(str, summary['hidden_sizes']))}"
         f"-{summary['latent_dim']} (mirrored decoder), K={summary['n_components']}"
     )
-    click.echo(
-        f"  trained: {summary['epochs']} epochs, {summary['steps']} steps "
-        f"on {summary['trained_on']}"
-    )
+    run, scheduled = summary["epochs_run"], summary["epochs"]
+    epochs = f"{run} epochs" if run == scheduled else f"{run} of {scheduled} epochs (stopped early)"
+    click.echo(f"  trained: {epochs}, {summary['steps']} steps on {summary['trained_on']}")
     if summary["final_loss"] is not None:
-        click.echo(f"  final loss: {summary['final_loss']:.5g}")
+        click.echo(f"  final loss: {summary['final_loss']:.5g} (epoch {run})")
+    best = summary["best_epoch"]
+    if 0 < best < run:
+        if summary["best_epoch_loss"] is None:  # restarts combined: each keeps its own
+            click.echo(
+                f"  weights kept: each restart's epoch of lowest validation loss (the "
+                f"latest: epoch {best})"
+            )
+        else:
+            val = summary["best_epoch_val_loss"]
+            click.echo(
+                f"  weights kept: epoch {best}'s (lowest validation loss): loss "
+                f"{summary['best_epoch_loss']:.5g}"
+                + (f", validation loss {val:.5g}" if val is not None else "")
+            )
     restarts = summary["restarts"]
     if restarts is not None:
         # an untrained restart (--epochs 0) has no loss: NaN, which is no number to show
@@ -1034,6 +1057,24 @@ def info(model_path: str | None, as_json: bool) -> None:
             "  other alert rates (--contamination): "
             + ", ".join(f"{share}: {cut:.6g}" for share, cut in cuts.items())
         )
+
+
+def _epochs_summary(model: Any) -> dict[str, Any]:
+    """What ``dagmm info`` says of the epochs a model trained: ``epochs_run`` (the
+    history's length: early stopping ends a fit before ``epochs``), ``best_epoch`` (the
+    epoch whose weights the model holds, 1-based; 0 untrained; with restarts combined,
+    the latest of theirs) and that epoch's ``best_epoch_loss`` and
+    ``best_epoch_val_loss`` (None where not recorded, or with restarts combined: each
+    kept its own epoch, and the history is their mean)."""
+    history = model.history_
+    run = len(history.get("loss", ()))
+    best = int(model.best_epoch_)
+    losses: dict[str, float | None] = {"best_epoch_loss": None, "best_epoch_val_loss": None}
+    if 0 < best <= run and model.n_members_ == 1:
+        for key, term in (("best_epoch_loss", "loss"), ("best_epoch_val_loss", "val_loss")):
+            values = history.get(term, ())
+            losses[key] = float(values[best - 1]) if len(values) >= best else None
+    return {"epochs_run": run, "best_epoch": best, **losses}
 
 
 def _restarts_summary(model: Any) -> dict[str, Any] | None:

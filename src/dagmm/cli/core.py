@@ -446,13 +446,6 @@ def check_checkpoint_options(
             check_replaceable(checkpoint, "--checkpoint", "checkpoint")
 
 
-#: What each kind of output may replace, and how the messages name it.
-_REPLACEABLE = {
-    "model": (("model",), "a dagmm model"),
-    "checkpoint": (("checkpoint",), "a dagmm checkpoint"),
-}
-
-
 def check_replaceable(path: str | os.PathLike[str], option: str, writes: str) -> None:
     """Refuse, before any work, an output ``path`` whose existing file another kind of
     output would replace: a model or checkpoint written over a data file (``--out
@@ -475,24 +468,16 @@ def check_replaceable(path: str | os.PathLike[str], option: str, writes: str) ->
         ``path`` holds a file another kind of output would replace.
     """
     from ..exceptions import InvalidInputError
-    from ..persistence import existing_file_kind
+    from ..persistence import check_replaceable_by, existing_file_kind
 
+    if writes != "table":
+        check_replaceable_by(path, writes, option)
+        return
     found = existing_file_kind(path)
-    if found is None:
-        return
-    if writes == "table":
-        if found in ("model", "checkpoint"):
-            raise InvalidInputError(
-                f"{option} {path} is a dagmm {found} file: the rows written there would "
-                "replace it; choose another path"
-            )
-        return
-    allowed, noun = _REPLACEABLE[writes]
-    if found not in allowed:
-        what = f"a dagmm {found} file" if found in ("model", "checkpoint") else found
+    if found in ("model", "checkpoint"):
         raise InvalidInputError(
-            f"{option} {path} exists and is {what}, not {noun}: writing {noun} there would "
-            "replace it; delete it first if it is to go, or choose another path"
+            f"{option} {path} is a dagmm {found} file: the rows written there would "
+            "replace it; choose another path"
         )
 
 

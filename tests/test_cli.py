@@ -546,6 +546,21 @@ def test_model_from_standard_input_is_refused_by_name(table, model_and_checkpoin
         assert "a model is read from its file by path, not from standard input" in output
 
 
+def test_explain_and_report_name_the_way_out_for_a_feature_as_id(table, model_and_checkpoint):
+    """Until 2026-12-07 "column(s) ['bytes'] are model features and cannot be used as
+    id/labels", while ``score --id-column bytes`` took it, and no way out was named."""
+    folder, _ = table
+    model, _ = model_and_checkpoint
+    for command in ("explain", "report"):
+        out = folder / ("feature_id.csv" if command == "explain" else "feature_id.html")
+        code, output = invoke(command, model, folder / "flows.csv", "--out", out,
+                              "--id-column", "bytes")  # fmt: skip
+        assert code == 2, output
+        assert "column(s) ['bytes'] are model features, which explain and report do not" in output
+        assert "(score --id-column does): name another column, or add a copy" in output
+        assert not out.exists()
+
+
 def test_demo_runs_and_beats_control():
     result = run("demo", "--rows", "3000")
     assert result.returncode == 0, result.stderr

@@ -301,18 +301,25 @@ def test_engine_spark_refuses_a_folder_whose_file_lacks_a_model_column(frame, tm
     )
 
 
+def _files_disagreeing_on_a_type(frame, model, tmp_path):
+    """A model file, a Parquet folder whose files disagree on column c's type (double in
+    one, int64 in the other) and the output path scoring it would write."""
+    folder = tmp_path / "flows.parquet"
+    folder.mkdir()
+    frame.iloc[:600].to_parquet(folder / "part-0.parquet")
+    frame.iloc[600:].astype({"c": "int64"}).to_parquet(folder / "part-1.parquet")
+    model_path = tmp_path / "m.dagmm"
+    model.save(model_path)
+    return model_path, folder, tmp_path / "scores.parquet"
+
+
 def test_engine_spark_names_the_file_and_column_of_a_type_spark_cannot_read(frame, model, tmp_path):
     """Until 2026-12-07 a folder whose files disagree on a column's type (double in one,
     int64 in another) failed with Py4J's first line, "An error occurred while calling
     o76.parquet.", Spark's own message lost in its log."""
     from _cli import invoke
 
-    folder = tmp_path / "flows.parquet"
-    folder.mkdir()
-    frame.iloc[:600].to_parquet(folder / "part-0.parquet")
-    frame.iloc[600:].astype({"c": "int64"}).to_parquet(folder / "part-1.parquet")
-    model_path, out = tmp_path / "m.dagmm", tmp_path / "scores.parquet"
-    model.save(model_path)
+    model_path, folder, out = _files_disagreeing_on_a_type(frame, model, tmp_path)
     code, output = invoke(
         "score", str(model_path), str(folder), "--out", str(out), "--engine", "spark",
         "--spark-master", "local[2]",
@@ -329,12 +336,7 @@ def test_engine_spark_failure_is_not_buried_in_spark_s_task_logs(frame, model, t
     """Until 2026-12-07 the session ``dagmm score --engine spark`` started logged at WARN:
     a failed task printed about 400 lines of ERROR and WARN logs with Java stack traces,
     dagmm's one line at their end. Now its log level is FATAL (``--spark-log-level``)."""
-    folder = tmp_path / "flows.parquet"
-    folder.mkdir()
-    frame.iloc[:600].to_parquet(folder / "part-0.parquet")
-    frame.iloc[600:].astype({"c": "int64"}).to_parquet(folder / "part-1.parquet")
-    model_path, out = tmp_path / "m.dagmm", tmp_path / "scores.parquet"
-    model.save(model_path)
+    model_path, folder, out = _files_disagreeing_on_a_type(frame, model, tmp_path)
     result = subprocess.run(
         [sys.executable, "-m", "dagmm.cli.main", "score", str(model_path), str(folder),
          "--out", str(out), "--engine", "spark", "--spark-master", "local[2]"],

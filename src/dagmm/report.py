@@ -453,7 +453,9 @@ def encoded_chunks(
         clash = [c for c in wanted if c in features]
         if clash:
             raise InvalidInputError(
-                f"{path}: column(s) {clash} are model features and cannot be used as id/labels"
+                f"{path}: column(s) {clash} are model features, which explain and report do "
+                "not also list as --id-column or --labels (score --id-column does): name "
+                "another column, or add a copy of it under another name"
             )
         chunks = iter_table_copies(
             path,

@@ -688,8 +688,9 @@ def _set_cut(
 @click.option("--spark-master", default="local[*]", show_default=True, help="Spark master URL.")
 @click.option(
     "--spark-log-level",
-    type=click.Choice(["OFF", "FATAL", "ERROR", "WARN", "INFO", "DEBUG"], case_sensitive=False),
-    default="FATAL",
+    # lower case: click 8.1 shows the choices as given, later releases lowered
+    type=click.Choice(["off", "fatal", "error", "warn", "info", "debug"], case_sensitive=False),
+    default="fatal",
     show_default=True,
     help="Spark's own log level for the session --engine spark starts (FATAL: a failure "
     "is told in dagmm's one line, not after Spark's task logs and stack traces).",

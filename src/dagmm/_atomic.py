@@ -146,7 +146,7 @@ def check_not_an_input(
 def _inside(target: Path, folder: Path) -> bool:
     """Whether ``target`` lies within ``folder`` (at any depth), links resolved."""
     try:
-        written_path(target).resolve().relative_to(folder.resolve())
+        target.resolve().relative_to(folder.resolve())
     except ValueError:
         return False
     return True

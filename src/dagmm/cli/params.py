@@ -149,9 +149,7 @@ def csv_format_options(func):
             # before the copy, which uses up stdin: a mistyped folder would else be
             # found only once all of it was read, and the data piped again
             check_writable(out)
-        with spooled_data(
-            kwargs["data"], input_format, kwargs.get("model_path"), _pipe_refusal(kwargs)
-        ) as data:
+        with spooled_data(kwargs["data"], input_format, _pipe_refusal(kwargs)) as data:
             kwargs["data"] = data
             kwargs["csv_format"] = csv_format(data, decimal, thousands, na_values, encoding)
             try:

@@ -146,7 +146,6 @@ def sniffed_suffix(head: bytes, input_format: str | None = None) -> str:
 def spooled_data(
     data: str,
     input_format: str | None = None,
-    model: str | None = None,
     refusal: str | None = None,
 ) -> Iterator[str]:
     """DATA as a file the readers can open more than once: ``data`` itself, or a
@@ -158,8 +157,6 @@ def spooled_data(
         DATA as given on the command line.
     input_format : str, optional
         ``--input-format``: the copy's format instead of the one its bytes show.
-    model : str, optional
-        MODEL as given, refused when it is standard input as well.
     refusal : str, optional
         Why this command cannot read a pipe (``--distributed``), or None.
 
@@ -171,14 +168,10 @@ def spooled_data(
     Raises
     ------
     click.UsageError
-        Standard input given twice, ``--input-format`` for a file, or ``refusal``.
+        ``--input-format`` for a file, or ``refusal``.
     DataFileError
         The copy failed (no room in the temporary folder).
     """
-    if is_stdin(model) and is_stdin(data):  # the commands' MODEL refuses stdin earlier
-        raise click.UsageError(
-            "MODEL and DATA are both stdin, which can be read once: give the model as a file"
-        )
     if not is_pipe(data):
         if input_format is not None:
             raise click.UsageError(

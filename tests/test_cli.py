@@ -2400,3 +2400,32 @@ def test_resume_from_a_cut_short_or_empty_checkpoint_gets_the_checkpoint_loader_
         assert code == 2 and len(lines) == 1 and message in lines[0], output
         assert "delete it" not in output and "model" not in output
         assert path.read_bytes() == before
+
+
+def test_fit_then_score_a_csv_of_unix_times_keeps_every_second(tmp_path):
+    """A CSV's Unix times within an hour (about 1.7e9) reached the float32 network in
+    steps of 128 s until 2026-12-07, so rows a minute apart scored alike. The encoder
+    shifts such a column in float64 first; ``dagmm info`` names the column and the shift,
+    and a row moved by one minute scores differently."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"ts": 1.7e9 + np.arange(300) * 12.0, "bytes": rng.gamma(2.0, 100.0, 300)})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    model = tmp_path / "m.dagmm"
+    code, output = invoke("fit", tmp_path / "t.csv", "--out", model, "--epochs", 3)
+    assert code == 0, output
+    code, text = invoke("info", model)
+    assert "shifted in float64 before float32: ts - 1700000000" in text, text
+    code, output = invoke("info", model, "--json")
+    assert _strict_json(output)["shifted_columns"] == {"ts": 1.7e9}
+    moved = frame.head(2).assign(ts=frame["ts"].iloc[0] + np.array([0.0, 60.0]))
+    moved["bytes"] = frame["bytes"].iloc[0]  # the same row, one minute apart
+    moved.to_csv(tmp_path / "moved.csv", index=False)
+    code, output = invoke("score", model, tmp_path / "moved.csv", "--out", tmp_path / "s.csv")
+    assert code == 0, output
+    scores = pd.read_csv(tmp_path / "s.csv")["energy"].to_numpy()
+    assert scores[0] != scores[1], scores
+    code, output = invoke("report", model, tmp_path / "t.csv", "--out", tmp_path / "r.html")
+    assert code == 0, output
+    assert (
+        "numeric, less 1700000000 (in float64, before float32)" in (tmp_path / "r.html").read_text()
+    )

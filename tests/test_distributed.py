@@ -553,6 +553,25 @@ def test_torchrun_cli_category_limit_counts_the_union_of_shards(tmp_path: Path) 
 
 
 @_NEEDS_TORCHRUN
+def test_torchrun_cli_shifts_a_column_by_its_range_over_every_shard(tmp_path: Path) -> None:
+    # Unix times reach the float32 network shifted by their smallest value (the encoder's
+    # shifts); the smallest here is in process 1's shard (odd rows), so a shift decided
+    # by each shard, or by process 0's alone, would differ from one process's.
+    data = tmp_path / "train.csv"
+    frame = _rows()
+    frame["ts"] = 1.7e9 + 3.0 * (N_ROWS - 1 - np.arange(N_ROWS))
+    frame.to_csv(data, index=False)
+    out = tmp_path / "model.dagmm"
+    result = _torchrun_fit(tmp_path, data, out)
+    assert result.returncode == 0, result.stderr
+    from dagmm import load
+    from dagmm.tabular import TabularEncoder
+
+    assert load(out).encoder_.shifts == {"ts": 1.7e9}
+    assert TabularEncoder().fit(frame).shifts == {"ts": 1.7e9}
+
+
+@_NEEDS_TORCHRUN
 def test_torchrun_cli_leaves_out_an_empty_nameless_column_as_one_process_does(
     tmp_path: Path,
 ) -> None:

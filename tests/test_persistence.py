@@ -13,7 +13,7 @@ from _modelfile import forge_tensors, read_document, rewrite_document
 
 import dagmm
 from dagmm import DAGMM, ModelFileError
-from dagmm.persistence import FORMAT_VERSION, load_bytes, model_bytes
+from dagmm.persistence import FORMAT_VERSION, LEVELS_VERSION, load_bytes, model_bytes
 
 PACKAGE = Path(dagmm.__file__).parent
 
@@ -198,7 +198,7 @@ def test_a_document_with_unknown_keys_names_the_release_that_wrote_it(fitted):
         load_bytes(rewrite_document(model_bytes(fitted[0]), newer), "m.dagmm")
     message = str(caught.value)
     assert "unknown key(s) ['calibration']" in message
-    written = f"written by dagmm 9.1.0 as format version {FORMAT_VERSION}; this is dagmm"
+    written = f"written by dagmm 9.1.0 as format version {LEVELS_VERSION}; this is dagmm"
     assert f"{written} {dagmm.__version__}" in message
     assert f"reads format versions 1 to {FORMAT_VERSION}" in message
     assert "\n" not in message
@@ -590,3 +590,32 @@ def test_a_cut_short_model_or_checkpoint_is_recognised_as_one(fitted, tmp_path):
         load_checkpoint(empty)
     (tmp_path / "noise").write_bytes(b"\x00\x10" * 600)
     assert existing_file_kind(tmp_path / "noise") == "a file of unknown content"
+
+
+def test_forged_column_shifts_are_refused(fitted):
+    """encoder.shifts (format version 5) changes every value a column sends to the
+    network: one in a file that says it is older, on a column that is not numeric or
+    not a column, or not a finite number, is refused before anything is used."""
+    raw = model_bytes(fitted[0])  # no shifted column: written as version 4
+    assert read_document(raw)["format_version"] == LEVELS_VERSION
+
+    def shifted(shifts, version=None):
+        def edit(header, doc):
+            doc["encoder"]["shifts"] = shifts
+            if version is not None:
+                doc["format_version"] = version
+                header["__metadata__"]["format_version"] = str(version)
+
+        return rewrite_document(raw, edit)
+
+    cases = {
+        "needs format_version 5": shifted({"a": 1.0}),
+        "not among the numeric columns": shifted({"c": 1.0}, 5),
+        "not among the numeric columns ": shifted({"zz": 1.0}, 5),
+        "expected a number": shifted({"a": "1e9"}, 5),
+    }
+    for needle, forged in cases.items():
+        with pytest.raises(ModelFileError, match=needle.strip()):
+            load_bytes(forged, "m.dagmm")
+    # a genuine version-5 document with a numeric column's shift loads
+    assert load_bytes(shifted({"a": 1.0}, 5), "m.dagmm").encoder_.shifts == {"a": 1.0}

@@ -985,43 +985,60 @@ def test_values_below_float32_s_resolution_are_named_at_fit():
     assert len(np.unique(model.decision_scores_)) > 1
 
 
-def test_values_far_from_zero_that_vary_little_are_named_at_fit():
-    """Unix times within one hour (about 1.7e9) reach the float32 network in steps of
-    128 s: until 2026-12-07 rows a minute apart scored alike without a word, and a
-    column of 1e9 plus noise became a constant named as "below float32's smallest
-    normal number", whose advice (multiply by a power of ten) changed nothing."""
-    from dagmm.estimator import UnresolvedColumnWarning
+def test_values_far_from_zero_that_vary_little_reach_the_network_intact(tmp_path):
+    """Unix times within one hour (about 1.7e9) reached the float32 network in steps of
+    128 s: at most 29 distinct values of 300, so rows a minute apart scored alike (until
+    2026-12-07 without a word; then with a warning asking to subtract a constant). The
+    encoder now subtracts one in float64 before the cast: every value arrives."""
+    from dagmm.estimator import UnresolvedColumnWarning, _encode_numeric_fast
+    from dagmm.explain import explain
 
     rng = np.random.default_rng(0)
-    frame = _frame(300).assign(ts=1.7e9 + rng.uniform(0, 3600, 300))
-    message = (
-        r"column\(s\) 'ts' \(values up to 1\.7e\+09 in magnitude, spread 3\.\d+e\+03: "
-        r"steps of 128, at most 2\d distinct value\(s\)\) vary too little for their size "
-        r".* subtract a constant from each first"
-    )
-    with pytest.warns(UnresolvedColumnWarning, match=message):
-        DAGMM(**TINY, random_state=0).fit(frame)
-    with pytest.warns(UnresolvedColumnWarning, match=r"'big' \(values up to 1e\+09 .*steps of 64"):
-        DAGMM(**TINY, random_state=0).fit(frame.assign(big=1e9 + rng.normal(size=300)))
-    with pytest.warns(UnresolvedColumnWarning, match=r"'ts' \(values up to 1\.7e\+09"):
-        fit_ensemble(DAGMM(**TINY), frame, [0], [np.arange(150)])
-    # the advice works; a wide column of large values (bytes: 0 to 1e9) and a column
-    # float32 resolves finely (years, pressures) say nothing
+    ts = 1.7e9 + rng.uniform(0, 3600, 300)
+    frame = _frame(300).assign(ts=ts, big=1e9 + rng.normal(size=300))
     with warnings.catch_warnings():
         warnings.simplefilter("error", UnresolvedColumnWarning)
-        DAGMM(**TINY, random_state=0).fit(frame.assign(ts=frame["ts"] - 1.7e9))
-        DAGMM(**TINY, random_state=0).fit(
-            frame.assign(
-                ts=rng.exponential(1e8, 300),
-                year=rng.integers(1990, 2026, 300),
-                hpa=1013.25 + rng.normal(0, 5, 300),
-            )
-        )
-    # log_inputs makes it worse: log(1.7e9 + 3600) - log(1.7e9) is 2e-6
-    with pytest.warns(
-        UnresolvedColumnWarning, match=r"'ts' \(values up to 21\.3 .*\(after log_inputs\)"
+        model = DAGMM(**TINY, random_state=0).fit(frame)
+        logged = DAGMM(**TINY, random_state=0, log_inputs=True).fit(frame)
+        plain = DAGMM(**TINY, random_state=0).fit(frame[["ts", "big"]].to_numpy())
+    assert model.encoder_.shifts == {"ts": ts.min(), "big": frame["big"].min()}
+    array = frame[["ts", "big"]].to_numpy()
+    for fitted, data, names in (
+        (model, frame, ["ts", "big"]),
+        (logged, frame, ["ts", "big"]),
+        (plain, array, ["0", "1"]),  # an array's columns are its positions
     ):
-        DAGMM(**TINY, random_state=0, log_inputs=True).fit(frame)
+        encoded = fitted.encoder_.transform(data)
+        for name in names:
+            column = encoded[:, fitted.encoder_.feature_names_out.index(name)]
+            assert len(np.unique(column)) == 300, (name, len(np.unique(column)))
+    # in the column's own units: the shift is what was subtracted, nothing rounded away
+    encoded = model.encoder_.transform(frame)[:, model.encoder_.feature_names_out.index("ts")]
+    np.testing.assert_allclose(
+        encoded.astype(np.float64) + model.encoder_.shifts["ts"], ts, rtol=0, atol=1e-3
+    )
+    # the fast numeric path (all-numeric data) shifts as the general one does
+    fast = _encode_numeric_fast(plain.encoder_, array)
+    np.testing.assert_array_equal(fast, plain.encoder_.transform(array))
+    # a saved model shifts as the one in memory; its file says it needs format 5
+    model.save(tmp_path / "m.dagmm")
+    loaded = dagmm.load(tmp_path / "m.dagmm")
+    assert loaded.format_version_ == 5 and loaded.encoder_.shifts == model.encoder_.shifts
+    np.testing.assert_array_equal(loaded.decision_function(frame), model.decision_function(frame))
+    # explanations report the column in its own units, not shifted ones
+    table = explain(model, frame.head(5))
+    values = table.loc[table["column"] == "ts", ["row", "value", "expected"]].sort_values("row")
+    np.testing.assert_allclose(values["value"].astype(float), ts[:5], rtol=0, atol=1e-3)
+    expected = values["expected"].astype(float)
+    assert ((expected >= ts.min() - 1e-3) & (expected <= ts.max() + 1e-3)).all(), expected
+    # columns float32 resolves (bytes from 0 to 1e9, years, pressures) are not shifted,
+    # so models of them score as before
+    wide = _frame(300).assign(
+        ts=rng.exponential(1e8, 300),
+        year=rng.integers(1990, 2026, 300),
+        hpa=1013.25 + rng.normal(0, 5, 300),
+    )
+    assert DAGMM(**TINY, random_state=0).fit(wide).encoder_.shifts == {}
 
 
 def test_far_out_of_range_scoring_is_a_clear_error_not_nan():

@@ -165,13 +165,13 @@ SCALAR = AnyOf((Null(), Bool(), Int(-(2**63), 2**63 - 1), Num(), Str(4096)))
 
 
 def model_document_schema(activations: tuple[str, ...], other_params: tuple[str, ...] = ()) -> Obj:
-    """Schema of the JSON document in a model file's header (format versions 1 to 4).
+    """Schema of the JSON document in a model file's header (format versions 1 to 5).
 
     Version 2 adds nothing but ``fitted.n_members`` above 1 (a model that keeps
     several restarts, whose tensors have a leading member axis); version 3 adds
     nothing to the document but a tensor, ``input_range``, and version 4 two,
     ``input_levels`` and ``input_level_counts`` (int64; see
-    :mod:`dagmm.persistence`).
+    :mod:`dagmm.persistence`); version 5 ``encoder.shifts``.
 
     ``other_params`` are estimator parameters not described here (newer
     additions to :class:`~dagmm.DAGMM`): accepted as optional scalars or lists of scalars.
@@ -225,7 +225,7 @@ def model_document_schema(activations: tuple[str, ...], other_params: tuple[str,
             "categories": Map(List(name, max_items=MAX_SIZE), max_items=MAX_SIZE),
             "fill_values": Map(AnyOf((Num(), name)), max_items=MAX_SIZE),
         },
-        optional={"log_inputs": Bool()},
+        optional={"log_inputs": Bool(), "shifts": Map(Num(), max_items=MAX_SIZE)},
     )
     fitted = Obj(
         required={

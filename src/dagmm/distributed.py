@@ -65,6 +65,7 @@ from .tabular import (
     find_numbers_as_text,
     find_stray_text,
     refuse_empty_column,
+    shifts_from_ranges,
     warn_if_identifier,
 )
 from .training import (
@@ -289,6 +290,24 @@ def shard_indices(n_rows: int, rank: int, world_size: int) -> slice:
 
 
 # ------------------------------------------------------------------- training
+def _global_shifts(
+    reducer: ProcessGroupReducer, encoder: TabularEncoder, X: Any
+) -> dict[str, float]:
+    """:attr:`TabularEncoder.shifts` as one process fitting every shard's rows decides
+    them: from each numeric column's range over all shards."""
+    ranges = _agreed(reducer, lambda: encoder.training_ranges(X))
+    names = list(ranges)
+    if not names:
+        return {}
+    bounds = np.array([ranges[n] for n in names], dtype=np.float64).T  # (2, n): low, high
+    # a shard without a finite value holds no bound: +inf / -inf drop out of MIN / MAX
+    low = reducer.reduce_array(np.nan_to_num(bounds[0], nan=np.inf), dist.ReduceOp.MIN)
+    high = reducer.reduce_array(np.nan_to_num(bounds[1], nan=-np.inf), dist.ReduceOp.MAX)
+    return shifts_from_ranges(
+        {n: (float(lo), float(hi)) for n, lo, hi in zip(names, low, high, strict=True)}
+    )
+
+
 def _merge_encoders(reducer: ProcessGroupReducer, local: TabularEncoder) -> TabularEncoder:
     # every process compares every process's encoder: a mismatch fails all alike
     states = [json.loads(b) for b in reducer.gather_bytes(json.dumps(local.to_dict()).encode())]
@@ -600,6 +619,7 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
         return local.fit(X)
 
     encoder = _merge_encoders(reducer, _agreed(reducer, fit_local))
+    encoder.shifts = _global_shifts(reducer, encoder, X)
     _check_no_empty_column(reducer, encoder, X, est.missing)
     if encoder.missing == "impute":
         encoder.fill_values = _global_fill_values(reducer, encoder, X)

@@ -25,6 +25,7 @@ from .levels import Levels, member_levels, merge_levels
 from .network import ACTIVATIONS, DAGMMNet
 from .presets import preset_params
 from .rejection import REJECTED, RejectionStats, check_rejection_args, rejected, rejection_stats
+from .tabular import FLOAT32_STEPS as TABULAR_FLOAT32_STEPS
 from .tabular import TabularEncoder, as_table, describe_rows, symlog
 from .training import (
     SMALLEST_SPREAD,
@@ -70,9 +71,10 @@ class ComponentCollapseWarning(UserWarning):
 
 class UnresolvedColumnWarning(UserWarning):
     """A numeric training column's values are ones float32 cannot tell apart: they
-    vary only below its smallest normal number (they become zeros and subnormals), or
-    by too little for their size (Unix times within an hour, about 1.7e9, become
-    steps of 128). To the float32 network the column is (nearly) one constant."""
+    vary only below its smallest normal number (they become zeros and subnormals). To
+    the float32 network the column is one constant. (Until 2026-12-07 also given for
+    values far from 0 that vary little, such as Unix times; those are now shifted in
+    float64 before the cast, :attr:`dagmm.tabular.TabularEncoder.shifts`.)"""
 
 
 class FewRowsWarning(UserWarning):
@@ -424,8 +426,9 @@ class DAGMM(TransformerMixin, BaseEstimator):
     input_range_ : ndarray of shape (2, n_encoded_features)
         Each encoded input column's minimum (``input_range_[0]``) and maximum
         (``input_range_[1]``) over the training rows, as the network reads it
-        before its scaling (after imputation, ``log_inputs`` and one-hot
-        encoding: one column per one-hot category), whatever the ``scaler``;
+        before its scaling (after imputation, ``log_inputs``, the encoder's
+        ``shifts`` and one-hot encoding: one column per one-hot category),
+        whatever the ``scaler``;
         with a validation split, of the rows trained on.
         :meth:`explain` searches each numeric column's most normal value in
         this range. Absent from models loaded from files written before it was
@@ -1506,14 +1509,13 @@ def _new_encoder(est: DAGMM) -> TabularEncoder:
 
 def _encode_for_fit(encoder: TabularEncoder, X: Any) -> np.ndarray:
     """``X`` encoded by the fitted ``encoder``, warning (:class:`UnresolvedColumnWarning`)
-    of numeric columns whose values float32 cannot tell apart: they differ only below
-    float32's smallest normal number (:data:`~dagmm.training.SMALLEST_SPREAD`), or by
-    too little for their size (:data:`FLOAT32_STEPS` steps across the column).
+    of numeric columns whose values float32 cannot tell apart because they differ only
+    below float32's smallest normal number (:data:`~dagmm.training.SMALLEST_SPREAD`).
 
     Values beyond float32's range are refused by the encoder; values too small for it
-    become zeros and subnormals, and values far from 0 that vary little (Unix times of
-    one hour: about 1.7e9, spread 3.6e3) are rounded to float32's steps there (128), a
-    column of them nearly or wholly one constant to the network, without a word.
+    would become zeros and subnormals, a column of them one constant to the network,
+    without a word. (Values far from 0 that vary little, such as Unix times, the
+    encoder shifts in float64 before the cast: :attr:`TabularEncoder.shifts`.)
     """
     data = _encode_numeric_fast(encoder, X)
     if data is None:
@@ -1521,10 +1523,8 @@ def _encode_for_fit(encoder: TabularEncoder, X: Any) -> np.ndarray:
     if not len(data):
         return data
     high, low = data.max(axis=0), data.min(axis=0)
-    spread = high.astype(np.float64) - low
-    steps = spread / np.spacing(np.maximum(np.abs(high), np.abs(low)))
-    suspect = np.flatnonzero((spread < SMALLEST_SPREAD) | (steps < FLOAT32_STEPS))
-    tiny, coarse = [], []
+    suspect = np.flatnonzero(high.astype(np.float64) - low < SMALLEST_SPREAD)
+    tiny = []
     for position, (name, columns) in enumerate(encoder.groups):
         if name in encoder.categories or columns[0] not in suspect:
             continue
@@ -1537,13 +1537,8 @@ def _encode_for_fit(encoder: TabularEncoder, X: Any) -> np.ndarray:
             finite = symlog(finite)
         if not len(finite) or finite.max() == finite.min():
             continue  # a constant column: constant to float32 as well
-        size = float(np.abs(finite).max())
-        if size < SMALLEST_SPREAD:
+        if float(np.abs(finite).max()) < SMALLEST_SPREAD:
             tiny.append(name)
-            continue
-        step = float(np.spacing(np.float32(size)))
-        if (finite.max() - finite.min()) / step < FLOAT32_STEPS:
-            coarse.append((name, size, float(finite.max() - finite.min()), step))
     if tiny:
         warnings.warn(
             f"column(s) {tiny} vary only below float32's smallest normal number "
@@ -1553,28 +1548,11 @@ def _encode_for_fit(encoder: TabularEncoder, X: Any) -> np.ndarray:
             UnresolvedColumnWarning,
             stacklevel=3,  # the caller of fit or fit_ensemble
         )
-    if coarse:
-        said = ", ".join(
-            f"{name!r} (values up to {size:.3g} in magnitude, spread {width:.3g}: steps of "
-            f"{step:.3g}, at most {min(int(width // step) + 1, FLOAT32_STEPS)} distinct value(s))"
-            for name, size, width, step in coarse
-        )
-        warnings.warn(
-            f"column(s) {said}{' (after log_inputs)' if encoder.log_inputs else ''} vary too "
-            "little for their size for float32, the network's "
-            "precision (about 7 significant digits): rows that differ there look alike to "
-            "the model; subtract a constant from each first (its smallest value, or a "
-            "start time), which keeps every difference",
-            UnresolvedColumnWarning,
-            stacklevel=3,
-        )
     return data
 
 
-#: A numeric training column spanning fewer float32 steps than this (at its largest
-#: magnitude) is named by :class:`UnresolvedColumnWarning`: its values reach the network
-#: rounded to a thousandth of their range or worse.
-FLOAT32_STEPS = 1000
+#: Kept for code that read it here; see :data:`dagmm.tabular.FLOAT32_STEPS`.
+FLOAT32_STEPS = TABULAR_FLOAT32_STEPS
 
 
 def _encode_numeric_fast(encoder: TabularEncoder, X: Any) -> np.ndarray | None:
@@ -1601,23 +1579,32 @@ def _encode_numeric_fast(encoder: TabularEncoder, X: Any) -> np.ndarray | None:
         values = X.to_numpy() if len(set(dtypes)) == 1 else X.to_numpy(dtype=np.float64)
     else:
         return None
-    out = _cast_finite(values, encoder.log_inputs)
+    out = _cast_finite(values, encoder.log_inputs, encoder.shift_vector())
     if out is not None and isinstance(X, np.ndarray) and encoder.input_kind == "frame":
         encoder.warn_matching_by_position(stacklevel=5)
     return out
 
 
-def _cast_finite(values: np.ndarray, log_inputs: bool) -> np.ndarray | None:
-    """``values`` as a writeable float32 array as the general path casts them, or None
-    when there are no rows or a value is not finite there."""
+def _cast_finite(
+    values: np.ndarray, log_inputs: bool, shifts: np.ndarray | None = None
+) -> np.ndarray | None:
+    """``values`` as a writeable float32 array as the general path casts them (symlog
+    with ``log_inputs``, then ``shifts`` subtracted, in float64), or None when there
+    are no rows or a value is not finite there."""
     if len(values) == 0:
         return None
-    if log_inputs:
-        # As the general path: symlog of the float64 values, then one cast.
+    if log_inputs or shifts is not None:
+        # As the general path: symlog and the shift in float64, then one cast.
         values = np.asarray(values, dtype=np.float64)
         if not np.isfinite(values).all():
             return None
-        return symlog(values).astype(np.float32)
+        if log_inputs:
+            values = symlog(values)
+        if shifts is not None:
+            values = values - shifts
+        with np.errstate(over="ignore"):
+            out = values.astype(np.float32)
+        return out if np.isfinite(out).all() else None
     if values.dtype.kind in "iu":
         # Through float64 as the general path goes, so huge integers round the same way.
         values = values.astype(np.float64)

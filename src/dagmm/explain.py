@@ -58,7 +58,7 @@ import torch
 
 from .exceptions import InvalidInputError
 from .mixture import sample_energy
-from .tabular import as_table, symexp
+from .tabular import as_table
 from .training import MIXTURE_DTYPE
 
 __all__ = ["MISSING_VALUE", "UNSEEN_CATEGORY", "explain", "explain_encoded"]
@@ -288,11 +288,9 @@ def explain_encoded(
                 expected = grid[best_index[:, c]]
             else:
                 expected = (best_scaled[c][:, 0].astype(np.float64) - offset[j]) / scale[j]
-            if encoder.log_inputs:
-                # Reported in the column's own units, not the log units the network sees.
-                value, expected = symexp(value), symexp(expected)
-            value_matrix[:, c] = value
-            expected_matrix[:, c] = expected
+            # Reported in the column's own units, not the (log, shifted) ones the network sees.
+            value_matrix[:, c] = encoder.numeric_units(name, value)
+            expected_matrix[:, c] = encoder.numeric_units(name, expected)
 
     if imputed is not None:
         # the row does not hold the value the network saw in its place

@@ -26,7 +26,9 @@ addition that older releases cannot skip takes a new version, and a file is
 written as the lowest version that holds it: 1, one network; 2, several restarts
 kept (tensors with a leading member axis); 3, the training range
 (``input_range``); 4, the levels (``input_levels``); every model fitted by a
-release that writes them has both. Older releases then say "upgrade dagmm"
+release that writes them has both; 5, numeric columns shifted in float64 before
+the cast to float32 (``encoder.shifts``, only in a model that has such a column:
+:attr:`dagmm.tabular.TabularEncoder.shifts`). Older releases then say "upgrade dagmm"
 instead of "file tampered with". A model loaded from an older file lacks what
 its version does not hold and is written back as the version it was read.
 """
@@ -66,11 +68,13 @@ __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load", "load_model", "model_bytes",
 FORMAT_NAME = "dagmm"
 #: The newest format this version reads and writes (see the module docstring for
 #: which version a file is written as).
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 #: The first format version whose files hold the training range (``input_range``).
 RANGE_VERSION = 3
 #: The first format version whose files hold the columns' levels (``input_levels``).
 LEVELS_VERSION = 4
+#: The first format version whose encoder may shift columns (``encoder.shifts``).
+SHIFT_VERSION = 5
 _MAX_HEADER = 100 * 1024 * 1024
 _MIXTURE_KEYS = ("weights", "means", "covariances", "scale_tril")
 
@@ -182,7 +186,9 @@ def model_bytes(model: Any, include_training_scores: bool = True) -> bytes:
         tensors["input_level_counts"] = torch.from_numpy(counts)
     n_members = int(model.net_.n_members)
     version = (
-        LEVELS_VERSION
+        SHIFT_VERSION
+        if model.encoder_.shifts
+        else LEVELS_VERSION
         if input_levels is not None
         else RANGE_VERSION
         if input_range is not None
@@ -571,6 +577,11 @@ def _validate_document(doc: Any, source: str, version: int) -> None:
         problems.append("encoder.fill_values names a column not in encoder.columns")
     if enc["missing"] == "impute" and set(enc["fill_values"]) != set(columns):
         problems.append("encoder.fill_values must cover every column when missing='impute'")
+    shifts = enc.get("shifts", {})
+    if not set(shifts) <= set(columns) - set(enc["categories"]):
+        problems.append("encoder.shifts names a column not among the numeric columns")
+    if shifts and version < SHIFT_VERSION:
+        problems.append(f"encoder.shifts needs format_version {SHIFT_VERSION}")
     fitted = doc["fitted"]
     # fitted.n_components may differ from params.n_components (set_params after fit, as
     # every architecture parameter may): the network and mixture are built from

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import decimal
+import math
 import os
 import re
 import shlex
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,7 @@ from ._numbers import to_numeric
 from .exceptions import InvalidInputError
 
 __all__ = [
+    "FLOAT32_STEPS",
     "MARKERS_MAX_SHARE",
     "MARK_NAMES",
     "MISSING_WORDS",
@@ -53,11 +55,13 @@ __all__ = [
     "describe_rows",
     "find_numbers_as_text",
     "find_stray_text",
+    "float32_shift",
     "held_unseen_categories",
     "hints_for",
     "mark_spelling",
     "read_as_numbers_hint",
     "refuse_empty_column",
+    "shifts_from_ranges",
     "summed_unseen_categories",
     "symexp",
     "symlog",
@@ -821,6 +825,75 @@ def symexp(values: np.ndarray) -> np.ndarray:
         return np.sign(values) * np.expm1(np.abs(values))
 
 
+#: A numeric training column spanning fewer float32 steps than this at its largest
+#: magnitude (Unix times of one hour: about 1.7e9 in steps of 128, 28 values) is
+#: shifted in float64 before the cast (:func:`float32_shift`), which keeps every
+#: difference between its values.
+FLOAT32_STEPS = 1000
+
+
+def float32_shift(low: float, high: float) -> float:
+    """The constant a numeric column is shifted by, in float64, before the cast to float32.
+
+    Parameters
+    ----------
+    low, high : float
+        The column's smallest and largest finite training value (after :func:`symlog`
+        with ``log_inputs``); NaN when it has none.
+
+    Returns
+    -------
+    float
+        ``low`` or ``high``, whichever is nearer 0, when the column varies but spans
+        fewer than :data:`FLOAT32_STEPS` float32 steps at its size (both ends then
+        have one sign), else 0.0. Shifted by a bound, its training values lie in
+        ``[0, high - low]`` (or ``[low - high, 0]``), where float32 resolves them
+        finely; a later value ``x`` loses no precision to the shift as long as
+        ``|x - shift| <= |x|``, i.e. beyond half the bound on the same side of 0.
+    """
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        return 0.0
+    size = max(abs(low), abs(high))
+    if size > np.finfo(np.float32).max:
+        return 0.0  # refused by transform, which names the rows
+    step = float(np.spacing(np.float32(size)))
+    if (high - low) / step >= FLOAT32_STEPS:
+        return 0.0
+    return float(low if abs(low) <= abs(high) else high)
+
+
+def shifts_from_ranges(ranges: dict[str, tuple[float, float]]) -> dict[str, float]:
+    """:attr:`TabularEncoder.shifts` from each numeric column's (low, high)."""
+    shifts = {name: float32_shift(low, high) for name, (low, high) in ranges.items()}
+    return {name: shift for name, shift in shifts.items() if shift != 0.0}
+
+
+def _array_columns(X: np.ndarray, names: list[str]) -> Iterator[tuple[str, np.ndarray]]:
+    """(name, values) of each column of a numeric array; where no column holds NaN or
+    inf, each column's smallest and largest value alone (all a range needs)."""
+    if not len(X):
+        return
+    with np.errstate(invalid="ignore"):
+        bounds = np.stack([X.min(axis=0), X.max(axis=0)]).astype(np.float64)
+    if np.isfinite(bounds).all():
+        yield from zip(names, bounds.T, strict=True)
+    else:
+        yield from ((name, X[:, i]) for i, name in enumerate(names))
+
+
+def _finite_range(values: np.ndarray) -> tuple[float, float]:
+    """The smallest and largest finite value of ``values`` (float64), NaN if none."""
+    if not len(values):
+        return math.nan, math.nan
+    low, high = float(values.min()), float(values.max())
+    if math.isfinite(low) and math.isfinite(high):  # no NaN, no inf: one pass each
+        return low, high
+    finite = values[np.isfinite(values)]
+    if not len(finite):
+        return math.nan, math.nan
+    return float(finite.min()), float(finite.max())
+
+
 #: What :func:`pandas.api.types.infer_dtype` calls a column of Python numbers (or
 #: booleans) held as objects: numbers, though the column's dtype is ``object``.
 _NUMBERS_AS_OBJECTS = ("integer", "floating", "mixed-integer-float", "decimal", "boolean")
@@ -838,9 +911,14 @@ def _is_categorical(series: pd.Series) -> bool:
     return True
 
 
+def _float_values(col: pd.Series) -> np.ndarray:
+    """A numeric column's values as float64, missing ones NaN."""
+    return to_numeric(col).to_numpy(dtype=float, na_value=np.nan)
+
+
 def _finite_numbers(col: pd.Series) -> np.ndarray:
     """A numeric column's finite values, as float64 (what its training median is of)."""
-    numeric = to_numeric(col).to_numpy(dtype=float, na_value=np.nan)
+    numeric = _float_values(col)
     return numeric[np.isfinite(numeric)]
 
 
@@ -1120,6 +1198,16 @@ class TabularEncoder:
         (:func:`check_numbers_as_text`), and a column without a value in any row
         (with ``missing="impute"``: warn, :class:`EmptyColumnWarning`). Off for a
         shard of the data, whose values tell less than all of them.
+
+    Attributes
+    ----------
+    shifts : dict of str to float
+        Learnt at fit: the numeric columns too far from 0 for their spread to reach
+        float32 intact (Unix times: about 1.7e9 in steps of 128), each with the
+        constant subtracted from it in float64 before the cast
+        (:func:`float32_shift`); the network, ``DAGMM.input_range_`` and
+        ``input_levels_`` see the shifted values, and explanations report values with
+        the shift added back.
     """
 
     missing: str = "raise"
@@ -1131,6 +1219,7 @@ class TabularEncoder:
     log_inputs: bool = False
     # at fit only: the distributed fit checks the union of its shards' categories instead
     check_numbers: bool = True
+    shifts: dict[str, float] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X: Any) -> TabularEncoder:
@@ -1147,10 +1236,11 @@ class TabularEncoder:
             and X.dtype.kind in "fiub"
             and self.missing != "impute"
         ):
-            # A numeric array has nothing to learn but its width: no DataFrame needed.
+            # A numeric array has nothing to learn but its width and range: no DataFrame.
             self.input_kind = "array"
             self.columns = [str(i) for i in range(X.shape[1])]
             self.categories, self.fill_values = {}, {}
+            self.shifts = self._shifts_of(_array_columns(X, self.columns))
             return self
         frame, self.input_kind = self._as_frame(X, fitting=True)
         if frame.shape[1] == 0:
@@ -1203,7 +1293,44 @@ class TabularEncoder:
                     ):  # inf only: as empty as NaN only
                         refuse_empty_column(name, len(col), self.missing, text=False, infinite=True)
                     self.fill_values[name] = float(np.median(finite)) if len(finite) else 0.0
+        self.shifts = self._shifts_of(
+            (name, _float_values(frame[name]))
+            for name in self.columns
+            if name not in self.categories
+        )
         return self
+
+    def numeric_ranges(
+        self, pairs: Iterable[tuple[str, np.ndarray]]
+    ) -> dict[str, tuple[float, float]]:
+        """Each numeric column's finite range as the network's input sees it before the
+        shift (after :func:`symlog` with ``log_inputs``, which keeps order): ``pairs``
+        of (column name, its values)."""
+        out = {}
+        for name, values in pairs:
+            low, high = _finite_range(np.asarray(values, dtype=np.float64))
+            if self.log_inputs and math.isfinite(low):
+                low, high = (float(v) for v in symlog(np.array([low, high])))
+            out[name] = (low, high)
+        return out
+
+    def training_ranges(self, X: Any) -> dict[str, tuple[float, float]]:
+        """:meth:`numeric_ranges` of ``X``'s numeric columns, as :meth:`fit` finds them
+        (the distributed fit combines its shards' into one :attr:`shifts`)."""
+        X = as_table(X)
+        if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "fiub":
+            return self.numeric_ranges(_array_columns(X, self.columns))
+        frame, kind = self._as_frame(X, fitting=False)
+        frame = self._align(frame, kind)
+        return self.numeric_ranges(
+            (name, _float_values(frame[name]))
+            for name in self.columns
+            if name not in self.categories
+        )
+
+    def _shifts_of(self, pairs: Iterable[tuple[str, np.ndarray]]) -> dict[str, float]:
+        """:attr:`shifts` for the numeric columns in ``pairs`` (name, training values)."""
+        return shifts_from_ranges(self.numeric_ranges(pairs))
 
     # ----------------------------------------------------------------- applying
     @property
@@ -1241,7 +1368,11 @@ class TabularEncoder:
                 blocks.append(self._one_hot(name, col, unseen))
             else:
                 values = self._numeric(name, col)
-                blocks.append((symlog(values) if self.log_inputs else values)[:, None])
+                if self.log_inputs:
+                    values = symlog(values)
+                if name in self.shifts:
+                    values = values - self.shifts[name]
+                blocks.append(values[:, None])
         if unseen:
             warnings.warn(UnseenCategoryWarning(_unseen_message(unseen), unseen), stacklevel=3)
         matrix = np.hstack(blocks) if blocks else np.zeros((len(frame), 0))
@@ -1588,6 +1719,8 @@ class TabularEncoder:
             "categories": {k: list(v) for k, v in self.categories.items()},
             "fill_values": dict(self.fill_values),
             "log_inputs": bool(self.log_inputs),
+            # only when there are any: a file without them is read by older releases
+            **({"shifts": dict(self.shifts)} if self.shifts else {}),
         }
 
     @classmethod
@@ -1601,4 +1734,22 @@ class TabularEncoder:
             fill_values=dict(state["fill_values"]),
             # absent from files written before the option existed
             log_inputs=bool(state.get("log_inputs", False)),
+            shifts={str(k): float(v) for k, v in state.get("shifts", {}).items()},
         )
+
+    def shift_vector(self) -> np.ndarray | None:
+        """:attr:`shifts` as one float64 value per encoded column (0 where none), or
+        None when no column is shifted."""
+        if not self.shifts:
+            return None
+        out = np.zeros(len(self.feature_names_out))
+        for name, idx in self.groups:
+            if name in self.shifts:
+                out[idx[0]] = self.shifts[name]
+        return out
+
+    def numeric_units(self, name: str, values: np.ndarray) -> np.ndarray:
+        """Encoded values of numeric column ``name`` in the column's own units, float64:
+        the shift added back, :func:`symlog` undone."""
+        values = np.asarray(values, dtype=np.float64) + self.shifts.get(name, 0.0)
+        return symexp(values) if self.log_inputs else values

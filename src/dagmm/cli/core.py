@@ -961,6 +961,8 @@ def info(model_path: str | None, as_json: bool) -> None:
         "n_features_in": model.n_features_in_,
         "columns": list(model.encoder_.columns),
         "categorical_columns": {k: len(v) for k, v in model.encoder_.categories.items()},
+        # numeric columns far from 0 that vary little: the constant subtracted in float64
+        "shifted_columns": dict(model.encoder_.shifts),
         "encoder_width": len(model.encoder_.feature_names_out),
         "hidden_sizes": list(model.hidden_sizes_),
         "latent_dim": model.latent_dim_,
@@ -994,6 +996,9 @@ def info(model_path: str | None, as_json: bool) -> None:
     )
     if summary["categorical_columns"]:
         click.echo(f"  categorical: {summary['categorical_columns']}")
+    if summary["shifted_columns"]:
+        shifted = ", ".join(f"{k} - {v:.10g}" for k, v in summary["shifted_columns"].items())
+        click.echo(f"  shifted in float64 before float32: {shifted}")
     click.echo(
         f"  network: {summary['encoder_width']}-{'-'.join(map(str, summary['hidden_sizes']))}"
         f"-{summary['latent_dim']} (mirrored decoder), K={summary['n_components']}"

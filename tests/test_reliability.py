@@ -97,6 +97,43 @@ def test_non_finite_values_name_columns_and_row_counts():
         DAGMM(**TINY).fit(frame)
 
 
+def test_missing_markers_in_a_numeric_column_are_named_as_what_they_are(frame_model):
+    """Until 2026-12-07 ``pd.NA``, None and a nullable column's missing entries were all
+    named "NaN" ("column 'bytes' has 1 non-finite value(s) (NaN; row(s) 4)"): the message
+    read the values after their conversion to floats, where each is NaN. They are named
+    as the input held them, as pandas writes them; float NaN and inf as before."""
+    model, frame = frame_model
+
+    def column(values: list, dtype: str, rows: list[int]) -> pd.DataFrame:
+        changed = frame.copy()
+        held = changed["bytes"].astype(dtype)
+        for row, value in zip(rows, values, strict=True):
+            held.iloc[row] = value
+        changed["bytes"] = held
+        return changed
+
+    cases = [
+        (column([pd.NA, np.nan], "object", [3, 7]), "2 non-finite value(s) (NA/NaN; row(s) 3, 7)"),
+        (column([None], "object", [4]), "1 non-finite value(s) (None; row(s) 4)"),
+        (column([None, np.inf], "object", [2, 5]), "2 non-finite value(s) (None/inf; row(s) 2, 5)"),
+        (column([pd.NA], "Float64", [6]), "1 non-finite value(s) (NA; row(s) 6)"),
+        (
+            column([np.nan, -np.inf], "float64", [1, 8]),
+            "2 non-finite value(s) (NaN/inf; row(s) 1, 8)",
+        ),
+    ]
+    for changed, said in cases:
+        with pytest.raises(InvalidInputError, match=re.escape(f"column 'bytes' has {said}")):
+            model.decision_function(changed)
+    frame = _frame()
+    frame["bytes"] = frame["bytes"].round().astype("Int64")
+    frame.loc[5, "bytes"] = pd.NA
+    with pytest.raises(
+        InvalidInputError, match=r"'bytes' has 1 non-finite value\(s\) \(NA; row\(s\) 5\)"
+    ):
+        DAGMM(**TINY).fit(frame)
+
+
 def test_impute_is_explicit_and_applies_at_scoring():
     frame = _frame()
     frame.loc[[3, 7], "bytes"] = np.nan

@@ -1175,6 +1175,36 @@ def as_table(X: Any) -> Any:
     return X
 
 
+#: The kinds :func:`_non_finite_kinds` names, in the order it names them.
+_NON_FINITE_KINDS = ("NA", "None", "NaT", "NaN", "inf")
+
+
+def _non_finite_kinds(col: pd.Series, values: np.ndarray, rows: np.ndarray) -> str:
+    """What ``col`` held at ``rows`` (positions), where its float ``values`` are not
+    finite, for a message: ``"NA/NaN"``.
+
+    As floats, pandas' missing value (``pd.NA``, a nullable or Arrow column's missing
+    entry), None and NaT are all NaN; they are told apart in ``col``, before the
+    conversion, and named as pandas writes them ("NA", "None", "NaT"), the rest "NaN"
+    or "inf" by their float value. Only looked at once an error is to be raised.
+    """
+    held = col.iloc[rows]
+    if held.dtype == object:
+        marks = [
+            "None" if v is None else "NA" if v is pd.NA else "NaT" if v is pd.NaT else ""
+            for v in held
+        ]
+    elif isinstance(held.dtype, np.dtype):  # numpy numbers: NaN is NaN
+        marks = [""] * len(rows)
+    else:  # an extension dtype: its missing entries are pandas' NA
+        marks = ["NA" if m else "" for m in held.isna().to_numpy()]
+    floats = values[rows]
+    kinds = {
+        mark or ("NaN" if np.isnan(v) else "inf") for mark, v in zip(marks, floats, strict=True)
+    }
+    return "/".join(k for k in _NON_FINITE_KINDS if k in kinds)
+
+
 @dataclass
 class TabularEncoder:
     """Fitted column layout: which input columns, how each becomes numbers.
@@ -1673,9 +1703,9 @@ class TabularEncoder:
                 values = np.where(bad, self.fill_values[name], values)
             else:
                 rows = np.flatnonzero(bad)
-                kinds = sorted({"NaN" if np.isnan(v) else "inf" for v in values[rows[:1000]]})
+                kinds = _non_finite_kinds(col, values, rows[:1000])
                 raise InvalidInputError(
-                    f"column {name!r} has {len(rows)} non-finite value(s) ({'/'.join(kinds)}; "
+                    f"column {name!r} has {len(rows)} non-finite value(s) ({kinds}; "
                     f"{describe_rows(rows, index=col.index)}); clean them, or train with "
                     "missing='impute' (dagmm fit --missing impute)"
                 )

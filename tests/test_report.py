@@ -254,6 +254,34 @@ def test_report_of_a_model_with_restarts(tmp_path):
     assert html.count("<tr>") > 4
 
 
+def test_report_of_an_early_stopped_fit_says_the_epochs_run_and_the_weights_kept(tmp_path):
+    """Until 2026-12-07 the report of a model whose fit early stopping ended after 17 of
+    200 epochs, keeping epoch 15's weights, said "200 epochs" (the epochs scheduled). It
+    says what ``dagmm info`` says (the same words, ``estimator.describe_epochs``): the
+    epochs run, and the epoch whose weights the model holds with its losses."""
+    frame, _ = make_tabular_anomalies(400, 0.05, random_state=0)
+    model = DAGMM(
+        epochs=200, validation_fraction=0.3, patience=2, batch_size=32, learning_rate=0.05,
+        random_state=0,
+    ).fit(frame)  # fmt: skip
+    run, best = len(model.history_["loss"]), model.best_epoch_
+    assert run < 200 and 0 < best < run  # the case: stopped early, earlier weights kept
+    model.save(tmp_path / "m.dagmm")
+    frame.head(50).to_csv(tmp_path / "d.csv", index=False)
+    out = tmp_path / "r.html"
+    result = _cli("report", tmp_path / "m.dagmm", tmp_path / "d.csv", "--out", out)
+    assert result.exit_code == 0, result.output
+    text = "".join(_parse(out).text)
+    assert f"trained {run} of 200 epochs (stopped early)" in text, text
+    loss, val = model.history_["loss"][best - 1], model.history_["val_loss"][best - 1]
+    kept = f"weights kept: epoch {best}'s (lowest validation loss): loss {loss:.5g}"
+    assert f"{kept}, validation loss {val:.5g}" in text, text
+    assert "200 epochs<" not in out.read_text(encoding="utf-8")
+    result = _cli("info", tmp_path / "m.dagmm")
+    assert f"trained: {run} of 200 epochs (stopped early)" in result.output
+    assert f"  {kept}, validation loss {val:.5g}" in result.output
+
+
 @pytest.mark.parametrize(
     "command, out, message",
     [

@@ -158,6 +158,46 @@ def restart_loss(history: dict[str, list[float]]) -> float:
     return float(history["loss"][-1]) if history.get("loss") else math.nan
 
 
+def epochs_summary(model: Any) -> dict[str, Any]:
+    """What a fitted ``model`` trained, as ``dagmm info`` and the HTML report say it.
+
+    ``epochs`` (scheduled: ``epochs_``), ``epochs_run`` (the history's length: early
+    stopping ends a fit before ``epochs``), ``best_epoch`` (the epoch whose weights the
+    model holds, 1-based; 0 untrained; with restarts combined, the latest of theirs) and
+    that epoch's ``best_epoch_loss`` and ``best_epoch_val_loss`` (None where not
+    recorded, or with restarts combined: each kept its own epoch, and the history is
+    their mean). :func:`describe_epochs` puts it in words.
+    """
+    history = model.history_
+    run = len(history.get("loss", ()))
+    best = int(model.best_epoch_)
+    losses: dict[str, float | None] = {"best_epoch_loss": None, "best_epoch_val_loss": None}
+    if 0 < best <= run and model.n_members_ == 1:
+        for key, term in (("best_epoch_loss", "loss"), ("best_epoch_val_loss", "val_loss")):
+            values = history.get(term, ())
+            losses[key] = float(values[best - 1]) if len(values) >= best else None
+    return {"epochs": int(model.epochs_), "epochs_run": run, "best_epoch": best, **losses}
+
+
+def describe_epochs(summary: dict[str, Any]) -> tuple[str, str | None]:
+    """The words for an :func:`epochs_summary`: the epochs trained (``"200 epochs"``,
+    ``"26 of 200 epochs (stopped early)"``) and, where the model holds an earlier
+    epoch's weights than its last, which (``"epoch 16's (lowest validation loss): loss
+    1.25, validation loss 1.31"``), else None."""
+    run, scheduled = summary["epochs_run"], summary["epochs"]
+    epochs = f"{run} epochs" if run == scheduled else f"{run} of {scheduled} epochs (stopped early)"
+    best = summary["best_epoch"]
+    if not 0 < best < run:
+        return epochs, None
+    if summary["best_epoch_loss"] is None:  # restarts combined: each keeps its own
+        return epochs, f"each restart's epoch of lowest validation loss (the latest: epoch {best})"
+    val = summary["best_epoch_val_loss"]
+    kept = f"epoch {best}'s (lowest validation loss): loss {summary['best_epoch_loss']:.5g}" + (
+        f", validation loss {val:.5g}" if val is not None else ""
+    )
+    return epochs, kept
+
+
 def best_restart(losses: Sequence[float]) -> int:
     """Which restart ``restart_combine="best"`` keeps.
 

@@ -36,6 +36,7 @@ from ._atomic import (
     check_writable,
 )
 from ._numbers import to_numeric
+from .estimator import describe_epochs, epochs_summary
 from .exceptions import DAGMMError, InvalidInputError, NumericalError
 from .explain import explain_encoded
 from .tableio import CsvFormat, DataFileError, iter_table_copies, text_columns
@@ -972,11 +973,14 @@ def _model_section(model: Any) -> str:
         else:
             described.append([name, "numeric"])
     hidden = "-".join(str(h) for h in model.hidden_sizes_)
+    epochs, kept = describe_epochs(epochs_summary(model))
     return (
         "<details><summary>Model: "
         f"{len(encoder.columns)} columns -> {len(encoder.feature_names_out)} features, "
         f"network {len(encoder.feature_names_out)}-{_e(hidden)}-{int(model.latent_dim_)}, "
-        f"K={int(model.net_.n_components)}, {int(model.epochs_)} epochs</summary>"
+        f"K={int(model.net_.n_components)}, trained {_e(epochs)}"
+        + (f"; weights kept: {_e(kept)}" if kept is not None else "")
+        + "</summary>"
         + _table(["column", "kind"], described)
         + "</details>"
     )

@@ -953,6 +953,7 @@ def info(model_path: str | None, as_json: bool) -> None:
             _echo_environment(env)
         return
     from .. import load
+    from ..estimator import describe_epochs, epochs_summary
 
     model = load(model_path)
     summary = {
@@ -968,9 +969,8 @@ def info(model_path: str | None, as_json: bool) -> None:
         "latent_dim": model.latent_dim_,
         # the fitted network's (a parameter set_params changed after fit is in params)
         "n_components": int(model.net_.n_components),
-        # scheduled; epochs_run: trained (fewer when early stopping ended the fit)
-        "epochs": model.epochs_,
-        **_epochs_summary(model),
+        # epochs: scheduled; epochs_run: trained (fewer when early stopping ended the fit)
+        **epochs_summary(model),
         "steps": model.n_iter_,
         "trained_on": model.device_,
         "threshold": model.threshold_,
@@ -1003,25 +1003,12 @@ def info(model_path: str | None, as_json: bool) -> None:
         f"  network: {summary['encoder_width']}-{'-'.join(map(str, summary['hidden_sizes']))}"
         f"-{summary['latent_dim']} (mirrored decoder), K={summary['n_components']}"
     )
-    run, scheduled = summary["epochs_run"], summary["epochs"]
-    epochs = f"{run} epochs" if run == scheduled else f"{run} of {scheduled} epochs (stopped early)"
+    epochs, kept = describe_epochs(summary)
     click.echo(f"  trained: {epochs}, {summary['steps']} steps on {summary['trained_on']}")
     if summary["final_loss"] is not None:
-        click.echo(f"  final loss: {summary['final_loss']:.5g} (epoch {run})")
-    best = summary["best_epoch"]
-    if 0 < best < run:
-        if summary["best_epoch_loss"] is None:  # restarts combined: each keeps its own
-            click.echo(
-                f"  weights kept: each restart's epoch of lowest validation loss (the "
-                f"latest: epoch {best})"
-            )
-        else:
-            val = summary["best_epoch_val_loss"]
-            click.echo(
-                f"  weights kept: epoch {best}'s (lowest validation loss): loss "
-                f"{summary['best_epoch_loss']:.5g}"
-                + (f", validation loss {val:.5g}" if val is not None else "")
-            )
+        click.echo(f"  final loss: {summary['final_loss']:.5g} (epoch {summary['epochs_run']})")
+    if kept is not None:
+        click.echo(f"  weights kept: {kept}")
     restarts = summary["restarts"]
     if restarts is not None:
         # an untrained restart (--epochs 0) has no loss: NaN, which is no number to show
@@ -1048,24 +1035,6 @@ def info(model_path: str | None, as_json: bool) -> None:
             "  other alert rates (--contamination): "
             + ", ".join(f"{share}: {cut:.6g}" for share, cut in cuts.items())
         )
-
-
-def _epochs_summary(model: Any) -> dict[str, Any]:
-    """What ``dagmm info`` says of the epochs a model trained: ``epochs_run`` (the
-    history's length: early stopping ends a fit before ``epochs``), ``best_epoch`` (the
-    epoch whose weights the model holds, 1-based; 0 untrained; with restarts combined,
-    the latest of theirs) and that epoch's ``best_epoch_loss`` and
-    ``best_epoch_val_loss`` (None where not recorded, or with restarts combined: each
-    kept its own epoch, and the history is their mean)."""
-    history = model.history_
-    run = len(history.get("loss", ()))
-    best = int(model.best_epoch_)
-    losses: dict[str, float | None] = {"best_epoch_loss": None, "best_epoch_val_loss": None}
-    if 0 < best <= run and model.n_members_ == 1:
-        for key, term in (("best_epoch_loss", "loss"), ("best_epoch_val_loss", "val_loss")):
-            values = history.get(term, ())
-            losses[key] = float(values[best - 1]) if len(values) >= best else None
-    return {"epochs_run": run, "best_epoch": best, **losses}
 
 
 def _restarts_summary(model: Any) -> dict[str, Any] | None:

@@ -2429,3 +2429,28 @@ def test_fit_then_score_a_csv_of_unix_times_keeps_every_second(tmp_path):
     assert (
         "numeric, less 1700000000 (in float64, before float32)" in (tmp_path / "r.html").read_text()
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["demo", "--save-model", "{tmp}/no/such/folder/m.dagmm"],
+        ["fit", "{tmp}/missing.csv", "--out", "{tmp}/m.dagmm"],
+        ["score", "{tmp}/missing.dagmm", "{tmp}/missing.csv", "--out", "{tmp}/s.csv"],
+        ["explain", "{tmp}/missing.dagmm", "{tmp}/missing.csv", "--out", "{tmp}/e.csv"],
+        ["report", "{tmp}/missing.dagmm", "{tmp}/missing.csv", "--out", "{tmp}/r.html"],
+        ["reproduce", "thyroid", "--data-dir", "{tmp}/no/such/folder", "--out", "{tmp}/o"],
+    ],
+    ids=lambda args: args[0],
+)
+def test_every_command_that_trains_or_scores_takes_threads(args, tmp_path, monkeypatch):
+    """docs/performance.md tells users on a busy machine to use --threads 1 (two torch
+    threads spin-wait for each other there: demo took 71 s against 3.6 s with one); until
+    2026-12-07 only reproduce and benchmark had the option."""
+    import torch
+
+    asked: list[int] = []
+    monkeypatch.setattr(torch, "set_num_threads", asked.append)
+    code, output = invoke(*[a.format(tmp=tmp_path) for a in args], "--threads", 1)
+    assert code == 2 and "No such option" not in output, output  # failed on its arguments
+    assert asked == [1], output

@@ -19,6 +19,7 @@ import numpy as np
 from ..presets import PRESETS
 from .params import (
     CHUNK_ROWS_OPTION,
+    THREADS_OPTION,
     FiniteFloatRange,
     csv_format_options,
     estimator_options,
@@ -73,6 +74,7 @@ DEMO_MAX_SEED = 2**32 - 1
     type=click.Path(dir_okay=False),
     help="Also write an HTML report on the test half here, named .html or .htm (needs matplotlib).",
 )
+@THREADS_OPTION
 def demo(
     rows: int, anomaly_ratio: float, seed: int, save_model: str | None, report_path: str | None
 ) -> None:
@@ -276,6 +278,7 @@ def _check_demo_options(
     "threshold are then computed over the whole file, streamed (default: train on every row).",
 )
 @restart_options
+@THREADS_OPTION
 def fit(
     data: str,
     out: str,
@@ -707,6 +710,7 @@ def _set_cut(
     type=float,
     help="Flag the energies above this value instead of the model's threshold.",
 )
+@THREADS_OPTION
 def score(
     model_path: str,
     data: str,

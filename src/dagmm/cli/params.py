@@ -31,6 +31,25 @@ CHUNK_ROWS_OPTION = click.option(
 )
 
 
+def _set_torch_threads(ctx: click.Context, param: click.Parameter, value: int | None) -> None:
+    if value is not None:
+        import torch
+
+        torch.set_num_threads(value)
+
+
+#: ``--threads``: torch's CPU threads for a command that trains or scores. Set as the
+#: command line is read, before any work.
+THREADS_OPTION = click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    expose_value=False,
+    callback=_set_torch_threads,
+    help="torch CPU threads (default: torch's, one per core). On a machine busy with other "
+    "work, 1 is often several times faster: more threads spin-wait for each other.",
+)
+
+
 def model_device_option(note: str = "") -> Any:
     """``--device``: where a model read from a file scores (score, report, explain);
     ``note`` ends the help's parenthesis."""

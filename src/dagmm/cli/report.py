@@ -9,6 +9,7 @@ import click
 
 from .params import (
     CHUNK_ROWS_OPTION,
+    THREADS_OPTION,
     csv_format_options,
     model_device_option,
     refuse_stdin_model,
@@ -69,6 +70,7 @@ PRINT_LIMIT = 10_000
 @CHUNK_ROWS_OPTION
 @model_device_option()
 @csv_format_options
+@THREADS_OPTION
 def report(
     model_path: str,
     data: str,
@@ -181,6 +183,7 @@ def check_html_name(out: str, option: str = "--out", png_hint: bool = True) -> N
 @CHUNK_ROWS_OPTION
 @model_device_option()
 @csv_format_options
+@THREADS_OPTION
 def explain(
     model_path: str,
     data: str,

@@ -9,7 +9,13 @@ import time
 import click
 
 from ..presets import PRESETS
-from .params import FiniteFloatRange, estimator_options, estimator_params, restart_options
+from .params import (
+    THREADS_OPTION,
+    FiniteFloatRange,
+    estimator_options,
+    estimator_params,
+    restart_options,
+)
 
 _DATASETS = ("kddcup", "kddcup_rev", "thyroid", "arrhythmia")
 #: ``--preset`` value for ``DAGMM()``'s own defaults instead of a paper configuration.
@@ -25,11 +31,7 @@ def _progress(started: float):
 
 def _model_options(func):
     options = [
-        click.option(
-            "--threads",
-            type=click.IntRange(min=1),
-            help="torch CPU threads (1 is fastest on a busy machine).",
-        ),
+        THREADS_OPTION,
         click.option("--data-dir", type=click.Path(file_okay=False), help="Data directory."),
         click.option(
             "-v",
@@ -103,13 +105,6 @@ def _epochs_label(estimator) -> str:
     return "auto" if estimator.epochs is None else str(estimator.epochs)
 
 
-def _set_threads(threads: int | None) -> None:
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-
-
 @click.command()
 @click.argument("dataset", type=click.Choice(_DATASETS))
 @click.option("--seeds", default=20, show_default=True, type=click.IntRange(min=1))
@@ -127,7 +122,7 @@ def _set_threads(threads: int | None) -> None:
     default=1,
     show_default=True,
     type=click.IntRange(min=1),
-    help="Models per seed; keep the lowest final training loss (no labels used).",
+    help="Models per seed, combined as --combine says (no labels used).",
 )
 @click.option(
     "--combine",
@@ -190,7 +185,6 @@ def reproduce(
     checkpoint: str | None,
     checkpoint_every: int | None,
     resume: bool,
-    threads: int | None,
     data_dir: str | None,
     verbose: int,
     **model_options,
@@ -246,7 +240,6 @@ def reproduce(
                 f"--contamination-study runs its own levels with one model per seed; "
                 f"drop {', '.join(ignored)}"
             )
-    _set_threads(threads)
     started = time.perf_counter()
     progress = _progress(started)
     params = {"verbose": _verbosity(verbose), **estimator_params(model_options)}
@@ -310,7 +303,8 @@ def reproduce(
     "--datasets",
     default="cardio,ionosphere,letter,pima",
     show_default=True,
-    help="Comma list of ODDS data sets.",
+    help="Comma list of data sets: the ODDS ones in the data directory (cardio, ionosphere, "
+    "letter, pima, thyroid, arrhythmia) or kddcup, kddcup_rev (minutes per seed).",
 )
 @click.option("--tag", default="", help="Suffix of the output file names.")
 @_OVERWRITE
@@ -322,7 +316,6 @@ def benchmark(
     datasets: str,
     tag: str,
     overwrite: bool,
-    threads: int | None,
     data_dir: str | None,
     verbose: int,
     **model_options,
@@ -341,7 +334,6 @@ def benchmark(
     check_output_dir(out_dir)
     stem = f"benchmark{f'-{tag}' if tag else ''}"
     _check_no_earlier_results(out_dir, stem, overwrite, tag)
-    _set_threads(threads)
     started = time.perf_counter()
     estimator = DAGMM(verbose=_verbosity(verbose), **estimator_params(model_options))
     document = run_benchmark(

@@ -6,7 +6,9 @@ import contextlib
 import functools
 import hashlib
 import http.server
+import os
 import shutil
+import socket
 import threading
 from pathlib import Path
 
@@ -304,3 +306,216 @@ def test_a_mistyped_name_lists_every_data_set_and_a_given_folder_is_not_told_dag
     assert "DAGMM_DATA" not in str(caught.value).split("):")[-1]
     with pytest.raises(datasets.DatasetError, match="set DAGMM_DATA to a folder holding pima"):
         datasets.load_odds("pima", download=False)
+
+
+# ------------------------------------------------- transfers cut short, odd servers
+@contextlib.contextmanager
+def _serve_raw(reply: bytes):
+    """A server on 127.0.0.1 that reads each request and answers ``reply`` (raw bytes),
+    then closes the connection: a transfer cut short, a server that is not HTTP."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # the timeout, to look at `stop` again
+                continue
+            with connection:
+                connection.settimeout(5)
+                request = b""
+                with contextlib.suppress(OSError):
+                    while b"\r\n\r\n" not in request:
+                        chunk = connection.recv(4096)
+                        if not chunk:
+                            break
+                        request += chunk
+                    connection.sendall(reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+
+
+_CHUNKED_CUT_SHORT = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n" + b"x" * 100
+_NOT_HTTP = b"SSH-2.0-OpenSSH_9.6\r\n"
+
+
+@pytest.mark.parametrize(
+    "reply, what",
+    [
+        (
+            _CHUNKED_CUT_SHORT,
+            "the connection closed before the end of the file (cut short; try again)",
+        ),
+        (_NOT_HTTP, "the server did not answer in HTTP (its first line: 'SSH-2.0-OpenSSH_9.6')"),
+    ],
+    ids=["chunked_cut_short", "not_http"],
+)
+def test_a_transfer_cut_short_or_a_server_not_speaking_http_is_a_download_error(
+    tmp_path: Path, reply: bytes, what: str
+) -> None:
+    """Until 2026-12-07 http.client's IncompleteRead and BadStatusLine (no OSError)
+    escaped the download as themselves: a traceback from the CLI, exit status 1."""
+    cache = tmp_path / "new" / "data"
+    with _serve_raw(reply) as url:
+        with pytest.raises(DownloadError) as caught:
+            datasets.fetch_file("thyroid.npz", cache, base_url=url, timeout=10)
+        message = str(caught.value)
+        assert "\n" not in message
+        assert message.startswith(f"downloading thyroid.npz from {url}/thyroid.npz failed: {what}")
+        assert not (tmp_path / "new").exists()  # no partial file, no folder made for it
+        # the command line: one line, exit status 2, as for other download errors
+        from click.testing import CliRunner
+
+        from dagmm.cli.main import cli
+
+        result = CliRunner().invoke(
+            cli,
+            ["reproduce", "thyroid", "--seeds", "1", "--epochs", "1", "--data-dir", str(cache),
+             "--out", str(tmp_path / "res")],
+            env={"DAGMM_DATA_URL": url},
+        )  # fmt: skip
+    assert result.exit_code == 2, (result.output, result.exception)
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dagmm: error: downloading thyroid.npz from")
+    assert what in lines[0] and "Traceback" not in result.output
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_body_shorter_than_its_content_length_is_cut_short_not_another_file(
+    tmp_path: Path,
+) -> None:
+    """Until 2026-12-07 a server closing early under a Content-Length (http.client's
+    read(n) returns short, without an error) was reported as a checksum mismatch, "has
+    sha256 ..., expected ...", as if the server had sent another file."""
+    reply = b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + b"x" * 1000
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    with _serve_raw(reply) as url, pytest.raises(DownloadError) as caught:
+        datasets.fetch_file("cardio.mat", cache, base_url=url, timeout=10)
+    message = str(caught.value)
+    assert f"downloading cardio.mat from {url}/cardio.mat was cut short after 1000 of 5000 " in (
+        message
+    )
+    assert "try again" in message and "sha256" not in message
+    assert _leftovers(cache) == []  # no partial file, hidden or not
+
+
+@pytest.fixture
+def _unwritable(monkeypatch: pytest.MonkeyPatch):
+    """Make folders unwritable: chmod 555, and as root (whom chmod does not stop) a
+    refusal from os.access for them too, which is what check_writable asks."""
+    folders: list[Path] = []
+    real_access = os.access
+
+    def access(path, mode, *args, **kwargs) -> bool:
+        if mode & os.W_OK and Path(path) in folders:
+            return False
+        return real_access(path, mode, *args, **kwargs)
+
+    if os.geteuid() == 0:
+        monkeypatch.setattr(os, "access", access)
+
+    def make(folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o555)
+        folders.append(folder)
+        return folder
+
+    yield make
+    for folder in folders:
+        folder.chmod(0o755)
+
+
+@pytest.mark.parametrize("given", ["argument", "DAGMM_DATA", "user_cache"])
+def test_an_unwritable_data_directory_is_a_dataset_error_naming_the_way_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _unwritable, given: str
+) -> None:
+    """Until 2026-12-07 a data directory that is not writable raised a bare
+    PermissionError from the download, naming neither where the folder came from nor
+    what to do."""
+    monkeypatch.delenv("DAGMM_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    folder = {"user_cache": tmp_path / "xdg" / "dagmm"}.get(given, tmp_path / "ro")
+    _unwritable(folder)
+    if given == "DAGMM_DATA":
+        monkeypatch.setenv("DAGMM_DATA", str(folder))
+    with _serve(tmp_path) as url, pytest.raises(DatasetError) as caught:
+        datasets.fetch_file("pima.mat", folder if given == "argument" else None, base_url=url)
+    message = str(caught.value)
+    origin, way = {
+        "argument": ("given as data_dir", "give another data_dir (--data-dir)"),
+        "DAGMM_DATA": ("from DAGMM_DATA", "set DAGMM_DATA to another folder (or give --data-dir)"),
+        "user_cache": ("the user cache", "set DAGMM_DATA to another folder (or give --data-dir)"),
+    }[given]
+    assert message == (
+        f"cannot download pima.mat into data directory {folder} ({origin}): it is not "
+        f"writable; make it writable, or {way}"
+    )
+    assert _leftovers(folder) == []
+
+
+def test_a_folder_where_the_data_file_should_be_is_a_dataset_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Until 2026-12-07 a folder named as the data file (``pima.mat/``) raised a bare
+    IsADirectoryError from the download."""
+    (tmp_path / "pima.mat").mkdir()
+    monkeypatch.setenv("DAGMM_DATA", str(tmp_path))
+    with _serve(tmp_path) as url, pytest.raises(DatasetError) as caught:
+        datasets.fetch_file("pima.mat", base_url=url)
+    assert str(caught.value) == (
+        f"cannot download pima.mat into data directory {tmp_path} (from DAGMM_DATA): "
+        f"{tmp_path / 'pima.mat'} is a directory, not the file; move it away, or set "
+        "DAGMM_DATA to another folder (or give --data-dir)"
+    )
+    assert _leftovers(tmp_path) == ["pima.mat"] and (tmp_path / "pima.mat").is_dir()
+
+
+def test_a_tilde_in_the_data_directory_is_the_home_folder(
+    datasets_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Until 2026-12-07 ``data_dir="~/dagmm-data"`` and ``DAGMM_DATA='~/dagmm-data'`` (an
+    env file, ``--data-dir=~/x``: no shell expands the ``~`` there) made a folder named
+    ``~`` in the working directory."""
+    _require(datasets_dir, "pima.mat")
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("DAGMM_DATA", "~/from-env")
+    assert datasets.data_dir("~/dagmm-data") == home / "dagmm-data"
+    assert datasets.data_dir() == home / "from-env"
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copy(datasets_dir / "pima.mat", served / "pima.mat")
+    with _serve(served) as url:
+        assert datasets.fetch_file("pima.mat", "~/dagmm-data", base_url=url) == (
+            home / "dagmm-data" / "pima.mat"
+        )
+        monkeypatch.setenv("DAGMM_DATA_URL", url)
+        assert datasets.load_odds("pima").X.shape == (768, 8)
+    assert (home / "dagmm-data" / "pima.mat").is_file()
+    assert (home / "from-env" / "pima.mat").is_file()
+    assert list(work.iterdir()) == []  # no folder named "~"
+    # `dagmm info` names the folder the loaders use
+    from click.testing import CliRunner
+
+    from dagmm.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["info"])
+    assert f"data directory: {home / 'from-env'} (from DAGMM_DATA): 1 data set file(s)" in (
+        result.output
+    )
+    assert list(work.iterdir()) == []

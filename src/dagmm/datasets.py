@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import os
-import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._atomic import atomic_path
+from ._atomic import atomic_path, check_writable
 from ._docstrings import fill_doc
 from .exceptions import DAGMMError
 
@@ -151,20 +151,25 @@ def data_dir(path: str | os.PathLike[str] | None = None) -> Path:
     Parameters
     ----------
     path : str or PathLike, optional
-        An explicit data directory; returned as is when given.
+        An explicit data directory; returned as given, but for a leading ``~``
+        (``~/dagmm-data``), which is expanded to the home folder.
 
     Returns
     -------
     Path
         ``path``, else ``$DAGMM_DATA`` when set and not empty, else
         ``$XDG_CACHE_HOME/dagmm`` (``~/.cache/dagmm`` without ``XDG_CACHE_HOME``).
-        The folder is not created here.
+        A leading ``~`` of ``path`` or ``$DAGMM_DATA`` is expanded, as a shell does
+        (it does not in ``--data-dir=~/x`` or a quoted ``DAGMM_DATA='~/x'``). The
+        folder is not created here.
     """
+    # A "~" left unexpanded would otherwise be a folder of that name in the working
+    # directory (as scikit-learn's get_data_home, expand it).
     if path is not None:
-        return Path(path)
+        return Path(path).expanduser()
     env = os.environ.get("DAGMM_DATA")
     if env:
-        return Path(env)
+        return Path(env).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache) / "dagmm"
 
@@ -261,10 +266,12 @@ def fetch_file(
     Raises
     ------
     DatasetError
-        ``filename`` is not in :data:`FILES`, or the data directory cannot be created.
+        ``filename`` is not in :data:`FILES`, or the data directory cannot be created
+        or written to (not writable; a folder where the file should be).
     DownloadError
-        The download failed; nothing is left in the data directory, and the folders
-        created for it are removed again.
+        The download failed (no connection, an HTTP error status, a server that does
+        not answer in HTTP, a transfer cut short); nothing is left in the data
+        directory, and the folders created for it are removed again.
     ChecksumError
         The file in the data directory, or the downloaded one, does not have the
         expected sha256 (nothing downloaded is kept; a file that was there is left
@@ -281,6 +288,7 @@ def fetch_file(
     url = f"{base_url.rstrip('/')}/{filename}" if base_url else source.url
     created = _make_folder(folder, _origin(data_dir_))
     try:
+        _check_writable(target, data_dir_)
         _download(url, target, source.sha256, timeout, given=data_dir_ is not None)
     except BaseException:
         # A failed download leaves no trace: not even the folders made for it (a
@@ -308,6 +316,51 @@ def _make_folder(folder: Path, origin: str) -> list[Path]:
     return missing
 
 
+def _check_writable(target: Path, data_dir_: str | os.PathLike[str] | None) -> None:
+    """Raise :class:`DatasetError` unless ``target`` can be written into its folder, the
+    data directory: naming the folder, where it came from and the way out."""
+    folder = target.parent
+    if data_dir_ is not None:
+        origin, way = "given as data_dir", "give another data_dir (--data-dir)"
+    else:
+        origin = "from DAGMM_DATA" if os.environ.get("DAGMM_DATA") else "the user cache"
+        way = "set DAGMM_DATA to another folder (or give --data-dir)"
+    where = f"cannot download {target.name} into data directory {folder} ({origin})"
+    if target.exists():  # and is no regular file (fetch_file returns those)
+        kind = "a directory" if target.is_dir() else "not a regular file"
+        raise DatasetError(f"{where}: {target} is {kind}, not the file; move it away, or {way}")
+    try:
+        check_writable(target)
+    except PermissionError as exc:
+        raise DatasetError(f"{where}: it is not writable; make it writable, or {way}") from exc
+    except (OSError, DAGMMError) as exc:
+        raise DatasetError(f"{where}: {exc}; {way}") from exc
+
+
+def _content_length(response: object) -> int | None:
+    """The ``Content-Length`` a response announced, or None (absent, not a number)."""
+    headers = getattr(response, "headers", None)
+    value = headers.get("Content-Length") if headers is not None else None
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _what_went_wrong(exc: BaseException) -> str:
+    """One line for a failed transfer: http.client's own texts name a class (and may hold
+    the raw bytes a server sent, line ends included)."""
+    if not isinstance(exc, http.client.HTTPException) or isinstance(exc, OSError):
+        return str(exc)  # RemoteDisconnected is both: "Remote end closed connection ..."
+    if isinstance(exc, http.client.IncompleteRead):
+        # (its count of bytes is of the last chunk read, not of the file)
+        return "the connection closed before the end of the file (cut short; try again)"
+    if isinstance(exc, http.client.BadStatusLine):
+        first = str(getattr(exc, "line", exc)).strip()[:80]
+        return f"the server did not answer in HTTP (its first line: {first!r})"
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
 def _elsewhere(given: bool) -> str:
     """How to point the loaders at a copy elsewhere: DAGMM_DATA, unless the folder was
     given (a data_dir, --data-dir), which DAGMM_DATA does not override."""
@@ -319,18 +372,31 @@ def _download(url: str, target: Path, sha256: str, timeout: float, given: bool =
     filename, folder = target.name, target.parent
     # Downloaded to a temporary name and renamed only once its checksum matches.
     with atomic_path(target) as tmp:
+        received, expected = 0, None
         try:
             request = urllib.request.Request(url, headers={"User-Agent": "dagmm"})
             with (
                 urllib.request.urlopen(request, timeout=timeout) as response,
                 open(tmp, "wb") as out,
             ):
-                shutil.copyfileobj(response, out)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+                expected = _content_length(response)
+                while block := response.read(1 << 16):
+                    out.write(block)
+                    received += len(block)
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+            # http.client's errors are no OSError: a transfer cut short (IncompleteRead), a
+            # server that does not speak HTTP (BadStatusLine)
             raise DownloadError(
-                f"downloading {filename} from {url} failed: {exc}; download it by hand into "
-                f"{folder} or {_elsewhere(given)} that has it"
+                f"downloading {filename} from {url} failed: {_what_went_wrong(exc)}; "
+                f"download it by hand into {folder} or {_elsewhere(given)} that has it"
             ) from exc
+        # A server closing early under a Content-Length ends the body short, without an
+        # error from http.client: not a checksum mismatch (another file), but a retry.
+        if expected is not None and received < expected:
+            raise DownloadError(
+                f"downloading {filename} from {url} was cut short after {received} of "
+                f"{expected} bytes (the connection closed early); try again"
+            )
         if tmp.stat().st_size == 0:
             raise DownloadError(f"downloading {filename} from {url} gave an empty file")
         actual = _sha256(tmp)

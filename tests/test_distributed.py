@@ -572,6 +572,21 @@ def test_torchrun_cli_shifts_a_column_by_its_range_over_every_shard(tmp_path: Pa
 
 
 @_NEEDS_TORCHRUN
+def test_torchrun_cli_names_a_column_float32_cannot_resolve_once(tmp_path: Path) -> None:
+    # Values about 1e-40 differ only below float32's smallest normal number: one constant
+    # to the network. `dagmm fit` warns (UnresolvedColumnWarning); until 2026-12-07
+    # `--distributed` said nothing. Process 0 says it once, of the range over every shard.
+    data = tmp_path / "train.csv"
+    frame = _rows()
+    frame["tiny"] = np.linspace(0.0, 1e-39, N_ROWS)
+    frame.to_csv(data, index=False)
+    result = _torchrun_fit(tmp_path, data, tmp_path / "model.dagmm")
+    assert result.returncode == 0, result.stderr
+    said = "column(s) ['tiny'] vary only below float32's smallest normal number"
+    assert result.stderr.count(said) == 1, result.stderr
+
+
+@_NEEDS_TORCHRUN
 def test_torchrun_cli_leaves_out_an_empty_nameless_column_as_one_process_does(
     tmp_path: Path,
 ) -> None:

@@ -54,6 +54,8 @@ from .estimator import (
     auto_epochs,
     best_restart,
     resolve_device,
+    unresolved_columns,
+    warn_unresolved_columns,
 )
 from .exceptions import DAGMMError, DistributedInputError, InvalidInputError
 from .levels import Levels, merge_levels, pack_levels, unpack_levels
@@ -290,11 +292,12 @@ def shard_indices(n_rows: int, rank: int, world_size: int) -> slice:
 
 
 # ------------------------------------------------------------------- training
-def _global_shifts(
+def _global_ranges(
     reducer: ProcessGroupReducer, encoder: TabularEncoder, X: Any
-) -> dict[str, float]:
-    """:attr:`TabularEncoder.shifts` as one process fitting every shard's rows decides
-    them: from each numeric column's range over all shards."""
+) -> dict[str, tuple[float, float]]:
+    """Each numeric column's (low, high) over every shard's rows, as one process fitting
+    them all finds it (:meth:`TabularEncoder.training_ranges`; NaN where no shard has a
+    finite value)."""
     ranges = _agreed(reducer, lambda: encoder.training_ranges(X))
     names = list(ranges)
     if not names:
@@ -303,9 +306,10 @@ def _global_shifts(
     # a shard without a finite value holds no bound: +inf / -inf drop out of MIN / MAX
     low = reducer.reduce_array(np.nan_to_num(bounds[0], nan=np.inf), dist.ReduceOp.MIN)
     high = reducer.reduce_array(np.nan_to_num(bounds[1], nan=-np.inf), dist.ReduceOp.MAX)
-    return shifts_from_ranges(
-        {n: (float(lo), float(hi)) for n, lo, hi in zip(names, low, high, strict=True)}
-    )
+    return {
+        n: (float(lo), float(hi)) if np.isfinite(lo) else (np.nan, np.nan)
+        for n, lo, hi in zip(names, low, high, strict=True)
+    }
 
 
 def _merge_encoders(reducer: ProcessGroupReducer, local: TabularEncoder) -> TabularEncoder:
@@ -619,7 +623,10 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
         return local.fit(X)
 
     encoder = _merge_encoders(reducer, _agreed(reducer, fit_local))
-    encoder.shifts = _global_shifts(reducer, encoder, X)
+    ranges = _global_ranges(reducer, encoder, X)
+    encoder.shifts = shifts_from_ranges(ranges)
+    if reducer.rank == 0:  # as one process fitting every row would
+        warn_unresolved_columns(unresolved_columns(ranges), stacklevel=3)
     _check_no_empty_column(reducer, encoder, X, est.missing)
     if encoder.missing == "impute":
         encoder.fill_values = _global_fill_values(reducer, encoder, X)

@@ -1579,16 +1579,31 @@ def _encode_for_fit(encoder: TabularEncoder, X: Any) -> np.ndarray:
             continue  # a constant column: constant to float32 as well
         if float(np.abs(finite).max()) < SMALLEST_SPREAD:
             tiny.append(name)
-    if tiny:
+    warn_unresolved_columns(tiny, stacklevel=4)  # the caller of fit or fit_ensemble
+    return data
+
+
+def unresolved_columns(ranges: dict[str, tuple[float, float]]) -> list[str]:
+    """The numeric columns, of their (low, high) training ranges, that vary only below
+    float32's smallest normal number (:data:`~dagmm.training.SMALLEST_SPREAD`)."""
+    return [
+        name
+        for name, (low, high) in ranges.items()
+        if high > low and max(abs(low), abs(high)) < SMALLEST_SPREAD
+    ]
+
+
+def warn_unresolved_columns(names: Sequence[str], stacklevel: int = 2) -> None:
+    """:class:`UnresolvedColumnWarning` naming ``names`` (nothing when there are none)."""
+    if names:
         warnings.warn(
-            f"column(s) {tiny} vary only below float32's smallest normal number "
+            f"column(s) {list(names)} vary only below float32's smallest normal number "
             f"({SMALLEST_SPREAD:.2g}): to the float32 network each is one constant, which "
             "tells the model nothing; rescale them (multiply by a power of ten), or leave "
             "them out",
             UnresolvedColumnWarning,
-            stacklevel=3,  # the caller of fit or fit_ensemble
+            stacklevel=stacklevel,
         )
-    return data
 
 
 #: Kept for code that read it here; see :data:`dagmm.tabular.FLOAT32_STEPS`.

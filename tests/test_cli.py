@@ -2424,11 +2424,18 @@ def test_fit_then_score_a_csv_of_unix_times_keeps_every_second(tmp_path):
     assert code == 0, output
     scores = pd.read_csv(tmp_path / "s.csv")["energy"].to_numpy()
     assert scores[0] != scores[1], scores
+    # explain writes the column in its own units, every second of it
+    code, output = invoke("explain", model, tmp_path / "moved.csv", "--out", tmp_path / "e.csv")
+    assert code == 0, output
+    explained = pd.read_csv(tmp_path / "e.csv", dtype=str)
+    assert list(explained.loc[explained["column"] == "ts", "value"]) == [
+        "1700000000",
+        "1700000060",
+    ], explained
     code, output = invoke("report", model, tmp_path / "t.csv", "--out", tmp_path / "r.html")
     assert code == 0, output
-    assert (
-        "numeric, less 1700000000 (in float64, before float32)" in (tmp_path / "r.html").read_text()
-    )
+    page = (tmp_path / "r.html").read_text()
+    assert "numeric, sent as ts - 1700000000 (in float64, before float32)" in page
 
 
 @pytest.mark.parametrize(

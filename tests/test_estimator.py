@@ -603,3 +603,20 @@ def test_top_value_share_is_exact_above_one_half(n_rows, compiled, monkeypatch):
         else:
             # some value's share, never above one half
             assert shares[j] <= 0.5 and shares[j] * n_rows in counts
+
+
+def test_a_fit_ensemble_member_starts_where_a_fit_with_its_seed_does():
+    """fit_ensemble's docstring said a member's initialisation per seed was that of a
+    separate fit with that seed; it is that of a fit whose ``seed_`` is the seed (a fit
+    with ``random_state=s`` draws its ``seed_`` from that state), as it now says."""
+    from dagmm import fit_ensemble
+
+    X = np.random.default_rng(0).normal(size=(200, 4))
+    alone = DAGMM(epochs=0, random_state=0).fit(X)
+    (member,) = fit_ensemble(DAGMM(epochs=0), X, seeds=[alone.seed_])
+    assert member.seed_ == alone.seed_ != 0
+    for (name, got), want in zip(
+        member.net_.state_dict().items(), alone.net_.state_dict().values(), strict=True
+    ):
+        assert torch.equal(got, want), name
+    np.testing.assert_array_equal(member.decision_function(X), alone.decision_function(X))

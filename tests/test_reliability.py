@@ -1049,6 +1049,12 @@ def test_values_far_from_zero_that_vary_little_reach_the_network_intact(tmp_path
         for name in names:
             column = encoded[:, fitted.encoder_.feature_names_out.index(name)]
             assert len(np.unique(column)) == 300, (name, len(np.unique(column)))
+    # named with every digit of the shift (10 significant digits hid milliseconds), and
+    # as the log the network sees with log_inputs
+    assert model.encoder_.shift_text("ts") == f"ts - {float(ts.min())!r}"
+    assert logged.encoder_.shift_text("ts").startswith("symlog(ts) - 21.25389")
+    ms = dagmm.tabular.TabularEncoder().fit(pd.DataFrame({"ms": 1700000002804.0 + np.arange(9)}))
+    assert ms.shift_text("ms") == "ms - 1700000002804"
     # in the column's own units: the shift is what was subtracted, nothing rounded away
     encoded = model.encoder_.transform(frame)[:, model.encoder_.feature_names_out.index("ts")]
     np.testing.assert_allclose(
@@ -1068,6 +1074,17 @@ def test_values_far_from_zero_that_vary_little_reach_the_network_intact(tmp_path
     np.testing.assert_allclose(values["value"].astype(float), ts[:5], rtol=0, atol=1e-3)
     expected = values["expected"].astype(float)
     assert ((expected >= ts.min() - 1e-3) & (expected <= ts.max() + 1e-3)).all(), expected
+    # a constant column far from 0 (a build number) is taken to vary by units: until
+    # 2026-12-07 a later row up to 64 away from it scored as if equal to it
+    built = _frame(300).assign(build=1700000007.0)
+    for log_inputs in (False, True):
+        constant = DAGMM(**TINY, random_state=0, log_inputs=log_inputs).fit(built)
+        assert list(constant.encoder_.shifts) == ["build"], log_inputs
+        moved = built.head(1).loc[[0, 0, 0]].assign(build=1700000007.0 + np.array([0, 1, -60]))
+        energies = constant.decision_function(moved)
+        assert energies[2] != energies[0], (log_inputs, energies)
+        if not log_inputs:  # in log units a second at 1.7e9 is 6e-10: too little to tell
+            assert energies[1] != energies[0], energies
     # columns float32 resolves (bytes from 0 to 1e9, years, pressures) are not shifted,
     # so models of them score as before
     wide = _frame(300).assign(
@@ -1076,6 +1093,10 @@ def test_values_far_from_zero_that_vary_little_reach_the_network_intact(tmp_path
         hpa=1013.25 + rng.normal(0, 5, 300),
     )
     assert DAGMM(**TINY, random_state=0).fit(wide).encoder_.shifts == {}
+    # nor constant columns of small numbers (a flag always 1, a year)
+    flags = wide.assign(flag=1.0, year=2026)
+    assert DAGMM(**TINY, random_state=0).fit(flags).encoder_.shifts == {}
+    assert DAGMM(**TINY, random_state=0, log_inputs=True).fit(flags).encoder_.shifts == {}
 
 
 def test_far_out_of_range_scoring_is_a_clear_error_not_nan():

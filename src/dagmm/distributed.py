@@ -624,7 +624,7 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
 
     encoder = _merge_encoders(reducer, _agreed(reducer, fit_local))
     ranges = _global_ranges(reducer, encoder, X)
-    encoder.shifts = shifts_from_ranges(ranges)
+    encoder.shifts = shifts_from_ranges(ranges, encoder.log_inputs)
     if reducer.rank == 0:  # as one process fitting every row would
         warn_unresolved_columns(unresolved_columns(ranges), stacklevel=3)
     _check_no_empty_column(reducer, encoder, X, est.missing)

@@ -1991,9 +1991,14 @@ def fit_ensemble(
 ) -> list[DAGMM]:
     """Train one independent model per seed in a single vectorised run.
 
-    Each returned model is the same as a separately fitted ``estimator`` with
-    that seed in architecture and protocol (initialisation per seed is
-    identical; shuffling and dropout draws differ), at a fraction of the cost.
+    Each returned model is the same as a separately fitted ``estimator`` in
+    architecture and protocol, at a fraction of the cost. Member ``i`` starts
+    from the initialisation of a separate fit whose ``seed_`` is ``seeds[i]``
+    (shuffling and dropout draws differ); it keeps ``seeds[i]`` as its
+    ``random_state`` and ``seed_``, but a separate fit with
+    ``random_state=seeds[i]`` draws another ``seed_`` from that state, so
+    ``clone(member).fit(X)`` trains another model (until 2026-12-07 this said
+    the initialisation per seed was identical).
 
     Parameters
     ----------

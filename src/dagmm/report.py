@@ -968,8 +968,8 @@ def _model_section(model: Any) -> str:
             shown = ", ".join(cats[:8]) + (f", ... ({len(cats)} in all)" if len(cats) > 8 else "")
             described.append([name, f"categorical: {shown}"])
         elif name in encoder.shifts:
-            shift = encoder.shifts[name]
-            described.append([name, f"numeric, less {shift:.10g} (in float64, before float32)"])
+            shifted = encoder.shift_text(name)
+            described.append([name, f"numeric, sent as {shifted} (in float64, before float32)"])
         else:
             described.append([name, "numeric"])
     hidden = "-".join(str(h) for h in model.hidden_sizes_)

@@ -832,7 +832,7 @@ def symexp(values: np.ndarray) -> np.ndarray:
 FLOAT32_STEPS = 1000
 
 
-def float32_shift(low: float, high: float) -> float:
+def float32_shift(low: float, high: float, unit: float = 1.0) -> float:
     """The constant a numeric column is shifted by, in float64, before the cast to float32.
 
     Parameters
@@ -840,32 +840,53 @@ def float32_shift(low: float, high: float) -> float:
     low, high : float
         The column's smallest and largest finite training value (after :func:`symlog`
         with ``log_inputs``); NaN when it has none.
+    unit : float, default 1.0
+        What a constant column is taken to vary by, in these units (a difference of 1
+        in the column's own).
 
     Returns
     -------
     float
-        ``low`` or ``high``, whichever is nearer 0, when the column varies but spans
-        fewer than :data:`FLOAT32_STEPS` float32 steps at its size (both ends then
-        have one sign), else 0.0. Shifted by a bound, its training values lie in
-        ``[0, high - low]`` (or ``[low - high, 0]``), where float32 resolves them
-        finely; a later value ``x`` loses no precision to the shift as long as
-        ``|x - shift| <= |x|``, i.e. beyond half the bound on the same side of 0.
+        ``low`` or ``high``, whichever is nearer 0, when the column spans fewer than
+        :data:`FLOAT32_STEPS` float32 steps at its size (both ends then have one
+        sign), else 0.0; a constant column counts as spanning ``unit`` (so one of at
+        least 16384 in magnitude, where float32's step exceeds a thousandth, is
+        shifted by its value: a later row's difference from it reaches the
+        network). Shifted by a bound, its training values lie in ``[0, high -
+        low]`` (or ``[low - high, 0]``), where float32 resolves them finely; a
+        later value ``x`` loses no precision to the shift as long as ``|x - shift|
+        <= |x|``, i.e. beyond half the bound on the same side of 0.
     """
-    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+    if not (math.isfinite(low) and math.isfinite(high)) or high < low or high == low == 0:
         return 0.0
     size = max(abs(low), abs(high))
     if size > np.finfo(np.float32).max:
         return 0.0  # refused by transform, which names the rows
     step = float(np.spacing(np.float32(size)))
-    if (high - low) / step >= FLOAT32_STEPS:
+    # A constant column has no spread to measure steps by: taken to vary by units (a
+    # build number, a Unix time), it is shifted where float32 cannot tell a thousandth.
+    width = high - low if high > low else unit
+    if width / step >= FLOAT32_STEPS:
         return 0.0
     return float(low if abs(low) <= abs(high) else high)
 
 
-def shifts_from_ranges(ranges: dict[str, tuple[float, float]]) -> dict[str, float]:
-    """:attr:`TabularEncoder.shifts` from each numeric column's (low, high)."""
-    shifts = {name: float32_shift(low, high) for name, (low, high) in ranges.items()}
-    return {name: shift for name, shift in shifts.items() if shift != 0.0}
+def shifts_from_ranges(
+    ranges: dict[str, tuple[float, float]], log_inputs: bool = False
+) -> dict[str, float]:
+    """:attr:`TabularEncoder.shifts` from each numeric column's (low, high), after
+    :func:`symlog` with ``log_inputs`` (where a constant column's unit, 1 in its own
+    units, is what the log makes of it there)."""
+    shifts = {}
+    for name, (low, high) in ranges.items():
+        unit = 1.0
+        if log_inputs and low == high:
+            size = float(symexp(np.array([abs(low)]))[0])
+            unit = float(np.diff(symlog(np.array([size, size + 1.0])))[0])
+        shift = float32_shift(low, high, unit) if unit > 0 else 0.0
+        if shift != 0.0:
+            shifts[name] = shift
+    return shifts
 
 
 def _array_columns(X: np.ndarray, names: list[str]) -> Iterator[tuple[str, np.ndarray]]:
@@ -1360,7 +1381,7 @@ class TabularEncoder:
 
     def _shifts_of(self, pairs: Iterable[tuple[str, np.ndarray]]) -> dict[str, float]:
         """:attr:`shifts` for the numeric columns in ``pairs`` (name, training values)."""
-        return shifts_from_ranges(self.numeric_ranges(pairs))
+        return shifts_from_ranges(self.numeric_ranges(pairs), self.log_inputs)
 
     # ----------------------------------------------------------------- applying
     @property
@@ -1777,6 +1798,12 @@ class TabularEncoder:
             if name in self.shifts:
                 out[idx[0]] = self.shifts[name]
         return out
+
+    def shift_text(self, name: str) -> str:
+        """What shifted column ``name`` sends the network, in words, every digit of the
+        shift: ``"ts - 1700000000"``, with ``log_inputs`` ``"symlog(ts) - 21.25389409897"``."""
+        shift = np.format_float_positional(self.shifts[name], unique=True, trim="-")
+        return f"{f'symlog({name})' if self.log_inputs else name} - {shift}"
 
     def numeric_units(self, name: str, values: np.ndarray) -> np.ndarray:
         """Encoded values of numeric column ``name`` in the column's own units, float64:

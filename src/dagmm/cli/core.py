@@ -1001,7 +1001,7 @@ def info(model_path: str | None, as_json: bool) -> None:
     if summary["categorical_columns"]:
         click.echo(f"  categorical: {summary['categorical_columns']}")
     if summary["shifted_columns"]:
-        shifted = ", ".join(f"{k} - {v:.10g}" for k, v in summary["shifted_columns"].items())
+        shifted = ", ".join(map(model.encoder_.shift_text, summary["shifted_columns"]))
         click.echo(f"  shifted in float64 before float32: {shifted}")
     click.echo(
         f"  network: {summary['encoder_width']}-{'-'.join(map(str, summary['hidden_sizes']))}"

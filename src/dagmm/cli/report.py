@@ -279,12 +279,26 @@ def explain(
         click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 
-def _number_text(value: float) -> str:
+def _number_text(value: float, shift: float | None = None, log_inputs: bool = False) -> str:
     """The shortest text that reads back as the float32 the network saw: every digit of a
     count such as 1234567 (6 significant digits gave ``1.23457e+06`` until 2026-12-05),
-    no float64 noise (``0.1``, not ``0.10000000149011612``)."""
+    no float64 noise (``0.1``, not ``0.10000000149011612``).
+
+    For a column the encoder shifts (``shift``: Unix times, say), the network saw
+    ``value - shift`` as float32: its shortest text plus the shift, added as decimals
+    (``1700002883.122894``; as float32 the value itself read 1700003000 until
+    2026-12-07); with ``log_inputs`` as well, the float64 value in full.
+    """
+    import decimal
+
     import numpy as np
 
+    if shift is not None:
+        if log_inputs:
+            return repr(float(value))
+        seen = np.format_float_positional(np.float32(value - shift), unique=True, trim="-")
+        total = (decimal.Decimal(repr(float(shift))) + decimal.Decimal(seen)).normalize()
+        return format(total, "f")
     number = np.float32(value)
     if number == 0 or 1e-4 <= abs(number) < 1e16:
         return np.format_float_positional(number, unique=True, trim="-")
@@ -298,8 +312,12 @@ def _explained(model, encoded, positions, top_k: int, id_column: str | None, ids
     from ..explain import explain_encoded
 
     table = explain_encoded(model, encoded, top_k=top_k, row_labels=positions, imputed=imputed)
+    shifts, log_inputs = model.encoder_.shifts, model.encoder_.log_inputs
     for name in ("value", "expected"):
-        table[name] = [_number_text(v) if isinstance(v, float) else str(v) for v in table[name]]
+        table[name] = [
+            _number_text(v, shifts.get(column), log_inputs) if isinstance(v, float) else str(v)
+            for v, column in zip(table[name], table["column"], strict=True)
+        ]
     if id_column:
         import pandas as pd
 

@@ -1009,6 +1009,7 @@ def test_values_below_float32_s_resolution_are_named_at_fit():
         with pytest.warns(UnresolvedColumnWarning, match=message):
             model = DAGMM(**TINY, random_state=0).fit(X * scale)
         assert np.isfinite(model.decision_scores_).all()
+        assert model.encoder_.shifts == {}  # no shift helps there (nor needs format 5)
     frame = _frame(200).assign(tiny=np.linspace(0, 1e-39, 200))
     with pytest.warns(UnresolvedColumnWarning, match=r"\['tiny'\] vary only .*leave them out"):
         DAGMM(**TINY, random_state=0).fit(frame)

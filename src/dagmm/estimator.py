@@ -25,7 +25,6 @@ from .levels import Levels, member_levels, merge_levels
 from .network import ACTIVATIONS, DAGMMNet
 from .presets import preset_params
 from .rejection import REJECTED, RejectionStats, check_rejection_args, rejected, rejection_stats
-from .tabular import FLOAT32_STEPS as TABULAR_FLOAT32_STEPS
 from .tabular import TabularEncoder, as_table, describe_rows, symlog
 from .training import (
     SMALLEST_SPREAD,
@@ -1563,23 +1562,9 @@ def _encode_for_fit(encoder: TabularEncoder, X: Any) -> np.ndarray:
     if not len(data):
         return data
     high, low = data.max(axis=0), data.min(axis=0)
-    suspect = np.flatnonzero(high.astype(np.float64) - low < SMALLEST_SPREAD)
-    tiny = []
-    for position, (name, columns) in enumerate(encoder.groups):
-        if name in encoder.categories or columns[0] not in suspect:
-            continue
-        column = (
-            X.iloc[:, position] if hasattr(X, "iloc") else pd.Series(np.asarray(X)[:, position])
-        )
-        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        finite = values[np.isfinite(values)]
-        if encoder.log_inputs:
-            finite = symlog(finite)
-        if not len(finite) or finite.max() == finite.min():
-            continue  # a constant column: constant to float32 as well
-        if float(np.abs(finite).max()) < SMALLEST_SPREAD:
-            tiny.append(name)
-    warn_unresolved_columns(tiny, stacklevel=4)  # the caller of fit or fit_ensemble
+    if (high.astype(np.float64) - low < SMALLEST_SPREAD).any():  # else none can be
+        tiny = unresolved_columns(encoder.training_ranges(X))
+        warn_unresolved_columns(tiny, stacklevel=4)  # the caller of fit or fit_ensemble
     return data
 
 
@@ -1604,10 +1589,6 @@ def warn_unresolved_columns(names: Sequence[str], stacklevel: int = 2) -> None:
             UnresolvedColumnWarning,
             stacklevel=stacklevel,
         )
-
-
-#: Kept for code that read it here; see :data:`dagmm.tabular.FLOAT32_STEPS`.
-FLOAT32_STEPS = TABULAR_FLOAT32_STEPS
 
 
 def _encode_numeric_fast(encoder: TabularEncoder, X: Any) -> np.ndarray | None:

@@ -862,6 +862,10 @@ def float32_shift(low: float, high: float, unit: float = 1.0) -> float:
     size = max(abs(low), abs(high))
     if size > np.finfo(np.float32).max:
         return 0.0  # refused by transform, which names the rows
+    if size < np.finfo(np.float32).tiny:
+        # below float32's normal numbers no shift helps (a spread of 1e-300 stays 0):
+        # fit's UnresolvedColumnWarning names such a column
+        return 0.0
     step = float(np.spacing(np.float32(size)))
     # A constant column has no spread to measure steps by: taken to vary by units (a
     # build number, a Unix time), it is shifted where float32 cannot tell a thousandth.
@@ -1291,7 +1295,8 @@ class TabularEncoder:
             self.input_kind = "array"
             self.columns = [str(i) for i in range(X.shape[1])]
             self.categories, self.fill_values = {}, {}
-            self.shifts = self._shifts_of(_array_columns(X, self.columns))
+            ranges = self.numeric_ranges(_array_columns(X, self.columns))
+            self.shifts = shifts_from_ranges(ranges, self.log_inputs)
             return self
         frame, self.input_kind = self._as_frame(X, fitting=True)
         if frame.shape[1] == 0:
@@ -1344,11 +1349,7 @@ class TabularEncoder:
                     ):  # inf only: as empty as NaN only
                         refuse_empty_column(name, len(col), self.missing, text=False, infinite=True)
                     self.fill_values[name] = float(np.median(finite)) if len(finite) else 0.0
-        self.shifts = self._shifts_of(
-            (name, _float_values(frame[name]))
-            for name in self.columns
-            if name not in self.categories
-        )
+        self.shifts = shifts_from_ranges(self._frame_ranges(frame), self.log_inputs)
         return self
 
     def numeric_ranges(
@@ -1372,16 +1373,16 @@ class TabularEncoder:
         if isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "fiub":
             return self.numeric_ranges(_array_columns(X, self.columns))
         frame, kind = self._as_frame(X, fitting=False)
-        frame = self._align(frame, kind)
+        return self._frame_ranges(self._align(frame, kind))
+
+    def _frame_ranges(self, frame: pd.DataFrame) -> dict[str, tuple[float, float]]:
+        """:meth:`numeric_ranges` of the numeric columns of ``frame``, a frame of
+        :attr:`columns`."""
         return self.numeric_ranges(
             (name, _float_values(frame[name]))
             for name in self.columns
             if name not in self.categories
         )
-
-    def _shifts_of(self, pairs: Iterable[tuple[str, np.ndarray]]) -> dict[str, float]:
-        """:attr:`shifts` for the numeric columns in ``pairs`` (name, training values)."""
-        return shifts_from_ranges(self.numeric_ranges(pairs), self.log_inputs)
 
     # ----------------------------------------------------------------- applying
     @property

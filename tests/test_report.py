@@ -645,3 +645,35 @@ def test_label_column_messages_name_the_python_argument_too(fitted, tmp_path):
     with pytest.raises(InvalidInputError, match=r"is 'atack' \(anomaly_values, or --anomaly-v"):
         write_report_file(model, data, out, labels="kind", anomaly_values=["atack"])
     assert not out.exists()
+
+
+def test_report_rows_show_imputed_values_missing_and_every_digit_of_a_value(tmp_path):
+    """Until 2026-12-07 the report's top rows wrote values to 4 significant digits (a
+    Unix time read 1.7e+09, whatever the second) and a value the encoder imputed as
+    the training median, as if the row held it; now each is what ``dagmm explain``
+    writes: "<missing>", or every digit of the value the network saw."""
+    rng = np.random.default_rng(0)
+    times = 1_700_000_000 + rng.integers(0, 3600, 150)
+    frame = pd.DataFrame({"ts": times, "a": rng.normal(size=150), "b": rng.normal(size=150)})
+    model = DAGMM(epochs=1, missing="impute", random_state=0).fit(frame)
+    assert "ts" in model.encoder_.shifts  # sent as ts - shift: float32 resolves seconds
+    rows = frame.head(12).astype({"ts": float})
+    rows.loc[5, "a"], rows.loc[9, "b"] = np.nan, np.inf
+    data, model_path = tmp_path / "rows.csv", tmp_path / "m.dagmm"
+    rows.to_csv(data, index=False)
+    model.save(model_path)
+
+    def shown(html):
+        cells = re.findall(r"<b>(\w+)</b> = (\S+) <small>", html)
+        assert len(cells) == 3 * len(rows)  # every row, every column
+        return cells
+
+    expected_ts = sorted(str(int(t)) for t in rows["ts"])
+    write_report(model, rows, tmp_path / "memory.html", top=len(rows))
+    result = _cli("report", model_path, data, "--out", tmp_path / "file.html",
+                  "--top", len(rows), "--chunk-rows", 5)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for name in ("memory.html", "file.html"):
+        cells = shown((tmp_path / name).read_text(encoding="utf-8"))
+        assert sorted(v for c, v in cells if c == "ts") == expected_ts, name
+        assert sorted(c for c, v in cells if v == "&lt;missing&gt;") == ["a", "b"], name

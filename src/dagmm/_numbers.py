@@ -1,5 +1,6 @@
-"""Decimal text to float64 as Python's ``float`` reads it (the nearest double), on every
-pandas the package supports.
+"""Numbers to and from text: decimal text to float64 as Python's ``float`` reads it (the
+nearest double), on every pandas the package supports; a value the network saw back to
+the shortest text that names it (:func:`value_text`).
 
 pandas 2's C parser, behind ``read_csv``'s default ``float_precision`` and behind
 ``pd.to_numeric``, reads about one in six 17-significant-digit numbers one unit in the
@@ -10,6 +11,7 @@ frame's in memory. pandas 3 reads them exactly (and deprecates ``float_precision
 
 from __future__ import annotations
 
+import decimal
 from typing import Any
 
 import numpy as np
@@ -60,3 +62,40 @@ def to_numeric(values: Any, *, exact: bool | None = None) -> Any:
     if isinstance(numbers, pd.Series):
         return pd.Series(parsed, index=numbers.index, name=numbers.name)
     return parsed.reshape(np.shape(numbers))
+
+
+def value_text(value: float, shift: float | None = None, log_inputs: bool = False) -> str:
+    """The shortest text that reads back as the float32 the network saw.
+
+    Every digit of a count such as 1234567 (6 significant digits gave ``1.23457e+06``
+    in ``dagmm explain`` until 2026-12-05, and 4 gave ``1.235e+06`` in the HTML report
+    until 2026-12-07), and no float64 noise (``0.1``, not ``0.10000000149011612``).
+
+    Parameters
+    ----------
+    value : float
+        A value of a numeric column, in the column's own units.
+    shift : float, optional
+        The constant the encoder subtracts from the column in float64 before its
+        float32 cast (``TabularEncoder.shifts``: Unix times, say). The network saw
+        ``value - shift``: the text is that float32's shortest text plus the shift,
+        added as decimals (``1700002883.122894``; as a float32 the value itself reads
+        1700003000).
+    log_inputs : bool, default False
+        The encoder takes the symlog of numeric columns: with a ``shift``, the
+        float64 value is written in full.
+
+    Returns
+    -------
+    str
+    """
+    if shift is not None:
+        if log_inputs:
+            return repr(float(value))
+        seen = np.format_float_positional(np.float32(value - shift), unique=True, trim="-")
+        total = (decimal.Decimal(repr(float(shift))) + decimal.Decimal(seen)).normalize()
+        return format(total, "f")
+    number = np.float32(value)
+    if number == 0 or 1e-4 <= abs(number) < 1e16:
+        return np.format_float_positional(number, unique=True, trim="-")
+    return np.format_float_scientific(number, unique=True, trim="-")

@@ -35,7 +35,7 @@ from ._atomic import (
     check_folder_writable,
     check_writable,
 )
-from ._numbers import to_numeric
+from ._numbers import to_numeric, value_text
 from .estimator import describe_epochs, epochs_summary
 from .exceptions import DAGMMError, InvalidInputError, NumericalError
 from .explain import explain_encoded
@@ -253,7 +253,19 @@ def collect(
     z = shown_restart(model)._transform_encoded(data)
     # Highest energy first; ties broken by row position for a reproducible list.
     order = np.lexsort((np.arange(n_rows), -energy))[: int(top)]
-    return _report_data(model, energy, z, y, id_values, data[order], order, top_columns, source)
+    imputed = model.encoder_.imputed(X)
+    return _report_data(
+        model,
+        energy,
+        z,
+        y,
+        id_values,
+        data[order],
+        order,
+        top_columns,
+        source,
+        None if imputed is None else imputed[order],
+    )
 
 
 def _report_data(
@@ -266,14 +278,18 @@ def _report_data(
     order: np.ndarray,
     top_columns: int,
     source: str,
+    top_imputed: np.ndarray | None = None,
 ) -> ReportData:
     """The report's data once every row is scored: the top rows (``order``, their
-    encoded rows ``top_data``) explained, the metrics against ``y``."""
+    encoded rows ``top_data``, the values the encoder imputed in them ``top_imputed``)
+    explained, the metrics against ``y``."""
     from .metrics import evaluate
 
     predicted = (energy > model.threshold_).astype(int)
     if len(order):
-        explanations = explain_encoded(model, top_data, top_k=top_columns, row_labels=order)
+        explanations = explain_encoded(
+            model, top_data, top_k=top_columns, row_labels=order, imputed=top_imputed
+        )
     else:
         explanations = pd.DataFrame(columns=["row", "rank", "column"])
     metrics: dict[str, dict[str, float]] = {}
@@ -329,6 +345,8 @@ class TopRows:
     ids : Series of shape (n_kept,) or None
         Their identifiers, when chunks came with ids, of the dtype the chunks' ids
         have (a nullable ``Int64`` stays one: as an object array it became float64).
+    imputed : ndarray of shape (n_kept, n_columns), bool, or None
+        Which of their values the encoder imputed, when chunks came with them.
     """
 
     def __init__(self, n: int) -> None:
@@ -337,8 +355,16 @@ class TopRows:
         self.energy = np.zeros(0)
         self.data: np.ndarray | None = None
         self.ids: pd.Series | None = None
+        self.imputed: np.ndarray | None = None
 
-    def add(self, energy: np.ndarray, data: np.ndarray, start: int, ids: Any = None) -> None:
+    def add(
+        self,
+        energy: np.ndarray,
+        data: np.ndarray,
+        start: int,
+        ids: Any = None,
+        imputed: np.ndarray | None = None,
+    ) -> None:
         """Offer a chunk's rows; keep the ``n`` highest-energy rows of all offered.
 
         Parameters
@@ -351,6 +377,9 @@ class TopRows:
             Position of the chunk's first row in the table.
         ids : array-like of shape (n_chunk,), optional
             The chunk's row identifiers.
+        imputed : ndarray of shape (n_chunk, n_columns), bool, optional
+            Which of the chunk's values the encoder imputed
+            (:attr:`EncodedChunk.imputed`).
         """
         positions = np.arange(start, start + len(energy), dtype=np.int64)
         # the chunk's own top n first: the pool never holds more than 2 n rows
@@ -373,6 +402,14 @@ class TopRows:
                 else pd.concat([self.ids, chunk_ids], ignore_index=True)
             )
             self.ids = pool_ids.iloc[keep].reset_index(drop=True)
+        if imputed is not None:
+            chunk_imputed = imputed[best]
+            pool_imputed = (
+                chunk_imputed
+                if self.imputed is None
+                else np.concatenate([self.imputed, chunk_imputed])
+            )
+            self.imputed = pool_imputed[keep]
 
 
 class EncodedChunk(NamedTuple):
@@ -388,12 +425,17 @@ class EncodedChunk(NamedTuple):
         The model's encoding of the rows.
     energy : ndarray of shape (n_rows,) or None
         Their energies (``decision_function``), or None when not asked for.
+    imputed : ndarray of shape (n_rows, n_columns), bool, or None
+        Which of their values the encoder imputed (``model.encoder_.imputed``: the
+        rows do not hold what the network saw there); None when the model imputes
+        nothing (``missing="raise"``).
     """
 
     start: int
     frame: pd.DataFrame
     encoded: np.ndarray
     energy: np.ndarray | None
+    imputed: np.ndarray | None
 
 
 def encoded_chunks(
@@ -490,7 +532,7 @@ def encoded_chunks(
                 scores = model._energy_numeric(encoded, rows.index) if energy else None
             except (InvalidInputError, NumericalError) as exc:
                 raise type(exc)(f"{path}: {exc}") from None
-            yield EncodedChunk(start, frame, encoded, scores)
+            yield EncodedChunk(start, frame, encoded, scores, model.encoder_.imputed(rows))
             start += len(frame)
     if start == 0:
         raise DataFileError(f"{path}: no rows")
@@ -573,7 +615,7 @@ def collect_file(
     for chunk in encoded_chunks(
         model, path, [id_column, labels], chunk_rows, csv_format=csv_format, copies=exact_ids
     ):
-        start, frame, data, energy = chunk
+        start, frame, data, energy, imputed = chunk
         assert energy is not None  # asked for
         if labels:
             try:
@@ -589,7 +631,7 @@ def collect_file(
         zs.append(view._transform_encoded(data))
         energies.append(energy)
         ids = frame[id_column] if id_column else None
-        best.add(energy, data, start, ids)
+        best.add(energy, data, start, ids, imputed)
     energy = np.concatenate(energies)
     order = best.positions
     if id_column:
@@ -609,7 +651,16 @@ def collect_file(
             f"{held}{', ...' if len(seen) > _VALUES_NAMED else ''}"
         )
     return _report_data(
-        model, energy, np.concatenate(zs), y, id_values, top_data, order, top_columns, source
+        model,
+        energy,
+        np.concatenate(zs),
+        y,
+        id_values,
+        top_data,
+        order,
+        top_columns,
+        source,
+        best.imputed,
     )
 
 
@@ -948,13 +999,19 @@ def _table(header: list[str], rows: list[list[Any]], numeric: set[int] | None = 
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _explanation_text(group: pd.DataFrame) -> str:
+def _explanation_text(group: pd.DataFrame, encoder: Any) -> str:
     parts = []
     for _, r in group.iterrows():
-        value, expected = r["value"], r["expected"]
+        value, expected = (
+            # every digit the network saw: a Unix time read 1.7e+09 until 2026-12-07
+            value_text(v, encoder.shifts.get(r["column"]), encoder.log_inputs)
+            if isinstance(v, float)
+            else str(v)
+            for v in (r["value"], r["expected"])
+        )
         parts.append(
-            f"<b>{_e(r['column'])}</b> = {_e(_fmt(value))} "
-            f"<small>(most normal: {_e(_fmt(expected))}; energy -{r['contribution']:.3g})</small>"
+            f"<b>{_e(r['column'])}</b> = {_e(value)} "
+            f"<small>(most normal: {_e(expected)}; energy -{r['contribution']:.3g})</small>"
         )
     return "<br>".join(parts)
 
@@ -1129,7 +1186,8 @@ def report_html(model: Any, data: ReportData, figures: dict[str, bytes], title: 
         if data.labels is not None:
             cells.append(f"<td>{int(data.labels[row])}</td>")
         group = grouped.get(row)
-        cells.append(f"<td>{_explanation_text(group) if group is not None else ''}</td>")
+        why = _explanation_text(group, model.encoder_) if group is not None else ""
+        cells.append(f"<td>{why}</td>")
         table_rows.append(f"<tr>{''.join(cells)}</tr>")
     out.append(
         "<table><thead><tr>"

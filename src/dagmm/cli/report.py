@@ -234,24 +234,18 @@ def explain(
             csv_format=csv_format,
             copies=[id_column] if id_column else [],  # as the file holds them: 00042 stays
         )
-        for start, frame, encoded, energy in chunks:
-            ids = frame[id_column] if id_column else None
-            # the values the encoder imputed: the rows do not hold what the network saw
-            imputed = model.encoder_.imputed(frame.drop(columns=[id_column] if id_column else []))
-            yield start, encoded, energy, ids, imputed
+        for start, frame, encoded, energy, imputed in chunks:
+            yield start, encoded, energy, frame[id_column] if id_column else None, imputed
 
     def tables():
         if max_rows is not None:
             best = TopRows(max_rows)
-            width = len(model.encoder_.feature_names_out)
             for start, encoded, energy, ids, imputed in scored():
-                if imputed is not None:  # kept beside the rows, for the rows kept
-                    encoded = np.hstack([encoded, imputed.astype(encoded.dtype)])
-                best.add(energy, encoded, start, ids)
+                best.add(energy, encoded, start, ids, imputed)
             assert best.data is not None  # encoded_chunks raises on a file without rows
-            kept, marks = best.data[:, :width], best.data[:, width:] > 0.5
-            imputed = marks if marks.shape[1] else None
-            yield _explained(model, kept, best.positions, top_k, id_column, best.ids, imputed)
+            yield _explained(
+                model, best.data, best.positions, top_k, id_column, best.ids, best.imputed
+            )
             return
         for start, encoded, _, ids, imputed in scored():
             if not out and start + len(encoded) > PRINT_LIMIT:
@@ -279,43 +273,18 @@ def explain(
         click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 
-def _number_text(value: float, shift: float | None = None, log_inputs: bool = False) -> str:
-    """The shortest text that reads back as the float32 the network saw: every digit of a
-    count such as 1234567 (6 significant digits gave ``1.23457e+06`` until 2026-12-05),
-    no float64 noise (``0.1``, not ``0.10000000149011612``).
-
-    For a column the encoder shifts (``shift``: Unix times, say), the network saw
-    ``value - shift`` as float32: its shortest text plus the shift, added as decimals
-    (``1700002883.122894``; as float32 the value itself read 1700003000 until
-    2026-12-07); with ``log_inputs`` as well, the float64 value in full.
-    """
-    import decimal
-
-    import numpy as np
-
-    if shift is not None:
-        if log_inputs:
-            return repr(float(value))
-        seen = np.format_float_positional(np.float32(value - shift), unique=True, trim="-")
-        total = (decimal.Decimal(repr(float(shift))) + decimal.Decimal(seen)).normalize()
-        return format(total, "f")
-    number = np.float32(value)
-    if number == 0 or 1e-4 <= abs(number) < 1e16:
-        return np.format_float_positional(number, unique=True, trim="-")
-    return np.format_float_scientific(number, unique=True, trim="-")
-
-
 def _explained(model, encoded, positions, top_k: int, id_column: str | None, ids, imputed=None):
     """The explanation table of encoded rows at ``positions``, as ``dagmm explain`` writes it."""
     import numpy as np
 
+    from .._numbers import value_text
     from ..explain import explain_encoded
 
     table = explain_encoded(model, encoded, top_k=top_k, row_labels=positions, imputed=imputed)
     shifts, log_inputs = model.encoder_.shifts, model.encoder_.log_inputs
     for name in ("value", "expected"):
         table[name] = [
-            _number_text(v, shifts.get(column), log_inputs) if isinstance(v, float) else str(v)
+            value_text(v, shifts.get(column), log_inputs) if isinstance(v, float) else str(v)
             for v, column in zip(table[name], table["column"], strict=True)
         ]
     if id_column:

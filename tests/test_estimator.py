@@ -620,3 +620,47 @@ def test_a_fit_ensemble_member_starts_where_a_fit_with_its_seed_does():
     ):
         assert torch.equal(got, want), name
     np.testing.assert_array_equal(member.decision_function(X), alone.decision_function(X))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])  # the fused step; autograd's
+def test_a_fit_draws_from_its_own_generator_not_torch_s_global_one(activation, monkeypatch):
+    """Until 2026-12-07 a fit seeded torch's global generator and drew its dropout masks
+    from it: fits running in threads at once (joblib's threading backend, a service)
+    took each other's draws, so one random_state gave another model each time (energies
+    up to 1.0 apart), and a fit took draws from every other thread's seeded sequence.
+    Now it draws from its own generator, seeded as the global one was: the same model
+    as before, whatever other threads draw."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import dagmm.training
+
+    X = np.random.default_rng(0).normal(size=(300, 6))
+
+    def fit():
+        model = DAGMM(epochs=3, batch_size=64, activation=activation, random_state=0)
+        return model.fit(X).decision_function(X)
+
+    alone = fit()
+    # another thread at work during each epoch, deterministically: it seeds the global
+    # generator at the first epoch and draws at each
+    drawn: list[torch.Tensor] = []
+    check_moments = dagmm.training._check_moments
+
+    def other_thread(optimizer, epoch):
+        if epoch == 1:
+            torch.manual_seed(7)
+        drawn.append(torch.rand(4))
+        return check_moments(optimizer, epoch)
+
+    monkeypatch.setattr(dagmm.training, "_check_moments", other_thread)
+    beside = fit()
+    np.testing.assert_array_equal(beside, alone)
+    torch.manual_seed(7)
+    expected = torch.rand(4 * len(drawn))
+    assert torch.equal(torch.cat(drawn), expected)  # the fit took none of its draws
+    monkeypatch.undo()
+    # and truly in threads
+    with ThreadPoolExecutor(3) as pool:
+        together = list(pool.map(lambda _: fit(), range(3)))
+    for energies in together:
+        np.testing.assert_array_equal(energies, alone)

@@ -243,3 +243,22 @@ def test_rejection_needs_the_training_energies_and_a_fitted_model(pyod_data, tmp
         bare.predict_with_rejection(X_test)
     with pytest.raises(InvalidInputError, match="rejection statistics needs the training"):
         bare.compute_rejection_stats()
+
+
+def test_threshold_at_the_models_own_share_is_its_threshold_without_training_energies(
+    pyod_data, tmp_path
+):
+    """README: "the model's own threshold_ is threshold_at(contamination_)". Until
+    2026-12-07 a model saved without its training energies (as `dagmm fit --distributed`
+    saves) refused that call although threshold_ is known; other shares still need them."""
+    from dagmm import load
+    from dagmm.exceptions import InvalidInputError
+
+    X_train, _, _ = pyod_data
+    model = DAGMM(random_state=0, **FAST).fit(X_train)
+    assert model.threshold_at(model.contamination_) == model.threshold_
+    model.save(tmp_path / "m.dagmm", include_training_scores=False)
+    bare = load(tmp_path / "m.dagmm")
+    assert bare.threshold_at(bare.contamination_) == bare.threshold_ == model.threshold_
+    with pytest.raises(InvalidInputError, match="holds no training energies"):
+        bare.threshold_at(0.05)

@@ -482,6 +482,31 @@ def test_a_decimal_point_among_decimal_commas_is_the_value_named(tmp_path):
     assert "'bytes' should be numeric" in line and "(dagmm score --decimal ,)" in line, line
 
 
+@pytest.mark.parametrize(
+    ("values", "said"),
+    [
+        (["5,125", "1,000"], "decimal commas or thousands separators: if the commas are "
+         "decimal marks, read them with a decimal comma"),
+        (["5,125", "1,234,567"], "thousands separators: read them as numbers"),
+        (["5,125", "12,5"], "a decimal comma: read them as numbers"),
+    ],
+    ids=["either_way", "thousands", "decimal"],
+)  # fmt: skip
+def test_numbers_with_a_comma_that_read_either_way_are_named_so_at_scoring(values, said):
+    """Until 2026-12-07 scoring read "5,125" as a decimal comma only ("they look like
+    numbers written with a decimal comma: read them as numbers (... str.replace(',',
+    '.'))"), advice that made a byte count of 5125 into 5.125; fit named both readings.
+    Now scoring does too, where nothing tells them apart."""
+    frame = _frame(40)
+    model = DAGMM(**TINY, random_state=0).fit(frame)
+    rows = frame.head(2).assign(bytes=values)
+    with pytest.raises(InvalidInputError, match="look like numbers written with") as caught:
+        model.decision_function(rows)
+    assert said in str(caught.value), str(caught.value)
+    both = "if they separate thousands, read them with that separator" in str(caught.value)
+    assert both == ("if the commas" in said)
+
+
 def test_a_saved_index_read_back_as_a_column_is_named_as_a_row_number(tmp_path):
     _frame(200).to_csv(tmp_path / "with_index.csv")  # index=True: pandas' default
     frame = pd.read_csv(tmp_path / "with_index.csv")

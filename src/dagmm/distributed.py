@@ -72,9 +72,11 @@ from .tabular import (
 )
 from .training import (
     AUTO_SPARSE_SHARE,
+    fit_generator,
     fitted_mixture,
     majority_candidates,
     scale_from_spread,
+    seeded_device_rng,
     stream_statistics,
     train_members,
 )
@@ -664,10 +666,10 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
     config = _training_config(est, epochs, batch_size)
-    fork_devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
-        # Same weights everywhere; dropout and shuffling draw per process.
-        torch.manual_seed(seeds[0] + 7919 * reducer.rank)
+    # Same weights everywhere; dropout and shuffling draw per process.
+    draws = seeds[0] + 7919 * reducer.rank
+    random = fit_generator(draws)
+    with seeded_device_rng(device, draws):
         net = _network(est, n_features, architecture, seeds)
         x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(device)
         offset, scale, input_range = _global_scaling(reducer, x, est.scaler)
@@ -677,7 +679,7 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
         net.to(device)
         rows = [torch.arange(n_local)] * len(seeds)
         progress = _progress_callback(est, epochs) if reducer.rank == 0 else None
-        result = train_members(net, x, rows, config, None, progress, reducer)
+        result = train_members(net, x, rows, config, None, progress, reducer, random=random)
         mixture = fitted_mixture(stream_statistics(net, x, rows, reducer=reducer), config.reg_covar)
     members = _Members.trained(
         net,

@@ -31,8 +31,10 @@ from .training import (
     FittedMixture,
     TrainingConfig,
     exact_mixture,
+    fit_generator,
     fit_input_scaling,
     score_energy,
+    seeded_device_rng,
     train_members,
 )
 
@@ -1140,14 +1142,14 @@ class DAGMM(TransformerMixin, BaseEstimator):
     def threshold_at(self, contamination: float) -> float:
         """The energy above which a share ``contamination`` of the training rows lies.
 
-        ``threshold_`` is ``threshold_at(self.contamination_)``; another share gives
-        the threshold for another alert rate without training again (``dagmm score
-        --contamination``). It is the quantile of ``decision_scores_``, the training
-        energies the model holds: every training row after ``fit``; after an
-        out-of-core fit (``--sample-rows``) those of the sample, so there an
-        estimate (while ``threshold_`` itself is the exact quantile over the whole
-        file, which ``dagmm score`` and ``dagmm info`` use for the model's own
-        share). A model file from ``dagmm fit --distributed`` holds none.
+        ``threshold_at(self.contamination_)`` is ``threshold_``, the model's own
+        threshold, whatever the model holds. Another share gives the threshold for
+        another alert rate without training again (``dagmm score --contamination``):
+        the quantile of ``decision_scores_``, the training energies the model holds:
+        every training row after ``fit``; after an out-of-core fit (``--sample-rows``)
+        those of the sample, so there an estimate (while ``threshold_`` itself is the
+        exact quantile over the whole file). A model file from ``dagmm fit
+        --distributed`` holds none, so there only the model's own share has one.
 
         Parameters
         ----------
@@ -1162,11 +1164,15 @@ class DAGMM(TransformerMixin, BaseEstimator):
         Raises
         ------
         dagmm.InvalidInputError
-            If ``contamination`` is outside (0, 0.5], or the model holds no
-            training energies.
+            If ``contamination`` is outside (0, 0.5], or it is not the model's own
+            share and the model holds no training energies.
         """
         check_is_fitted(self, "mixture_")
         share = _checked_contamination(contamination)
+        if share == float(self.contamination_):
+            # until 2026-12-07 a quantile of decision_scores_: after --sample-rows an
+            # estimate beside the exact threshold_, and without them an error
+            return float(self.threshold_)
         train = getattr(self, "decision_scores_", None)
         if train is None or len(train) == 0:
             raise InvalidInputError(
@@ -1862,9 +1868,8 @@ def _fit_members(
     epochs = int(est.epochs) if est.epochs is not None else auto_epochs(largest, batch_size)
     device = resolve_device(est.device)
     config = _training_config(est, epochs, batch_size)
-    fork_devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices):
-        torch.manual_seed(int(seeds[0]))
+    random = fit_generator(int(seeds[0]))
+    with seeded_device_rng(device, int(seeds[0])):
         net = _network(est, n_features, architecture, seeds)
         x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(device)
         rows = [torch.as_tensor(np.asarray(r), dtype=torch.long) for r in member_rows]
@@ -1894,6 +1899,7 @@ def _fit_members(
                 _progress_callback(est, epochs),
                 checkpoint=checkpointer,
                 resume=checkpointer.resume_snapshot(net) if checkpointer else None,
+                random=random,
             )
             if not all(bool(torch.isfinite(p).all()) for p in net.parameters()):
                 raise TrainingDivergedError(

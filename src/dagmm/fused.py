@@ -317,7 +317,11 @@ class FusedStep:
                 t = tanh_affine(("estimation", i), layer, h)
                 est_hidden.append(t)
                 if net.dropout > 0.0 and net.training:
-                    drop = torch.rand(t.shape, out=workspace(("drop", i), t.shape, f32))
+                    drop = torch.rand(
+                        t.shape,
+                        generator=net.dropout_generator,
+                        out=workspace(("drop", i), t.shape, f32),
+                    )
                     drop_np = drop.numpy()
                     np.less(drop_np, keep, out=drop_np, casting="unsafe")
                     drop_np *= 1.0 / keep

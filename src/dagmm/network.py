@@ -395,6 +395,10 @@ class DAGMMNet(nn.Module):
         self.latent_dim = latent_dim
         self.activation = activation
         self.dropout = dropout
+        #: Where training draws its CPU dropout masks (the fit's own generator, set by
+        #: :func:`dagmm.training.train_members`); None: torch's global generator. A fit
+        #: that drew from the global one took other threads' draws and gave them its own.
+        self.dropout_generator: torch.Generator | None = None
         self._act = ACTIVATIONS[activation]
         enc = [n_features, *hidden_sizes, latent_dim]
         dec = enc[::-1]
@@ -425,8 +429,17 @@ class DAGMMNet(nn.Module):
         for layer in layers[:-1]:
             h = self._hidden(layer, h)
             if dropout > 0.0:
-                h = F.dropout(h, dropout, self.training)
+                h = self._dropout(h, dropout)
         return layers[-1](h)
+
+    def _dropout(self, h: Tensor, p: float) -> Tensor:
+        generator = self.dropout_generator
+        if generator is None or not self.training or h.device != generator.device:
+            return F.dropout(h, p, self.training)
+        # what F.dropout computes on the CPU (the same draws from the same generator
+        # state), from this generator
+        noise = torch.empty_like(h).bernoulli_(1 - p, generator=generator).div_(1 - p)
+        return h * noise
 
     def _hidden(self, layer: EnsembleLinear, h: Tensor) -> Tensor:
         if self.activation == "tanh":
@@ -471,7 +484,7 @@ class DAGMMNet(nn.Module):
         for layer in self.estimation[:-1]:
             h = self._hidden(layer, h)
             if self.dropout > 0.0:
-                h = F.dropout(h, self.dropout, self.training)
+                h = self._dropout(h, self.dropout)
         last = self.estimation[-1]
         logits_t = torch.baddbmm(
             last.bias.transpose(-1, -2), last.weight.transpose(-1, -2), h.transpose(-1, -2)

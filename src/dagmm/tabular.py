@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -1031,30 +1031,54 @@ def _decimal_points(col: pd.Series, numeric: pd.Series) -> np.ndarray:
     return np.flatnonzero(text & numeric.notna().to_numpy())
 
 
-def _number_format(values: pd.Series) -> tuple[str | None, str | None] | None:
+class _NumberFormat(NamedTuple):
+    """How numbers written as text are written: the decimal mark and the thousands
+    separator, or ``either`` (every comma reads both ways: ``1,234``)."""
+
+    decimal: str | None
+    thousands: str | None
+    either: bool = False
+
+
+def _number_format(values: pd.Series) -> _NumberFormat | None:
     """The decimal mark and thousands separator with which every one of the text
     ``values`` is a number (``(",", None)`` for ``2,5``, ``(None, "\u00a0")`` for
-    ``1\u00a0234``), or None where one is not such a number or they disagree."""
-    decimal, groups = None, set()
+    ``1\u00a0234``), or None where one is not such a number or they disagree.
+
+    A value that reads either way (``5,125``) goes with the unambiguous ones, as
+    :func:`find_numbers_as_text` has it at fit; where every value reads either way,
+    ``either`` is True (and the format a decimal comma, one reading of the two).
+    """
+    decimal, thousands, either = False, False, False
+    groups: set[str] = set()
     # not Series.all() over the matches: it skips None, so no match at all read as True
     for value in values:
         if not isinstance(value, str):
             return None
         comma = _DECIMAL_COMMA.fullmatch(value.strip())
-        grouped = None if comma else _THOUSANDS.fullmatch(value.strip())
-        if comma is not None:
-            decimal = ","
+        grouped = _THOUSANDS.fullmatch(value.strip())
+        if comma is not None and grouped is not None and not comma["group"]:
+            either = True  # 5,125: five and a bit, or five thousand
+        elif comma is not None:
+            decimal = True
             if comma["group"]:
                 groups.add(comma["group"])
         elif grouped is not None:
+            thousands = True
             groups.add(grouped["sep"])
         else:
             return None
+    if either and not decimal:
+        groups.add(",")  # with thousands written with commas, or alone
     if decimal and "," in groups:
         return None  # "2,5" beside "1,234,567": a list, not a number format
     if len(groups) > 1:
         return None
-    return decimal, next(iter(groups), None)
+    return _NumberFormat(
+        "," if decimal else None,
+        next(iter(groups), None),
+        either and not decimal and not thousands,
+    )
 
 
 def _quiet_signalling_nans(frame: pd.DataFrame) -> pd.DataFrame:
@@ -1679,10 +1703,10 @@ class TabularEncoder:
             written = _number_format(sample)
             points = (
                 _decimal_points(col, numeric)
-                if written and written[0] == ","
+                if written and written.decimal == ","
                 else np.zeros(0, dtype=np.intp)
             )
-            if written is not None and len(points) and written[1] != ".":
+            if written is not None and len(points) and written.thousands != ".":
                 # "0,5" beside "0.5": no option reads both, and the comma ones are the many
                 raise InvalidInputError(
                     f"{label} {name!r} mixes numbers written with a decimal comma (such as "
@@ -1691,8 +1715,18 @@ class TabularEncoder:
                     f"{describe_rows(points, index=col.index)}): write every number of the "
                     "column one way"
                 )
-            if written is not None:
-                mark, group = written
+            if written is not None and written.either:
+                # as at fit (NumbersAsText.error): 5,125 reads either way
+                as_decimal = read_as_numbers_hint(name, decimal=",")
+                as_thousands = read_as_numbers_hint(name, thousands=",")
+                hint = (
+                    "; they look like numbers written with decimal commas or thousands "
+                    f"separators: if the commas are decimal marks, read them with a decimal "
+                    f"comma ({as_decimal}); if they separate thousands, read them with that "
+                    f"separator ({as_thousands})"
+                )
+            elif written is not None:
+                mark, group = written.decimal, written.thousands
                 kind = " and ".join(
                     part
                     for part, given in (("a decimal comma", mark), ("thousands separators", group))

@@ -7,9 +7,10 @@ draws a different split per seed), handled by padding and masks.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, cast
 
@@ -617,6 +618,36 @@ def _train_step(
     return terms
 
 
+def fit_generator(seed: int) -> torch.Generator:
+    """A fit's own CPU generator (``train_members(random=...)``), seeded with ``seed``.
+
+    It draws what torch's global generator drew after ``torch.manual_seed(seed)``
+    until 2026-12-07, so a fit's numbers are those of a fit then; but no other thread
+    changes its draws, and it changes no other thread's.
+    """
+    return torch.Generator().manual_seed(int(seed))
+
+
+@contextlib.contextmanager
+def seeded_device_rng(device: torch.device, seed: int) -> Iterator[None]:
+    """On a GPU, the device's default generator seeded with ``seed``, restored after.
+
+    There dropout draws from it: the fused dropout kernel takes no other generator,
+    and a CUDA graph records the default one. On the CPU, nothing
+    (:func:`fit_generator` draws everything).
+    """
+    if device.type != "cuda":
+        yield
+        return
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    state = torch.cuda.get_rng_state(index)
+    torch.cuda.default_generators[index].manual_seed(int(seed))
+    try:
+        yield
+    finally:
+        torch.cuda.set_rng_state(state, index)
+
+
 @dataclass
 class LoopSnapshot:
     """Everything :func:`train_members` needs to continue exactly after ``epoch``.
@@ -658,6 +689,7 @@ def train_members(
     reducer: DataParallel | None = None,
     checkpoint: Callable[[LoopSnapshot], None] | None = None,
     resume: LoopSnapshot | None = None,
+    random: torch.Generator | None = None,
 ) -> TrainingResult:
     """Train all members of ``net`` end to end with Adam on Eq. 7.
 
@@ -685,6 +717,12 @@ def train_members(
     resume : LoopSnapshot, optional
         Continue from this snapshot (weights, optimizer, RNG states, history):
         the result equals the uninterrupted run's.
+    random : torch.Generator, optional
+        The run's own CPU generator (:func:`fit_generator`): it seeds the shuffling
+        and draws the dropout masks of a network on the CPU, so that runs in other
+        threads neither change nor see its draws. Default: torch's global generator.
+        On a GPU the dropout masks come from the device's default generator (see
+        :func:`seeded_device_rng`).
 
     Returns
     -------
@@ -699,7 +737,9 @@ def train_members(
     n_batches = max(1, math.ceil(largest / config.batch_size))
     if reducer is not None and hasattr(reducer, "batches"):
         n_batches = reducer.batches(n_batches)
-    generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,)).item()))
+    random = torch.default_generator if random is None else random
+    seed = int(torch.randint(0, 2**62, (1,), generator=random).item())
+    generator = torch.Generator().manual_seed(seed)
     fused = None
     if config.fused_step and fused_step_supported(net, x, reducer is not None):
         fused = FusedStep(
@@ -718,7 +758,7 @@ def train_members(
     steps = 0
     start = 1
     if resume is not None:
-        _restore(resume, net, optimizer, generator)
+        _restore(resume, net, optimizer, generator, random)
         start, steps, stale = resume.epoch + 1, resume.steps, resume.stale
         history, best_epoch = resume.history, list(resume.best_epoch)
         # a checkpoint file is read onto the CPU; the merge below runs where the net is
@@ -733,74 +773,78 @@ def train_members(
     graphed = None
     if fused is None:
         graphed = _graphed_step(net, optimizer, config, x, reducer is not None)
-    for epoch in range(start, config.epochs + 1):
-        net.train()
-        sums = torch.zeros(4, n_members, dtype=MIXTURE_DTYPE, device=device)
-        for rows, mask in _batch_plan(member_rows, n_batches, generator, device):
-            terms = None
-            if graphed is not None:
-                terms = graphed(x, rows, mask)
-            elif fused is not None:
-                batch = fused.gather(x, rows)
-                try:
-                    terms = LossTerms(*fused(batch, mask))
-                    optimizer.step()
-                except CholeskyFallbackNeeded:
-                    terms = None  # the autograd step escalates the jitter (and warns)
-            if terms is None:
-                terms = _train_step(net, optimizer, gather_rows(x, rows), mask, config, reducer)
-            steps += 1
-            with torch.no_grad():
-                sums += torch.stack(terms)
-        epoch_terms = (sums / n_batches).cpu().numpy()
-        if not np.isfinite(epoch_terms).all():
-            _raise_non_finite(epoch, epoch_terms, names)
-        _check_moments(optimizer, epoch)
-        for s in range(n_members):
-            for name, value in zip(names, epoch_terms[:, s], strict=True):
-                history[s][name].append(float(value))
-        report = dict(zip(names, epoch_terms, strict=True))
-        if validation_rows:
-            val = validation_objective(net, x, validation_rows, config)
+    net.dropout_generator = random if device.type == "cpu" else None
+    try:
+        for epoch in range(start, config.epochs + 1):
+            net.train()
+            sums = torch.zeros(4, n_members, dtype=MIXTURE_DTYPE, device=device)
+            for rows, mask in _batch_plan(member_rows, n_batches, generator, device):
+                terms = None
+                if graphed is not None:
+                    terms = graphed(x, rows, mask)
+                elif fused is not None:
+                    batch = fused.gather(x, rows)
+                    try:
+                        terms = LossTerms(*fused(batch, mask))
+                        optimizer.step()
+                    except CholeskyFallbackNeeded:
+                        terms = None  # the autograd step escalates the jitter (and warns)
+                if terms is None:
+                    terms = _train_step(net, optimizer, gather_rows(x, rows), mask, config, reducer)
+                steps += 1
+                with torch.no_grad():
+                    sums += torch.stack(terms)
+            epoch_terms = (sums / n_batches).cpu().numpy()
+            if not np.isfinite(epoch_terms).all():
+                _raise_non_finite(epoch, epoch_terms, names)
+            _check_moments(optimizer, epoch)
             for s in range(n_members):
-                history[s]["val_loss"].append(float(val[s]))
-            report["val_loss"] = val
-            improved = torch.as_tensor(val) < best_loss
-            if bool(improved.any()):
-                best_loss = torch.where(improved, torch.as_tensor(val), best_loss)
-                best_state = _merge_state(best_state, net.state_dict(), improved)
-                for member in np.flatnonzero(improved.numpy()):
-                    best_epoch[int(member)] = epoch
-                stale = 0
+                for name, value in zip(names, epoch_terms[:, s], strict=True):
+                    history[s][name].append(float(value))
+            report = dict(zip(names, epoch_terms, strict=True))
+            if validation_rows:
+                val = validation_objective(net, x, validation_rows, config)
+                for s in range(n_members):
+                    history[s]["val_loss"].append(float(val[s]))
+                report["val_loss"] = val
+                improved = torch.as_tensor(val) < best_loss
+                if bool(improved.any()):
+                    best_loss = torch.where(improved, torch.as_tensor(val), best_loss)
+                    best_state = _merge_state(best_state, net.state_dict(), improved)
+                    for member in np.flatnonzero(improved.numpy()):
+                        best_epoch[int(member)] = epoch
+                    stale = 0
+                else:
+                    stale += 1
             else:
-                stale += 1
-        else:
-            best_epoch = [epoch] * n_members
-        if progress is not None:
-            progress(epoch, report)
-        if checkpoint is not None:
-            checkpoint(
-                LoopSnapshot(
-                    epoch,
-                    steps,
-                    stale,
-                    history,
-                    best_loss,
-                    best_epoch,
-                    best_state,
-                    net.state_dict(),
-                    optimizer.state_dict(),
-                    generator.get_state(),
-                    torch.get_rng_state(),
-                    torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                best_epoch = [epoch] * n_members
+            if progress is not None:
+                progress(epoch, report)
+            if checkpoint is not None:
+                checkpoint(
+                    LoopSnapshot(
+                        epoch,
+                        steps,
+                        stale,
+                        history,
+                        best_loss,
+                        best_epoch,
+                        best_state,
+                        net.state_dict(),
+                        optimizer.state_dict(),
+                        generator.get_state(),
+                        random.get_state(),
+                        torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                    )
                 )
-            )
-        if config.patience is not None and validation_rows and stale >= config.patience:
-            break
-    if best_state is not None:
-        net.load_state_dict(best_state)
-    net.eval()
-    return TrainingResult(history, best_epoch, steps)
+            if config.patience is not None and validation_rows and stale >= config.patience:
+                break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        net.eval()
+        return TrainingResult(history, best_epoch, steps)
+    finally:
+        net.dropout_generator = None
 
 
 def _merge_state(best: dict | None, current: dict, improved: Tensor) -> dict:
@@ -814,7 +858,11 @@ def _merge_state(best: dict | None, current: dict, improved: Tensor) -> dict:
 
 
 def _restore(
-    snap: LoopSnapshot, net: DAGMMNet, optimizer: Adam, generator: torch.Generator
+    snap: LoopSnapshot,
+    net: DAGMMNet,
+    optimizer: Adam,
+    generator: torch.Generator,
+    random: torch.Generator,
 ) -> None:
     net.load_state_dict(snap.net_state)
     state = snap.optimizer_state
@@ -822,7 +870,7 @@ def _restore(
         state = {**optimizer.state_dict(), "state": state["state"]}
     optimizer.load_state_dict(state)
     generator.set_state(snap.generator_state)
-    torch.set_rng_state(snap.rng_state)
+    random.set_state(snap.rng_state)
     if snap.cuda_rng_state is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state(snap.cuda_rng_state, next(net.parameters()).device)
 

@@ -810,6 +810,43 @@ def _flows_in_locales(folder):
     return frame
 
 
+def test_one_slip_in_a_decimal_comma_file_is_the_value_named(tmp_path):
+    """Until 2026-12-07 one "abc" in a column of a ';' export's decimal-comma numbers
+    left the whole column as text: fit trained it as a category of 600 values with a
+    warning and exit 0, and score named all 600 values ("holds text such as
+    '7,686339785866931' (600 value(s) ...)") with the advice --decimal , already given.
+    A '.' file's slip was named; now this one is, by every path."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"a": rng.normal(size=600), "b": rng.normal(10, 2, size=600), "proto": "tcp"}
+    )
+    frame.loc[::3, "proto"] = "udp"
+    frame.to_csv(tmp_path / "good.csv", sep=";", decimal=",", index=False)
+    lines = (tmp_path / "good.csv").read_text().splitlines()
+    fields = lines[301].split(";")
+    fields[1] = "abc"  # row 300's b
+    lines[301] = ";".join(fields)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    model = tmp_path / "m.dagmm"
+    for extra in ((), ("--decimal", ","), ("--sample-rows", "100")):
+        code, output = invoke(
+            "fit", bad, "--out", model, "--epochs", "1", "--random-state", "0", *extra
+        )
+        assert code == 2 and not model.exists(), (extra, output)
+        assert "'abc'" in output and "row 300" in output.replace("row(s) 300", "row 300"), (
+            extra,
+            output,
+        )
+    code, output = invoke("fit", tmp_path / "good.csv", "--out", model, "--epochs", "1")
+    assert code == 0, output
+    for extra in ((), ("--decimal", ","), ("--chunk-rows", "50")):
+        out = tmp_path / "s.csv"
+        code, output = invoke("score", model, bad, "--out", out, *extra)
+        assert code == 2 and not out.exists(), (extra, output)
+        assert "holds text such as 'abc' (1 value(s), row(s) 300)" in output, (extra, output)
+
+
 def test_a_semicolon_file_with_decimal_commas_fits_and_scores_as_numbers(tmp_path):
     # Until 2026-12-05 a ';' export's "183,43" was text: each value a category of its own.
     from dagmm import load
@@ -1945,6 +1982,47 @@ def test_an_empty_stdin_is_the_error_of_an_empty_file(piped, tmp_path):
     assert from_file.returncode == from_stdin.returncode == 2
     message = from_file.stderr.decode().replace(str(tmp_path / "empty.csv"), "stdin")
     assert from_stdin.stderr.decode() == message
+
+
+def test_a_file_whose_name_tells_no_format_is_read_with_input_format(piped, tmp_path):
+    """Until 2026-12-07 a file named without a suffix (a log file ``flows``, a TSV saved
+    as ``flows.tsv.gz``) could be read only as stdin: --input-format was refused for a
+    file ("its format comes from its name"), and .tsv.gz was an unsupported type."""
+    import gzip
+    import shutil
+
+    folder, model, scores = piped
+    argv = ["--id-column", "flow_id"]
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    env = _spool_env(spool)
+    flows = tmp_path / "flows"
+    shutil.copyfile(folder / "flows.csv", flows)
+    tabbed = pd.read_csv(folder / "flows.csv", dtype=str, keep_default_na=False)
+    with gzip.open(tmp_path / "flows.tsv.gz", "wt") as stream:
+        tabbed.to_csv(stream, sep="\t", index=False)
+    (tmp_path / "tabs").write_bytes((tmp_path / "flows.tsv.gz").read_bytes())
+    for data, extra in (
+        (flows, ["--input-format", "csv"]),
+        (tmp_path / "flows.tsv.gz", []),
+        (tmp_path / "tabs", ["--input-format", "tsv"]),  # gzip found from its bytes
+    ):
+        out = tmp_path / "o.csv"
+        result = run_piped("score", model, data, "--out", out, *argv, *extra, env=env)
+        assert result.returncode == 0, (data, result.stderr)
+        assert out.read_bytes() == scores, data
+        assert not list(spool.iterdir())  # the link and its folder are gone
+        out.unlink()
+    refused = run_piped("score", model, flows, "--out", tmp_path / "o.csv")
+    assert refused.returncode == 2 and b"unsupported file type" in refused.stderr
+    # a message names the file as given, not the link read
+    bad = tmp_path / "broken"
+    bad.write_text("flow_id,bytes\nx,1\n")
+    result = run_piped(
+        "score", model, bad, "--out", tmp_path / "o.csv", "--input-format", "csv", env=env
+    )
+    assert result.returncode == 2 and str(bad).encode() in result.stderr, result.stderr
+    assert b"dagmm-input-" not in result.stderr and not list(spool.iterdir())
 
 
 @pytest.mark.parametrize(

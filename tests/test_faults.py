@@ -421,6 +421,39 @@ def test_cli_fit_interrupted_names_the_checkpoint_to_resume_from(tmp_path, stop)
     load_checkpoint(ckpt)  # whole
 
 
+@pytest.mark.parametrize("command", ["fit", "score"])
+def test_cli_interrupted_without_a_checkpoint_ends_with_the_interrupt_status(
+    tmp_path, monkeypatch, command
+):
+    """Until 2026-12-07 Ctrl-C during `score`, or `fit` without --checkpoint, ended with
+    click's "Aborted!" and status 1, the status of any failure: a cron wrapper could not
+    tell an interrupt from an error. Now "dagmm: interrupted" and 130, as with a
+    checkpoint, and no output file."""
+    from click.testing import CliRunner
+
+    from dagmm.cli.main import cli
+
+    _table(200).to_csv(tmp_path / "t.csv", index=False)
+    model, scores = tmp_path / "m.dagmm", tmp_path / "s.csv"
+    DAGMM(epochs=1, random_state=0).fit(_table(200)).save(model)
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    if command == "fit":
+        out = tmp_path / "new.dagmm"
+        monkeypatch.setattr(DAGMM, "fit", ctrl_c)
+        argv = ["fit", str(tmp_path / "t.csv"), "--out", str(out), "--epochs", "1"]
+    else:
+        out = scores
+        monkeypatch.setattr(DAGMM, "_energy_numeric", ctrl_c)
+        argv = ["score", str(model), str(tmp_path / "t.csv"), "--out", str(out)]
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 130, (result.output, result.exception)
+    assert result.output.strip().splitlines()[-1] == "dagmm: interrupted", result.output
+    assert "Aborted" not in result.output and not out.exists()
+
+
 def test_component_collapse_is_reported(tmp_path):
     weights = np.array([0.5, 0.4999, 0.0001])
     means = np.array([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]])

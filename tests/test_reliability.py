@@ -1420,14 +1420,47 @@ def test_unseen_categories_warn_once_per_file_with_the_total(tmp_path):
     # refit's passes over the file warned again; report's once more per chunk for z
     assert [str(m) for m in unseen] == [
         f"{tmp_path / 'new.csv'}: categorical values never seen in training were encoded "
-        "as all-zero one-hot groups ('proto': 6 value(s))"
+        "as all-zero one-hot groups ('proto': 6 value(s) such as 'sctp')"
     ] * 4
     assert [m.counts for m in unseen] == [{"proto": 6}] * 4
+    assert [m.examples for m in unseen] == [{"proto": {"sctp": None}}] * 4
     with warnings.catch_warnings():  # the caller's filters still decide
         warnings.simplefilter("error", UnseenCategoryWarning)
         with pytest.raises(UnseenCategoryWarning, match="'proto': 6"):
             score_file(model, tmp_path / "new.csv", tmp_path / "t.csv", chunk_rows=10)
     assert not (tmp_path / "t.csv").exists()
+
+
+def test_unseen_categories_are_named_with_the_training_category_they_nearly_are(tmp_path):
+    """Until 2026-12-07 the warning gave a count only ("'proto': 3 value(s)"): a row
+    whose "tcp " kept a trailing space (or read "TCP") scored as an anomaly (energy 28.5
+    against -4.6) and the warning did not say which value. Now it names a few, and the
+    training category each equals but for spaces and case, from a frame or a file read
+    in chunks alike."""
+    import warnings
+
+    from dagmm.batch import score_file
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=120), "proto": rng.choice(["tcp", "udp"], 120)})
+    model = DAGMM(epochs=1, random_state=0).fit(frame)
+    new = frame.head(8).copy()
+    new.loc[[1, 5], "proto"], new.loc[2, "proto"], new.loc[6, "proto"] = "tcp ", "TCP", "sctp"
+    new.to_csv(tmp_path / "new.csv", index=False)
+    said = (
+        "('proto': 4 value(s) such as 'tcp ' (training has 'tcp'), 'TCP' (training has "
+        "'tcp'), 'sctp')"
+    )
+    with pytest.warns(UnseenCategoryWarning) as caught:
+        model.decision_function(new)
+    (message,) = [w.message for w in caught if w.category is UnseenCategoryWarning]
+    assert str(message).endswith(said), str(message)
+    assert message.examples == {"proto": {"tcp ": "tcp", "TCP": "tcp", "sctp": None}}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        score_file(model, tmp_path / "new.csv", tmp_path / "s.csv", chunk_rows=2)
+    (message,) = [w.message for w in caught if w.category is UnseenCategoryWarning]
+    assert str(message).endswith(said), str(message)
 
 
 # --------------------------------------------------------- model files from strangers

@@ -52,7 +52,10 @@ __all__ = [
     "text_columns",
 ]
 
-_CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zst", ".tsv", ".txt")
+#: Compressed tab-separated files since 2026-12-07 (``.tsv.gz`` was refused as an
+#: unsupported file type although ``.tsv`` and ``.csv.gz`` were read).
+_TSV_SUFFIXES = (".tsv", ".tsv.gz", ".tsv.bz2", ".tsv.xz", ".tsv.zst")
+_CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zst", *_TSV_SUFFIXES, ".txt")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _ARROW_SUFFIXES = (".arrow", ".feather", ".ipc")
 _JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
@@ -564,7 +567,7 @@ _CSV_READ_ERRORS = (
 
 
 def _csv_options(path: Path) -> dict[str, Any]:
-    return {"sep": "\t" if path.name.lower().endswith(".tsv") else ","}
+    return {"sep": "\t" if path.name.lower().endswith(_TSV_SUFFIXES) else ","}
 
 
 def _read_options(path: Path, encoding: str | None) -> dict[str, Any]:
@@ -795,12 +798,81 @@ def infer_missing(frame: pd.DataFrame, csv_format: CsvFormat | None = None) -> p
             converted[name] = column.map(
                 lambda v: None if v in words else _BOOLEAN_WORDS.get(v, v)
             ).astype(object)
+    if converted:
+        frame = frame.copy()
+        for name, values in converted.items():
+            frame[name] = values
+    return numbers_beside_text(frame, csv_format)
+
+
+def numbers_beside_text(
+    frame: pd.DataFrame, csv_format: CsvFormat, text: Collection[str] = ()
+) -> pd.DataFrame:
+    """``frame`` (read from a CSV file written in ``csv_format``) with the numbers that
+    pandas left as text in a column holding a few other values read as numbers.
+
+    pandas reads a column as numbers only where every value is one: beside one slip
+    (``abc``) the whole column stays text. With its own marks (``.``) that text still
+    reads as numbers downstream, and the slip alone is named; with a decimal comma or
+    a thousands separator it does not, and until 2026-12-07 every value was named
+    (score: "holds text such as '7,686339785866931' (600 value(s) ...)", with the
+    advice to give the ``--decimal ,`` given), or fit trained the column as a category
+    of 600 values. Here the values written as the file writes numbers, where they are
+    more than half of a column's, are read as numbers (by the parser that reads the
+    file's other chunks), and the others stay as they are, to be named. (A sample of
+    the rows, ``--sample-rows``, may hold none of the others: then it is numbers.)
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Rows as read.
+    csv_format : CsvFormat
+        The file's format, its decimal mark decided.
+    text : collection of str, default ()
+        Columns that are text whatever they hold (a model's categorical columns).
+
+    Returns
+    -------
+    DataFrame
+        ``frame`` itself where nothing is read again.
+    """
+    if csv_format.number_options() == _PLAIN.number_options():
+        return frame
+    pattern = _number_pattern(csv_format)
+    converted = {}
+    for name in frame.columns:
+        column = frame[name]
+        # pandas 3 reads text as its string dtype, pandas 2 as objects
+        if name in text or not (
+            pd.api.types.is_object_dtype(column) or isinstance(column.dtype, pd.StringDtype)
+        ):
+            continue
+        values = column[column.notna()]
+        written = values.map(lambda v: isinstance(v, str) and pattern.fullmatch(v) is not None)
+        if not written.any() or 2 * int(written.sum()) <= len(values):
+            continue
+        typed = _typed_text(values[written].to_frame(), csv_format).iloc[:, 0]
+        if not pd.api.types.is_float_dtype(typed) and not pd.api.types.is_integer_dtype(typed):
+            continue
+        read = column.astype(object)  # a copy
+        read.loc[written.index[written.to_numpy()]] = typed.to_numpy(dtype=object)
+        converted[name] = read
     if not converted:
         return frame
     frame = frame.copy()
     for name, values in converted.items():
         frame[name] = values
     return frame
+
+
+def _number_pattern(csv_format: CsvFormat) -> re.Pattern[str]:
+    """A number written in ``csv_format``: its decimal mark, its thousands grouped
+    with its separator or not grouped, an exponent."""
+    mark = re.escape(csv_format.decimal or ".")
+    whole = r"\d+"
+    if csv_format.thousands:
+        whole = rf"(?:\d{{1,3}}(?:{re.escape(csv_format.thousands)}\d{{3}})+|\d+)"
+    return re.compile(rf"\s*[+-]?(?:{whole}(?:{mark}\d*)?|{mark}\d+)(?:[eE][+-]?\d+)?\s*")
 
 
 def _numbers(values: pd.Series, csv_format: CsvFormat) -> pd.Series | None:
@@ -1153,7 +1225,11 @@ def _iter_rows(
 
     def infer_chunk(frame: pd.DataFrame) -> pd.DataFrame:
         # csv_format: the file's, decided below before the first chunk is read
-        return infer_missing(frame, csv_format) if text_columns is None and infer else frame
+        if text_columns is None and infer:
+            return infer_missing(frame, csv_format)
+        if text_columns is not None:  # scoring: the slip among numbers is named there
+            return numbers_beside_text(frame, csv_format or _PLAIN, text_columns)
+        return frame
 
     read_options: dict[str, Any] = _read_options(target, csv_format.encoding)
     header: list[str] | None = None

@@ -91,19 +91,84 @@ class UnseenCategoryWarning(UserWarning):
     ----------
     counts : dict of str to int
         For each categorical column, how many of its values training never saw.
+    examples : dict of str to dict of str to str or None
+        For each such column, a few of those values (at most :data:`UNSEEN_EXAMPLES`,
+        as text), each with the training category it equals but for surrounding
+        spaces and case (``"tcp "``: ``"tcp"``), else None.
     """
 
-    def __init__(self, message: str, counts: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        counts: dict[str, int] | None = None,
+        examples: dict[str, dict[str, str | None]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.counts: dict[str, int] = dict(counts or {})
+        self.examples: dict[str, dict[str, str | None]] = {
+            name: dict(values) for name, values in (examples or {}).items()
+        }
 
 
-def _unseen_message(counts: dict[str, int], where: str = "") -> str:
-    detail = ", ".join(f"{k!r}: {v}" for k, v in counts.items())
+#: Values an :class:`UnseenCategoryWarning` names per column.
+UNSEEN_EXAMPLES = 3
+
+
+def _unseen_message(
+    counts: dict[str, int],
+    where: str = "",
+    examples: dict[str, dict[str, str | None]] | None = None,
+) -> str:
+    examples = examples or {}
+    parts = []
+    for name, count in counts.items():
+        shown = [
+            repr(value) + (f" (training has {near!r})" if near is not None else "")
+            for value, near in examples.get(name, {}).items()
+        ]
+        such = f" such as {', '.join(shown)}" if shown else ""
+        parts.append(f"{name!r}: {count} value(s){such}")
     return (
         f"{where}categorical values never seen in training were encoded as all-zero "
-        f"one-hot groups ({detail} value(s))"
+        f"one-hot groups ({'; '.join(parts)})"
     )
+
+
+def _merge_examples(
+    into: dict[str, dict[str, str | None]], more: dict[str, dict[str, str | None]]
+) -> None:
+    """Add ``more``'s examples to ``into``'s, at most :data:`UNSEEN_EXAMPLES` a column."""
+    for name, values in more.items():
+        kept = into.setdefault(name, {})
+        for value, near in values.items():
+            if len(kept) < UNSEEN_EXAMPLES:
+                kept.setdefault(value, near)
+
+
+def _unseen_examples(known: Sequence[str], values: Any) -> dict[str, str | None]:
+    """A few distinct ``values`` (categories training never saw), as text, each with
+    the training category of ``known`` it equals but for surrounding spaces and case
+    (``"tcp "`` and ``"TCP"``: ``"tcp"``), else None.
+
+    Parameters
+    ----------
+    known : sequence of str
+        The column's training categories.
+    values : iterable
+        Its values never seen, in order.
+
+    Returns
+    -------
+    dict of str to str or None
+        At most :data:`UNSEEN_EXAMPLES` of them.
+    """
+    folded = {str(k).strip().casefold(): str(k) for k in known}
+    found: dict[str, str | None] = {}
+    for value in pd.unique(pd.Series(values, dtype=object).astype(str)):
+        if len(found) == UNSEEN_EXAMPLES:
+            break
+        found[value] = folded.get(value.strip().casefold())
+    return found
 
 
 @contextlib.contextmanager
@@ -116,7 +181,7 @@ def held_unseen_categories() -> Iterator[dict[str, int]]:
     dict of str to int
         The counts so far, per column (complete on leaving).
     """
-    totals: dict[str, int] = {}
+    totals = _UnseenCounts()
     with warnings.catch_warnings():
         # every chunk's warning must reach the count, repeated messages included
         warnings.simplefilter("always", UnseenCategoryWarning)
@@ -126,6 +191,7 @@ def held_unseen_categories() -> Iterator[dict[str, int]]:
             if isinstance(message, UnseenCategoryWarning):
                 for name, count in message.counts.items():
                     totals[name] = totals.get(name, 0) + count
+                _merge_examples(totals.examples, message.examples)
             else:
                 show(message, category, filename, lineno, file, line)
 
@@ -146,10 +212,20 @@ def warn_unseen_categories(totals: dict[str, int], where: str = "", stacklevel: 
         As ``warnings.warn``'s, counted from the caller of this function.
     """
     if totals:
+        examples = getattr(totals, "examples", {})
         warnings.warn(
-            UnseenCategoryWarning(_unseen_message(totals, where), dict(totals)),
+            UnseenCategoryWarning(_unseen_message(totals, where, examples), dict(totals), examples),
             stacklevel=stacklevel + 1,
         )
+
+
+class _UnseenCounts(dict):
+    """Counts of values never seen in training per column, and a few of them
+    (``examples``, as :class:`UnseenCategoryWarning` has them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.examples: dict[str, dict[str, str | None]] = {}
 
 
 @contextlib.contextmanager
@@ -1438,10 +1514,11 @@ class TabularEncoder:
             raise InvalidInputError("input has no rows: expected at least one row")
         blocks: list[np.ndarray] = []
         unseen: dict[str, int] = {}
+        examples: dict[str, dict[str, str | None]] = {}
         for name in self.columns:
             col = frame[name]
             if name in self.categories:
-                blocks.append(self._one_hot(name, col, unseen))
+                blocks.append(self._one_hot(name, col, unseen, examples))
             else:
                 values = self._numeric(name, col)
                 if self.log_inputs:
@@ -1450,7 +1527,10 @@ class TabularEncoder:
                     values = values - self.shifts[name]
                 blocks.append(values[:, None])
         if unseen:
-            warnings.warn(UnseenCategoryWarning(_unseen_message(unseen), unseen), stacklevel=3)
+            warnings.warn(
+                UnseenCategoryWarning(_unseen_message(unseen, "", examples), unseen, examples),
+                stacklevel=3,
+            )
         matrix = np.hstack(blocks) if blocks else np.zeros((len(frame), 0))
         with np.errstate(over="ignore"):
             out = matrix.astype(np.float32)
@@ -1767,7 +1847,13 @@ class TabularEncoder:
                 )
         return values
 
-    def _one_hot(self, name: str, col: pd.Series, unseen: dict[str, int]) -> np.ndarray:
+    def _one_hot(
+        self,
+        name: str,
+        col: pd.Series,
+        unseen: dict[str, int],
+        examples: dict[str, dict[str, str | None]],
+    ) -> np.ndarray:
         known = self.categories[name]
         index = pd.Index(known)
         is_missing = col.isna().to_numpy()
@@ -1793,6 +1879,9 @@ class TabularEncoder:
         out[np.flatnonzero(seen), codes[seen]] = 1.0
         if (~seen).any():
             unseen[name] = int((~seen).sum())
+            # a few by name: "tcp " or "TCP" beside training's "tcp" is a cleaning slip
+            first = np.flatnonzero(~seen)[: 100 * UNSEEN_EXAMPLES]
+            examples[name] = _unseen_examples(known, col.iloc[first].to_numpy())
         return out
 
     # ------------------------------------------------------------ persistence

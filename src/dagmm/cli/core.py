@@ -511,7 +511,7 @@ def interrupted(checkpoint: str) -> click.exceptions.Exit:
 def stopping_at(checkpoint: str | None) -> Iterator[None]:
     """Turn Ctrl-C or SIGTERM during a run that writes ``checkpoint`` into one line
     naming where to resume from (:func:`interrupted`); without a checkpoint they
-    pass through unchanged (Ctrl-C: click's "Aborted!", status 130)."""
+    pass through unchanged (Ctrl-C: "dagmm: interrupted", status 130)."""
     from .main import Terminated
 
     try:

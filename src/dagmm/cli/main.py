@@ -151,6 +151,14 @@ class _Group(click.Group):
             raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
         except (*USER_ERRORS, click.UsageError) as exc:
             raise report_user_error(exc) from None
+        except KeyboardInterrupt:
+            # the status a shell gives a command Ctrl-C ended: until 2026-12-07 click's
+            # "Aborted!" and 1, the status of any failure, so a wrapper could not tell
+            # (every file being written has removed its temporary by now)
+            from .core import EXIT_INTERRUPTED
+
+            click.echo("dagmm: interrupted", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
 
 def _stdout_to_devnull() -> None:

@@ -143,8 +143,9 @@ CSV_FORMAT_OPTIONS = (
 INPUT_FORMAT_OPTION = click.option(
     "--input-format",
     type=click.Choice(["csv", "tsv", "parquet", "arrow", "feather", "jsonl"]),
-    help="Format of DATA given as - (stdin) or a pipe (default: found from its first bytes; "
-    "gzip, bzip2, xz and zstd are found as well). A file's format comes from its name.",
+    help="Format of DATA given as - (stdin), a pipe or a file whose name tells none, such as "
+    "a log file 'flows' (default: found from its first bytes; gzip, bzip2, xz and zstd are "
+    "found as well). Any other file's format comes from its name.",
 )
 
 

@@ -173,12 +173,18 @@ def spooled_data(
         The copy failed (no room in the temporary folder).
     """
     if not is_pipe(data):
-        if input_format is not None:
+        if input_format is None:
+            yield data
+            return
+        named = _named_format(data)
+        if named is not None:
             raise click.UsageError(
-                f"--input-format is for DATA read from stdin ('-') or a pipe; the file {data}'s "
-                "format comes from its name: rename it, or drop --input-format"
+                f"--input-format is for DATA read from stdin ('-'), a pipe or a file whose "
+                f"name does not tell its format; {data}'s name says {named}: rename it, or "
+                "drop --input-format"
             )
-        yield data
+        with _named_as(data, input_format) as path:
+            yield path
         return
     if refusal:
         raise click.UsageError(f"{refusal}: give DATA as a file, not stdin or a pipe")
@@ -214,6 +220,53 @@ def spooled_data(
             # after this, by the command group
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+
+
+def _named_format(data: str) -> str | None:
+    """What ``data``'s name says it is (``"csv"``, a folder ``"parquet"``), or None: a
+    name without a suffix the readers know (a log file ``flows``), or no such file."""
+    from ..tableio import DataFileError, table_format
+
+    path = Path(data)
+    if path.is_dir():
+        return "parquet"  # a folder is a Parquet dataset
+    if not path.is_file():
+        return None  # the reader says it does not exist
+    try:
+        return table_format(path)
+    except DataFileError:
+        return None
+
+
+@contextlib.contextmanager
+def _named_as(data: str, input_format: str) -> Iterator[str]:
+    """The file ``data``, whose name tells no format, under a name that says
+    ``input_format`` (and its compression, found from its bytes): a link to it in a
+    temporary folder (a copy where links cannot be made), removed on leaving.
+
+    Until 2026-12-07 such a file could only be read as stdin (``dagmm score m - <
+    flows``): --input-format was refused for a file.
+    """
+    path = Path(data)
+    if not path.is_file():
+        yield data  # missing: the reader's message names it
+        return
+    with open(path, "rb") as stream:
+        suffix = sniffed_suffix(stream.read(HEAD_BYTES), input_format)
+    folder = tempfile.mkdtemp(prefix="dagmm-input-")
+    named = os.path.join(folder, path.name + suffix)
+    _SHOWN[named] = data
+    try:
+        try:
+            os.symlink(path.resolve(), named)
+        except OSError:  # no links here (Windows without the privilege): a copy
+            shutil.copyfile(path, named)
+        yield named
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(named)
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
 
 
 def _reserve_bytes(folder: str) -> int:

@@ -118,8 +118,12 @@ def test_missing_markers_in_a_numeric_column_are_named_as_what_they_are(frame_mo
         (column([None, np.inf], "object", [2, 5]), "2 non-finite value(s) (None/inf; row(s) 2, 5)"),
         (column([pd.NA], "Float64", [6]), "1 non-finite value(s) (NA; row(s) 6)"),
         (
-            column([np.nan, -np.inf], "float64", [1, 8]),
-            "2 non-finite value(s) (NaN/inf; row(s) 1, 8)",
+            column([np.nan, -np.inf], "float64", [1, 8]),  # -inf read "inf" until 2026-12-07
+            "2 non-finite value(s) (NaN/-inf; row(s) 1, 8)",
+        ),
+        (
+            column([np.inf, -np.inf], "float64", [1, 8]),
+            "2 non-finite value(s) (inf/-inf; row(s) 1, 8)",
         ),
     ]
     for changed, said in cases:
@@ -178,6 +182,42 @@ def test_an_all_numeric_frame_model_warns_when_scoring_an_array_too():
         imputing.decision_function(holes)
     positional = [w for w in caught if "matching them by position" in str(w.message)]
     assert len(positional) == 1 and positional[0].filename == __file__
+
+
+def test_a_frame_of_an_array_s_positions_scores_the_array_without_a_warning():
+    """Until 2026-12-07 a model fitted on pd.DataFrame(X), whose names are 0, 1, 2, warned
+    "X has no column names ... matching them by position" when X itself was scored;
+    scikit-learn gives such a frame no feature names. Its names are the positions."""
+    X = np.random.default_rng(0).normal(size=(80, 3))
+    model = DAGMM(**TINY, random_state=0).fit(pd.DataFrame(X))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(
+            model.decision_function(X), model.decision_function(pd.DataFrame(X))
+        )
+    named = DAGMM(**TINY, random_state=0).fit(pd.DataFrame(X, columns=["b", "a", "c"]))
+    with pytest.warns(UserWarning, match="matching them by position"):
+        named.decision_function(X)
+
+
+def test_an_array_holding_text_or_one_arrow_column_is_refused_with_the_way_out():
+    """Until 2026-12-07 an object array of numbers and words (a ColumnTransformer's
+    passthrough output) was refused without a word of why (an array is read as numbers),
+    and a pyarrow ChunkedArray (or a polars Series) got Arrow's "Cannot import schema:
+    ArrowSchema describes non-struct type double"."""
+    import pyarrow as pa
+
+    frame = pd.DataFrame({"a": np.arange(60.0), "kind": ["p", "q", "r"] * 20})
+    with pytest.raises(InvalidInputError, match=r"holds text such as 'p'.*give a DataFrame"):
+        DAGMM(**TINY).fit(frame.to_numpy())
+    assert "kind" in DAGMM(**TINY, random_state=0).fit(frame).encoder_.categories
+    model = DAGMM(**TINY, random_state=0).fit(frame[["a"]])
+    with pytest.raises(
+        InvalidInputError, match=r"got a pyarrow ChunkedArray \(one column of values\)"
+    ):
+        model.decision_function(pa.chunked_array([[1.0, 2.0]]))
+    scores = model.decision_function(pa.table({"a": [1.0, 2.0]}))
+    np.testing.assert_array_equal(scores, model.decision_function(pd.DataFrame({"a": [1.0, 2.0]})))
 
 
 def test_array_feature_count_mismatch():
@@ -1340,7 +1380,16 @@ CLI_CASES = {
     "score_empty_csv": (["score", "{m}", "{d}/header_only.csv", "--out", "{d}/o.csv"], "no rows"),
     "score_far_out_of_range": (
         ["score", "{m}", "{d}/huge.csv", "--out", "{d}/o.csv"],
-        "non-finite energy for 1 row(s) (row(s) 3)",
+        "huge.csv: non-finite energy for 1 row(s) (row(s) 3)",
+    ),
+    # until 2026-12-07 explain's named no file (energies of rows all explained)
+    "explain_far_out_of_range": (
+        ["explain", "{m}", "{d}/huge.csv", "--out", "{d}/o.csv"],
+        "huge.csv: non-finite energy for 1 row(s) (row(s) 3)",
+    ),
+    "explain_far_out_of_range_top_rows": (
+        ["explain", "{m}", "{d}/huge.csv", "--out", "{d}/o.csv", "--rows", "2"],
+        "huge.csv: non-finite energy for 1 row(s) (row(s) 3)",
     ),
     # until 2026-12-07 the columns only: "column(s) ['bytes', 'duration'] hold values ..."
     "score_beyond_float32": (

@@ -1278,6 +1278,15 @@ def as_table(X: Any) -> Any:
                 f"could not convert the {type(X).__name__} to a pandas DataFrame: {exc}"
             ) from exc
     if hasattr(X, "__arrow_c_stream__"):  # the Arrow PyCapsule interface
+        if not hasattr(X, "columns") and not hasattr(X, "schema"):
+            # one column of values: a polars Series, a pyarrow (Chunked)Array; until
+            # 2026-12-07 "Cannot import schema: ArrowSchema describes non-struct type"
+            library = type(X).__module__.split(".")[0]
+            raise InvalidInputError(
+                f"expected a 2-D table, got a {library} {type(X).__name__} (one column of "
+                "values); for one column make it a table named as at fit: "
+                "series.to_frame() (polars), pa.table({'name': array}) (pyarrow)"
+            )
         try:
             import pyarrow as pa
 
@@ -1301,7 +1310,7 @@ def as_table(X: Any) -> Any:
 
 
 #: The kinds :func:`_non_finite_kinds` names, in the order it names them.
-_NON_FINITE_KINDS = ("NA", "None", "NaT", "NaN", "inf")
+_NON_FINITE_KINDS = ("NA", "None", "NaT", "NaN", "inf", "-inf")
 
 
 def _non_finite_kinds(col: pd.Series, values: np.ndarray, rows: np.ndarray) -> str:
@@ -1310,8 +1319,9 @@ def _non_finite_kinds(col: pd.Series, values: np.ndarray, rows: np.ndarray) -> s
 
     As floats, pandas' missing value (``pd.NA``, a nullable or Arrow column's missing
     entry), None and NaT are all NaN; they are told apart in ``col``, before the
-    conversion, and named as pandas writes them ("NA", "None", "NaT"), the rest "NaN"
-    or "inf" by their float value. Only looked at once an error is to be raised.
+    conversion, and named as pandas writes them ("NA", "None", "NaT"), the rest "NaN",
+    "inf" or "-inf" by their float value (until 2026-12-07 -inf read "inf"). Only
+    looked at once an error is to be raised.
     """
     held = col.iloc[rows]
     if held.dtype == object:
@@ -1325,7 +1335,8 @@ def _non_finite_kinds(col: pd.Series, values: np.ndarray, rows: np.ndarray) -> s
         marks = ["NA" if m else "" for m in held.isna().to_numpy()]
     floats = values[rows]
     kinds = {
-        mark or ("NaN" if np.isnan(v) else "inf") for mark, v in zip(marks, floats, strict=True)
+        mark or ("NaN" if np.isnan(v) else "inf" if v > 0 else "-inf")
+        for mark, v in zip(marks, floats, strict=True)
     }
     return "/".join(k for k in _NON_FINITE_KINDS if k in kinds)
 
@@ -1650,8 +1661,19 @@ class TabularEncoder:
         # text in an array is parsed as numbers, except when a model fitted on a
         # DataFrame scores it: its categorical columns are matched by position then
         if array.dtype.kind in "OUS" and (fitting or self.input_kind != "frame"):
-            for name in frame.columns:
-                frame[name] = self._coerce_numeric(name, frame[name], label="column")
+            try:
+                for name in frame.columns:
+                    frame[name] = self._coerce_numeric(name, frame[name], label="column")
+            except InvalidInputError as exc:
+                if not fitting or "holds text" not in str(exc):
+                    raise
+                # an object array of numbers and words (ColumnTransformer's passthrough
+                # output): until 2026-12-07 the message did not say why text is refused
+                raise InvalidInputError(
+                    f"{exc}; the columns of an array are read as numbers: to have a text "
+                    "column one-hot encoded, give a DataFrame (pd.DataFrame(X), or "
+                    "set_output(transform='pandas') on the step before DAGMM in a pipeline)"
+                ) from None
         return frame, "array"
 
     def category_text(self, X: Any, name: str) -> pd.Series:
@@ -1710,7 +1732,14 @@ class TabularEncoder:
         }
 
     def warn_matching_by_position(self, stacklevel: int) -> None:
-        """The ``UserWarning`` for unnamed columns given to a model fitted on named ones."""
+        """The ``UserWarning`` for unnamed columns given to a model fitted on named ones.
+
+        None where the names are the positions (``pd.DataFrame(array)``'s 0, 1, 2, ...):
+        there position is the name, as scikit-learn, which gives such a frame no
+        feature names, has it (until 2026-12-07 scoring the array itself warned).
+        """
+        if self.columns == [str(i) for i in range(len(self.columns))]:
+            return
         warnings.warn(
             f"X has no column names, but the model was fitted with named columns "
             f"{self.columns}: matching them by position",

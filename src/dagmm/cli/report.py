@@ -205,7 +205,7 @@ def explain(
 
     from .. import load
     from .._atomic import check_not_an_input, check_writable
-    from ..exceptions import InvalidInputError
+    from ..exceptions import InvalidInputError, NumericalError
     from ..explain import EXPLANATION_COLUMNS
     from ..report import TopRows, encoded_chunks
     from ..tableio import STDOUT, TableWriter, output_format
@@ -238,6 +238,17 @@ def explain(
             yield start, encoded, energy, frame[id_column] if id_column else None, imputed
 
     def tables():
+        try:
+            yield from explained()
+        except NumericalError as exc:
+            # explain_encoded's energies: named with the file, as score's are (until
+            # 2026-12-07 "non-finite energy for 2 row(s) ..." named none)
+            prefix = f"{data}: "
+            raise NumericalError(
+                str(exc) if str(exc).startswith(prefix) else prefix + str(exc)
+            ) from None
+
+    def explained():
         if max_rows is not None:
             best = TopRows(max_rows)
             for start, encoded, energy, ids, imputed in scored():

@@ -851,6 +851,8 @@ def numbers_beside_text(
         written = values.map(lambda v: isinstance(v, str) and pattern.fullmatch(v) is not None)
         if not written.any() or 2 * int(written.sum()) <= len(values):
             continue
+        if to_numeric(values[~written]).notna().any():
+            continue  # "0.5" among "0,125": each way is named where the column is read
         typed = _typed_text(values[written].to_frame(), csv_format).iloc[:, 0]
         if not pd.api.types.is_float_dtype(typed) and not pd.api.types.is_integer_dtype(typed):
             continue

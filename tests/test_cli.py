@@ -1955,6 +1955,22 @@ def test_a_reader_leaving_a_scores_pipe_ends_quietly(piped):
     assert process.wait(timeout=300) == 141 and stderr == ""
 
 
+def test_piped_bytes_of_another_format_than_input_format_says_is_named_so(piped, tmp_path):
+    """Until 2026-12-07 Parquet piped with --input-format csv said "name it
+    dagmm-stdin-jr3zlygy.parquet", the name of dagmm's own temporary copy."""
+    folder, model, _ = piped
+    parquet = tmp_path / "flows.parquet"
+    pd.read_csv(folder / "flows.csv").to_parquet(parquet)
+    result = run_piped(
+        "score", model, "-", "--out", "-", "--input-format", "csv",
+        stdin=parquet.read_bytes(), env=_spool_env(tmp_path / "spool"),
+    )  # fmt: skip
+    stderr = result.stderr.decode()
+    assert result.returncode == 2 and "dagmm-stdin" not in stderr, stderr
+    assert "stdin: a Parquet file, not CSV text: drop --input-format" in stderr, stderr
+    assert list((tmp_path / "spool").iterdir()) == []
+
+
 def test_an_error_mid_stream_is_one_line_and_a_failure(piped, tmp_path):
     """A row that cannot be scored after chunks were written: those stay on stdout (a
     stream cannot be taken back), the status is 2 and stderr says why in one line; the

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import stat
 import sys
@@ -59,8 +60,21 @@ _SHOWN: dict[str, str] = {}
 
 def shown(text: str) -> str:
     """``text`` with each temporary copy's path replaced by the DATA the user gave
-    (``stdin``, or the pipe's path): the readers' messages name the file they read."""
+    (``stdin``, or the pipe's path): the readers' messages name the file they read.
+
+    Advice to rename the copy (``--input-format csv`` on Parquet bytes: "name it
+    dagmm-stdin-x1y2.parquet" until 2026-12-07) becomes advice on the option that
+    named it so.
+    """
     for path, name in _SHOWN.items():
+        copy = os.path.basename(path)
+        if copy.startswith("dagmm-stdin-"):
+            text = re.sub(
+                rf"name it {re.escape(copy.split('.', 1)[0])}\S*",
+                "drop --input-format (the format is found from its bytes), or give the "
+                "format it is",
+                text,
+            )
         text = text.replace(path, name)
     return text
 

@@ -220,6 +220,32 @@ def test_an_array_holding_text_or_one_arrow_column_is_refused_with_the_way_out()
     np.testing.assert_array_equal(scores, model.decision_function(pd.DataFrame({"a": [1.0, 2.0]})))
 
 
+def test_true_and_false_beside_numbers_score_as_1_and_0_however_chunks_fall(tmp_path):
+    """Until 2026-12-07 a CSV file's numeric column holding "true"/"false" beside numbers
+    scored or failed by --chunk-rows: a chunk of the words alone pandas reads as booleans
+    (1/0), a chunk mixing them with numbers held text ("should be numeric but holds text
+    such as 'true'"); JSON Lines' booleans were always 1/0. Now every way reads 1/0."""
+    frame = _frame(60)
+    frame["flag"] = np.arange(60) % 2
+    model = DAGMM(**TINY, random_state=0).fit(frame)
+    rows = frame.head(6).copy()
+    words = rows.assign(flag=["1", "true", "0", "false", "True", "FALSE"])
+    expected = model.decision_function(rows.assign(flag=[1, 1, 0, 0, 1, 0]))
+    np.testing.assert_array_equal(model.decision_function(words), expected)
+    words.to_csv(tmp_path / "words.csv", index=False)
+    model.save(tmp_path / "m.dagmm")
+    for chunk in ("1", "2", "65536"):
+        out = tmp_path / f"s{chunk}.csv"
+        code, output = invoke(
+            "score", str(tmp_path / "m.dagmm"), str(tmp_path / "words.csv"), "--out", str(out),
+            "--chunk-rows", chunk,
+        )  # fmt: skip
+        assert code == 0, (chunk, output)
+        np.testing.assert_array_equal(pd.read_csv(out)["energy"].to_numpy(), expected)
+    with pytest.raises(InvalidInputError, match="holds text such as 'yes'"):
+        model.decision_function(rows.assign(flag=["1", "yes", "0", "0", "1", "0"]))
+
+
 def test_array_feature_count_mismatch():
     X = np.random.default_rng(0).normal(size=(50, 4))
     model = DAGMM(**TINY, random_state=0).fit(X)

@@ -30,7 +30,7 @@ from pandas.io.common import get_handle
 from ._atomic import atomic_path
 from ._numbers import READ_CSV_EXACT, to_numeric
 from .exceptions import DAGMMError, InvalidInputError
-from .tabular import MARK_NAMES, MISSING_WORDS, close_names
+from .tabular import BOOLEAN_WORDS, MARK_NAMES, MISSING_WORDS, close_names
 
 __all__ = [
     "MISSING_WORDS",
@@ -300,9 +300,7 @@ def _input_parts(target: Path) -> list[Path]:
     return _parquet_parts(target) if target.is_dir() else [target]
 
 
-_BOOLEAN_WORDS = {
-    "True": True, "TRUE": True, "true": True, "False": False, "FALSE": False, "false": False
-}  # fmt: skip
+_BOOLEAN_WORDS = BOOLEAN_WORDS
 
 
 #: Thousands separators of more than one byte in UTF-8 that a CSV file's numbers may hold:

@@ -82,6 +82,10 @@ MISSING_WORDS = frozenset(
         "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
     )
 )  # fmt: skip
+#: The words ``pandas.read_csv`` reads as booleans, and the booleans they are.
+BOOLEAN_WORDS = {
+    "True": True, "TRUE": True, "true": True, "False": False, "FALSE": False, "false": False
+}  # fmt: skip
 
 
 class UnseenCategoryWarning(UserWarning):
@@ -1805,6 +1809,18 @@ class TabularEncoder:
             return col
         numeric = to_numeric(col)
         bad = np.flatnonzero(numeric.isna().to_numpy() & col.notna().to_numpy())
+        if len(bad):
+            # true/false beside numbers are 1/0, as a chunk of them alone (which pandas
+            # reads as booleans) and JSON Lines' booleans are: until 2026-12-07 whether a
+            # CSV file scored depended on how its chunks fell
+            words = col.iloc[bad].map(
+                lambda v: BOOLEAN_WORDS.get(v) if isinstance(v, str) else None
+            )
+            said = words.notna().to_numpy()
+            if said.any():
+                numeric = numeric.astype(float).copy()
+                numeric.iloc[bad[said]] = words[said].astype(float).to_numpy()
+                bad = bad[~said]
         if len(bad):
             first = col.iloc[bad[0]]
             sample = col.iloc[bad[:100]]

@@ -855,7 +855,9 @@ def numbers_beside_text(
         if not pd.api.types.is_float_dtype(typed) and not pd.api.types.is_integer_dtype(typed):
             continue
         read = column.astype(object)  # a copy
-        read.loc[written.index[written.to_numpy()]] = typed.to_numpy(dtype=object)
+        # by position: an index may repeat labels
+        at = np.flatnonzero(column.notna().to_numpy())[written.to_numpy()]
+        read.iloc[at] = typed.to_numpy(dtype=object)
         converted[name] = read
     if not converted:
         return frame

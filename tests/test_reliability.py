@@ -1232,7 +1232,12 @@ BINARY_NAMED_AS_TEXT = {
         bz2.compress(b"a,b\n1,2\n"),
         "bzip2-compressed data, not CSV text: name it bz.csv.bz2 (or decompress it)",
     ),
-    "xz.tsv": (lzma.compress(b"a\tb\n1\t2\n"), "xz-compressed data, not CSV text: decompress it"),
+    # .tsv.xz is read since 2026-12-07 (before, the advice was only "decompress it")
+    "xz.tsv": (
+        lzma.compress(b"a\tb\n1\t2\n"),
+        "xz-compressed data, not CSV text: name it xz.tsv.xz (or decompress it)",
+    ),
+    "xz.txt": (lzma.compress(b"a,b\n1,2\n"), "xz-compressed data, not CSV text: decompress it"),
     "zst.txt": (b"\x28\xb5\x2f\xfd\x00\x58", "zstd-compressed data, not CSV text"),
     "gz.jsonl": (
         gzip.compress(b'{"a": 1}\n'),

@@ -1282,20 +1282,20 @@ def as_table(X: Any) -> Any:
                 f"could not convert the {type(X).__name__} to a pandas DataFrame: {exc}"
             ) from exc
     if hasattr(X, "__arrow_c_stream__"):  # the Arrow PyCapsule interface
-        if not hasattr(X, "columns") and not hasattr(X, "schema"):
-            # one column of values: a polars Series, a pyarrow (Chunked)Array; until
-            # 2026-12-07 "Cannot import schema: ArrowSchema describes non-struct type"
-            library = type(X).__module__.split(".")[0]
-            raise InvalidInputError(
-                f"expected a 2-D table, got a {library} {type(X).__name__} (one column of "
-                "values); for one column make it a table named as at fit: "
-                "series.to_frame() (polars), pa.table({'name': array}) (pyarrow)"
-            )
         try:
             import pyarrow as pa
 
             return pa.RecordBatchReader.from_stream(X).read_all().to_pandas()
         except Exception as exc:
+            if "non-struct" in str(exc) or isinstance(X, (pa.Array, pa.ChunkedArray)):
+                # one column of values: a polars Series, a pyarrow (Chunked)Array; until
+                # 2026-12-07 "Cannot import schema: ArrowSchema describes non-struct type"
+                library = type(X).__module__.split(".")[0]
+                raise InvalidInputError(
+                    f"expected a 2-D table, got a {library} {type(X).__name__} (one column "
+                    "of values); for one column make it a table named as at fit: "
+                    "series.to_frame() (polars), pa.table({'name': array}) (pyarrow)"
+                ) from None
             raise InvalidInputError(
                 f"could not read the {type(X).__name__} as an Arrow stream: {exc}"
             ) from exc

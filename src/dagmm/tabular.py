@@ -1254,6 +1254,16 @@ def describe_rows(rows: np.ndarray, limit: int = 5, index: pd.Index | None = Non
     return f"row(s) {shown}{more}"
 
 
+def _one_column_message(X: Any) -> str:
+    """The refusal of one column of values (a polars Series, a pyarrow Array) as data."""
+    library = type(X).__module__.split(".")[0]
+    return (
+        f"expected a 2-D table, got a {library} {type(X).__name__} (one column of values); "
+        "for one column make it a table named as at fit: series.to_frame() (polars), "
+        "pa.table({'name': array}) (pyarrow)"
+    )
+
+
 def as_table(X: Any) -> Any:
     """``X`` in a form the encoder reads, else ``X`` itself.
 
@@ -1281,21 +1291,20 @@ def as_table(X: Any) -> Any:
             raise InvalidInputError(
                 f"could not convert the {type(X).__name__} to a pandas DataFrame: {exc}"
             ) from exc
+    arrow = sys.modules.get("pyarrow")  # not loaded: X is no Arrow array
+    if arrow is not None and isinstance(X, (arrow.Array, arrow.ChunkedArray)):
+        # one column of values, refused as below (pyarrow < 16 has no stream for it)
+        raise InvalidInputError(_one_column_message(X))
     if hasattr(X, "__arrow_c_stream__"):  # the Arrow PyCapsule interface
         try:
             import pyarrow as pa
 
             return pa.RecordBatchReader.from_stream(X).read_all().to_pandas()
         except Exception as exc:
-            if "non-struct" in str(exc) or isinstance(X, (pa.Array, pa.ChunkedArray)):
-                # one column of values: a polars Series, a pyarrow (Chunked)Array; until
-                # 2026-12-07 "Cannot import schema: ArrowSchema describes non-struct type"
-                library = type(X).__module__.split(".")[0]
-                raise InvalidInputError(
-                    f"expected a 2-D table, got a {library} {type(X).__name__} (one column "
-                    "of values); for one column make it a table named as at fit: "
-                    "series.to_frame() (polars), pa.table({'name': array}) (pyarrow)"
-                ) from None
+            if "non-struct" in str(exc):
+                # one column of values: a polars Series; until 2026-12-07 "Cannot import
+                # schema: ArrowSchema describes non-struct type"
+                raise InvalidInputError(_one_column_message(X)) from None
             raise InvalidInputError(
                 f"could not read the {type(X).__name__} as an Arrow stream: {exc}"
             ) from exc

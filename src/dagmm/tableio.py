@@ -300,9 +300,6 @@ def _input_parts(target: Path) -> list[Path]:
     return _parquet_parts(target) if target.is_dir() else [target]
 
 
-_BOOLEAN_WORDS = BOOLEAN_WORDS
-
-
 #: Thousands separators of more than one byte in UTF-8 that a CSV file's numbers may hold:
 #: the no-break space (U+00A0) and narrow no-break space (U+202F) of French, Nordic,
 #: Czech, Polish or Russian exports, the right single quotation mark (U+2019) of Swiss
@@ -792,9 +789,9 @@ def infer_missing(frame: pd.DataFrame, csv_format: CsvFormat | None = None) -> p
             continue
         if _numbers(rest, csv_format) is not None:
             converted[name] = _numbers(column.where(~is_word), csv_format)
-        elif rest.map(lambda v: isinstance(v, bool) or v in _BOOLEAN_WORDS).all():
+        elif rest.map(lambda v: isinstance(v, bool) or v in BOOLEAN_WORDS).all():
             converted[name] = column.map(
-                lambda v: None if v in words else _BOOLEAN_WORDS.get(v, v)
+                lambda v: None if v in words else BOOLEAN_WORDS.get(v, v)
             ).astype(object)
     if converted:
         frame = frame.copy()
@@ -845,7 +842,8 @@ def numbers_beside_text(
             pd.api.types.is_object_dtype(column) or isinstance(column.dtype, pd.StringDtype)
         ):
             continue
-        values = column[column.notna()]
+        present = column.notna().to_numpy()
+        values = column[present]
         written = values.map(lambda v: isinstance(v, str) and pattern.fullmatch(v) is not None)
         if not written.any() or 2 * int(written.sum()) <= len(values):
             continue
@@ -856,7 +854,7 @@ def numbers_beside_text(
             continue
         read = column.astype(object)  # a copy
         # by position: an index may repeat labels
-        at = np.flatnonzero(column.notna().to_numpy())[written.to_numpy()]
+        at = np.flatnonzero(present)[written.to_numpy()]
         read.iloc[at] = typed.to_numpy(dtype=object)
         converted[name] = read
     if not converted:

@@ -1127,7 +1127,8 @@ def _number_format(values: pd.Series) -> _NumberFormat | None:
 
     A value that reads either way (``5,125``) goes with the unambiguous ones, as
     :func:`find_numbers_as_text` has it at fit; where every value reads either way,
-    ``either`` is True (and the format a decimal comma, one reading of the two).
+    ``either`` is True (and the format thousands written with commas,
+    ``(None, ",")``, one reading of the two).
     """
     decimal, thousands, either = False, False, False
     groups: set[str] = set()

@@ -1558,7 +1558,7 @@ def test_score_writes_an_alerts_file_with_kept_columns(table, tmp_path):
         (["--keep", "energy"], "the scores are written as ['energy', 'is_anomaly']"),
         (["--keep", "row", "--only-anomalies"], "cannot copy column(s) ['row']"),
         (["--id-column", "flow_id", "--keep", "flow_id"], "named more than once"),
-        (["--keep", "nope"], "missing column(s) ['nope']; the file has"),
+        (["--keep", "nope"], "missing column(s) ['nope'], wanted by --keep; the file has"),
         (["--keep", "Duration"], "missing column(s) ['Duration'] ('Duration': did you mean "),
     ]:
         bad = tmp_path / "bad.jsonl"
@@ -2348,6 +2348,63 @@ def test_exclude_takes_a_comma_list_and_a_typo_names_the_columns(table, tmp_path
         "--exclude column(s) ['zzz'] not in the file; its columns: 'flow_id', 'bytes', "
         "'duration', 'proto', 'label', 'a,b'"
     ) in " ".join(output.split())
+
+
+@pytest.mark.parametrize("chunk_rows", ["65536", "7"])
+def test_a_column_the_file_lacks_is_named_with_the_option_that_asked_for_it(
+    table, tmp_path, chunk_rows
+):
+    from dagmm import DAGMM
+
+    _, frame = table
+    data = tmp_path / "t.csv"
+    frame.assign(label=0).to_csv(data, index=False)
+    frame.drop(columns="bytes").to_csv(tmp_path / "no_bytes.csv", index=False)
+    features = frame[["bytes", "duration", "proto"]]
+    named = tmp_path / "named.dagmm"
+    DAGMM(epochs=1, hidden_sizes=(4,), random_state=0).fit(features).save(named)
+    numbers = tmp_path / "numbers.dagmm"  # a model of an array: it reads every column
+    DAGMM(epochs=1, hidden_sizes=(4,), random_state=0).fit(
+        frame[["bytes", "duration"]].to_numpy()
+    ).save(numbers)
+    frame[["bytes", "duration", "flow_id"]].to_csv(tmp_path / "two.csv", index=False)
+    out = tmp_path / "out.csv"
+    has = "; the file has ['flow_id', 'bytes', 'duration', 'proto', 'label']"
+    cases = [
+        (["score", named, data, "--id-column", "nope"], "['nope'], wanted by --id-column" + has),
+        (["score", named, data, "--keep", "lable"],
+         "['lable'] ('lable': did you mean 'label'?), wanted by --keep" + has),
+        (["score", named, tmp_path / "no_bytes.csv", "--id-column", "nope"],
+         "['bytes', 'nope'], wanted by the model ('bytes') and --id-column ('nope')"),
+        (["score", named, tmp_path / "no_bytes.csv"], "['bytes'], wanted by the model;"),
+        # --keep takes one column a time (--exclude takes a list)
+        (["score", named, data, "--keep", "flow_id,label"],
+         "['flow_id,label'], wanted by --keep (--keep takes one column: repeat it, "
+         "--keep flow_id --keep label)" + has),
+        (["score", numbers, tmp_path / "two.csv", "--id-column", "flow"],
+         "['flow'] ('flow': did you mean 'flow_id'?), wanted by --id-column"),
+        (["explain", named, data, "--id-column", "nope"], "['nope'], wanted by --id-column" + has),
+        (["explain", numbers, tmp_path / "two.csv", "--id-column", "nope"],
+         "['nope'], wanted by --id-column"),
+        (["report", named, data, "--labels", "lable"],
+         "['lable'] ('lable': did you mean 'label'?), wanted by --labels" + has),
+        (["report", named, data, "--labels", "label", "--id-column", "flow"],
+         "['flow'] ('flow': did you mean 'flow_id'?), wanted by --id-column" + has),
+    ]  # fmt: skip
+    for args, message in cases:
+        command = args[0]
+        target = out.with_suffix(".html") if command == "report" else out
+        code, output = invoke(*args, "--out", target, "--chunk-rows", chunk_rows)
+        said = " ".join(output.split())
+        assert code == 2 and f"missing column(s) {message}" in said, (args, output)
+        assert not target.exists(), args
+    assert set(os.listdir(tmp_path)) == {
+        "t.csv",
+        "no_bytes.csv",
+        "two.csv",
+        "named.dagmm",
+        "numbers.dagmm",
+    }
 
 
 def load_columns(path) -> list[str]:

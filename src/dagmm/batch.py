@@ -10,7 +10,15 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import InvalidInputError, NumericalError
-from .tableio import CsvFormat, DataFileError, TableWriter, iter_table_copies, text_columns
+from .tableio import (
+    CsvFormat,
+    DataFileError,
+    MissingColumnsError,
+    TableWriter,
+    columns_wanted_by,
+    iter_table_copies,
+    text_columns,
+)
 from .tabular import summed_unseen_categories
 
 __all__ = ["ScoredRows", "score_file", "score_frame"]
@@ -53,6 +61,19 @@ def copied_columns(
     if twice:
         raise InvalidInputError(f"column(s) {twice} named more than once (--id-column, --keep)")
     return copied
+
+
+def columns_wanted_by_whom(
+    features: Sequence[str], id_column: str | None = None, keep_columns: Sequence[str] = ()
+) -> dict[str, str]:
+    """What asks for each column read: ``"the model"`` for its features, the option
+    for a copied column (``"--id-column"``, ``"--keep"``), for a message naming one
+    the file lacks (:class:`dagmm.tableio.MissingColumnsError`)."""
+    wanted = dict.fromkeys(features, "the model")
+    wanted.update(dict.fromkeys(keep_columns, "--keep"))
+    if id_column:
+        wanted[id_column] = "--id-column"
+    return wanted
 
 
 def _feature_names(model: Any) -> list[str] | None:
@@ -196,10 +217,12 @@ def score_file(
     features = _feature_names(model)
     columns = None if features is None else list(dict.fromkeys([*features, *copied]))
     text = text_columns(model) + [c for c in copied if features is None or c not in features]
+    wanted_by = columns_wanted_by_whom(features or [], id_column, keep_columns)
     start = flagged = written = 0
     with (
         TableWriter(out_path) as writer,
         summed_unseen_categories(f"{data_path}: "),
+        columns_wanted_by(wanted_by),
     ):
         for chunk, copies in iter_table_copies(
             data_path,
@@ -212,7 +235,7 @@ def score_file(
         ):
             absent = [c for c in copied if c not in chunk.columns]
             if absent:
-                raise DataFileError(f"{data_path}: column(s) {absent} not found")
+                raise MissingColumnsError(data_path, absent, [str(c) for c in chunk.columns])
             chunk.index = pd.RangeIndex(start, start + len(chunk))
             try:
                 scored = score_frame(model, chunk, id_column, keep_columns, copies)

@@ -19,7 +19,7 @@ import html
 import io
 import math
 import os
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,7 +39,14 @@ from ._numbers import to_numeric, value_text
 from .estimator import describe_epochs, epochs_summary
 from .exceptions import DAGMMError, InvalidInputError, NumericalError
 from .explain import explain_encoded
-from .tableio import CsvFormat, DataFileError, iter_table_copies, text_columns
+from .tableio import (
+    CsvFormat,
+    DataFileError,
+    MissingColumnsError,
+    columns_wanted_by,
+    iter_table_copies,
+    text_columns,
+)
 from .tabular import summed_unseen_categories
 
 __all__ = [
@@ -446,6 +453,7 @@ def encoded_chunks(
     energy: bool = True,
     csv_format: CsvFormat | None = None,
     copies: Collection[str] = (),
+    wanted_by: Mapping[str, str] | None = None,
 ) -> Iterator[EncodedChunk]:
     """A file's rows chunk by chunk, encoded (and scored) by ``model``.
 
@@ -473,6 +481,9 @@ def encoded_chunks(
         them, to be copied to an output (an id: a CSV file's ``00042`` stays text, a
         Parquet file's nullable integers stay integers; see
         :func:`dagmm.tableio.iter_table_copies`).
+    wanted_by : mapping of str to str, optional
+        What asks for each ``extra`` column (``{"flow": "--id-column"}``), for the
+        message naming one the file lacks (the model's features are named as such).
 
     Yields
     ------
@@ -481,10 +492,11 @@ def encoded_chunks(
     Raises
     ------
     InvalidInputError
-        An ``extra`` column is a model feature, or (a model of an array) not in the
-        file; a row cannot be encoded.
+        An ``extra`` column is a model feature; a row cannot be encoded.
     NumericalError
         A row's energy is not finite.
+    MissingColumnsError
+        The file lacks a feature or an ``extra`` column, named with what asked for it.
     DataFileError
         As :func:`dagmm.tableio.iter_table`; the file has no rows.
     """
@@ -514,7 +526,8 @@ def encoded_chunks(
             path, chunk_rows, copies=copied, text_columns=wanted, csv_format=csv_format
         )
     start = 0
-    with summed_unseen_categories(f"{path}: "):
+    asked = {**dict.fromkeys(features or [], "the model"), **(wanted_by or {})}
+    with summed_unseen_categories(f"{path}: "), columns_wanted_by(asked):
         for frame, exact in chunks:
             if len(exact.columns):
                 # not features: the copies' values stand in the frame for them
@@ -525,7 +538,7 @@ def encoded_chunks(
             if features is None:
                 missing = [c for c in wanted if c not in frame.columns]
                 if missing:
-                    raise InvalidInputError(f"{path}: column(s) {missing} not in the file")
+                    raise MissingColumnsError(path, missing, [str(c) for c in frame.columns])
             rows = frame[features] if features is not None else frame.drop(columns=wanted)
             try:
                 encoded = model._encode(rows)
@@ -612,8 +625,15 @@ def collect_file(
     )
     # the ids as the file holds them (00042, a 19-digit number), the labels typed
     exact_ids = [id_column] if id_column and id_column != labels else []
+    asked = [(labels, "--labels"), (id_column, "--id-column")]
     for chunk in encoded_chunks(
-        model, path, [id_column, labels], chunk_rows, csv_format=csv_format, copies=exact_ids
+        model,
+        path,
+        [id_column, labels],
+        chunk_rows,
+        csv_format=csv_format,
+        copies=exact_ids,
+        wanted_by={name: option for name, option in asked if name},
     ):
         start, frame, data, energy, imputed = chunk
         assert energy is not None  # asked for

@@ -37,11 +37,16 @@ import numpy as np
 import pandas as pd
 
 from ._atomic import check_not_an_input
-from .batch import SCORE_COLUMNS, ScoredRows, copied_columns
+from .batch import SCORE_COLUMNS, ScoredRows, columns_wanted_by_whom, copied_columns
 from .exceptions import DAGMMError, InvalidInputError, ModelFileError
 from .persistence import load_bytes, model_bytes
 from .tableio import DataFileError
-from .tabular import close_names, held_unseen_categories, warn_unseen_categories
+from .tabular import (
+    close_names,
+    held_unseen_categories,
+    missing_columns_message,
+    warn_unseen_categories,
+)
 
 __all__ = ["SparkScoringError", "score_parquet_spark", "score_spark", "spark_session"]
 
@@ -709,8 +714,9 @@ def score_parquet_spark(
         wanted = _feature_columns(checked) + copied
         missing = [c for c in wanted if c not in frame.columns]
         if missing:
+            asked = columns_wanted_by_whom(_feature_columns(checked), id_column, keep_columns)
             raise InvalidInputError(
-                f"{source}: missing column(s) {missing}{close_names(missing, frame.columns)}; "
+                f"{source}: {missing_columns_message(missing, frame.columns, asked)}; "
                 f"the file has {frame.columns}"
             )
         _check_files_hold(frame, wanted)

@@ -18,7 +18,7 @@ import re
 import stat
 import sys
 import warnings
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,12 @@ from pandas.io.common import get_handle
 from ._atomic import atomic_path
 from ._numbers import READ_CSV_EXACT, to_numeric
 from .exceptions import DAGMMError, InvalidInputError
-from .tabular import BOOLEAN_WORDS, MARK_NAMES, MISSING_WORDS, close_names
+from .tabular import (
+    BOOLEAN_WORDS,
+    MARK_NAMES,
+    MISSING_WORDS,
+    missing_columns_message,
+)
 
 __all__ = [
     "MISSING_WORDS",
@@ -118,6 +123,46 @@ STDOUT = "-"
 
 class DataFileError(DAGMMError, ValueError):
     """A data file is missing, of an unsupported type, or cannot be parsed."""
+
+
+class MissingColumnsError(DataFileError):
+    """A data file lacks columns asked for by name.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file.
+    missing : list of str
+        The names asked for and not found.
+    available : list of str
+        The file's columns.
+    wanted_by : mapping of str to str, optional
+        What asked for each name (:func:`dagmm.tabular.missing_columns_message`).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        missing: list[str],
+        available: list[str],
+        wanted_by: Mapping[str, str] | None = None,
+    ) -> None:
+        self.path, self.missing, self.available = path, list(missing), list(available)
+        super().__init__(
+            f"{path}: {missing_columns_message(self.missing, self.available, wanted_by)}; "
+            f"the file has {self.available}"
+        )
+
+
+@contextlib.contextmanager
+def columns_wanted_by(wanted_by: Mapping[str, str]) -> Iterator[None]:
+    """Name what asked for a column the file lacks: a :class:`MissingColumnsError`
+    raised inside is raised again with ``wanted_by``
+    (``{"flow": "--id-column"}``), so that it says which option to correct."""
+    try:
+        yield
+    except MissingColumnsError as exc:
+        raise MissingColumnsError(exc.path, exc.missing, exc.available, wanted_by) from None
 
 
 def table_format(path: str | os.PathLike[str]) -> str:
@@ -1677,10 +1722,7 @@ def _first_line(exc: BaseException) -> str:
 def _check_columns(path: Path, available: list[str], wanted: list[str]) -> None:
     missing = [c for c in wanted if c not in available]
     if missing:
-        raise DataFileError(
-            f"{path}: missing column(s) {missing}{close_names(missing, available)}; the file "
-            f"has {available}"
-        )
+        raise MissingColumnsError(path, missing, available)
 
 
 def count_rows(path: str | os.PathLike[str]) -> int | None:

@@ -25,7 +25,7 @@ import re
 import shlex
 import sys
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -1221,6 +1221,50 @@ def close_names(missing: list[str], available: list[str]) -> str:
         if near:
             found.append(f"{name!r}: did you mean {' or '.join(map(repr, near))}?")
     return f" ({'; '.join(found)})" if found else ""
+
+
+def missing_columns_message(
+    missing: list[str], available: list[str], wanted_by: Mapping[str, str] | None = None
+) -> str:
+    """``missing column(s) ['nope'] ('nope': did you mean 'none'?), wanted by
+    --id-column``: the names asked for and not found, the near ones, and what asked
+    for them.
+
+    Parameters
+    ----------
+    missing : list of str
+        Names asked for and not found.
+    available : list of str
+        The names there are.
+    wanted_by : mapping of str to str, optional
+        What asks for a name (``{"flow": "--id-column", "bytes": "the model"}``), so
+        that the message says which option to correct; names it lacks are listed
+        without one.
+
+    Returns
+    -------
+    str
+        The message, for the caller to prefix with where and follow with what is there.
+    """
+    # "id,label" where both are columns: a list, not a misspelt name
+    misspelt = [n for n in missing if not set(n.split(",")) <= set(available)]
+    said = f"missing column(s) {missing}{close_names(misspelt, available)}"
+    asking: dict[str, list[str]] = {}
+    for name in missing:
+        if wanted_by and wanted_by.get(name):
+            asking.setdefault(wanted_by[name], []).append(name)
+    if len(asking) == 1 and sum(map(len, asking.values())) == len(missing):
+        said += f", wanted by {next(iter(asking))}"
+    elif asking:
+        each = [f"{who} ({', '.join(map(repr, names))})" for who, names in asking.items()]
+        said += f", wanted by {' and '.join(each)}"
+    for who, names in asking.items():
+        listed = next((name for name in names if "," in name), None)
+        if who.startswith("--") and listed is not None:
+            # as --exclude takes them; --keep's names are read before the header is
+            again = " ".join(f"{who} {part.strip()}" for part in listed.split(",") if part)
+            said += f" ({who} takes one column: repeat it, {again})"
+    return said
 
 
 def describe_rows(rows: np.ndarray, limit: int = 5, index: pd.Index | None = None) -> str:

@@ -233,6 +233,7 @@ def explain(
             energy=max_rows is not None,
             csv_format=csv_format,
             copies=[id_column] if id_column else [],  # as the file holds them: 00042 stays
+            wanted_by={id_column: "--id-column"} if id_column else None,
         )
         for start, frame, encoded, energy, imputed in chunks:
             yield start, encoded, energy, frame[id_column] if id_column else None, imputed

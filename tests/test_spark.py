@@ -151,6 +151,18 @@ def test_spark_alerts_only_with_kept_columns(frame, model, tmp_path: Path, spark
     with pytest.raises(InvalidInputError, match="needs --id-column or --keep"):
         score_parquet_spark(model, data, tmp_path / "x.parquet", only_anomalies=True)
     assert not (tmp_path / "x.parquet").exists()
+    # a copied column the file lacks is named with the option that asked for it
+    lacking = tmp_path / "lacking.parquet"
+    frame.drop(columns="a").to_parquet(lacking)
+    with pytest.raises(
+        InvalidInputError,
+        match=r"missing column\(s\) \['a', 'rowid'\] \('rowid': did you mean 'row_id'\?\), "
+        r"wanted by the model \('a'\) and --id-column \('rowid'\)",
+    ):
+        score_parquet_spark(model, lacking, tmp_path / "x.parquet", "rowid", "local[2]")
+    with pytest.raises(InvalidInputError, match=r"\['prot'\] .*, wanted by --keep; the file"):
+        score_parquet_spark(model, data, tmp_path / "x.parquet", keep_columns=["prot"])
+    assert not (tmp_path / "x.parquet").exists()
 
 
 def test_cli_engine_spark_at_another_alert_rate(frame, model, tmp_path: Path, spark) -> None:

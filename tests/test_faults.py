@@ -252,6 +252,49 @@ def test_resume_refuses_a_checkpoint_of_another_fit(tmp_path):
         DAGMM(**FAST, epochs=1, checkpoint_path=str(tmp_path / "none.ckpt")).fit(frame, resume=True)
 
 
+def test_a_resume_may_change_contamination_which_sets_the_cut_after_training(tmp_path, monkeypatch):
+    # contamination only places threshold_ once training is over; until 2026-12-07 a
+    # resume with another one was refused as "another fit: contamination (0.1 then,
+    # 0.05 now)", though the weights it would train are the same
+    frame = _table()
+    kwargs = {**FAST, "epochs": 4}
+    path = tmp_path / "run.ckpt"
+    real_save = checkpoint_module.save_checkpoint
+
+    def save_then_crash(*args, **kw):
+        real_save(*args, **kw)
+        raise KeyboardInterrupt  # after the epoch-2 checkpoint
+
+    monkeypatch.setattr(checkpoint_module, "save_checkpoint", save_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        DAGMM(**kwargs, checkpoint_path=str(path), checkpoint_every=2).fit(frame)
+    monkeypatch.setattr(checkpoint_module, "save_checkpoint", real_save)
+    interrupted = path.read_bytes()
+    for contamination in (0.05, 0.2):
+        path.write_bytes(interrupted)
+        resumed = DAGMM(
+            **kwargs, contamination=contamination, checkpoint_path=str(path), checkpoint_every=2
+        ).fit(frame, resume=True)
+        reference = DAGMM(**kwargs, contamination=contamination).fit(frame)
+        np.testing.assert_array_equal(
+            resumed.decision_function(frame), reference.decision_function(frame)
+        )
+        assert resumed.threshold_ == reference.threshold_
+        assert resumed.contamination_ == float(contamination)
+    # the checkpoint it then wrote is of the new contamination: resumed again at it
+    DAGMM(**kwargs, contamination=0.2, checkpoint_path=str(path)).fit(frame, resume=True)
+    # another change beside it is still refused, and named
+    path.write_bytes(interrupted)
+    with pytest.raises(CheckpointError, match=r"learning_rate \(.* then, 0.01 now\)"):
+        DAGMM(**kwargs, contamination=0.05, learning_rate=0.01, checkpoint_path=str(path)).fit(
+            frame, resume=True
+        )
+    with pytest.raises(CheckpointError, match=r"the seeds drawn from random_state"):
+        DAGMM(**{**kwargs, "random_state": 1}, contamination=0.05, checkpoint_path=str(path)).fit(
+            frame, resume=True
+        )
+
+
 def test_missing_or_folder_checkpoint_is_named(tmp_path):
     with pytest.raises(CheckpointError, match=r"nope\.ckpt: checkpoint not found"):
         load_checkpoint(tmp_path / "nope.ckpt")

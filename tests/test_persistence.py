@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import re
 import struct
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -91,8 +92,11 @@ def test_a_loaded_model_scores_where_it_was_trained_when_this_machine_has_it(
         {"log_inputs": np.bool_(True)},
         {"hidden_sizes": np.array([6, 3]), "estimation_hidden_sizes": np.array([5])},
         {"device": torch.device("cpu")},
+        # until 2026-12-07: "invalid model document: .params.contamination: expected a
+        # number, got Fraction", after training
+        {"contamination": Fraction(1, 10), "learning_rate": Fraction(1, 1000)},
     ],
-    ids=["pathlib-checkpoint", "numpy-bool", "numpy-sizes", "torch-device"],
+    ids=["pathlib-checkpoint", "numpy-bool", "numpy-sizes", "torch-device", "fractions"],
 )
 def test_every_parameter_fit_accepts_saves_and_loads(params, tmp_path):
     # Each of these trained, then save failed: "Object of type PosixPath / bool_ / ndarray /
@@ -105,6 +109,9 @@ def test_every_parameter_fit_accepts_saves_and_loads(params, tmp_path):
     loaded = dagmm.load(tmp_path / "m.dagmm")
     np.testing.assert_array_equal(loaded.decision_function(X), model.decision_function(X))
     assert loaded.hidden_sizes_ == model.hidden_sizes_ and loaded.log_inputs == model.log_inputs
+    if "contamination" in params:  # the numbers they are, as floats
+        assert loaded.get_params()["learning_rate"] == 0.001 and loaded.contamination_ == 0.1
+        assert loaded.threshold_ == model.threshold_
 
 
 def test_a_model_saved_after_set_params_contamination_keeps_its_fitted_cut(fitted):

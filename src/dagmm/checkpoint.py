@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -404,6 +404,7 @@ class Checkpointer:
         total_epochs: int,
         resume: bool,
         inputs: dict[str, Any] | None = None,
+        at_contamination: Callable[[Any], str] | None = None,
     ) -> None:
         self.path = Path(path)
         self.every = int(every)
@@ -412,6 +413,10 @@ class Checkpointer:
         self.total_epochs = int(total_epochs)
         self.resume = resume
         self.last_saved: int | None = None
+        # The fingerprint of this fit with another contamination: it sets the cut after
+        # training, so a resume may change it. Kept in the fingerprint all the same, as
+        # checkpoints of earlier releases have it there.
+        self.at_contamination = at_contamination
 
     @classmethod
     def for_fit(
@@ -435,12 +440,25 @@ class Checkpointer:
         for name in ("random_state", "n_restarts", "restart_combine"):
             params.pop(name, None)
         print_, inputs = fingerprint(params, data, member_rows, validation_rows, seeds)
+
+        def at_contamination(contamination: Any) -> str:
+            changed = {**params, "contamination": contamination}
+            return fingerprint(changed, data, member_rows, validation_rows, seeds)[0]
+
         if drawn_seed is not None:
             inputs["drawn_seed"] = int(drawn_seed)
         if run is not None:
             # Through JSON now, so that it compares equal to what a checkpoint file holds.
             inputs["run"] = json.loads(json.dumps(run, sort_keys=True))
-        return cls(est.checkpoint_path, est.checkpoint_every, print_, total_epochs, resume, inputs)
+        return cls(
+            est.checkpoint_path,
+            est.checkpoint_every,
+            print_,
+            total_epochs,
+            resume,
+            inputs,
+            at_contamination,
+        )
 
     def __call__(self, snap: LoopSnapshot) -> None:
         if snap.epoch % self.every == 0 or snap.epoch == self.total_epochs:
@@ -472,7 +490,9 @@ class Checkpointer:
         snap, document = load_checkpoint(self.path)
         then_run = (document.get("inputs") or {}).get("run")
         now_run = (self.inputs or {}).get("run")
-        if document["fingerprint"] != self.fingerprint or then_run != now_run:
+        if (
+            document["fingerprint"] != self.fingerprint or then_run != now_run
+        ) and not self._differs_only_in_contamination(document):
             found = (
                 _differences(document["inputs"], self.inputs)
                 if "inputs" in document and self.inputs is not None
@@ -491,6 +511,15 @@ class Checkpointer:
         check_against(snap, net, str(self.path))
         self.last_saved = snap.epoch
         return snap
+
+    def _differs_only_in_contamination(self, document: dict[str, Any]) -> bool:
+        """Whether the checkpoint's fit is this one at another ``contamination``."""
+        then = (document.get("inputs") or {}).get("params") or {}
+        if self.at_contamination is None or "contamination" not in then:
+            return False
+        if (document.get("inputs") or {}).get("run") != (self.inputs or {}).get("run"):
+            return False
+        return bool(self.at_contamination(then["contamination"]) == document["fingerprint"])
 
     def describe_last(self) -> str:
         """Where the last good checkpoint is, for error messages."""

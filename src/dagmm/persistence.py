@@ -40,6 +40,7 @@ import hashlib
 import itertools
 import json
 import math
+import numbers
 import os
 import re
 import struct
@@ -112,7 +113,7 @@ def _jsonable(value: Any) -> Any:
 
     Every value ``DAGMM.fit`` accepts must come out here as plain JSON: a numpy
     array of sizes, a numpy bool, a ``pathlib.Path`` or a ``torch.device`` once
-    trained and then failed to save.
+    trained and then failed to save, as did a ``fractions.Fraction``.
     """
     if isinstance(value, (tuple, list, np.ndarray)):
         return [_jsonable(v) for v in value]
@@ -122,6 +123,8 @@ def _jsonable(value: Any) -> Any:
         return int(value)
     if isinstance(value, np.floating):
         return float(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, (numbers.Integral, float)):
+        return float(value)  # a Fraction: fit takes any real number, as scikit-learn does
     if isinstance(value, np.random.RandomState):
         return None
     if isinstance(value, os.PathLike):

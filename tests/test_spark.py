@@ -373,10 +373,14 @@ def test_engine_spark_warns_once_of_unseen_categories_with_the_total(frame, mode
     data, out = tmp_path / "in.parquet", tmp_path / "out.parquet"
     unseen = frame.copy()
     unseen.loc[[3, 500, 1100], "proto"] = "sctp"
+    unseen.loc[700, "proto"] = "TCP"  # until 2026-12-07 counts only, where local names them
     unseen.to_parquet(data)
-    with pytest.warns(UnseenCategoryWarning, match=r"in\.parquet: .*\('proto': 3 value") as seen:
+    with pytest.warns(UnseenCategoryWarning, match=r"in\.parquet: .*\('proto': 4 value") as seen:
         counts = score_parquet_spark(model, data, out, "row_id", "local[2]", batch_rows=250)
-    assert [w.message.counts for w in seen if w.category is UnseenCategoryWarning] == [{"proto": 3}]
+    warned = [w.message for w in seen if w.category is UnseenCategoryWarning]
+    assert [w.counts for w in warned] == [{"proto": 4}]
+    assert warned[0].examples == {"proto": {"sctp": None, "TCP": "tcp"}}
+    assert "'TCP' (training has 'tcp')" in str(warned[0]) and "'sctp'" in str(warned[0])
     assert counts.rows == len(frame)
     with pytest.warns(UnseenCategoryWarning):
         expected = model.decision_function(unseen.drop(columns="row_id"))

@@ -42,8 +42,10 @@ from .exceptions import DAGMMError, InvalidInputError, ModelFileError
 from .persistence import load_bytes, model_bytes
 from .tableio import DataFileError
 from .tabular import (
+    UnseenCounts,
     close_names,
     held_unseen_categories,
+    merge_unseen_examples,
     missing_columns_message,
     warn_unseen_categories,
 )
@@ -62,14 +64,20 @@ class SparkScoringError(DAGMMError, RuntimeError):
 
 
 class _CountsParam:
-    """Spark accumulator of per-column counts (``{column: n}``), summed over the tasks."""
+    """Spark accumulator of per-column counts of unseen categories (``{column: n}``),
+    summed over the tasks, with a few of the values (``examples``, as
+    :func:`~dagmm.tabular.held_unseen_categories` collects them: the first to reach the
+    driver, at most :data:`~dagmm.tabular.UNSEEN_EXAMPLES` a column)."""
 
-    def zero(self, value: dict[str, int]) -> dict[str, int]:
-        return {}
+    def zero(self, value: dict[str, int]) -> UnseenCounts:
+        return UnseenCounts()
 
-    def addInPlace(self, total: dict[str, int], more: dict[str, int]) -> dict[str, int]:
+    def addInPlace(self, total: dict[str, int], more: dict[str, int]) -> UnseenCounts:
+        if not isinstance(total, UnseenCounts):  # the value the accumulator was made with
+            total = UnseenCounts.of(total)
         for name, count in more.items():
             total[name] = total.get(name, 0) + count
+        merge_unseen_examples(total.examples, getattr(more, "examples", {}))
         return total
 
 
@@ -538,7 +546,7 @@ def _failure_in_files(
     folder = os.path.abspath(source) if source.is_dir() else None
     names = _RowNames(file_column=file_column, row_column=row_column, folder=folder)
     # unseen categories were counted by the first job: these are not warned of
-    ignored = frame.sparkSession.sparkContext.accumulator({}, _CountsParam())
+    ignored = frame.sparkSession.sparkContext.accumulator(UnseenCounts(), _CountsParam())
     try:
         scored = _with_scores(located, blob, batch_rows, 1, ignored, names)
         scored.write.format("noop").mode("overwrite").save()  # runs the job, writes nothing
@@ -723,7 +731,7 @@ def score_parquet_spark(
         wanted_columns = [_quoted(name) for name in dict.fromkeys(wanted)]
         # A warning on an executor's stderr never reaches the user: the counts come back
         # in an accumulator (a retried task may add its batches' twice).
-        unseen = spark.sparkContext.accumulator({}, _CountsParam())
+        unseen = spark.sparkContext.accumulator(UnseenCounts(), _CountsParam())
         rows = _RowNames(id_column)
         scored = _with_scores(frame.select(*wanted_columns), blob, batch_rows, 1, unseen, rows)
         scored = scored.select(*(_quoted(name) for name in [*copied, *SCORE_COLUMNS]))
@@ -743,7 +751,7 @@ def score_parquet_spark(
         if unseen.value:
             # as the local engine: one warning for the whole input, prefixed by its name, before
             # the output is in place (a warning made an error leaves none, as there)
-            warn_unseen_categories(dict(unseen.value), f"{source}: ", stacklevel=2)
+            warn_unseen_categories(unseen.value, f"{source}: ", stacklevel=2)
         if target.is_dir():
             shutil.rmtree(target)
         elif target.exists():

@@ -138,7 +138,7 @@ def _unseen_message(
     )
 
 
-def _merge_examples(
+def merge_unseen_examples(
     into: dict[str, dict[str, str | None]], more: dict[str, dict[str, str | None]]
 ) -> None:
     """Add ``more``'s examples to ``into``'s, at most :data:`UNSEEN_EXAMPLES` a column."""
@@ -185,7 +185,7 @@ def held_unseen_categories() -> Iterator[dict[str, int]]:
     dict of str to int
         The counts so far, per column (complete on leaving).
     """
-    totals = _UnseenCounts()
+    totals = UnseenCounts()
     with warnings.catch_warnings():
         # every chunk's warning must reach the count, repeated messages included
         warnings.simplefilter("always", UnseenCategoryWarning)
@@ -195,7 +195,7 @@ def held_unseen_categories() -> Iterator[dict[str, int]]:
             if isinstance(message, UnseenCategoryWarning):
                 for name, count in message.counts.items():
                     totals[name] = totals.get(name, 0) + count
-                _merge_examples(totals.examples, message.examples)
+                merge_unseen_examples(totals.examples, message.examples)
             else:
                 show(message, category, filename, lineno, file, line)
 
@@ -223,13 +223,21 @@ def warn_unseen_categories(totals: dict[str, int], where: str = "", stacklevel: 
         )
 
 
-class _UnseenCounts(dict):
+class UnseenCounts(dict):
     """Counts of values never seen in training per column, and a few of them
     (``examples``, as :class:`UnseenCategoryWarning` has them)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.examples: dict[str, dict[str, str | None]] = {}
+
+    @classmethod
+    def of(cls, counts: dict[str, int]) -> UnseenCounts:
+        """The counts ``counts``, with their examples where it has them."""
+        made = cls()
+        made.update(counts)
+        merge_unseen_examples(made.examples, getattr(counts, "examples", {}))
+        return made
 
 
 @contextlib.contextmanager

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import os
@@ -1749,6 +1750,122 @@ def test_values_beyond_the_header_are_refused_naming_the_line(tmp_path):
     assert code == 2
     assert "line 43 holds more fields than the header names" in output
     assert not (tmp_path / "m").exists()
+
+
+def _five_columns(n):
+    """``n`` full rows of five numeric columns, each ending in a line break."""
+    return "".join(f"{i % 7},{10 + i % 5},{100 + i % 3},{i % 4}.5,{i % 9}\n" for i in range(n))
+
+
+@pytest.fixture(scope="module")
+def imputing_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("short_rows")
+    (folder / "full.csv").write_text("a,b,c,d,e\n" + _five_columns(60))
+    model = folder / "impute.dagmm"
+    code, output = invoke(
+        "fit", folder / "full.csv", "--out", model, "--epochs", "1", "--missing", "impute"
+    )
+    assert code == 0, output
+    return model
+
+
+CUT_SHORT = (
+    "cut.csv: line 62 holds 2 fields where the header names 5 (the last line, with no "
+    "line break after it: a file still being written, or cut short?)"
+)
+
+
+def test_a_last_line_cut_short_is_refused_naming_it(imputing_model, tmp_path):
+    # pandas read the fields it lacks as missing values: --missing impute scored the
+    # half-written last line of a file with the training medians, exit 0.
+    model = imputing_model
+    cut = tmp_path / "cut.csv"
+    cut.write_text("a,b,c,d,e\n" + _five_columns(60) + "1.5,2")
+    fit = ("fit", cut, "--out", tmp_path / "o.dagmm", "--epochs", "1")
+    runs = [
+        (*fit, "--missing", "impute"),
+        fit,
+        (*fit, "--missing", "impute", "--sample-rows", "20"),
+        *[
+            ("score", model, cut, "--out", tmp_path / "o.csv", *chunks)
+            for chunks in ((), ("--chunk-rows", "1"), ("--chunk-rows", "3"), ("--chunk-rows", "7"))
+        ],
+    ]
+    for args in runs:
+        code, output = invoke(*args)
+        assert code == 2, (args, output)
+        assert CUT_SHORT in output, (args, output)
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(("o.", ".o."))], args
+    with gzip.open(tmp_path / "cut.csv.gz", "wt") as packed:
+        packed.write(cut.read_text())
+    code, output = invoke("score", model, tmp_path / "cut.csv.gz", "--out", tmp_path / "o.csv")
+    assert code == 2 and CUT_SHORT.replace("cut.csv", "cut.csv.gz") in output, output
+    piped = subprocess.run(
+        [sys.executable, "-m", "dagmm.cli.main", "score", str(model), "-", "--out",
+         str(tmp_path / "o.csv")],
+        input=cut.read_text(), capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert piped.returncode == 2, piped.stderr
+    assert CUT_SHORT.replace("cut.csv", "stdin") in piped.stderr, piped.stderr
+    assert not (tmp_path / "o.csv").exists()
+    from dagmm.tableio import DataFileError, read_table
+
+    with pytest.raises(DataFileError, match="line 62 holds 2 fields"):
+        read_table(cut)
+
+
+def test_a_short_row_amid_the_file_is_refused_naming_it(imputing_model, tmp_path):
+    model = imputing_model
+    rows = _five_columns(60).splitlines(keepends=True)
+    rows[27] = "3,4,5\n"
+    (tmp_path / "mid.csv").write_text("a,b,c,d,e\n" + "".join(rows))
+    message = (
+        "mid.csv: line 29 holds 3 fields where the header names 5: its missing fields "
+        "would be read as missing values; write every field, an empty one where a value "
+        "is missing"
+    )
+    for chunks in ((), ("--chunk-rows", "1"), ("--chunk-rows", "3"), ("--chunk-rows", "28")):
+        code, output = invoke(
+            "score", model, tmp_path / "mid.csv", "--out", tmp_path / "o.csv", *chunks
+        )
+        assert code == 2 and message in output, (chunks, output)
+        assert not (tmp_path / "o.csv").exists()
+    code, output = invoke(
+        "fit", tmp_path / "mid.csv", "--out", tmp_path / "o.dagmm", "--epochs", "1",
+        "--missing", "impute",
+    )  # fmt: skip
+    assert code == 2 and message in output, output
+    assert not (tmp_path / "o.dagmm").exists()
+
+
+def test_empty_fields_are_missing_values_not_short_rows(imputing_model, tmp_path):
+    # Only fields a row lacks make it short: an empty or quoted empty one is a missing
+    # value, imputed as before; so is a row ending in a line break, and blank lines.
+    model = imputing_model
+    rows = _five_columns(60).splitlines(keepends=True)
+    rows[5] = "1,,3,4,5\n"
+    rows[9] = "1,2,3,4,\n"
+    rows[12] = '1,2,3,4,""\n'
+    rows[20] = "\n"
+    (tmp_path / "empty.csv").write_text("a,b,c,d,e\n" + "".join(rows) + "1,2,3,4,")
+    from dagmm.tableio import read_table
+
+    frame = read_table(tmp_path / "empty.csv")
+    assert len(frame) == 60 and frame["e"].isna().sum() == 3 and frame["b"].isna().sum() == 1
+    for chunks in ((), ("--chunk-rows", "1"), ("--chunk-rows", "3")):
+        code, output = invoke(
+            "score", model, tmp_path / "empty.csv", "--out", tmp_path / "o.csv", *chunks
+        )
+        assert code == 0, (chunks, output)
+        assert len(pd.read_csv(tmp_path / "o.csv")) == 60
+    code, output = invoke(
+        "fit", tmp_path / "empty.csv", "--out", tmp_path / "o.dagmm", "--epochs", "1",
+        "--missing", "impute",
+    )  # fmt: skip
+    assert code == 0, output
+    # a header ending in the delimiter over rows without it loses no value
+    (tmp_path / "open.csv").write_text("a,b,c,d,e,\n" + _five_columns(60))
+    assert read_table(tmp_path / "open.csv").shape == (60, 6)
 
 
 def test_dates_as_text_are_refused_as_time_columns_are(tmp_path):

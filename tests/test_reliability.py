@@ -1289,6 +1289,8 @@ def cli_files(tmp_path_factory):
     fields = lines[3].split(",")
     lines[3] = ",".join([fields[0], "1,234.5", *fields[1:]])  # a thousands separator
     (folder / "ragged_good.csv").write_text("\n".join(lines) + "\n")
+    # the last line of a file still being written: its proto (and more) not there yet
+    (folder / "cut_short.csv").write_text((folder / "good.csv").read_text() + "5")
     (folder / "binary.csv").write_bytes(bytes(range(256)) * 8)
     (folder / "header_only.csv").write_text("bytes,duration,proto\n")
     (folder / "empty.csv").write_bytes(b"")
@@ -1338,6 +1340,21 @@ CLI_CASES = {
     "explain_row_longer_than_header": (
         ["explain", "{m}", "{d}/ragged_good.csv", "--out", "{d}/o.csv"],
         "line 4 holds more fields",
+    ),
+    # Until 2026-12-07 the fields a row lacks were read as missing values: "missing
+    # value" at best, and a model trained with missing='impute' scored the row silently.
+    "score_row_cut_short": (
+        ["score", "{m}", "{d}/cut_short.csv", "--out", "{d}/o.csv"],
+        "cut_short.csv: line 82 holds 1 field where the header names 3 (the last line, with "
+        "no line break after it: a file still being written, or cut short?)",
+    ),
+    "score_row_cut_short_by_chunks_of_2": (
+        ["score", "{m}", "{d}/cut_short.csv", "--out", "{d}/o.csv", "--chunk-rows", "2"],
+        "line 82 holds 1 field where the header names 3",
+    ),
+    "fit_row_cut_short": (
+        ["fit", "{d}/cut_short.csv", "--out", "{d}/o.dagmm", "--missing", "impute", "--epochs=1"],
+        "line 82 holds 1 field where the header names 3",
     ),
     "binary_csv": (["fit", "{d}/binary.csv", "--out", "{d}/o.dagmm"], "cannot parse as CSV"),
     "empty_csv": (["fit", "{d}/empty.csv", "--out", "{d}/o.dagmm"], "cannot parse as CSV"),

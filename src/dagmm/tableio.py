@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import csv
 import io
+import itertools
 import json
 import math
 import os
@@ -779,6 +781,133 @@ def _first_long_row(path: Path, read_options: dict[str, Any]) -> str:
     return "a row"
 
 
+class _ShortRows:
+    """Finds a CSV file's rows with fewer fields than its header names, to refuse them.
+
+    pandas reads the fields a short row lacks as missing values (the last line of a
+    file still being written, ``1.5,2`` under ``a,b,c,d,e``): ``missing="impute"``
+    would score it with the training medians without a word. pandas' C parser gives
+    a missing field as it gives an empty one (``""`` with ``dtype=str``, NaN among
+    numbers), so the fields are counted here, line by line (a line with a quote mark
+    by Python's ``csv`` module), and only where a chunk holds a missing value in the
+    last named column, as a short row must: a file with a value in every row of that
+    column is not read twice. The count is one pass over the file at most, however
+    many chunks ask for it.
+
+    Parameters
+    ----------
+    path : Path
+        The CSV file (compressed as its name says).
+    read_options : dict
+        ``read_csv``'s ``sep`` and ``encoding`` for it (:func:`_csv_header`).
+    header : list of str
+        Its columns' names as :func:`_csv_header` gives them. Fields are needed up to
+        the last named one: a header ending in the delimiter (``a,b,c,``) over rows
+        without it (``1,2,3``) loses no value, and was read before.
+    """
+
+    def __init__(self, path: Path, read_options: dict[str, Any], header: list[str]) -> None:
+        self._path = path
+        self._options = read_options
+        self._width = len(header)
+        named = [i for i, name in enumerate(header) if name != f"Unnamed: {i}"]
+        self._needed = named[-1] + 1 if named else 0
+        self._rows: Iterator[tuple[int, int]] | None = None
+        self._last_line = ""
+        self._lines_read = 0
+        self._stack = contextlib.ExitStack()
+
+    def close(self) -> None:
+        """Close the file the fields were counted in, if it was opened."""
+        self._stack.close()
+
+    def check(self, chunk: pd.DataFrame, start: int) -> None:
+        """Raise a DataFileError where a row of ``chunk`` (the file's rows from
+        position ``start``, every column of the header) holds fewer fields than the
+        header names."""
+        if self._needed < 2 or not chunk.iloc[:, self._needed - 1].isna().any():
+            return
+        end = start + len(chunk)
+        for position, fields in self._counts(end):
+            if position >= start and fields < self._needed:
+                raise self._error(position, fields)
+
+    def _counts(self, end: int) -> Iterator[tuple[int, int]]:
+        """The positions and field counts of the rows not counted yet, up to ``end``."""
+        if self._rows is None:
+            self._rows = self._count_rows()
+        for position, fields in self._rows:
+            yield position, fields
+            if position + 1 >= end:
+                return
+
+    def _count_rows(self) -> Iterator[tuple[int, int]]:
+        raw = get_handle(self._path, "rb", compression="infer", is_text=False)
+        self._stack.callback(raw.close)
+        # undecodable bytes are the rows' read to name; here they count as a character
+        text = io.TextIOWrapper(
+            raw.handle,
+            encoding=self._options.get("encoding") or "utf-8-sig",
+            errors="replace",
+            newline="",
+        )
+
+        def lines() -> Iterator[str]:
+            for line in text:
+                self._last_line = line
+                self._lines_read += 1
+                yield line
+
+        sep = self._options["sep"]
+        # pandas skips blank lines and lines of spaces and tabs alone (the separator apart)
+        spaces = " \t".replace(sep, "")
+        rest = lines()
+        position = -1  # the header's
+        try:
+            for line in rest:
+                if '"' in line:
+                    # a quoted field may hold the separator or a line break: csv reads
+                    # the row, from this line on, as far as it goes
+                    row = next(csv.reader(itertools.chain([line], rest), delimiter=sep), [])
+                    fields, blank = len(row), False  # a quote mark is never a blank line
+                else:
+                    # most lines: counted without csv's list of fields, twice as fast
+                    body = line.rstrip("\r\n")
+                    fields = body.count(sep) + 1
+                    blank = not body.strip(spaces)
+                if blank:
+                    continue
+                if position >= 0:
+                    yield position, fields
+                position += 1
+        except csv.Error:
+            return  # a field over csv's size limit: its rows cannot be told short
+
+    def _error(self, position: int, fields: int) -> DataFileError:
+        """The message for the row at ``position`` holding ``fields`` fields."""
+        # the counting stopped just after the row's last line: the file's last one
+        # where no row and no line follows
+        read = self._lines_read
+        last = (
+            self._rows is not None
+            and next(self._rows, None) is None
+            and self._lines_read == read
+            and not self._last_line.endswith(("\n", "\r"))
+        )
+        holds = f"{fields} field" if fields == 1 else f"{fields} fields"
+        where = f"{self._path}: line {position + 2} holds {holds}"
+        where += f" where the header names {self._width}"
+        if last:
+            return DataFileError(
+                f"{where} (the last line, with no line break after it: a file still being "
+                "written, or cut short?)"
+            )
+        return DataFileError(
+            f"{where}: its missing fields would be read as missing values; write every "
+            "field, an empty one where a value is missing"
+        )
+
+
 def _csv_missing(
     columns: list[str] | None,
     text_columns: Collection[str] | None,
@@ -1345,17 +1474,23 @@ def _iter_rows(
             def checked(chunk: pd.DataFrame) -> pd.DataFrame:
                 return chunk if wanted is None else chunk[wanted]
 
+            short_rows = _ShortRows(target, read_options, header)
+            stack.callback(short_rows.close)
             with _extra_fields_refused(target, read_options):
                 reader = pd.read_csv(source, chunksize=chunk_rows, index_col=False, **options)
             if chunk_rows is None:
+                short_rows.check(reader, 0)
                 yield split(csv_format.restored(checked(reader)))
                 return
+            start = 0
             with reader:
                 while True:
                     with _extra_fields_refused(target, read_options):
                         chunk = next(reader, None)
                     if chunk is None:
                         return
+                    short_rows.check(chunk, start)
+                    start += len(chunk)
                     yield split(csv_format.restored(checked(chunk)))
     except DataFileError:
         raise

@@ -766,6 +766,12 @@ def test_an_unquoted_comma_in_a_name_does_not_hide_the_separator(tmp_path, sep):
     assert list(read_table(tmp_path / "name.csv")) == ["id", f"ratio{sep}pct", "x"]
     (tmp_path / "rows.csv").write_text(f"id,note{sep}x,y\na1,u{sep}v,3\na2,w{sep}z,4\n")
     assert read_table(tmp_path / "rows.csv")["y"].tolist() == [3, 4]
+    # a header of three names by the other separator over rows of one field by it: until
+    # 2026-12-07 those widths were taken for one (pandas' C engine reads a missing field
+    # as an empty one), so "1,2" read as the decimal 1.2 under `ratio`
+    (tmp_path / "more.csv").write_text(f"ratio{sep}pct{sep}share,w\n1,2\n3,4\n5,6\n")
+    read = read_table(tmp_path / "more.csv")
+    assert list(read) == [f"ratio{sep}pct{sep}share", "w"] and read["w"].tolist() == [2, 4, 6]
 
 
 @pytest.mark.parametrize("sep", [";", "\t", "|"])

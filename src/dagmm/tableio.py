@@ -690,9 +690,11 @@ def _width(path: Path, sep: str, encoding: str | None) -> int | None:
     """The number of fields each of the file's first :data:`SEPARATOR_SAMPLE_LINES`
     lines splits into with ``sep``, or None where they differ."""
     try:
+        # the python engine: the C engine reads a shorter line's missing fields as ""
+        # too, so lines of 3 fields and of 1 made a width of 3
         lines = pd.read_csv(
             path, sep=sep, header=None, nrows=SEPARATOR_SAMPLE_LINES, dtype=str,
-            keep_default_na=False, index_col=False, encoding=encoding,
+            keep_default_na=False, index_col=False, encoding=encoding, engine="python",
         )  # fmt: skip
     except (*_CSV_READ_ERRORS, ValueError):
         return None  # a line longer than the first

@@ -2530,6 +2530,29 @@ def test_a_column_the_file_lacks_is_named_with_the_option_that_asked_for_it(
     }
 
 
+def test_a_tilde_the_shell_left_in_a_path_option_is_the_home_folder(table, tmp_path, monkeypatch):
+    # bash leaves `--out=~/runs` and a quoted '~/runs' as they are: until 2026-12-07 fit
+    # refused it ("directory ~ does not exist") and reproduce and benchmark wrote their
+    # results into a new folder named `~` in the current one.
+    folder, _ = table
+    home, here = tmp_path / "home", tmp_path / "here"
+    home.mkdir()
+    here.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(here)
+    code, output = invoke(
+        "fit", folder / "flows.csv", "--out=~/m.dagmm", "--epochs", "1", "--random-state", "0",
+        "--checkpoint", "~/m.ckpt",
+    )  # fmt: skip
+    assert code == 0, output
+    assert (home / "m.dagmm").is_file() and (home / "m.ckpt").is_file()
+    code, output = invoke("score", "~/m.dagmm", folder / "flows.csv", "--out=~/s.csv")
+    assert code == 0 and (home / "s.csv").is_file(), output
+    code, output = invoke("report", "~/m.dagmm", folder / "flows.csv", "--out", "~/r.html")
+    assert code == 0 and (home / "r.html").is_file(), output
+    assert list(here.iterdir()) == []  # no folder named ~
+
+
 def load_columns(path) -> list[str]:
     import dagmm
 

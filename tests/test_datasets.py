@@ -296,8 +296,8 @@ def test_a_mistyped_name_lists_every_data_set_and_a_given_folder_is_not_told_dag
     """Until 2026-12-07 ``load_dataset("kdcup")`` listed the ODDS sets only, as
     "unknown ODDS data set", and a data_dir given (which DAGMM_DATA does not override)
     was told to set DAGMM_DATA."""
-    with pytest.raises(datasets.DatasetError, match=r"unknown data set 'kdcup'; choose one of "
-                       r"\['kddcup', 'kddcup_rev', 'arrhythmia'"):  # fmt: skip
+    said = r"unknown data set 'kdcup' \(did you mean 'kddcup'\?\); choose one of \['kddcup', "
+    with pytest.raises(datasets.DatasetError, match=said + r"'kddcup_rev', 'arrhythmia'"):
         datasets.load_dataset("kdcup")
     monkeypatch.setenv("DAGMM_DATA", str(tmp_path / "env"))
     with pytest.raises(datasets.DatasetError) as caught:
@@ -480,6 +480,34 @@ def test_a_folder_where_the_data_file_should_be_is_a_dataset_error(
         "DAGMM_DATA to another folder (or give --data-dir)"
     )
     assert _leftovers(tmp_path) == ["pima.mat"] and (tmp_path / "pima.mat").is_dir()
+    # without a download: until 2026-12-07 "pima.mat not found"
+    with pytest.raises(DatasetError) as caught:
+        datasets.load_odds("pima", download=False)
+    assert str(caught.value) == (
+        f"{tmp_path / 'pima.mat'} is a directory, not the file pima.mat: move it away, or "
+        "set DAGMM_DATA to a folder holding pima.mat"
+    )
+
+
+def test_a_web_page_downloaded_in_place_of_the_file_is_named_so(tmp_path: Path) -> None:
+    # File hosts answer a sign-in, rate-limit or confirmation page with status 200: until
+    # 2026-12-07 only a checksum mismatch, for the user to work out.
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "pima.mat").write_text("\n <!DOCTYPE html><html><body>rate limited</body></html>")
+    (served / "cardio.mat").write_bytes(b"MATLAB 5.0 MAT-file, not the real one" * 10)
+    cache = tmp_path / "cache"
+    with _serve(served) as url:
+        with pytest.raises(ChecksumError) as caught:
+            datasets.fetch_file("pima.mat", cache, base_url=url)
+        assert "the file was not kept (the server sent a web page, not the file" in str(
+            caught.value
+        )
+        assert f"download it by hand into {cache} or give another data_dir" in str(caught.value)
+        with pytest.raises(ChecksumError) as caught:
+            datasets.fetch_file("cardio.mat", cache, base_url=url)
+        assert "web page" not in str(caught.value)
+    assert _leftovers(cache) == []
 
 
 def test_a_tilde_in_the_data_directory_is_the_home_folder(

@@ -165,6 +165,24 @@ def test_collapsed_component_warning(fitted, tmp_path):
     assert "Component 0 looks collapsed" in out.read_text(encoding="utf-8")
 
 
+def test_a_report_of_no_top_rows_has_no_such_section_and_one_row_is_one_row(fitted, tmp_path):
+    # until 2026-12-07 --top 0 wrote "Most anomalous rows (top 0)", its paragraph and an
+    # empty table; a one-row file printed "report on 1 rows"
+    from _cli import invoke
+
+    _, test, _, folder = fitted
+    test.head(1).to_csv(tmp_path / "one.csv", index=False)
+    code, output = invoke("report", folder / "model.dagmm", tmp_path / "one.csv", "--out",
+                          tmp_path / "r.html", "--top", "0")  # fmt: skip
+    assert code == 0 and "report on 1 row written to" in output, output
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Energy" in page and "Most anomalous rows" not in page and "<tbody></tbody>" not in page
+    code, output = invoke("report", folder / "model.dagmm", tmp_path / "one.csv", "--out",
+                          tmp_path / "r1.html")  # fmt: skip
+    assert code == 0, output
+    assert "Most anomalous rows (top 1)" in (tmp_path / "r1.html").read_text(encoding="utf-8")
+
+
 def test_missing_matplotlib_is_a_clear_error(fitted, tmp_path, monkeypatch):
     model, test, _, _ = fitted
     monkeypatch.setitem(sys.modules, "matplotlib", None)

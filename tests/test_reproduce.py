@@ -284,7 +284,17 @@ def test_cli_benchmark_end_to_end(datasets_dir: Path, tmp_path: Path) -> None:
 
 def test_cli_reproduce_rejects_unknown_dataset(tmp_path: Path) -> None:
     proc = _cli("reproduce", "nosuch", "--out", str(tmp_path))
-    assert proc.returncode == 2 and "nosuch" in proc.stderr
+    assert proc.returncode == 2 and "nosuch" in proc.stderr and "did you mean" not in proc.stderr
+    # a typo names the near one, as a mistyped column does (until 2026-12-07 not)
+    for args, said in [
+        (["reproduce", "thyriod"], "'thyriod' is not one of 'kddcup', 'kddcup_rev', 'thyroid', "
+         "'arrhythmia' (did you mean 'thyroid'?)"),
+        (["reproduce", "arrhythmia", "--combine", "maen"], "(did you mean 'mean'?)"),
+        (["benchmark", "--datasets", "pimma"], "unknown data set 'pimma' (did you mean 'pima'?)"),
+    ]:  # fmt: skip
+        result = _invoke(*args, "--seeds", "1", "--out", str(tmp_path / "res"))
+        assert result.exit_code == 2 and said in " ".join(result.output.split()), result.output
+        assert not (tmp_path / "res").exists()
 
 
 def test_format_markdown() -> None:
@@ -409,6 +419,8 @@ def _invoke(*args: str, env: dict | None = None):
             ["--first-seed", "2147483648", "--restarts", "2"],
             "give a --first-seed of at most 2147483647",
         ),
+        # until 2026-12-07 "give a --first-seed of at most -141006541"
+        (["--seeds", "1000000000", "--restarts", "5"], "; give at most 858993459 --seeds"),
     ],
     ids=[
         "control",
@@ -421,6 +433,7 @@ def _invoke(*args: str, env: dict | None = None):
         "tag_up",
         "result_is_a_folder",
         "seed_past_2_32",
+        "seeds_past_2_32",
     ],
 )
 def test_cli_reproduce_mistakes_end_before_the_data_is_loaded(
@@ -463,6 +476,20 @@ def test_cli_reproduce_contamination_beyond_the_data_is_one_line(
         result.output
     )
     assert "Traceback" not in result.output and "seed(s)" not in result.output  # none trained
+    assert not (tmp_path / "res").exists()
+    # the study's own levels, which no option sets: until 2026-12-07 the same words, as if
+    # the user had asked for 0.03
+    result = _invoke(
+        "reproduce", "thyroid", "--seeds", "1", "--contamination-study",
+        "--data-dir", str(datasets_dir), "--out", str(tmp_path / "res"),
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert (
+        "thyroid: the contamination study's contamination 0.03 needs 57 anomalies in the "
+        "training half of seed 0, which has 48 (at most 0.0255 is possible); its levels "
+        "(0.01, 0.02, 0.03, 0.04, 0.05) need a data set with more anomalies"
+    ) in said and "dagmm reproduce thyroid --contamination C" in said, said
     assert not (tmp_path / "res").exists()
 
 
@@ -589,6 +616,39 @@ def test_cli_reads_lists_and_prints_the_contamination_as_given(tmp_path, monkeyp
     result = _invoke("benchmark", "--out", str(tmp_path), "--datasets", "pima, PIMA,ionosphere")
     assert result.exit_code == 0, result.output
     assert names == [["pima", "ionosphere"]]
+
+
+def test_cli_results_under_a_tilde_the_shell_left_go_to_the_home_folder(
+    tmp_path, monkeypatch
+) -> None:
+    """bash leaves ``--out=~/runs`` and a quoted ``'~/runs'`` as they are: until 2026-12-07
+    reproduce and benchmark wrote into a new folder named ``~`` in the current one (one
+    ``rm -rf ~`` from losing the home folder while cleaning it up)."""
+    from types import SimpleNamespace
+
+    from dagmm import reproduce
+
+    def fake_reproduction(dataset, estimator, seeds, **kwargs):
+        metrics = dict.fromkeys(("precision", "recall", "f1", "auroc", "auprc"), 0.5)
+        records = [{"method": "dagmm", "seed": 0, **metrics}]
+        return SimpleNamespace(
+            document={"ratio": 0.15, "records": records}, summary=summarize(records, ("method",))
+        )
+
+    home, here = tmp_path / "home", tmp_path / "here"
+    home.mkdir()
+    here.mkdir()
+    monkeypatch.chdir(here)
+    monkeypatch.setattr(reproduce, "run_reproduction", fake_reproduction)
+    monkeypatch.setattr(reproduce, "run_benchmark", _fake_benchmark([]))
+    env = {"HOME": str(home)}
+    result = _invoke("reproduce", "arrhythmia", "--seeds", "1", "--out=~/runs", env=env)
+    assert result.exit_code == 0, result.output
+    assert (home / "runs" / "arrhythmia.json").is_file()
+    result = _invoke("benchmark", "--out", "~/bench", env=env)
+    assert result.exit_code == 0, result.output
+    assert (home / "bench" / "benchmark.json").is_file()
+    assert list(here.iterdir()) == []
 
 
 def test_cli_benchmark_overwrite_replaces_and_a_late_twin_is_kept(tmp_path, monkeypatch) -> None:

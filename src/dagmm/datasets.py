@@ -19,6 +19,7 @@ set's name. Hashing costs little beside parsing (KDDCUP: 1-3 ms of a 2.1-2.8 s l
 from __future__ import annotations
 
 import contextlib
+import difflib
 import hashlib
 import http.client
 import os
@@ -372,13 +373,14 @@ def _download(url: str, target: Path, sha256: str, timeout: float, given: bool =
     filename, folder = target.name, target.parent
     # Downloaded to a temporary name and renamed only once its checksum matches.
     with atomic_path(target) as tmp:
-        received, expected = 0, None
+        received, expected, kind = 0, None, ""
         try:
             request = urllib.request.Request(url, headers={"User-Agent": "dagmm"})
             with (
                 urllib.request.urlopen(request, timeout=timeout) as response,
                 open(tmp, "wb") as out,
             ):
+                kind = response.headers.get_content_type()
                 expected = _content_length(response)
                 while block := response.read(1 << 16):
                     out.write(block)
@@ -403,14 +405,32 @@ def _download(url: str, target: Path, sha256: str, timeout: float, given: bool =
         if actual != sha256:
             raise ChecksumError(
                 f"{filename} downloaded from {url} has sha256 {actual}, expected "
-                f"{sha256}; the file was not kept"
+                f"{sha256}; the file was not kept{_web_page_hint(tmp, kind, folder, given)}"
             )
+
+
+def _web_page_hint(path: Path, kind: str, folder: Path, given: bool) -> str:
+    """Where a download is a web page (a sign-in, rate-limit or download-confirmation
+    page, as file hosts send in place of a file), the words saying so; else ""."""
+    with open(path, "rb") as handle:
+        start = handle.read(1024).lstrip().lower()
+    if kind != "text/html" and not start.startswith((b"<!doctype html", b"<html")):
+        return ""
+    return (
+        " (the server sent a web page, not the file: a sign-in, rate-limit or download "
+        f"page?); download it by hand into {folder} or {_elsewhere(given)} that has it"
+    )
 
 
 def _path(filename: str, data_dir_: str | os.PathLike[str] | None, download: bool) -> Path:
     path = data_dir(data_dir_) / filename
     if path.is_file():
         return _verified(path)
+    if path.is_dir():
+        raise DatasetError(
+            f"{path} is a directory, not the file {filename}: move it away, or "
+            f"{_elsewhere(data_dir_ is not None)} holding {filename}"
+        )
     if not download:
         raise DatasetError(
             f"{path} not found (data directory {_origin(data_dir_)}; download=False): "
@@ -695,5 +715,7 @@ def load_dataset(
         return load_kddcup_rev(random_state, data_dir, download)
     if key not in ODDS_NAMES:
         known = ["kddcup", "kddcup_rev", *ODDS_NAMES]
-        raise DatasetError(f"unknown data set {name!r}; choose one of {known}")
+        near = difflib.get_close_matches(key, known, 1)
+        guess = f" (did you mean {near[0]!r}?)" if near else ""
+        raise DatasetError(f"unknown data set {name!r}{guess}; choose one of {known}")
     return load_odds(key, data_dir, download)

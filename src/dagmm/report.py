@@ -1184,36 +1184,37 @@ def report_html(model: Any, data: ReportData, figures: dict[str, bytes], title: 
         )
         if "roc_pr" in figures:
             out.append(_img("roc_pr", figures["roc_pr"], "ROC and precision-recall curves"))
-    out.append(f"<h2>Most anomalous rows (top {len(data.top_rows)})</h2>")
-    out.append(
-        "<p>For each row, the columns whose value raises its energy the most: "
-        "<i>most normal</i> is the value of that column (others unchanged) with the lowest "
-        "energy, and <i>energy -x</i> how much lower the energy would be with it "
-        "(see <code>dagmm explain</code>).</p>"
-    )
-    header = ["id", "energy", "flagged"]
-    if data.labels is not None:
-        header.append("label")
-    header.append("why")
-    grouped = dict(tuple(data.explanations.groupby("row", sort=False)))
-    table_rows = []
-    for row in data.top_rows:
-        cells = [
-            f"<td>{_e(data.ids[row])}</td>",
-            f'<td class="num">{data.energy[row]:.4g}</td>',
-            f"<td>{'yes' if data.predicted[row] else 'no'}</td>",
-        ]
+    if len(data.top_rows):  # top=0 asks for none: no section of an empty table
+        out.append(f"<h2>Most anomalous rows (top {len(data.top_rows)})</h2>")
+        out.append(
+            "<p>For each row, the columns whose value raises its energy the most: "
+            "<i>most normal</i> is the value of that column (others unchanged) with the lowest "
+            "energy, and <i>energy -x</i> how much lower the energy would be with it "
+            "(see <code>dagmm explain</code>).</p>"
+        )
+        header = ["id", "energy", "flagged"]
         if data.labels is not None:
-            cells.append(f"<td>{int(data.labels[row])}</td>")
-        group = grouped.get(row)
-        why = _explanation_text(group, model.encoder_) if group is not None else ""
-        cells.append(f"<td>{why}</td>")
-        table_rows.append(f"<tr>{''.join(cells)}</tr>")
-    out.append(
-        "<table><thead><tr>"
-        + "".join(f"<th>{_e(h)}</th>" for h in header)
-        + f"</tr></thead><tbody>{''.join(table_rows)}</tbody></table>"
-    )
+            header.append("label")
+        header.append("why")
+        grouped = dict(tuple(data.explanations.groupby("row", sort=False)))
+        table_rows = []
+        for row in data.top_rows:
+            cells = [
+                f"<td>{_e(data.ids[row])}</td>",
+                f'<td class="num">{data.energy[row]:.4g}</td>',
+                f"<td>{'yes' if data.predicted[row] else 'no'}</td>",
+            ]
+            if data.labels is not None:
+                cells.append(f"<td>{int(data.labels[row])}</td>")
+            group = grouped.get(row)
+            why = _explanation_text(group, model.encoder_) if group is not None else ""
+            cells.append(f"<td>{why}</td>")
+            table_rows.append(f"<tr>{''.join(cells)}</tr>")
+        out.append(
+            "<table><thead><tr>"
+            + "".join(f"<th>{_e(h)}</th>" for h in header)
+            + f"</tr></thead><tbody>{''.join(table_rows)}</tbody></table>"
+        )
     out.append("</main></body></html>")
     return "\n".join(out)
 

@@ -998,7 +998,18 @@ def run_contamination_study(
         X, y, _ = _load(dataset, data_dir)
     splits, tags = [], []
     for level in levels:
-        for split in contaminated_splits(y, seeds, level):
+        try:
+            level_splits = contaminated_splits(y, seeds, level)
+        except InvalidInputError as exc:
+            # the study's levels are not the user's contamination: say what can be done
+            shown = ", ".join(f"{float(v):g}" for v in levels)
+            raise InvalidInputError(
+                f"{dataset}: the contamination study's {exc}; its levels ({shown}) need a "
+                "data set with more anomalies (the paper's study is on kddcup), or lower "
+                "levels (levels=... in Python); for one run at a lower contamination: "
+                f"dagmm reproduce {dataset} --contamination C"
+            ) from None
+        for split in level_splits:
             splits.append(split)
             tags.append(float(level))
     records = score_methods(X, y, splits, methods, ratio, progress)

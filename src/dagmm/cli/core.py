@@ -21,6 +21,8 @@ from .params import (
     CHUNK_ROWS_OPTION,
     THREADS_OPTION,
     FiniteFloatRange,
+    GuessingChoice,
+    UserPath,
     csv_format_options,
     estimator_options,
     estimator_params,
@@ -35,7 +37,7 @@ if TYPE_CHECKING:  # the CLI imports the package's modules when a command runs
     from ..batch import ScoredRows
     from ..tableio import CsvFormat
 
-_PRESET_CHOICE = click.Choice(sorted(PRESETS))
+_PRESET_CHOICE = GuessingChoice(sorted(PRESETS))
 
 
 #: Fewest rows ``dagmm demo`` takes: each half holds at least 2 (a fit needs 2 rows).
@@ -67,11 +69,11 @@ DEMO_MAX_SEED = 2**32 - 1
     type=click.IntRange(0, DEMO_MAX_SEED),
     help="Seed for data, split and model.",
 )
-@click.option("--save-model", type=click.Path(dir_okay=False), help="Also write the model here.")
+@click.option("--save-model", type=UserPath(dir_okay=False), help="Also write the model here.")
 @click.option(
     "--report",
     "report_path",
-    type=click.Path(dir_okay=False),
+    type=UserPath(dir_okay=False),
     help="Also write an HTML report on the test half here, named .html or .htm (needs matplotlib).",
 )
 @THREADS_OPTION
@@ -208,8 +210,8 @@ def _check_demo_options(
 
 
 @click.command()
-@click.argument("data", type=click.Path(dir_okay=True))
-@click.option("--out", "out", required=True, type=click.Path(), help="Model file to write.")
+@click.argument("data", type=UserPath(dir_okay=True))
+@click.option("--out", "out", required=True, type=UserPath(), help="Model file to write.")
 @click.option(
     "--preset", type=_PRESET_CHOICE, help="Start from a paper configuration (default: none)."
 )
@@ -233,7 +235,7 @@ def _check_demo_options(
 )
 @click.option(
     "--missing",
-    type=click.Choice(["raise", "impute"]),
+    type=GuessingChoice(["raise", "impute"]),
     help="raise (default): a missing value is an error naming it; impute: training "
     "medians and modes.",
 )
@@ -257,7 +259,7 @@ def _check_demo_options(
 @click.option(
     "--checkpoint",
     "checkpoint_path",
-    type=click.Path(dir_okay=False),
+    type=UserPath(dir_okay=False),
     help="Write a training checkpoint here (safetensors, no pickle; default: none).",
 )
 @click.option(
@@ -655,14 +657,14 @@ def _set_cut(
 
 @click.command()
 @click.argument(
-    "model_path", metavar="MODEL", type=click.Path(dir_okay=True), callback=refuse_stdin_model
+    "model_path", metavar="MODEL", type=UserPath(dir_okay=True), callback=refuse_stdin_model
 )
-@click.argument("data", type=click.Path(dir_okay=True))
+@click.argument("data", type=UserPath(dir_okay=True))
 @click.option(
     "--out",
     "out",
     required=True,
-    type=click.Path(),
+    type=UserPath(),
     help="CSV, Parquet or JSON Lines (.jsonl) to write; - writes CSV to stdout (messages "
     "then go to stderr).",
 )
@@ -683,7 +685,7 @@ def _set_cut(
 @csv_format_options
 @click.option(
     "--engine",
-    type=click.Choice(["local", "spark"]),
+    type=GuessingChoice(["local", "spark"]),
     default="local",
     show_default=True,
     help="spark: score a Parquet file or folder with Spark into a Parquet folder.",
@@ -692,7 +694,7 @@ def _set_cut(
 @click.option(
     "--spark-log-level",
     # lower case: click 8.1 shows the choices as given, later releases lowered
-    type=click.Choice(["off", "fatal", "error", "warn", "info", "debug"], case_sensitive=False),
+    type=GuessingChoice(["off", "fatal", "error", "warn", "info", "debug"], case_sensitive=False),
     default="fatal",
     show_default=True,
     help="Spark's own log level for the session --engine spark starts (FATAL: a failure "
@@ -939,7 +941,7 @@ def _alert_thresholds(model: Any) -> dict[str, float]:
     "model_path",
     metavar="[MODEL]",
     required=False,
-    type=click.Path(dir_okay=True),
+    type=UserPath(dir_okay=True),
     callback=refuse_stdin_model,
 )
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")

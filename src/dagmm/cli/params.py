@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,36 @@ from ..exceptions import DAGMMError, InvalidInputError
 
 if TYPE_CHECKING:  # the CLI imports the package's modules when a command runs
     from ..tableio import CsvFormat
+
+
+class UserPath(click.Path):
+    """``click.Path`` that expands a leading ``~`` as the shell does before a word: the
+    shell leaves it in ``--out=~/runs`` and in a quoted ``'~/runs'``, and taken as it is
+    it made a folder named ``~`` in the current one."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.startswith("~"):
+            value = os.path.expanduser(value)
+        return super().convert(value, param, ctx)
+
+
+class GuessingChoice(click.Choice):
+    """``click.Choice`` whose refusal of a mistyped value names the near choice, as the
+    messages about a file's columns do (``'thyriod' ... (did you mean 'thyroid'?)``)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter as exc:
+            import difflib
+
+            near = difflib.get_close_matches(str(value).lower(), [str(c) for c in self.choices], 1)
+            if not near:
+                raise
+            raise click.BadParameter(
+                f"{exc.message.rstrip('.')} (did you mean {near[0]!r}?)", ctx=ctx, param=param
+            ) from None
+
 
 #: Rows read and scored at once by score, report and explain.
 CHUNK_ROWS_OPTION = click.option(
@@ -142,7 +173,7 @@ CSV_FORMAT_OPTIONS = (
 #: The format of DATA read from stdin or a pipe, where its first bytes do not tell it.
 INPUT_FORMAT_OPTION = click.option(
     "--input-format",
-    type=click.Choice(["csv", "tsv", "parquet", "arrow", "feather", "jsonl"]),
+    type=GuessingChoice(["csv", "tsv", "parquet", "arrow", "feather", "jsonl"]),
     help="Format of DATA given as - (stdin), a pipe or a file whose name tells none, such as "
     "a log file 'flows' (default: found from its first bytes; gzip, bzip2, xz and zstd are "
     "found as well). Any other file's format comes from its name.",
@@ -273,7 +304,7 @@ ESTIMATOR_OPTIONS = (
     ),
     click.option(
         "--scaler",
-        type=click.Choice(["auto", "standard", "minmax", "none"]),
+        type=GuessingChoice(["auto", "standard", "minmax", "none"]),
         help="Input scaling (default: the preset's, else auto: standardised, min-max for "
         "sparse or near-constant columns).",
     ),
@@ -299,7 +330,7 @@ RESTART_OPTIONS = (
     ),
     click.option(
         "--restart-combine",
-        type=click.Choice(["mean", "median", "best"]),
+        type=GuessingChoice(["mean", "median", "best"]),
         help="mean (default) or median of the restarts' standardised energies, or keep the "
         "restart with the lowest training loss.",
     ),

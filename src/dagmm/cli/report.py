@@ -10,6 +10,8 @@ import click
 from .params import (
     CHUNK_ROWS_OPTION,
     THREADS_OPTION,
+    GuessingChoice,
+    UserPath,
     csv_format_options,
     model_device_option,
     refuse_stdin_model,
@@ -24,14 +26,14 @@ PRINT_LIMIT = 10_000
 
 @click.command()
 @click.argument(
-    "model_path", metavar="MODEL", type=click.Path(dir_okay=True), callback=refuse_stdin_model
+    "model_path", metavar="MODEL", type=UserPath(dir_okay=True), callback=refuse_stdin_model
 )
-@click.argument("data", type=click.Path(dir_okay=True))
+@click.argument("data", type=UserPath(dir_okay=True))
 @click.option(
     "--out",
     "out",
     required=True,
-    type=click.Path(),
+    type=UserPath(),
     help="HTML file, named .html or .htm (a PNG folder with --format png).",
 )
 @click.option(
@@ -54,7 +56,7 @@ PRINT_LIMIT = 10_000
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["html", "png"]),
+    type=GuessingChoice(["html", "png"]),
     default="html",
     show_default=True,
     help="One self-contained HTML file, or one PNG per figure in the --out folder.",
@@ -127,7 +129,8 @@ def report(
         csv_format=csv_format,
     )
     what = written[0] if fmt == "html" else f"{len(written)} PNG files in {out}"
-    click.echo(f"report on {n_rows} rows written to {what} ({time.perf_counter() - started:.1f} s)")
+    rows = f"{n_rows} row" if n_rows == 1 else f"{n_rows} rows"
+    click.echo(f"report on {rows} written to {what} ({time.perf_counter() - started:.1f} s)")
 
 
 #: Names an HTML report may have (``--out``), in lower case.
@@ -154,9 +157,9 @@ def check_html_name(out: str, option: str = "--out", png_hint: bool = True) -> N
 
 @click.command()
 @click.argument(
-    "model_path", metavar="MODEL", type=click.Path(dir_okay=True), callback=refuse_stdin_model
+    "model_path", metavar="MODEL", type=UserPath(dir_okay=True), callback=refuse_stdin_model
 )
-@click.argument("data", type=click.Path(dir_okay=True))
+@click.argument("data", type=UserPath(dir_okay=True))
 @click.option(
     "--top",
     "top_k",
@@ -177,7 +180,7 @@ def check_html_name(out: str, option: str = "--out", png_hint: bool = True) -> N
 @click.option(
     "--out",
     "out",
-    type=click.Path(),
+    type=UserPath(),
     help="CSV, Parquet or JSON Lines to write; - writes CSV to stdout (default: print a table).",
 )
 @CHUNK_ROWS_OPTION

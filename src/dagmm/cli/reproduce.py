@@ -12,6 +12,8 @@ from ..presets import PRESETS
 from .params import (
     THREADS_OPTION,
     FiniteFloatRange,
+    GuessingChoice,
+    UserPath,
     estimator_options,
     estimator_params,
     restart_options,
@@ -32,7 +34,7 @@ def _progress(started: float):
 def _model_options(func):
     options = [
         THREADS_OPTION,
-        click.option("--data-dir", type=click.Path(file_okay=False), help="Data directory."),
+        click.option("--data-dir", type=UserPath(file_okay=False), help="Data directory."),
         click.option(
             "-v",
             "--verbose",
@@ -106,13 +108,13 @@ def _epochs_label(estimator) -> str:
 
 
 @click.command()
-@click.argument("dataset", type=click.Choice(_DATASETS))
+@click.argument("dataset", type=GuessingChoice(_DATASETS))
 @click.option("--seeds", default=20, show_default=True, type=click.IntRange(min=1))
 @click.option("--first-seed", default=0, show_default=True, type=click.IntRange(min=0))
-@click.option("--out", "out_dir", default="results", show_default=True, type=click.Path())
+@click.option("--out", "out_dir", default="results", show_default=True, type=UserPath())
 @click.option(
     "--preset",
-    type=click.Choice([*sorted(PRESETS), DEFAULT_CONFIGURATION]),
+    type=GuessingChoice([*sorted(PRESETS), DEFAULT_CONFIGURATION]),
     help="Configuration (default: the paper's preset named like DATASET); "
     f"'{DEFAULT_CONFIGURATION}' is the estimator's own defaults, as a user without a preset "
     "gets them (chosen on the ODDS sets, never on the paper's).",
@@ -128,7 +130,7 @@ def _epochs_label(estimator) -> str:
     "--combine",
     "--restart-combine",
     "combine",
-    type=click.Choice(["best", "mean", "median"]),
+    type=GuessingChoice(["best", "mean", "median"]),
     default="best",
     show_default=True,
     help="With restarts: keep the lowest training loss, or the mean or the row-wise median "
@@ -155,7 +157,7 @@ def _epochs_label(estimator) -> str:
 @click.option(
     "--checkpoint",
     "checkpoint",
-    type=click.Path(dir_okay=False),
+    type=UserPath(dir_okay=False),
     help="Write the DAGMM ensemble's training checkpoint here (safetensors, no pickle).",
 )
 @click.option(
@@ -213,10 +215,18 @@ def reproduce(
     # silently ignored, end the command before any data is loaded.
     check_output_dir(out_dir)
     if (first_seed + seeds) * restarts > 2**32:
+        # a lower first seed where one exists; else too many seeds (restarts) for any
+        most_first, most_seeds = 2**32 // restarts - seeds, 2**32 // restarts - first_seed
+        way = (
+            f"give a --first-seed of at most {most_first}"
+            if most_first >= 0
+            else f"give at most {most_seeds} --seeds"
+            if most_seeds >= 1
+            else f"give at most {2**32 // (first_seed + seeds)} --restarts"
+        )
         raise click.UsageError(
             f"--first-seed {first_seed} --seeds {seeds} --restarts {restarts}: the models' "
-            f"seeds, (first seed + seed) x restarts + restart, run past 2**32 - 1; give a "
-            f"--first-seed of at most {2**32 // restarts - seeds}"
+            f"seeds, (first seed + seed) x restarts + restart, run past 2**32 - 1; {way}"
         )
     stem = f"{dataset}{'-contamination' if contamination_study else ''}{f'-{tag}' if tag else ''}"
     _check_no_earlier_results(out_dir, stem, overwrite, tag)
@@ -298,7 +308,7 @@ def reproduce(
 
 @click.command()
 @click.option("--seeds", default=5, show_default=True, type=click.IntRange(min=1))
-@click.option("--out", "out_dir", default="results", show_default=True, type=click.Path())
+@click.option("--out", "out_dir", default="results", show_default=True, type=UserPath())
 @click.option(
     "--datasets",
     default="cardio,ionosphere,letter,pima",

@@ -651,6 +651,140 @@ def test_cli_results_under_a_tilde_the_shell_left_go_to_the_home_folder(
     assert list(here.iterdir()) == []
 
 
+def _small_sets():
+    rng = np.random.default_rng(0)
+    sets = {}
+    for name, (n, f) in {"pima": (200, 4), "cardio": (150, 5)}.items():
+        X = rng.normal(size=(n, f)).astype(np.float32)
+        y = (rng.random(n) < 0.1).astype(int)
+        X[y == 1] += 3.0
+        sets[name] = (X, y)
+    return sets
+
+
+def _interrupting_at_block(monkeypatch, block: int) -> None:
+    """score_methods raising KeyboardInterrupt (Ctrl-C) when its ``block``-th call starts."""
+    from dagmm import reproduce
+
+    real, calls = reproduce.score_methods, []
+
+    def scored(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == block:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reproduce, "score_methods", scored)
+
+
+def _without_wall(records):
+    return [{k: v for k, v in r.items() if k != "wall_s"} for r in records]
+
+
+def test_an_interrupted_benchmark_resumes_from_its_checkpoint(tmp_path, monkeypatch) -> None:
+    """Until 2026-12-07 benchmark kept nothing until its end: Ctrl-C lost every data set
+    already run, and there was no way to resume."""
+    from dagmm import DAGMM
+    from dagmm.exceptions import CheckpointError
+    from dagmm.reproduce import run_benchmark
+
+    sets, seeds = _small_sets(), [0, 1]
+    estimator = DAGMM(epochs=2, random_state=0)
+    reference = run_benchmark(estimator, list(sets), seeds, loaded=sets)
+    path = tmp_path / "bench.ckpt"
+    with monkeypatch.context() as patch:
+        _interrupting_at_block(patch, 3)  # pima's two protocols done, cardio's first not
+        with pytest.raises(KeyboardInterrupt):
+            run_benchmark(estimator, list(sets), seeds, loaded=sets, checkpoint=path)
+    said: list[str] = []
+    resumed = run_benchmark(
+        estimator, list(sets), seeds, loaded=sets, checkpoint=path, resume=True,
+        progress=said.append,
+    )  # fmt: skip
+    assert (
+        said[:2]
+        == [
+            "pima, paper protocol: from the checkpoint",
+            "pima, unsupervised protocol: from the checkpoint",
+        ]
+        and len(said) == 4
+    )
+    assert _without_wall(resumed["records"]) == _without_wall(reference["records"])
+    assert resumed["summary"] == reference["summary"]
+    # another run's checkpoint is refused, naming what differs
+    other = {**sets, "cardio": (sets["cardio"][0] + 1.0, sets["cardio"][1])}
+    with pytest.raises(CheckpointError, match=r"the data of cardio; epochs \(2 then, 3 now\)"):
+        run_benchmark(
+            DAGMM(epochs=3, random_state=0), list(sets), seeds, loaded=other,
+            checkpoint=path, resume=True,
+        )  # fmt: skip
+    (tmp_path / "junk.ckpt").write_text("[1, 2]")
+    with pytest.raises(CheckpointError, match="not a dagmm benchmark checkpoint"):
+        run_benchmark(estimator, list(sets), seeds, loaded=sets,
+                      checkpoint=tmp_path / "junk.ckpt", resume=True)  # fmt: skip
+    with pytest.warns(UserWarning, match="no checkpoint at"):
+        run_benchmark(estimator, ["pima"], [0], loaded=sets,
+                      checkpoint=tmp_path / "none.ckpt", resume=True)  # fmt: skip
+
+
+def test_cli_benchmark_and_reproduce_say_what_an_interrupt_kept(tmp_path, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from dagmm import datasets, reproduce
+
+    sets = _small_sets()
+    monkeypatch.setattr(
+        datasets,
+        "load_dataset",
+        lambda name, **_: SimpleNamespace(X=sets[name][0], y=sets[name][1]),
+    )
+    out, checkpoint = tmp_path / "res", tmp_path / "bench.ckpt"
+    command = ["benchmark", "--datasets", "pima,cardio", "--seeds", "2", "--epochs", "2",
+               "--out", str(out)]  # fmt: skip
+    with monkeypatch.context() as patch:
+        _interrupting_at_block(patch, 3)
+        result = _invoke(*command, "--checkpoint", str(checkpoint))
+        assert result.exit_code == 130, result.output
+        assert (
+            f"dagmm: interrupted; the checkpoint {checkpoint} holds the results of pima "
+            "(paper), pima (unsupervised): rerun the same command with --resume to continue"
+        ) in " ".join(result.output.split())
+        assert not out.exists()
+        _interrupting_at_block(patch, 1)
+        result = _invoke(*command)
+        assert (
+            result.exit_code == 130
+            and "dagmm: interrupted; no results were written (with "
+            "--checkpoint FILE a run keeps its work as it goes"
+            in " ".join(result.output.split())
+        )
+    result = _invoke(*command, "--checkpoint", str(checkpoint), "--resume")
+    assert result.exit_code == 0, result.output
+    assert "pima, paper protocol: from the checkpoint" in result.output
+    records = json.loads((out / "benchmark.json").read_text())["records"]
+    from dagmm import DAGMM
+
+    reference = reproduce.run_benchmark(DAGMM(epochs=2), list(sets), [0, 1])
+    assert len(records) == 2 * 2 * 2 * 2  # data sets x protocols x methods x seeds
+    assert _without_wall(records) == _without_wall(reference["records"])
+    # mistakes found before any work
+    (tmp_path / "data.csv").write_text("a,b\n1,2\n")
+    for extra, said in [
+        (["--resume"], "--resume needs --checkpoint PATH"),
+        (["--checkpoint", str(tmp_path / "data.csv")], "is not a dagmm benchmark checkpoint"),
+    ]:
+        result = _invoke(*command[:-1], str(tmp_path / "res2"), *extra)
+        assert result.exit_code == 2 and said in result.output, result.output
+    assert (tmp_path / "data.csv").read_text() == "a,b\n1,2\n"
+    # reproduce without a checkpoint says the same
+    monkeypatch.setattr(reproduce, "run_reproduction", lambda *a, **k: (_ for _ in ()).throw(
+        KeyboardInterrupt))  # fmt: skip
+    result = _invoke("reproduce", "arrhythmia", "--seeds", "1", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 130 and "dagmm: interrupted; no results were written" in (
+        result.output
+    )
+
+
 def test_cli_benchmark_overwrite_replaces_and_a_late_twin_is_kept(tmp_path, monkeypatch) -> None:
     from dagmm import reproduce
 

@@ -1109,6 +1109,105 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
+#: What a benchmark checkpoint says it is (its "format").
+BENCHMARK_CHECKPOINT = "dagmm benchmark checkpoint"
+_BENCHMARK_IGNORED = ("verbose", "checkpoint_path", "checkpoint_every", "device")
+
+
+def _benchmark_run(
+    estimator: Any,
+    data_sets: dict[str, tuple[np.ndarray, np.ndarray]],
+    protocols: Sequence[str],
+    seeds: Sequence[int],
+) -> dict[str, Any]:
+    """What a benchmark run's records depend on, as JSON: a resume must share it."""
+    import hashlib
+
+    digests = {}
+    for name, (X, y) in data_sets.items():
+        digest = hashlib.sha256(np.ascontiguousarray(X, dtype=np.float64).tobytes())
+        digest.update(np.ascontiguousarray(y, dtype=np.int64).tobytes())
+        digests[name] = digest.hexdigest()
+    params = estimator.get_params()
+    return {
+        "datasets": list(data_sets),
+        "data": digests,
+        "protocols": list(protocols),
+        "seeds": [int(s) for s in seeds],
+        "estimator": {
+            k: _jsonable(v) for k, v in sorted(params.items()) if k not in _BENCHMARK_IGNORED
+        },
+    }
+
+
+def _write_benchmark_checkpoint(
+    path: str | os.PathLike[str],
+    run: dict[str, Any],
+    done: dict[tuple[str, str], list[dict[str, Any]]],
+) -> None:
+    from ._atomic import atomic_write_bytes
+
+    blocks = [{"dataset": d, "protocol": p, "records": r} for (d, p), r in done.items()]
+    document = {"format": BENCHMARK_CHECKPOINT, "version": 1, "run": run, "done": blocks}
+    # NaN as JSON's NaN token, which json reads back: the records as they were
+    atomic_write_bytes(path, json.dumps(document).encode())
+
+
+def _benchmark_done(
+    path: str | os.PathLike[str] | None, run: dict[str, Any]
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The finished blocks' records of the checkpoint at ``path`` for ``run``."""
+    import warnings
+
+    from .exceptions import CheckpointError
+
+    assert path is not None
+    if not Path(path).exists():
+        warnings.warn(
+            f"no checkpoint at {path}; the benchmark starts from the first data set",
+            UserWarning,
+            stacklevel=3,
+        )
+        return {}
+    try:
+        document = json.loads(Path(path).read_bytes())
+        if not isinstance(document, dict) or document.get("format") != BENCHMARK_CHECKPOINT:
+            raise ValueError("not a dagmm benchmark checkpoint")
+        then, blocks = document["run"], document["done"]
+        done = {(str(b["dataset"]), str(b["protocol"])): list(b["records"]) for b in blocks}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(
+            f"{path}: cannot resume from it ({exc}); delete it, or run without resume, to "
+            "start over"
+        ) from None
+    differs = [
+        f"{key} ({_short_json(then.get(key))} then, {_short_json(value)} now)"
+        for key, value in run.items()
+        if then.get(key) != value and key not in ("estimator", "data")
+    ]
+    then_data = then.get("data") or {}
+    changed = [n for n, digest in run["data"].items() if then_data.get(n, digest) != digest]
+    if changed:
+        differs.append(f"the data of {', '.join(changed)}")
+    then_params = then.get("estimator") or {}
+    differs += [
+        f"{key} ({_short_json(then_params.get(key))} then, {_short_json(value)} now)"
+        for key, value in run["estimator"].items()
+        if then_params.get(key) != value
+    ]
+    if differs:
+        raise CheckpointError(
+            f"{path}: checkpoint was written by another benchmark: {'; '.join(differs)}; "
+            "refusing to resume from it (delete it, or run without resume, to start over)"
+        )
+    return done
+
+
+def _short_json(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def run_benchmark(
     estimator: Any,
     datasets: Sequence[str] = BENCHMARK_DATASETS,
@@ -1117,6 +1216,8 @@ def run_benchmark(
     data_dir: Any = None,
     progress: Progress | None = None,
     loaded: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """``estimator`` (normally the default ``DAGMM()``) and IsolationForest on the same splits.
 
@@ -1140,6 +1241,15 @@ def run_benchmark(
         Called with a one-line message (str) before each data set and protocol.
     loaded : dict of str to (ndarray, ndarray), optional
         ``name -> (X, y)`` used instead of loading those data sets.
+    checkpoint : str or path-like, optional
+        A JSON file rewritten (atomically) as each data set and protocol ends, with
+        its records: an interrupted run loses at most the one it was running.
+    resume : bool, default=False
+        Take the records of the data sets and protocols ``checkpoint`` holds and run
+        the others: the records equal an uninterrupted run's (all but ``wall_s``). A
+        missing checkpoint warns and starts from the first; one written by another
+        run (other data sets, data, protocols, seeds or estimator parameters) or
+        damaged raises :class:`~dagmm.exceptions.CheckpointError` naming what differs.
 
     Returns
     -------
@@ -1153,9 +1263,12 @@ def run_benchmark(
     Raises
     ------
     InvalidInputError
-        For no data set, an unknown protocol or a negative seed (a ``ValueError``).
+        For no data set, an unknown protocol, a negative seed, or ``resume`` without
+        ``checkpoint`` (a ``ValueError``).
     DatasetError
         A data set cannot be loaded.
+    CheckpointError
+        With ``resume``: the checkpoint belongs to another run or is damaged.
 
     Notes
     -----
@@ -1171,6 +1284,8 @@ def run_benchmark(
     if unknown:
         raise InvalidInputError(f"unknown protocol(s) {unknown}; use paper or unsupervised")
     _check_seeds(seeds)
+    if resume and checkpoint is None:
+        raise InvalidInputError("resume=True needs checkpoint (the file an earlier run wrote)")
     data_sets = {}
     for name in datasets:
         if loaded and name in loaded:
@@ -1178,11 +1293,18 @@ def run_benchmark(
         else:
             data = ds.load_dataset(name, data_dir=data_dir)
             data_sets[name] = (data.X, data.y)
+    run = _benchmark_run(estimator, data_sets, protocols, seeds)
+    done = _benchmark_done(checkpoint, run) if resume else {}
     records = []
     for name in datasets:
         X, y = data_sets[name]
         ratio = float(np.mean(y))
         for protocol in protocols:
+            if (name, protocol) in done:
+                if progress is not None:
+                    progress(f"{name}, {protocol} protocol: from the checkpoint")
+                records.extend(done[name, protocol])
+                continue
             if protocol == "paper":
                 splits = paper_splits(y, seeds)
             else:
@@ -1193,8 +1315,14 @@ def run_benchmark(
                 "dagmm": dagmm_method(estimator),
                 "iforest": isolation_forest_method(),
             }
-            for rec in score_methods(X, y, splits, methods, ratio):
-                records.append({"dataset": name, "protocol": protocol, **rec})
+            block = [
+                {"dataset": name, "protocol": protocol, **rec}
+                for rec in score_methods(X, y, splits, methods, ratio)
+            ]
+            records.extend(block)
+            if checkpoint is not None:
+                done[name, protocol] = block
+                _write_benchmark_checkpoint(checkpoint, run, done)
     summary = summarize(records, by=("dataset", "protocol", "method"))
     return {
         "benchmark": "default configuration on ODDS data",

@@ -9,7 +9,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -490,38 +490,60 @@ def check_replaceable(path: str | os.PathLike[str], option: str, writes: str) ->
 EXIT_INTERRUPTED = 130
 
 
-def interrupted(checkpoint: str) -> click.exceptions.Exit:
+def interrupted(
+    checkpoint: str, holds: Callable[[str], str | None] | None = None
+) -> click.exceptions.Exit:
     """Say where an interrupted fit can continue from (the checkpoint, written atomically,
-    is the last complete one) and end with the status of an interrupted command."""
+    is the last complete one) and end with the status of an interrupted command.
+    ``holds`` says what a checkpoint holds (None: none written yet) where it is not a
+    training checkpoint (a benchmark's)."""
     from ..checkpoint import load_checkpoint
     from ..exceptions import CheckpointError
 
-    try:
-        document = load_checkpoint(checkpoint)[1]
-    except (CheckpointError, OSError):
+    if holds is not None:
+        held = holds(checkpoint)
+    else:
+        try:
+            document = load_checkpoint(checkpoint)[1]
+        except (CheckpointError, OSError):
+            held = None
+        else:
+            held = f"epoch {document['epoch']} of {document['total_epochs']}"
+    if held is None:
         where = f"no checkpoint was written to {checkpoint} yet"
     else:
         where = (
-            f"the checkpoint {checkpoint} holds epoch {document['epoch']} of "
-            f"{document['total_epochs']}: rerun the same command with --resume to continue"
+            f"the checkpoint {checkpoint} holds {held}: rerun the same command with "
+            "--resume to continue"
         )
     click.echo(f"dagmm: interrupted; {where}", err=True)
     return click.exceptions.Exit(EXIT_INTERRUPTED)
 
 
 @contextlib.contextmanager
-def stopping_at(checkpoint: str | None) -> Iterator[None]:
+def stopping_at(
+    checkpoint: str | None,
+    lost: str | None = None,
+    holds: Callable[[str], str | None] | None = None,
+) -> Iterator[None]:
     """Turn Ctrl-C or SIGTERM during a run that writes ``checkpoint`` into one line
-    naming where to resume from (:func:`interrupted`); without a checkpoint they
-    pass through unchanged (Ctrl-C: "dagmm: interrupted", status 130)."""
+    naming where to resume from (:func:`interrupted`; ``holds`` says what a checkpoint
+    other than a training one holds); without a checkpoint, into "dagmm: interrupted;
+    ``lost``" where given, else they pass through unchanged (Ctrl-C: "dagmm:
+    interrupted", status 130)."""
     from .main import Terminated
 
     try:
         yield
     except (KeyboardInterrupt, Terminated) as exc:
         if checkpoint is None:
-            raise
-        stop = interrupted(checkpoint)
+            if lost is None:
+                raise
+            click.echo(f"dagmm: interrupted; {lost}", err=True)
+            if isinstance(exc, Terminated):
+                raise
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        stop = interrupted(checkpoint, holds)
         if isinstance(exc, Terminated):
             raise  # main() ends the process by the signal
         raise stop from None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
+from pathlib import Path
 
 import click
 
@@ -48,6 +50,12 @@ def _model_options(func):
 
 
 #: Earlier results of the same name are kept unless this is given (a run can take hours).
+#: What an interrupted run without a checkpoint says it lost.
+_LOST = (
+    "no results were written (with --checkpoint FILE a run keeps its work as it goes, "
+    "and the same command with --resume continues it)"
+)
+
 _OVERWRITE = click.option(
     "--overwrite",
     is_flag=True,
@@ -269,7 +277,7 @@ def reproduce(
         "checkpoint_every": checkpoint_every,
         "resume": resume,
     }
-    with stopping_at(checkpoint):
+    with stopping_at(checkpoint, _LOST):
         if contamination_study:
             document = run_contamination_study(estimator, seed_list, dataset=dataset, **run_options)
         else:
@@ -318,6 +326,18 @@ def reproduce(
 )
 @click.option("--tag", default="", help="Suffix of the output file names.")
 @_OVERWRITE
+@click.option(
+    "--checkpoint",
+    "checkpoint",
+    type=UserPath(dir_okay=False),
+    help="Keep each data set's and protocol's results here as it ends (JSON).",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Take the results --checkpoint holds and run the rest (the same results as an "
+    "uninterrupted run).",
+)
 @restart_options
 @_model_options
 def benchmark(
@@ -326,6 +346,8 @@ def benchmark(
     datasets: str,
     tag: str,
     overwrite: bool,
+    checkpoint: str | None,
+    resume: bool,
     data_dir: str | None,
     verbose: int,
     **model_options,
@@ -336,26 +358,71 @@ def benchmark(
     rows of a random half) and "unsupervised" (train on a random 70 % including
     its anomalies, test on the other 30 %). Options override single defaults.
     Writes OUT/benchmark[-TAG].json and .csv (refusing, before the run, to replace
-    an earlier run's without --overwrite).
+    an earlier run's without --overwrite). With --checkpoint, an interrupted run
+    continues after the last data set and protocol it finished when the same
+    command is given again with --resume.
     """
     from .. import DAGMM
-    from ..reproduce import check_output_dir, format_summary, run_benchmark
+    from ..reproduce import check_output_dir, format_summary, result_paths, run_benchmark
+    from .core import stopping_at
 
     check_output_dir(out_dir)
     stem = f"benchmark{f'-{tag}' if tag else ''}"
     _check_no_earlier_results(out_dir, stem, overwrite, tag)
+    _check_benchmark_checkpoint(checkpoint, resume, result_paths(out_dir, stem))
     started = time.perf_counter()
     estimator = DAGMM(verbose=_verbosity(verbose), **estimator_params(model_options))
-    document = run_benchmark(
-        estimator,
-        list(dict.fromkeys(d.strip().lower() for d in datasets.split(",") if d.strip())),
-        list(range(seeds)),
-        data_dir=data_dir,
-        progress=_progress(started),
-    )
+    with stopping_at(checkpoint, _LOST, _benchmark_checkpoint_holds):
+        document = run_benchmark(
+            estimator,
+            list(dict.fromkeys(d.strip().lower() for d in datasets.split(",") if d.strip())),
+            list(range(seeds)),
+            data_dir=data_dir,
+            progress=_progress(started),
+            checkpoint=checkpoint,
+            resume=resume,
+        )
     click.echo(format_summary(document["summary"], by=("dataset", "protocol", "method")))
     _write_results(out_dir, stem, document, overwrite)
     click.echo(f"total wall time {time.perf_counter() - started:.1f} s")
+
+
+def _check_benchmark_checkpoint(
+    checkpoint: str | None, resume: bool, results: tuple[Path, Path]
+) -> None:
+    """The mistakes in benchmark's --checkpoint and --resume, found before any work."""
+    from .._atomic import check_not_an_input, check_writable
+    from ..exceptions import InvalidInputError
+    from ..reproduce import BENCHMARK_CHECKPOINT
+
+    if resume and not checkpoint:
+        raise InvalidInputError("--resume needs --checkpoint PATH (the file the run wrote)")
+    if not checkpoint:
+        return
+    check_writable(checkpoint)
+    check_not_an_input(
+        checkpoint, "--checkpoint", {"the results": results[0], "the CSV": results[1]}
+    )
+    target = Path(checkpoint)
+    if target.is_file() and target.stat().st_size and not resume:
+        with open(target, "rb") as handle:
+            start = handle.read(64)
+        if f'"format": "{BENCHMARK_CHECKPOINT}"'.encode() not in start:
+            # an earlier benchmark's is replaced, as fit replaces its checkpoint
+            raise InvalidInputError(
+                f"--checkpoint {checkpoint} exists and is not a dagmm benchmark checkpoint: "
+                "writing one there would replace it; give another path"
+            )
+
+
+def _benchmark_checkpoint_holds(checkpoint: str) -> str | None:
+    """What a benchmark checkpoint holds, for the message of an interrupted run."""
+    try:
+        document = json.loads(Path(checkpoint).read_bytes())
+        done = [f"{b['dataset']} ({b['protocol']})" for b in document["done"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return f"the results of {', '.join(done)}" if done else None
 
 
 COMMANDS = [reproduce, benchmark]

@@ -547,19 +547,48 @@ def test_model_from_standard_input_is_refused_by_name(table, model_and_checkpoin
         assert "a model is read from its file by path, not from standard input" in output
 
 
-def test_explain_and_report_name_the_way_out_for_a_feature_as_id(table, model_and_checkpoint):
-    """Until 2026-12-07 "column(s) ['bytes'] are model features and cannot be used as
-    id/labels", while ``score --id-column bytes`` took it, and no way out was named."""
-    folder, _ = table
+def test_explain_and_report_take_a_feature_as_id_or_labels(table, model_and_checkpoint, tmp_path):
+    """Until 2026-12-07 explain and report refused a feature as --id-column or --labels
+    ("column(s) ['bytes'] are model features, which explain and report do not also list
+    as --id-column or --labels"), while ``score --id-column bytes`` took it."""
+    folder, frame = table
     model, _ = model_and_checkpoint
-    for command in ("explain", "report"):
-        out = folder / ("feature_id.csv" if command == "explain" else "feature_id.html")
-        code, output = invoke(command, model, folder / "flows.csv", "--out", out,
-                              "--id-column", "bytes")  # fmt: skip
-        assert code == 2, output
-        assert "column(s) ['bytes'] are model features, which explain and report do not" in output
-        assert "(score --id-column does): name another column, or add a copy" in output
-        assert not out.exists()
+    data = folder / "flows.csv"
+    code, output = invoke("explain", model, data, "--out", tmp_path / "by_flow.csv",
+                          "--id-column", "flow_id")  # fmt: skip
+    assert code == 0, output
+    code, output = invoke("explain", model, data, "--out", tmp_path / "by_bytes.csv",
+                          "--id-column", "bytes")  # fmt: skip
+    assert code == 0, output
+    by_flow = pd.read_csv(tmp_path / "by_flow.csv", dtype={"bytes": str}, **READ_CSV_EXACT)
+    by_bytes = pd.read_csv(tmp_path / "by_bytes.csv", dtype={"bytes": str}, **READ_CSV_EXACT)
+    # the same explanations, scored from the feature; the id as the file writes it
+    pd.testing.assert_frame_equal(
+        by_bytes.drop(columns="bytes"), by_flow.drop(columns="flow_id"), check_exact=True
+    )
+    written = dict(zip(_csv_fields(data, "flow_id"), _csv_fields(data, "bytes"), strict=True))
+    assert by_bytes["bytes"].tolist() == [written[f] for f in by_flow["flow_id"]]
+    # report: a feature as the ids and as the labels (a 0/1 feature)
+    labelled = frame.assign(flag=(frame["duration"] > 2.0).astype(int))
+    labelled.to_csv(tmp_path / "labelled.csv", index=False)
+    from dagmm import DAGMM
+
+    DAGMM(epochs=1, hidden_sizes=(4,), random_state=0).fit(labelled.drop(columns="flow_id")).save(
+        tmp_path / "flag.dagmm"
+    )
+    code, output = invoke("report", tmp_path / "flag.dagmm", tmp_path / "labelled.csv",
+                          "--out", tmp_path / "r.html", "--id-column", "bytes",
+                          "--labels", "flag")  # fmt: skip
+    assert code == 0, output
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    from dagmm import load
+    from dagmm.tableio import read_table
+
+    energy = load(tmp_path / "flag.dagmm").decision_function(
+        read_table(tmp_path / "labelled.csv").drop(columns="flow_id")
+    )
+    top = int(np.argmax(energy))  # the first of the top rows, by the id the file writes
+    assert "AUROC" in page and f"<td>{_csv_fields(data, 'bytes')[top]}</td>" in page
 
 
 def test_demo_runs_and_beats_control():

@@ -492,7 +492,7 @@ def encoded_chunks(
     Raises
     ------
     InvalidInputError
-        An ``extra`` column is a model feature; a row cannot be encoded.
+        A row cannot be encoded.
     NumericalError
         A row's energy is not finite.
     MissingColumnsError
@@ -505,19 +505,15 @@ def encoded_chunks(
     names = getattr(model, "feature_names_in_", None)
     features = None if names is None else [str(c) for c in names]
     if features is not None:
-        clash = [c for c in wanted if c in features]
-        if clash:
-            raise InvalidInputError(
-                f"{path}: column(s) {clash} are model features, which explain and report do "
-                "not also list as --id-column or --labels (score --id-column does): name "
-                "another column, or add a copy of it under another name"
-            )
+        # a feature named as an id or the labels too (a port, a label left among the
+        # features) is read as the feature, its copy as the file holds it beside
+        others = [c for c in wanted if c not in features]
         chunks = iter_table_copies(
             path,
             chunk_rows,
-            features + wanted,
+            features + others,
             copied,
-            text_columns(model) + wanted,
+            text_columns(model) + others,
             categories=text_columns(model),
             csv_format=csv_format,
         )
@@ -529,17 +525,17 @@ def encoded_chunks(
     asked = {**dict.fromkeys(features or [], "the model"), **(wanted_by or {})}
     with summed_unseen_categories(f"{path}: "), columns_wanted_by(asked):
         for frame, exact in chunks:
-            if len(exact.columns):
-                # not features: the copies' values stand in the frame for them
-                frame = frame.copy(deep=False)
-                for name in exact.columns:
-                    frame[name] = exact[name].array
             frame.index = pd.RangeIndex(start, start + len(frame))
             if features is None:
                 missing = [c for c in wanted if c not in frame.columns]
                 if missing:
                     raise MissingColumnsError(path, missing, [str(c) for c in frame.columns])
+            # the rows encoded before the copies stand in the frame, a feature among them
             rows = frame[features] if features is not None else frame.drop(columns=wanted)
+            if len(exact.columns):
+                frame = frame.copy(deep=False)
+                for name in exact.columns:
+                    frame[name] = exact[name].array
             try:
                 encoded = model._encode(rows)
                 scores = model._energy_numeric(encoded, rows.index) if energy else None

@@ -1106,6 +1106,13 @@ def test_values_below_float32_s_resolution_are_named_at_fit():
         DAGMM(**TINY, random_state=0).fit(frame)
     with pytest.warns(UnresolvedColumnWarning, match=r"\['tiny'\] vary only below"):
         fit_ensemble(DAGMM(**TINY), frame, [0], [np.arange(100)])
+    # values float32 holds (1e-25) that differ by less than its smallest normal number:
+    # shifted to [0, 1e-38], one constant too (until 2026-12-07 without a word)
+    near = _frame(200).assign(tiny=1e-25 + np.linspace(0, 1e-38, 200))
+    assert near["tiny"].nunique() > 100  # distinct in float64
+    with pytest.warns(UnresolvedColumnWarning, match=r"\['tiny'\] vary only below"):
+        model = DAGMM(**TINY, random_state=0).fit(near)
+    assert model.encoder_.shifts == {"tiny": 1e-25}
     # a constant column, and one whose small values float32 resolves, say nothing
     with warnings.catch_warnings():
         warnings.simplefilter("error", UnresolvedColumnWarning)

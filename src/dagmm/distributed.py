@@ -628,7 +628,7 @@ def fit_distributed(estimator: DAGMM, X: Any, group: Any = None) -> DAGMM:
     ranges = _global_ranges(reducer, encoder, X)
     encoder.shifts = shifts_from_ranges(ranges, encoder.log_inputs)
     if reducer.rank == 0:  # as one process fitting every row would
-        warn_unresolved_columns(unresolved_columns(ranges), stacklevel=3)
+        warn_unresolved_columns(unresolved_columns(ranges, encoder.shifts), stacklevel=3)
     _check_no_empty_column(reducer, encoder, X, est.missing)
     if encoder.missing == "impute":
         encoder.fill_values = _global_fill_values(reducer, encoder, X)

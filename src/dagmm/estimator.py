@@ -1569,19 +1569,25 @@ def _encode_for_fit(encoder: TabularEncoder, X: Any) -> np.ndarray:
         return data
     high, low = data.max(axis=0), data.min(axis=0)
     if (high.astype(np.float64) - low < SMALLEST_SPREAD).any():  # else none can be
-        tiny = unresolved_columns(encoder.training_ranges(X))
+        tiny = unresolved_columns(encoder.training_ranges(X), encoder.shifts)
         warn_unresolved_columns(tiny, stacklevel=4)  # the caller of fit or fit_ensemble
     return data
 
 
-def unresolved_columns(ranges: dict[str, tuple[float, float]]) -> list[str]:
+def unresolved_columns(
+    ranges: dict[str, tuple[float, float]], shifts: dict[str, float] | None = None
+) -> list[str]:
     """The numeric columns, of their (low, high) training ranges, that vary only below
-    float32's smallest normal number (:data:`~dagmm.training.SMALLEST_SPREAD`)."""
-    return [
-        name
-        for name, (low, high) in ranges.items()
-        if high > low and max(abs(low), abs(high)) < SMALLEST_SPREAD
-    ]
+    float32's smallest normal number (:data:`~dagmm.training.SMALLEST_SPREAD`) once
+    ``shifts`` (:attr:`TabularEncoder.shifts`) are subtracted: values of 1e-25 that
+    differ by 1e-38 are shifted to [0, 1e-38], where float32 has only subnormals."""
+    shifts = shifts or {}
+    found = []
+    for name, (low, high) in ranges.items():
+        shift = shifts.get(name, 0.0)
+        if high > low and max(abs(low - shift), abs(high - shift)) < SMALLEST_SPREAD:
+            found.append(name)
+    return found
 
 
 def warn_unresolved_columns(names: Sequence[str], stacklevel: int = 2) -> None:

@@ -19,10 +19,17 @@ needs_torchrun = pytest.mark.skipif(
 
 
 def torchrun_fit(
-    cwd: Path, data: Path, out: Path, *options: str, nproc: int = 2, env: dict | None = None
+    cwd: Path,
+    data: Path,
+    out: Path,
+    *options: str,
+    nproc: int = 2,
+    env: dict | None = None,
+    random_state: str | None = "0",
 ) -> subprocess.CompletedProcess:
     """``torchrun --standalone --nproc-per-node NPROC -m dagmm.cli.main fit DATA --out OUT
-    --random-state 0 --distributed OPTIONS`` in ``cwd``."""
+    --random-state RANDOM_STATE --distributed OPTIONS`` in ``cwd`` (None: no
+    ``--random-state``)."""
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **(env or {})}
     return subprocess.run(
         [
@@ -36,8 +43,7 @@ def torchrun_fit(
             str(data),
             "--out",
             str(out),
-            "--random-state",
-            "0",
+            *(["--random-state", random_state] if random_state is not None else []),
             "--distributed",
             *options,
         ],

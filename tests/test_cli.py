@@ -2682,6 +2682,9 @@ def test_info_of_an_early_stopped_fit_says_the_epochs_run_and_the_weights_kept(t
         "--random-state", 0,
     )  # fmt: skip
     assert code == 0, output
+    # the 400 rows: 120 held out, scored each epoch, not trained on (until 2026-12-07
+    # "trained on 400 rows")
+    assert "trained on 280 rows x 3 columns (120 more held out for validation) in" in output
     loaded = dagmm.load(model)
     run_, best = len(loaded.history_["loss"]), loaded.best_epoch_
     assert run_ < 200 and 0 < best < run_  # the case: stopped early, earlier weights kept

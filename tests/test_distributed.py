@@ -318,11 +318,11 @@ def test_short_training_run_matches_one_process(tmp_path: Path) -> None:
 
 
 def _torchrun_fit(
-    tmp_path: Path, data: Path, out: Path, *options: str
+    tmp_path: Path, data: Path, out: Path, *options: str, random_state: str | None = "0"
 ) -> subprocess.CompletedProcess:
     return torchrun_fit(
         tmp_path, data, out, "--epochs", "2", "--device", "cpu", *options,
-        env={"OMP_NUM_THREADS": "1"},
+        env={"OMP_NUM_THREADS": "1"}, random_state=random_state,
     )  # fmt: skip
 
 
@@ -334,7 +334,7 @@ def test_torchrun_cli_fit_distributed(tmp_path: Path) -> None:
     data = tmp_path / "train.csv"
     _rows().to_csv(data, index=False)
     out = tmp_path / "model.dagmm"
-    result = _torchrun_fit(tmp_path, data, out)
+    result = _torchrun_fit(tmp_path, data, out, random_state=None)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.dagmm", "train.csv"]
     assert result.stdout.count("model written to") == 1  # rank 0 only
@@ -344,6 +344,16 @@ def test_torchrun_cli_fit_distributed(tmp_path: Path) -> None:
     assert model.n_iter_ == 2 and model.encoder_.categories["proto"] == ["icmp", "tcp", "udp"]
     energies = model.decision_function(_rows())
     assert np.isfinite(energies).all()
+    # without --random-state a seed is drawn, printed once and kept, as one process does
+    # (until 2026-12-07 none: two runs of one command differed, and none could be repeated)
+    said = re.findall(r"random state (\d+) \(drawn: --random-state \1 repeats this fit\)",
+                      result.stdout)  # fmt: skip
+    assert len(said) == 1, result.stdout
+    assert model.random_state == int(said[0])
+    again = tmp_path / "again.dagmm"
+    result = _torchrun_fit(tmp_path, data, again, "--random-state", said[0])
+    assert result.returncode == 0 and "drawn" not in result.stdout, result.stderr
+    np.testing.assert_array_equal(load(again).decision_function(_rows()), energies)
 
 
 if __name__ == "__main__":

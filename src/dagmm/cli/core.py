@@ -333,8 +333,11 @@ def fit(
         n_file = refit_mixture_on_file(model, data, training_rows=frame, csv_format=csv_format)
         click.echo(f"mixture and threshold computed over all {n_file} rows of {shown(data)}")
     model.save(out)
+    # the rows held out for validation are scored, not trained on
+    held = round(float(model.validation_fraction) * len(frame)) if model.validation_fraction else 0
     click.echo(
-        f"trained on {len(frame)} rows x {frame.shape[1]} columns in "
+        f"trained on {len(frame) - held} rows x {frame.shape[1]} columns"
+        f"{f' ({held} more held out for validation)' if held else ''} in "
         f"{time.perf_counter() - started:.1f} s ({model.n_iter_} steps{_restarts_note(model)}); "
         f"threshold {model.threshold_:.4g}; model written to {out}"
     )
@@ -593,6 +596,15 @@ def _fit_distributed(data, out, preset, exclude, verbose, options, csv_format) -
     status = 0
     try:
         rank, world = dist.get_rank(), dist.get_world_size()
+        drawn = None
+        if params.get("random_state") is None:
+            # drawn once, on rank 0, for every process, and printed, as one process
+            # prints its own: until 2026-12-07 no seed was drawn, so no rerun repeated it
+            import secrets
+
+            seed: list[Any] = [secrets.randbelow(2**31 - 1) if rank == 0 else None]
+            dist.broadcast_object_list(seed, src=0)
+            params["random_state"] = drawn = int(seed[0])
         # a file one process cannot read fails every process, with one message
         frame = agree(lambda: read_shard(data, rank, world, csv_format=csv_format))
         # as fit without --distributed does, decided over every shard's rows
@@ -615,6 +627,8 @@ def _fit_distributed(data, out, preset, exclude, verbose, options, csv_format) -
                 f"({model.n_iter_} steps{_restarts_note(model)}); "
                 f"threshold {model.threshold_:.4g}; model written to {out}"
             )
+            if drawn is not None:
+                click.echo(f"random state {drawn} (drawn: --random-state {drawn} repeats this fit)")
         # Leave together: a rank that tears gloo down while another still uses it can abort.
         dist.barrier()
     except Exception as exc:  # reported here: the process ends below

@@ -366,6 +366,31 @@ if __name__ == "__main__":
     os._exit(0)
 
 
+def test_a_process_lost_mid_run_is_named_in_one_line_not_a_traceback() -> None:
+    # A worker killed during `fit --distributed` (SIGKILL, a crash, its machine lost) left
+    # the other printing a traceback through the training loop, ending in gloo's own words
+    # (until 2026-12-07); it now prints one line (checked by hand with a real kill: `dagmm:
+    # error: process 0 of 2: another process of the run ended or lost its connection
+    # ([.../pair.cc:537] Read error ...: Connection reset by peer...); no model was written`)
+    from dagmm.cli.core import lost_process_message
+
+    gloo = RuntimeError(
+        "[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:537] Read error "
+        "[127.0.0.1]:37534: Connection reset by peer\nmore lines"
+    )
+    said = lost_process_message(gloo, 0, 2)
+    assert said == (
+        "process 0 of 2: another process of the run ended or lost its connection "
+        "([/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:537] Read error "
+        "[127.0.0.1]:37534: Connection reset by peer)"
+    )
+    closed = RuntimeError("[pair.cc:553] Connection closed by peer [127.0.0.1]:29500")
+    assert lost_process_message(closed, 1, 3).startswith("process 1 of 3: another process")
+    # any other error keeps its traceback: a bug must show where it is
+    assert lost_process_message(RuntimeError("CUDA error: out of memory"), 0, 2) is None
+    assert lost_process_message(ValueError("Connection reset by peer"), 0, 2) is None
+
+
 def test_shard_rows_are_indexed_by_their_rows_in_the_file(tmp_path: Path) -> None:
     from dagmm.distributed import read_shard
 

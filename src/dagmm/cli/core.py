@@ -593,9 +593,9 @@ def _fit_distributed(data, out, preset, exclude, verbose, options, csv_format) -
     except InvalidInputError as exc:  # the same command line on every process
         raise DistributedInputError(str(exc)) from None
     init_process_group(params.get("device", "auto"))
-    status = 0
+    status, written = 0, False
+    rank, world = dist.get_rank(), dist.get_world_size()
     try:
-        rank, world = dist.get_rank(), dist.get_world_size()
         drawn = None
         if params.get("random_state") is None:
             # drawn once, on rank 0, for every process, and printed, as one process
@@ -621,6 +621,7 @@ def _fit_distributed(data, out, preset, exclude, verbose, options, csv_format) -
         if rank == 0:
             # Per-rank training energies would describe rank 0's shard only.
             model.save(out, include_training_scores=False)
+            written = True
             click.echo(
                 f"trained on {world} processes x ~{len(frame)} rows in "
                 f"{time.perf_counter() - started:.1f} s "
@@ -638,9 +639,14 @@ def _fit_distributed(data, out, preset, exclude, verbose, options, csv_format) -
         # rank 0 alone, every process ending with the error status; any other error is
         # reported by the process that met it (a failed save on rank 0 reaches the rest
         # as a broken barrier)
+        lost = lost_process_message(exc, rank, world)
         if isinstance(exc, USER_ERRORS):
             report_user_error(exc)
             status = EXIT_USER_ERROR
+        elif lost is not None:
+            wrote = "" if written else "; no model was written"
+            click.echo(f"dagmm: error: {lost}{wrote}", err=True)
+            status = 1
         else:
             traceback.print_exc()
             status = 1
@@ -653,6 +659,37 @@ def _fit_distributed(data, out, preset, exclude, verbose, options, csv_format) -
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)
+
+
+#: Words of gloo's and NCCL's errors when a peer process has gone (killed, crashed, its
+#: machine lost): the connection to it closed or reset, or a collective waited in vain.
+_LOST_PEER_WORDS = (
+    "closed by peer",
+    "reset by peer",
+    "Broken pipe",
+    "Connection refused",
+    "Timed out",
+    "timed out",
+)
+
+
+def lost_process_message(exc: BaseException, rank: int, world: int) -> str | None:
+    """One line for an error that says another process of a distributed run has gone
+    (gloo: "Connection closed by peer"), or None for any other error.
+
+    The process left prints this instead of the traceback through the training loop
+    that ends in the collective library's own words.
+    """
+    text = str(exc).strip()
+    if not isinstance(exc, RuntimeError) or not any(w in text for w in _LOST_PEER_WORDS):
+        return None
+    first = text.splitlines()[0] if text else type(exc).__name__
+    if len(first) > 200:
+        first = first[:197] + "..."
+    return (
+        f"process {rank} of {world}: another process of the run ended or lost its "
+        f"connection ({first})"
+    )
 
 
 def _is_own_share(model: Any, share: float) -> bool:

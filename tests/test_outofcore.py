@@ -156,6 +156,13 @@ def test_cli_after_sample_rows_the_models_own_share_is_its_exact_threshold(
     cuts = json.loads(info.output)["training_energy_thresholds"]
     assert cuts["0.1"] == model.threshold_
     assert cuts["0.01"] == model.threshold_at(0.01)
+    assert json.loads(info.output)["training_energies"] == 300
+    # the text says the others are the sample's, and leaves the exact cut out of their
+    # list (until 2026-12-07 one list mixing them, out of order on small samples)
+    text = CliRunner().invoke(cli, ["info", str(out)]).output
+    line = next(x for x in text.splitlines() if "other alert rates" in x)
+    assert "(--contamination), from the 300 training energies: 0.5: " in line, line
+    assert " 0.1: " not in line and f"0.01: {model.threshold_at(0.01):.6g}" in line, line
 
     def flagged(*options: str) -> np.ndarray:
         scores = tmp_path / "s.csv"

@@ -996,6 +996,10 @@ def _echo_environment(env: dict) -> None:
 _ALERT_SHARES = (0.5, 0.1, 0.05, 0.01, 0.001)
 
 
+def _count(values: Any) -> int | None:
+    return None if values is None else len(values)
+
+
 def _alert_thresholds(model: Any) -> dict[str, float]:
     """``{share: model.threshold_at(share)}``, the model's own share mapped to its own
     ``threshold_`` (:func:`_is_own_share`); empty for a model without training energies."""
@@ -1060,6 +1064,8 @@ def info(model_path: str | None, as_json: bool) -> None:
         "restarts": _restarts_summary(model),
         # thresholds for other alert rates (dagmm score --contamination C flags above these)
         "training_energy_thresholds": _alert_thresholds(model),
+        # how many energies those are (after --sample-rows the sample's, not the file's)
+        "training_energies": _count(getattr(model, "decision_scores_", None)),
         "params": model.get_params(),
     }
     if as_json:
@@ -1109,10 +1115,15 @@ def info(model_path: str | None, as_json: bool) -> None:
         f"  threshold: {summary['threshold']:.6g} (contamination {summary['contamination']})"
     )
     cuts = summary["training_energy_thresholds"]
-    if cuts:
+    # the model's own share is the threshold above; the others are quantiles of the
+    # training energies (after --sample-rows those of the sample, an estimate beside the
+    # threshold, exact over the file, which they need not order with)
+    others = {share: cut for share, cut in cuts.items() if not _is_own_share(model, float(share))}
+    if others:
         click.echo(
-            "  other alert rates (--contamination): "
-            + ", ".join(f"{share}: {cut:.6g}" for share, cut in cuts.items())
+            f"  other alert rates (--contamination), from the {summary['training_energies']} "
+            "training energies: "
+            + ", ".join(f"{share}: {cut:.6g}" for share, cut in others.items())
         )
 
 

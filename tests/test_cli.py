@@ -677,6 +677,7 @@ def test_demo_with_no_planted_anomaly_in_the_test_half_shows_n_a_not_nan():
     rows = {line.split()[0]: line.split() for line in output.splitlines() if line.strip()}
     assert rows["untrained"][-2:] == ["n/a", "n/a"] and rows["DAGMM"][-2:] == ["n/a", "n/a"]
     assert "the test half holds no planted anomaly: AUROC and AUPRC" in output, output
+    assert "), 1 planted anomaly\n" in output, output  # until 2026-12-07 "1 planted anomalies"
 
 
 def test_csv_words_like_na_are_categories_in_text_columns(tmp_path):

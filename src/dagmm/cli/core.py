@@ -98,7 +98,8 @@ def demo(
     train, test = order[: len(order) // 2], order[len(order) // 2 :]
     click.echo(
         f"data: {len(frame)} rows x {frame.shape[1]} columns "
-        f"({', '.join(frame.columns)}), {int(y.sum())} planted anomalies"
+        f"({', '.join(frame.columns)}), {int(y.sum())} planted "
+        f"{'anomaly' if int(y.sum()) == 1 else 'anomalies'}"
     )
     results = {}
     for name, epochs in (("untrained control", 0), ("DAGMM (trained)", None)):

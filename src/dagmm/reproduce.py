@@ -1125,8 +1125,11 @@ def _benchmark_run(
 
     digests = {}
     for name, (X, y) in data_sets.items():
-        digest = hashlib.sha256(np.ascontiguousarray(X, dtype=np.float64).tobytes())
-        digest.update(np.ascontiguousarray(y, dtype=np.int64).tobytes())
+        digest = hashlib.sha256()
+        for values in (np.asarray(X), np.asarray(y)):
+            # the arrays' own bytes, no float64 copy (KDDCUP's would take 460 MB)
+            digest.update(f"{values.dtype.str}{values.shape}".encode())
+            digest.update(np.ascontiguousarray(values).data)
         digests[name] = digest.hexdigest()
     params = estimator.get_params()
     return {
@@ -1293,7 +1296,7 @@ def run_benchmark(
         else:
             data = ds.load_dataset(name, data_dir=data_dir)
             data_sets[name] = (data.X, data.y)
-    run = _benchmark_run(estimator, data_sets, protocols, seeds)
+    run = _benchmark_run(estimator, data_sets, protocols, seeds) if checkpoint else {}
     done = _benchmark_done(checkpoint, run) if resume else {}
     records = []
     for name in datasets:

@@ -49,13 +49,13 @@ def _model_options(func):
     return estimator_options(func)
 
 
-#: Earlier results of the same name are kept unless this is given (a run can take hours).
 #: What an interrupted run without a checkpoint says it lost.
 _LOST = (
     "no results were written (with --checkpoint FILE a run keeps its work as it goes, "
     "and the same command with --resume continues it)"
 )
 
+#: Earlier results of the same name are kept unless this is given (a run can take hours).
 _OVERWRITE = click.option(
     "--overwrite",
     is_flag=True,
